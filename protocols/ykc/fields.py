@@ -175,7 +175,7 @@ def scaled(size: int, places: int, offset: int = 0) -> Codec:
             raise EncodeError(name, value, "out of range for the wire field")
         return number.to_bytes(size, "little")
 
-    return Codec(size, dec, enc, kind=f"dec{size}e-{places}")
+    return Codec(size, dec, enc, kind=f"dec{size}e-{places}+{offset}")
 
 
 def cell_voltage_and_group() -> Codec:
