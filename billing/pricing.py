@@ -813,24 +813,31 @@ def _normalise_readings(
     if not readings:
         raise PricingError("readings", "at least one meter reading is required")
     points: list[tuple[datetime, Decimal]] = []
+    last_instant: datetime | None = None
+    last_kwh = _ZERO
+    # Tight loop: this runs for every reading of every order (see benchmarks/pricing.py).
     for i, item in enumerate(readings):
         try:
             instant, kwh = item
         except (TypeError, ValueError):
             raise PricingError(f"readings[{i}]", "must be an (aware datetime, kWh) pair") from None
-        instant = _require_aware(instant, f"readings[{i}]").astimezone(UTC)
-        if (
-            isinstance(kwh, bool)
-            or not isinstance(kwh, Decimal | int)
-            or not Decimal(kwh).is_finite()
-        ):
-            raise PricingError(f"readings[{i}]", f"kWh must be a Decimal, got {kwh!r}")
-        kwh = _kwh(Decimal(kwh))
-        if kwh < 0:
-            raise PricingError(f"readings[{i}]", f"kWh must be ≥ 0, got {kwh}")
-        if points:
-            last_instant, last_kwh = points[-1]
-            if instant < last_instant or (instant == last_instant and kwh != last_kwh):
+        if not isinstance(instant, datetime) or instant.utcoffset() is None:
+            _require_aware(instant, f"readings[{i}]")
+        instant = instant.astimezone(UTC)
+        if type(kwh) is not Decimal:
+            if isinstance(kwh, bool) or not isinstance(kwh, Decimal | int):
+                raise PricingError(f"readings[{i}]", f"kWh must be a Decimal, got {kwh!r}")
+            kwh = Decimal(kwh)
+        if not kwh.is_finite():
+            raise PricingError(f"readings[{i}]", f"kWh must be finite, got {kwh!r}")
+        kwh = kwh.quantize(_KWH, rounding=ROUND_HALF_UP)
+        if last_instant is None:
+            if kwh < 0:
+                raise PricingError(f"readings[{i}]", f"kWh must be ≥ 0, got {kwh}")
+        else:
+            if instant <= last_instant:
+                if instant == last_instant and kwh == last_kwh:
+                    continue  # exact duplicate
                 raise PricingError(
                     f"readings[{i}]", f"time goes backwards or repeats at {instant.isoformat()}"
                 )
@@ -838,9 +845,8 @@ def _normalise_readings(
                 raise PricingError(
                     f"readings[{i}]", f"meter went down from {last_kwh} to {kwh} kWh"
                 )
-            if instant == last_instant:
-                continue  # exact duplicate
         points.append((instant, kwh))
+        last_instant, last_kwh = instant, kwh
     return points
 
 

@@ -383,6 +383,17 @@ def test_meter_readings_are_validated():
         price_at(tariff, datetime(2026, 1, 1, 9))
 
 
+def test_exact_duplicate_readings_are_dropped_and_conflicting_ones_refused(gd):
+    t = sh(2026, 1, 1, 9, 0)
+    later = t + timedelta(minutes=30)
+    bill = price_meter_readings(gd, [(t, D("1")), (t, D("1.00000")), (later, 11)])
+    assert bill.total_yuan == D("10.50")  # 10 kWh flat: 6.50 + 4.00
+
+    with pytest.raises(PricingError, match="repeats") as err:
+        price_meter_readings(gd, [(t, D("1")), (t, D("2"))])
+    assert err.value.field == "readings[1]"
+
+
 # ---------------------------------------------------------------- schedules and conversions
 
 
