@@ -375,6 +375,7 @@ class TariffSnapshot:
             )
         seasons = []
         for i, raw in enumerate(data.get("seasons") or ()):
+            _require_mapping(raw, f"seasons[{i}]")
             seasons.append(
                 Season(
                     start_month=raw.get("start_month"),
@@ -385,6 +386,7 @@ class TariffSnapshot:
             )
         special_dates = []
         for i, raw in enumerate(data.get("special_dates") or ()):
+            _require_mapping(raw, f"special_dates[{i}]")
             try:
                 day = date.fromisoformat(raw.get("date"))
             except (TypeError, ValueError):
@@ -401,6 +403,7 @@ class TariffSnapshot:
         occupancy = None
         raw_occ = data.get("occupancy")
         if raw_occ is not None:
+            _require_mapping(raw_occ, "occupancy")
             cap = raw_occ.get("cap")
             occupancy = OccupancyFee(
                 per_minute=_parse_decimal(raw_occ.get("per_minute"), "occupancy.per_minute"),
@@ -435,6 +438,11 @@ def _coerce_slots(slots: Any) -> Any:
                 pass
         out.append(s)
     return tuple(out)
+
+
+def _require_mapping(raw: Any, path: str) -> None:
+    if not isinstance(raw, Mapping):
+        raise TariffError(path, f"must be a mapping, got {type(raw).__name__}")
 
 
 def _parse_period(name: Any, path: str) -> Period:

@@ -610,6 +610,10 @@ def test_from_dict_rejects_a_fifth_class_floats_and_unknown_names():
         TariffSnapshot.from_dict(floats)
     assert err.value.field == "prices.flat.electricity"
 
+    with pytest.raises(TariffError) as err:
+        TariffSnapshot.from_dict({**data, "seasons": [7]})
+    assert err.value.field == "seasons[0]"
+
 
 def test_from_ykc_rejects_bad_slot_codes_and_rates():
     good = to_ykc_billing_model(guangdong_tou_tariff(D("0.65"), D("0.40")))
