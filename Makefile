@@ -1,0 +1,59 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+DB_NAME ?= evplatform
+DB_HOST ?= 127.0.0.1
+DB_PORT ?= 5432
+DB_USER ?= postgres
+export DB_NAME DB_HOST DB_PORT DB_USER
+
+.PHONY: run test setup services db venv lint bench messages clean-db
+
+run: setup
+	$(PY) manage.py seed_demo
+	.venv/bin/honcho start
+
+test: venv services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: venv services db
+	$(PY) manage.py platform_setup -v 0
+
+venv: .venv/.installed
+
+.venv/.installed: requirements.txt
+	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+# PostgreSQL and Redis are installed on this kind of machine; start them if stopped.
+services:
+	@pg_isready -q -h $(DB_HOST) -p $(DB_PORT) || { \
+	  echo "starting PostgreSQL"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+	  for i in $$(seq 30); do pg_isready -q -h $(DB_HOST) -p $(DB_PORT) && break; sleep 1; done; }
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+	  echo "starting Redis"; mkdir -p /var/lib/redis /var/log/redis; \
+	  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+	    --dir /var/lib/redis --logfile /var/log/redis/ci.log; \
+	  for i in $$(seq 30); do redis-cli ping >/dev/null 2>&1 && break; sleep 1; done; }
+
+db:
+	@psql -h $(DB_HOST) -p $(DB_PORT) -U $(DB_USER) -d postgres -tAc \
+	  "SELECT 1 FROM pg_database WHERE datname='$(DB_NAME)'" | grep -q 1 || \
+	  psql -h $(DB_HOST) -p $(DB_PORT) -U $(DB_USER) -d postgres -qc "CREATE DATABASE $(DB_NAME)"
+
+lint: venv
+	.venv/bin/ruff check .
+
+bench: setup
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+messages: venv
+	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var
+	$(PY) manage.py compilemessages --ignore=.venv
+
+clean-db:
+	psql -h $(DB_HOST) -p $(DB_PORT) -U $(DB_USER) -d postgres -qc "DROP DATABASE IF EXISTS $(DB_NAME)"

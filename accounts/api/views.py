@@ -1,0 +1,82 @@
+"""Driver sign-in: WeChat login, token refresh, phone binding, profile."""
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+
+from accounts import services
+from evplatform.api.errors import APIError
+
+from .serializers import MemberOut, PhoneIn, RefreshIn, TokensOut, WeChatLoginIn
+
+REFUSAL_STATUS = {
+    "member_disabled": status.HTTP_403_FORBIDDEN,
+    "wechat_error": status.HTTP_502_BAD_GATEWAY,
+    "mini_program_missing": status.HTTP_409_CONFLICT,
+}
+
+
+class LoginThrottle(AnonRateThrottle):
+    scope = "login"
+
+
+def _tokens(pair: services.TokenPair) -> Response:
+    body = {
+        "access": pair.access,
+        "refresh": pair.refresh,
+        "token_type": "Bearer",
+        "expires_in": settings.MEMBER_ACCESS_TOKEN_TTL,
+        "member": MemberOut(pair.member).data,
+    }
+    return Response(body)
+
+
+def _refused(exc: services.LoginRefused) -> APIError:
+    return APIError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_401_UNAUTHORIZED))
+
+
+@extend_schema(request=WeChatLoginIn, responses=TokensOut, auth=[])
+@api_view(["POST"])
+@permission_classes([AllowAny])
+@throttle_classes([LoginThrottle])
+def wechat_login(request):
+    data = WeChatLoginIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        return _tokens(services.member_login_wechat(code=data.validated_data["code"]))
+    except services.LoginRefused as exc:
+        raise _refused(exc) from exc
+
+
+@extend_schema(request=RefreshIn, responses=TokensOut, auth=[])
+@api_view(["POST"])
+@permission_classes([AllowAny])
+def token_refresh(request):
+    data = RefreshIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        return _tokens(services.member_refresh(refresh=data.validated_data["refresh"]))
+    except services.LoginRefused as exc:
+        raise _refused(exc) from exc
+
+
+@extend_schema(request=PhoneIn, responses=MemberOut)
+@api_view(["POST"])
+def phone_bind(request):
+    data = PhoneIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        member = services.member_bind_phone(member=request.user, code=data.validated_data["code"])
+    except services.LoginRefused as exc:
+        raise _refused(exc) from exc
+    return Response(MemberOut(member).data)
+
+
+@extend_schema(responses=MemberOut)
+@api_view(["GET"])
+def me(request):
+    return Response(MemberOut(request.user).data)

@@ -1,0 +1,61 @@
+"""Staff roles inside an operator: operator admin and station owner (站长).
+
+Each role is a Group whose permissions are listed here by ``app_label.codename``; a
+permission that does not exist yet (its app not installed) is skipped.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django_tenants.utils import get_public_schema_name
+
+OPERATOR_ADMIN = "operator_admin"
+STATION_OWNER = "station_owner"
+
+ROLE_NAMES = {OPERATOR_ADMIN: "平台管理员", STATION_OWNER: "站长"}
+
+# Station owners see and edit their own stations and what hangs off them; scoping to
+# their own objects is done by the admin classes of those models.
+STATION_OWNER_PERMISSIONS = [
+    "stations.view_station",
+    "stations.change_station",
+    "stations.view_pile",
+    "stations.change_pile",
+    "stations.view_connector",
+    "stations.change_connector",
+    "stations.view_fault",
+    "charging.view_chargingorder",
+    "billing.view_tariff",
+]
+
+
+def role_group(role: str) -> Group:
+    group, _ = Group.objects.get_or_create(name=ROLE_NAMES[role])
+    return group
+
+
+def roles_sync() -> None:
+    """Create both role groups in the current schema and set their permissions."""
+    admin_group = role_group(OPERATOR_ADMIN)
+    tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing"}
+    admin_group.permissions.set(
+        Permission.objects.filter(content_type__app_label__in=tenant_labels)
+    )
+    owner_group = role_group(STATION_OWNER)
+    wanted = [p.split(".") for p in STATION_OWNER_PERMISSIONS]
+    perms = [
+        perm
+        for perm in Permission.objects.select_related("content_type").filter(
+            codename__in=[c for _, c in wanted]
+        )
+        if [perm.content_type.app_label, perm.codename] in wanted
+    ]
+    owner_group.permissions.set(perms)
+
+
+def roles_sync_after_migrate(sender, **kwargs) -> None:
+    # Runs after each app's permissions are created, so the last app's run sees them all.
+    if connection.schema_name == get_public_schema_name():
+        return
+    roles_sync()

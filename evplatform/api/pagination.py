@@ -1,0 +1,8 @@
+from rest_framework.pagination import PageNumberPagination
+
+
+class Pagination(PageNumberPagination):
+    """``?page=N&page_size=M`` (max 100); body ``{count, next, previous, results}``."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100

@@ -1,0 +1,113 @@
+"""Which operator a request belongs to.
+
+- The driver API (``/api/app/``) is served on one shared host. Before login the tenant
+  comes from ``X-Tenant`` (operator slug) or ``X-WX-AppId`` (mini-program appid; WeChat's
+  fixed ``Referer: https://servicewechat.com/{appid}/…`` works too); after login from the
+  bearer token, which names its tenant. A token of another tenant is refused with 401
+  ``token_tenant_mismatch`` whatever the headers say; an unknown tenant is 404
+  ``tenant_not_found``; a suspended one 403 ``tenant_suspended``.
+- Everything else (admin consoles) is routed by hostname (django-tenants).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.urls import set_urlconf
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import get_public_schema_name
+
+from accounts.tokens import TokenError, bearer_token, token_decode
+from tenants import selectors
+from tenants.models import Operator
+
+from .api.errors import error_response
+
+API_PREFIX = "/api/app/"
+ALWAYS_PUBLIC = ("/healthz",)
+WECHAT_REFERER = re.compile(r"^https://servicewechat\.com/(wx[0-9a-zA-Z]+)/")
+
+
+class TenantRoutingMiddleware(TenantMainMiddleware):
+    def process_request(self, request):
+        connection.set_schema_to_public()
+        # Refusals below are answered before LocaleMiddleware runs: speak the client's language.
+        translation.activate(translation.get_language_from_request(request))
+        if request.path_info.startswith(API_PREFIX):
+            return self._route_api(request)
+        if request.path_info in ALWAYS_PUBLIC:
+            request.tenant = selectors.operator_get_by_schema(get_public_schema_name())
+            self.setup_url_routing(request, force_public=True)
+            return None
+        return self._route_host(request)
+
+    def _route_host(self, request):
+        try:
+            hostname = self.hostname_from_request(request)
+        except DisallowedHost:
+            return error_response("bad_host", _("Bad host."), 400)
+        tenant = selectors.operator_get_by_host(hostname)
+        if tenant is None:
+            return error_response("tenant_not_found", _("No operator at this address."), 404)
+        if tenant.schema_name != get_public_schema_name() and not tenant.is_active:
+            return error_response("tenant_suspended", _("This operator is suspended."), 403)
+        return self._activate(request, tenant, hostname)
+
+    def _route_api(self, request):
+        header_tenant: Operator | None = None
+        slug = request.headers.get("X-Tenant")
+        appid = request.headers.get("X-WX-AppId")
+        if not appid:
+            match = WECHAT_REFERER.match(request.headers.get("Referer", ""))
+            appid = match.group(1) if match else None
+        if slug or appid:
+            header_tenant = (
+                selectors.operator_get_by_slug(slug) if slug else selectors.operator_get_by_appid(appid)
+            )
+            if header_tenant is None:
+                return error_response("tenant_not_found", _("Unknown operator."), 404)
+
+        tenant = header_tenant
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is not None:
+            try:
+                claims = token_decode(token)
+            except TokenError as exc:
+                if header_tenant is None:
+                    return error_response(str(exc), _("Invalid or expired token."), 401)
+                claims = None  # authentication on the view answers 401 for this tenant
+            if claims is not None:
+                token_tenant = selectors.operator_get_by_schema(claims.schema_name)
+                if token_tenant is None or token_tenant.schema_name == get_public_schema_name():
+                    return error_response("token_invalid", _("Invalid token."), 401)
+                if header_tenant is not None and header_tenant.pk != token_tenant.pk:
+                    return error_response(
+                        "token_tenant_mismatch", _("This token was issued by another operator."), 401
+                    )
+                tenant = token_tenant
+        if tenant is None:
+            return error_response(
+                "tenant_required",
+                _("Say which operator: X-Tenant or X-WX-AppId header, or a token."),
+                400,
+            )
+        if not tenant.is_active:
+            return error_response("tenant_suspended", _("This operator is suspended."), 403)
+        return self._activate(request, tenant, None)
+
+    @staticmethod
+    def _activate(request, tenant: Operator, hostname: str | None):
+        tenant.domain_url = hostname
+        request.tenant = tenant
+        connection.set_tenant(tenant)
+        if tenant.schema_name == get_public_schema_name():
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+        else:
+            request.urlconf = settings.ROOT_URLCONF
+        set_urlconf(request.urlconf)
+        return None

@@ -1,0 +1,3 @@
+"""WebSocket routes (Channels). Apps add theirs here."""
+
+websocket_urlpatterns: list = []

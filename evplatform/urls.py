@@ -1,0 +1,21 @@
+"""URLs on an operator's host, and the driver API (routed to the operator's schema)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/app/v1/", include("evplatform.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "evplatform.api.errors.handler400"
+handler403 = "evplatform.api.errors.handler403"
+handler404 = "evplatform.api.errors.handler404"
+handler500 = "evplatform.api.errors.handler500"

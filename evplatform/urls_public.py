@@ -1,0 +1,20 @@
+"""URLs on the platform's public host: the super admin and the API documentation."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .admin_sites import platform_admin_site
+from .health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(urlconf="evplatform.urls"), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", platform_admin_site.urls),
+]
+
+handler400 = "evplatform.api.errors.handler400"
+handler403 = "evplatform.api.errors.handler403"
+handler404 = "evplatform.api.errors.handler404"
+handler500 = "evplatform.api.errors.handler500"

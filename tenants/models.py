@@ -1,0 +1,121 @@
+"""Operators (tenants), their hosts, mini-programs and the public routing registries.
+
+Public schema only. Nothing here may reference a tenant schema's tables (Citus
+schema-based sharding, ARCHITECTURE.md "Scale").
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_tenants.models import DomainMixin, TenantMixin
+
+from .crypto import EncryptedTextField
+
+slug_validator = RegexValidator(
+    r"^[a-z][a-z0-9-]{1,40}$",
+    _("Lower-case letters, digits and hyphens, starting with a letter (2–41 characters)."),
+)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("Unknown time zone: %(tz)s"), params={"tz": value})
+
+
+class Operator(TenantMixin):
+    """A charging operator: one tenant with its own PostgreSQL schema."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.CharField(_("slug"), max_length=41, unique=True, validators=[slug_validator])
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
+    )
+    contact_name = models.CharField(_("contact name"), max_length=50, blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=30, blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Domain(DomainMixin):
+    """A hostname routed to an operator (its admin console)."""
+
+    class Meta:
+        verbose_name = _("domain")
+        verbose_name_plural = _("domains")
+
+
+class MiniProgram(models.Model):
+    """An operator's WeChat mini-program and its WeChat Pay (APIv3) merchant.
+
+    Secrets (app secret, APIv3 key, merchant private key) are encrypted at rest with
+    FIELD_ENCRYPTION_KEY and never shown whole (see ``tenants.crypto.mask``).
+    """
+
+    operator = models.OneToOneField(
+        Operator, on_delete=models.CASCADE, related_name="mini_program", verbose_name=_("operator")
+    )
+    appid = models.CharField(_("AppID"), max_length=32, unique=True)
+    app_secret = EncryptedTextField(_("AppSecret"), blank=True)
+    # WeChat Pay v3 merchant settings
+    mchid = models.CharField(_("merchant id (mchid)"), max_length=32, blank=True)
+    apiv3_key = EncryptedTextField(_("APIv3 key"), blank=True)
+    merchant_cert_serial = models.CharField(
+        _("merchant certificate serial"), max_length=64, blank=True
+    )
+    merchant_private_key = EncryptedTextField(_("merchant private key (PEM)"), blank=True)
+    wechatpay_public_key = models.TextField(_("WeChat Pay public key (PEM)"), blank=True)
+    wechatpay_public_key_id = models.CharField(
+        _("WeChat Pay public key id"), max_length=64, blank=True
+    )
+    notify_base_url = models.URLField(_("notify base URL"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    SECRET_FIELDS = ("app_secret", "apiv3_key", "merchant_private_key")
+
+    class Meta:
+        verbose_name = _("mini-program")
+        verbose_name_plural = _("mini-programs")
+
+    def __str__(self) -> str:
+        return f"{self.appid} ({self.operator})"
+
+    def __repr__(self) -> str:  # never print secrets in logs or tracebacks
+        return f"<MiniProgram appid={self.appid} operator_id={self.operator_id}>"
+
+    @property
+    def pay_configured(self) -> bool:
+        return bool(
+            self.mchid
+            and self.apiv3_key
+            and self.merchant_private_key
+            and self.merchant_cert_serial
+            and self.wechatpay_public_key
+        )
