@@ -13,7 +13,8 @@ class FrameError(Exception):
 
     ``data`` holds the offending bytes (the whole frame when its boundaries are known, else the
     bytes that were skipped or inspected). ``frame_type`` and ``sequence`` are filled in when the
-    envelope was readable, so a gateway can still log or answer the frame.
+    envelope was readable, so a gateway can still log or answer the frame; ``frame`` is then
+    the whole frame (``data`` may be just the offending field).
     """
 
     def __init__(
@@ -29,6 +30,7 @@ class FrameError(Exception):
         self.data = bytes(data)
         self.frame_type = frame_type
         self.sequence = sequence
+        self.frame: bytes | None = None
 
     def __str__(self) -> str:
         head = self.data[:32].hex(" ")

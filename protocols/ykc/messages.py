@@ -694,11 +694,18 @@ _PERIOD_SIZE = 16
 class TransactionRecord(Message):
     """0x3B 交易记录, pile→platform, body 158 bytes (length 0xA2); answer 0x40 always.
 
-    ``periods`` are the sharp, peak, flat, valley groups in wire order (body bytes 38–101);
-    a record of length 0xB2 (body 174) carries a fifth group, kept as ``periods[4]``.
-    meter_start/meter_end kWh 4 decimals (5-byte readings), total_energy and
-    total_energy_with_loss kWh 4 decimals, total_amount yuan 4 decimals (消费金额), vin normal
-    order, trade_type 交易标识, trade_time, stop_reason (§4.5), physical_card_no hex.
+    Body offsets for the standard 158-byte record (later fields move by 16 per extra group):
+
+    * trade_no 0–15, pile_code 16–22, connector_no 23, start_time 24–30, end_time 31–37;
+    * ``periods``: :class:`PeriodUsage` groups sharp, peak, flat, valley at 38, 54, 70, 86
+      (unit_price yuan/kWh 5 decimals, energy / energy_with_loss kWh 4 decimals, amount yuan
+      4 decimals); a record of length 0xB2 (body 174) carries a fifth group, ``periods[4]``;
+    * meter_start 102–106 / meter_end 107–111 kWh 4 decimals (40-bit readings);
+      total_energy 112–115, total_energy_with_loss 116–119 kWh 4 decimals;
+      total_amount 120–123 yuan 4 decimals (消费金额, energy + service);
+    * vin 124–140 (normal order), trade_type 141 (交易标识), trade_time 142–148,
+      stop_reason 149 (§4.5), physical_card_no 150–157 (hex).
+
     Deduplicate on ``trade_no``: piles resend until acknowledged.
     """
 
