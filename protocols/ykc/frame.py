@@ -17,8 +17,9 @@ from .messages import MESSAGE_TYPES, EncryptedMessage, Message, UnknownMessage
 START = 0x68
 #: Smallest frame: start, length, seq(2), flag, type, empty body, CRC(2).
 MIN_FRAME_SIZE = 8
-#: Largest frame a one-byte length allows (L = 255). The PDF caps L at 200; real 0x3B
-#: variants reach 0xB2, so the codec does not enforce the PDF cap.
+#: Largest frame a one-byte length allows (L = 255). The PDF caps L at 200 (largest V1.6
+#: layout: 0x3B, L = 0xA2; seen variant 0xB2); decode_frame does not enforce that cap — pass
+#: ``max_frame_size=204`` to the splitter to do so.
 MAX_FRAME_SIZE = 255 + 4
 
 AnyMessage = Message | UnknownMessage | EncryptedMessage
