@@ -48,6 +48,11 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "accounts",
+    "stations",
+    "billing",
+    "settlement",
+    "charging",
+    "marketing",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -119,3 +119,24 @@ class MiniProgram(models.Model):
             and self.merchant_cert_serial
             and self.wechatpay_public_key
         )
+
+
+class PileRegistration(models.Model):
+    """Public registry: which operator a pile code belongs to (piles route by it).
+
+    Kept in step with each operator's ``stations.Pile`` by the stations services; a code
+    is unique across the platform.
+    """
+
+    code = models.CharField(_("pile code"), max_length=14, unique=True)
+    operator = models.ForeignKey(
+        Operator, on_delete=models.CASCADE, related_name="pile_registrations", verbose_name=_("operator")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pile registration")
+        verbose_name_plural = _("pile registrations")
+
+    def __str__(self) -> str:
+        return f"{self.code} → {self.operator}"

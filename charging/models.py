@@ -1,0 +1,1 @@
+"""charging models (tenant schema)."""

@@ -1,0 +1,1 @@
+"""marketing models (tenant schema)."""

@@ -1,0 +1,101 @@
+"""Live state of piles and connectors in Redis (status, readings, last seen).
+
+Redis may lose all of it at any time: it is rebuilt by the next frames from the piles,
+and the database keeps the connector status and the pile's online flag. Keys carry the
+tenant's schema:
+
+- ``{prefix}:{schema}:live:conn:{pile_code}:{connector_no}`` — hash of the latest
+  readings: ``status``, ``trade_no``, ``energy_kwh``, ``amount_yuan``, ``power_kw``,
+  ``voltage_v``, ``current_a``, ``soc_percent``, ``remaining_min``, ``updated``
+  (ISO-8601 UTC); values are strings.
+- ``{prefix}:{schema}:live:seen`` — sorted set, pile code → epoch seconds of its last frame.
+
+Gateways (asyncio) use the same key functions with ``redis.asyncio``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+LIVE_FIELDS = (
+    "status",
+    "trade_no",
+    "energy_kwh",
+    "amount_yuan",
+    "power_kw",
+    "voltage_v",
+    "current_a",
+    "soc_percent",
+    "remaining_min",
+    "updated",
+)
+CONNECTOR_TTL_S = 7 * 86400  # a connector silent for a week has no live state
+
+
+def connector_key(schema: str, pile_code: str, connector_no: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:conn:{pile_code}:{connector_no}"
+
+
+def seen_key(schema: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:seen"
+
+
+@lru_cache(maxsize=1)
+def _client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+def client() -> redis.Redis:
+    return _client_for(settings.REDIS_URL)
+
+
+def live_values(values: dict) -> dict[str, str]:
+    """The non-None values as Redis strings, with ``updated`` set (UTC now) if absent."""
+    out = {k: str(v) for k, v in values.items() if v is not None and k in LIVE_FIELDS}
+    out.setdefault("updated", datetime.now(UTC).isoformat())
+    return out
+
+
+def connector_update(schema: str, pile_code: str, connector_no: int, **values) -> None:
+    """Merge readings into a connector's live hash (fields in LIVE_FIELDS, others ignored)."""
+    key = connector_key(schema, pile_code, connector_no)
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(key, mapping=live_values(values))
+    pipe.expire(key, CONNECTOR_TTL_S)
+    pipe.execute()
+
+
+def connector_clear(schema: str, pile_code: str, connector_no: int, *fields: str) -> None:
+    """Forget some readings (e.g. the session's once it has ended)."""
+    if fields:
+        client().hdel(connector_key(schema, pile_code, connector_no), *fields)
+
+
+def connectors_get(schema: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict]:
+    """Live hashes of many connectors in one round trip: {(pile_code, no): {field: str}}."""
+    keys = list(keys)
+    pipe = client().pipeline(transaction=False)
+    for pile_code, no in keys:
+        pipe.hgetall(connector_key(schema, pile_code, no))
+    return {k: v for k, v in zip(keys, pipe.execute(), strict=True) if v}
+
+
+def pile_seen(schema: str, pile_code: str, at: datetime | None = None) -> None:
+    """Record that a pile sent a frame at ``at`` (default now)."""
+    ts = (at or datetime.now(UTC)).timestamp()
+    client().zadd(seen_key(schema), {pile_code: ts})
+
+
+def piles_seen_before(schema: str, epoch_s: float) -> list[str]:
+    """Pile codes whose last frame is older than ``epoch_s``."""
+    return client().zrangebyscore(seen_key(schema), "-inf", f"({epoch_s}")
+
+
+def pile_last_seen(schema: str, pile_code: str) -> datetime | None:
+    score = client().zscore(seen_key(schema), pile_code)
+    return datetime.fromtimestamp(score, UTC) if score is not None else None

@@ -1,0 +1,239 @@
+"""The operator's estate: stations, piles, connectors, faults. Tenant schema.
+
+Field meanings follow T/CEC 102-2016 §5 (StationInfo, EquipmentInfo, ConnectorInfo) where a
+field has a CEC meaning; enum values are the CEC codes. Coordinates are GCJ-02 degrees.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import validate_time_zone
+
+pile_code_validator = RegexValidator(r"^\d{14}$", _("A pile code is 14 digits."))
+area_code_validator = RegexValidator(r"^\d{6}$", _("A GB/T 2260 area code is 6 digits."))
+
+
+class Station(models.Model):
+    """A charging station (充电站). CEC StationInfo."""
+
+    class Type(models.IntegerChoices):  # CEC StationType
+        PUBLIC = 1, _("Public")
+        PERSONAL = 50, _("Personal")
+        BUS = 100, _("Bus (dedicated)")
+        SANITATION = 101, _("Sanitation (dedicated)")
+        LOGISTICS = 102, _("Logistics (dedicated)")
+        TAXI = 103, _("Taxi (dedicated)")
+        OTHER = 255, _("Other")
+
+    class Status(models.IntegerChoices):  # CEC StationStatus
+        UNKNOWN = 0, _("Unknown")
+        BUILDING = 1, _("Under construction")
+        CLOSED = 5, _("Closed")
+        MAINTENANCE = 6, _("Under maintenance")
+        OPERATING = 50, _("Operating")
+
+    name = models.CharField(_("name"), max_length=100)
+    code = models.CharField(_("station code"), max_length=20, unique=True)
+    address = models.CharField(_("address"), max_length=200)
+    province = models.CharField(_("province"), max_length=30, blank=True)
+    city = models.CharField(_("city"), max_length=30, blank=True, db_index=True)
+    district = models.CharField(_("district"), max_length=30, blank=True)
+    area_code = models.CharField(
+        _("area code (GB/T 2260)"), max_length=6, validators=[area_code_validator]
+    )
+    latitude = models.DecimalField(
+        _("latitude (GCJ-02)"),
+        max_digits=9,
+        decimal_places=6,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = models.DecimalField(
+        _("longitude (GCJ-02)"),
+        max_digits=9,
+        decimal_places=6,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
+    station_type = models.PositiveSmallIntegerField(
+        _("station type"), choices=Type.choices, default=Type.PUBLIC
+    )
+    status = models.PositiveSmallIntegerField(
+        _("status"), choices=Status.choices, default=Status.OPERATING, db_index=True
+    )
+    opening_hours = models.CharField(_("opening hours"), max_length=100, default="00:00-24:00")
+    phone = models.CharField(_("service phone"), max_length=30, blank=True)
+    parking_fee_note = models.CharField(_("parking fee"), max_length=200, blank=True)
+    facilities = models.JSONField(
+        _("service facilities"), default=list, blank=True, help_text=_("A list of labels.")
+    )
+    photos = models.JSONField(_("photos"), default=list, blank=True, help_text=_("Image URLs."))
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
+    )
+    owners = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("station owners"),
+        related_name="owned_stations",
+        blank=True,
+    )
+    # Today's price per half-hour slot, written by billing whenever the station's tariff
+    # or the day changes: {"date": "YYYY-MM-DD", "slots": [48 × "total yuan/kWh"],
+    # "periods": [{"start": "HH:MM", "end": "HH:MM", "period", "electricity", "service"}]}.
+    # Kept here so station search can sort and filter by price in SQL.
+    price_today = models.JSONField(_("today's prices"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("station")
+        verbose_name_plural = _("stations")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["latitude", "longitude"], name="station_latlng")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pile(models.Model):
+    """A charging pile (充电桩), identified platform-wide by its 14-digit code. CEC EquipmentInfo."""
+
+    class Protocol(models.TextChoices):
+        YKC = "ykc", _("YKC v1.6")
+        OCPP = "ocpp", _("OCPP 1.6J")
+
+    class CurrentType(models.IntegerChoices):  # CEC EquipmentType
+        DC = 1, _("DC")
+        AC = 2, _("AC")
+        HYBRID = 3, _("AC/DC")
+
+    station = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="piles", verbose_name=_("station")
+    )
+    code = models.CharField(
+        _("pile code"), max_length=14, unique=True, validators=[pile_code_validator]
+    )
+    name = models.CharField(_("name"), max_length=50, blank=True)
+    protocol = models.CharField(
+        _("protocol"), max_length=8, choices=Protocol.choices, default=Protocol.YKC
+    )
+    vendor = models.CharField(_("vendor"), max_length=50, blank=True)
+    model = models.CharField(_("model"), max_length=50, blank=True)
+    current_type = models.PositiveSmallIntegerField(
+        _("AC/DC"), choices=CurrentType.choices, default=CurrentType.DC
+    )
+    rated_power_kw = models.DecimalField(_("rated power (kW)"), max_digits=7, decimal_places=1)
+    connector_count = models.PositiveSmallIntegerField(
+        _("connectors"), default=1, validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
+    firmware_version = models.CharField(_("firmware"), max_length=50, blank=True)
+    iccid = models.CharField(_("SIM ICCID"), max_length=22, blank=True)
+    network = models.CharField(_("network"), max_length=20, blank=True)
+    heartbeat_interval_s = models.PositiveSmallIntegerField(
+        _("heartbeat interval (s)"), default=10
+    )
+    online = models.BooleanField(_("online"), default=False, db_index=True)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("pile")
+        verbose_name_plural = _("piles")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+
+class Connector(models.Model):
+    """A connector or gun (枪) of a pile, numbered from 1. CEC ConnectorInfo."""
+
+    class Type(models.IntegerChoices):  # CEC ConnectorType
+        HOUSEHOLD = 1, _("Household socket")
+        AC_SOCKET = 2, _("AC socket (GB/T)")
+        AC_PLUG = 3, _("AC plug (GB/T)")
+        DC = 4, _("DC gun (GB/T)")
+        WIRELESS = 5, _("Wireless")
+        OTHER = 6, _("Other")
+
+    class Status(models.TextChoices):
+        OFFLINE = "offline", _("Offline")
+        FAULT = "fault", _("Fault")
+        IDLE = "idle", _("Idle")
+        PLUGGED = "plugged", _("Plugged in")
+        CHARGING = "charging", _("Charging")
+        FINISHING = "finishing", _("Finishing")
+        RESERVED = "reserved", _("Reserved")
+
+    pile = models.ForeignKey(
+        Pile, on_delete=models.CASCADE, related_name="connectors", verbose_name=_("pile")
+    )
+    number = models.PositiveSmallIntegerField(
+        _("number"), validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
+    connector_type = models.PositiveSmallIntegerField(
+        _("connector type"), choices=Type.choices, default=Type.DC
+    )
+    rated_power_kw = models.DecimalField(_("rated power (kW)"), max_digits=7, decimal_places=1)
+    rated_voltage_v = models.PositiveIntegerField(_("rated voltage (V)"), default=750)
+    rated_current_a = models.PositiveIntegerField(_("rated current (A)"), default=250)
+    qr_code = models.CharField(_("QR code value"), max_length=64, unique=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.OFFLINE, db_index=True
+    )
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("connector")
+        verbose_name_plural = _("connectors")
+        ordering = ["pile", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["pile", "number"], name="connector_pile_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pile.code}-{self.number:02d}"
+
+    @property
+    def code(self) -> str:
+        """The connector's platform-wide code: pile code + 2-digit number (YKC 枪号)."""
+        return f"{self.pile.code}{self.number:02d}"
+
+
+class Fault(models.Model):
+    """A fault or alarm of a pile or one connector; open until ``cleared_at``."""
+
+    class Source(models.TextChoices):
+        OFFLINE = "offline", _("No heartbeat")
+        PILE = "pile", _("Reported by the pile")
+        PLATFORM = "platform", _("Raised by the platform")
+
+    pile = models.ForeignKey(
+        Pile, on_delete=models.CASCADE, related_name="faults", verbose_name=_("pile")
+    )
+    connector = models.ForeignKey(
+        Connector,
+        on_delete=models.CASCADE,
+        related_name="faults",
+        null=True,
+        blank=True,
+        verbose_name=_("connector"),
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    code = models.CharField(_("code"), max_length=32)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    started_at = models.DateTimeField(_("started"))
+    cleared_at = models.DateTimeField(_("cleared"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("fault")
+        verbose_name_plural = _("faults")
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["pile", "cleared_at"], name="fault_pile_open")]
+
+    def __str__(self) -> str:
+        return f"{self.pile.code} {self.code}"
