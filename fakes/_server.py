@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -247,6 +248,11 @@ class Handler(BaseHTTPRequestHandler):
                     return func(request)
                 except HTTPError as exc:
                     return exc.reply
+                except ValueError as exc:  # e.g. a control endpoint given a non-JSON body
+                    return json_reply(400, {"error": str(exc)})
+                except Exception as exc:  # noqa: BLE001 - a fake must answer, not hang up
+                    traceback.print_exc()
+                    return json_reply(500, {"error": f"{type(exc).__name__}: {exc}"})
         return self.server.not_found_reply(request)
 
     def _dispatch(self, method: str) -> None:
