@@ -1,0 +1,1 @@
+"""WeChat Pay payments, top-ups, refunds and withdrawals."""

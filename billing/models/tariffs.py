@@ -1,0 +1,1 @@
+"""Tariffs, tariff versions and their assignment to stations and piles."""
