@@ -1,14 +1,25 @@
-"""Domain handlers for port events. Filled in by the charging orders work."""
+"""Domain handlers for the port's events (called through ``port.dispatch``)."""
 
 from __future__ import annotations
 
-from . import port
+from . import port, services
 
 
 def handle(event):
-    """Route one port event; returns the reply the gateway needs, else None."""
+    """Route one port event to its service; returns the reply the gateway needs, else None."""
     if isinstance(event, port.TransactionRecord):
-        raise NotImplementedError("transaction records are handled by charging orders")
+        return services.record_store(event)
+    if isinstance(event, port.Progress):
+        services.order_progress(event)
+        return None
+    if isinstance(event, port.StartResult):
+        services.order_start_result(event)
+        return None
+    if isinstance(event, port.StopResult):
+        services.order_stop_result(event)
+        return None
     if isinstance(event, port.CardStartRequest):
-        return port.CardStartDecision(accepted=False, reason_code=None)
-    return None
+        from . import cards
+
+        return cards.card_start_decide(event)
+    raise TypeError(f"not a port event: {event!r}")

@@ -1,1 +1,329 @@
-"""charging models (tenant schema)."""
+"""Charging orders, their transitions, the piles' transaction records, reservations.
+
+Tenant schema. Amounts in yuan (2 dp), energy in kWh (4 dp), times in UTC.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+ZERO = Decimal("0.00")
+
+
+class OrderState(models.TextChoices):
+    CREATED = "created", _("Created")
+    STARTING = "starting", _("Starting")
+    CHARGING = "charging", _("Charging")
+    STOPPING = "stopping", _("Stopping")
+    FINISHED = "finished", _("Finished")
+    SETTLED = "settled", _("Settled")
+    FAILED = "failed", _("Failed")
+    ABNORMAL = "abnormal", _("Abnormal")
+
+
+ACTIVE_STATES = (OrderState.CREATED, OrderState.STARTING, OrderState.CHARGING, OrderState.STOPPING)
+
+
+class PaymentMode(models.TextChoices):
+    WALLET = "wallet", _("Wallet")
+    PREPAY = "prepay", _("Pay per order")
+    CARD = "card", _("Card / VIN")
+
+
+class StopReason(models.TextChoices):
+    """Why a charge ended, in our words (the pile's own code is kept beside it)."""
+
+    DRIVER = "driver", _("Stopped by the driver")
+    FULL = "full", _("Battery full or target reached")
+    AT_PILE = "at_pile", _("Stopped at the pile")
+    BALANCE = "balance", _("Insufficient balance")
+    UNPLUGGED = "unplugged", _("Connector unplugged")
+    EMERGENCY = "emergency", _("Emergency stop")
+    FAULT = "fault", _("Fault")
+    PLATFORM = "platform", _("Stopped by the platform")
+    START_FAILED = "start_failed", _("Start failed")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class ChargingOrder(models.Model):
+    """One charging session (充电订单), from start request to settlement."""
+
+    number = models.CharField(_("order number"), max_length=32, unique=True)
+    member = models.ForeignKey(
+        "accounts.Member",
+        on_delete=models.PROTECT,
+        related_name="orders",
+        null=True,
+        blank=True,
+        verbose_name=_("member"),
+    )
+    connector = models.ForeignKey(
+        "stations.Connector", on_delete=models.PROTECT, related_name="orders", verbose_name=_("connector")
+    )
+    pile = models.ForeignKey(
+        "stations.Pile", on_delete=models.PROTECT, related_name="orders", verbose_name=_("pile")
+    )
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.PROTECT, related_name="orders", verbose_name=_("station")
+    )
+    trade_no = models.CharField(_("pile trade number"), max_length=32, unique=True)
+    mode = models.CharField(_("payment mode"), max_length=8, choices=PaymentMode.choices)
+    state = models.CharField(
+        _("state"), max_length=10, choices=OrderState.choices, default=OrderState.CREATED, db_index=True
+    )
+    # The tariff version locked at start (billing.TariffVersion id) and its snapshot, which
+    # alone prices the order: later tariff edits never re-price it.
+    tariff_version_id = models.PositiveIntegerField(_("tariff version"), null=True, blank=True)
+    tariff_snapshot = models.JSONField(_("tariff snapshot"), null=True, blank=True)
+    prepay_amount = models.DecimalField(
+        _("prepaid amount"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    hold_amount = models.DecimalField(_("funds held"), max_digits=10, decimal_places=2, default=ZERO)
+    card_no = models.CharField(_("card number"), max_length=20, blank=True)
+    vin = models.CharField(_("VIN"), max_length=17, blank=True)
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    start_deadline = models.DateTimeField(_("start deadline"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    stop_requested_at = models.DateTimeField(_("stop requested"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
+    last_progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+
+    meter_start_kwh = models.DecimalField(
+        _("meter start (kWh)"), max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    meter_stop_kwh = models.DecimalField(
+        _("meter stop (kWh)"), max_digits=14, decimal_places=4, null=True, blank=True
+    )
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4, default=Decimal("0"))
+    bill = models.JSONField(_("bill"), null=True, blank=True, help_text=_("Bill lines and totals."))
+    progress = models.JSONField(_("latest readings"), default=dict, blank=True)
+
+    electricity_amount = models.DecimalField(_("electricity"), max_digits=10, decimal_places=2, default=ZERO)
+    service_amount = models.DecimalField(_("service"), max_digits=10, decimal_places=2, default=ZERO)
+    occupancy_amount = models.DecimalField(_("occupancy fee"), max_digits=10, decimal_places=2, default=ZERO)
+    discount_amount = models.DecimalField(_("discount"), max_digits=10, decimal_places=2, default=ZERO)
+    total_amount = models.DecimalField(_("total"), max_digits=10, decimal_places=2, default=ZERO)
+    paid_amount = models.DecimalField(_("paid"), max_digits=10, decimal_places=2, default=ZERO)
+    refunded_amount = models.DecimalField(_("refunded"), max_digits=10, decimal_places=2, default=ZERO)
+    pile_amount = models.DecimalField(
+        _("pile's amount"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+
+    stop_reason = models.CharField(
+        _("stop reason"), max_length=14, choices=StopReason.choices, blank=True
+    )
+    pile_stop_code = models.PositiveSmallIntegerField(_("pile's stop code"), null=True, blank=True)
+    soc_start = models.PositiveSmallIntegerField(_("SOC at start (%)"), null=True, blank=True)
+    soc_end = models.PositiveSmallIntegerField(_("SOC at end (%)"), null=True, blank=True)
+
+    amount_mismatch = models.BooleanField(_("amount differs from pile"), default=False)
+    abnormal = models.BooleanField(_("abnormal"), default=False, db_index=True)
+    pile_initiated = models.BooleanField(_("started at the pile"), default=False)
+    notified_at = models.DateTimeField(_("member notified"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("charging order")
+        verbose_name_plural = _("charging orders")
+        ordering = ["-created_at"]
+        constraints = [
+            # A member has at most one active order; a connector serves one at a time.
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=models.Q(state__in=[s.value for s in ACTIVE_STATES]),
+                name="order_one_active_per_member",
+            ),
+            models.UniqueConstraint(
+                fields=["connector"],
+                condition=models.Q(state__in=[s.value for s in ACTIVE_STATES]),
+                name="order_one_active_per_connector",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class OrderTransition(models.Model):
+    """One step of an order's state machine: who, why and when."""
+
+    class Actor(models.TextChoices):
+        MEMBER = "member", _("Member")
+        STAFF = "staff", _("Staff")
+        PILE = "pile", _("Pile")
+        SYSTEM = "system", _("System")
+
+    order = models.ForeignKey(
+        ChargingOrder, on_delete=models.CASCADE, related_name="transitions", verbose_name=_("order")
+    )
+    from_state = models.CharField(_("from"), max_length=10, choices=OrderState.choices)
+    to_state = models.CharField(_("to"), max_length=10, choices=OrderState.choices)
+    actor = models.CharField(_("by"), max_length=8, choices=Actor.choices)
+    actor_id = models.CharField(_("by (id)"), max_length=64, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order transition")
+        verbose_name_plural = _("order transitions")
+        ordering = ["at", "id"]
+
+
+class TransactionRecord(models.Model):
+    """A pile's final record of a session (YKC 0x3B, OCPP StopTransaction), stored before the
+    pile is acknowledged and exactly once per trade number."""
+
+    trade_no = models.CharField(_("trade number"), max_length=32, unique=True)
+    pile_code = models.CharField(_("pile code"), max_length=14, db_index=True)
+    connector_no = models.PositiveSmallIntegerField(_("connector"))
+    data = models.JSONField(_("decoded"))
+    raw_hex = models.TextField(_("raw frame (hex)"), blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    duplicates = models.PositiveIntegerField(_("repeats received"), default=0)
+    order = models.OneToOneField(
+        ChargingOrder,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="record",
+        verbose_name=_("order"),
+    )
+
+    class Meta:
+        verbose_name = _("transaction record")
+        verbose_name_plural = _("transaction records")
+        ordering = ["-received_at"]
+
+
+class MeterSample(models.Model):
+    """A sampled reading of an order in progress (kWh cumulative for the session)."""
+
+    order = models.ForeignKey(
+        ChargingOrder, on_delete=models.CASCADE, related_name="samples", verbose_name=_("order")
+    )
+    at = models.DateTimeField(_("at"))
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4)
+    amount_yuan = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=4, null=True)
+    power_kw = models.DecimalField(_("power (kW)"), max_digits=8, decimal_places=2, null=True)
+    voltage_v = models.DecimalField(_("voltage (V)"), max_digits=8, decimal_places=1, null=True)
+    current_a = models.DecimalField(_("current (A)"), max_digits=8, decimal_places=1, null=True)
+    soc_percent = models.PositiveSmallIntegerField(_("SOC (%)"), null=True)
+
+    class Meta:
+        verbose_name = _("meter sample")
+        verbose_name_plural = _("meter samples")
+        ordering = ["at"]
+        indexes = [models.Index(fields=["order", "at"], name="sample_order_at")]
+
+
+class Reservation(models.Model):
+    """A member holds a free connector for a while (预约)."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        USED = "used", _("Used")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="reservations", verbose_name=_("member")
+    )
+    connector = models.ForeignKey(
+        "stations.Connector",
+        on_delete=models.PROTECT,
+        related_name="reservations",
+        verbose_name=_("connector"),
+    )
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.ACTIVE, db_index=True
+    )
+    fee = models.DecimalField(_("fee"), max_digits=8, decimal_places=2, default=ZERO)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    order = models.OneToOneField(
+        ChargingOrder,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reservation",
+        verbose_name=_("order"),
+    )
+
+    class Meta:
+        verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector"], condition=models.Q(state="active"), name="reservation_one_per_connector"
+            ),
+            models.UniqueConstraint(
+                fields=["member"], condition=models.Q(state="active"), name="reservation_one_per_member"
+            ),
+        ]
+
+
+class ChargingPolicy(models.Model):
+    """The operator's charging rules (one row per operator schema)."""
+
+    start_timeout_s = models.PositiveIntegerField(_("start timeout (s)"), default=60)
+    stop_timeout_s = models.PositiveIntegerField(_("record deadline after stop (s)"), default=300)
+    progress_timeout_s = models.PositiveIntegerField(
+        _("silence before asking the pile (s)"), default=180
+    )
+    sample_interval_s = models.PositiveIntegerField(_("meter sample interval (s)"), default=60)
+    balance_guard_margin = models.DecimalField(
+        _("stop when funds left fall below (yuan)"), max_digits=8, decimal_places=2, default=Decimal("1.00")
+    )
+    reservation_minutes = models.PositiveIntegerField(_("reservation length (min)"), default=15)
+    reservation_fee = models.DecimalField(
+        _("reservation fee (yuan)"), max_digits=8, decimal_places=2, default=ZERO
+    )
+    notify_template_id = models.CharField(
+        _("subscribe message template (order settled)"), max_length=64, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("charging policy")
+        verbose_name_plural = _("charging policy")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
+
+    @classmethod
+    def current(cls) -> ChargingPolicy:
+        policy = cls.objects.first()
+        return policy if policy is not None else cls.objects.create()
+
+
+class MemberCredential(models.Model):
+    """A charging card or a car's VIN bound to a member, for starts at the pile (YKC 0x31)."""
+
+    class Kind(models.TextChoices):
+        CARD = "card", _("Card")
+        VIN = "vin", _("VIN")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.CASCADE, related_name="credentials", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
+    value = models.CharField(_("card number or VIN"), max_length=20)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("card or VIN")
+        verbose_name_plural = _("cards and VINs")
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="credential_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value}"

@@ -1,3 +1,5 @@
-"""WebSocket routes (Channels). Apps add theirs here."""
+"""WebSocket routes (Channels)."""
 
-websocket_urlpatterns: list = []
+from charging.routing import websocket_urlpatterns as charging_ws
+
+websocket_urlpatterns: list = [*charging_ws]

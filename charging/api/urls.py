@@ -1,1 +1,12 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("orders", views.orders, name="orders"),
+    path("orders/current", views.order_current, name="order-current"),
+    path("orders/<int:order_id>", views.order_detail, name="order-detail"),
+    path("orders/<int:order_id>/stop", views.order_stop, name="order-stop"),
+    path("reservations", views.reservations, name="reservations"),
+    path("reservations/<int:reservation_id>/cancel", views.reservation_cancel, name="reservation-cancel"),
+]

@@ -1,0 +1,179 @@
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from import_export import resources
+from import_export.admin import ExportMixin
+
+from . import services
+from .models import (
+    ChargingOrder,
+    ChargingPolicy,
+    MemberCredential,
+    MeterSample,
+    OrderTransition,
+    Reservation,
+    TransactionRecord,
+)
+
+
+class OrderResource(resources.ModelResource):
+    class Meta:
+        model = ChargingOrder
+        fields = (
+            "number", "state", "mode", "member__id", "station__name", "pile__code",
+            "connector__number", "trade_no", "created_at", "started_at", "stopped_at",
+            "settled_at", "energy_kwh", "electricity_amount", "service_amount",
+            "occupancy_amount", "discount_amount", "total_amount", "paid_amount",
+            "refunded_amount", "pile_amount", "stop_reason", "pile_stop_code",
+            "amount_mismatch", "abnormal", "pile_initiated",
+        )
+        export_order = fields
+
+
+class TransitionInline(admin.TabularInline):
+    model = OrderTransition
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "from_state", "to_state", "actor", "actor_id", "reason"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class SampleInline(admin.TabularInline):
+    model = MeterSample
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "energy_kwh", "amount_yuan", "power_kw", "voltage_v", "current_a", "soc_percent"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+
+
+def _owned(request, qs, path="station__owners"):
+    """Station owners see only what hangs off their own stations."""
+    if request.user.is_superuser:
+        return qs
+    return qs.filter(**{path: request.user}).distinct()
+
+
+@admin.register(ChargingOrder)
+class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [OrderResource]
+    list_display = [
+        "number", "state", "station", "pile", "connector", "member", "energy_kwh",
+        "total_amount", "created_at", "abnormal", "amount_mismatch",
+    ]
+    list_filter = ["state", "abnormal", "amount_mismatch", "pile_initiated", "mode", "station", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["number", "trade_no", "pile__code", "member__phone", "member__openid"]
+    list_select_related = ["station", "pile", "connector__pile", "member"]
+    date_hierarchy = "created_at"
+    inlines = [TransitionInline, SampleInline]
+    actions = ["force_stop"]
+    readonly_fields = [f.name for f in ChargingOrder._meta.fields] + ["frame_log"]
+
+    def get_queryset(self, request):
+        return _owned(request, super().get_queryset(request))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("Frame log"))
+    def frame_log(self, obj):
+        try:
+            url = reverse("admin:protocols_framelog_changelist")
+        except Exception:
+            return "-"
+        return format_html('<a href="{}?pile_code={}">{}</a>', url, obj.pile.code, _("Frames of this pile"))
+
+    @admin.action(description=_("Force stop"))
+    def force_stop(self, request, queryset):
+        done = 0
+        for order in queryset:
+            try:
+                services.order_stop(
+                    order_id=order.pk, actor=OrderTransition.Actor.STAFF, actor_id=request.user.pk,
+                    reason=services.StopReason.PLATFORM,
+                )
+                done += 1
+            except services.OrderRefused as exc:
+                self.message_user(request, f"{order.number}: {exc.detail}", messages.WARNING)
+        self.message_user(request, _("Stop sent to %(n)d orders.") % {"n": done}, messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:order_id>/settle/",
+                self.admin_site.admin_view(self.settle_view),
+                name="charging_chargingorder_settle",
+            )
+        ] + super().get_urls()
+
+    def settle_view(self, request, order_id: int):
+        order = self.get_object(request, str(order_id))
+        if order is None or not self.has_change_permission(request, order):
+            return redirect("admin:charging_chargingorder_changelist")
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.order_settle_by_staff(order_id=order.pk, user=request.user, reason=form.cleaned_data["reason"])
+                self.message_user(request, _("Order settled."), messages.SUCCESS)
+            except services.OrderRefused as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            return redirect("admin:charging_chargingorder_change", order.pk)
+        return render(
+            request,
+            "admin/charging/settle.html",
+            {**self.admin_site.each_context(request), "order": order, "form": form, "title": _("Settle abnormal order")},
+        )
+
+
+@admin.register(TransactionRecord)
+class TransactionRecordAdmin(admin.ModelAdmin):
+    list_display = ["trade_no", "pile_code", "connector_no", "received_at", "duplicates", "order"]
+    search_fields = ["trade_no", "pile_code"]
+    readonly_fields = [f.name for f in TransactionRecord._meta.fields]
+
+    def get_queryset(self, request):
+        return _owned(request, super().get_queryset(request), "order__station__owners")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["id", "member", "connector", "state", "fee", "created_at", "expires_at"]
+    list_filter = ["state"]
+
+    def get_queryset(self, request):
+        return _owned(request, super().get_queryset(request), "connector__pile__station__owners")
+
+
+@admin.register(MemberCredential)
+class MemberCredentialAdmin(admin.ModelAdmin):
+    list_display = ["value", "kind", "member", "enabled", "created_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["value", "member__phone"]
+    raw_id_fields = ["member"]
+
+
+@admin.register(ChargingPolicy)
+class ChargingPolicyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return not ChargingPolicy.objects.exists()

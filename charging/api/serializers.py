@@ -1,0 +1,75 @@
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from charging.models import ChargingOrder, PaymentMode, Reservation
+
+
+class OrderStartIn(serializers.Serializer):
+    connector_code = serializers.CharField(max_length=64, required=False)
+    connector_id = serializers.IntegerField(min_value=1, required=False)
+    mode = serializers.ChoiceField(choices=[PaymentMode.WALLET, PaymentMode.PREPAY], default=PaymentMode.WALLET)
+    prepay_ref = serializers.CharField(
+        max_length=64, required=False, help_text="The paid prepayment's reference (pay per order)."
+    )
+
+    def validate(self, attrs):
+        if not attrs.get("connector_code") and not attrs.get("connector_id"):
+            raise serializers.ValidationError({"connector_code": "connector_code or connector_id is required."})
+        if attrs["mode"] == PaymentMode.PREPAY and not attrs.get("prepay_ref"):
+            raise serializers.ValidationError({"prepay_ref": "Required for pay-per-order."})
+        return attrs
+
+
+class OrderOut(serializers.ModelSerializer):
+    station = serializers.CharField(source="station.name")
+    pile_code = serializers.CharField(source="pile.code")
+    connector_no = serializers.IntegerField(source="connector.number")
+    bill_lines = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChargingOrder
+        fields = [
+            "id", "number", "state", "mode", "station", "pile_code", "connector_no",
+            "created_at", "started_at", "stopped_at", "settled_at", "energy_kwh",
+            "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
+            "total_amount", "paid_amount", "refunded_amount", "stop_reason", "soc_start",
+            "soc_end", "progress", "bill_lines",
+        ]
+
+    def get_bill_lines(self, order) -> list[dict]:
+        if not order.bill:
+            return []
+        return [
+            {
+                "periods": line.get("periods"),
+                "energy_kwh": line.get("energy_kwh"),
+                "electricity_price": line.get("electricity_price"),
+                "service_price": line.get("service_price"),
+                "electricity_yuan": line.get("electricity_yuan"),
+                "service_yuan": line.get("service_yuan"),
+            }
+            for line in order.bill.get("lines", [])
+        ]
+
+
+class ReservationIn(serializers.Serializer):
+    connector_code = serializers.CharField(max_length=64, required=False)
+    connector_id = serializers.IntegerField(min_value=1, required=False)
+
+    def validate(self, attrs):
+        if not attrs.get("connector_code") and not attrs.get("connector_id"):
+            raise serializers.ValidationError({"connector_code": "connector_code or connector_id is required."})
+        return attrs
+
+
+class ReservationOut(serializers.ModelSerializer):
+    connector_code = serializers.CharField(source="connector.code")
+    station = serializers.CharField(source="connector.pile.station.name")
+
+    class Meta:
+        model = Reservation
+        fields = ["id", "state", "connector_code", "station", "fee", "created_at", "expires_at"]
+
+
+ZERO = Decimal("0")

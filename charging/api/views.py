@@ -1,0 +1,110 @@
+"""Driver API for charging: start, watch, stop, history, reservations."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from charging import selectors, services
+from charging.models import OrderTransition, Reservation
+from evplatform.api.errors import APIError
+from evplatform.api.pagination import Pagination
+from stations.models import Connector
+
+from .serializers import OrderOut, OrderStartIn, ReservationIn, ReservationOut
+
+
+def _refused(exc: services.OrderRefused) -> APIError:
+    return APIError(exc.code, exc.detail, exc.status)
+
+
+def _connector(data) -> Connector:
+    if data.get("connector_id"):
+        connector = Connector.objects.select_related("pile__station").filter(pk=data["connector_id"]).first()
+    else:
+        connector = selectors.connector_by_code(data["connector_code"])
+    if connector is None:
+        raise APIError("connector_not_found", "No such connector.", status.HTTP_404_NOT_FOUND)
+    return connector
+
+
+@extend_schema(request=OrderStartIn, responses={202: OrderOut})
+@api_view(["GET", "POST"])
+def orders(request):
+    """GET: the member's orders, newest first (paginated). POST: start charging (202)."""
+    if request.method == "GET":
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.order_list_for_member(request.user), request)
+        return paginator.get_paginated_response(OrderOut(page, many=True).data)
+    data = OrderStartIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    connector = _connector(data.validated_data)
+    try:
+        order = services.order_start(
+            member=request.user,
+            connector=connector,
+            mode=data.validated_data["mode"],
+            prepay_ref=data.validated_data.get("prepay_ref"),
+        )
+    except services.OrderRefused as exc:
+        raise _refused(exc) from exc
+    return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(responses=OrderOut)
+@api_view(["GET"])
+def order_current(request):
+    order = selectors.order_current_for_member(request.user)
+    if order is None:
+        raise APIError("no_current_order", "No charge in progress.", status.HTTP_404_NOT_FOUND)
+    return Response(OrderOut(order).data)
+
+
+@extend_schema(responses=OrderOut)
+@api_view(["GET"])
+def order_detail(request, order_id: int):
+    order = get_object_or_404(selectors.order_list_for_member(request.user), pk=order_id)
+    return Response(OrderOut(order).data)
+
+
+@extend_schema(request=None, responses={202: OrderOut})
+@api_view(["POST"])
+def order_stop(request, order_id: int):
+    order = get_object_or_404(selectors.order_list_for_member(request.user), pk=order_id)
+    try:
+        order = services.order_stop(
+            order_id=order.pk, actor=OrderTransition.Actor.MEMBER, actor_id=request.user.pk
+        )
+    except services.OrderRefused as exc:
+        raise _refused(exc) from exc
+    return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=ReservationIn, responses={201: ReservationOut})
+@api_view(["GET", "POST"])
+def reservations(request):
+    """GET: the member's active reservation (404 if none). POST: reserve a free connector."""
+    if request.method == "GET":
+        reservation = selectors.reservation_current_for_member(request.user)
+        if reservation is None:
+            raise APIError("no_reservation", "No active reservation.", status.HTTP_404_NOT_FOUND)
+        return Response(ReservationOut(reservation).data)
+    data = ReservationIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        reservation = services.reservation_create(member=request.user, connector=_connector(data.validated_data))
+    except services.OrderRefused as exc:
+        raise _refused(exc) from exc
+    return Response(ReservationOut(reservation).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=None, responses=ReservationOut)
+@api_view(["POST"])
+def reservation_cancel(request, reservation_id: int):
+    reservation = get_object_or_404(Reservation.objects.filter(member=request.user), pk=reservation_id)
+    try:
+        reservation = services.reservation_cancel(reservation=reservation)
+    except services.OrderRefused as exc:
+        raise _refused(exc) from exc
+    return Response(ReservationOut(reservation).data)

@@ -1,0 +1,763 @@
+"""Charging orders: start, progress, stop, the pile's record, settlement, recovery.
+
+Every write here runs in one transaction under a row lock on the order (taken through
+``_lock``), and every transition goes through ``order_transition``. Money moves only
+through ``charging.funds`` (the wallet / pay-per-order adapter), keyed by the order
+number so that a retried settlement posts nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Member
+from billing import pricing
+from stations.models import Connector, Pile, Station
+
+from . import funds, port
+from .models import (
+    ACTIVE_STATES,
+    ChargingOrder,
+    ChargingPolicy,
+    MeterSample,
+    OrderState,
+    OrderTransition,
+    PaymentMode,
+    Reservation,
+    StopReason,
+    TransactionRecord,
+)
+from .state import IllegalTransition, can_move
+
+logger = logging.getLogger(__name__)
+S = OrderState
+Actor = OrderTransition.Actor
+KWH = Decimal("0.0001")
+
+
+class OrderRefused(Exception):
+    """A request the rules refuse; ``code`` is the API error code, ``status`` its HTTP status."""
+
+    def __init__(self, code: str, detail: str, status: int = 409):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status = status
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _lock(order_id: int) -> ChargingOrder:
+    """The order, row-locked for the rest of the transaction."""
+    return ChargingOrder.objects.select_for_update().get(pk=order_id)
+
+
+def order_transition(
+    order: ChargingOrder,
+    to_state: str,
+    *,
+    actor: str,
+    actor_id: str = "",
+    reason: str = "",
+    fields: tuple[str, ...] = (),
+) -> None:
+    """Move a (locked) order to ``to_state``, recording who, why and when; saves ``fields``
+    with it. Raises IllegalTransition."""
+    if not can_move(order.state, to_state):
+        raise IllegalTransition(order.number, order.state, to_state)
+    OrderTransition.objects.create(
+        order=order,
+        from_state=order.state,
+        to_state=to_state,
+        actor=actor,
+        actor_id=str(actor_id),
+        reason=reason[:200],
+    )
+    order.state = to_state
+    order.save(update_fields=["state", *fields])
+
+
+def _new_order_number(now: datetime) -> str:
+    return "CD" + now.strftime("%Y%m%d%H%M%S") + f"{secrets.randbelow(10**6):06d}"
+
+
+def _new_trade_no(pile: Pile, connector_no: int, now: datetime) -> str:
+    """YKC 交易流水号: pile code (14) + connector (2) + yymmddHHMMSS (12) + counter (4)."""
+    local = timezone.localtime(now)
+    return f"{pile.code}{connector_no:02d}{local:%y%m%d%H%M%S}{secrets.randbelow(10**4):04d}"
+
+
+def _schema() -> str:
+    return connection.schema_name
+
+
+def _on_commit_task(task, *args, countdown: int | None = None) -> None:
+    """Queue a Celery task after commit, carrying this schema (captured now)."""
+    schema = _schema()
+
+    def send():
+        task.apply_async(args=args, countdown=countdown, headers={"_schema_name": schema})
+
+    transaction.on_commit(send)
+
+
+# --- start -----------------------------------------------------------------------------
+
+
+def _check_connector(connector: Connector, member: Member | None) -> None:
+    pile = connector.pile
+    station = pile.station
+    if station.status != Station.Status.OPERATING:
+        raise OrderRefused("station_closed", _("This station is not open."))
+    if not pile.enabled:
+        raise OrderRefused("pile_disabled", _("This pile is out of service."))
+    if not pile.online:
+        raise OrderRefused("pile_offline", _("This pile is offline."))
+    status = connector.status
+    if status == Connector.Status.FAULT:
+        raise OrderRefused("connector_fault", _("This connector has a fault."))
+    if status == Connector.Status.IDLE:
+        raise OrderRefused("connector_not_plugged", _("Plug the connector into the car first."))
+    if status == Connector.Status.RESERVED or Reservation.objects.filter(
+        connector=connector, state=Reservation.State.ACTIVE
+    ).exclude(member=member).exists():
+        if not Reservation.objects.filter(
+            connector=connector, state=Reservation.State.ACTIVE, member=member
+        ).exists():
+            raise OrderRefused("connector_reserved", _("This connector is reserved."))
+    elif status != Connector.Status.PLUGGED:
+        raise OrderRefused("connector_busy", _("This connector is in use."))
+    if ChargingOrder.objects.filter(connector=connector, state__in=ACTIVE_STATES).exists():
+        raise OrderRefused("connector_busy", _("This connector is in use."))
+
+
+def order_start(
+    *,
+    member: Member,
+    connector: Connector,
+    mode: str = PaymentMode.WALLET,
+    prepay_ref: str | None = None,
+    now: datetime | None = None,
+) -> ChargingOrder:
+    """Start charging ``connector`` for ``member``: checks the rules, locks the tariff,
+    reserves the funds, creates the order ``starting`` and queues the remote start.
+
+    Raises OrderRefused with codes: member_disabled, order_in_progress, station_closed,
+    pile_disabled, pile_offline, connector_fault, connector_not_plugged,
+    connector_reserved, connector_busy, tariff_missing, insufficient_balance,
+    prepay_unpaid, mode_unsupported.
+    """
+    from billing import tariff_selectors, tariff_services
+
+    from . import tasks
+
+    now = now or timezone.now()
+    if not member.is_active:
+        raise OrderRefused("member_disabled", _("This account is disabled."), 403)
+    if mode not in (PaymentMode.WALLET, PaymentMode.PREPAY):
+        raise OrderRefused("mode_unsupported", _("Unsupported payment mode."), 400)
+    policy = ChargingPolicy.current()
+    with transaction.atomic():
+        # Lock the member row: two starts of one member serialise here.
+        Member.objects.select_for_update().get(pk=member.pk)
+        connector = Connector.objects.select_for_update().select_related("pile__station").get(
+            pk=connector.pk
+        )
+        if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():
+            raise OrderRefused("order_in_progress", _("You already have a charge in progress."))
+        _check_connector(connector, member)
+        locked = tariff_selectors.snapshot_for_connector(connector, now)
+        if locked is None:
+            raise OrderRefused("tariff_missing", _("This pile has no tariff yet."))
+        version, snapshot = locked
+
+        order = ChargingOrder(
+            number=_new_order_number(now),
+            member=member,
+            connector=connector,
+            pile=connector.pile,
+            station=connector.pile.station,
+            trade_no=_new_trade_no(connector.pile, connector.number, now),
+            mode=mode,
+            state=S.CREATED,
+            tariff_version_id=version.pk,
+            tariff_snapshot=snapshot.to_dict(),
+            start_deadline=now + timedelta(seconds=policy.start_timeout_s),
+        )
+        if mode == PaymentMode.PREPAY:
+            paid = funds.prepay_paid(prepay_ref or "")
+            if paid is None:
+                raise OrderRefused("prepay_unpaid", _("The prepayment is not paid yet."), 402)
+            order.prepay_amount = paid
+        try:
+            with transaction.atomic():
+                order.save()
+        except IntegrityError as exc:  # the partial unique constraints: a race lost
+            raise OrderRefused("connector_busy", _("This connector is in use.")) from exc
+        if mode == PaymentMode.WALLET:
+            held = funds.hold_for_order(order)
+            if held is None:
+                raise OrderRefused(
+                    "insufficient_balance", _("Your balance is too low to start charging."), 402
+                )
+            order.hold_amount = held
+        else:
+            funds.prepay_attach(order, prepay_ref or "")
+            order.hold_amount = order.prepay_amount
+        order_transition(
+            order, S.STARTING, actor=Actor.MEMBER, actor_id=member.pk, fields=("hold_amount",)
+        )
+        Reservation.objects.filter(
+            member=member, connector=connector, state=Reservation.State.ACTIVE
+        ).update(state=Reservation.State.USED, ended_at=now, order=order)
+        tariff_services.tariff_version_lock(version=version)
+        _on_commit_task(tasks.order_send_start, order.pk)
+        _on_commit_task(tasks.order_check_start, order.pk, countdown=policy.start_timeout_s + 1)
+    return order
+
+
+def order_start_command(order: ChargingOrder) -> port.RemoteStart:
+    return port.RemoteStart(
+        pile_code=order.pile.code,
+        connector_no=order.connector.number,
+        trade_no=order.trade_no,
+        balance_yuan=order.hold_amount,
+        logical_card_no=f"{order.member_id or 0:016d}",
+    )
+
+
+def order_fail(
+    *, order_id: int, reason: str, pile_code: int | None = None, actor: str = Actor.SYSTEM
+) -> ChargingOrder:
+    """Fail an order that never started; its funds are released. No-op unless starting."""
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state not in (S.CREATED, S.STARTING):
+            return order
+        order.stop_reason = StopReason.START_FAILED
+        order.pile_stop_code = pile_code
+        order_transition(
+            order, S.FAILED, actor=actor, reason=reason, fields=("stop_reason", "pile_stop_code")
+        )
+        funds.release_for_order(order)
+    return order
+
+
+def order_start_result(event: port.StartResult) -> None:
+    """The pile accepted (→ charging) or refused (→ failed, funds released) a start."""
+    order = ChargingOrder.objects.filter(trade_no=event.trade_no).first()
+    if order is None:
+        logger.warning("start result for unknown trade %s", event.trade_no)
+        return
+    if not event.accepted:
+        order_fail(
+            order_id=order.pk,
+            reason=f"pile refused start (code {event.reason_code})",
+            pile_code=event.reason_code,
+            actor=Actor.PILE,
+        )
+        return
+    with transaction.atomic():
+        order = _lock(order.pk)
+        if order.state == S.STARTING:
+            order.started_at = event.at or timezone.now()
+            order_transition(order, S.CHARGING, actor=Actor.PILE, fields=("started_at",))
+
+
+def order_check_start(*, order_id: int, now: datetime | None = None) -> ChargingOrder:
+    """Start timeout: an order still starting past its deadline fails and is stopped at the
+    pile in case it starts late."""
+    from . import tasks
+
+    now = now or timezone.now()
+    order = ChargingOrder.objects.get(pk=order_id)
+    if order.state != S.STARTING or (order.start_deadline and order.start_deadline > now):
+        return order
+    order = order_fail(order_id=order_id, reason="start timed out")
+    _on_commit_task(tasks.order_send_stop, order.pk)
+    return order
+
+
+# --- while charging --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the driver sees while charging (yuan, kWh, kW, V, A, %, minutes)."""
+
+    energy_kwh: Decimal
+    amount_yuan: Decimal
+    power_kw: Decimal | None
+    voltage_v: Decimal | None
+    current_a: Decimal | None
+    soc_percent: int | None
+    elapsed_min: int
+    remaining_min: int | None
+
+
+def estimate_amount(order: ChargingOrder, energy_kwh: Decimal, at: datetime) -> Decimal:
+    """The platform's running amount: energy so far priced from the order's snapshot,
+    split by linear interpolation from the start (an estimate; the record decides)."""
+    snapshot = pricing.TariffSnapshot.from_dict(order.tariff_snapshot)
+    start = order.started_at or order.created_at
+    if at <= start or energy_kwh <= 0:
+        return Decimal("0.00")
+    bill = pricing.price_meter_readings(snapshot, [(start, Decimal("0")), (at, energy_kwh)])
+    return bill.total_yuan
+
+
+def order_progress(event: port.Progress) -> ChargingOrder | None:
+    """Apply live readings: the start is confirmed by charging status, readings are kept
+    (sampled to the database), pushed to the driver, and the balance guard may stop it."""
+    from . import realtime
+
+    order = None
+    if event.trade_no and event.trade_no.strip("0"):
+        order = ChargingOrder.objects.filter(trade_no=event.trade_no).first()
+    if order is None:
+        order = (
+            ChargingOrder.objects.filter(
+                pile__code=event.pile_code,
+                connector__number=event.connector_no,
+                state__in=ACTIVE_STATES,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+    if order is None or not order.is_active:
+        return None
+    if order.state == S.STARTING and event.status == "charging":
+        with transaction.atomic():
+            order = _lock(order.pk)
+            if order.state == S.STARTING:
+                order.started_at = event.at
+                order_transition(
+                    order, S.CHARGING, actor=Actor.PILE, reason="charging reported", fields=("started_at",)
+                )
+    energy = event.energy_kwh if event.energy_kwh is not None else Decimal(
+        order.progress.get("energy_kwh", "0")
+    )
+    amount = estimate_amount(order, energy, event.at)
+    start = order.started_at or order.created_at
+    live = Live(
+        energy_kwh=energy.quantize(KWH),
+        amount_yuan=amount,
+        power_kw=event.power_kw,
+        voltage_v=event.voltage_v,
+        current_a=event.current_a,
+        soc_percent=event.soc_percent,
+        elapsed_min=max(0, int((event.at - start).total_seconds() // 60)),
+        remaining_min=event.remaining_min,
+    )
+    progress = {
+        k: (str(v) if isinstance(v, Decimal) else v) for k, v in live.__dict__.items()
+    } | {"at": event.at.isoformat(), "status": event.status}
+    ChargingOrder.objects.filter(pk=order.pk).update(progress=progress, last_progress_at=event.at)
+    order.progress = progress
+    policy = ChargingPolicy.current()
+    last = order.samples.order_by("-at").values_list("at", flat=True).first()
+    if last is None or (event.at - last).total_seconds() >= policy.sample_interval_s:
+        MeterSample.objects.create(
+            order=order,
+            at=event.at,
+            energy_kwh=live.energy_kwh,
+            amount_yuan=event.amount_yuan,
+            power_kw=event.power_kw,
+            voltage_v=event.voltage_v,
+            current_a=event.current_a,
+            soc_percent=event.soc_percent,
+        )
+    if order.soc_start is None and event.soc_percent is not None:
+        ChargingOrder.objects.filter(pk=order.pk, soc_start__isnull=True).update(
+            soc_start=event.soc_percent
+        )
+    realtime.order_push(order)
+    # Balance guard: stop before the amount would pass the funds held for this order.
+    if (
+        order.state == S.CHARGING
+        and order.stop_requested_at is None
+        and amount >= order.hold_amount - policy.balance_guard_margin
+    ):
+        order_stop(order_id=order.pk, actor=Actor.SYSTEM, reason=StopReason.BALANCE)
+    return order
+
+
+def order_stop(
+    *, order_id: int, actor: str, actor_id: str = "", reason: str = StopReason.DRIVER
+) -> ChargingOrder:
+    """Ask the pile to stop. Raises OrderRefused ``order_not_stoppable`` when not charging."""
+    from . import tasks
+
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state == S.STOPPING:
+            return order  # already asked; the command is re-sent by the reconciler
+        if order.state not in (S.STARTING, S.CHARGING):
+            raise OrderRefused("order_not_stoppable", _("This order is not charging."))
+        order.stop_requested_at = timezone.now()
+        order.stop_reason = reason
+        order_transition(
+            order,
+            S.STOPPING,
+            actor=actor,
+            actor_id=actor_id,
+            reason=reason,
+            fields=("stop_requested_at", "stop_reason"),
+        )
+        _on_commit_task(tasks.order_send_stop, order.pk)
+    return order
+
+
+def order_stop_result(event: port.StopResult) -> None:
+    """The pile refused to stop: back to charging so the driver can try again."""
+    if event.accepted:
+        return
+    order = (
+        ChargingOrder.objects.filter(
+            pile__code=event.pile_code, connector__number=event.connector_no, state=S.STOPPING
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if order is None:
+        return
+    with transaction.atomic():
+        order = _lock(order.pk)
+        if order.state == S.STOPPING:
+            order.stop_requested_at = None
+            order_transition(
+                order,
+                S.CHARGING,
+                actor=Actor.PILE,
+                reason=f"pile refused stop (code {event.reason_code})",
+                fields=("stop_requested_at",),
+            )
+
+
+# --- the pile's record and settlement ------------------------------------------------
+
+
+YKC_STOP_REASONS = {
+    0x40: StopReason.DRIVER,
+    0x41: StopReason.FULL,
+    0x42: StopReason.FULL,
+    0x43: StopReason.FULL,
+    0x44: StopReason.FULL,
+    0x45: StopReason.AT_PILE,
+    0x4E: StopReason.BALANCE,
+    0x6E: StopReason.BALANCE,
+    0x4B: StopReason.UNPLUGGED,
+    0x6B: StopReason.UNPLUGGED,
+    0x50: StopReason.EMERGENCY,
+    0x72: StopReason.EMERGENCY,
+}
+
+
+def stop_reason_for(code: int) -> str:
+    if code in YKC_STOP_REASONS:
+        return YKC_STOP_REASONS[code]
+    if 0x4A <= code <= 0x8F:
+        return StopReason.FAULT
+    return StopReason.UNKNOWN
+
+
+def record_store(event: port.TransactionRecord) -> port.RecordAck:
+    """Store a transaction record durably, once per trade number, and queue its settlement.
+
+    Returns RecordAck(stored=True) once committed (the gateway acknowledges the pile only
+    then); a repeat is counted and acknowledged again.
+    """
+    from . import tasks
+
+    data = {
+        "pile_code": event.pile_code,
+        "connector_no": event.connector_no,
+        "trade_no": event.trade_no,
+        "started_at": event.started_at.isoformat(),
+        "stopped_at": event.stopped_at.isoformat(),
+        "meter_start_kwh": str(event.meter_start_kwh),
+        "meter_stop_kwh": str(event.meter_stop_kwh),
+        "energy_kwh": str(event.energy_kwh),
+        "pile_amount_yuan": str(event.pile_amount_yuan),
+        "stop_reason_code": event.stop_reason_code,
+        "energy_by_period": {k: str(v) for k, v in event.energy_by_period.items()},
+        "vin": event.vin,
+        "card_no": event.card_no,
+    }
+    with transaction.atomic():
+        record, created = TransactionRecord.objects.get_or_create(
+            trade_no=event.trade_no,
+            defaults={
+                "pile_code": event.pile_code,
+                "connector_no": event.connector_no,
+                "data": data,
+                "raw_hex": event.raw_hex,
+            },
+        )
+        if not created:
+            TransactionRecord.objects.filter(pk=record.pk).update(
+                duplicates=record.duplicates + 1
+            )
+        _on_commit_task(tasks.record_settle, record.pk)
+    return port.RecordAck(stored=True, duplicate=not created)
+
+
+def _record_order(record: TransactionRecord) -> ChargingOrder:
+    """The order a record belongs to; a record nobody started here becomes a flagged,
+    pile-initiated order."""
+    order = ChargingOrder.objects.filter(trade_no=record.trade_no).first()
+    if order is not None:
+        return order
+    data = record.data
+    pile = Pile.objects.select_related("station").get(code=record.pile_code)
+    connector = pile.connectors.get(number=record.connector_no)
+    started = datetime.fromisoformat(data["started_at"])
+    from billing import tariff_selectors
+
+    locked = tariff_selectors.snapshot_for_connector(connector, started)
+    order = ChargingOrder.objects.create(
+        number=_new_order_number(started),
+        member=None,
+        connector=connector,
+        pile=pile,
+        station=pile.station,
+        trade_no=record.trade_no,
+        mode=PaymentMode.CARD,
+        state=S.CHARGING,
+        tariff_version_id=locked[0].pk if locked else None,
+        tariff_snapshot=locked[1].to_dict() if locked else None,
+        started_at=started,
+        card_no=data.get("card_no", ""),
+        vin=data.get("vin", ""),
+        pile_initiated=True,
+        abnormal=True,
+    )
+    OrderTransition.objects.create(
+        order=order,
+        from_state=S.CREATED,
+        to_state=S.CHARGING,
+        actor=Actor.PILE,
+        reason="record for an unknown trade number",
+    )
+    return order
+
+
+def record_settle(*, record_id: int) -> ChargingOrder:
+    """Price an order from its record and snapshot, charge the member, settle. Exactly
+    once: a settled order is left alone; the ledger posting is keyed by the order."""
+    from marketing import hooks as marketing_hooks
+
+    from . import tasks
+
+    with transaction.atomic():
+        record = TransactionRecord.objects.select_for_update().get(pk=record_id)
+        order = _lock(_record_order(record).pk)
+        if record.order_id is None:
+            record.order = order
+            record.save(update_fields=["order"])
+        if order.state in (S.SETTLED,):
+            return order
+        data = record.data
+        order.stopped_at = datetime.fromisoformat(data["stopped_at"])
+        order.started_at = order.started_at or datetime.fromisoformat(data["started_at"])
+        order.meter_start_kwh = Decimal(data["meter_start_kwh"])
+        order.meter_stop_kwh = Decimal(data["meter_stop_kwh"])
+        order.energy_kwh = Decimal(data["energy_kwh"])
+        order.pile_amount = Decimal(data["pile_amount_yuan"])
+        order.pile_stop_code = data["stop_reason_code"]
+        if not order.stop_reason or order.stop_reason == StopReason.UNKNOWN:
+            order.stop_reason = stop_reason_for(order.pile_stop_code)
+        if order.progress.get("soc_percent") is not None:
+            order.soc_end = order.progress["soc_percent"]
+        bill = _price(order, data)
+        order.bill = bill.to_dict() if bill else None
+        if bill is not None:
+            order.electricity_amount = bill.electricity_yuan
+            order.service_amount = bill.service_yuan
+            order.occupancy_amount = bill.occupancy_yuan
+            gross = bill.total_yuan
+            order.amount_mismatch = pricing.compare_with_pile(bill, order.pile_amount).mismatch
+        else:
+            gross = Decimal("0.00")
+            order.abnormal = True
+        order.discount_amount = min(gross, marketing_hooks.order_discount(order=order, gross=gross))
+        order.total_amount = gross - order.discount_amount
+        fields = (
+            "stopped_at", "started_at", "meter_start_kwh", "meter_stop_kwh", "energy_kwh",
+            "pile_amount", "pile_stop_code", "stop_reason", "soc_end", "bill",
+            "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
+            "total_amount", "amount_mismatch", "abnormal",
+        )
+        if order.state == S.FAILED:
+            order.abnormal = True  # the pile started after all (late): bill what it delivered
+        if order.state != S.FINISHED:
+            order_transition(order, S.FINISHED, actor=Actor.PILE, reason="transaction record", fields=fields)
+        else:
+            order.save(update_fields=list(fields))
+        if order.member_id is None:
+            return order  # nobody to charge here: staff review (abnormal, pile-initiated)
+        order.paid_amount, order.refunded_amount = funds.capture_for_order(order, order.total_amount)
+        order.settled_at = timezone.now()
+        order_transition(
+            order, S.SETTLED, actor=Actor.SYSTEM, fields=("paid_amount", "refunded_amount", "settled_at")
+        )
+        _on_commit_task(tasks.order_notify, order.pk)
+    from . import realtime
+
+    realtime.order_push(order)
+    return order
+
+
+def _price(order: ChargingOrder, data: dict) -> pricing.Bill | None:
+    if not order.tariff_snapshot:
+        return None
+    snapshot = pricing.TariffSnapshot.from_dict(order.tariff_snapshot)
+    by_period = {k: Decimal(v) for k, v in data.get("energy_by_period", {}).items() if Decimal(v)}
+    idle_minutes = 0
+    if by_period:
+        return pricing.price_pile_energy(
+            snapshot, {pricing.Period(k): v for k, v in by_period.items()}, idle_minutes=idle_minutes
+        )
+    readings = [(order.started_at, Decimal("0"))]
+    readings += [
+        (s.at, s.energy_kwh)
+        for s in order.samples.filter(at__gt=order.started_at, at__lt=order.stopped_at)
+    ]
+    readings.append((order.stopped_at, order.energy_kwh))
+    return pricing.price_meter_readings(snapshot, readings, idle_minutes=idle_minutes)
+
+
+def order_settle_by_staff(*, order_id: int, user, reason: str) -> ChargingOrder:
+    """Settle an abnormal order by hand (no record will come): charge what the last
+    readings show, or nothing. Requires a reason."""
+    if not reason.strip():
+        raise OrderRefused("reason_required", _("Give a reason."), 400)
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state != S.ABNORMAL:
+            raise OrderRefused("order_not_abnormal", _("Only abnormal orders can be settled by hand."))
+        energy = Decimal(order.progress.get("energy_kwh", "0"))
+        at = datetime.fromisoformat(order.progress["at"]) if order.progress.get("at") else timezone.now()
+        order.energy_kwh = energy
+        order.stopped_at = at
+        order.total_amount = estimate_amount(order, energy, at) if order.tariff_snapshot else Decimal("0.00")
+        if order.member_id:
+            order.paid_amount, order.refunded_amount = funds.capture_for_order(order, order.total_amount)
+        order.settled_at = timezone.now()
+        order_transition(
+            order,
+            S.SETTLED,
+            actor=Actor.STAFF,
+            actor_id=user.pk,
+            reason=reason,
+            fields=("energy_kwh", "stopped_at", "total_amount", "paid_amount", "refunded_amount", "settled_at"),
+        )
+    return order
+
+
+# --- recovery ---------------------------------------------------------------------------
+
+
+def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
+    """Find what was lost in between and finish it: starts past their deadline fail,
+    silent charges are asked for readings (YKC 0x12) then marked abnormal, stops without
+    a record past the deadline become abnormal, stored records not yet settled are
+    settled, reservations past their time expire. Returns counts per kind."""
+    from . import tasks
+
+    now = now or timezone.now()
+    policy = ChargingPolicy.current()
+    counts = {"start_timeout": 0, "asked": 0, "abnormal": 0, "records": 0, "reservations": 0}
+    for order_id in ChargingOrder.objects.filter(
+        state=S.STARTING, start_deadline__lt=now
+    ).values_list("pk", flat=True):
+        order_check_start(order_id=order_id, now=now)
+        counts["start_timeout"] += 1
+    silent_since = now - timedelta(seconds=policy.progress_timeout_s)
+    lost_since = now - timedelta(seconds=3 * policy.progress_timeout_s)
+    for order in ChargingOrder.objects.filter(state=S.CHARGING):
+        last = order.last_progress_at or order.started_at or order.created_at
+        if last < lost_since:
+            _mark_abnormal(order.pk, "no readings from the pile")
+            counts["abnormal"] += 1
+        elif last < silent_since:
+            _on_commit_task(tasks.order_ask_readings, order.pk)
+            counts["asked"] += 1
+    for order_id in ChargingOrder.objects.filter(
+        state=S.STOPPING, stop_requested_at__lt=now - timedelta(seconds=policy.stop_timeout_s)
+    ).values_list("pk", flat=True):
+        _mark_abnormal(order_id, "no transaction record after stop")
+        counts["abnormal"] += 1
+    for record_id in TransactionRecord.objects.filter(
+        received_at__lt=now - timedelta(minutes=1)
+    ).exclude(order__state=S.SETTLED).exclude(order__pile_initiated=True, order__member__isnull=True).values_list(
+        "pk", flat=True
+    ):
+        record_settle(record_id=record_id)
+        counts["records"] += 1
+    counts["reservations"] = Reservation.objects.filter(
+        state=Reservation.State.ACTIVE, expires_at__lt=now
+    ).update(state=Reservation.State.EXPIRED, ended_at=now)
+    return counts
+
+
+def _mark_abnormal(order_id: int, reason: str) -> None:
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state in (S.CHARGING, S.STOPPING, S.STARTING):
+            order.abnormal = True
+            order_transition(order, S.ABNORMAL, actor=Actor.SYSTEM, reason=reason, fields=("abnormal",))
+
+
+# --- reservations ---------------------------------------------------------------------
+
+
+def reservation_create(*, member: Member, connector: Connector, now: datetime | None = None) -> Reservation:
+    """Hold a free connector for the operator's reservation minutes. Raises OrderRefused:
+    connector_busy, connector_reserved, reservation_exists, order_in_progress,
+    insufficient_balance (when there is a fee)."""
+    now = now or timezone.now()
+    policy = ChargingPolicy.current()
+    with transaction.atomic():
+        Member.objects.select_for_update().get(pk=member.pk)
+        connector = Connector.objects.select_for_update().select_related("pile__station").get(pk=connector.pk)
+        if Reservation.objects.filter(member=member, state=Reservation.State.ACTIVE).exists():
+            raise OrderRefused("reservation_exists", _("You already have a reservation."))
+        if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():
+            raise OrderRefused("order_in_progress", _("You already have a charge in progress."))
+        if Reservation.objects.filter(connector=connector, state=Reservation.State.ACTIVE).exists():
+            raise OrderRefused("connector_reserved", _("This connector is reserved."))
+        if connector.status not in (Connector.Status.IDLE, Connector.Status.PLUGGED) or not (
+            connector.pile.online and connector.pile.enabled
+        ):
+            raise OrderRefused("connector_busy", _("This connector is not free."))
+        reservation = Reservation.objects.create(
+            member=member,
+            connector=connector,
+            fee=policy.reservation_fee,
+            expires_at=now + timedelta(minutes=policy.reservation_minutes),
+        )
+        if policy.reservation_fee > 0 and not funds.charge_reservation(reservation):
+            raise OrderRefused("insufficient_balance", _("Your balance is too low."), 402)
+    return reservation
+
+
+def reservation_cancel(*, reservation: Reservation, now: datetime | None = None) -> Reservation:
+    """Cancel an active reservation (the fee, if any, is not refunded)."""
+    with transaction.atomic():
+        reservation = Reservation.objects.select_for_update().get(pk=reservation.pk)
+        if reservation.state != Reservation.State.ACTIVE:
+            raise OrderRefused("reservation_not_active", _("This reservation has ended."))
+        reservation.state = Reservation.State.CANCELLED
+        reservation.ended_at = now or timezone.now()
+        reservation.save(update_fields=["state", "ended_at"])
+    return reservation

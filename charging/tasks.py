@@ -1,0 +1,72 @@
+"""Celery tasks: take ids, call a service. Each runs in the schema it was queued from."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+
+from evplatform.celery import app
+
+from . import bus, port, services
+from .models import ChargingOrder
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(name="charging.order_send_start", acks_late=True)
+def order_send_start(order_id: int) -> str:
+    """Send the remote start; a pile that cannot be reached fails the order at once."""
+    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
+    if order.state != "starting":
+        return order.state
+    result = bus.send(connection.schema_name, services.order_start_command(order), timeout=10.0)
+    if not result.ok:
+        services.order_fail(order_id=order_id, reason=f"remote start: {result.error}")
+    return "sent" if result.ok else result.error
+
+
+@app.task(name="charging.order_send_stop", acks_late=True)
+def order_send_stop(order_id: int) -> str:
+    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
+    result = bus.send(
+        connection.schema_name,
+        port.RemoteStop(pile_code=order.pile.code, connector_no=order.connector.number),
+        timeout=10.0,
+    )
+    return "sent" if result.ok else result.error
+
+
+@app.task(name="charging.order_ask_readings")
+def order_ask_readings(order_id: int) -> str:
+    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
+    result = bus.send(
+        connection.schema_name,
+        port.ReadRealtime(pile_code=order.pile.code, connector_no=order.connector.number),
+        timeout=10.0,
+    )
+    return "asked" if result.ok else result.error
+
+
+@app.task(name="charging.order_check_start", acks_late=True)
+def order_check_start(order_id: int) -> str:
+    return services.order_check_start(order_id=order_id).state
+
+
+@app.task(name="charging.record_settle", acks_late=True, autoretry_for=(Exception,),
+          retry_backoff=5, retry_kwargs={"max_retries": 10})
+def record_settle(record_id: int) -> str:
+    return services.record_settle(record_id=record_id).state
+
+
+@app.task(name="charging.order_notify", autoretry_for=(Exception,), retry_backoff=30,
+          retry_kwargs={"max_retries": 5})
+def order_notify(order_id: int) -> str:
+    from . import notify
+
+    return notify.order_settled_notify(order_id=order_id)
+
+
+@app.task(name="charging.orders_reconcile")
+def orders_reconcile() -> dict:
+    return services.orders_reconcile()
