@@ -6,11 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing import selectors as billing_selectors
-from billing import services as billing_services
-from settlement import selectors as ledger_selectors
-from settlement import services as ledger
-
 from .models import ChargingOrder, PaymentMode, Reservation
 
 ZERO = Decimal("0.00")
@@ -23,6 +18,8 @@ def _hold_key(order: ChargingOrder) -> str:
 def hold_for_order(order: ChargingOrder) -> Decimal | None:
     """Hold the member's available funds for the order; None when below the operator's
     minimum to start. Returns the amount held (what the pile is told as balance)."""
+    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
+    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
     balance = ledger_selectors.wallet_balance(order.member)
     minimum = billing_selectors.money_policy().min_balance_to_start
     if balance.available <= 0 or balance.available < minimum:
@@ -32,6 +29,8 @@ def hold_for_order(order: ChargingOrder) -> Decimal | None:
 
 
 def release_for_order(order: ChargingOrder) -> None:
+    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
+    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
     if order.mode == PaymentMode.PREPAY:
         billing_services.prepay_settle(order_ref=order.number, amount_used=ZERO, key=f"order:{order.number}:prepay")
     elif order.member_id and order.hold_amount:
@@ -40,6 +39,8 @@ def release_for_order(order: ChargingOrder) -> None:
 
 def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, Decimal]:
     """Charge ``amount`` for the order; returns (paid, refunded)."""
+    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
+    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
     key = f"order:{order.number}:charge"
     if order.mode == PaymentMode.PREPAY:
         billing_services.prepay_settle(order_ref=order.number, amount_used=amount, key=key)
@@ -51,14 +52,20 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
 
 
 def prepay_paid(ref: str) -> Decimal | None:
+    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
+    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
     return billing_selectors.prepay_paid(ref)
 
 
 def prepay_attach(order: ChargingOrder, ref: str) -> None:
+    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
+    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
     billing_services.prepay_attach(order_ref=order.number, payment_ref=ref)
 
 
 def charge_reservation(reservation: Reservation) -> bool:
+    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
+    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
     balance = ledger_selectors.wallet_balance(reservation.member)
     if balance.available < reservation.fee:
         return False
