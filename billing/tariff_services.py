@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Max, Q
@@ -292,7 +293,7 @@ def station_tariff_assign(*, stations: Iterable[Station], tariff: Tariff | None)
             current.save(update_fields=["tariff", "assigned_at"])
             changed += 1
         # Drop the cached reverse one-to-one so the caller's object sees the new assignment.
-        Station.tariff_assignment.related.delete_cached_value(station)
+        station._state.fields_cache.pop("tariff_assignment", None)
     now = timezone.now()
     station_prices_refresh(stations=stations, at=now)
     pile_billing_models_refresh(piles=Pile.objects.filter(station__in=stations), at=now)
@@ -459,6 +460,8 @@ def pile_billing_model_verified(*, pile_code: str, model_number: int) -> bool:
 # ---------------------------------------------------------------- demo
 
 DEMO_TARIFF_NAME = "广东分时电价（演示）"
+# 粤发改价格〔2021〕331号 took effect on 1 October 2021.
+GUANGDONG_TOU_SINCE = datetime(2021, 10, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 @transaction.atomic
@@ -475,7 +478,7 @@ def tariff_create_guangdong_demo(
     """The Guangdong TOU tariff (pricing.guangdong_tou_tariff: peak ×1.7, valley ×0.38,
     sharp in July–September and on ``critical_peak_days``; yuan/kWh) with an occupancy fee
     (0.50 yuan/min after 15 min, capped at 30 yuan) and a 1-yuan minimum, published from
-    ``effective_from`` (default: now) and made the default of ``stations``.
+    ``effective_from`` (default: 2021-10-01, when the Guangdong rule took effect) and made the default of ``stations``.
 
     Idempotent by ``name``: an existing tariff of that name is reused (and published only if
     it has no version), so demo seeding can run repeatedly. Returns the tariff.
@@ -497,7 +500,7 @@ def tariff_create_guangdong_demo(
     if not tariff.versions.exists():
         tariff_version_publish(
             tariff=tariff,
-            effective_from=effective_from or timezone.now(),
+            effective_from=effective_from or GUANGDONG_TOU_SINCE,
             created_by=created_by,
         )
     stations = list(stations)

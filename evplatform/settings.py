@@ -141,7 +141,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Station prices follow the clock and piles get a new billing model when a version takes
+    # effect, a season or special date starts, or the station's local day changes.
+    "billing-tariffs-refresh": {
+        "task": "billing.tariffs_refresh_all",
+        "schedule": env_int("TARIFFS_REFRESH_SECONDS", 300),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -70,3 +70,31 @@ def flat_tariff(tenant):
     tariff = tariff_create(name="统一价", draft=pricing.flat_tariff(Decimal("1.0"), Decimal("0.5")))
     tariff_version_publish(tariff=tariff, effective_from=LONG_AGO)
     return tariff
+
+
+@pytest.fixture
+def admin_web(tenant):
+    """A browser logged in to tenant-a's admin as its operator admin (superuser)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client(HTTP_HOST="tenant-a.testserver")
+    client.force_login(get_user_model().objects.get(username="admin"))
+    return client
+
+
+@pytest.fixture
+def owner_web(tenant, station):
+    """A browser logged in as a station owner (站长) of ``station``."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from accounts.roles import STATION_OWNER, role_group, roles_sync
+
+    roles_sync()
+    user = get_user_model().objects.create_user(username="owner", password="x", is_staff=True)
+    user.groups.add(role_group(STATION_OWNER))
+    station.owners.add(user)
+    client = Client(HTTP_HOST="tenant-a.testserver")
+    client.force_login(user)
+    return client
