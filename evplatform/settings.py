@@ -148,6 +148,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "billing.tariffs_refresh_all",
         "schedule": env_int("TARIFFS_REFRESH_SECONDS", 300),
     },
+    # Orders stuck between states are finished (or flagged) exactly once.
+    "charging-orders-reconcile": {
+        "task": "charging.orders_reconcile_all",
+        "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
