@@ -644,12 +644,17 @@ def withdrawal_submit(*, withdrawal_id: int) -> Withdrawal:
     withdrawal = Withdrawal.objects.select_related("member").get(pk=withdrawal_id)
     if withdrawal.status not in (Withdrawal.Status.APPROVED, Withdrawal.Status.UNCLEAR):
         return withdrawal
+    # An unclear error keeps the UNCLEAR status below, so the query comes first next time.
     gateway = _gateway()
     try:
         if withdrawal.status == Withdrawal.Status.UNCLEAR:
             known = gateway.transfer_query(withdrawal.out_bill_no)
             if known is not None:
-                return withdrawal_apply(data=known)
+                withdrawal = withdrawal_apply(data=known)
+                if withdrawal.status != Withdrawal.Status.WAIT_USER_CONFIRM or withdrawal.package_info:
+                    return withdrawal
+                # The bill exists but its package_info was in the lost answer: the same
+                # request again (same out_bill_no) returns the same bill, never a new one.
         data = gateway.transfer(
             out_bill_no=withdrawal.out_bill_no,
             openid=withdrawal.member.openid,
@@ -676,7 +681,11 @@ def withdrawal_submit(*, withdrawal_id: int) -> Withdrawal:
 
 def withdrawal_sync(*, withdrawal: Withdrawal) -> Withdrawal:
     """The query job: finish an unclear send, or learn the result of a confirmed one."""
+    withdrawal = Withdrawal.objects.get(pk=withdrawal.pk)  # act on the current state
     if withdrawal.status in (Withdrawal.Status.APPROVED, Withdrawal.Status.UNCLEAR):
+        return withdrawal_submit(withdrawal_id=withdrawal.pk)
+    if withdrawal.status == Withdrawal.Status.WAIT_USER_CONFIRM and not withdrawal.package_info:
+        Withdrawal.objects.filter(pk=withdrawal.pk).update(status=Withdrawal.Status.UNCLEAR)
         return withdrawal_submit(withdrawal_id=withdrawal.pk)
     if withdrawal.status != Withdrawal.Status.WAIT_USER_CONFIRM:
         return withdrawal

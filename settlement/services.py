@@ -197,24 +197,22 @@ def posting_reverse(
     locked = _lock(e.account for e in entries)
     if existing := _existing(key):
         return existing
-    total = sum((e.amount for e in entries if e.amount > 0), ZERO)
-    done = -(
-        Entry.objects.filter(posting__reverses=original, amount__lt=0)
-        .filter(account__in=[e.account_id for e in entries if e.amount > 0])
-        .aggregate(s=Sum("amount"))["s"]
-        or ZERO
+    # What earlier partial reversals already gave back, per account (one line per account).
+    prior = dict(
+        Entry.objects.filter(posting__reverses=original)
+        .values("account_id")
+        .annotate(s=Sum("amount"))
+        .values_list("account_id", "s")
     )
-    amount = total - done if amount is None else money(amount)
-    if amount <= 0 or amount > total - done:
+    debits = [(e.account, e.amount + prior.get(e.account_id, ZERO)) for e in entries if e.amount > 0]
+    credits = [(e.account, -e.amount - prior.get(e.account_id, ZERO)) for e in entries if e.amount < 0]
+    left = sum((have for _account, have in debits), ZERO)
+    amount = left if amount is None else money(amount)
+    if amount <= 0 or amount > left:
         raise LedgerError(_("More than what is left to reverse."), "reversal_exceeds")
-    debits = [e for e in entries if e.amount > 0]
-    credits = [e for e in entries if e.amount < 0]
-    if amount == total and done == 0:
-        lines = [(e.account, -e.amount) for e in entries]
-    else:
-        back = _split([e.amount for e in debits], amount)
-        lines = [(e.account, -part) for e, part in zip(debits, back, strict=True)]
-        lines += _proportional(credits, amount)
+    back = _split([have for _account, have in debits], amount)
+    lines = [(account, -part) for (account, _have), part in zip(debits, back, strict=True)]
+    lines += _proportional(credits, amount)
     return _write(
         key=key,
         kind=Posting.Kind.REVERSAL,
@@ -227,16 +225,17 @@ def posting_reverse(
     )
 
 
-def _proportional(credits: Sequence[Entry], amount: Decimal) -> list[Line]:
-    """Debit the credited lines by ``amount`` in proportion, remainder cents largest first."""
-    whole = sum((-e.amount for e in credits), ZERO)
-    raw = [(-e.amount) * amount / whole for e in credits]
+def _proportional(credits: Sequence[tuple[Account, Decimal]], amount: Decimal) -> list[Line]:
+    """Debit the credited lines (account, what is left) by ``amount`` in proportion; the
+    remainder cents go to the largest fractions."""
+    whole = sum((have for _account, have in credits), ZERO)
+    raw = [have * amount / whole for _account, have in credits]
     parts = [r.quantize(Decimal("0.01"), rounding="ROUND_DOWN") for r in raw]
     left = int((amount - sum(parts, ZERO)) * 100)
     order = sorted(range(len(raw)), key=lambda i: raw[i] - parts[i], reverse=True)
     for i in order[:left]:
         parts[i] += Decimal("0.01")
-    return [(e.account, part) for e, part in zip(credits, parts, strict=True)]
+    return [(account, part) for (account, _have), part in zip(credits, parts, strict=True)]
 
 
 # --------------------------------------------------------------------------- wallet

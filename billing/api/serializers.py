@@ -70,7 +70,7 @@ class RefundPartOut(serializers.ModelSerializer):
 
 
 class WalletRefundOut(serializers.ModelSerializer):
-    parts = RefundPartOut(many=True, read_only=True)
+    parts = serializers.SerializerMethodField(help_text="one WeChat refund per original payment")
     status_label = serializers.CharField(source="get_status_display")
 
     class Meta:
@@ -79,6 +79,10 @@ class WalletRefundOut(serializers.ModelSerializer):
             "id", "amount", "bonus_forfeited", "status", "status_label", "reason", "review_note",
             "created_at", "finished_at", "parts",
         ]
+
+    def get_parts(self, obj) -> list[dict]:
+        parts = sorted(obj.parts.all(), key=lambda part: part.pk)  # oldest payment first
+        return RefundPartOut(parts, many=True).data
 
 
 class WithdrawalOut(serializers.ModelSerializer):
