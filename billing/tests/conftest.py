@@ -22,6 +22,7 @@ TENANT_A_MCHID = "1900000101"
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # dozens of notifications arrive at once in the concurrency tests
 
 
 class _QuietHandler(WSGIRequestHandler):
