@@ -76,7 +76,6 @@ class PaymentRefundAdmin(ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
 class ReviewMixin:
     action_form = ReviewForm
     actions = ["approve", "reject"]
-    review_service = None  # set by subclasses
 
     def _review(self, request, queryset, approve: bool):
         reason = request.POST.get("reason", "")
