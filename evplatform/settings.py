@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "billing.tariffs_refresh_all",
         "schedule": env_int("TARIFFS_REFRESH_SECONDS", 300),
     },
+    # lost payment/refund notifications, unclear transfers, expired unpaid payments
+    "billing-reconcile": {"task": "billing.reconcile", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
