@@ -6,6 +6,9 @@
   bearer token, which names its tenant. A token of another tenant is refused with 401
   ``token_tenant_mismatch`` whatever the headers say; an unknown tenant is 404
   ``tenant_not_found``; a suspended one 403 ``tenant_suspended``.
+- WeChat Pay notifications (``/api/pay/notify/<operator slug>/<kind>``) come from WeChat,
+  with no header or token of ours: the operator is the slug in the path. A suspended
+  operator still receives them (money that arrived must be recorded).
 - Everything else (admin consoles) is routed by hostname (django-tenants).
 """
 
@@ -29,6 +32,7 @@ from tenants.models import Operator
 from .api.errors import error_response
 
 API_PREFIX = "/api/app/"
+PAY_NOTIFY_PREFIX = "/api/pay/notify/"
 ALWAYS_PUBLIC = ("/healthz",)
 WECHAT_REFERER = re.compile(r"^https://servicewechat\.com/(wx[0-9a-zA-Z]+)/")
 
@@ -40,6 +44,8 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         translation.activate(translation.get_language_from_request(request))
         if request.path_info.startswith(API_PREFIX):
             return self._route_api(request)
+        if request.path_info.startswith(PAY_NOTIFY_PREFIX):
+            return self._route_pay_notify(request)
         if request.path_info in ALWAYS_PUBLIC:
             request.tenant = selectors.operator_get_by_schema(get_public_schema_name())
             self.setup_url_routing(request, force_public=True)
@@ -57,6 +63,13 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         if tenant.schema_name != get_public_schema_name() and not tenant.is_active:
             return error_response("tenant_suspended", _("This operator is suspended."), 403)
         return self._activate(request, tenant, hostname)
+
+    def _route_pay_notify(self, request):
+        slug = request.path_info[len(PAY_NOTIFY_PREFIX) :].split("/", 1)[0]
+        tenant = selectors.operator_get_by_slug(slug) if slug else None
+        if tenant is None:
+            return error_response("tenant_not_found", _("Unknown operator."), 404)
+        return self._activate(request, tenant, None)
 
     def _route_api(self, request):
         header_tenant: Operator | None = None

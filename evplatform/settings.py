@@ -153,6 +153,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "charging.orders_reconcile_all",
         "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),
     },
+    # lost payment/refund notifications, unclear transfers, expired unpaid payments
+    "billing-reconcile": {"task": "billing.reconcile", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,1 +1,246 @@
-"""WeChat Pay payments, top-ups, refunds and withdrawals."""
+"""WeChat Pay payments, top-up offers, refunds and withdrawals (tenant schema).
+
+Outbound ids (``out_trade_no``, ``out_refund_no``, ``out_bill_no``) are made once, stored
+before the first call to WeChat, and reused by every retry, so an unclear answer is never
+followed by a second payment, refund or transfer.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+__all__ = ["TopUpOffer", "Payment", "WalletRefund", "PaymentRefund", "Withdrawal"]
+
+
+class TopUpOffer(models.Model):
+    """Pay ``pay_amount`` or more in one top-up, get ``bonus_amount`` gift balance."""
+
+    pay_amount = models.DecimalField(_("top-up of at least (yuan)"), max_digits=10, decimal_places=2)
+    bonus_amount = models.DecimalField(_("bonus (yuan)"), max_digits=10, decimal_places=2)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("top-up offer")
+        verbose_name_plural = _("top-up offers")
+        ordering = ["pay_amount"]
+        constraints = [
+            models.CheckConstraint(condition=Q(pay_amount__gt=0), name="billing_offer_pay_positive"),
+            models.CheckConstraint(condition=Q(bonus_amount__gt=0), name="billing_offer_bonus_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"充 {self.pay_amount} 送 {self.bonus_amount}"
+
+
+class Payment(models.Model):
+    """One WeChat Pay JSAPI order: a wallet top-up or a pay-per-order prepayment."""
+
+    class Purpose(models.TextChoices):
+        TOP_UP = "top_up", _("Wallet top-up")
+        PREPAY = "prepay", _("Order prepayment")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for payment")
+        PAID = "paid", _("Paid")
+        CLOSED = "closed", _("Closed")
+        FAILED = "failed", _("Failed")
+
+    class PrepayState(models.TextChoices):
+        OPEN = "", _("Not settled")
+        SETTLED = "settled", _("Settled")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="payments", verbose_name=_("member")
+    )
+    purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    out_trade_no = models.CharField(_("out_trade_no"), max_length=32, unique=True)
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2)
+    bonus = models.DecimalField(_("bonus (yuan)"), max_digits=12, decimal_places=2, default=0)
+    order_ref = models.CharField(_("order reference"), max_length=64, blank=True, db_index=True)
+    appid = models.CharField(_("AppID"), max_length=32)
+    mchid = models.CharField(_("mchid"), max_length=32)
+    openid = models.CharField(_("payer openid"), max_length=64)
+    prepay_id = models.CharField(_("prepay_id"), max_length=64, blank=True)
+    transaction_id = models.CharField(
+        _("WeChat transaction id"), max_length=32, blank=True, db_index=True
+    )
+    expires_at = models.DateTimeField(_("expires"))
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    refunded_amount = models.DecimalField(
+        _("refunded or being refunded (yuan)"), max_digits=12, decimal_places=2, default=0
+    )
+    # pay-per-order
+    prepay_state = models.CharField(
+        _("prepayment"), max_length=16, choices=PrepayState.choices, default="", blank=True
+    )
+    used_amount = models.DecimalField(
+        _("used by the order (yuan)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    settle_key = models.CharField(_("settlement key"), max_length=128, blank=True)
+    # a notification or query that did not match this payment (amount, appid, mchid)
+    flagged = models.BooleanField(_("flagged"), default=False, db_index=True)
+    flag_reason = models.CharField(_("flag reason"), max_length=200, blank=True)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
+                name="billing_payment_refund_within_amount",
+            ),
+            # one live prepayment per charging order
+            models.UniqueConstraint(
+                fields=["order_ref"],
+                condition=Q(purpose="prepay", status__in=["pending", "paid"]),
+                name="billing_payment_one_live_prepay_per_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.out_trade_no
+
+    @property
+    def refundable(self) -> Decimal:
+        return self.amount - self.refunded_amount
+
+
+class WalletRefund(models.Model):
+    """A member's request to get wallet cash back (退费), paid along original payments."""
+
+    class Status(models.TextChoices):
+        REVIEW = "review", _("Waiting for review")
+        PROCESSING = "processing", _("Refunding")
+        SUCCESS = "success", _("Refunded")
+        PARTIAL = "partial", _("Partly refunded")
+        FAILED = "failed", _("Failed, returned to wallet")
+        REJECTED = "rejected", _("Rejected, returned to wallet")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="wallet_refunds", verbose_name=_("member")
+    )
+    amount = models.DecimalField(_("cash to refund (yuan)"), max_digits=12, decimal_places=2)
+    bonus_forfeited = models.DecimalField(
+        _("bonus forfeited (yuan)"), max_digits=12, decimal_places=2, default=0
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.REVIEW, db_index=True
+    )
+    reason = models.CharField(_("member's reason"), max_length=200, blank=True)
+    review_note = models.CharField(_("review reason"), max_length=200, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("wallet refund")
+        verbose_name_plural = _("wallet refunds")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"WR{self.pk}"
+
+
+class PaymentRefund(models.Model):
+    """One WeChat refund of (part of) one payment."""
+
+    class Status(models.TextChoices):
+        SUBMITTING = "submitting", _("Being submitted")
+        PROCESSING = "processing", _("Processing at WeChat")
+        SUCCESS = "success", _("Refunded")
+        FAILED = "failed", _("Failed")
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
+    )
+    wallet_refund = models.ForeignKey(
+        WalletRefund, on_delete=models.PROTECT, null=True, blank=True, related_name="parts",
+        verbose_name=_("wallet refund"),
+    )
+    out_refund_no = models.CharField(_("out_refund_no"), max_length=64, unique=True)
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.SUBMITTING, db_index=True
+    )
+    refund_id = models.CharField(_("WeChat refund id"), max_length=64, blank=True)
+    wechat_status = models.CharField(_("WeChat status"), max_length=32, blank=True)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment refund")
+        verbose_name_plural = _("payment refunds")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_refund_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.out_refund_no
+
+
+class Withdrawal(models.Model):
+    """Wallet cash sent to the member's WeChat balance (提现, 商家转账)."""
+
+    class Status(models.TextChoices):
+        REVIEW = "review", _("Waiting for review")
+        APPROVED = "approved", _("Approved, being sent")
+        UNCLEAR = "unclear", _("Sent, result unclear (being checked)")
+        WAIT_USER_CONFIRM = "wait_user_confirm", _("Waiting for the member to confirm")
+        SUCCESS = "success", _("Paid")
+        FAILED = "failed", _("Failed, returned to wallet")
+        CANCELLED = "cancelled", _("Cancelled, returned to wallet")
+        REJECTED = "rejected", _("Rejected, returned to wallet")
+
+    OPEN = (Status.APPROVED, Status.UNCLEAR, Status.WAIT_USER_CONFIRM)
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="withdrawals", verbose_name=_("member")
+    )
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.REVIEW, db_index=True
+    )
+    out_bill_no = models.CharField(_("out_bill_no"), max_length=32, unique=True)
+    transfer_bill_no = models.CharField(_("WeChat transfer bill no"), max_length=64, blank=True)
+    package_info = models.TextField(_("package_info"), blank=True)
+    wechat_state = models.CharField(_("WeChat state"), max_length=32, blank=True)
+    fail_reason = models.CharField(_("fail reason"), max_length=200, blank=True)
+    review_note = models.CharField(_("review reason"), max_length=200, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("withdrawal")
+        verbose_name_plural = _("withdrawals")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_withdrawal_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.out_bill_no

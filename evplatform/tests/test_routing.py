@@ -110,3 +110,14 @@ def test_openapi_schema_and_docs(client, db, operators):
     r = client.get("/api/schema/", HTTP_HOST="testserver")
     assert r.status_code == 200 and b"/api/app/v1/auth/wechat-login" in r.content
     assert client.get("/api/docs/", HTTP_HOST="testserver").status_code == 200
+
+
+def test_pay_notify_is_routed_by_the_slug_in_the_path(db, operators):
+    from django.test import Client
+
+    # no header, no token: the slug decides; unknown slug → 404 in the common format
+    r = Client().post("/api/pay/notify/nobody/payment", data="{}", content_type="application/json")
+    assert r.status_code == 404 and r.json()["code"] == "tenant_not_found"
+    r = Client().post("/api/pay/notify/tenant-b/payment", data="{}", content_type="application/json")
+    assert r.status_code in (401, 409)  # reached tenant-b's handler (no merchant there: 409)
+    assert connection.schema_name == "op_tenant_b"

@@ -1,0 +1,122 @@
+"""Admin for payments, refunds and withdrawals: filters, export, review with a reason."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
+
+from . import services
+from .models import Payment, PaymentRefund, TopUpOffer, WalletRefund, Withdrawal
+
+__all__ = ["PaymentAdmin", "WalletRefundAdmin", "PaymentRefundAdmin", "WithdrawalAdmin", "TopUpOfferAdmin"]
+
+
+class ReviewForm(ActionForm):
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TopUpOffer)
+class TopUpOfferAdmin(admin.ModelAdmin):
+    list_display = ["pay_amount", "bonus_amount", "active", "created_at"]
+    list_filter = ["active"]
+
+
+class PaymentRefundInline(admin.TabularInline):
+    model = PaymentRefund
+    fk_name = "payment"
+    extra = 0
+    can_delete = False
+    readonly_fields = ["out_refund_no", "amount", "status", "wechat_status", "refund_id", "created_at", "finished_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+    list_display = [
+        "out_trade_no", "member", "purpose", "status", "amount", "bonus", "refunded_amount",
+        "flagged", "created_at", "paid_at",
+    ]
+    list_filter = ["status", "purpose", "flagged", "prepay_state", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["out_trade_no", "transaction_id", "order_ref", "member__openid", "member__phone"]
+    date_hierarchy = "created_at"
+    list_select_related = ["member"]
+    inlines = [PaymentRefundInline]
+    actions = ["query_wechat"]
+
+    @admin.action(description=_("Ask WeChat for the state now"))
+    def query_wechat(self, request, queryset):
+        for payment in queryset.filter(status=Payment.Status.PENDING):
+            services.payment_sync(payment=payment)
+        self.message_user(request, _("Queried."), messages.SUCCESS)
+
+
+@admin.register(PaymentRefund)
+class PaymentRefundAdmin(ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+    list_display = ["out_refund_no", "payment", "wallet_refund", "amount", "status", "wechat_status", "created_at", "finished_at"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["out_refund_no", "refund_id", "payment__out_trade_no"]
+    list_select_related = ["payment", "wallet_refund"]
+
+
+class ReviewMixin:
+    action_form = ReviewForm
+    actions = ["approve", "reject"]
+
+    def _review(self, request, queryset, approve: bool):
+        reason = request.POST.get("reason", "")
+        if not approve and not reason:
+            self.message_user(request, _("Give a reason to reject."), messages.ERROR)
+            return
+        done = 0
+        for obj in queryset:
+            try:
+                self.review(obj, approve=approve, reviewer=request.user, note=reason)
+                done += 1
+            except services.BillingError as exc:
+                self.message_user(request, f"{obj}: {exc.detail}", messages.WARNING)
+        self.message_user(request, _("%(n)d reviewed.") % {"n": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Approve selected (reason optional)"))
+    def approve(self, request, queryset):
+        self._review(request, queryset, True)
+
+    @admin.action(description=_("Reject selected (reason required)"))
+    def reject(self, request, queryset):
+        self._review(request, queryset, False)
+
+
+@admin.register(WalletRefund)
+class WalletRefundAdmin(ReviewMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+    list_display = ["id", "member", "amount", "bonus_forfeited", "status", "created_at", "reviewed_by", "finished_at"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["member__openid", "member__phone", "member__nickname"]
+    list_select_related = ["member", "reviewed_by"]
+
+    def review(self, obj, **kwargs):
+        services.wallet_refund_review(refund=obj, **kwargs)
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReviewMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+    list_display = ["out_bill_no", "member", "amount", "status", "wechat_state", "created_at", "reviewed_by", "finished_at"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["out_bill_no", "transfer_bill_no", "member__openid", "member__phone"]
+    list_select_related = ["member", "reviewed_by"]
+
+    def review(self, obj, **kwargs):
+        services.withdrawal_review(withdrawal=obj, **kwargs)

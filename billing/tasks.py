@@ -1,0 +1,43 @@
+"""Celery tasks of billing: take ids, call a service (queued on commit, with the schema)."""
+
+from __future__ import annotations
+
+from evplatform.celery import app
+from evplatform.tenancy import fan_out
+
+from . import services
+from .models import Payment
+
+
+@app.task(name="billing.payment_sync")
+def payment_sync_task(payment_id: int) -> str:
+    return services.payment_sync(payment=Payment.objects.get(pk=payment_id)).status
+
+
+@app.task(name="billing.payment_refund_submit")
+def payment_refund_submit_task(refund_id: int) -> str:
+    return services.payment_refund_submit(refund_id=refund_id).status
+
+
+@app.task(name="billing.withdrawal_submit")
+def withdrawal_submit_task(withdrawal_id: int) -> str:
+    return services.withdrawal_submit(withdrawal_id=withdrawal_id).status
+
+
+@app.task(name="billing.reconcile_tenant")
+def reconcile_tenant_task() -> dict:
+    result = services.reconcile()
+    return {"payments": result.payments, "refunds": result.refunds, "withdrawals": result.withdrawals}
+
+
+@app.task(name="billing.reconcile")
+def reconcile_task() -> int:
+    """Beat entry (every minute): query open payments, refunds and transfers of every
+    active operator."""
+    return fan_out(reconcile_tenant_task)
+
+
+__all__ = [
+    "payment_sync_task", "payment_refund_submit_task", "withdrawal_submit_task",
+    "reconcile_tenant_task", "reconcile_task",
+]

@@ -1,0 +1,188 @@
+"""The ledger: balanced, append-only, idempotent; holds, charges, arrears, reversals."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError, InternalError, connection, transaction
+
+from settlement import services
+from settlement.models import Account, Entry, Hold, MoneyPolicy, Posting
+from settlement.money import money, to_fen
+from settlement.selectors import ledger_check, wallet_balance, wallet_history
+
+D = Decimal
+
+
+def test_money_rounds_half_up_once():
+    assert money(D("1.005")) == D("1.01") and money(D("1.004")) == D("1.00")
+    assert to_fen(D("12.34")) == 1234
+    with pytest.raises(TypeError):
+        money(1.5)
+
+
+def test_top_up_posts_balanced_entries(funded):
+    posting = Posting.objects.get(key="wx:txn:seed")
+    amounts = sorted(posting.entries.values_list("amount", flat=True))
+    assert amounts == [D("-100.00"), D("-10.00"), D("10.00"), D("100.00")]
+    assert wallet_balance(funded) == services_balance(cash="100", bonus="10", free_cash="100")
+    assert services.system_account(Account.Kind.CLEARING).balance == D("100.00")
+
+
+def services_balance(*, cash="0", bonus="0", held="0", arrears="0", free_cash=None, available=None):
+    from settlement.selectors import WalletBalance
+
+    cash, bonus, held = D(cash), D(bonus), D(held)
+    return WalletBalance(
+        cash=cash, bonus=bonus, held=held,
+        available=D(available) if available is not None else cash + bonus - held,
+        arrears=D(arrears), free_cash=D(free_cash) if free_cash is not None else cash,
+    )
+
+
+def test_same_key_posts_once(funded):
+    again = services.wallet_top_up(member=funded, amount=D("999"), key="wx:txn:seed")
+    assert again.key == "wx:txn:seed"
+    assert wallet_balance(funded).cash == D("100.00")
+    assert Posting.objects.count() == 1
+
+
+def test_hold_then_charge_consumes_the_hold(funded):
+    hold = services.wallet_hold(member=funded, amount=D("30"), key="order:1")
+    assert (hold.cash, hold.bonus) == (D("30.00"), D("0.00"))
+    assert wallet_balance(funded).available == D("80.00")
+    assert wallet_balance(funded).held == D("30.00")
+    assert services.wallet_hold(member=funded, amount=D("30"), key="order:1").pk == hold.pk
+    services.order_charge(member=funded, amount=D("25.50"), key="order:1:charge", hold_key="order:1")
+    hold.refresh_from_db()
+    assert hold.status == Hold.Status.CONSUMED
+    assert wallet_balance(funded) == services_balance(cash="74.50", bonus="10")
+    assert services.system_account(Account.Kind.REVENUE).balance == D("25.50")
+
+
+def test_hold_release_gives_everything_back(funded):
+    services.wallet_hold(member=funded, amount=D("105"), key="order:2")
+    assert wallet_balance(funded).available == D("5.00")
+    services.wallet_hold_release(key="order:2")
+    services.wallet_hold_release(key="order:2")  # idempotent
+    assert wallet_balance(funded) == services_balance(cash="100", bonus="10")
+
+
+def test_hold_beyond_available_is_refused(funded):
+    with pytest.raises(services.InsufficientFunds):
+        services.wallet_hold(member=funded, amount=D("110.01"), key="order:3")
+    assert not Hold.objects.exists()
+
+
+def test_charge_spends_cash_then_bonus_then_arrears(funded):
+    services.order_charge(member=funded, amount=D("115"), key="order:4:charge", memo="桩 1 枪 1")
+    assert wallet_balance(funded) == services_balance(arrears="5")
+    # the next top-up pays the arrears first
+    services.wallet_top_up(member=funded, amount=D("20"), key="wx:txn:2")
+    assert wallet_balance(funded) == services_balance(cash="15")
+    history = list(wallet_history(funded))
+    assert [p.kind for p in history] == ["arrears_settle", "top_up", "order_charge", "top_up"]
+    charge = history[2]
+    assert (charge.cash_delta, charge.bonus_delta, charge.arrears_delta) == (
+        D("-100.00"), D("-10.00"), D("5.00")
+    )
+
+
+def test_bonus_first_policy(funded):
+    MoneyPolicy.objects.update_or_create(defaults={"spend_order": "bonus_first"})
+    services.order_charge(member=funded, amount=D("15"), key="order:5:charge")
+    assert wallet_balance(funded) == services_balance(cash="95", bonus="0")
+
+
+def test_owner_shares_go_to_owner_payables(funded, django_user_model):
+    owner = django_user_model.objects.create(username="owner1")
+    services.order_charge(
+        member=funded, amount=D("10"), key="order:6:charge", owner_shares={owner.pk: D("7.00")}
+    )
+    assert services.owner_account(owner.pk).balance == D("7.00")
+    assert services.system_account(Account.Kind.REVENUE).balance == D("3.00")
+
+
+def test_reverse_in_full_and_in_parts(funded, django_user_model):
+    owner = django_user_model.objects.create(username="owner2")
+    charge = services.order_charge(
+        member=funded, amount=D("100.01"), key="c", owner_shares={owner.pk: D("50.00")}
+    )
+    part = services.posting_reverse(posting=charge, key="c:refund:1", amount=D("10.01"))
+    assert part.reverses_id == charge.pk
+    assert wallet_balance(funded).cash == D("10.01")  # back to cash first (cash was all spent)
+    assert services.owner_account(owner.pk).balance + services.system_account(
+        Account.Kind.REVENUE
+    ).balance == D("90.00")
+    rest = services.posting_reverse(posting=charge, key="c:refund:2")
+    assert sum(e.amount for e in rest.entries.all()) == 0
+    assert wallet_balance(funded) == services_balance(cash="100", bonus="10")
+    with pytest.raises(services.LedgerError) as exc:
+        services.posting_reverse(posting=charge, key="c:refund:3", amount=D("0.01"))
+    assert exc.value.code == "reversal_exceeds"
+
+
+def test_reversing_a_spent_top_up_is_refused(funded):
+    services.order_charge(member=funded, amount=D("100"), key="spend")
+    with pytest.raises(services.InsufficientFunds):
+        services.posting_reverse(posting=Posting.objects.get(key="wx:txn:seed"), key="undo")
+
+
+def test_free_order_leaves_a_trace_without_entries(funded):
+    posting = services.order_charge(member=funded, amount=D("0"), key="free")
+    assert posting.entries.count() == 0
+    assert wallet_balance(funded).cash == D("100.00")
+
+
+def test_unbalanced_posting_is_refused(member):
+    cash = services.member_accounts(member).cash
+    clearing = services.system_account(Account.Kind.CLEARING)
+    with pytest.raises(services.LedgerError):
+        services.posting_create(key="bad", kind="adjustment", lines=[(clearing, D("1")), (cash, D("-0.99"))])
+    assert not Posting.objects.filter(key="bad").exists()
+
+
+def test_entries_are_append_only(funded):
+    entry = Entry.objects.first()
+    with pytest.raises(InternalError), transaction.atomic():
+        Entry.objects.filter(pk=entry.pk).update(amount=D("1"))
+    with pytest.raises(InternalError), transaction.atomic():
+        Entry.objects.filter(pk=entry.pk).delete()
+
+
+def test_database_refuses_an_unbalanced_posting_at_commit(funded):
+    clearing = services.system_account(Account.Kind.CLEARING)
+    posting = Posting.objects.create(key="raw", kind="adjustment")
+    with pytest.raises(InternalError), transaction.atomic():
+        Entry.objects.create(posting=posting, account=clearing, amount=D("1"))
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_wallet_cannot_go_negative_in_the_database(funded):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Account.objects.filter(kind=Account.Kind.WALLET_CASH).update(balance=D("-1"))
+
+
+def test_ledger_verify_command(funded, capsys, tenant):
+    call_command("ledger_verify", tenant="tenant-a")
+    assert "ok" in capsys.readouterr().out
+    cash = services.member_accounts(funded).cash
+    Account.objects.filter(pk=cash.pk).update(balance=D("99.99"))  # drift
+    assert not ledger_check().ok
+    with pytest.raises(SystemExit) as exc:
+        call_command("ledger_verify", tenant="tenant-a")
+    assert exc.value.code == 1
+    assert "DRIFT" in capsys.readouterr().err
+    Account.objects.filter(pk=cash.pk).update(balance=D("100.00"))
+
+
+def test_wallet_api_and_history_pages(funded, member_api):
+    for i in range(3):
+        services.order_charge(member=funded, amount=D("1"), key=f"o{i}", memo=f"订单 {i}")
+    services.wallet_hold(member=funded, amount=D("5"), key="h")
+    body = member_api.get("/api/app/v1/wallet").json()
+    assert body == {"cash": "97.00", "bonus": "10.00", "held": "5.00", "available": "102.00", "arrears": "0.00"}
+    page = member_api.get("/api/app/v1/wallet/ledger?page_size=2").json()
+    assert page["count"] == 4 and len(page["results"]) == 2  # the hold is not a movement
+    assert page["results"][0]["memo"] == "订单 2" and page["results"][0]["cash"] == "-1.00"
