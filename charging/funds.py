@@ -1,10 +1,15 @@
-"""The money side of an order, in one place: holds on the wallet, capture at settlement,
-pay-per-order prepayments. Every call is idempotent by a key made from the order number,
-so a retried settlement never moves money twice."""
+"""The money side of an order, in one place: a hold on the wallet at start, capture at
+settlement, or a pay-per-order prepayment. Every call is idempotent by a key made from
+the order number, so a retried settlement never moves money twice."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+from billing import selectors as billing_selectors
+from billing import services as billing_services
+from settlement import selectors as ledger_selectors
+from settlement import services as ledger
 
 from .models import ChargingOrder, PaymentMode, Reservation
 
@@ -16,12 +21,10 @@ def _hold_key(order: ChargingOrder) -> str:
 
 
 def hold_for_order(order: ChargingOrder) -> Decimal | None:
-    """Hold the member's available funds for the order; None when below the operator's
-    minimum to start. Returns the amount held (what the pile is told as balance)."""
-    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
-    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
+    """Hold the member's whole available balance for the order (what the pile is told it may
+    spend); None when it is below the operator's minimum to start."""
     balance = ledger_selectors.wallet_balance(order.member)
-    minimum = billing_selectors.money_policy().min_balance_to_start
+    minimum = ledger.money_policy().min_start_balance
     if balance.available <= 0 or balance.available < minimum:
         return None
     ledger.wallet_hold(member=order.member, amount=balance.available, key=_hold_key(order))
@@ -29,51 +32,51 @@ def hold_for_order(order: ChargingOrder) -> Decimal | None:
 
 
 def release_for_order(order: ChargingOrder) -> None:
-    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
-    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
+    """Give back what an order that never charged had reserved."""
     if order.mode == PaymentMode.PREPAY:
-        billing_services.prepay_settle(order_ref=order.number, amount_used=ZERO, key=f"order:{order.number}:prepay")
+        billing_services.prepay_settle(
+            order_ref=order.number, amount_used=ZERO, key=f"order:{order.number}:charge"
+        )
     elif order.member_id and order.hold_amount:
         ledger.wallet_hold_release(key=_hold_key(order))
 
 
 def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, Decimal]:
-    """Charge ``amount`` for the order; returns (paid, refunded)."""
-    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
-    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
+    """Charge ``amount`` yuan for the order (beyond the funds: the member's arrears).
+    Returns (paid, refunded): for pay-per-order, the unused prepayment is refunded."""
     key = f"order:{order.number}:charge"
     if order.mode == PaymentMode.PREPAY:
-        billing_services.prepay_settle(order_ref=order.number, amount_used=amount, key=key)
-        return amount, (order.prepay_amount or ZERO) - amount
+        settled = billing_services.prepay_settle(order_ref=order.number, amount_used=amount, key=key)
+        refunded = settled.refund.amount if settled.refund is not None else ZERO
+        return amount, refunded
     ledger.order_charge(
-        member=order.member, amount=amount, key=key, hold_key=_hold_key(order), memo=f"charging {order.number}"
+        member=order.member,
+        amount=amount,
+        key=key,
+        hold_key=_hold_key(order) if order.hold_amount else None,
+        memo=f"charging order {order.number}",
+        ref=order.number,
     )
     return amount, ZERO
 
 
-def prepay_paid(ref: str) -> Decimal | None:
-    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
-    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
+def prepay_paid(ref: str, member) -> Decimal | None:
+    """The paid, unsettled prepayment ``ref`` of ``member`` (yuan), else None."""
+    payment = billing_selectors.prepay_get(ref)
+    if payment is None or payment.member_id != member.pk:
+        return None
     return billing_selectors.prepay_paid(ref)
 
 
-def prepay_attach(order: ChargingOrder, ref: str) -> None:
-    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
-    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
-    billing_services.prepay_attach(order_ref=order.number, payment_ref=ref)
-
-
 def charge_reservation(reservation: Reservation) -> bool:
-    from billing import selectors as billing_selectors, services as billing_services  # noqa: I001
-    from settlement import selectors as ledger_selectors, services as ledger  # noqa: I001
-    balance = ledger_selectors.wallet_balance(reservation.member)
-    if balance.available < reservation.fee:
+    """Take the reservation fee from the wallet; False when the balance is too low."""
+    if ledger_selectors.wallet_balance(reservation.member).available < reservation.fee:
         return False
     ledger.order_charge(
         member=reservation.member,
         amount=reservation.fee,
-        key=f"reservation:{reservation.pk}",
-        hold_key=None,
+        key=f"reservation:{reservation.pk}:fee",
         memo=f"reservation {reservation.pk}",
+        ref=f"reservation:{reservation.pk}",
     )
     return True

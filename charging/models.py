@@ -176,6 +176,9 @@ class OrderTransition(models.Model):
         verbose_name_plural = _("order transitions")
         ordering = ["at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.from_state} → {self.to_state}"
+
 
 class TransactionRecord(models.Model):
     """A pile's final record of a session (YKC 0x3B, OCPP StopTransaction), stored before the
@@ -202,6 +205,9 @@ class TransactionRecord(models.Model):
         verbose_name_plural = _("transaction records")
         ordering = ["-received_at"]
 
+    def __str__(self) -> str:
+        return self.trade_no
+
 
 class MeterSample(models.Model):
     """A sampled reading of an order in progress (kWh cumulative for the session)."""
@@ -222,6 +228,9 @@ class MeterSample(models.Model):
         verbose_name_plural = _("meter samples")
         ordering = ["at"]
         indexes = [models.Index(fields=["order", "at"], name="sample_order_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.energy_kwh} kWh"
 
 
 class Reservation(models.Model):
@@ -270,6 +279,9 @@ class Reservation(models.Model):
                 fields=["member"], condition=models.Q(state="active"), name="reservation_one_per_member"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} ({self.get_state_display()})"
 
 
 class ChargingPolicy(models.Model):

@@ -180,8 +180,15 @@ def order_start(
             raise OrderRefused("tariff_missing", _("This pile has no tariff yet."))
         version, snapshot = locked
 
+        number = _new_order_number(now)
+        if mode == PaymentMode.PREPAY:
+            # A prepayment is made for an order number handed out before the order exists.
+            paid = funds.prepay_paid(prepay_ref or "", member)
+            if paid is None:
+                raise OrderRefused("prepay_unpaid", _("The prepayment is not paid yet."), 402)
+            number = prepay_ref
         order = ChargingOrder(
-            number=_new_order_number(now),
+            number=number,
             member=member,
             connector=connector,
             pile=connector.pile,
@@ -194,9 +201,6 @@ def order_start(
             start_deadline=now + timedelta(seconds=policy.start_timeout_s),
         )
         if mode == PaymentMode.PREPAY:
-            paid = funds.prepay_paid(prepay_ref or "")
-            if paid is None:
-                raise OrderRefused("prepay_unpaid", _("The prepayment is not paid yet."), 402)
             order.prepay_amount = paid
         try:
             with transaction.atomic():
@@ -211,7 +215,6 @@ def order_start(
                 )
             order.hold_amount = held
         else:
-            funds.prepay_attach(order, prepay_ref or "")
             order.hold_amount = order.prepay_amount
         order_transition(
             order, S.STARTING, actor=Actor.MEMBER, actor_id=member.pk, fields=("hold_amount",)
@@ -223,6 +226,21 @@ def order_start(
         _on_commit_task(tasks.order_send_start, order.pk)
         _on_commit_task(tasks.order_check_start, order.pk, countdown=policy.start_timeout_s + 1)
     return order
+
+
+def order_prepay_create(*, member: Member, connector: Connector, amount: Decimal):
+    """Pay per order, step one: a prepayment of ``amount`` yuan for a new order number.
+    Returns (order number, ``wx.requestPayment`` parameters); after paying, start the order
+    with ``mode=prepay`` and ``prepay_ref`` = that number. Raises OrderRefused for the
+    connector's refusals, and billing's BillingError for the amount."""
+    from billing import services as billing_services
+
+    if not member.is_active:
+        raise OrderRefused("member_disabled", _("This account is disabled."), 403)
+    _check_connector(connector, member)
+    number = _new_order_number(timezone.now())
+    start = billing_services.prepay_create(member=member, amount=amount, order_ref=number)
+    return number, start.pay_params
 
 
 def order_start_command(order: ChargingOrder) -> port.RemoteStart:

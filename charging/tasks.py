@@ -9,7 +9,7 @@ from django.db import connection
 from evplatform.celery import app
 from evplatform.tenancy import fan_out
 
-from . import bus, port, services
+from . import port, services
 from .models import ChargingOrder
 
 logger = logging.getLogger(__name__)
@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 @app.task(name="charging.order_send_start", acks_late=True)
 def order_send_start(order_id: int) -> str:
     """Send the remote start; a pile that cannot be reached fails the order at once."""
+    from . import bus
+
     order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
     if order.state != "starting":
         return order.state
@@ -29,6 +31,8 @@ def order_send_start(order_id: int) -> str:
 
 @app.task(name="charging.order_send_stop", acks_late=True)
 def order_send_stop(order_id: int) -> str:
+    from . import bus
+
     order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
     result = bus.send(
         connection.schema_name,
@@ -40,6 +44,8 @@ def order_send_stop(order_id: int) -> str:
 
 @app.task(name="charging.order_ask_readings")
 def order_ask_readings(order_id: int) -> str:
+    from . import bus
+
     order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
     result = bus.send(
         connection.schema_name,

@@ -73,3 +73,12 @@ class ReservationOut(serializers.ModelSerializer):
 
 
 ZERO = Decimal("0")
+
+
+class PrepayIn(ReservationIn):
+    amount = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"))
+
+
+class PrepayOut(serializers.Serializer):
+    prepay_ref = serializers.CharField(help_text="Start the order with this after paying.")
+    pay_params = serializers.DictField(help_text="Arguments for wx.requestPayment.")

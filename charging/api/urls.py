@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("orders", views.orders, name="orders"),
     path("orders/current", views.order_current, name="order-current"),
+    path("orders/prepay", views.order_prepay, name="order-prepay"),
     path("orders/<int:order_id>", views.order_detail, name="order-detail"),
     path("orders/<int:order_id>/stop", views.order_stop, name="order-stop"),
     path("reservations", views.reservations, name="reservations"),

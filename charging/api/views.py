@@ -12,7 +12,7 @@ from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
 from stations.models import Connector
 
-from .serializers import OrderOut, OrderStartIn, ReservationIn, ReservationOut
+from .serializers import OrderOut, OrderStartIn, PrepayIn, PrepayOut, ReservationIn, ReservationOut
 
 
 def _refused(exc: services.OrderRefused) -> APIError:
@@ -50,6 +50,27 @@ def orders(request):
     except services.OrderRefused as exc:
         raise _refused(exc) from exc
     return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=PrepayIn, responses={201: PrepayOut})
+@api_view(["POST"])
+def order_prepay(request):
+    """Pay per order: prepay an amount for a new order, then start it with mode=prepay."""
+    from billing.services import BillingError
+
+    data = PrepayIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        ref, params = services.order_prepay_create(
+            member=request.user,
+            connector=_connector(data.validated_data),
+            amount=data.validated_data["amount"],
+        )
+    except services.OrderRefused as exc:
+        raise _refused(exc) from exc
+    except BillingError as exc:
+        raise APIError(exc.code, exc.detail, exc.status) from exc
+    return Response({"prepay_ref": ref, "pay_params": params}, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(responses=OrderOut)
