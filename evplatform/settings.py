@@ -141,7 +141,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
-CELERY_BEAT_SCHEDULE: dict = {}
+# Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
+# operator's schema (evplatform/tenancy.py).
+CELERY_BEAT_SCHEDULE: dict = {
+    "stations-piles-offline": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("PILES_OFFLINE_CHECK_S", 15),
+        "args": ["stations.piles_check_offline"],
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
