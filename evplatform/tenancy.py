@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from tenants.models import Operator
@@ -27,13 +26,14 @@ from tenants.selectors import operator_list
 
 def active_operators() -> Iterator[Operator]:
     """Active operators (not suspended, not the public row), in primary-key order."""
-    connection.set_schema_to_public()
+    # The operators table is in public, on every schema's search path: no switch needed.
     yield from operator_list().filter(status=Operator.Status.ACTIVE).order_by("pk").iterator()
 
 
 def for_each_active_operator(task, *args: Any, **kwargs: Any) -> list[str]:
     """Queue ``task`` (a Celery task or signature) once per active operator, inside its
-    schema, with ``args``/``kwargs``. Returns the schemas it was queued for."""
+    schema, with ``args``/``kwargs``. Returns the schemas it was queued for. The caller's
+    schema is active again afterwards."""
     queued = []
     for operator in active_operators():
         with tenant_context(operator):

@@ -170,10 +170,12 @@ def station_search_count(params: StationSearch) -> int:
 
 
 def station_map_pins(
-    *, min_lng: float, min_lat: float, max_lng: float, max_lat: float, limit: int = MAP_MAX_PINS
+    *, min_lng: float, min_lat: float, max_lng: float, max_lat: float, limit: int | None = None
 ) -> tuple[list[dict], bool]:
     """Pins inside the box: ``[{id, lat, lng, free, total, status}]`` (lat/lng floats, status
-    the CEC station status code), at most ``limit``; and whether more were left out."""
+    the CEC station status code), at most ``limit`` (default MAP_MAX_PINS); and whether
+    more were left out."""
+    limit = limit or MAP_MAX_PINS
     qs = Station.objects.filter(
         latitude__gte=min_lat, latitude__lte=max_lat, longitude__gte=min_lng, longitude__lte=max_lng
     )

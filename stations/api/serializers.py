@@ -17,8 +17,9 @@ class LocationIn(serializers.Serializer):
 
     def validate(self, attrs):
         if ("lat" in attrs) != ("lng" in attrs):
+            missing = "lng" if "lat" in attrs else "lat"
             raise serializers.ValidationError(
-                {"lat": _("Give both lat and lng, or neither.")}, code="location_incomplete"
+                {missing: _("Give both lat and lng, or neither.")}, code="location_incomplete"
             )
         return attrs
 
