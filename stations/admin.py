@@ -22,12 +22,11 @@ from .models import Connector, Fault, OperatorSettings, Pile, Station
 from .resources import ConnectorResource, PileResource, StationResource
 
 
-class OwnerScopedAdmin(ImportExportModelAdmin):
-    """Narrows everything to the stations the user may see (``owner_path`` leads from
-    the model to ``Station.owners``)."""
+class OwnerScopeMixin:
+    """Narrows a ModelAdmin to the stations the user may see (``owner_path`` leads from
+    the model to ``Station.owners``); another station's object is a 404."""
 
     owner_path = ""
-    formats = [XLSX, CSV]
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -40,6 +39,15 @@ class OwnerScopedAdmin(ImportExportModelAdmin):
         if obj is None:  # missing or someone else's: the same answer, so nothing leaks
             raise Http404(_("Not found."))
         return obj
+
+
+class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
+    """Owner scoping plus import (operator admins only) and export (XLSX, CSV)."""
+
+    formats = [XLSX, CSV]
+
+    def get_valid_export_item_pks(self, request):
+        return self.get_queryset(request).values_list("pk", flat=True)
 
     def has_import_permission(self, request):
         return selectors.sees_all_stations(request.user) and super().has_import_permission(request)
@@ -229,20 +237,13 @@ class ConnectorAdmin(OwnerScopedAdmin):
 
 
 @admin.register(Fault)
-class FaultAdmin(admin.ModelAdmin):
+class FaultAdmin(OwnerScopeMixin, admin.ModelAdmin):
+    owner_path = "pile__station__owners"
     list_display = ["pile", "connector", "source", "code", "description", "started_at", "cleared_at"]
     list_filter = ["source", ("cleared_at", admin.EmptyFieldListFilter), "pile__station__city"]
     search_fields = ["pile__code", "code", "description", "pile__station__name"]
     list_select_related = ["pile", "connector__pile"]
     date_hierarchy = "started_at"
-
-    get_object = OwnerScopedAdmin.get_object
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if selectors.sees_all_stations(request.user):
-            return qs
-        return qs.filter(pile__station__owners=request.user)
 
 
 @admin.register(OperatorSettings)

@@ -9,10 +9,25 @@ keeps the public registry in step and a code held by another operator is a row e
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 
 from . import services
 from .models import Connector, Pile, Station
+
+
+class CodeWidget(widgets.ForeignKeyWidget):
+    """A related object by its code; an unknown code is a row error, not a crash."""
+
+    def clean(self, value, row=None, **kwargs):
+        try:
+            return super().clean(value, row, **kwargs)
+        except self.model.DoesNotExist:
+            raise ValueError(
+                _("No %(model)s with code %(code)s.")
+                % {"model": self.model._meta.verbose_name, "code": value}
+            ) from None
+
 
 STATION_FIELDS = (
     "code", "name", "address", "province", "city", "district", "area_code", "latitude",
@@ -45,7 +60,7 @@ class PileResource(resources.ModelResource):
     station_code = fields.Field(
         attribute="station",
         column_name="station_code",
-        widget=widgets.ForeignKeyWidget(Station, field="code"),
+        widget=CodeWidget(Station, field="code"),
     )
 
     class Meta:
@@ -68,7 +83,7 @@ class ConnectorResource(resources.ModelResource):
     pile_code = fields.Field(
         attribute="pile",
         column_name="pile_code",
-        widget=widgets.ForeignKeyWidget(Pile, field="code"),
+        widget=CodeWidget(Pile, field="code"),
     )
 
     class Meta:
