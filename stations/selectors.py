@@ -113,8 +113,9 @@ class StationSearch:
 def station_search(params: StationSearch, *, now: datetime | None = None) -> QuerySet[Station]:
     """Stations matching ``params``, annotated with ``distance`` (m, float, None without a
     location), ``price_now`` (Decimal yuan/kWh or None) and the counts of ``_with_counts``,
-    ordered by ``params.sort`` (ties by distance, then id). Raises ValueError for a sort
-    by distance without a location."""
+    ordered by ``params.sort`` (ties by distance, then id). The counts are annotated only
+    when a filter or the sort needs them: call ``station_counts_attach`` on the page.
+    Raises ValueError for a sort by distance without a location."""
     now = now or datetime.now(UTC)
     table = Station._meta.db_table
     qs = Station.objects.all()
@@ -131,7 +132,11 @@ def station_search(params: StationSearch, *, now: datetime | None = None) -> Que
         qs = qs.filter(city=params.city)
     if params.q:
         qs = qs.filter(Q(name__icontains=params.q) | Q(address__icontains=params.q))
-    qs = _with_counts(qs).annotate(price_now=_price_now_sql(table, now))
+    qs = qs.annotate(price_now=_price_now_sql(table, now))
+    if params.kind or params.available or params.sort == "available":
+        # Filtering or sorting by them: counts in SQL. Otherwise the page gets them after
+        # paging (station_counts_attach), which keeps the query on the station rows only.
+        qs = _with_counts(qs)
     if params.kind == "dc":
         qs = qs.filter(dc_total__gt=0)
     elif params.kind == "ac":
@@ -148,6 +153,24 @@ def station_search(params: StationSearch, *, now: datetime | None = None) -> Que
     else:
         order = tail
     return qs.order_by(*order)
+
+
+def station_counts_attach(stations: list[Station]) -> list[Station]:
+    """Set the counts of ``_with_counts`` on stations that lack them, in one query."""
+    missing = [s for s in stations if not hasattr(s, "free")]
+    if not missing:
+        return stations
+    counts = {
+        row["pk"]: row
+        for row in _with_counts(Station.objects.filter(pk__in=[s.pk for s in missing])).values(
+            "pk", "total", "free", "dc_total", "dc_free", "ac_total", "ac_free"
+        )
+    }
+    for s in missing:
+        row = counts[s.pk]
+        for key in ("total", "free", "dc_total", "dc_free", "ac_total", "ac_free"):
+            setattr(s, key, row[key])
+    return stations
 
 
 def station_search_count(params: StationSearch) -> int:
