@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from evplatform.celery import app
-from evplatform.tenancy import fan_out
 
 from . import services
 from .models import Payment
@@ -30,14 +29,7 @@ def reconcile_tenant_task() -> dict:
     return {"payments": result.payments, "refunds": result.refunds, "withdrawals": result.withdrawals}
 
 
-@app.task(name="billing.reconcile")
-def reconcile_task() -> int:
-    """Beat entry (every minute): query open payments, refunds and transfers of every
-    active operator."""
-    return fan_out(reconcile_tenant_task)
-
-
 __all__ = [
     "payment_sync_task", "payment_refund_submit_task", "withdrawal_submit_task",
-    "reconcile_tenant_task", "reconcile_task",
+    "reconcile_tenant_task",
 ]

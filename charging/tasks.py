@@ -7,7 +7,6 @@ import logging
 from django.db import connection
 
 from evplatform.celery import app
-from evplatform.tenancy import fan_out
 
 from . import port, services
 from .models import ChargingOrder
@@ -77,9 +76,3 @@ def order_notify(order_id: int) -> str:
 @app.task(name="charging.orders_reconcile")
 def orders_reconcile() -> dict:
     return services.orders_reconcile()
-
-
-@app.task(name="charging.orders_reconcile_all")
-def orders_reconcile_all() -> int:
-    """Beat entry (public schema): reconcile every active operator's orders."""
-    return fan_out(orders_reconcile)

@@ -141,20 +141,33 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
+# operator's schema (evplatform/tenancy.py).
 CELERY_BEAT_SCHEDULE: dict = {
+    "stations-piles-offline": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("PILES_OFFLINE_CHECK_S", 15),
+        "args": ["stations.piles_check_offline"],
+    },
     # Station prices follow the clock and piles get a new billing model when a version takes
     # effect, a season or special date starts, or the station's local day changes.
     "billing-tariffs-refresh": {
-        "task": "billing.tariffs_refresh_all",
+        "task": "evplatform.fan_out",
         "schedule": env_int("TARIFFS_REFRESH_SECONDS", 300),
+        "args": ["billing.tariffs_refresh"],
+    },
+    # Lost payment/refund notifications, unclear transfers, expired unpaid payments.
+    "billing-reconcile": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
+        "args": ["billing.reconcile_tenant"],
     },
     # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
-        "task": "charging.orders_reconcile_all",
+        "task": "evplatform.fan_out",
         "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),
+        "args": ["charging.orders_reconcile"],
     },
-    # lost payment/refund notifications, unclear transfers, expired unpaid payments
-    "billing-reconcile": {"task": "billing.reconcile", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -18,3 +18,12 @@ def tenant_ping(reply_key: str) -> str:
     schema = connection.schema_name
     redis.Redis.from_url(settings.REDIS_URL).set(reply_key, schema, ex=60)
     return schema
+
+
+@app.task(name="evplatform.fan_out")
+def fan_out(task_name: str, *args, **kwargs) -> list[str]:
+    """Queue the task named ``task_name`` once per active operator (beat's entry point for
+    periodic per-tenant jobs, see evplatform.tenancy)."""
+    from .tenancy import for_each_active_operator
+
+    return for_each_active_operator(app.signature(task_name), *args, **kwargs)

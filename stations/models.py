@@ -148,6 +148,14 @@ class Pile(models.Model):
     def __str__(self) -> str:
         return self.name or self.code
 
+    def clean(self) -> None:
+        """Refuse a pile code that another operator has registered (public registry)."""
+        from .registry import registry_check
+
+        super().clean()
+        if self.code:
+            registry_check(code=self.code)
+
 
 class Connector(models.Model):
     """A connector or gun (枪) of a pile, numbered from 1. CEC ConnectorInfo."""
@@ -181,7 +189,15 @@ class Connector(models.Model):
     rated_power_kw = models.DecimalField(_("rated power (kW)"), max_digits=7, decimal_places=1)
     rated_voltage_v = models.PositiveIntegerField(_("rated voltage (V)"), default=750)
     rated_current_a = models.PositiveIntegerField(_("rated current (A)"), default=250)
-    qr_code = models.CharField(_("QR code value"), max_length=64, unique=True)
+    # The value a printed label encodes; blank means "the connector code" (filled on clean).
+    # Kept when the pile's code changes so labels already on the piles keep working.
+    qr_code = models.CharField(
+        _("QR code value"),
+        max_length=64,
+        unique=True,
+        blank=True,
+        help_text=_("Leave empty to use the connector code (pile code + 2-digit number)."),
+    )
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.OFFLINE, db_index=True
     )
@@ -198,10 +214,25 @@ class Connector(models.Model):
     def __str__(self) -> str:
         return f"{self.pile.code}-{self.number:02d}"
 
+    def save(self, *args, **kwargs) -> None:
+        if not self.qr_code:  # also for inline forms, where clean ran before the pile existed
+            self.qr_code = self.code
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        if not self.qr_code and self.pile_id and self.number:
+            self.qr_code = self.code
+
     @property
     def code(self) -> str:
         """The connector's platform-wide code: pile code + 2-digit number (YKC 枪号)."""
         return f"{self.pile.code}{self.number:02d}"
+
+    @property
+    def current_kind(self) -> str:
+        """``"dc"`` for a DC gun, ``"ac"`` for every other type (search's ``type``)."""
+        return "dc" if self.connector_type == self.Type.DC else "ac"
 
 
 class Fault(models.Model):
@@ -237,3 +268,46 @@ class Fault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pile.code} {self.code}"
+
+
+class OperatorSettings(models.Model):
+    """This operator's settings for stations (one row; ``OperatorSettings.load()``).
+
+    QR labels: by default a label encodes an ordinary link, ``qr_link_template`` with
+    ``{host}`` (the operator's primary admin host) and ``{code}`` (connector code); the
+    mini-program claims links under that prefix ("scan an ordinary QR code to open the
+    mini-program" in the WeChat console). With ``use_wxacode`` on, labels carry a
+    mini-program code from WeChat ``getwxacodeunlimit`` for page ``wxacode_page`` with
+    ``scene`` = the connector code (needs the operator's real mini-program credentials).
+    """
+
+    qr_link_template = models.CharField(
+        _("QR link template"),
+        max_length=200,
+        default="https://{host}/q/{code}",
+        help_text=_("{host} is this operator's host, {code} the connector code."),
+    )
+    use_wxacode = models.BooleanField(
+        _("use mini-program codes"),
+        default=False,
+        help_text=_("Print WeChat mini-program codes (getwxacodeunlimit) instead of plain QR codes."),
+    )
+    wxacode_page = models.CharField(
+        _("mini-program page"),
+        max_length=100,
+        default="pages/charge/index",
+        help_text=_("Page opened by a mini-program code; the connector code is its scene."),
+    )
+
+    class Meta:
+        verbose_name = _("station settings")
+        verbose_name_plural = _("station settings")
+
+    def __str__(self) -> str:
+        return str(_("Station settings"))
+
+    @classmethod
+    def load(cls) -> OperatorSettings:
+        """The single row of this schema, created with the defaults when missing."""
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj

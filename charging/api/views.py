@@ -10,6 +10,7 @@ from charging import selectors, services
 from charging.models import OrderTransition, Reservation
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
+from stations import selectors as station_selectors
 from stations.models import Connector
 
 from .serializers import OrderOut, OrderStartIn, PrepayIn, PrepayOut, ReservationIn, ReservationOut
@@ -23,7 +24,7 @@ def _connector(data) -> Connector:
     if data.get("connector_id"):
         connector = Connector.objects.select_related("pile__station").filter(pk=data["connector_id"]).first()
     else:
-        connector = selectors.connector_by_code(data["connector_code"])
+        connector = station_selectors.connector_get_by_code(data["connector_code"])
     if connector is None:
         raise APIError("connector_not_found", "No such connector.", status.HTTP_404_NOT_FOUND)
     return connector

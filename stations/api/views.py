@@ -1,0 +1,243 @@
+"""The driver's station API: search, map pins, details, QR lookup, nearest free connector.
+
+Public (AllowAny: anyone naming the operator) and works with a member token too. Errors
+(all in the common format): 400 ``invalid_coordinates``, ``location_required``,
+``radius_too_large``, ``invalid_radius``, ``invalid_sort``, ``invalid_type``,
+``invalid_bbox``, ``invalid_parameter``, ``invalid_id``; 404 ``station_not_found``,
+``connector_not_found``.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from evplatform.api.errors import APIError
+from evplatform.api.pagination import Pagination
+from stations import selectors
+
+from .serializers import (
+    RecommendIn,
+    StationRowOut,
+    StationSearchIn,
+    connector_out,
+    pile_out,
+    station_brief_out,
+)
+
+FIELD_CODES = {
+    "lat": "invalid_coordinates",
+    "lng": "invalid_coordinates",
+    "sort": "invalid_sort",
+    "type": "invalid_type",
+}
+
+
+def _validated(serializer_class, data) -> dict:
+    """Validated input, or APIError 400 with the first offending field's specific code."""
+    s = serializer_class(data=data)
+    if s.is_valid():
+        return s.validated_data
+    fields = {k: [str(m) for m in v] for k, v in s.errors.items()}
+    codes = s.errors
+    if "radius" in codes:
+        over = any(getattr(e, "code", "") == "max_value" for e in codes["radius"])
+        code = "radius_too_large" if over else "invalid_radius"
+        detail = (
+            _("The radius may be at most %(max)d m.") % {"max": selectors.MAX_RADIUS_M}
+            if over
+            else _("The radius must be a whole number of metres.")
+        )
+        raise APIError(code, detail, 400, fields)
+    for name in codes:
+        if name in FIELD_CODES:
+            code = FIELD_CODES[name]
+            if name in ("lat", "lng") and name not in data:
+                code = "location_required"
+            raise APIError(code, _("Invalid %(field)s.") % {"field": name}, 400, fields)
+    raise APIError("invalid_parameter", _("Invalid input."), 400, fields)
+
+
+class CountedQuerySet:
+    """A queryset whose count is known (Django's Paginator asks ``count()``, then slices)."""
+
+    ordered = True
+
+    def __init__(self, queryset, count: int):
+        self.queryset, self._count = queryset, count
+
+    def count(self) -> int:
+        return self._count
+
+    def __getitem__(self, key):
+        return self.queryset[key]
+
+
+SEARCH_PARAMS = [
+    OpenApiParameter("lat", float, description="GCJ-02 latitude"),
+    OpenApiParameter("lng", float, description="GCJ-02 longitude"),
+    OpenApiParameter("radius", int, description=f"metres, default {selectors.DEFAULT_RADIUS_M}, max {selectors.MAX_RADIUS_M}"),
+    OpenApiParameter("sort", str, enum=selectors.SORTS),
+    OpenApiParameter("type", str, enum=["ac", "dc"]),
+    OpenApiParameter("available", bool),
+    OpenApiParameter("city", str),
+    OpenApiParameter("q", str),
+]
+
+
+@extend_schema(parameters=SEARCH_PARAMS, responses=StationRowOut(many=True), auth=[])
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def station_list(request):
+    """Stations near a point (or all, by name, without one): distance in metres, today's
+    price now in yuan/kWh, free/total connectors by AC/DC; paginated."""
+    data = _validated(StationSearchIn, request.query_params)
+    has_location = "lat" in data
+    sort = data.get("sort") or ("distance" if has_location else "")
+    if sort in ("distance",) and not has_location:
+        raise APIError("location_required", _("Sorting by distance needs lat and lng."), 400)
+    if "radius" in data and not has_location:
+        raise APIError("location_required", _("A radius needs lat and lng."), 400)
+    params = selectors.StationSearch(
+        lat=data.get("lat"),
+        lng=data.get("lng"),
+        radius_m=data.get("radius", selectors.DEFAULT_RADIUS_M),
+        sort=sort,
+        kind=data.get("type"),
+        available=data["available"],
+        city=data["city"],
+        q=data["q"],
+    )
+    # Counted by a cheaper query than the page's (no prices, no joins unless filtered by).
+    rows = CountedQuerySet(selectors.station_search(params), selectors.station_search_count(params))
+    paginator = Pagination()
+    page = paginator.paginate_queryset(rows, request)
+    selectors.station_counts_attach(page)
+    return paginator.get_paginated_response(StationRowOut(page, many=True).data)
+
+
+def _bbox(raw: str | None) -> tuple[float, float, float, float]:
+    parts = (raw or "").split(",")
+    try:
+        min_lng, min_lat, max_lng, max_lat = (float(p) for p in parts)
+    except ValueError:
+        raise APIError(
+            "invalid_bbox", _("bbox is minLng,minLat,maxLng,maxLat in degrees."), 400
+        ) from None
+    if not (
+        -180 <= min_lng < max_lng <= 180 and -90 <= min_lat < max_lat <= 90
+    ):
+        raise APIError("invalid_bbox", _("bbox is minLng,minLat,maxLng,maxLat in degrees."), 400)
+    return min_lng, min_lat, max_lng, max_lat
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("bbox", str, required=True, description="minLng,minLat,maxLng,maxLat (GCJ-02)")],
+    auth=[],
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def station_map(request):
+    """Map pins inside a box: ``{count, truncated, results: [{id, lat, lng, free, total,
+    status}]}``, at most MAP_MAX_PINS (then ``truncated`` is true: zoom in)."""
+    min_lng, min_lat, max_lng, max_lat = _bbox(request.query_params.get("bbox"))
+    pins, truncated = selectors.station_map_pins(
+        min_lng=min_lng, min_lat=min_lat, max_lng=max_lng, max_lat=max_lat
+    )
+    return Response({"count": len(pins), "truncated": truncated, "results": pins})
+
+
+@extend_schema(auth=[])
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def station_detail(request, pk: str):
+    """A station with piles, connectors and their live state, today's price periods and
+    the price now (yuan/kWh), parking note, photos, facilities, opening hours."""
+    if not pk.isdigit() or len(pk) > 18:
+        raise APIError("invalid_id", _("A station id is a number."), 400)
+    station = selectors.station_get(station_id=int(pk))
+    if station is None:
+        raise APIError("station_not_found", _("No such station."), 404)
+    piles = list(station.piles.all())
+    connectors = [c for p in piles for c in p.connectors.all()]
+    states = selectors.connectors_live(connectors)
+    price_now = selectors.station_price_now(station)
+    prices = station.price_today or {}
+    body = {
+        **station_brief_out(station),
+        "code": station.code,
+        "city": station.city,
+        "district": station.district,
+        "phone": station.phone,
+        "photos": station.photos,
+        "facilities": station.facilities,
+        "time_zone": station.time_zone,
+        "price_now": str(price_now) if price_now is not None else None,
+        "price_periods": prices.get("periods", []) if price_now is not None else [],
+        "piles": [
+            {**pile_out(p), "connectors": [connector_out(c, states[c.pk]) for c in p.connectors.all()]}
+            for p in piles
+        ],
+    }
+    return Response(body)
+
+
+@extend_schema(auth=[])
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def connector_by_code(request, code: str):
+    """What a QR scan resolves to (connector code = pile code + 2-digit number, or the
+    label's qr_code value): connector with live state, pile, station, price now."""
+    connector = selectors.connector_get_by_code(code) if len(code) <= 64 else None
+    if connector is None:
+        raise APIError("connector_not_found", _("No connector with this code."), 404)
+    state = selectors.connectors_live([connector])[connector.pk]
+    station = connector.pile.station
+    price_now = selectors.station_price_now(station)
+    return Response(
+        {
+            "connector": connector_out(connector, state),
+            "pile": pile_out(connector.pile),
+            "station": station_brief_out(station),
+            "price_now": str(price_now) if price_now is not None else None,
+        }
+    )
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("lat", float, required=True),
+        OpenApiParameter("lng", float, required=True),
+        OpenApiParameter("type", str, enum=["ac", "dc"], description="preferred kind"),
+    ],
+    auth=[],
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def station_recommend(request):
+    """One-click "nearest free connector": up to 5 free connectors within 30 km, nearest
+    first, the preferred kind (``type``, else the member's usual one) first."""
+    data = _validated(RecommendIn, request.query_params)
+    prefer = data.get("type")
+    if prefer is None and request.user is not None and getattr(request.user, "pk", None):
+        prefer = selectors.member_usual_connector_type(request.user)
+    found = selectors.connectors_nearest_free(lat=data["lat"], lng=data["lng"], prefer=prefer)
+    return Response(
+        {
+            "results": [
+                {
+                    "connector": connector_out(c, c.live),
+                    "pile": pile_out(c.pile),
+                    "station": station_brief_out(c.pile.station),
+                    "distance": round(c.distance),
+                    "price_now": (
+                        str(p) if (p := selectors.station_price_now(c.pile.station)) is not None else None
+                    ),
+                }
+                for c in found
+            ]
+        }
+    )

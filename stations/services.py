@@ -1,0 +1,184 @@
+"""Writes to the operator's estate. Each service is one transaction; the public pile
+registry (pile code → operator) is kept in step here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from . import live
+from .models import Connector, Fault, Pile, Station
+from .registry import registry_claim, registry_release
+
+logger = logging.getLogger(__name__)
+
+# How stale Pile.last_seen_at may get before a frame writes it again (seconds). Redis has
+# the exact time of every frame; the database copy only has to survive a Redis loss.
+LAST_SEEN_DB_EVERY_S = 60
+# A pile is offline when no frame arrived within this many heartbeat intervals.
+OFFLINE_AFTER_HEARTBEATS = 3
+OFFLINE_FAULT_CODE = "offline"
+
+
+def station_save(*, station: Station) -> Station:
+    """Validate (ValidationError) and save a station."""
+    station.full_clean()
+    with transaction.atomic():
+        station.save()
+    return station
+
+
+def pile_save(*, pile: Pile) -> Pile:
+    """Create or update a pile and keep the public registry in step.
+
+    Raises django.core.exceptions.ValidationError (``{"code": [...]}``) for a bad field or
+    a pile code another operator has registered. On a code change the old code is
+    released in the same transaction.
+    """
+    pile.full_clean()
+    with transaction.atomic():
+        old_code = None
+        if pile.pk:
+            old_code = (
+                Pile.objects.select_for_update().filter(pk=pile.pk).values_list("code", flat=True).first()
+            )
+        registry_claim(code=pile.code)
+        pile.save()
+        if old_code and old_code != pile.code:
+            registry_release(code=old_code)
+    return pile
+
+
+def pile_create(*, station: Station, code: str, rated_power_kw, **fields) -> Pile:
+    """A new pile of ``station`` (rated power in kW). See ``pile_save`` for errors."""
+    return pile_save(pile=Pile(station=station, code=code, rated_power_kw=rated_power_kw, **fields))
+
+
+def pile_delete(*, pile: Pile) -> None:
+    """Delete a pile (its connectors and faults go with it) and release its code."""
+    with transaction.atomic():
+        code = pile.code
+        pile.delete()
+        registry_release(code=code)
+
+
+def piles_delete(*, piles: Iterable[Pile]) -> int:
+    """Delete many piles in one transaction; returns how many."""
+    count = 0
+    with transaction.atomic():
+        for pile in piles:
+            pile_delete(pile=pile)
+            count += 1
+    return count
+
+
+def connector_save(*, connector: Connector) -> Connector:
+    """Validate and save a connector; a blank ``qr_code`` becomes the connector code."""
+    connector.full_clean()
+    with transaction.atomic():
+        connector.save()
+    return connector
+
+
+def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:
+    """Record a frame from ``pile_code`` at ``at`` (UTC, default now): gateways call this on
+    login and on frames. Returns True when the pile came back online (its connectors
+    offline → idle, its open offline fault cleared).
+
+    Cheap on the hot path: a Redis write, and a database read; the database is written
+    only when the pile was offline or its ``last_seen_at`` is over a minute old.
+    """
+    at = at or datetime.now(UTC)
+    live.pile_seen(connection.schema_name, pile_code, at)
+    row = Pile.objects.filter(code=pile_code).values("online", "last_seen_at").first()
+    if row is None:
+        return False
+    fresh = row["last_seen_at"] and at - row["last_seen_at"] < timedelta(seconds=LAST_SEEN_DB_EVERY_S)
+    if row["online"] and fresh:
+        return False
+    with transaction.atomic():
+        pile = Pile.objects.select_for_update().get(code=pile_code)
+        came_back = not pile.online
+        pile.online = True
+        if pile.last_seen_at is None or pile.last_seen_at < at:
+            pile.last_seen_at = at
+        pile.save(update_fields=["online", "last_seen_at", "updated_at"])
+        if came_back:
+            pile.connectors.filter(status=Connector.Status.OFFLINE).update(
+                status=Connector.Status.IDLE, status_changed_at=at
+            )
+            Fault.objects.filter(
+                pile=pile, source=Fault.Source.OFFLINE, cleared_at__isnull=True
+            ).update(cleared_at=at)
+            logger.info("pile %s is back online", pile_code)
+    return came_back
+
+
+def piles_mark_offline(*, now: datetime | None = None) -> list[str]:
+    """Mark offline every online pile that sent no frame within 3 heartbeat intervals.
+
+    The last frame's time is the pile's score in Redis ``live:seen``, or, when Redis lost
+    it, ``Pile.last_seen_at`` (which may lag by LAST_SEEN_DB_EVERY_S, allowed for).
+    Each such pile goes offline, its connectors ``offline``, and an offline Fault opens
+    (one per outage). Returns the codes marked offline.
+    """
+    now = now or datetime.now(UTC)
+    schema = connection.schema_name
+    candidates = list(
+        Pile.objects.filter(online=True).values_list("code", "heartbeat_interval_s", "last_seen_at")
+    )
+    if not candidates:
+        return []
+    scores = live.client().zmscore(live.seen_key(schema), [c[0] for c in candidates])
+    stale = []
+    for (code, heartbeat_s, db_seen), score in zip(candidates, scores, strict=True):
+        window = timedelta(seconds=OFFLINE_AFTER_HEARTBEATS * max(heartbeat_s, 1))
+        if score is not None:
+            last = datetime.fromtimestamp(score, UTC)
+        else:
+            last = db_seen
+            window += timedelta(seconds=LAST_SEEN_DB_EVERY_S)
+        if last is None or last < now - window:
+            stale.append((code, last))
+    marked = []
+    for code, last in stale:
+        if _pile_mark_offline(code=code, last_seen=last, now=now):
+            marked.append(code)
+    if marked:
+        logger.info("%d piles went offline: %s", len(marked), ", ".join(marked[:20]))
+    return marked
+
+
+def _pile_mark_offline(*, code: str, last_seen: datetime | None, now: datetime) -> bool:
+    with transaction.atomic():
+        pile = Pile.objects.select_for_update().filter(code=code, online=True).first()
+        if pile is None:
+            return False
+        # A frame may have arrived between the scan and the lock: look again.
+        seen = live.pile_last_seen(connection.schema_name, code)
+        if seen is not None and last_seen is not None and seen > last_seen:
+            return False
+        pile.online = False
+        if last_seen is not None and (pile.last_seen_at is None or pile.last_seen_at < last_seen):
+            pile.last_seen_at = last_seen
+        pile.save(update_fields=["online", "last_seen_at", "updated_at"])
+        pile.connectors.filter(~Q(status=Connector.Status.OFFLINE)).update(
+            status=Connector.Status.OFFLINE, status_changed_at=now
+        )
+        if not Fault.objects.filter(
+            pile=pile, source=Fault.Source.OFFLINE, cleared_at__isnull=True
+        ).exists():
+            Fault.objects.create(
+                pile=pile,
+                source=Fault.Source.OFFLINE,
+                code=OFFLINE_FAULT_CODE,
+                description=_("No frame for %(n)d heartbeat intervals.")
+                % {"n": OFFLINE_AFTER_HEARTBEATS},
+                started_at=last_seen or now,
+            )
+    return True

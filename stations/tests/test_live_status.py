@@ -1,0 +1,164 @@
+"""Offline detection, coming back online, and the merge of Redis live values with the DB."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection
+
+from evplatform.tenancy import for_each_active_operator, run_in_each_active_operator
+from stations import live, selectors, services, tasks
+from stations.models import Connector, Fault, Pile
+from tenants.models import Operator
+
+from .conftest import make_pile, make_station
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _pile(**kw):
+    return make_pile(make_station(), heartbeat_interval_s=10, **kw)
+
+
+def test_pile_silent_for_three_heartbeats_goes_offline(tenant):
+    pile = _pile()
+    live.pile_seen(connection.schema_name, pile.code, NOW - timedelta(seconds=31))
+    assert services.piles_mark_offline(now=NOW) == [pile.code]
+    pile.refresh_from_db()
+    assert pile.online is False
+    assert pile.last_seen_at == NOW - timedelta(seconds=31)
+    assert set(pile.connectors.values_list("status", flat=True)) == {Connector.Status.OFFLINE}
+    fault = Fault.objects.get(pile=pile)
+    assert (fault.source, fault.code, fault.cleared_at) == ("offline", "offline", None)
+    assert fault.started_at == NOW - timedelta(seconds=31)
+
+
+def test_pile_seen_within_three_heartbeats_stays_online(tenant):
+    pile = _pile()
+    live.pile_seen(connection.schema_name, pile.code, NOW - timedelta(seconds=29))
+    assert services.piles_mark_offline(now=NOW) == []
+    pile.refresh_from_db()
+    assert pile.online is True
+    assert not Fault.objects.exists()
+
+
+def test_second_check_opens_no_second_fault(tenant):
+    pile = _pile()
+    live.pile_seen(connection.schema_name, pile.code, NOW - timedelta(minutes=5))
+    services.piles_mark_offline(now=NOW)
+    assert services.piles_mark_offline(now=NOW + timedelta(minutes=1)) == []
+    assert Fault.objects.filter(pile=pile).count() == 1
+
+
+def test_without_redis_the_db_last_seen_decides_with_slack(tenant):
+    fresh = _pile()
+    stale = _pile()
+    Pile.objects.filter(pk=fresh.pk).update(last_seen_at=NOW - timedelta(seconds=80))
+    Pile.objects.filter(pk=stale.pk).update(last_seen_at=NOW - timedelta(seconds=95))
+    assert services.piles_mark_offline(now=NOW) == [stale.code]
+
+
+def test_never_seen_online_pile_goes_offline(tenant):
+    pile = _pile()
+    assert services.piles_mark_offline(now=NOW) == [pile.code]
+
+
+def test_offline_pile_comes_back_online_by_itself(tenant):
+    pile = _pile()
+    live.pile_seen(connection.schema_name, pile.code, NOW - timedelta(minutes=5))
+    services.piles_mark_offline(now=NOW)
+    back = NOW + timedelta(minutes=1)
+    assert services.pile_mark_online(pile_code=pile.code, at=back) is True
+    pile.refresh_from_db()
+    assert pile.online is True
+    assert pile.last_seen_at == back
+    assert set(pile.connectors.values_list("status", flat=True)) == {Connector.Status.IDLE}
+    assert Fault.objects.get(pile=pile).cleared_at == back
+    assert live.pile_last_seen(connection.schema_name, pile.code) == back
+    # A second frame soon after writes Redis only.
+    assert services.pile_mark_online(pile_code=pile.code, at=back + timedelta(seconds=5)) is False
+    pile.refresh_from_db()
+    assert pile.last_seen_at == back
+
+
+def test_frame_after_back_online_prevents_offline(tenant):
+    pile = _pile()
+    services.pile_mark_online(pile_code=pile.code, at=NOW - timedelta(seconds=5))
+    assert services.piles_mark_offline(now=NOW) == []
+
+
+def test_unknown_pile_code_is_ignored(tenant):
+    assert services.pile_mark_online(pile_code="99999999999999", at=NOW) is False
+
+
+def test_task_runs_the_check_in_the_current_schema(tenant):
+    pile = _pile()
+    assert tasks.piles_check_offline() == [pile.code]
+
+
+def test_live_merge_prefers_the_fresher_redis_values(tenant):
+    pile = _pile()
+    c1, c2 = pile.connectors.order_by("number")
+    Connector.objects.filter(pk=c1.pk).update(status_changed_at=NOW)
+    c1.refresh_from_db()
+    live.connector_update(
+        connection.schema_name, pile.code, 1, status="charging", power_kw=Decimal("58.3"),
+        voltage_v=Decimal("402.5"), current_a=Decimal("144.8"), soc_percent=63,
+        updated=(NOW + timedelta(seconds=3)).isoformat(),
+    )
+    states = selectors.connectors_live([c1, c2])
+    assert states[c1.pk] == {
+        "status": "charging",
+        "power_kw": Decimal("58.3"),
+        "voltage_v": Decimal("402.5"),
+        "current_a": Decimal("144.8"),
+        "soc_percent": 63,
+        "updated": NOW + timedelta(seconds=3),
+    }
+    assert states[c2.pk]["status"] == "idle"
+    assert states[c2.pk]["power_kw"] is None
+
+
+def test_live_merge_keeps_a_newer_db_status(tenant):
+    pile = _pile()
+    c1 = pile.connectors.get(number=1)
+    Connector.objects.filter(pk=c1.pk).update(status="fault", status_changed_at=NOW)
+    c1.refresh_from_db()
+    live.connector_update(
+        connection.schema_name, pile.code, 1, status="idle", updated=(NOW - timedelta(minutes=1)).isoformat()
+    )
+    assert selectors.connectors_live([c1])[c1.pk]["status"] == "fault"
+
+
+def test_live_merge_shows_offline_pile_connectors_offline(tenant):
+    pile = _pile(online=False)
+    c1 = pile.connectors.get(number=1)
+    live.connector_update(connection.schema_name, pile.code, 1, status="idle")
+    assert selectors.connectors_live([c1])[c1.pk]["status"] == "offline"
+
+
+class _Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def apply_async(self, args=(), kwargs=None):
+        self.calls.append((connection.schema_name, tuple(args), kwargs))
+
+
+def test_fan_out_queues_once_per_active_operator(tenant, other_tenant):
+    recorder = _Recorder()
+    assert for_each_active_operator(recorder, 1, x=2) == ["op_tenant_a", "op_tenant_b"]
+    assert recorder.calls == [("op_tenant_a", (1,), {"x": 2}), ("op_tenant_b", (1,), {"x": 2})]
+    assert connection.schema_name == "op_tenant_a"  # the caller's schema is back
+
+
+def test_fan_out_skips_suspended_operators(tenant, other_tenant):
+    Operator.objects.filter(pk=other_tenant.pk).update(status=Operator.Status.SUSPENDED)
+    recorder = _Recorder()
+    assert for_each_active_operator(recorder) == ["op_tenant_a"]
+    assert run_in_each_active_operator(lambda: connection.schema_name) == {"op_tenant_a": "op_tenant_a"}
+
+
+def test_beat_schedule_fans_out_the_offline_check(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["stations-piles-offline"]
+    assert entry["task"] == "evplatform.fan_out"
+    assert entry["args"] == ["stations.piles_check_offline"]
