@@ -1,11 +1,20 @@
-"""The demo operator that `make run` shows. Idempotent: run it as often as you like."""
+"""The demo operator that `make run` shows. Idempotent: run it as often as you like.
+
+绿源充电（演示）: three stations at real addresses in Guangzhou (GCJ-02), a mix of AC 7 kW
+and DC 120 kW piles, the Guangdong time-of-use tariff, a station owner, a demo member with
+money in the wallet, and a WeChat Pay merchant wired to the local fake server.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_tenants.utils import tenant_context
 
 from tenants.models import MiniProgram, Operator
 from tenants.selectors import operator_get_by_slug
@@ -15,7 +24,33 @@ DEMO_SLUG = "demo"
 DEMO_NAME = "绿源充电（演示）"
 DEMO_APPID = "wxdemo0000000001"
 DEMO_APP_SECRET = "demo-app-secret"
+DEMO_MCHID = "1900000001"
 DEMO_ADMIN = ("demo-admin", "demo-admin-123")
+DEMO_OWNER = ("zhanzhang", "owner-demo-123")
+DEMO_MEMBER_NAME = "alice"  # the fake WeChat's login code demo-alice#… is this member
+DEMO_MEMBER_GIFT = Decimal("50.00")
+FAKE_PAY_KEY_DIR = Path(settings.BASE_DIR) / "var" / "fake_wechatpay"
+
+# name, code, address, district, area code, lat, lng (GCJ-02), piles: (code, kind, kW, guns)
+STATIONS = [
+    (
+        "天河体育中心充电站", "GZ-TH-001", "广州市天河区天河路299号天河体育中心东门停车场", "天河区",
+        "440106", "23.137770", "113.325340",
+        [("44010600000011", "dc", "120.0", 2), ("44010600000012", "ac", "7.0", 1),
+         ("44010600000013", "ac", "7.0", 1)],
+    ),
+    (
+        "珠江新城花城广场充电站", "GZ-TH-002", "广州市天河区珠江新城花城大道85号花城广场地下停车场", "天河区",
+        "440106", "23.119400", "113.324700",
+        [("44010600000021", "dc", "120.0", 2), ("44010600000022", "ac", "7.0", 1)],
+    ),
+    (
+        "琶洲会展中心充电站", "GZ-HZ-001", "广州市海珠区阅江中路380号琶洲会展中心B区停车场", "海珠区",
+        "440105", "23.100900", "113.366500",
+        [("44010500000031", "dc", "120.0", 2), ("44010500000032", "dc", "120.0", 2),
+         ("44010500000033", "ac", "7.0", 1)],
+    ),
+]
 
 
 @dataclass
@@ -23,27 +58,117 @@ class DemoInfo:
     operator: Operator
     host: str
     created: bool
+    pile_codes: list[str]
 
 
 def demo_host() -> str:
     return f"{DEMO_SLUG}.{settings.TENANT_HOST_SUFFIX}"
 
 
-def seed_demo_operator() -> DemoInfo:
+def _operator() -> tuple[Operator, bool]:
     operator = operator_get_by_slug(DEMO_SLUG)
-    created = operator is None
-    if created:
-        operator = operator_create(
-            slug=DEMO_SLUG,
-            name=DEMO_NAME,
-            domain=demo_host(),
-            admin_username=DEMO_ADMIN[0],
-            admin_password=DEMO_ADMIN[1],
-            contact_name="演示联系人",
-            contact_phone="020-00000000",
-        ).operator
-    with transaction.atomic():
-        MiniProgram.objects.update_or_create(
-            operator=operator, defaults={"appid": DEMO_APPID, "app_secret": DEMO_APP_SECRET}
+    if operator is not None:
+        return operator, False
+    operator = operator_create(
+        slug=DEMO_SLUG,
+        name=DEMO_NAME,
+        domain=demo_host(),
+        admin_username=DEMO_ADMIN[0],
+        admin_password=DEMO_ADMIN[1],
+        contact_name="演示联系人",
+        contact_phone="020-00000000",
+    ).operator
+    return operator, True
+
+
+def _merchant(operator: Operator) -> MiniProgram:
+    """The demo mini-program and a WeChat Pay merchant the fake server accepts: key files
+    shared with `python -m fakes.wechatpay --key-dir var/fake_wechatpay --merchant …`."""
+    from billing.wechatpay import configure_for_fake
+    from fakes.wechatpay import load_or_create_demo_merchant, load_or_create_platform_key
+
+    mini_program, _ = MiniProgram.objects.update_or_create(
+        operator=operator, defaults={"appid": DEMO_APPID, "app_secret": DEMO_APP_SECRET}
+    )
+    load_or_create_platform_key(FAKE_PAY_KEY_DIR)
+    load_or_create_demo_merchant(FAKE_PAY_KEY_DIR, DEMO_MCHID, DEMO_APPID)
+    return configure_for_fake(
+        mini_program,
+        key_dir=str(FAKE_PAY_KEY_DIR),
+        mchid=DEMO_MCHID,
+        notify_base_url=f"http://127.0.0.1:{settings.SITE_PORT}",
+    )
+
+
+def _estate() -> list[str]:
+    """Stations, piles, connectors, the Guangdong tariff and a station owner."""
+    from accounts.roles import STATION_OWNER, role_group
+    from billing.tariff_services import tariff_create_guangdong_demo
+    from stations.models import Connector, Pile, Station
+    from stations.services import pile_create, station_save
+
+    codes, stations = [], []
+    for name, code, address, district, area, lat, lng, piles in STATIONS:
+        station = Station.objects.filter(code=code).first() or station_save(
+            station=Station(
+                name=name, code=code, address=address, province="广东省", city="广州市",
+                district=district, area_code=area, latitude=Decimal(lat), longitude=Decimal(lng),
+                phone="020-12345678", parking_fee_note="充电期间免费停车2小时",
+                facilities=["卫生间", "便利店", "休息室"],
+            )
         )
-    return DemoInfo(operator=operator, host=demo_host(), created=created)
+        stations.append(station)
+        for pile_code, kind, kw, guns in piles:
+            codes.append(pile_code)
+            if Pile.objects.filter(code=pile_code).exists():
+                continue
+            dc = kind == "dc"
+            pile = pile_create(
+                station=station, code=pile_code, rated_power_kw=Decimal(kw),
+                current_type=Pile.CurrentType.DC if dc else Pile.CurrentType.AC,
+                connector_count=guns, vendor="演示桩厂", model="DC120" if dc else "AC7",
+                network="4G",
+            )
+            for n in range(1, guns + 1):
+                Connector.objects.create(
+                    pile=pile, number=n, rated_power_kw=Decimal(kw) / guns,
+                    connector_type=Connector.Type.DC if dc else Connector.Type.AC_PLUG,
+                    rated_voltage_v=750 if dc else 220, rated_current_a=250 if dc else 32,
+                    qr_code=f"{pile_code}{n:02d}",
+                )
+    tariff_create_guangdong_demo(stations=stations)
+    User = get_user_model()
+    owner = User.objects.filter(username=DEMO_OWNER[0]).first()
+    if owner is None:
+        owner = User.objects.create_user(DEMO_OWNER[0], password=DEMO_OWNER[1], is_staff=True)
+        owner.groups.add(role_group(STATION_OWNER))
+    for station in stations[:2]:
+        station.owners.add(owner)
+    return codes
+
+
+def _member() -> None:
+    """The demo driver (fake WeChat user ``alice``) with a gift in the wallet."""
+    from accounts.models import Member
+    from charging.models import ChargingPolicy
+    from fakes.wechat_api import demo_openid
+    from settlement.services import wallet_top_up
+
+    member, _ = Member.objects.get_or_create(
+        openid=demo_openid(DEMO_APPID, DEMO_MEMBER_NAME), defaults={"nickname": "演示车主"}
+    )
+    wallet_top_up(member=member, amount=DEMO_MEMBER_GIFT, key="demo:seed:wallet", memo="demo seed")
+    policy = ChargingPolicy.current()
+    if not policy.notify_template_id:
+        policy.notify_template_id = "demo-order-settled"
+        policy.save(update_fields=["notify_template_id"])
+
+
+def seed_demo_operator() -> DemoInfo:
+    operator, created = _operator()
+    with transaction.atomic():
+        _merchant(operator)
+    with tenant_context(operator), transaction.atomic():
+        codes = _estate()
+        _member()
+    return DemoInfo(operator=operator, host=demo_host(), created=created, pile_codes=codes)

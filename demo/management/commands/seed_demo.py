@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from demo.seed import DEMO_ADMIN, seed_demo_operator
+from demo.seed import DEMO_ADMIN, DEMO_OWNER, seed_demo_operator
 
 SUPERUSER = ("root", "root-admin-123")
 
@@ -17,17 +17,22 @@ class Command(BaseCommand):
         info = seed_demo_operator()
         port = settings.SITE_PORT
         base = f"{settings.SITE_SCHEME}://"
+        public = f"{base}{settings.PUBLIC_HOST}:{port}"
+        operator = f"{base}{info.host}:{port}"
         self.stdout.write(
             "\n".join(
                 [
                     "",
-                    "  Charging platform is starting.",
-                    f"  Super admin     {base}{settings.PUBLIC_HOST}:{port}/admin/   "
-                    f"{SUPERUSER[0]} / {SUPERUSER[1]}",
-                    f"  Demo operator   {base}{info.host}:{port}/admin/   "
-                    f"{DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}   ({info.operator.name})",
-                    f"  API docs        {base}{settings.PUBLIC_HOST}:{port}/api/docs/",
-                    f"  Health          {base}{settings.PUBLIC_HOST}:{port}/healthz",
+                    "  充电运营平台 / Charging platform",
+                    f"  Super admin      {public}/admin/      {SUPERUSER[0]} / {SUPERUSER[1]}",
+                    f"  Demo operator    {operator}/admin/   {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}"
+                    f"   ({info.operator.name})",
+                    f"  Station owner    {operator}/admin/   {DEMO_OWNER[0]} / {DEMO_OWNER[1]}",
+                    f"  API docs         {public}/api/docs/",
+                    f"  Driver API       http://127.0.0.1:{port}/api/app/v1/  (header X-Tenant: demo)",
+                    f"  YKC gateway      tcp://0.0.0.0:{settings.YKC_GATEWAY_PORT}  (point real piles here)",
+                    f"  Demo journey     .venv/bin/python manage.py demo_session",
+                    f"  Simulated piles  {len(info.pile_codes)} ({', '.join(info.pile_codes[:3])}, …)",
                     "",
                 ]
             )
