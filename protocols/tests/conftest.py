@@ -95,9 +95,8 @@ def station(operators, django_db_blocker):
 def make_pile(unblocked, station, operators):
     """``make_pile(connectors=1, enabled=True, operator="tenant-a", register=True)`` →
     a committed pile code (removed with everything logged for it afterwards)."""
-    from protocols.models import FrameLog, MeterSample, SessionMessage
     from stations.models import Pile
-    from tenants.models import PileRegistration, RefusedPileLogin
+    from tenants.models import PileRegistration
 
     made: list[str] = []
 

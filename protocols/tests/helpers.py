@@ -14,12 +14,16 @@ def login_message(code: str, connectors: int = 1) -> m.Login:
     return m.Login(code, 0, connectors, 0x10, "T1.0.0", 0, "0" * 20, 4)
 
 
-def login(client, code: str, connectors: int = 1):
+def login(client, code: str, connectors: int = 1, schema: str = "op_tenant_a"):
     """Log ``code`` in on ``client``; returns the 0x02 reply frame (0x56 is consumed)."""
     client.send(login_message(code, connectors))
     reply = client.recv(0x02)
     if reply.message.success:
         client.recv(0x56)
+        # The bus route is written just after the reply; commands need it.
+        from charging import bus
+
+        wait_for(lambda: bus._redis().get(bus.route_key(schema, code)))
     return reply
 
 
