@@ -401,6 +401,12 @@ class PileConnection(asyncio.Protocol):
         if self.job_runner is None:
             self.job_runner = asyncio.create_task(self._run_jobs())
 
+    async def settle(self) -> None:
+        """Wait for this pile's queued jobs, so a domain event awaited next (0x3B, 0x31)
+        reaches the domain after the events of the frames before it."""
+        while self.job_runner is not None:
+            await asyncio.shield(self.job_runner)
+
     async def _run_jobs(self) -> None:
         while self.jobs:
             fn, args, kwargs = self.jobs.popleft()
@@ -768,6 +774,7 @@ class YkcGateway:
             vin=request.vin if vin_start else "",
             password=request.password_md5.hex() if request.needs_password else "")
         try:
+            await conn.settle()
             decision = await self.run_db(port.dispatch, conn.schema, event)
         except Exception:
             self.metrics.error("dispatch_failed")
@@ -822,6 +829,7 @@ class YkcGateway:
             vin=record.vin, card_no="" if record.physical_card_no == ZERO_CARD
             else record.physical_card_no, raw_hex=raw.hex().upper())
         try:
+            await conn.settle()
             ack = await self.run_db(port.dispatch, conn.schema, event)
         except Exception:
             # Not stored: no 0x40, the pile sends the record again (§5 retransmission).
