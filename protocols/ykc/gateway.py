@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -114,6 +115,9 @@ class GatewayMetrics:
             "Time from receiving a frame to writing its reply, by reply type.", ("type",)))
         r.add(metrics.Gauge("ykc_db_backlog", "Rows waiting for the batch writer.",
                             read=lambda: gateway.batcher.backlog))
+        self.loop_lag = r.add(metrics.Histogram(
+            "ykc_event_loop_lag_seconds",
+            "How late a 50 ms timer fires: time frames wait before the gateway reads them."))
         self.rows_written = r.add(metrics.Counter("ykc_rows_written",
                                                   "Rows written by the batch writer.",
                                                   ("table",)))
@@ -489,7 +493,10 @@ class YkcGateway:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        # A blocking pool: a burst of logins waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=64, timeout=10, decode_responses=True)
+        self.redis = aioredis.Redis(connection_pool=pool)
         self.live = LiveWriter(self.redis)
         self.bus = bus.GatewayBus(self.redis, self.gateway_id, self.execute, self.kick)
         await self.bus.start()
@@ -502,7 +509,14 @@ class YkcGateway:
             self.metrics_server = await metrics.serve(self.metrics.registry, self.metrics_host,
                                                       self.metrics_port)
             self.metrics_port = self.metrics_server.sockets[0].getsockname()[1]
+        # Long-lived state (one connection object graph per pile) would make every full
+        # cyclic GC scan all of it: freeze what exists and collect the young rarely; frames
+        # and messages are freed by reference counting anyway.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         self._tasks = [asyncio.create_task(self._sweep(), name="ykc-sweep"),
+                       asyncio.create_task(self._watch_loop(), name="ykc-lag"),
                        asyncio.create_task(self._push_due_models(), name="ykc-tariffs")]
         logger.info("YKC gateway %s listening on %s:%s", self.gateway_id, self.host, self.port)
 
@@ -524,7 +538,7 @@ class YkcGateway:
         await self.bus.stop()
         await self.live.stop()
         await self.batcher.stop()
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
         await self.loop.run_in_executor(None, self._close_db_threads)
 
     def _close_db_threads(self) -> None:
@@ -545,6 +559,12 @@ class YkcGateway:
     async def run_db(self, fn, *args, **kwargs):
         return await self.loop.run_in_executor(
             self.executor, lambda: store.db_call(fn, *args, **kwargs))
+
+    async def _watch_loop(self, period: float = 0.05) -> None:
+        while True:
+            start = self.loop.time()
+            await asyncio.sleep(period)
+            self.metrics.loop_lag.observe(self.loop.time() - start - period)
 
     async def _sweep(self) -> None:
         """Close connections that never logged in (``YKC_LOGIN_TIMEOUT_S``) or went silent
@@ -702,7 +722,7 @@ class YkcGateway:
                                   conn.pile_code)
         if model is None:
             self.metrics.error("no_billing_model")
-            logger.warning("%s asks for a billing model and has none", conn.pile_code)
+            logger.info("%s asks for a billing model and has none", conn.pile_code)
             return
         conn.send(m.BillingModelReply(conn.pile_code, model), frame.sequence, received)
         conn.job(adapters_call, adapters.billing_model_sent, conn.schema, conn.pile_code,
