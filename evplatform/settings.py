@@ -145,6 +145,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:cele
 CELERY_BEAT_SCHEDULE: dict = {
     # Fans out one prune task per operator (protocols.tasks).
     "protocols-prune": {"task": "protocols.prune_all", "schedule": 3600.0},
+    # Station prices follow the clock and piles get a new billing model when a version takes
+    # effect, a season or special date starts, or the station's local day changes.
+    "billing-tariffs-refresh": {
+        "task": "billing.tariffs_refresh_all",
+        "schedule": env_int("TARIFFS_REFRESH_SECONDS", 300),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,1 @@
+from .admin_tariffs import *  # noqa: F403

@@ -1,0 +1,509 @@
+"""Writes for tariffs: drafts, versions, locking, assignment, station prices and YKC pile sync.
+
+Each public function is one transaction (nested calls become savepoints). Errors are
+:class:`TariffServiceError` subclasses with a stable ``code`` (and ``field`` for invalid
+tariffs), so the admin and any API can turn them into a 4xx with a specific code.
+
+Consequences are explicit, not signals: assigning a tariff or publishing a version that is
+already in force rewrites the affected stations' ``price_today`` and the piles' due billing
+models; :func:`tariffs_refresh` (Celery, every few minutes per operator) catches versions
+that become effective later, seasons, special dates and local midnight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from stations.models import Pile, Station
+
+from . import pricing
+from . import tariff_selectors as selectors
+from .models import (
+    PileBillingModel,
+    PileTariff,
+    StationTariff,
+    Tariff,
+    TariffVersion,
+)
+from .models.tariffs import MODEL_NUMBER_MAX
+
+__all__ = [
+    "DEMO_TARIFF_NAME",
+    "InvalidTariff",
+    "ModelNumbersExhausted",
+    "PileNotFound",
+    "TariffServiceError",
+    "TariffVersionLocked",
+    "pile_billing_model_acked",
+    "pile_billing_model_sent",
+    "pile_billing_model_verified",
+    "pile_billing_models_refresh",
+    "pile_tariff_assign",
+    "station_prices_refresh",
+    "station_tariff_assign",
+    "tariff_create",
+    "tariff_create_guangdong_demo",
+    "tariff_update",
+    "tariff_version_delete",
+    "tariff_version_lock",
+    "tariff_version_publish",
+    "tariff_version_reschedule",
+    "tariffs_refresh",
+]
+
+
+class TariffServiceError(Exception):
+    """A refused tariff operation; ``code`` is stable, the message translated."""
+
+    code = "tariff_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidTariff(TariffServiceError):
+    """The tariff data is invalid; ``field`` is the snapshot path, e.g. ``slots[17]``."""
+
+    code = "tariff_invalid"
+
+
+class TariffVersionLocked(TariffServiceError):
+    code = "tariff_version_locked"
+
+
+class ModelNumbersExhausted(TariffServiceError):
+    code = "tariff_model_numbers_exhausted"
+
+
+class PileNotFound(TariffServiceError):
+    code = "pile_not_found"
+
+
+def _snapshot(data: pricing.TariffSnapshot | dict[str, Any]) -> pricing.TariffSnapshot:
+    if isinstance(data, pricing.TariffSnapshot):
+        return data
+    try:
+        return pricing.TariffSnapshot.from_dict(data)
+    except pricing.TariffError as exc:
+        raise InvalidTariff(str(exc), field=exc.field) from exc
+
+
+# ---------------------------------------------------------------- tariffs and versions
+
+
+@transaction.atomic
+def tariff_create(
+    *,
+    name: str,
+    draft: pricing.TariffSnapshot | dict[str, Any],
+    description: str = "",
+) -> Tariff:
+    """A new tariff whose working copy is ``draft`` (kind taken from it); no version yet.
+
+    Raises :class:`InvalidTariff`.
+    """
+    snapshot = _snapshot(draft)
+    return Tariff.objects.create(
+        name=name, kind=snapshot.kind.value, description=description, draft=snapshot.to_dict()
+    )
+
+
+@transaction.atomic
+def tariff_update(
+    *,
+    tariff: Tariff,
+    draft: pricing.TariffSnapshot | dict[str, Any],
+    name: str | None = None,
+    description: str | None = None,
+) -> Tariff:
+    """Replace the working copy (and optionally name/description). Published versions are
+    untouched: publish a new version to change prices. Raises :class:`InvalidTariff`."""
+    snapshot = _snapshot(draft)
+    tariff.draft = snapshot.to_dict()
+    tariff.kind = snapshot.kind.value
+    fields = ["draft", "kind", "updated_at"]
+    if name is not None:
+        tariff.name = name
+        fields.append("name")
+    if description is not None:
+        tariff.description = description
+        fields.append("description")
+    tariff.save(update_fields=fields)
+    return tariff
+
+
+def _next_model_number() -> int:
+    # One allocator per operator schema: serialise publishers on a transaction-scoped
+    # advisory lock so two concurrent publishes cannot pick the same number.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"{connection.schema_name}:billing.model_number"],
+        )
+    highest = TariffVersion.objects.aggregate(m=Max("model_number"))["m"] or 0
+    if highest < MODEL_NUMBER_MAX:
+        return highest + 1
+    used = set(TariffVersion.objects.values_list("model_number", flat=True))
+    free = next((n for n in range(1, MODEL_NUMBER_MAX + 1) if n not in used), None)
+    if free is None:
+        raise ModelNumbersExhausted(_("All 9999 YKC billing model numbers are in use."))
+    return free
+
+
+@transaction.atomic
+def tariff_version_publish(
+    *,
+    tariff: Tariff,
+    effective_from: datetime,
+    created_by=None,
+    draft: pricing.TariffSnapshot | dict[str, Any] | None = None,
+) -> TariffVersion:
+    """Freeze the working copy (or ``draft``) as a new version in force from aware
+    ``effective_from`` (UTC stored), with the next free YKC model number 1..9999.
+
+    If it is already in force, station prices and pile billing models are refreshed now;
+    otherwise :func:`tariffs_refresh` picks it up. Raises :class:`InvalidTariff` (also for a
+    naive time or a second version at the same instant) and :class:`ModelNumbersExhausted`.
+    """
+    if timezone.is_naive(effective_from):
+        raise InvalidTariff(_("The effective time needs a time zone."), field="effective_from")
+    if TariffVersion.objects.filter(tariff=tariff, effective_from=effective_from).exists():
+        raise InvalidTariff(
+            _("This tariff already has a version taking effect at that time."),
+            field="effective_from",
+        )
+    snapshot = _snapshot(tariff.draft if draft is None else draft)
+    number = _next_model_number()
+    data = snapshot.to_dict()
+    data["model_number"] = number
+    version = TariffVersion.objects.create(
+        tariff=tariff,
+        effective_from=effective_from,
+        snapshot=data,
+        model_number=number,
+        created_by=created_by,
+    )
+    now = timezone.now()
+    if effective_from <= now:
+        _tariff_consequences(tariff, now)
+    return version
+
+
+@transaction.atomic
+def tariff_version_lock(version: TariffVersion, *, at: datetime | None = None) -> TariffVersion:
+    """Mark ``version`` as used by an order: from now on it can't be edited or deleted.
+
+    Idempotent (the first lock time stays); call it in the transaction that creates the
+    order. Returns the version with ``locked_at`` set.
+    """
+    at = at or timezone.now()
+    TariffVersion.objects.filter(pk=version.pk, locked_at__isnull=True).update(locked_at=at)
+    version.locked_at = TariffVersion.objects.values_list("locked_at", flat=True).get(pk=version.pk)
+    return version
+
+
+def _refuse_locked(version: TariffVersion) -> TariffVersion:
+    # Re-read under a row lock: an order may have locked it since the caller loaded it.
+    current = TariffVersion.objects.select_for_update().get(pk=version.pk)
+    if current.locked:
+        raise TariffVersionLocked(
+            _("Version %(number)04d is used by orders and can no longer be changed.")
+            % {"number": current.model_number}
+        )
+    return current
+
+
+@transaction.atomic
+def tariff_version_reschedule(*, version: TariffVersion, effective_from: datetime) -> TariffVersion:
+    """Move an unlocked version's effective time. Raises :class:`TariffVersionLocked`,
+    :class:`InvalidTariff` (naive time, or clash with another version of the tariff)."""
+    current = _refuse_locked(version)
+    if timezone.is_naive(effective_from):
+        raise InvalidTariff(_("The effective time needs a time zone."), field="effective_from")
+    clash = TariffVersion.objects.filter(tariff_id=current.tariff_id, effective_from=effective_from)
+    if clash.exclude(pk=current.pk).exists():
+        raise InvalidTariff(
+            _("This tariff already has a version taking effect at that time."),
+            field="effective_from",
+        )
+    current.effective_from = effective_from
+    current.save(update_fields=["effective_from"])
+    _tariff_consequences(current.tariff, timezone.now())
+    version.effective_from, version.locked_at = current.effective_from, current.locked_at
+    return current
+
+
+@transaction.atomic
+def tariff_version_delete(*, version: TariffVersion) -> None:
+    """Delete an unlocked version. Raises :class:`TariffVersionLocked`."""
+    current = _refuse_locked(version)
+    tariff = current.tariff
+    current.delete()
+    _tariff_consequences(tariff, timezone.now())
+
+
+# ---------------------------------------------------------------- assignment
+
+
+def _stations_of(tariff: Tariff) -> list[Station]:
+    return list(
+        Station.objects.filter(
+            Q(tariff_assignment__tariff=tariff) | Q(piles__tariff_assignment__tariff=tariff)
+        ).distinct()
+    )
+
+
+def _tariff_consequences(tariff: Tariff, at: datetime) -> None:
+    stations = _stations_of(tariff)
+    station_prices_refresh(stations=stations, at=at)
+    pile_billing_models_refresh(piles=Pile.objects.filter(station__in=stations), at=at)
+
+
+@transaction.atomic
+def station_tariff_assign(*, stations: Iterable[Station], tariff: Tariff | None) -> int:
+    """Make ``tariff`` the default of each station (None removes the default).
+
+    Rewrites their ``price_today`` and their piles' due billing models. Returns the number of
+    stations whose assignment changed.
+    """
+    stations = list(stations)
+    changed = 0
+    for station in stations:
+        current = StationTariff.objects.filter(station=station).first()
+        if tariff is None:
+            if current is not None:
+                current.delete()
+                changed += 1
+        elif current is None:
+            StationTariff.objects.create(station=station, tariff=tariff)
+            changed += 1
+        elif current.tariff_id != tariff.pk:
+            current.tariff = tariff
+            current.save(update_fields=["tariff", "assigned_at"])
+            changed += 1
+        # Drop the cached reverse one-to-one so the caller's object sees the new assignment.
+        station._state.fields_cache.pop("tariff_assignment", None)
+    now = timezone.now()
+    station_prices_refresh(stations=stations, at=now)
+    pile_billing_models_refresh(piles=Pile.objects.filter(station__in=stations), at=now)
+    return changed
+
+
+@transaction.atomic
+def pile_tariff_assign(*, pile: Pile, tariff: Tariff | None) -> bool:
+    """Give ``pile`` its own tariff overriding the station's (None: back to the station's).
+
+    Refreshes the pile's due billing model. Returns whether the assignment changed.
+    """
+    current = PileTariff.objects.filter(pile=pile).first()
+    changed = True
+    if tariff is None:
+        if current is None:
+            changed = False
+        else:
+            current.delete()
+    elif current is None:
+        PileTariff.objects.create(pile=pile, tariff=tariff)
+    elif current.tariff_id != tariff.pk:
+        current.tariff = tariff
+        current.save(update_fields=["tariff", "assigned_at"])
+    else:
+        changed = False
+    pile_billing_models_refresh(piles=Pile.objects.filter(pk=pile.pk), at=timezone.now())
+    return changed
+
+
+# ---------------------------------------------------------------- refreshes
+
+
+@transaction.atomic
+def station_prices_refresh(
+    *, stations: Iterable[Station] | None = None, at: datetime | None = None
+) -> int:
+    """Rewrite ``Station.price_today`` (see :func:`tariff_selectors.station_price_today`) for
+    ``stations`` (default: all) at aware ``at`` (default now), writing only those that
+    changed. Returns how many were written."""
+    at = at or timezone.now()
+    ids = None if stations is None else [s.pk for s in stations]
+    rows = Station.objects.select_related("tariff_assignment")
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    written = 0
+    for station in rows:
+        prices = selectors.station_price_today(station, at)
+        if prices != station.price_today:
+            Station.objects.filter(pk=station.pk).update(price_today=prices)
+            written += 1
+    return written
+
+
+@transaction.atomic
+def pile_billing_models_refresh(*, piles=None, at: datetime | None = None) -> int:
+    """Record, for YKC ``piles`` (a Pile queryset; default all), the billing model each is
+    due at ``at`` (default now); ``due_since`` moves only when the due model changes.
+    Returns how many records changed."""
+    at = at or timezone.now()
+    piles = Pile.objects.all() if piles is None else piles
+    changed = 0
+    for pile, due in selectors._dues(piles.filter(protocol=Pile.Protocol.YKC), at):
+        number, slots = due if due is not None else (None, "")
+        state = getattr(pile, "billing_model", None)
+        if state is None:
+            if due is None:
+                continue
+            PileBillingModel.objects.create(
+                pile=pile, model_number_due=number, slots_due=slots, due_since=at
+            )
+            changed += 1
+        elif (state.model_number_due, state.slots_due) != (number, slots):
+            state.model_number_due, state.slots_due = number, slots
+            state.due_since = at if due is not None else None
+            state.save(update_fields=["model_number_due", "slots_due", "due_since"])
+            changed += 1
+    return changed
+
+
+def tariffs_refresh(*, at: datetime | None = None) -> tuple[int, int]:
+    """The periodic job for one operator: station prices and pile due models at ``at``.
+
+    Returns ``(stations written, pile records changed)``.
+    """
+    at = at or timezone.now()
+    return station_prices_refresh(at=at), pile_billing_models_refresh(at=at)
+
+
+# ---------------------------------------------------------------- YKC pile sync
+
+
+def _state_for_update(pile_code: str) -> PileBillingModel:
+    pile = Pile.objects.filter(code=pile_code).first()
+    if pile is None:
+        raise PileNotFound(_("No pile with code %(code)s.") % {"code": pile_code})
+    state, _created = PileBillingModel.objects.select_for_update().get_or_create(pile=pile)
+    return state
+
+
+def _due_today(pile_code: str) -> tuple[int, str] | None:
+    model = selectors.pile_billing_model(pile_code)
+    return None if model is None else (model["model_number"], selectors.slots_code(model))
+
+
+@transaction.atomic
+def pile_billing_model_sent(*, pile_code: str, model_number: int) -> None:
+    """The gateway sent model ``model_number`` (YKC 0x58 push or 0x0A reply) to the pile.
+
+    Records the slot map of today's model when the number is the one due. 0x0A has no
+    answer: after a 0x0A call :func:`pile_billing_model_acked` with ``success=True`` too.
+    Raises :class:`PileNotFound`.
+    """
+    state = _state_for_update(pile_code)
+    due = _due_today(pile_code)
+    state.model_number_sent = model_number
+    state.slots_sent = due[1] if due is not None and due[0] == model_number else ""
+    state.sent_at = timezone.now()
+    state.last_result = PileBillingModel.Result.SENT
+    state.save(update_fields=["model_number_sent", "slots_sent", "sent_at", "last_result"])
+
+
+@transaction.atomic
+def pile_billing_model_acked(*, pile_code: str, model_number: int, success: bool) -> None:
+    """The pile answered a set-billing-model (YKC 0x57 result 0x01 ok / 0x00 fail) for
+    ``model_number`` (0x57 carries no number: pass the one sent). On success the pile holds
+    it; on failure what it holds is unchanged. Raises :class:`PileNotFound`."""
+    state = _state_for_update(pile_code)
+    now = timezone.now()
+    if success:
+        state.model_number_acked = model_number
+        state.slots_acked = state.slots_sent if state.model_number_sent == model_number else ""
+        state.acked_at = now
+        state.last_result = PileBillingModel.Result.OK
+    else:
+        state.last_result = PileBillingModel.Result.FAILED
+    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result"])
+
+
+@transaction.atomic
+def pile_billing_model_verified(*, pile_code: str, model_number: int) -> bool:
+    """YKC 0x05: the pile says it holds ``model_number`` (0 on first connection).
+
+    Returns True (0x06 result 0x00) when that is the version in force for the pile and the
+    slot map the platform last saw the pile accept is today's; False (0x01, the pile then
+    asks with 0x09) otherwise, including when the pile has no tariff. Records the number as
+    what the pile holds (its slot map becomes unknown if the number changed).
+    Raises :class:`PileNotFound`.
+    """
+    state = _state_for_update(pile_code)
+    if state.model_number_acked != model_number:
+        state.model_number_acked = model_number
+        state.slots_acked = ""
+    due = _due_today(pile_code)
+    same = due is not None and due == (model_number, state.slots_acked)
+    state.acked_at = timezone.now()
+    state.last_result = (
+        PileBillingModel.Result.VERIFIED_SAME if same else PileBillingModel.Result.VERIFIED_DIFFERS
+    )
+    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result"])
+    return same
+
+
+# ---------------------------------------------------------------- demo
+
+DEMO_TARIFF_NAME = "广东分时电价（演示）"
+# 粤发改价格〔2021〕331号 took effect on 1 October 2021.
+GUANGDONG_TOU_SINCE = datetime(2021, 10, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@transaction.atomic
+def tariff_create_guangdong_demo(
+    *,
+    stations: Iterable[Station] = (),
+    flat_electricity: Decimal = Decimal("0.60000"),
+    service: Decimal = Decimal("0.40000"),
+    critical_peak_days: Iterable[date] = (),
+    effective_from: datetime | None = None,
+    created_by=None,
+    name: str = DEMO_TARIFF_NAME,
+) -> Tariff:
+    """The Guangdong TOU tariff (pricing.guangdong_tou_tariff: peak ×1.7, valley ×0.38,
+    sharp in July–September and on ``critical_peak_days``; yuan/kWh) with an occupancy fee
+    (0.50 yuan/min after 15 min, capped at 30 yuan) and a 1-yuan minimum, published from
+    ``effective_from`` (default: 2021-10-01, when the Guangdong rule took effect) and made the default of ``stations``.
+
+    Idempotent by ``name``: an existing tariff of that name is reused (and published only if
+    it has no version), so demo seeding can run repeatedly. Returns the tariff.
+    """
+    snapshot = pricing.guangdong_tou_tariff(
+        flat_electricity,
+        service,
+        critical_peak_days=critical_peak_days,
+        occupancy=pricing.OccupancyFee(Decimal("0.50000"), 15, Decimal("30.00")),
+        minimum_charge=Decimal("1.00"),
+    )
+    tariff = Tariff.objects.filter(name=name).first()
+    if tariff is None:
+        tariff = tariff_create(
+            name=name,
+            draft=snapshot,
+            description=_("Guangdong time-of-use grid price plus a flat service fee."),
+        )
+    if not tariff.versions.exists():
+        tariff_version_publish(
+            tariff=tariff,
+            effective_from=effective_from or GUANGDONG_TOU_SINCE,
+            created_by=created_by,
+        )
+    stations = list(stations)
+    if stations:
+        station_tariff_assign(stations=stations, tariff=tariff)
+    return tariff

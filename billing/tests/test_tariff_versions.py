@@ -1,0 +1,181 @@
+"""Versions, effective-time selection, locking, assignment precedence, the demo tariff."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from billing import pricing
+from billing.models import PileBillingModel, StationTariff, TariffVersion
+from billing.tariff_selectors import (
+    snapshot_for_connector,
+    tariff_for_pile,
+    tariff_version_effective,
+)
+from billing.tariff_services import (
+    DEMO_TARIFF_NAME,
+    InvalidTariff,
+    TariffVersionLocked,
+    pile_tariff_assign,
+    station_tariff_assign,
+    tariff_create_guangdong_demo,
+    tariff_update,
+    tariff_version_delete,
+    tariff_version_lock,
+    tariff_version_publish,
+    tariff_version_reschedule,
+)
+from billing.tests.conftest import SPRING_MORNING
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_effective_version_is_the_latest_started(flat_tariff):
+    first = flat_tariff.versions.get()
+    tariff_update(tariff=flat_tariff, draft=pricing.flat_tariff(Decimal("1.2"), Decimal("0.5")))
+    second = tariff_version_publish(tariff=flat_tariff, effective_from=T0)
+    assert second.model_number != first.model_number
+    assert tariff_version_effective(flat_tariff, T0 - timedelta(microseconds=1)) == first
+    assert tariff_version_effective(flat_tariff, T0) == second
+    assert tariff_version_effective(flat_tariff, datetime(2019, 1, 1, tzinfo=UTC)) is None
+
+
+def test_publish_freezes_the_working_copy(flat_tariff):
+    version = flat_tariff.versions.get()
+    tariff_update(tariff=flat_tariff, draft=pricing.flat_tariff(Decimal("9"), Decimal("9")))
+    version.refresh_from_db()
+    assert version.snapshot["prices"]["flat"] == {"electricity": "1.00000", "service": "0.50000"}
+
+
+def test_model_numbers_are_unique_across_tariffs(flat_tariff, gd_tariff):
+    numbers = list(TariffVersion.objects.values_list("model_number", flat=True))
+    assert len(numbers) == len(set(numbers)) == 2
+    assert all(1 <= n <= 9999 for n in numbers)
+
+
+def test_publish_refuses_a_naive_time_and_a_duplicate_instant(flat_tariff):
+    with pytest.raises(InvalidTariff) as err:
+        tariff_version_publish(tariff=flat_tariff, effective_from=datetime(2027, 1, 1))
+    assert err.value.field == "effective_from"
+    with pytest.raises(InvalidTariff):
+        tariff_version_publish(tariff=flat_tariff, effective_from=datetime(2020, 1, 1, tzinfo=UTC))
+    assert flat_tariff.versions.count() == 1
+
+
+def test_invalid_draft_is_refused_naming_the_field(flat_tariff):
+    draft = dict(flat_tariff.draft, slots=["flat"] * 47)
+    with pytest.raises(InvalidTariff) as err:
+        tariff_update(tariff=flat_tariff, draft=draft)
+    assert err.value.field == "slots"
+    assert err.value.code == "tariff_invalid"
+
+
+def test_locked_version_cannot_be_rescheduled_or_deleted(flat_tariff):
+    version = flat_tariff.versions.get()
+    locked = tariff_version_lock(version, at=SPRING_MORNING)
+    assert locked.locked_at == SPRING_MORNING
+    tariff_version_lock(version)  # idempotent: the first lock time stays
+    version.refresh_from_db()
+    assert version.locked_at == SPRING_MORNING
+    with pytest.raises(TariffVersionLocked):
+        tariff_version_reschedule(version=version, effective_from=T0)
+    with pytest.raises(TariffVersionLocked):
+        tariff_version_delete(version=version)
+    version.refresh_from_db()
+    assert version.effective_from == datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_unlocked_version_can_be_deleted(flat_tariff):
+    version = tariff_version_publish(tariff=flat_tariff, effective_from=T0)
+    tariff_version_delete(version=version)
+    assert flat_tariff.versions.count() == 1
+
+
+def test_pile_override_beats_station_default(station, pile, other_pile, gd_tariff, flat_tariff):
+    assert tariff_for_pile(pile, SPRING_MORNING) is None
+    station_tariff_assign(stations=[station], tariff=gd_tariff)
+    pile.refresh_from_db()
+    assert tariff_for_pile(pile, SPRING_MORNING).tariff == gd_tariff
+    pile_tariff_assign(pile=pile, tariff=flat_tariff)
+    pile.refresh_from_db()
+    other_pile.refresh_from_db()
+    assert tariff_for_pile(pile, SPRING_MORNING).tariff == flat_tariff
+    assert tariff_for_pile(other_pile, SPRING_MORNING).tariff == gd_tariff
+    pile_tariff_assign(pile=pile, tariff=None)
+    pile.refresh_from_db()
+    assert tariff_for_pile(pile, SPRING_MORNING).tariff == gd_tariff
+
+
+def test_snapshot_for_connector_reads_the_station_clock(station, pile, gd_tariff):
+    station.time_zone = "Asia/Urumqi"
+    station.save(update_fields=["time_zone"])
+    station_tariff_assign(stations=[station], tariff=gd_tariff)
+    connector = pile.connectors.get()
+    version, snapshot = snapshot_for_connector(connector, SPRING_MORNING)
+    assert version == gd_tariff.versions.get()
+    assert snapshot.timezone == "Asia/Urumqi"
+    assert snapshot.model_number == version.model_number
+    # 02:15 UTC is 08:15 in Urumqi (flat) but 10:15 in Shanghai (peak).
+    assert pricing.price_at(snapshot, SPRING_MORNING).period is pricing.Period.FLAT
+
+
+def test_snapshot_for_connector_without_tariff_is_none(pile):
+    assert snapshot_for_connector(pile.connectors.get(), SPRING_MORNING) is None
+
+
+def test_new_version_makes_piles_due_again(station, pile, flat_tariff):
+    from billing.tariff_selectors import piles_due_billing_model
+    from billing.tariff_services import pile_billing_model_acked, pile_billing_model_sent
+
+    station_tariff_assign(stations=[station], tariff=flat_tariff)
+    first = flat_tariff.versions.get().model_number
+    pile_billing_model_sent(pile_code=pile.code, model_number=first)
+    pile_billing_model_acked(pile_code=pile.code, model_number=first, success=True)
+    assert piles_due_billing_model() == []
+
+    later = timezone.now() + timedelta(hours=1)
+    scheduled = tariff_version_publish(tariff=flat_tariff, effective_from=later)
+    assert piles_due_billing_model() == []  # not in force yet
+    tariff_version_reschedule(version=scheduled, effective_from=timezone.now())
+    assert piles_due_billing_model() == [pile.code]
+    assert PileBillingModel.objects.get(pile=pile).model_number_due == scheduled.model_number
+
+
+def test_season_switch_changes_the_due_slot_map(station, pile, gd_tariff):
+    from billing.tariff_services import pile_billing_models_refresh
+
+    station_tariff_assign(stations=[station], tariff=gd_tariff)
+    june = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)  # 23:00 local, June 30
+    july = datetime(2026, 6, 30, 16, 30, tzinfo=UTC)  # 00:30 local, July 1
+    pile_billing_models_refresh(at=june)
+    before = PileBillingModel.objects.get(pile=pile)
+    assert "0" not in before.slots_due
+    assert pile_billing_models_refresh(at=july) == 1
+    after = PileBillingModel.objects.get(pile=pile)
+    assert after.model_number_due == before.model_number_due
+    assert after.slots_due[22:24] == "00"  # sharp 11:00–12:00
+    assert after.due_since == july
+    assert pile_billing_models_refresh(at=july + timedelta(hours=1)) == 0
+
+
+def test_demo_tariff_is_guangdong_and_idempotent(station, pile):
+    tariff = tariff_create_guangdong_demo(stations=[station])
+    again = tariff_create_guangdong_demo(stations=[station])
+    assert again == tariff
+    assert tariff.name == DEMO_TARIFF_NAME
+    assert tariff.versions.count() == 1
+    assert StationTariff.objects.get(station=station).tariff == tariff
+    snapshot = pricing.TariffSnapshot.from_dict(tariff.versions.get().snapshot)
+    expected = pricing.guangdong_tou_tariff(
+        Decimal("0.6"),
+        Decimal("0.4"),
+        occupancy=pricing.OccupancyFee(Decimal("0.5"), 15, Decimal("30")),
+        minimum_charge=Decimal("1"),
+        model_number=snapshot.model_number,
+    )
+    assert snapshot.to_dict() == expected.to_dict()  # jsonb reorders keys, not values
+    station.refresh_from_db()
+    assert station.price_today["slots"][0] == "0.62800"  # valley 0.228 + 0.4
