@@ -99,6 +99,12 @@ def billing_model_sent(pile_code: str, model_no: str) -> None:
         services.pile_billing_model_sent(pile_code=pile_code, model_number=int(model_no))
 
 
+def billing_model_delivered(pile_code: str, model_no: str) -> None:
+    """A 0x0A reply went out: 0x0A has no answer, so the pile holds it from now on."""
+    billing_model_sent(pile_code, model_no)
+    billing_model_acked(pile_code, model_no, True)
+
+
 def billing_model_acked(pile_code: str, model_no: str, success: bool) -> None:
     """The pile answered a 0x58 with 0x57 (``success`` = 设置结果 0x01)."""
     _, services = _tariffs()

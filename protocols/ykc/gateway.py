@@ -725,7 +725,7 @@ class YkcGateway:
             logger.info("%s asks for a billing model and has none", conn.pile_code)
             return
         conn.send(m.BillingModelReply(conn.pile_code, model), frame.sequence, received)
-        conn.job(adapters_call, adapters.billing_model_sent, conn.schema, conn.pile_code,
+        conn.job(adapters_call, adapters.billing_model_delivered, conn.schema, conn.pile_code,
                  model.model_no)
 
     # 0x13 (unsolicited or answering 0x12)
