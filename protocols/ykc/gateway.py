@@ -184,7 +184,7 @@ class Batcher:
         buffers, self.buffers = self.buffers, {}
         for schema, (frames, samples, messages_) in buffers.items():
             try:
-                await self.gateway.run_db(_write_batch, schema=schema, frames=frames,
+                await self.gateway.run_background(_write_batch, schema=schema, frames=frames,
                                           samples=samples, messages=messages_)
             except Exception:
                 logger.exception("batch write failed for %s (%d rows lost)", schema,
@@ -415,7 +415,7 @@ class PileConnection(asyncio.Protocol):
         while self.jobs:
             fn, args, kwargs = self.jobs.popleft()
             try:
-                await self.gateway.run_db(fn, *args, **kwargs)
+                await self.gateway.run_background(fn, *args, **kwargs)
             except Exception:
                 self.gateway.metrics.error("job_failed")
                 logger.exception("%s: %s failed", self.pile_code, getattr(fn, "__name__", fn))
@@ -479,6 +479,7 @@ class YkcGateway:
         self.heartbeat_log_every = settings.YKC_FRAME_LOG_HEARTBEAT_EVERY
         self.executor = ThreadPoolExecutor(max_workers=db_threads or settings.YKC_DB_THREADS,
                                            thread_name_prefix="ykc-db")
+        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ykc-bg")
         self.redis_url = redis_url or settings.REDIS_URL
         self.connections: set[PileConnection] = set()
         self.sessions: dict[str, PileConnection] = {}
@@ -539,11 +540,13 @@ class YkcGateway:
         await self.live.stop()
         await self.batcher.stop()
         await self.redis.aclose(close_connection_pool=True)
-        await self.loop.run_in_executor(None, self._close_db_threads)
+        for pool in (self.executor, self.background):
+            await self.loop.run_in_executor(None, self._close_db_threads, pool)
 
-    def _close_db_threads(self) -> None:
+    @staticmethod
+    def _close_db_threads(pool: ThreadPoolExecutor) -> None:
         """Close every pool thread's database connection, then the pool."""
-        workers = self.executor._max_workers
+        workers = pool._max_workers
         barrier = threading.Barrier(workers)
 
         def close():
@@ -551,14 +554,21 @@ class YkcGateway:
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=5)  # one job per thread: all threads close theirs
 
-        for future in [self.executor.submit(close) for _ in range(workers)]:
+        for future in [pool.submit(close) for _ in range(workers)]:
             with contextlib.suppress(Exception):
                 future.result()
-        self.executor.shutdown(wait=True)
+        pool.shutdown(wait=True)
 
     async def run_db(self, fn, *args, **kwargs):
+        """Run ``fn`` in the pool for answers a pile waits for (0x01, 0x05, 0x09, 0x31, 0x3B)."""
         return await self.loop.run_in_executor(
             self.executor, lambda: store.db_call(fn, *args, **kwargs))
+
+    async def run_background(self, fn, *args, **kwargs):
+        """Run ``fn`` in the pool of background writes (jobs, batches), so a slow database
+        delays logs and samples before it delays logins and bills."""
+        return await self.loop.run_in_executor(
+            self.background, lambda: store.db_call(fn, *args, **kwargs))
 
     async def _watch_loop(self, period: float = 0.05) -> None:
         while True:
@@ -684,7 +694,7 @@ class YkcGateway:
                     await conn.job_runner
             if self.sessions.get(conn.pile_code) is None:
                 try:
-                    await self.run_db(adapters_call, adapters.pile_mark_offline, conn.schema,
+                    await self.run_background(adapters_call, adapters.pile_mark_offline, conn.schema,
                                       schema=conn.schema, pile_code=conn.pile_code,
                                       at=datetime.now(UTC))
                 except Exception:
