@@ -6,6 +6,7 @@ connection, inside the right schema.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,38 +51,54 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
     Refused: code not registered (``unknown``), operator suspended, pile absent from the
     operator's estate (``not_in_estate``) or disabled — each refusal is recorded in the
     public ``RefusedPileLogin`` list. Accepted: firmware/ICCID are refreshed on the pile.
+
+    Two SQL statements (registry + operator; pile + connectors with schema-qualified
+    tables): a gateway restart makes every pile log in at once, so this is the hot path.
     """
-    from stations.models import Pile
+    from stations.models import Connector, Pile
     from tenants.models import Operator, PileRegistration, RefusedPileLogin
 
     Reason = RefusedPileLogin.Reason
-    with schema_context(get_public_schema_name()):
-        registration = (PileRegistration.objects.select_related("operator")
-                        .filter(code=pile_code).first())
-    operator = registration.operator if registration else None
-    reason = ""
-    if operator is None:
+    quote = connection.ops.quote_name
+    with schema_context(get_public_schema_name()), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT o.id, o.schema_name, o.status FROM {quote(PileRegistration._meta.db_table)} r"
+            f" JOIN {quote(Operator._meta.db_table)} o ON o.id = r.operator_id WHERE r.code = %s",
+            [pile_code])
+        row = cursor.fetchone()
+        pile = None
+        if row is not None and row[2] == Operator.Status.ACTIVE:
+            schema = quote(row[1])
+            cursor.execute(
+                "SELECT p.id, p.enabled, p.heartbeat_interval_s, p.firmware_version, p.iccid,"
+                " coalesce(json_object_agg(c.number, c.status) FILTER (WHERE c.id IS NOT NULL),"
+                f" '{{}}') FROM {schema}.{quote(Pile._meta.db_table)} p"
+                f" LEFT JOIN {schema}.{quote(Connector._meta.db_table)} c ON c.pile_id = p.id"
+                " WHERE p.code = %s GROUP BY p.id", [pile_code])
+            pile = cursor.fetchone()
+    if row is None:
         reason = Reason.UNKNOWN
-    elif operator.status != Operator.Status.ACTIVE:
+    elif row[2] != Operator.Status.ACTIVE:
         reason = Reason.OPERATOR_SUSPENDED
+    elif pile is None:
+        reason = Reason.NOT_IN_ESTATE
+    elif not pile[1]:
+        reason = Reason.PILE_DISABLED
     else:
-        with schema_context(operator.schema_name):
-            pile = Pile.objects.filter(code=pile_code).first()
-            if pile is None:
-                reason = Reason.NOT_IN_ESTATE
-            elif not pile.enabled:
-                reason = Reason.PILE_DISABLED
-            else:
-                changed = {}
-                if firmware_version and pile.firmware_version != firmware_version:
-                    changed["firmware_version"] = firmware_version[:50]
-                if iccid and iccid.strip("0") and pile.iccid != iccid[:22]:
-                    changed["iccid"] = iccid[:22]
-                if changed:
-                    Pile.objects.filter(pk=pile.pk).update(**changed)
-                connectors = dict(pile.connectors.values_list("number", "status"))
-                return LoginOutcome(True, "", operator.schema_name,
-                                    pile.heartbeat_interval_s or 10, connectors)
+        pk, _enabled, heartbeat_s, old_firmware, old_iccid, connectors = pile
+        changed = {}
+        if firmware_version and old_firmware != firmware_version[:50]:
+            changed["firmware_version"] = firmware_version[:50]
+        if iccid and iccid.strip("0") and old_iccid != iccid[:22]:
+            changed["iccid"] = iccid[:22]
+        if changed:
+            with schema_context(row[1]):
+                Pile.objects.filter(pk=pk).update(**changed)
+        if isinstance(connectors, str):
+            connectors = json.loads(connectors)
+        return LoginOutcome(True, "", row[1], heartbeat_s or 10,
+                            {int(no): status for no, status in connectors.items()})
+    operator = Operator.objects.filter(pk=row[0]).first() if row is not None else None
     refused_login_record(pile_code=pile_code, reason=reason, operator=operator, peer=peer,
                          firmware_version=firmware_version, at=at)
     return LoginOutcome(False, reason)
