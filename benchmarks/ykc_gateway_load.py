@@ -153,7 +153,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--piles", type=int, default=10_000)
     parser.add_argument("--charging", type=float, default=0.3)
-    parser.add_argument("--ramp", type=float, default=60.0, help="seconds to connect all piles")
+    parser.add_argument("--ramp", type=float, default=120.0,
+                        help="seconds to connect all piles")
     parser.add_argument("--settle", type=float, default=20.0,
                         help="seconds after the ramp before measuring")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
@@ -215,9 +216,16 @@ async def run(args, gateway_pid: int) -> None:
 
     watcher = asyncio.create_task(watch())
     print(f"ramp: {args.piles} piles over {args.ramp:.0f} s …", flush=True)
+    ramp_start = time.monotonic()
     tasks, piles = await drive(args, stats)
+    while sum(p.logged_in.is_set() for p in piles) < args.piles:
+        if time.monotonic() - ramp_start > args.ramp + 300:
+            break
+        await asyncio.sleep(1)
+    online = sum(p.logged_in.is_set() for p in piles)
+    print(f"  {online} piles logged in {time.monotonic() - ramp_start:.0f} s after the first "
+          f"connect ({stats.logins} logins, {stats.login_refused} refused)", flush=True)
     await asyncio.sleep(args.settle)
-    print(f"  logged in {stats.logins}, refused {stats.login_refused}", flush=True)
 
     before = scrape(args.metrics_port)
     cpu0, _ = proc_stats(gateway_pid)

@@ -77,7 +77,8 @@ class Command(BaseCommand):
                     await asyncio.sleep(0)
             started = time.monotonic()
             while not stop.is_set():
-                with_timeout = asyncio.wait_for(stop.wait(), 5)
+                every = min(5, o["duration"]) if o["duration"] else 5
+                with_timeout = asyncio.wait_for(stop.wait(), every)
                 try:
                     await with_timeout
                 except TimeoutError:
