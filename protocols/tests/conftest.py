@@ -174,7 +174,9 @@ class GatewayThread:
 
 
 @pytest.fixture
-def gateway(unblocked):
+def gateway(unblocked, make_pile):
+    # Depends on make_pile so that the gateway stops (and its pool threads finish marking
+    # piles offline) before the test's piles are deleted.
     gw = GatewayThread()
     yield gw
     gw.stop()
