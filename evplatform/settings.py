@@ -53,6 +53,7 @@ TENANT_APPS = [
     "settlement",
     "charging",
     "marketing",
+    "protocols",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -149,6 +150,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PILES_OFFLINE_CHECK_S", 15),
         "args": ["stations.piles_check_offline"],
     },
+    # Frame log, samples and session messages past their days.
+    "protocols-prune": {"task": "evplatform.fan_out", "schedule": 3600.0, "args": ["protocols.prune"]},
     # Station prices follow the clock and piles get a new billing model when a version takes
     # effect, a season or special date starts, or the station's local day changes.
     "billing-tariffs-refresh": {
@@ -210,6 +213,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
+
+# YKC v1.6 pile gateway (`manage.py ykc_gateway`); times in seconds.
+YKC_MAX_FRAME_SIZE = env_int("YKC_MAX_FRAME_SIZE", 204)  # the PDF caps L at 200
+YKC_LOGIN_TIMEOUT_S = env_int("YKC_LOGIN_TIMEOUT_S", 30)  # connect → successful 0x01
+YKC_IDLE_HEARTBEATS = env_int("YKC_IDLE_HEARTBEATS", 3)  # silent for 3 heartbeat intervals
+YKC_SAMPLE_INTERVAL_S = env_int("YKC_SAMPLE_INTERVAL_S", 60)  # 0x13 → MeterSample per connector
+YKC_FRAME_LOG_DAYS = env_int("YKC_FRAME_LOG_DAYS", 7)
+YKC_SAMPLE_DAYS = env_int("YKC_SAMPLE_DAYS", 90)
+# Log 1 in N heartbeats (0x03/0x04) in the frame log; 0 logs none. Other frames: all.
+YKC_FRAME_LOG_HEARTBEAT_EVERY = env_int("YKC_FRAME_LOG_HEARTBEAT_EVERY", 1)
+YKC_DB_THREADS = env_int("YKC_DB_THREADS", 8)  # thread pool for PostgreSQL work
+YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
 
 # Driver tokens (JWT, HS256 with SECRET_KEY); lifetimes in seconds.
 MEMBER_ACCESS_TOKEN_TTL = env_int("MEMBER_ACCESS_TOKEN_TTL", 2 * 3600)

@@ -154,6 +154,15 @@ def piles_mark_offline(*, now: datetime | None = None) -> list[str]:
     return marked
 
 
+def pile_mark_offline(*, pile_code: str, at: datetime | None = None) -> bool:
+    """The pile's connection closed (gateways call this): offline now, its connectors
+    ``offline``, an offline Fault opened — unless a newer frame shows it is back (e.g. on
+    another gateway). Returns True when it was marked."""
+    at = at or datetime.now(UTC)
+    last = live.pile_last_seen(connection.schema_name, pile_code) or at
+    return _pile_mark_offline(code=pile_code, last_seen=last, now=at)
+
+
 def _pile_mark_offline(*, code: str, last_seen: datetime | None, now: datetime) -> bool:
     with transaction.atomic():
         pile = Pile.objects.select_for_update().filter(code=code, online=True).first()

@@ -1,12 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import get_public_schema_name
 
 from evplatform.admin_sites import platform_admin_site
 
 from .crypto import mask
-from .models import Domain, MiniProgram, Operator
+from .models import Domain, MiniProgram, Operator, RefusedPileLogin
 from .services import operator_set_status
 
 
@@ -94,3 +95,38 @@ class MiniProgramAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("WeChat Pay ready"))
     def pay_ready(self, obj):
         return obj.pay_configured
+
+
+@admin.register(RefusedPileLogin, site=platform_admin_site)
+class RefusedPileLoginAdmin(admin.ModelAdmin):
+    """Piles the YKC gateway turned away; register a listed code to its operator (pile
+    registry) and the pile gets in at its next login."""
+
+    list_display = ["pile_code", "reason", "operator", "peer", "firmware_version",
+                    "first_seen_at", "last_seen_at", "count"]
+    list_filter = ["reason", "operator"]
+    search_fields = ["=pile_code", "peer"]
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(RefusedPileLogin)
+class OperatorRefusedPileLoginAdmin(admin.ModelAdmin):
+    """In an operator's admin: refused logins of the operator's own piles (disabled, or
+    registered but missing from its piles)."""
+
+    list_display = ["pile_code", "reason", "peer", "firmware_version", "last_seen_at", "count"]
+    list_filter = ["reason"]
+    search_fields = ["=pile_code"]
+    readonly_fields = list_display
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(operator__schema_name=connection.schema_name)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -146,3 +146,42 @@ class PileRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} → {self.operator}"
+
+
+class RefusedPileLogin(models.Model):
+    """A pile whose login (YKC 0x01) the gateway refused, one row per pile code.
+
+    Unknown piles have no operator, so this lives in public: the platform admin lists them
+    so staff can register the code to the right operator. ``reason`` and ``peer`` are the
+    latest attempt's; ``count`` counts every attempt since ``first_seen_at``.
+    """
+
+    class Reason(models.TextChoices):
+        UNKNOWN = "unknown", _("Pile code not registered")
+        NOT_IN_ESTATE = "not_in_estate", _("Registered, but not among the operator's piles")
+        PILE_DISABLED = "pile_disabled", _("Pile disabled")
+        OPERATOR_SUSPENDED = "operator_suspended", _("Operator suspended")
+
+    pile_code = models.CharField(_("pile code"), max_length=14, unique=True)
+    operator = models.ForeignKey(
+        Operator,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="refused_pile_logins",
+        verbose_name=_("operator"),
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    peer = models.CharField(_("peer address"), max_length=64, blank=True)
+    firmware_version = models.CharField(_("firmware"), max_length=20, blank=True)
+    first_seen_at = models.DateTimeField(_("first seen"))
+    last_seen_at = models.DateTimeField(_("last seen"))
+    count = models.PositiveIntegerField(_("attempts"), default=1)
+
+    class Meta:
+        verbose_name = _("refused pile login")
+        verbose_name_plural = _("refused pile logins")
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.pile_code} ({self.get_reason_display()})"

@@ -10,6 +10,11 @@ Reference: ``/work/shared/reference/ykc-v1.6.md``. Public API::
 Messages are frozen dataclasses in :mod:`protocols.ykc.messages` (``MESSAGE_TYPES`` maps the
 frame code to the class); billing models in :mod:`protocols.ykc.billing`; code tables in
 :mod:`protocols.ykc.enums`; errors in :mod:`protocols.ykc.errors`.
+
+Not part of the codec (and never imported by it): :mod:`protocols.ykc.gateway` (the asyncio
+TCP gateway), :mod:`protocols.ykc.store` (its PostgreSQL work), :mod:`protocols.ykc.commands`
+(YKC-specific bus commands) and :mod:`protocols.ykc.simulator` (piles for tests and load,
+which use only the codec).
 """
 
 from .billing import BillingModel

@@ -1,0 +1,275 @@
+"""The command bus: the platform's commands reach the gateway process that holds the pile.
+
+Protocol-neutral (YKC and OCPP gateways use the same bus) and carried by Redis, which
+may lose everything: a lost command is reported as ``timeout`` or ``pile_offline``, never
+applied twice by the bus itself (it does not retry).
+
+Domain side (sync)::
+
+    result = bus.send(schema, port.RemoteStop(pile_code="...", connector_no=1), timeout=10)
+    result.ok, result.error, result.detail
+
+Gateway side (asyncio): :class:`GatewayBus` registers the piles a gateway holds, consumes
+its inbox and answers each request with the :class:`~charging.port.CommandResult` its
+``execute`` callback returns.
+
+Redis keys (``P`` = ``settings.REDIS_KEY_PREFIX``):
+
+- ``P:{schema}:bus:route:{pile_code}`` → ``"{gateway_id} {connection_id}"``, set by the
+  gateway on the pile's login, refreshed every ``ROUTE_REFRESH_S`` with TTL ``ROUTE_TTL_S``,
+  deleted on disconnect only while it still names that connection (a newer connection of
+  the same pile, on any gateway, owns the route).
+- ``P:{schema}:bus:reply:{request_id}`` → list holding the one reply (JSON
+  ``{"ok", "error", "detail"}``), expires after ``REPLY_TTL_S``.
+- ``P:bus:gw:{gateway_id}`` → list, the gateway's inbox. **Platform-level** (no schema): one
+  gateway process serves every operator's piles, so its inbox cannot belong to one tenant;
+  every entry names its schema. Entries: requests
+  ``{"id", "schema", "command": {"type", "fields"}, "reply_to", "expires"}`` (epoch s) and
+  control messages ``{"kick": pile_code, "schema", "route"}`` (a newer connection took the
+  pile: close the old one).
+- ``P:bus:gw:{gateway_id}:alive`` → ``"1"`` with TTL ``ALIVE_TTL_S``, refreshed while the
+  gateway runs, so a command to a pile whose gateway died fails fast as ``pile_offline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import is_dataclass
+from typing import Any
+
+from django.conf import settings
+
+from . import port
+
+logger = logging.getLogger(__name__)
+
+ROUTE_TTL_S = 90
+ROUTE_REFRESH_S = 30
+ALIVE_TTL_S = 15
+ALIVE_REFRESH_S = 5
+REPLY_TTL_S = 60
+
+# Set the route unless another connection owns it (refresh must not steal a newer route).
+_SET_IF_OURS = """
+local v = redis.call('GET', KEYS[1])
+if (not v) or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_DELETE_IF_OURS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def route_key(schema: str, pile_code: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:{schema}:bus:route:{pile_code}"
+
+
+def reply_key(schema: str, request_id: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:{schema}:bus:reply:{request_id}"
+
+
+def inbox_key(gateway_id: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:bus:gw:{gateway_id}"
+
+
+def alive_key(gateway_id: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:bus:gw:{gateway_id}:alive"
+
+
+def _redis():
+    from stations import live
+
+    return live.client()
+
+
+# --- domain side ---------------------------------------------------------------------------
+
+
+def send(schema: str, command: Any, timeout: float = 10.0) -> port.CommandResult:
+    """Send ``command`` (a port command dataclass with ``pile_code``; gateways may accept
+    their own protocol-specific dataclasses too) to the pile's gateway and wait up to
+    ``timeout`` seconds for its answer. Blocking; never raises for a pile that is offline or
+    silent: returns ``CommandResult(ok=False, error="pile_offline" | "timeout")``.
+    """
+    if not is_dataclass(command):
+        raise TypeError("a command is a dataclass instance")
+    r = _redis()
+    route = r.get(route_key(schema, command.pile_code))
+    if not route:
+        return port.CommandResult(ok=False, error="pile_offline")
+    gateway_id = route.split(" ", 1)[0]
+    if not r.exists(alive_key(gateway_id)):
+        return port.CommandResult(ok=False, error="pile_offline", detail={"gateway": gateway_id})
+    request_id = uuid.uuid4().hex
+    reply_to = reply_key(schema, request_id)
+    envelope = {
+        "id": request_id,
+        "schema": schema,
+        "command": port.command_to_dict(command),
+        "reply_to": reply_to,
+        "expires": time.time() + timeout,
+    }
+    pipe = r.pipeline(transaction=False)
+    pipe.rpush(inbox_key(gateway_id), json.dumps(envelope))
+    pipe.expire(inbox_key(gateway_id), ROUTE_TTL_S)
+    pipe.execute()
+    answer = r.blpop([reply_to], timeout=timeout)
+    if answer is None:
+        return port.CommandResult(ok=False, error="timeout")
+    data = json.loads(answer[1])
+    return port.CommandResult(
+        ok=bool(data.get("ok")), error=data.get("error", ""), detail=data.get("detail") or {}
+    )
+
+
+# --- gateway side --------------------------------------------------------------------------
+
+Execute = Callable[[str, dict], Awaitable[port.CommandResult]]
+Kick = Callable[[str, str, str], None]
+
+
+class GatewayBus:
+    """The gateway's end of the bus (asyncio, ``redis.asyncio`` client ``redis``).
+
+    ``execute(schema, command_dict)`` runs one command and returns its result (it must
+    honour the deadline it is given through ``asyncio.timeout``); ``kick(schema, pile_code,
+    route)`` closes a local connection that a newer connection elsewhere replaced.
+    """
+
+    def __init__(self, redis, gateway_id: str, execute: Execute, kick: Kick) -> None:
+        self.redis = redis
+        self.gateway_id = gateway_id
+        self.execute = execute
+        self.kick = kick
+        self.routes: dict[tuple[str, str], str] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._running: set[asyncio.Task] = set()
+        self._set_if_ours = redis.register_script(_SET_IF_OURS)
+        self._delete_if_ours = redis.register_script(_DELETE_IF_OURS)
+
+    async def start(self) -> None:
+        await self.redis.set(alive_key(self.gateway_id), "1", ex=ALIVE_TTL_S)
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="bus-consume"),
+            asyncio.create_task(self._keep_alive(), name="bus-alive"),
+            asyncio.create_task(self._refresh_routes(), name="bus-routes"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.delete(alive_key(self.gateway_id))
+            for (schema, pile_code), value in self.routes.items():
+                await self._delete_if_ours(keys=[route_key(schema, pile_code)],
+                                           args=[value], client=pipe)
+            await pipe.execute()
+        self.routes.clear()
+
+    def route_value(self, connection_id: str) -> str:
+        return f"{self.gateway_id} {connection_id}"
+
+    async def register(self, schema: str, pile_code: str, connection_id: str) -> None:
+        """The pile's commands come here from now on; a gateway that held it is told to
+        close its (older) connection."""
+        value = self.route_value(connection_id)
+        self.routes[(schema, pile_code)] = value
+        previous = await self.redis.set(route_key(schema, pile_code), value, ex=ROUTE_TTL_S,
+                                        get=True)
+        if previous and previous != value:
+            other = previous.split(" ", 1)[0]
+            if other != self.gateway_id:
+                message = {"kick": pile_code, "schema": schema, "route": previous}
+                await self.redis.rpush(inbox_key(other), json.dumps(message))
+
+    async def unregister(self, schema: str, pile_code: str, connection_id: str) -> None:
+        value = self.route_value(connection_id)
+        if self.routes.get((schema, pile_code)) == value:
+            del self.routes[(schema, pile_code)]
+        await self._delete_if_ours(keys=[route_key(schema, pile_code)], args=[value])
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(ALIVE_REFRESH_S)
+            try:
+                await self.redis.set(alive_key(self.gateway_id), "1", ex=ALIVE_TTL_S)
+            except Exception:
+                logger.exception("bus: cannot refresh the alive key")
+
+    async def _refresh_routes(self) -> None:
+        while True:
+            await asyncio.sleep(ROUTE_REFRESH_S)
+            try:
+                items = list(self.routes.items())
+                for start in range(0, len(items), 1000):
+                    pipe = self.redis.pipeline(transaction=False)
+                    for (schema, pile_code), value in items[start:start + 1000]:
+                        await self._set_if_ours(keys=[route_key(schema, pile_code)],
+                                                args=[value, ROUTE_TTL_S], client=pipe)
+                    await pipe.execute()
+            except Exception:
+                logger.exception("bus: cannot refresh routes")
+
+    async def _consume(self) -> None:
+        key = inbox_key(self.gateway_id)
+        while True:
+            try:
+                item = await self.redis.blpop([key], timeout=1)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("bus: inbox read failed")
+                await asyncio.sleep(1)
+                continue
+            if item is None:
+                continue
+            try:
+                message = json.loads(item[1])
+            except (TypeError, ValueError):
+                logger.warning("bus: unreadable inbox entry %r", item[1][:200])
+                continue
+            if "kick" in message:
+                self.kick(message.get("schema", ""), message["kick"], message.get("route", ""))
+                continue
+            task = asyncio.create_task(self._answer(message))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _answer(self, message: dict) -> None:
+        try:
+            schema, reply_to = message["schema"], message["reply_to"]
+            remaining = float(message["expires"]) - time.time()
+            command = message["command"]
+        except (KeyError, TypeError, ValueError):
+            logger.warning("bus: malformed request %r", message)
+            return
+        if remaining <= 0:
+            return  # the sender has given up already
+        try:
+            async with asyncio.timeout(remaining):
+                result = await self.execute(schema, command)
+        except TimeoutError:
+            result = port.CommandResult(ok=False, error="timeout")
+        except Exception as exc:
+            logger.exception("bus: command %s failed", command.get("type"))
+            result = port.CommandResult(ok=False, error="failed", detail={"message": str(exc)})
+        reply = json.dumps({"ok": result.ok, "error": result.error, "detail": result.detail},
+                           default=str)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(reply_to, reply)
+        pipe.expire(reply_to, REPLY_TTL_S)
+        await pipe.execute()

@@ -1,0 +1,289 @@
+"""Fixtures for the gateway tests: a real gateway on loopback (its own event loop in a
+thread), committed piles in ``tenant-a``, a recording stand-in for the charging domain,
+and a blocking pile client speaking the codec over a real socket.
+
+The gateway's pool threads use their own database connections and must see what a test
+sets up, so fixtures write through :func:`committed` (another thread, its own connection,
+autocommit) and delete it afterwards; the test's own connection only reads (READ COMMITTED
+sees those commits). Redis keys of this run are cleared around each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+import redis
+from django.conf import settings
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from charging import port
+from protocols.ykc import FrameSplitter, encode_frame
+from protocols.ykc.gateway import YkcGateway
+
+_codes = itertools.count(1)
+SCHEMA = "op_tenant_a"
+
+
+def pytest_collection_modifyitems(items):
+    here = __file__.rsplit("/", 1)[0]
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.django_db)
+
+
+def committed(fn, *args, **kwargs):
+    """Run ``fn`` in a fresh thread on its own connection (committed at once)."""
+    from django.db import connection
+
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller
+            result["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def _redis_clear() -> None:
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(r.scan_iter(f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+    if keys:
+        r.delete(*keys)
+
+
+@pytest.fixture
+def unblocked(operators, django_db_blocker):
+    """Database access for the test and the gateway's threads (committed data)."""
+    with django_db_blocker.unblock():
+        _redis_clear()
+        yield
+        _redis_clear()
+
+
+@pytest.fixture(scope="session")
+def station(operators, django_db_blocker):
+    from stations.models import Station
+
+    def make():
+        with schema_context(SCHEMA):
+            return Station.objects.get_or_create(
+                code="GW-TEST", defaults={"name": "网关测试站", "address": "测试路 1 号",
+                                          "area_code": "310000", "latitude": Decimal("31.2"),
+                                          "longitude": Decimal("121.4")})[0]
+
+    with django_db_blocker.unblock():
+        return committed(make)
+
+
+@pytest.fixture
+def make_pile(unblocked, station, operators):
+    """``make_pile(connectors=1, enabled=True, operator="tenant-a", register=True)`` →
+    a committed pile code (removed with everything logged for it afterwards)."""
+    from stations.models import Pile
+    from tenants.models import PileRegistration
+
+    made: list[str] = []
+
+    def make(*, connectors: int = 1, enabled: bool = True, operator: str = "tenant-a",
+             register: bool = True, in_estate: bool = True, heartbeat_s: int = 10) -> str:
+        code = f"3201{int(time.time()) % 100000:05d}{next(_codes):05d}"
+        made.append(code)
+        committed(create, code, connectors, enabled, operator, register, in_estate,
+                  heartbeat_s)
+        return code
+
+    def create(code, connectors, enabled, operator, register, in_estate, heartbeat_s):
+        if in_estate:
+            with schema_context(SCHEMA):
+                pile = Pile.objects.create(station=station, code=code, rated_power_kw=60,
+                                           connector_count=connectors, enabled=enabled,
+                                           heartbeat_interval_s=heartbeat_s)
+                for n in range(1, connectors + 1):
+                    pile.connectors.create(number=n, rated_power_kw=60, qr_code=f"{code}{n:02d}")
+        if register:
+            with schema_context(get_public_schema_name()):
+                PileRegistration.objects.create(code=code, operator=operators[operator])
+
+    yield make
+    committed(cleanup, made)
+
+
+def cleanup(made: list[str]) -> None:
+    from protocols.models import FrameLog, MeterSample, SessionMessage
+    from stations.models import Pile
+    from tenants.models import PileRegistration, RefusedPileLogin
+
+    with schema_context(SCHEMA):
+        Pile.objects.filter(code__in=made).delete()
+        for model in (FrameLog, MeterSample, SessionMessage):
+            model.objects.filter(pile_code__in=made).delete()
+    with schema_context(get_public_schema_name()):
+        PileRegistration.objects.filter(code__in=made).delete()
+        RefusedPileLogin.objects.filter(pile_code__in=made).delete()
+
+
+class GatewayThread:
+    """A gateway with its own event loop in a daemon thread."""
+
+    def __init__(self, port_: int = 0) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.gateway = YkcGateway(host="127.0.0.1", port=port_, metrics_host="127.0.0.1",
+                                  metrics_port=0, gateway_id=f"test-{id(self)}", db_threads=4)
+        self.call(self.gateway.start())
+
+    @property
+    def port(self) -> int:
+        return self.gateway.port
+
+    def call(self, coro, timeout: float = 20):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def sync(self, fn, *args):
+        """Run a plain function on the gateway's loop (its state is loop-owned)."""
+        async def wrapper():
+            return fn(*args)
+        return self.call(wrapper())
+
+    def flush(self) -> None:
+        self.call(self.gateway.live.flush())
+        self.call(self.gateway.batcher.flush())
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.call(self.gateway.stop(), timeout=30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+
+
+@pytest.fixture
+def gateway(unblocked, make_pile):
+    # Depends on make_pile so that the gateway stops (and its pool threads finish marking
+    # piles offline) before the test's piles are deleted.
+    gw = GatewayThread()
+    yield gw
+    gw.stop()
+
+
+@dataclass
+class Recorder:
+    """Stands in for ``charging.handlers.handle``: records every event, stores transaction
+    records by trade number (acknowledging duplicates), decides card starts."""
+
+    events: list = field(default_factory=list)
+    records: dict = field(default_factory=dict)
+    fail_records: bool = False
+    card_decision: port.CardStartDecision = field(default_factory=lambda: port.CardStartDecision(
+        accepted=True, trade_no="1" * 32, card_no="1234567890123456",
+        balance_yuan=Decimal("88.00")))
+
+    def handle(self, event):
+        self.events.append(event)
+        if isinstance(event, port.TransactionRecord):
+            if self.fail_records:
+                raise RuntimeError("database unavailable")
+            duplicate = event.trade_no in self.records
+            self.records.setdefault(event.trade_no, event)
+            return port.RecordAck(stored=True, duplicate=duplicate)
+        if isinstance(event, port.CardStartRequest):
+            return self.card_decision
+        return None
+
+    def of(self, cls) -> list:
+        return [e for e in list(self.events) if isinstance(e, cls)]
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    from charging import handlers
+
+    rec = Recorder()
+    monkeypatch.setattr(handlers, "handle", rec.handle)
+    return rec
+
+
+class PileClient:
+    """A blocking pile over a real socket: send messages, receive decoded frames."""
+
+    def __init__(self, port_: int, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port_), timeout=timeout)
+        self.splitter = FrameSplitter()
+        self.frames: list = []
+        self.seq = 0
+
+    def send(self, message, sequence=None) -> bytes:
+        if sequence is None:
+            sequence, self.seq = self.seq, self.seq + 1
+        data = encode_frame(message, sequence)
+        self.sock.sendall(data)
+        return data
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self, frame_type: int | None = None, timeout: float = 5.0):
+        """The next frame (of ``frame_type`` if given; others are kept in ``frames``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, frame in enumerate(self.frames):
+                if frame_type is None or frame.frame_type == frame_type:
+                    return self.frames.pop(i)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no frame 0x{frame_type or 0:02X}")
+            self.sock.settimeout(remaining)
+            data = self.sock.recv(4096)
+            if not data:
+                raise ConnectionError("closed")
+            frames, _ = self.splitter.feed(data)
+            self.frames.extend(frames)
+
+    def closed(self, timeout: float = 5.0) -> bool:
+        """True once the gateway has closed the connection."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                return False
+            except ConnectionError:
+                return True
+            if not data:
+                return True
+            self.frames.extend(self.splitter.feed(data)[0])
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def pile_client(gateway):
+    clients: list[PileClient] = []
+
+    def connect() -> PileClient:
+        client = PileClient(gateway.port)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.close()

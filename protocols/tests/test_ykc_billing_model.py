@@ -1,0 +1,103 @@
+"""Billing model 0x05 → 0x06, 0x09 → 0x0A and the 0x58 push (→ 0x57), through the tariffs
+selectors and services."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django_tenants.utils import schema_context
+
+from billing.models import PileBillingModel, Tariff, TariffVersion
+from charging import bus
+from protocols.ykc import messages as m
+from protocols.ykc.commands import YkcPushBillingModel
+
+from .conftest import SCHEMA, committed
+from .helpers import login, wait_for
+
+TARIFF = "网关测试电价"
+
+
+@pytest.fixture
+def tariffed_pile(make_pile):
+    """A pile with its own tariff (the Guangdong demo shape: flat 0.6 + 0.4 service)."""
+    from billing.tariff_services import pile_tariff_assign, tariff_create_guangdong_demo
+    from stations.models import Pile
+
+    code = make_pile()
+
+    def given():
+        with schema_context(SCHEMA):
+            tariff = tariff_create_guangdong_demo(name=TARIFF)
+            pile_tariff_assign(pile=Pile.objects.get(code=code), tariff=tariff)
+
+    def cleanup():
+        with schema_context(SCHEMA):
+            Pile.objects.filter(code=code).delete()
+            TariffVersion.objects.filter(tariff__name=TARIFF).delete()
+            Tariff.objects.filter(name=TARIFF).delete()
+
+    committed(given)
+    yield code
+    committed(cleanup)
+
+
+def test_first_login_model_differs_then_request_gets_0x0a_then_verifies(gateway, tariffed_pile,
+                                                                        pile_client):
+    code = tariffed_pile
+    client = pile_client()
+    login(client, code)
+
+    client.send(m.BillingModelVerify(code, "0000"))
+    assert client.recv(0x06).message.model_differs is True
+    client.send(m.BillingModelRequest(code), sequence=b"\x0b\xb2")
+    reply = client.recv(0x0A)
+    model = reply.message.billing_model
+
+    assert reply.sequence == b"\x0b\xb2"
+    assert model.flat_electricity == Decimal("0.60000")
+    assert model.flat_service == Decimal("0.40000")
+    assert len(model.slots) == 48
+    with schema_context(SCHEMA):
+        state = wait_for(lambda: PileBillingModel.objects.filter(
+            pile__code=code, model_number_acked=int(model.model_no)).first())
+    assert state.last_result == PileBillingModel.Result.OK
+
+    client.send(m.BillingModelVerify(code, model.model_no))
+    assert client.recv(0x06).message.model_differs is False
+
+
+def test_pushed_model_records_the_pile_answer(gateway, tariffed_pile, pile_client):
+    code = tariffed_pile
+    client = pile_client()
+    login(client, code)
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(bus.send, SCHEMA, YkcPushBillingModel(code), 5)
+        push = client.recv(0x58)
+        client.send(m.SetBillingModelReply(code, True), sequence=push.sequence)
+        result = pending.result(5)
+
+    model_no = push.message.billing_model.model_no
+    assert result.ok is True
+    assert result.detail == {"model_no": model_no}
+    with schema_context(SCHEMA):
+        state = wait_for(lambda: PileBillingModel.objects.filter(
+            pile__code=code, last_result="ok").first())
+    assert state.model_number_acked == int(model_no)
+
+
+def test_pile_without_tariff_is_told_differs_and_gets_no_model(gateway, make_pile, pile_client):
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+
+    client.send(m.BillingModelVerify(code, "0000"))
+    assert client.recv(0x06).message.model_differs is True
+    client.send(m.BillingModelRequest(code))
+
+    with pytest.raises(TimeoutError):
+        client.recv(0x0A, timeout=0.5)
+    assert gateway.sync(lambda: gateway.gateway.metrics.errors.get("no_billing_model")) == 1

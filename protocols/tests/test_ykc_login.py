@@ -1,0 +1,147 @@
+"""Login 0x01 → 0x02 (+ 0x56), refusals, replacement, heartbeat 0x03 → 0x04."""
+
+from __future__ import annotations
+
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from protocols.ykc import messages as m
+from stations import live
+from stations.models import Pile
+from tenants.models import Operator, RefusedPileLogin
+
+from .conftest import SCHEMA, committed
+from .helpers import login, login_message, wait_for
+
+
+def test_login_accepted_replies_0x02_then_time_sync_and_marks_online(gateway, make_pile,
+                                                                     pile_client):
+    code = make_pile()
+    client = pile_client()
+    client.send(login_message(code), sequence=b"\x12\x34")
+
+    reply = client.recv(0x02)
+    sync = client.recv(0x56)
+
+    assert reply.message == m.LoginReply(code, True)
+    assert reply.sequence == b"\x12\x34"  # echoed byte for byte (§1.3)
+    assert sync.message.pile_code == code
+    with schema_context(SCHEMA):
+        pile = wait_for(lambda: Pile.objects.filter(code=code, online=True).first())
+    assert pile.last_seen_at is not None
+    assert live.pile_last_seen(SCHEMA, code) is not None
+
+
+def test_unknown_pile_is_refused_closed_and_listed(gateway, make_pile, pile_client):
+    code = make_pile(register=False, in_estate=False)
+    client = pile_client()
+
+    reply = login(client, code)
+
+    assert reply.message == m.LoginReply(code, False)
+    assert client.closed()
+    with schema_context(get_public_schema_name()):
+        refused = RefusedPileLogin.objects.get(pile_code=code)
+    assert refused.reason == RefusedPileLogin.Reason.UNKNOWN
+    assert refused.operator is None
+    assert refused.peer.startswith("127.0.0.1:")
+    assert refused.count == 1
+
+    again = pile_client()
+    login(again, code)
+    with schema_context(get_public_schema_name()):
+        assert RefusedPileLogin.objects.get(pile_code=code).count == 2
+
+
+def test_disabled_pile_is_refused(gateway, make_pile, pile_client):
+    code = make_pile(enabled=False)
+    client = pile_client()
+
+    assert login(client, code).message.success is False
+
+    assert client.closed()
+    with schema_context(get_public_schema_name()):
+        assert RefusedPileLogin.objects.get(pile_code=code).reason == "pile_disabled"
+    with schema_context(SCHEMA):
+        assert Pile.objects.get(code=code).online is False
+
+
+def test_registered_pile_missing_from_the_estate_is_refused(gateway, make_pile, pile_client):
+    code = make_pile(in_estate=False)
+
+    assert login(pile_client(), code).message.success is False
+
+    with schema_context(get_public_schema_name()):
+        assert RefusedPileLogin.objects.get(pile_code=code).reason == "not_in_estate"
+
+
+def test_pile_of_suspended_operator_is_refused(gateway, make_pile, pile_client, operators):
+    code = make_pile()
+    operator = operators["tenant-a"]
+    def set_status(status):
+        with schema_context(get_public_schema_name()):
+            Operator.objects.filter(pk=operator.pk).update(status=status)
+
+    committed(set_status, Operator.Status.SUSPENDED)
+    try:
+        reply = login(pile_client(), code)
+    finally:
+        committed(set_status, Operator.Status.ACTIVE)
+
+    assert reply.message.success is False
+    with schema_context(get_public_schema_name()):
+        refused = RefusedPileLogin.objects.get(pile_code=code)
+    assert refused.reason == "operator_suspended"
+    assert refused.operator_id == operator.pk
+
+
+def test_second_connection_replaces_the_first(gateway, make_pile, pile_client):
+    code = make_pile()
+    first = pile_client()
+    login(first, code)
+    second = pile_client()
+
+    login(second, code)
+
+    assert first.closed()
+    second.send(m.Heartbeat(code, 1, False))
+    assert second.recv(0x04).message == m.HeartbeatReply(code, 1, 0)
+    assert gateway.sync(lambda: gateway.gateway.sessions[code].peer.split(":")[1]) == str(
+        second.sock.getsockname()[1])
+    with schema_context(SCHEMA):  # the old connection's close did not mark it offline
+        assert Pile.objects.get(code=code).online is True
+
+
+def test_heartbeat_is_answered_with_same_sequence(gateway, make_pile, pile_client):
+    code = make_pile(connectors=2)
+    client = pile_client()
+    login(client, code, connectors=2)
+
+    client.send(m.Heartbeat(code, 2, False), sequence=b"\x00\x07")
+    reply = client.recv(0x04)
+
+    assert reply.message == m.HeartbeatReply(code, 2, 0)
+    assert reply.sequence == b"\x00\x07"
+    gateway.flush()
+    assert live.pile_last_seen(SCHEMA, code) is not None
+
+
+def test_disconnect_marks_pile_and_connectors_offline(gateway, make_pile, pile_client):
+    from stations.models import Connector
+
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code=code, online=True).exists())
+
+    def set_idle():
+        with schema_context(SCHEMA):
+            Connector.objects.filter(pile__code=code).update(status="idle")
+
+    committed(set_idle)
+
+    client.close()
+
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code=code, online=False).exists())
+        assert Connector.objects.get(pile__code=code).status == "offline"
