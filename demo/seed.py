@@ -81,7 +81,7 @@ def _operator() -> tuple[Operator, bool]:
     return operator, True
 
 
-def _merchant(operator: Operator) -> MiniProgram:
+def _merchant(operator: Operator, key_dir: Path, notify_base_url: str) -> MiniProgram:
     """The demo mini-program and a WeChat Pay merchant the fake server accepts: key files
     shared with `python -m fakes.wechatpay --key-dir var/fake_wechatpay --merchant …`."""
     from billing.wechatpay import configure_for_fake
@@ -90,13 +90,10 @@ def _merchant(operator: Operator) -> MiniProgram:
     mini_program, _ = MiniProgram.objects.update_or_create(
         operator=operator, defaults={"appid": DEMO_APPID, "app_secret": DEMO_APP_SECRET}
     )
-    load_or_create_platform_key(FAKE_PAY_KEY_DIR)
-    load_or_create_demo_merchant(FAKE_PAY_KEY_DIR, DEMO_MCHID, DEMO_APPID)
+    load_or_create_platform_key(key_dir)
+    load_or_create_demo_merchant(key_dir, DEMO_MCHID, DEMO_APPID)
     return configure_for_fake(
-        mini_program,
-        key_dir=str(FAKE_PAY_KEY_DIR),
-        mchid=DEMO_MCHID,
-        notify_base_url=f"http://127.0.0.1:{settings.SITE_PORT}",
+        mini_program, key_dir=str(key_dir), mchid=DEMO_MCHID, notify_base_url=notify_base_url
     )
 
 
@@ -164,10 +161,15 @@ def _member() -> None:
         policy.save(update_fields=["notify_template_id"])
 
 
-def seed_demo_operator() -> DemoInfo:
+def seed_demo_operator(
+    *, key_dir: Path = FAKE_PAY_KEY_DIR, notify_base_url: str | None = None
+) -> DemoInfo:
+    """Create or refresh the demo operator. ``key_dir`` holds the fake WeChat Pay's key files
+    (shared with ``python -m fakes.wechatpay --key-dir``); notifications go to
+    ``notify_base_url`` (default: this machine's web port)."""
     operator, created = _operator()
     with transaction.atomic():
-        _merchant(operator)
+        _merchant(operator, key_dir, notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}")
     with tenant_context(operator), transaction.atomic():
         codes = _estate()
         _member()

@@ -465,13 +465,15 @@ class SimulatedPile:
 
 # --- scenarios --------------------------------------------------------------------------
 
-SCENARIOS = ("idle", "normal", "disconnect", "card", "fault", "load")
+SCENARIOS = ("idle", "demo", "normal", "disconnect", "card", "fault", "load")
 
 
 async def scenario(pile: SimulatedPile, name: str, *, charge_minutes: float = 30) -> None:
     """Drive one pile through a named scenario (the pile's ``run()`` must be running).
 
     - ``idle``: log in and heartbeat.
+    - ``demo``: every connector has a car plugged in and stays so: the platform may start
+      and stop sessions on any of them, again and again (``make run``'s simulated piles).
     - ``normal``: plug in, wait for the platform's remote start (0x34), charge, stop when the
       platform stops it (0x36) or after ``charge_minutes`` (SOC full, 0x41).
     - ``disconnect``: as normal, but the link drops halfway; the pile reconnects, keeps
@@ -483,6 +485,10 @@ async def scenario(pile: SimulatedPile, name: str, *, charge_minutes: float = 30
     await pile.logged_in.wait()
     connector = pile.connectors[1]
     if name == "idle":
+        return
+    if name == "demo":
+        for number in pile.connectors:
+            pile.plug(number)
         return
     if name == "load":
         pile.start_local(1)

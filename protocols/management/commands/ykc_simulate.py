@@ -10,6 +10,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from protocols.ykc.simulator import SCENARIOS
+
 from .ykc_gateway import raise_nofile_limit
 
 
@@ -28,7 +30,7 @@ class Command(BaseCommand):
                             help="simulate the registered piles of --tenant")
         parser.add_argument("--tenant", help="operator slug (with --piles-from-db)")
         parser.add_argument("--scenario", default="normal",
-                            choices=("idle", "normal", "disconnect", "card", "fault", "load"))
+                            choices=SCENARIOS)
         parser.add_argument("--charging-share", type=float, default=None,
                             help="fraction of piles running a local session (load)")
         parser.add_argument("--connectors", type=int, default=None)
@@ -43,10 +45,11 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         from protocols.ykc.simulator import SimulatedPile, Stats, scenario
 
-        piles = [(code, o["connectors"] or 1) for code in o["piles"]]
+        # (pile code, connectors, power per connector in kW or None for --power-kw)
+        piles = [(code, o["connectors"] or 1, None) for code in o["piles"]]
         if o["count"]:
             width = 14 - len(o["code_prefix"])
-            piles += [(f"{o['code_prefix']}{i:0{width}d}", o["connectors"] or 1)
+            piles += [(f"{o['code_prefix']}{i:0{width}d}", o["connectors"] or 1, None)
                       for i in range(1, o["count"] + 1)]
         if o["piles_from_db"]:
             piles += self.piles_of(o["tenant"], o["connectors"])
@@ -61,9 +64,10 @@ class Command(BaseCommand):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             tasks = []
-            for index, (code, connectors) in enumerate(piles):
+            for index, (code, connectors, power_kw) in enumerate(piles):
                 pile = SimulatedPile(code, o["host"], o["port"], connectors=connectors,
-                                     power_kw=o["power_kw"], time_scale=o["time_scale"],
+                                     power_kw=power_kw or o["power_kw"],
+                                     time_scale=o["time_scale"],
                                      stats=stats)
                 name = o["scenario"]
                 if o["charging_share"] is not None:
@@ -96,7 +100,8 @@ class Command(BaseCommand):
 
         uvloop.run(main())
 
-    def piles_of(self, slug: str | None, connectors: int | None) -> list[tuple[str, int]]:
+    def piles_of(self, slug: str | None, connectors: int | None) -> list[tuple]:
+        """The operator's enabled YKC piles: (code, connectors, kW per connector)."""
         from django_tenants.utils import tenant_context
 
         from stations.models import Pile
@@ -106,6 +111,6 @@ class Command(BaseCommand):
         if operator is None:
             raise CommandError(f"no operator {slug!r}")
         with tenant_context(operator):
-            return [(code, connectors or count) for code, count in
+            return [(code, connectors or count, float(kw) / count) for code, count, kw in
                     Pile.objects.filter(protocol="ykc", enabled=True)
-                    .values_list("code", "connector_count")]
+                    .values_list("code", "connector_count", "rated_power_kw")]
