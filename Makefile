@@ -8,11 +8,15 @@ DB_PORT ?= 5432
 DB_USER ?= postgres
 export DB_NAME DB_HOST DB_PORT DB_USER
 
+# `make run SIMULATE=0` starts no simulated piles.
+SIMULATE ?= 1
+PROCESSES = web worker beat ykc fake_wechat fake_wechatpay $(if $(filter 1,$(SIMULATE)),sim,)
+
 .PHONY: run test setup services db venv lint bench messages clean-db
 
 run: setup
 	$(PY) manage.py seed_demo
-	.venv/bin/honcho start
+	.venv/bin/honcho start $(PROCESSES)
 
 test: venv services
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -174,3 +174,31 @@ def test_orders_of_one_member_and_one_connector_are_exclusive(funded_member, con
         _start(funded_member, pile.connectors.get(number=2))
     assert exc.value.code == "order_in_progress"
     assert ChargingOrder.objects.count() == 1
+
+
+def test_settlement_dying_midway_is_retried_and_settles_once(funded_member, connector, tariff, monkeypatch):
+    from settlement.models import Posting
+
+    order = _start(funded_member, connector)
+    services.record_store(_record(order))
+    record = TransactionRecord.objects.get()
+    real = services.order_transition
+    died = []
+
+    def dying(order, to_state, **kwargs):
+        if to_state == OrderState.SETTLED and not died:
+            died.append(True)
+            raise RuntimeError("worker killed")  # after the ledger posting was written
+        return real(order, to_state, **kwargs)
+
+    monkeypatch.setattr(services, "order_transition", dying)
+    with pytest.raises(RuntimeError):
+        services.record_settle(record_id=record.pk)
+    order.refresh_from_db()
+    assert order.state == OrderState.STARTING  # the whole settlement rolled back
+    assert not Posting.objects.filter(key=f"order:{order.number}:charge").exists()
+    settled = services.record_settle(record_id=record.pk)  # Celery's retry
+    assert settled.state == OrderState.SETTLED
+    assert Posting.objects.filter(key=f"order:{order.number}:charge").count() == 1
+    assert balance(funded_member).available == Decimal("85.00")
+    ledger_clean()

@@ -10,10 +10,8 @@ sees those commits). Redis keys of this run are cleared around each test.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,7 +23,8 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from charging import port
 from protocols.ykc import FrameSplitter, encode_frame
-from protocols.ykc.gateway import YkcGateway
+
+from .helpers import GatewayThread, committed
 
 _codes = itertools.count(1)
 SCHEMA = "op_tenant_a"
@@ -36,28 +35,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.django_db)
-
-
-def committed(fn, *args, **kwargs):
-    """Run ``fn`` in a fresh thread on its own connection (committed at once)."""
-    from django.db import connection
-
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # re-raised in the caller
-            result["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 def _redis_clear() -> None:
@@ -136,41 +113,6 @@ def cleanup(made: list[str]) -> None:
     with schema_context(get_public_schema_name()):
         PileRegistration.objects.filter(code__in=made).delete()
         RefusedPileLogin.objects.filter(pile_code__in=made).delete()
-
-
-class GatewayThread:
-    """A gateway with its own event loop in a daemon thread."""
-
-    def __init__(self, port_: int = 0) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.gateway = YkcGateway(host="127.0.0.1", port=port_, metrics_host="127.0.0.1",
-                                  metrics_port=0, gateway_id=f"test-{id(self)}", db_threads=4)
-        self.call(self.gateway.start())
-
-    @property
-    def port(self) -> int:
-        return self.gateway.port
-
-    def call(self, coro, timeout: float = 20):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def sync(self, fn, *args):
-        """Run a plain function on the gateway's loop (its state is loop-owned)."""
-        async def wrapper():
-            return fn(*args)
-        return self.call(wrapper())
-
-    def flush(self) -> None:
-        self.call(self.gateway.live.flush())
-        self.call(self.gateway.batcher.flush())
-
-    def stop(self) -> None:
-        if self.loop.is_running():
-            self.call(self.gateway.stop(), timeout=30)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
 
 
 @pytest.fixture

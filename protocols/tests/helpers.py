@@ -1,13 +1,16 @@
-"""Messages a test pile sends, and a poll helper."""
+"""Messages a test pile sends, a poll helper, and a gateway running in a thread."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from datetime import datetime
 from decimal import Decimal
 
 from protocols.ykc import messages as m
 from protocols.ykc.fields import PILE_TZ
+from protocols.ykc.gateway import YkcGateway
 
 
 def login_message(code: str, connectors: int = 1) -> m.Login:
@@ -57,3 +60,60 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+class GatewayThread:
+    """A gateway with its own event loop in a daemon thread."""
+
+    def __init__(self, port_: int = 0) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.gateway = YkcGateway(host="127.0.0.1", port=port_, metrics_host="127.0.0.1",
+                                  metrics_port=0, gateway_id=f"test-{id(self)}", db_threads=4)
+        self.call(self.gateway.start())
+
+    @property
+    def port(self) -> int:
+        return self.gateway.port
+
+    def call(self, coro, timeout: float = 20):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def sync(self, fn, *args):
+        """Run a plain function on the gateway's loop (its state is loop-owned)."""
+        async def wrapper():
+            return fn(*args)
+        return self.call(wrapper())
+
+    def flush(self) -> None:
+        self.call(self.gateway.live.flush())
+        self.call(self.gateway.batcher.flush())
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.call(self.gateway.stop(), timeout=30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+
+
+def committed(fn, *args, **kwargs):
+    """Run ``fn`` in a fresh thread on its own connection (committed at once)."""
+    from django.db import connection
+
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller
+            result["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

@@ -31,7 +31,7 @@ class Command(BaseCommand):
                     f"  API docs         {public}/api/docs/",
                     f"  Driver API       http://127.0.0.1:{port}/api/app/v1/  (header X-Tenant: demo)",
                     f"  YKC gateway      tcp://0.0.0.0:{settings.YKC_GATEWAY_PORT}  (point real piles here)",
-                    f"  Demo journey     .venv/bin/python manage.py demo_session",
+                    "  Demo journey     .venv/bin/python manage.py demo_session",
                     f"  Simulated piles  {len(info.pile_codes)} ({', '.join(info.pile_codes[:3])}, …)",
                     "",
                 ]

@@ -6,6 +6,7 @@ import asyncio
 import resource
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="0.0.0.0")
-        parser.add_argument("--port", type=int, default=8768)
+        parser.add_argument("--port", type=int, default=settings.YKC_GATEWAY_PORT)
         parser.add_argument("--metrics-host", default="0.0.0.0")
         parser.add_argument("--metrics-port", type=int, default=None,
                             help="serve Prometheus metrics at http://HOST:PORT/metrics")

@@ -1,0 +1,166 @@
+"""The whole platform in one test process, on real sockets: the ASGI app under uvicorn
+(HTTP + WebSocket), the YKC gateway, simulated piles, a Celery worker on the real broker,
+and the fake WeChat and WeChat Pay servers — with the demo operator seeded (committed)
+and removed afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+SIM_TIME_SCALE = 60  # a simulated minute of charging per real second
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Uvicorn:
+    def __init__(self) -> None:
+        import uvicorn
+
+        self.port = _free_port()
+        config = uvicorn.Config(
+            "evplatform.asgi:application", host="127.0.0.1", port=self.port,
+            log_level="warning", lifespan="off",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+class Simulator:
+    """Simulated piles (protocols.ykc.simulator) on their own event loop."""
+
+    def __init__(self, codes_and_guns: list[tuple[str, int, float]], port: int) -> None:
+        from protocols.ykc.simulator import SimulatedPile, scenario
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.piles: dict[str, SimulatedPile] = {}
+
+        async def start():
+            for code, guns, kw in codes_and_guns:
+                pile = SimulatedPile(code, "127.0.0.1", port, connectors=guns, power_kw=kw,
+                                     time_scale=SIM_TIME_SCALE)
+                self.piles[code] = pile
+                asyncio.create_task(pile.run())
+                asyncio.create_task(scenario(pile, "demo"))
+
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def call(self, fn, *args):
+        async def wrapper():
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(10)
+
+    def stop(self) -> None:
+        for pile in self.piles.values():
+            self.loop.call_soon_threadsafe(pile.stop)
+        time.sleep(0.2)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@dataclass
+class Platform:
+    web: Uvicorn
+    wechat: object
+    pay: object
+    gateway: object
+    simulator: Simulator
+    operator: object
+
+
+def _wait(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture(scope="module")
+def platform(operators, django_db_blocker, tmp_path_factory):
+    from celery.contrib.testing.worker import start_worker
+    from django.db import connections
+    from django_tenants.utils import schema_context
+
+    from demo.seed import DEMO_APPID, DEMO_MCHID, seed_demo_operator
+    from evplatform.celery import app
+    from fakes import wechat_api, wechatpay
+    from protocols.tests.helpers import GatewayThread
+    from stations.models import Pile
+
+    key_dir = tmp_path_factory.mktemp("fake_wechatpay")
+    saved = (settings.WECHAT_API_BASE_URL, settings.WECHATPAY_API_BASE_URL)
+    # As the Procfile's web process does: under ASGI each request may run in a new thread,
+    # so connections are closed after each request instead of kept per thread.
+    db_settings = connections.settings["default"]
+    saved_max_age, db_settings["CONN_MAX_AGE"] = db_settings["CONN_MAX_AGE"], 0
+    with django_db_blocker.unblock():
+        wechat = wechat_api.start_in_thread()
+        pay = wechatpay.start_in_thread(key_dir=key_dir)
+        settings.WECHAT_API_BASE_URL = wechat.url + "/"
+        settings.WECHATPAY_API_BASE_URL = pay.url
+        web = Uvicorn()
+        info = seed_demo_operator(key_dir=key_dir, notify_base_url=web.url)
+        merchant = wechatpay.load_or_create_demo_merchant(key_dir, DEMO_MCHID, DEMO_APPID)
+        pay.register_merchant(
+            DEMO_MCHID, [DEMO_APPID], merchant.apiv3_key,
+            merchant_public_key=merchant.public_key_pem, merchant_serial_no=merchant.serial_no,
+        )
+        connection.set_schema_to_public()
+        gateway = GatewayThread()
+        with schema_context(info.operator.schema_name):
+            piles = [
+                (code, guns, float(kw) / guns)
+                for code, guns, kw in Pile.objects.values_list("code", "connector_count", "rated_power_kw")
+            ]
+        simulator = Simulator(piles, gateway.port)
+        with schema_context(info.operator.schema_name):
+            _wait(lambda: Pile.objects.filter(online=True).count() == len(piles))
+            _wait(lambda: not Pile.objects.filter(connectors__status="offline").exists())
+        connection.set_schema_to_public()
+        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
+                          loglevel="WARNING"):
+            yield Platform(web, wechat, pay, gateway, simulator, info.operator)
+        simulator.stop()
+        gateway.stop()
+        web.stop()
+        pay.shutdown()
+        wechat.shutdown()
+        settings.WECHAT_API_BASE_URL, settings.WECHATPAY_API_BASE_URL = saved
+        connection.set_schema_to_public()
+        info.operator.delete(force_drop=True)
+        db_settings["CONN_MAX_AGE"] = saved_max_age
+        # Threads of the servers above may still hold idle connections: end them, so the
+        # test database can be dropped at the end of the session.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )

@@ -1,0 +1,135 @@
+"""The driver journey of `manage.py demo_session`, end to end over real sockets: log in
+(fake WeChat), top up ¥100 (fake WeChat Pay), scan, start, live progress over the
+WebSocket, stop, the pile's record, settlement, bill and balance; the ledger is clean."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django_tenants.utils import schema_context
+
+from billing import pricing
+from demo.journey import Journey
+from protocols.tests.helpers import committed
+
+pytestmark = pytest.mark.django_db  # reads only: what the servers' threads must see is
+# written through `committed` (another thread, autocommit)
+
+
+def _wait(predicate, timeout: float = 30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
+    lines = []
+    journey = Journey(
+        api_url=platform.web.url, pay_url=platform.pay.url, stop_at_kwh=Decimal("1.0"),
+        timeout_s=60, say=lines.append,
+    )
+    result = journey.run()
+    order, before, after = result["order"], result["before"], result["after"]
+
+    assert order["state"] == "settled" and Decimal(order["energy_kwh"]) >= Decimal("1.0")
+    # The bill: lines rounded once each, the total is their sum, the wallet paid it.
+    total = sum(
+        (Decimal(line["electricity_yuan"]) + Decimal(line["service_yuan"]) for line in order["bill_lines"]),
+        Decimal("0"),
+    )
+    assert order["bill_lines"] and Decimal(order["total_amount"]) == total > 0
+    assert Decimal(after["available"]) == Decimal(before["available"]) - total
+    assert Decimal(before["available"]) == Decimal("150.00")  # seeded ¥50 + the ¥100 top-up
+    # Progress reached the driver over the WebSocket while charging.
+    assert any(o["state"] == "charging" and o["progress"] for o in journey.log)
+
+    with schema_context(platform.operator.schema_name):
+        from charging.models import ChargingOrder, TransactionRecord
+        from protocols.models import FrameLog
+        from settlement.models import Posting
+
+        db_order = ChargingOrder.objects.get(pk=order["id"])
+        record = TransactionRecord.objects.get(trade_no=db_order.trade_no)
+        # Priced from the pile's per-period energy and the locked snapshot.
+        by_period = {k: Decimal(v) for k, v in record.data["energy_by_period"].items() if Decimal(v)}
+        snapshot = pricing.TariffSnapshot.from_dict(db_order.tariff_snapshot)
+        expected = pricing.price_pile_energy(snapshot, {pricing.Period(k): v for k, v in by_period.items()})
+        assert expected.total_yuan == total and not db_order.amount_mismatch
+        assert Posting.objects.filter(key=f"order:{db_order.number}:charge").count() == 1
+        frames = FrameLog.objects.filter(pile_code=db_order.pile.code)
+        # Every frame in and out is in the pile's log (written in batches every 0.5 s).
+        _wait(lambda: {0x34, 0x33, 0x13, 0x36, 0x3B, 0x40} <= set(frames.values_list("frame_type", flat=True)))
+    # The member was told (subscribe message recorded by the fake WeChat).
+    assert any(m["data"]["character_string1"]["value"] == order["number"] for m in platform.wechat.messages())
+
+    capsys.readouterr()
+    call_command("ledger_verify", tenant="demo")  # exits non-zero on any problem
+    assert capsys.readouterr().out.strip().endswith("postings: ok")
+    # What the driver was shown, in order.
+    said = "\n".join(lines)
+    for step in ("登录成功", "充值", "启动充电", "停止充电", "账单", "合计", "余额 / balance now"):
+        assert step in said, said
+
+
+def test_disconnect_mid_session_then_reconnect_settles_once(platform):
+    journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver="bob", say=lambda _: None)
+    journey.login()
+    journey.top_up_and_pay()
+    connector = journey.pick_connector()
+    order = journey.start(connector)
+    pile_code = connector["pile"]["code"]
+    pile = platform.simulator.piles[pile_code]
+    def progress_at():
+        body = journey._call("GET", f"/orders/{order['id']}")
+        return body["state"] == "charging" and (body["progress"] or {}).get("at")
+
+    seen = _wait(progress_at)
+    # The link drops; the pile logs in again and keeps charging and reporting.
+    platform.simulator.call(pile.drop_connection)
+    _wait(lambda: pile.logged_in.is_set() and progress_at() not in (None, False, seen))
+    journey._call("POST", f"/orders/{order['id']}/stop", expect=(202,))
+    final = _wait(lambda: (o := journey._call("GET", f"/orders/{order['id']}"))["state"] == "settled" and o)
+    with schema_context(platform.operator.schema_name):
+        from charging.models import TransactionRecord
+        from settlement.models import Posting
+
+        assert TransactionRecord.objects.filter(trade_no__startswith=pile_code).filter(
+            order_id=order["id"]
+        ).count() == 1
+        assert Posting.objects.filter(key=f"order:{final['number']}:charge").count() == 1
+    assert Decimal(final["total_amount"]) > 0
+
+
+def test_card_start_at_the_pile_is_authorised_and_billed(platform):
+    import asyncio
+
+    with schema_context(platform.operator.schema_name):
+        from accounts.models import Member
+        from charging.models import ChargingOrder, MemberCredential
+
+        member = Member.objects.get(nickname="演示车主")
+
+    def bind_card():
+        with schema_context(platform.operator.schema_name):
+            MemberCredential.objects.get_or_create(member_id=member.pk, kind="card", value="00000000D14B0A54")
+
+    committed(bind_card)
+    with schema_context(platform.operator.schema_name):
+        busy = set(ChargingOrder.objects.filter(state__in=["starting", "charging", "stopping"]).values_list("pile__code", flat=True))
+    code = next(c for c in platform.simulator.piles if c not in busy)
+    pile = platform.simulator.piles[code]
+    future = asyncio.run_coroutine_threadsafe(pile.card_start(1, card_no="00000000D14B0A54"), platform.simulator.loop)
+    assert future.result(15)  # 0x32 authorised
+    with schema_context(platform.operator.schema_name):
+        order = _wait(lambda: ChargingOrder.objects.filter(pile__code=code, state="charging").first())
+        assert order.mode == "card" and order.pile_initiated and order.member_id == member.pk
+    platform.simulator.call(pile.stop_local, 1, 0x45)
+    with schema_context(platform.operator.schema_name):
+        settled = _wait(lambda: ChargingOrder.objects.filter(pk=order.pk, state="settled").first())
+        assert settled.total_amount > 0 and settled.stop_reason == "at_pile"
