@@ -339,9 +339,11 @@ def order_progress(event: port.Progress) -> ChargingOrder | None:
     from . import realtime
 
     order = None
-    if event.trade_no and event.trade_no.strip("0"):
+    if event.trade_no is not None and not event.trade_no.strip("0"):
+        return None  # the pile says no session runs here (YKC 0x13 with a zero trade number)
+    if event.trade_no:
         order = ChargingOrder.objects.filter(trade_no=event.trade_no).first()
-    if order is None:
+    elif event.status == "charging":  # a protocol without trade numbers in its readings
         order = (
             ChargingOrder.objects.filter(
                 pile__code=event.pile_code,

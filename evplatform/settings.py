@@ -253,7 +253,7 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["tenant"], "formatter": "plain"}
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
 if PRODUCTION:

@@ -202,3 +202,17 @@ def test_settlement_dying_midway_is_retried_and_settles_once(funded_member, conn
     assert Posting.objects.filter(key=f"order:{order.number}:charge").count() == 1
     assert balance(funded_member).available == Decimal("85.00")
     ledger_clean()
+
+
+def test_readings_without_a_session_leave_the_order_alone(funded_member, connector, tariff):
+    order = _start(funded_member, connector)
+    services.order_start_result(port.StartResult(order.pile.code, 1, order.trade_no, accepted=True, at=timezone.now()))
+    services.order_progress(
+        port.Progress(order.pile.code, 1, "charging", timezone.now(), trade_no=order.trade_no, energy_kwh=Decimal("3"))
+    )
+    # After the stop the pile reports the connector idle with a zero trade number.
+    assert services.order_progress(
+        port.Progress(order.pile.code, 1, "plugged", timezone.now(), trade_no="0" * 32, energy_kwh=Decimal("0"))
+    ) is None
+    order.refresh_from_db()
+    assert order.progress["energy_kwh"] == "3.0000"
