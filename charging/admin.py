@@ -59,6 +59,10 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=200)
 
 
+class RefundForm(ReasonForm):
+    amount = forms.DecimalField(label=_("Amount (yuan)"), max_digits=10, decimal_places=2, min_value=0.01)
+
+
 def _owned(request, qs, path="station__owners"):
     """Station owners see only what hangs off their own stations."""
     if request.user.is_superuser:
@@ -79,7 +83,7 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [TransitionInline, SampleInline]
     actions = ["force_stop"]
-    readonly_fields = [f.name for f in ChargingOrder._meta.fields] + ["frame_log"]
+    readonly_fields = ["staff_actions", "frame_log"] + [f.name for f in ChargingOrder._meta.fields]
 
     def get_queryset(self, request):
         return _owned(request, super().get_queryset(request))
@@ -89,6 +93,16 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("Actions"))
+    def staff_actions(self, obj):
+        if obj.state == "abnormal":
+            url = reverse("admin:charging_chargingorder_settle", args=[obj.pk])
+            return format_html('<a class="button" href="{}">{}</a>', url, _("Settle by hand"))
+        if obj.state == "settled" and obj.mode == "wallet" and obj.paid_amount > obj.refunded_amount:
+            url = reverse("admin:charging_chargingorder_refund", args=[obj.pk])
+            return format_html('<a class="button" href="{}">{}</a>', url, _("Refund part"))
+        return "-"
 
     @admin.display(description=_("Frame log"))
     def frame_log(self, obj):
@@ -118,25 +132,51 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
                 "<int:order_id>/settle/",
                 self.admin_site.admin_view(self.settle_view),
                 name="charging_chargingorder_settle",
-            )
+            ),
+            path(
+                "<int:order_id>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name="charging_chargingorder_refund",
+            ),
         ] + super().get_urls()
 
-    def settle_view(self, request, order_id: int):
+    def _staff_action(self, request, order_id: int, form_class, act, *, title, explain, done):
+        """An order action that needs a form (reason, amount): GET shows it, POST runs it."""
         order = self.get_object(request, str(order_id))
         if order is None or not self.has_change_permission(request, order):
             return redirect("admin:charging_chargingorder_changelist")
-        form = ReasonForm(request.POST or None)
+        form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.order_settle_by_staff(order_id=order.pk, user=request.user, reason=form.cleaned_data["reason"])
-                self.message_user(request, _("Order settled."), messages.SUCCESS)
+                act(order, form.cleaned_data)
+                self.message_user(request, done, messages.SUCCESS)
             except services.OrderRefused as exc:
                 self.message_user(request, exc.detail, messages.ERROR)
             return redirect("admin:charging_chargingorder_change", order.pk)
-        return render(
-            request,
-            "admin/charging/settle.html",
-            {**self.admin_site.each_context(request), "order": order, "form": form, "title": _("Settle abnormal order")},
+        context = {**self.admin_site.each_context(request), "order": order, "form": form,
+                   "title": title, "explain": explain}
+        return render(request, "admin/charging/order_action.html", context)
+
+    def settle_view(self, request, order_id: int):
+        return self._staff_action(
+            request, order_id, ReasonForm,
+            lambda order, data: services.order_settle_by_staff(
+                order_id=order.pk, user=request.user, reason=data["reason"]
+            ),
+            title=_("Settle abnormal order"),
+            explain=_("No record will come from the pile: the member pays what the last readings show."),
+            done=_("Order settled."),
+        )
+
+    def refund_view(self, request, order_id: int):
+        return self._staff_action(
+            request, order_id, RefundForm,
+            lambda order, data: services.order_refund_partial(
+                order_id=order.pk, amount=data["amount"], user=request.user, reason=data["reason"]
+            ),
+            title=_("Refund part of an order"),
+            explain=_("The amount goes back to the member's wallet."),
+            done=_("Refunded."),
         )
 
 

@@ -684,6 +684,50 @@ def order_settle_by_staff(*, order_id: int, user, reason: str) -> ChargingOrder:
     return order
 
 
+def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -> ChargingOrder:
+    """Give back ``amount`` yuan of a settled wallet order to the member's wallet (staff, with a
+    reason): a partial reversal of the order's ledger posting, noted on the order's timeline.
+
+    Raises OrderRefused: reason_required, order_not_settled, refund_unsupported (not paid
+    from the wallet), refund_exceeds (more than what is left to refund).
+    """
+    from settlement import services as ledger
+    from settlement.models import Posting
+
+    if not reason.strip():
+        raise OrderRefused("reason_required", _("Give a reason."), 400)
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state != S.SETTLED:
+            raise OrderRefused("order_not_settled", _("Only settled orders can be refunded."))
+        if order.mode != PaymentMode.WALLET or order.member_id is None:
+            raise OrderRefused(
+                "refund_unsupported", _("Only orders paid from the wallet can be refunded here.")
+            )
+        amount = pricing.money_round(amount)
+        if amount <= 0 or amount > order.paid_amount - order.refunded_amount:
+            raise OrderRefused("refund_exceeds", _("More than what is left to refund."), 400)
+        posting = Posting.objects.get(key=f"order:{order.number}:charge")
+        # Serialised by the order's row lock: each refund gets the next key.
+        ledger.posting_reverse(
+            posting=posting,
+            key=f"order:{order.number}:refund:{order.refunded_amount}+{amount}",
+            amount=amount,
+            memo=reason[:200],
+        )
+        order.refunded_amount += amount
+        order.save(update_fields=["refunded_amount"])
+        OrderTransition.objects.create(
+            order=order,
+            from_state=order.state,
+            to_state=order.state,
+            actor=Actor.STAFF,
+            actor_id=str(user.pk),
+            reason=f"refund ¥{amount}: {reason}"[:200],
+        )
+    return order
+
+
 # --- recovery ---------------------------------------------------------------------------
 
 
