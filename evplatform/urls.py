@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from stations.views import qr_landing
+
 from .health import healthz
 
 urlpatterns = [
@@ -15,6 +17,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("q/<str:code>", qr_landing, name="qr-landing"),
 ]
 
 handler400 = "evplatform.api.errors.handler400"
