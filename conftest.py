@@ -12,6 +12,17 @@ import pytest
 from django.db import connection
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language (zh-hans), whatever an earlier one left."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def operators(django_db_setup, django_db_blocker):
     from tenants.models import MiniProgram

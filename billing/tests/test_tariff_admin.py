@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from billing import pricing
 from billing.models import StationTariff, Tariff, TariffVersion
@@ -96,6 +97,7 @@ def test_initial_values_round_trip_the_snapshot(tenant):
         ({"kind": "flat"}, "__all__", "exactly one price"),
     ],
 )
+@translation.override("en")  # the fragments are the English messages
 def test_validation_errors_land_on_the_field(tenant, overrides, field, fragment):
     form = TariffForm(data=_form_data(**overrides))
     assert not form.is_valid()

@@ -22,7 +22,10 @@ TARIFF = "网关测试电价"
 
 @pytest.fixture
 def tariffed_pile(make_pile):
-    """A pile with its own tariff (the Guangdong demo shape: flat 0.6 + 0.4 service)."""
+    """A pile with its own tariff (the Guangdong demo shape: flat 0.6 + 0.4 service).
+
+    Request it before ``gateway``: fixtures are torn down in reverse, and the gateway must
+    stop (marking its piles offline) before the pile is deleted."""
     from billing.tariff_services import pile_tariff_assign, tariff_create_guangdong_demo
     from stations.models import Pile
 
@@ -44,7 +47,7 @@ def tariffed_pile(make_pile):
     committed(cleanup)
 
 
-def test_first_login_model_differs_then_request_gets_0x0a_then_verifies(gateway, tariffed_pile,
+def test_first_login_model_differs_then_request_gets_0x0a_then_verifies(tariffed_pile, gateway,
                                                                         pile_client):
     code = tariffed_pile
     client = pile_client()
@@ -69,7 +72,7 @@ def test_first_login_model_differs_then_request_gets_0x0a_then_verifies(gateway,
     assert client.recv(0x06).message.model_differs is False
 
 
-def test_pushed_model_records_the_pile_answer(gateway, tariffed_pile, pile_client):
+def test_pushed_model_records_the_pile_answer(tariffed_pile, gateway, pile_client):
     code = tariffed_pile
     client = pile_client()
     login(client, code)

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.utils import translation
 from django_tenants.utils import tenant_context
 
 from stations import services
@@ -25,6 +26,7 @@ def test_create_registers_the_code(tenant):
     assert _registered(CODE) == ["tenant-a"]
 
 
+@translation.override("en")
 def test_code_of_another_operator_is_refused(tenant, other_tenant):
     with tenant_context(other_tenant):
         make_pile(make_station(), code=CODE)
