@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportMixin
 
+from stations import selectors as station_selectors
+
 from . import services
 from .models import (
     ChargingOrder,
@@ -63,11 +65,11 @@ class RefundForm(ReasonForm):
     amount = forms.DecimalField(label=_("Amount (yuan)"), max_digits=10, decimal_places=2, min_value=0.01)
 
 
-def _owned(request, qs, path="station__owners"):
-    """Station owners see only what hangs off their own stations."""
-    if request.user.is_superuser:
+def _owned(request, qs, path="station"):
+    """Station owners see only what hangs off their own stations (operator admins: all)."""
+    if station_selectors.sees_all_stations(request.user):
         return qs
-    return qs.filter(**{path: request.user}).distinct()
+    return qs.filter(**{f"{path}__in": station_selectors.stations_visible_to(request.user)})
 
 
 @admin.register(ChargingOrder)
@@ -187,7 +189,7 @@ class TransactionRecordAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in TransactionRecord._meta.fields]
 
     def get_queryset(self, request):
-        return _owned(request, super().get_queryset(request), "order__station__owners")
+        return _owned(request, super().get_queryset(request), "order__station")
 
     def has_add_permission(self, request):
         return False
@@ -202,7 +204,7 @@ class ReservationAdmin(admin.ModelAdmin):
     list_filter = ["state"]
 
     def get_queryset(self, request):
-        return _owned(request, super().get_queryset(request), "connector__pile__station__owners")
+        return _owned(request, super().get_queryset(request), "connector__pile__station")
 
 
 @admin.register(MemberCredential)
