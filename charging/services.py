@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -113,7 +114,7 @@ def _on_commit_task(task, *args, countdown: int | None = None) -> None:
 # --- start -----------------------------------------------------------------------------
 
 
-def _check_connector(connector: Connector, member: Member | None) -> None:
+def _check_connector(connector: Connector, member: Member) -> None:
     pile = connector.pile
     station = pile.station
     if station.status != Station.Status.OPERATING:
@@ -127,14 +128,15 @@ def _check_connector(connector: Connector, member: Member | None) -> None:
         raise OrderRefused("connector_fault", _("This connector has a fault."))
     if status == Connector.Status.IDLE:
         raise OrderRefused("connector_not_plugged", _("Plug the connector into the car first."))
-    if status == Connector.Status.RESERVED or Reservation.objects.filter(
-        connector=connector, state=Reservation.State.ACTIVE
-    ).exclude(member=member).exists():
-        if not Reservation.objects.filter(
-            connector=connector, state=Reservation.State.ACTIVE, member=member
-        ).exists():
-            raise OrderRefused("connector_reserved", _("This connector is reserved."))
-    elif status != Connector.Status.PLUGGED:
+    reserved_for = (
+        Reservation.objects.filter(connector=connector, state=Reservation.State.ACTIVE)
+        .values_list("member_id", flat=True)
+        .first()
+    )
+    # Only the member holding the reservation may start on a reserved connector.
+    if (reserved_for is not None or status == Connector.Status.RESERVED) and reserved_for != member.pk:
+        raise OrderRefused("connector_reserved", _("This connector is reserved."))
+    if status not in (Connector.Status.PLUGGED, Connector.Status.RESERVED):
         raise OrderRefused("connector_busy", _("This connector is in use."))
     if ChargingOrder.objects.filter(connector=connector, state__in=ACTIVE_STATES).exists():
         raise OrderRefused("connector_busy", _("This connector is in use."))
@@ -524,9 +526,7 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
             },
         )
         if not created:
-            TransactionRecord.objects.filter(pk=record.pk).update(
-                duplicates=record.duplicates + 1
-            )
+            TransactionRecord.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
         _on_commit_task(tasks.record_settle, record.pk)
     return port.RecordAck(stored=True, duplicate=not created)
 

@@ -71,6 +71,8 @@ def test_full_journey_settles_once(funded_member, connector, tariff):
     assert balance(funded_member).available == Decimal("85.00")
     # The pile retransmits, a worker retries: nothing moves twice.
     assert services.record_store(_record(order)).duplicate is True
+    record.refresh_from_db()
+    assert record.duplicates == 1
     services.record_settle(record_id=record.pk)
     assert balance(funded_member).available == Decimal("85.00")
     assert [t.to_state for t in settled.transitions.all()] == [

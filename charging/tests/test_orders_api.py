@@ -25,8 +25,11 @@ def test_start_by_code_is_202_with_the_order(member_api, funded_member, connecto
     assert member_api.get(ORDERS).json()["count"] == 1
 
 
-def test_start_by_id_and_qr_value(member_api, funded_member, connector, tariff):
-    assert _start(member_api, connector_id=connector.pk).status_code == 202
+@pytest.mark.parametrize("how", ["id", "qr_value"])
+def test_start_by_id_and_qr_value(member_api, funded_member, connector, tariff, how):
+    body = {"connector_id": connector.pk} if how == "id" else {"connector_code": connector.qr_code}
+    r = _start(member_api, **body)
+    assert r.status_code == 202 and r.json()["pile_code"] == connector.pile.code and r.json()["connector_no"] == 1
 
 
 def _code(r):
