@@ -93,15 +93,6 @@ class Platform:
     operator: object
 
 
-def _wait(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
 
 @pytest.fixture(scope="module")
 def platform(operators, django_db_blocker, tmp_path_factory):
@@ -112,7 +103,7 @@ def platform(operators, django_db_blocker, tmp_path_factory):
     from demo.seed import DEMO_APPID, DEMO_MCHID, seed_demo_operator
     from evplatform.celery import app
     from fakes import wechat_api, wechatpay
-    from protocols.tests.helpers import GatewayThread
+    from protocols.tests.helpers import GatewayThread, wait_for
     from stations.models import Pile
 
     key_dir = tmp_path_factory.mktemp("fake_wechatpay")
@@ -142,8 +133,8 @@ def platform(operators, django_db_blocker, tmp_path_factory):
             ]
         simulator = Simulator(piles, gateway.port)
         with schema_context(info.operator.schema_name):
-            _wait(lambda: Pile.objects.filter(online=True).count() == len(piles))
-            _wait(lambda: not Pile.objects.filter(connectors__status="offline").exists())
+            wait_for(lambda: Pile.objects.filter(online=True).count() == len(piles), timeout=30)
+            wait_for(lambda: not Pile.objects.filter(connectors__status="offline").exists(), timeout=30)
         connection.set_schema_to_public()
         with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
                           loglevel="WARNING"):

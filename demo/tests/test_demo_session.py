@@ -10,22 +10,11 @@ from django_tenants.utils import schema_context
 
 from billing import pricing
 from demo.journey import Journey
-from protocols.tests.helpers import committed
+from protocols.tests.helpers import committed, wait_for
 
 pytestmark = pytest.mark.django_db  # reads only: what the servers' threads must see is
 # written through `committed` (another thread, autocommit)
 
-
-def _wait(predicate, timeout: float = 30.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
@@ -64,7 +53,7 @@ def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
         assert Posting.objects.filter(key=f"order:{db_order.number}:charge").count() == 1
         frames = FrameLog.objects.filter(pile_code=db_order.pile.code)
         # Every frame in and out is in the pile's log (written in batches every 0.5 s).
-        _wait(lambda: {0x34, 0x33, 0x13, 0x36, 0x3B, 0x40} <= set(frames.values_list("frame_type", flat=True)))
+        wait_for(lambda: {0x34, 0x33, 0x13, 0x36, 0x3B, 0x40} <= set(frames.values_list("frame_type", flat=True)), timeout=30)
     # The member was told (subscribe message recorded by the fake WeChat).
     assert any(m["data"]["character_string1"]["value"] == order["number"] for m in platform.wechat.messages())
 
@@ -89,12 +78,12 @@ def test_disconnect_mid_session_then_reconnect_settles_once(platform):
         body = journey._call("GET", f"/orders/{order['id']}")
         return body["state"] == "charging" and (body["progress"] or {}).get("at")
 
-    seen = _wait(progress_at)
+    seen = wait_for(progress_at, timeout=30)
     # The link drops; the pile logs in again and keeps charging and reporting.
     platform.simulator.call(pile.drop_connection)
-    _wait(lambda: pile.logged_in.is_set() and progress_at() not in (None, False, seen))
+    wait_for(lambda: pile.logged_in.is_set() and progress_at() not in (None, False, seen), timeout=30)
     journey._call("POST", f"/orders/{order['id']}/stop", expect=(202,))
-    final = _wait(lambda: (o := journey._call("GET", f"/orders/{order['id']}"))["state"] == "settled" and o)
+    final = wait_for(lambda: (o := journey._call("GET", f"/orders/{order['id']}"))["state"] == "settled" and o, timeout=30)
     with schema_context(platform.operator.schema_name):
         from charging.models import TransactionRecord
         from settlement.models import Posting
@@ -127,9 +116,9 @@ def test_card_start_at_the_pile_is_authorised_and_billed(platform):
     future = asyncio.run_coroutine_threadsafe(pile.card_start(1, card_no="00000000D14B0A54"), platform.simulator.loop)
     assert future.result(15)  # 0x32 authorised
     with schema_context(platform.operator.schema_name):
-        order = _wait(lambda: ChargingOrder.objects.filter(pile__code=code, state="charging").first())
+        order = wait_for(lambda: ChargingOrder.objects.filter(pile__code=code, state="charging").first(), timeout=30)
         assert order.mode == "card" and order.pile_initiated and order.member_id == member.pk
     platform.simulator.call(pile.stop_local, 1, 0x45)
     with schema_context(platform.operator.schema_name):
-        settled = _wait(lambda: ChargingOrder.objects.filter(pk=order.pk, state="settled").first())
+        settled = wait_for(lambda: ChargingOrder.objects.filter(pk=order.pk, state="settled").first(), timeout=30)
         assert settled.total_amount > 0 and settled.stop_reason == "at_pile"
