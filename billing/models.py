@@ -1,4 +1,5 @@
-"""billing models (tenant schema): tariffs in ``tariffs.py``, payments in ``payments.py``."""
+"""billing's models (tenant schema), one app label for two domains: tariffs in
+``billing.tariffs.models``, payments in ``billing.payments.models``."""
 
-from .payments import *  # noqa: F403
-from .tariffs import *  # noqa: F403
+from .payments.models import *  # noqa: F403
+from .tariffs.models import *  # noqa: F403

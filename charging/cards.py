@@ -32,7 +32,8 @@ VIN_UNKNOWN = 0x09
 def card_start_decide(request: port.CardStartRequest) -> port.CardStartDecision:
     """Find the member by bound card or VIN; authorise with their balance (and create the
     order, ``starting``) or refuse with the protocol's reason."""
-    from billing import tariff_selectors, tariff_services
+    from billing.tariffs import selectors as tariff_selectors
+    from billing.tariffs import services as tariff_services
 
     from .services import _new_order_number, _new_trade_no, _on_commit_task, order_transition
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Member
-from billing import pricing
+from billing.tariffs import pricing
 from stations.models import Connector, Pile, Station
 
 from . import funds, port
@@ -158,7 +158,8 @@ def order_start(
     connector_reserved, connector_busy, tariff_missing, insufficient_balance,
     prepay_unpaid, mode_unsupported.
     """
-    from billing import tariff_selectors, tariff_services
+    from billing.tariffs import selectors as tariff_selectors
+    from billing.tariffs import services as tariff_services
 
     from . import tasks
 
@@ -235,7 +236,7 @@ def order_prepay_create(*, member: Member, connector: Connector, amount: Decimal
     Returns (order number, ``wx.requestPayment`` parameters); after paying, start the order
     with ``mode=prepay`` and ``prepay_ref`` = that number. Raises OrderRefused for the
     connector's refusals, and billing's BillingError for the amount."""
-    from billing import services as billing_services
+    from billing.payments import services as billing_services
 
     if not member.is_active:
         raise OrderRefused("member_disabled", _("This account is disabled."), 403)
@@ -541,7 +542,7 @@ def _record_order(record: TransactionRecord) -> ChargingOrder:
     pile = Pile.objects.select_related("station").get(code=record.pile_code)
     connector = pile.connectors.get(number=record.connector_no)
     started = datetime.fromisoformat(data["started_at"])
-    from billing import tariff_selectors
+    from billing.tariffs import selectors as tariff_selectors
 
     locked = tariff_selectors.snapshot_for_connector(connector, started)
     order = ChargingOrder.objects.create(

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from billing import tariff_selectors, tariff_services
-from billing.pricing import ykc_wire_rates
+from billing.tariffs import selectors as tariff_selectors
+from billing.tariffs import services as tariff_services
+from billing.tariffs.pricing import ykc_wire_rates
 from stations import services as station_services
 
 

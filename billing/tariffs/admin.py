@@ -18,10 +18,11 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import pricing, tariff_services
+from . import pricing
+from . import services as tariff_services
+from .forms import PERIOD_LABELS, AssignStationsForm, TariffForm, TariffVersionForm
 from .models import PileBillingModel, PileTariff, StationTariff, Tariff, TariffVersion
-from .tariff_forms import PERIOD_LABELS, AssignStationsForm, TariffForm, TariffVersionForm
-from .tariff_selectors import tariff_list_visible, tariff_version_effective
+from .selectors import tariff_list_visible, tariff_version_effective
 
 __all__ = [
     "PileBillingModelAdmin",

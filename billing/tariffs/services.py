@@ -25,16 +25,15 @@ from django.utils.translation import gettext as _
 
 from stations.models import Pile, Station
 
-from . import pricing
-from . import tariff_selectors as selectors
+from . import pricing, selectors
 from .models import (
+    MODEL_NUMBER_MAX,
     PileBillingModel,
     PileTariff,
     StationTariff,
     Tariff,
     TariffVersion,
 )
-from .models.tariffs import MODEL_NUMBER_MAX
 
 __all__ = [
     "DEMO_TARIFF_NAME",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evplatform.celery import app
 
-from . import tariff_services
+from . import services as tariff_services
 
 
 @app.task(name="billing.tariffs_refresh")

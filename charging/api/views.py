@@ -57,7 +57,7 @@ def orders(request):
 @api_view(["POST"])
 def order_prepay(request):
     """Pay per order: prepay an amount for a new order, then start it with mode=prepay."""
-    from billing.services import BillingError
+    from billing.payments.services import BillingError
 
     data = PrepayIn(data=request.data)
     data.is_valid(raise_exception=True)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing import services
+from billing.payments import services
 from evplatform.api.errors import error_response
 
 logger = logging.getLogger(__name__)

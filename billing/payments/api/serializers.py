@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from billing.models import Payment, PaymentRefund, TopUpOffer, WalletRefund, Withdrawal
+from billing.payments.models import Payment, PaymentRefund, TopUpOffer, WalletRefund, Withdrawal
 
 AMOUNT = {"max_digits": 10, "decimal_places": 2, "min_value": Decimal("0.01")}
 

@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from billing import selectors, services
+from billing.payments import selectors, services
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
 from settlement.services import money_policy

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import Payment, WalletRefund
-from billing.services import wallet_refund_request
+from billing.payments.models import Payment, WalletRefund
+from billing.payments.services import wallet_refund_request
 from settlement import services as ledger
 from settlement.models import MoneyPolicy
 

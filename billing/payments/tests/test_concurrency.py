@@ -17,9 +17,9 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django_tenants.utils import tenant_context
 
-from billing import services
-from billing.models import Payment
-from billing.wechatpay import configure_for_fake
+from billing.payments import services
+from billing.payments.models import Payment
+from billing.payments.wechatpay import configure_for_fake
 from settlement import services as ledger
 from settlement.models import Posting
 from settlement.selectors import wallet_balance

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing import selectors, services
-from billing.models import Payment, PaymentRefund
+from billing.payments import selectors, services
+from billing.payments.models import Payment, PaymentRefund
 from settlement import services as ledger
 from settlement.selectors import wallet_balance
 

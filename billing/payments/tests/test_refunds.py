@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing import services
-from billing.models import Payment, PaymentRefund, WalletRefund
+from billing.payments import services
+from billing.payments.models import Payment, PaymentRefund, WalletRefund
 from settlement import services as ledger
 from settlement.models import MoneyPolicy
 from settlement.selectors import wallet_balance

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from billing import services
-from billing.models import Payment, TopUpOffer
+from billing.payments import services
+from billing.payments.models import Payment, TopUpOffer
 from settlement.models import Posting
 from settlement.selectors import wallet_balance
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing import services
-from billing.models import Withdrawal
+from billing.payments import services
+from billing.payments.models import Withdrawal
 from settlement import services as ledger
 from settlement.models import MoneyPolicy
 from settlement.selectors import wallet_balance

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing import pricing
-from billing.models import PileBillingModel
-from billing.tariff_selectors import pile_billing_model, piles_due_billing_model
-from billing.tariff_services import (
+from billing.tariffs import pricing
+from billing.tariffs.models import PileBillingModel
+from billing.tariffs.selectors import pile_billing_model, piles_due_billing_model
+from billing.tariffs.services import (
     pile_billing_model_acked,
     pile_billing_model_sent,
     pile_billing_model_verified,
@@ -93,7 +93,7 @@ def test_pile_override_changes_what_is_due(station, pile, other_pile, gd_tariff,
 
 
 def test_ocpp_piles_are_never_due(station, gd_tariff):
-    from billing.tests.conftest import make_pile
+    from billing.tariffs.tests.conftest import make_pile
 
     make_pile(station, "44010600000009", protocol="ocpp")
     station_tariff_assign(stations=[station], tariff=gd_tariff)
@@ -103,7 +103,7 @@ def test_ocpp_piles_are_never_due(station, gd_tariff):
 def test_unknown_pile_code_is_refused(tenant):
     import pytest
 
-    from billing.tariff_services import PileNotFound
+    from billing.tariffs.services import PileNotFound
 
     with pytest.raises(PileNotFound) as err:
         pile_billing_model_sent(pile_code="00000000000000", model_number=1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from billing import pricing
-from billing.tariff_selectors import station_price_today
-from billing.tariff_services import (
+from billing.tariffs import pricing
+from billing.tariffs.selectors import station_price_today
+from billing.tariffs.services import (
     pile_tariff_assign,
     station_prices_refresh,
     station_tariff_assign,
@@ -15,7 +15,7 @@ from billing.tariff_services import (
     tariff_version_publish,
     tariffs_refresh,
 )
-from billing.tests.conftest import SPRING_MORNING
+from billing.tariffs.tests.conftest import SPRING_MORNING
 
 SUMMER_MORNING = datetime(2026, 7, 15, 2, 15, tzinfo=UTC)  # 10:15 local
 
@@ -116,7 +116,7 @@ def test_version_taking_effect_later_today_shows_from_its_slot(station, flat_tar
 
 
 def test_tariff_starting_mid_day_leaves_earlier_slots_unpriced(station, tenant):
-    from billing.tariff_services import tariff_create
+    from billing.tariffs.services import tariff_create
 
     tariff = tariff_create(name="新", draft=pricing.flat_tariff(Decimal("1"), Decimal("0")))
     tariff_version_publish(tariff=tariff, effective_from=datetime(2026, 3, 10, 4, 0, tzinfo=UTC))

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.pricing import (
+from billing.tariffs.pricing import (
     GUANGDONG_DEFAULT_SLOTS,
     GUANGDONG_SUMMER_SLOTS,
     OccupancyFee,

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from billing import pricing
-from billing.models import StationTariff, Tariff, TariffVersion
-from billing.tariff_forms import TariffForm, initial_from_snapshot
-from billing.tariff_services import tariff_version_lock
+from billing.tariffs import pricing
+from billing.tariffs.forms import TariffForm, initial_from_snapshot
+from billing.tariffs.models import StationTariff, Tariff, TariffVersion
+from billing.tariffs.services import tariff_version_lock
 
 P = pricing.Period
 
@@ -196,7 +196,7 @@ def test_bulk_assign_action_with_intermediate_form(admin_web, station, gd_tariff
 def test_station_owner_views_own_tariffs_but_cannot_change(
     owner_web, station, gd_tariff, flat_tariff
 ):
-    from billing.tariff_services import station_tariff_assign
+    from billing.tariffs.services import station_tariff_assign
 
     station_tariff_assign(stations=[station], tariff=gd_tariff)
     r = owner_web.get("/admin/billing/tariff/")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from billing.tariff_services import station_tariff_assign
-from billing.tariff_tasks import tariffs_refresh
+from billing.tariffs.services import station_tariff_assign
+from billing.tariffs.tasks import tariffs_refresh
 
 
 def test_refresh_task_writes_missing_prices(station, flat_tariff):

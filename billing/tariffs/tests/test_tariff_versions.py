@@ -8,14 +8,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing import pricing
-from billing.models import PileBillingModel, StationTariff, TariffVersion
-from billing.tariff_selectors import (
+from billing.tariffs import pricing
+from billing.tariffs.models import PileBillingModel, StationTariff, TariffVersion
+from billing.tariffs.selectors import (
     snapshot_for_connector,
     tariff_for_pile,
     tariff_version_effective,
 )
-from billing.tariff_services import (
+from billing.tariffs.services import (
     DEMO_TARIFF_NAME,
     InvalidTariff,
     TariffVersionLocked,
@@ -28,7 +28,7 @@ from billing.tariff_services import (
     tariff_version_publish,
     tariff_version_reschedule,
 )
-from billing.tests.conftest import SPRING_MORNING
+from billing.tariffs.tests.conftest import SPRING_MORNING
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -127,8 +127,8 @@ def test_snapshot_for_connector_without_tariff_is_none(pile):
 
 
 def test_new_version_makes_piles_due_again(station, pile, flat_tariff):
-    from billing.tariff_selectors import piles_due_billing_model
-    from billing.tariff_services import pile_billing_model_acked, pile_billing_model_sent
+    from billing.tariffs.selectors import piles_due_billing_model
+    from billing.tariffs.services import pile_billing_model_acked, pile_billing_model_sent
 
     station_tariff_assign(stations=[station], tariff=flat_tariff)
     first = flat_tariff.versions.get().model_number
@@ -145,7 +145,7 @@ def test_new_version_makes_piles_due_again(station, pile, flat_tariff):
 
 
 def test_season_switch_changes_the_due_slot_map(station, pile, gd_tariff):
-    from billing.tariff_services import pile_billing_models_refresh
+    from billing.tariffs.services import pile_billing_models_refresh
 
     station_tariff_assign(stations=[station], tariff=gd_tariff)
     june = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)  # 23:00 local, June 30
