@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Member
 from billing.tariffs import pricing
+from evplatform import money
 from stations.models import Connector, Pile, Station
 
 from . import funds, port
@@ -41,7 +42,6 @@ from .state import IllegalTransition, can_move
 logger = logging.getLogger(__name__)
 S = OrderState
 Actor = OrderTransition.Actor
-KWH = Decimal("0.0001")
 
 
 class OrderRefused(Exception):
@@ -372,7 +372,7 @@ def order_progress(event: port.Progress) -> ChargingOrder | None:
     amount = estimate_amount(order, energy, event.at)
     start = order.started_at or order.created_at
     live = Live(
-        energy_kwh=energy.quantize(KWH),
+        energy_kwh=money.kwh(energy),
         amount_yuan=amount,
         power_kw=event.power_kw,
         voltage_v=event.voltage_v,
@@ -705,7 +705,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
             raise OrderRefused(
                 "refund_unsupported", _("Only orders paid from the wallet can be refunded here.")
             )
-        amount = pricing.money_round(amount)
+        amount = money.yuan(amount)
         if amount <= 0 or amount > order.paid_amount - order.refunded_amount:
             raise OrderRefused("refund_exceeds", _("More than what is left to refund."), 400)
         posting = Posting.objects.get(key=f"order:{order.number}:charge")

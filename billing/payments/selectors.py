@@ -10,7 +10,7 @@ from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Member
-from settlement.money import ZERO
+from evplatform.money import ZERO
 from settlement.selectors import wallet_balance
 from settlement.services import money_policy
 

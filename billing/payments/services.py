@@ -26,9 +26,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Member
+from evplatform.money import ZERO, to_fen, yuan
 from settlement import services as ledger
 from settlement.models import Account, Posting
-from settlement.money import ZERO, money, to_fen
 from tenants.models import MiniProgram
 
 from . import selectors
@@ -99,7 +99,7 @@ def top_up_create(*, member: Member, amount: Decimal) -> PaymentStart:
     queried later), ``payment_refused``.
     """
     policy = ledger.money_policy()
-    amount = money(amount)
+    amount = yuan(amount)
     if not policy.min_top_up <= amount <= policy.max_top_up:
         raise BillingError(
             "amount_out_of_range",
@@ -124,7 +124,7 @@ def prepay_create(*, member: Member, amount: Decimal, order_ref: str) -> Payment
     pending with another amount), and those of :func:`top_up_create`.
     """
     policy = ledger.money_policy()
-    amount = money(amount)
+    amount = yuan(amount)
     if not policy.min_top_up <= amount <= policy.max_top_up:
         raise BillingError(
             "amount_out_of_range",
@@ -324,7 +324,7 @@ def wallet_refund_request(
     ``forfeit_not_accepted`` (409), ``refund_in_progress`` (409).
     """
     preview = selectors.wallet_refund_preview(member)
-    amount = preview.refundable if amount is None else money(amount)
+    amount = preview.refundable if amount is None else yuan(amount)
     if preview.refundable <= 0:
         raise BillingError("nothing_to_refund", _("There is no refundable balance."), 409)
     if amount <= 0 or amount > preview.refundable:
@@ -562,7 +562,7 @@ def prepay_settle(*, order_ref: str, amount_used: Decimal, key: str) -> PrepaySe
         return PrepaySettlement(
             payment, Posting.objects.get(key=key), payment.refunds.order_by("pk").first()
         )
-    used = money(amount_used)
+    used = yuan(amount_used)
     if used < 0:
         raise BillingError("invalid_amount", _("The amount must not be negative."))
     posting = ledger.prepay_consume(
@@ -596,7 +596,7 @@ def withdrawal_request(*, member: Member, amount: Decimal) -> Withdrawal:
     policy = ledger.money_policy()
     if not policy.withdrawals_enabled:
         raise BillingError("withdrawals_disabled", _("Withdrawals are not offered."), 403)
-    amount = money(amount)
+    amount = yuan(amount)
     if not policy.min_withdrawal <= amount <= policy.max_withdrawal:
         raise BillingError(
             "amount_out_of_range",

@@ -1,7 +1,7 @@
 """Our small gateway over wechatpayv3 (APIv3, public-key mode), one per operator, cached.
 
 Amounts cross this boundary in fen (``int``); the services convert with
-``settlement.money``. Every call returns WeChat's JSON or raises :class:`PayError`, whose
+``evplatform.money``. Every call returns WeChat's JSON or raises :class:`PayError`, whose
 ``unclear`` says whether WeChat may have acted anyway (network error, timeout, 5xx): then
 the caller must QUERY before trying again, and must never mint a new outbound id.
 

@@ -5,7 +5,7 @@ Units used throughout (the field's own, see STYLE.md):
 * energy: kWh as ``Decimal`` kept at 4 decimals (0.0001 kWh, as YKC 0x3B reports it);
 * unit prices: yuan/kWh as ``Decimal`` with at most 5 decimals (YKC 0x0A/0x58 rates);
 * money: yuan as ``Decimal``; every amount is rounded exactly once, to 0.01 yuan with
-  ``ROUND_HALF_UP``, by :func:`money_round`;
+  ``ROUND_HALF_UP``, by :func:`evplatform.money.yuan`;
 * instants: timezone-aware ``datetime``; the tariff's half-hour slots are read on the station's
   local wall clock (IANA zone on the snapshot, default Asia/Shanghai).
 
@@ -24,6 +24,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from evplatform import money
 
 __all__ = [
     "GUANGDONG_DEFAULT_SLOTS",
@@ -50,7 +52,6 @@ __all__ = [
     "flat_tariff",
     "from_ykc_billing_model",
     "guangdong_tou_tariff",
-    "money_round",
     "occupancy_fee",
     "periods_on",
     "preview",
@@ -67,12 +68,7 @@ __all__ = [
 SLOTS_PER_DAY = 48
 SNAPSHOT_SCHEMA = 1
 
-_CENT = Decimal("0.01")
-_KWH = Decimal("0.0001")
-_PRICE = Decimal("0.00001")
 _ZERO = Decimal("0")
-_ZERO_KWH = Decimal("0.0000")
-_ZERO_YUAN = Decimal("0.00")
 # YKC rates are UINT32 in 1e-5 yuan/kWh, so this is the largest price the pile can be sent.
 _MAX_PRICE = Decimal("42949.67295")
 _MAX_MODEL_NUMBER = 9999  # 2 bytes BCD
@@ -102,18 +98,6 @@ class PricingError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
-
-
-def money_round(amount: Decimal) -> Decimal:
-    """Round a yuan amount to 0.01 yuan with ROUND_HALF_UP: the platform's only money rounding.
-
-    ``amount`` is yuan (any precision); returns yuan with exactly 2 decimals.
-    """
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
-def _kwh(value: Decimal) -> Decimal:
-    return value.quantize(_KWH, rounding=ROUND_HALF_UP)
 
 
 # ---------------------------------------------------------------- tariff data
@@ -663,10 +647,6 @@ GUANGDONG_SUMMER_SLOTS: tuple[Period, ...] = _slot_map(
 )
 
 
-def _price5(value: Decimal) -> Decimal:
-    return value.quantize(_PRICE, rounding=ROUND_HALF_UP)
-
-
 def guangdong_tou_tariff(
     flat_electricity: Decimal,
     service: Decimal,
@@ -685,14 +665,14 @@ def guangdong_tou_tariff(
     ``critical_peak_days`` (ad-hoc ≥35 °C days) add sharp 11–12 and 15–17.
     Raises :class:`TariffError`.
     """
-    peak = _price5(flat_electricity * Decimal("1.7"))
+    peak = money.unit_price(flat_electricity * Decimal("1.7"))
     return TariffSnapshot(
         kind=TariffKind.TOU,
         prices=(
-            PeriodPrice(Period.SHARP, _price5(peak * Decimal("1.25")), service),
+            PeriodPrice(Period.SHARP, money.unit_price(peak * Decimal("1.25")), service),
             PeriodPrice(Period.PEAK, peak, service),
             PeriodPrice(Period.FLAT, flat_electricity, service),
-            PeriodPrice(Period.VALLEY, _price5(flat_electricity * Decimal("0.38")), service),
+            PeriodPrice(Period.VALLEY, money.unit_price(flat_electricity * Decimal("0.38")), service),
         ),
         slots=GUANGDONG_DEFAULT_SLOTS,
         seasons=(Season(7, 9, GUANGDONG_SUMMER_SLOTS, name="summer"),),
@@ -838,7 +818,7 @@ def _normalise_readings(
             kwh = Decimal(kwh)
         if not kwh.is_finite():
             raise PricingError(f"readings[{i}]", f"kWh must be finite, got {kwh!r}")
-        kwh = kwh.quantize(_KWH, rounding=ROUND_HALF_UP)
+        kwh = money.kwh(kwh)
         if last_instant is None:
             if kwh < 0:
                 raise PricingError(f"readings[{i}]", f"kWh must be ≥ 0, got {kwh}")
@@ -904,7 +884,7 @@ def split_meter_readings(
     """
     points = _normalise_readings(readings)
     if len(points) == 1:
-        return MeterSplit((), _ZERO_KWH, False)
+        return MeterSplit((), money.ZERO_KWH, False)
     first, last = points[0][0], points[-1][0]
     changes = _period_changes(snapshot, first, last)
     bounds = [instant for instant, _ in changes]
@@ -924,7 +904,7 @@ def split_meter_readings(
         t1, e1 = points[j + 1]
         elapsed = (b - t0) // _MICROSECOND
         span = (t1 - t0) // _MICROSECOND
-        cumulative.append(_kwh(e0 + (e1 - e0) * elapsed / span))
+        cumulative.append(money.kwh(e0 + (e1 - e0) * elapsed / span))
         interpolated = True
 
     segments = tuple(
@@ -942,7 +922,7 @@ class BillLine:
     """One priced line: all energy at one (electricity, service) price pair.
 
     ``periods`` are the periods that share that price pair (usually one); amounts are yuan
-    rounded once by :func:`money_round`; prices yuan/kWh; energy kWh 4 dp. ``segments`` are the
+    rounded once by :func:`evplatform.money.yuan`; prices yuan/kWh; energy kWh 4 dp. ``segments`` are the
     chronological stretches of those periods when the split came from a meter timeline.
     """
 
@@ -1041,11 +1021,11 @@ def occupancy_fee(snapshot: TariffSnapshot, idle_minutes: int) -> Decimal:
         raise PricingError("idle_minutes", f"must be whole minutes ≥ 0, got {idle_minutes!r}")
     fee = snapshot.occupancy
     if fee is None:
-        return _ZERO_YUAN
+        return money.ZERO
     billable = max(0, idle_minutes - fee.grace_minutes)
-    amount = money_round(fee.per_minute * billable)
+    amount = money.yuan(fee.per_minute * billable)
     if fee.cap is not None and amount > fee.cap:
-        amount = money_round(fee.cap)
+        amount = money.yuan(fee.cap)
     return amount
 
 
@@ -1067,26 +1047,26 @@ def _build_bill(
             groups.setdefault((price.electricity, price.service), []).append(period)
     lines = []
     for (elec, service), periods in groups.items():
-        kwh = sum((energy[p] for p in periods), _ZERO_KWH)
+        kwh = sum((energy[p] for p in periods), money.ZERO_KWH)
         lines.append(
             BillLine(
                 periods=tuple(periods),
                 energy_kwh=kwh,
                 electricity_price=elec,
                 service_price=service,
-                electricity_yuan=money_round(kwh * elec),
-                service_yuan=money_round(kwh * service),
+                electricity_yuan=money.yuan(kwh * elec),
+                service_yuan=money.yuan(kwh * service),
                 segments=tuple(s for s in segments if s.period in periods),
             )
         )
-    total_energy = sum(energy.values(), _ZERO_KWH)
-    electricity = sum((line.electricity_yuan for line in lines), _ZERO_YUAN)
-    service = sum((line.service_yuan for line in lines), _ZERO_YUAN)
-    topup = _ZERO_YUAN
+    total_energy = sum(energy.values(), money.ZERO_KWH)
+    electricity = sum((line.electricity_yuan for line in lines), money.ZERO)
+    service = sum((line.service_yuan for line in lines), money.ZERO)
+    topup = money.ZERO
     # 起步价 applies only to sessions that delivered energy: a failed start costs nothing.
     minimum = snapshot.minimum_charge
     if minimum is not None and total_energy > 0 and electricity + service < minimum:
-        topup = money_round(minimum - electricity - service)
+        topup = money.yuan(minimum - electricity - service)
     occupancy = occupancy_fee(snapshot, idle_minutes)
     return Bill(
         lines=tuple(lines),
@@ -1096,7 +1076,7 @@ def _build_bill(
         minimum_topup_yuan=topup,
         occupancy_yuan=occupancy,
         total_yuan=electricity + service + topup + occupancy,
-        period_energy=tuple((p, energy.get(p, _ZERO_KWH)) for p in _PERIOD_ORDER),
+        period_energy=tuple((p, energy.get(p, money.ZERO_KWH)) for p in _PERIOD_ORDER),
         segments=segments,
         source=source,
         interpolated=interpolated,
@@ -1129,14 +1109,14 @@ def price_pile_energy(
             or not Decimal(kwh).is_finite()
         ):
             raise PricingError(path, f"must be a Decimal kWh, got {kwh!r}")
-        kwh = _kwh(Decimal(kwh))
+        kwh = money.kwh(Decimal(kwh))
         if kwh < 0:
             raise PricingError(path, f"must be ≥ 0, got {kwh}")
         if kwh > 0 and period not in snapshot._price_of:
             raise PricingError(
                 path, f"{kwh} kWh in {period.value!r}, which the tariff does not price"
             )
-        energy[period] = energy.get(period, _ZERO_KWH) + kwh
+        energy[period] = energy.get(period, money.ZERO_KWH) + kwh
     return _build_bill(
         snapshot, energy, (), idle_minutes=idle_minutes, source="pile", interpolated=False
     )
@@ -1158,7 +1138,7 @@ def price_meter_readings(
     split = split_meter_readings(snapshot, readings)
     energy: dict[Period, Decimal] = {}
     for segment in split.segments:
-        energy[segment.period] = energy.get(segment.period, _ZERO_KWH) + segment.energy_kwh
+        energy[segment.period] = energy.get(segment.period, money.ZERO_KWH) + segment.energy_kwh
     return _build_bill(
         snapshot,
         energy,
@@ -1180,9 +1160,9 @@ def preview(snapshot: TariffSnapshot, start: datetime, kw: Decimal, minutes: int
         raise PricingError("kw", f"must be a Decimal ≥ 0, got {kw!r}")
     if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
         raise PricingError("minutes", f"must be whole minutes ≥ 0, got {minutes!r}")
-    energy = _kwh(Decimal(kw) * minutes / 60)
+    energy = money.kwh(Decimal(kw) * minutes / 60)
     return price_meter_readings(
-        snapshot, [(start, _ZERO_KWH), (start + timedelta(minutes=minutes), energy)]
+        snapshot, [(start, money.ZERO_KWH), (start + timedelta(minutes=minutes), energy)]
     )
 
 
@@ -1249,8 +1229,8 @@ def to_ykc_billing_model(snapshot: TariffSnapshot, on_date: date | None = None) 
     service = []
     for period in _PERIOD_ORDER:
         price = snapshot._price_of.get(period)
-        electricity.append(_price5(price.electricity) if price else _price5(_ZERO))
-        service.append(_price5(price.service) if price else _price5(_ZERO))
+        electricity.append(money.unit_price(price.electricity) if price else money.unit_price(_ZERO))
+        service.append(money.unit_price(price.service) if price else money.unit_price(_ZERO))
     return YkcBillingModel(
         model_number=snapshot.model_number,
         rates=tuple(electricity + service),

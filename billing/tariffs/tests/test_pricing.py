@@ -30,7 +30,6 @@ from billing.tariffs.pricing import (
     flat_tariff,
     from_ykc_billing_model,
     guangdong_tou_tariff,
-    money_round,
     occupancy_fee,
     periods_on,
     preview,
@@ -98,13 +97,6 @@ def line_amounts(bill) -> dict[Period, tuple[str, str, str]]:
 
 
 # ---------------------------------------------------------------- worked examples
-
-
-def test_money_round_is_half_up_to_cents():
-    assert money_round(D("23.625")) == D("23.63")
-    assert money_round(D("0.005")) == D("0.01")
-    assert money_round(D("0.0049999")) == D("0.00")
-    assert str(money_round(D("13"))) == "13.00"
 
 
 def test_reference_worked_example_from_pile_energy_is_53_63(reference_tariff):
