@@ -14,7 +14,7 @@ from datetime import datetime
 
 from billing.tariffs import selectors as tariff_selectors
 from billing.tariffs import services as tariff_services
-from billing.tariffs.pricing import ykc_wire_rates
+from protocols.ykc.tariff import ykc_wire_rates
 from stations import services as station_services
 
 

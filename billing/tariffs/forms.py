@@ -94,7 +94,7 @@ def ranges_of(slots, base) -> list[str]:
     """Runs of ``slots`` that differ from ``base`` (a period or a 48-slot map) as range text."""
     base_map = [base] * SLOTS if isinstance(base, Period) else list(base)
     out = []
-    for first, end, value in pricing._runs(
+    for first, end, value in pricing.day_runs(
         [s if s != b else None for s, b in zip(slots, base_map, strict=True)]
     ):
         if value is not None:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from protocols.ykc.tariff import YkcBillingModel, to_ykc_billing_model
 from stations.models import Connector, Pile, Station
 
 from . import pricing
@@ -185,7 +186,7 @@ def station_price_today(station: Station, at: datetime) -> dict[str, Any] | None
     if all(cell is None for cell in cells):
         return None
     periods: list[dict[str, str]] = []
-    for first, end, cell in pricing._runs(cells):
+    for first, end, cell in pricing.day_runs(cells):
         if cell is None:
             continue
         period, electricity, service = cell
@@ -208,7 +209,7 @@ def station_price_today(station: Station, at: datetime) -> dict[str, Any] | None
 # ---------------------------------------------------------------- YKC pile sync
 
 
-def slots_code(model: pricing.YkcBillingModel | dict) -> str:
+def slots_code(model: YkcBillingModel | dict) -> str:
     """The model's 48 slot codes as a string such as ``"3333…2211…"``."""
     return "".join(str(code) for code in model["slots"])
 
@@ -222,7 +223,7 @@ def _pile_model(
     key = (version.pk, pile.station.time_zone)
     if key not in cache:
         cache[key] = version_snapshot(version, time_zone=pile.station.time_zone)
-    model = dict(pricing.to_ykc_billing_model(cache[key], day))
+    model = dict(to_ykc_billing_model(cache[key], day))
     model["model_number"] = version.model_number
     return model
 

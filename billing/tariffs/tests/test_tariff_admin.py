@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -66,14 +66,14 @@ def test_seasons_special_dates_occupancy_and_minimum(tenant):
     snapshot = form.snapshot
     assert snapshot.seasons[0].slots == pricing.GUANGDONG_SUMMER_SLOTS
     assert snapshot.seasons[0].months == frozenset({7, 8, 9})
-    assert snapshot.slots_on(pricing.date(2026, 5, 20)) == pricing.GUANGDONG_SUMMER_SLOTS
+    assert snapshot.slots_on(date(2026, 5, 20)) == pricing.GUANGDONG_SUMMER_SLOTS
     assert snapshot.occupancy == pricing.OccupancyFee(Decimal("0.5"), 15, Decimal("30"))
     assert snapshot.minimum_charge == Decimal("1")
 
 
 def test_initial_values_round_trip_the_snapshot(tenant):
     snapshot = pricing.guangdong_tou_tariff(
-        Decimal("0.6"), Decimal("0.4"), critical_peak_days=[pricing.date(2026, 5, 20)]
+        Decimal("0.6"), Decimal("0.4"), critical_peak_days=[date(2026, 5, 20)]
     )
     initial = initial_from_snapshot(snapshot.to_dict())
     data = _form_data(**{k: "" if v is None else str(v) for k, v in initial.items()})
