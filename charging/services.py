@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Member
 from billing.tariffs import pricing
 from evplatform import money
+from evplatform.errors import DomainError
 from stations.models import Connector, Pile, Station
 
 from . import funds, port
@@ -44,14 +45,11 @@ S = OrderState
 Actor = OrderTransition.Actor
 
 
-class OrderRefused(Exception):
-    """A request the rules refuse; ``code`` is the API error code, ``status`` its HTTP status."""
+class OrderRefused(DomainError):
+    """A request the charging rules refuse (``code``, ``detail``, HTTP ``status``, 409 unless
+    given)."""
 
-    def __init__(self, code: str, detail: str, status: int = 409):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status = status
+    status = 409
 
 
 # --- helpers ---------------------------------------------------------------------------

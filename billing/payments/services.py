@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Member
+from evplatform.errors import DomainError
 from evplatform.money import ZERO, to_fen, yuan
 from settlement import services as ledger
 from settlement.models import Account, Posting
@@ -41,12 +42,8 @@ REFUND_TRANSIT = Account.Kind.REFUND_TRANSIT
 WITHDRAWAL_TRANSIT = Account.Kind.WITHDRAWAL_TRANSIT
 
 
-class BillingError(Exception):
-    """A refusal with a stable ``code`` and the HTTP ``status`` the API answers with."""
-
-    def __init__(self, code: str, detail: str, status: int = 400):
-        super().__init__(detail)
-        self.code, self.detail, self.status = code, detail, status
+class BillingError(DomainError):
+    """A payments refusal with a stable ``code`` and the HTTP ``status`` (400 unless given)."""
 
 
 class NotificationMismatch(Exception):

@@ -21,11 +21,10 @@ from django.utils.translation import gettext_lazy
 from . import pricing
 from . import services as tariff_services
 from .forms import PERIOD_LABELS, AssignStationsForm, TariffForm, TariffVersionForm
-from .models import PileBillingModel, PileTariff, StationTariff, Tariff, TariffVersion
+from .models import PileTariff, StationTariff, Tariff, TariffVersion
 from .selectors import tariff_list_visible, tariff_version_effective
 
 __all__ = [
-    "PileBillingModelAdmin",
     "PileTariffAdmin",
     "StationTariffAdmin",
     "TariffAdmin",
@@ -470,31 +469,3 @@ class PileTariffAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for assignment in queryset.select_related("pile"):
             tariff_services.pile_tariff_assign(pile=assignment.pile, tariff=None)
-
-
-@admin.register(PileBillingModel)
-class PileBillingModelAdmin(admin.ModelAdmin):
-    list_display = [
-        "pile",
-        "model_number_due",
-        "model_number_acked",
-        "in_sync",
-        "last_result",
-        "sent_at",
-        "acked_at",
-    ]
-    list_filter = ["last_result"]
-    search_fields = ["pile__code"]
-
-    @admin.display(description=gettext_lazy("in sync"), boolean=True)
-    def in_sync(self, obj: PileBillingModel) -> bool:
-        return (obj.model_number_due, obj.slots_due) == (obj.model_number_acked, obj.slots_acked)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

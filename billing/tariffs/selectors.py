@@ -1,13 +1,11 @@
-"""Reads of tariffs: the version in force, a connector's snapshot, station prices, pile sync.
+"""Reads of tariffs: the version in force, a connector's or pile's snapshot, station prices.
 
 The version in force at instant t is the tariff's latest version with ``effective_from <= t``.
 A pile's tariff is its own (:class:`PileTariff`) if it has one, else its station's default
 (:class:`StationTariff`). Snapshots are read on the station's wall clock: the version's
 snapshot with ``timezone`` set to the station's zone.
 
-For the YKC gateway (plain data only; the gateway wraps it in the codec's BillingModel):
-:func:`pile_billing_model`, :func:`piles_due_billing_model`. Slot maps in
-:class:`PileBillingModel` are 48-character strings of YKC slot codes 0..3.
+For protocols that keep a tariff on the pile: :func:`pile_snapshot`, :func:`pile_snapshots`.
 """
 
 from __future__ import annotations
@@ -19,20 +17,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
-from protocols.ykc.tariff import YkcBillingModel, to_ykc_billing_model
 from stations.models import Connector, Pile, Station
 
 from . import pricing
-from .models import PileBillingModel, Tariff, TariffVersion
+from .models import Tariff, TariffVersion
 
 __all__ = [
     "local_date",
-    "pile_billing_model",
-    "pile_billing_model_due",
-    "piles_due_billing_model",
-    "slots_code",
+    "pile_snapshot",
+    "pile_snapshots",
     "snapshot_for_connector",
     "station_price_today",
     "tariff_for_pile",
@@ -206,90 +200,36 @@ def station_price_today(station: Station, at: datetime) -> dict[str, Any] | None
     }
 
 
-# ---------------------------------------------------------------- YKC pile sync
+# ---------------------------------------------------------------- piles
 
 
-def slots_code(model: YkcBillingModel | dict) -> str:
-    """The model's 48 slot codes as a string such as ``"3333…2211…"``."""
-    return "".join(str(code) for code in model["slots"])
-
-
-def _pile_model(
-    pile: Pile, version: TariffVersion | None, day: date, cache: dict | None = None
-) -> dict[str, Any] | None:
-    if version is None:
-        return None
-    cache = {} if cache is None else cache
-    key = (version.pk, pile.station.time_zone)
-    if key not in cache:
-        cache[key] = version_snapshot(version, time_zone=pile.station.time_zone)
-    model = dict(to_ykc_billing_model(cache[key], day))
-    model["model_number"] = version.model_number
-    return model
-
-
-def pile_billing_model(pile_code: str, on_date: date | None = None) -> dict[str, Any] | None:
-    """The YKC billing model (0x0A / 0x58) for pile ``pile_code`` on its local ``on_date``.
-
-    ``on_date`` None means the pile's local today. The version is the one in force now when
-    ``on_date`` is today, else the one in force at the start of ``on_date``. Returns
-    :func:`billing.pricing.to_ykc_billing_model`'s dict (``model_number`` = the version's YKC
-    model number, ``rates`` 8 Decimals yuan/kWh sharp..valley electricity then service — use
-    ``pricing.ykc_wire_rates`` for wire order —, ``loss_ratio``, ``slots`` 48 ints 0..3), or
-    None when the pile is unknown or has no tariff in force.
-    """
-    pile = _with_assignments(Pile.objects.filter(code=pile_code)).first()
-    if pile is None:
-        return None
-    now = timezone.now()
-    today = local_date(pile.station, now)
-    day = on_date or today
-    at = (
-        now
-        if day == today
-        else datetime.combine(day, time(0), tzinfo=ZoneInfo(pile.station.time_zone))
-    )
-    return _pile_model(pile, tariff_for_pile(pile, at), day)
-
-
-def pile_billing_model_due(
-    pile: Pile, at: datetime, cache: dict | None = None
-) -> tuple[int, str] | None:
-    """``(model number, slot map)`` the pile should hold at ``at``, or None without tariff."""
+def pile_snapshot(pile: Pile, at: datetime) -> pricing.TariffSnapshot | None:
+    """The snapshot in force for ``pile`` at aware ``at`` (its own tariff, else its station's),
+    read on the station's zone and carrying the version's model number; None without tariff."""
     version = tariff_for_pile(pile, at)
-    model = _pile_model(pile, version, local_date(pile.station, at), cache)
-    return None if model is None else (model["model_number"], slots_code(model))
+    return None if version is None else version_snapshot(version, time_zone=pile.station.time_zone)
 
 
-def _dues(piles: QuerySet[Pile], at: datetime) -> list[tuple[Pile, tuple[int, str] | None]]:
-    """Each YKC pile with the (model number, slot map) it is due at ``at``, in few queries."""
-    piles = list(_with_assignments(piles).select_related("billing_model"))
+def pile_snapshots(
+    piles: QuerySet[Pile], at: datetime
+) -> list[tuple[Pile, pricing.TariffSnapshot | None]]:
+    """Each of ``piles`` (station and assignments loaded) with :func:`pile_snapshot` at ``at``,
+    in a fixed number of queries."""
+    piles = list(_with_assignments(piles))
     versions = _effective_versions((_pile_tariff_id(p) for p in piles), at)
-    cache: dict = {}
+    cache: dict[tuple[int, str], pricing.TariffSnapshot] = {}
     out = []
     for pile in piles:
         tariff_id = _pile_tariff_id(pile)
         version = versions.get(tariff_id) if tariff_id is not None else None
-        model = _pile_model(pile, version, local_date(pile.station, at), cache)
-        out.append((pile, None if model is None else (model["model_number"], slots_code(model))))
+        if version is None:
+            out.append((pile, None))
+            continue
+        key = (version.pk, pile.station.time_zone)
+        if key not in cache:
+            cache[key] = version_snapshot(version, time_zone=pile.station.time_zone)
+        out.append((pile, cache[key]))
     return out
-
-
-def _acked(pile: Pile) -> tuple[int | None, str]:
-    state = getattr(pile, "billing_model", None)
-    if state is None:
-        return (None, "")
-    return (state.model_number_acked, state.slots_acked)
-
-
-def piles_due_billing_model() -> list[str]:
-    """Codes of YKC piles whose due billing model (number and today's slot map) differs from
-    what they acknowledged, sorted. Piles without a tariff in force are never due."""
-    now = timezone.now()
-    ykc = Pile.objects.filter(protocol=Pile.Protocol.YKC)
-    return sorted(
-        pile.code for pile, due in _dues(ykc, now) if due is not None and due != _acked(pile)
-    )
 
 
 def tariff_list_visible(user) -> QuerySet[Tariff]:
@@ -302,9 +242,3 @@ def tariff_list_visible(user) -> QuerySet[Tariff]:
         Q(station_assignments__station__owners=user)
         | Q(pile_assignments__pile__station__owners=user)
     ).distinct()
-
-
-def pile_billing_model_states(piles: QuerySet[Pile] | None = None) -> QuerySet[PileBillingModel]:
-    """Recorded sync states (admin lists)."""
-    states = PileBillingModel.objects.select_related("pile", "pile__station")
-    return states if piles is None else states.filter(pile__in=piles)

@@ -1,13 +1,15 @@
-"""Writes for tariffs: drafts, versions, locking, assignment, station prices and YKC pile sync.
+"""Writes for tariffs: drafts, versions, locking, assignment, station prices.
 
 Each public function is one transaction (nested calls become savepoints). Errors are
 :class:`TariffServiceError` subclasses with a stable ``code`` (and ``field`` for invalid
 tariffs), so the admin and any API can turn them into a 4xx with a specific code.
 
-Consequences are explicit, not signals: assigning a tariff or publishing a version that is
-already in force rewrites the affected stations' ``price_today`` and the piles' due billing
-models; :func:`tariffs_refresh` (Celery, every few minutes per operator) catches versions
-that become effective later, seasons, special dates and local midnight.
+Consequences: assigning a tariff or publishing a version that is already in force rewrites the
+affected stations' ``price_today`` here, and sends :data:`billing.tariffs.signals.tariffs_changed`
+for their piles, on which a protocol that keeps a tariff on the pile (YKC's billing model)
+records what each pile is now due — the domain does not know pile protocols.
+:func:`tariffs_refresh` (Celery, every few minutes per operator) catches versions that become
+effective later, seasons, special dates and local midnight.
 """
 
 from __future__ import annotations
@@ -23,29 +25,25 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from evplatform.errors import DomainError
 from stations.models import Pile, Station
 
 from . import pricing, selectors
 from .models import (
     MODEL_NUMBER_MAX,
-    PileBillingModel,
     PileTariff,
     StationTariff,
     Tariff,
     TariffVersion,
 )
+from .signals import tariffs_changed
 
 __all__ = [
     "DEMO_TARIFF_NAME",
     "InvalidTariff",
     "ModelNumbersExhausted",
-    "PileNotFound",
     "TariffServiceError",
     "TariffVersionLocked",
-    "pile_billing_model_acked",
-    "pile_billing_model_sent",
-    "pile_billing_model_verified",
-    "pile_billing_models_refresh",
     "pile_tariff_assign",
     "station_prices_refresh",
     "station_tariff_assign",
@@ -60,13 +58,14 @@ __all__ = [
 ]
 
 
-class TariffServiceError(Exception):
-    """A refused tariff operation; ``code`` is stable, the message translated."""
+class TariffServiceError(DomainError):
+    """A refused tariff operation; ``code`` is stable (per subclass), the message translated,
+    ``field`` the snapshot path at fault if any."""
 
     code = "tariff_error"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(detail=message, fields={field: [message]} if field else None)
         self.message = message
         self.field = field
 
@@ -83,10 +82,6 @@ class TariffVersionLocked(TariffServiceError):
 
 class ModelNumbersExhausted(TariffServiceError):
     code = "tariff_model_numbers_exhausted"
-
-
-class PileNotFound(TariffServiceError):
-    code = "pile_not_found"
 
 
 def _snapshot(data: pricing.TariffSnapshot | dict[str, Any]) -> pricing.TariffSnapshot:
@@ -263,10 +258,17 @@ def _stations_of(tariff: Tariff) -> list[Station]:
     )
 
 
+def _piles_changed(piles, at: datetime) -> int:
+    """Tell the protocols that keep tariffs on piles (YKC billing models) that ``piles``' tariff
+    may have changed; returns how many of their records changed."""
+    replies = tariffs_changed.send(sender=Tariff, piles=piles, at=at)
+    return sum(changed for _receiver, changed in replies)
+
+
 def _tariff_consequences(tariff: Tariff, at: datetime) -> None:
     stations = _stations_of(tariff)
     station_prices_refresh(stations=stations, at=at)
-    pile_billing_models_refresh(piles=Pile.objects.filter(station__in=stations), at=at)
+    _piles_changed(Pile.objects.filter(station__in=stations), at)
 
 
 @transaction.atomic
@@ -295,7 +297,7 @@ def station_tariff_assign(*, stations: Iterable[Station], tariff: Tariff | None)
         station._state.fields_cache.pop("tariff_assignment", None)
     now = timezone.now()
     station_prices_refresh(stations=stations, at=now)
-    pile_billing_models_refresh(piles=Pile.objects.filter(station__in=stations), at=now)
+    _piles_changed(Pile.objects.filter(station__in=stations), now)
     return changed
 
 
@@ -319,7 +321,7 @@ def pile_tariff_assign(*, pile: Pile, tariff: Tariff | None) -> bool:
         current.save(update_fields=["tariff", "assigned_at"])
     else:
         changed = False
-    pile_billing_models_refresh(piles=Pile.objects.filter(pk=pile.pk), at=timezone.now())
+    _piles_changed(Pile.objects.filter(pk=pile.pk), timezone.now())
     return changed
 
 
@@ -347,113 +349,14 @@ def station_prices_refresh(
     return written
 
 
-@transaction.atomic
-def pile_billing_models_refresh(*, piles=None, at: datetime | None = None) -> int:
-    """Record, for YKC ``piles`` (a Pile queryset; default all), the billing model each is
-    due at ``at`` (default now); ``due_since`` moves only when the due model changes.
-    Returns how many records changed."""
-    at = at or timezone.now()
-    piles = Pile.objects.all() if piles is None else piles
-    changed = 0
-    for pile, due in selectors._dues(piles.filter(protocol=Pile.Protocol.YKC), at):
-        number, slots = due if due is not None else (None, "")
-        state = getattr(pile, "billing_model", None)
-        if state is None:
-            if due is None:
-                continue
-            PileBillingModel.objects.create(
-                pile=pile, model_number_due=number, slots_due=slots, due_since=at
-            )
-            changed += 1
-        elif (state.model_number_due, state.slots_due) != (number, slots):
-            state.model_number_due, state.slots_due = number, slots
-            state.due_since = at if due is not None else None
-            state.save(update_fields=["model_number_due", "slots_due", "due_since"])
-            changed += 1
-    return changed
-
-
 def tariffs_refresh(*, at: datetime | None = None) -> tuple[int, int]:
-    """The periodic job for one operator: station prices and pile due models at ``at``.
+    """The periodic job for one operator: station prices, and (through ``tariffs_changed``
+    for all piles) the protocols' pile tariffs, at ``at``.
 
-    Returns ``(stations written, pile records changed)``.
+    Returns ``(stations written, pile records changed by the protocols)``.
     """
     at = at or timezone.now()
-    return station_prices_refresh(at=at), pile_billing_models_refresh(at=at)
-
-
-# ---------------------------------------------------------------- YKC pile sync
-
-
-def _state_for_update(pile_code: str) -> PileBillingModel:
-    pile = Pile.objects.filter(code=pile_code).first()
-    if pile is None:
-        raise PileNotFound(_("No pile with code %(code)s.") % {"code": pile_code})
-    state, _created = PileBillingModel.objects.select_for_update().get_or_create(pile=pile)
-    return state
-
-
-def _due_today(pile_code: str) -> tuple[int, str] | None:
-    model = selectors.pile_billing_model(pile_code)
-    return None if model is None else (model["model_number"], selectors.slots_code(model))
-
-
-@transaction.atomic
-def pile_billing_model_sent(*, pile_code: str, model_number: int) -> None:
-    """The gateway sent model ``model_number`` (YKC 0x58 push or 0x0A reply) to the pile.
-
-    Records the slot map of today's model when the number is the one due. 0x0A has no
-    answer: after a 0x0A call :func:`pile_billing_model_acked` with ``success=True`` too.
-    Raises :class:`PileNotFound`.
-    """
-    state = _state_for_update(pile_code)
-    due = _due_today(pile_code)
-    state.model_number_sent = model_number
-    state.slots_sent = due[1] if due is not None and due[0] == model_number else ""
-    state.sent_at = timezone.now()
-    state.last_result = PileBillingModel.Result.SENT
-    state.save(update_fields=["model_number_sent", "slots_sent", "sent_at", "last_result"])
-
-
-@transaction.atomic
-def pile_billing_model_acked(*, pile_code: str, model_number: int, success: bool) -> None:
-    """The pile answered a set-billing-model (YKC 0x57 result 0x01 ok / 0x00 fail) for
-    ``model_number`` (0x57 carries no number: pass the one sent). On success the pile holds
-    it; on failure what it holds is unchanged. Raises :class:`PileNotFound`."""
-    state = _state_for_update(pile_code)
-    now = timezone.now()
-    if success:
-        state.model_number_acked = model_number
-        state.slots_acked = state.slots_sent if state.model_number_sent == model_number else ""
-        state.acked_at = now
-        state.last_result = PileBillingModel.Result.OK
-    else:
-        state.last_result = PileBillingModel.Result.FAILED
-    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result"])
-
-
-@transaction.atomic
-def pile_billing_model_verified(*, pile_code: str, model_number: int) -> bool:
-    """YKC 0x05: the pile says it holds ``model_number`` (0 on first connection).
-
-    Returns True (0x06 result 0x00) when that is the version in force for the pile and the
-    slot map the platform last saw the pile accept is today's; False (0x01, the pile then
-    asks with 0x09) otherwise, including when the pile has no tariff. Records the number as
-    what the pile holds (its slot map becomes unknown if the number changed).
-    Raises :class:`PileNotFound`.
-    """
-    state = _state_for_update(pile_code)
-    if state.model_number_acked != model_number:
-        state.model_number_acked = model_number
-        state.slots_acked = ""
-    due = _due_today(pile_code)
-    same = due is not None and due == (model_number, state.slots_acked)
-    state.acked_at = timezone.now()
-    state.last_result = (
-        PileBillingModel.Result.VERIFIED_SAME if same else PileBillingModel.Result.VERIFIED_DIFFERS
-    )
-    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result"])
-    return same
+    return station_prices_refresh(at=at), _piles_changed(None, at)
 
 
 # ---------------------------------------------------------------- demo

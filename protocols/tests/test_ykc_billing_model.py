@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import schema_context
 
-from billing.tariffs.models import PileBillingModel, Tariff, TariffVersion
+from billing.tariffs.models import Tariff, TariffVersion
 from charging import bus
 from protocols.ykc import messages as m
 from protocols.ykc.commands import YkcPushBillingModel
+from protocols.ykc.models import PileBillingModel
 
 from .conftest import SCHEMA, committed
 from .helpers import login, wait_for

@@ -9,7 +9,6 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from billing.payments import selectors, services
-from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
 from settlement.services import money_policy
 
@@ -23,10 +22,6 @@ from .serializers import (
     WalletRefundOut,
     WithdrawalOut,
 )
-
-
-def _refused(exc: services.BillingError) -> APIError:
-    return APIError(exc.code, exc.detail, exc.status)
 
 
 def _page(request, queryset, serializer, **context):
@@ -52,10 +47,7 @@ def top_up_options(request):
 def top_up_create(request):
     data = AmountIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        started = services.top_up_create(member=request.user, amount=data.validated_data["amount"])
-    except services.BillingError as exc:
-        raise _refused(exc) from exc
+    started = services.top_up_create(member=request.user, amount=data.validated_data["amount"])
     body = {"payment": started.payment, "pay_params": started.pay_params}
     return Response(PaymentStartOut(body).data, status=status.HTTP_201_CREATED)
 
@@ -87,10 +79,7 @@ def refunds(request):
         return _page(request, selectors.member_wallet_refunds(request.user), WalletRefundOut)
     data = RefundIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        refund = services.wallet_refund_request(member=request.user, **data.validated_data)
-    except services.BillingError as exc:
-        raise _refused(exc) from exc
+    refund = services.wallet_refund_request(member=request.user, **data.validated_data)
     return Response(WalletRefundOut(refund).data, status=status.HTTP_201_CREATED)
 
 
@@ -110,12 +99,9 @@ def withdrawals(request):
         return _page(request, selectors.member_withdrawals(request.user), WithdrawalOut, confirm=confirm)
     data = AmountIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        withdrawal = services.withdrawal_request(
-            member=request.user, amount=data.validated_data["amount"]
-        )
-    except services.BillingError as exc:
-        raise _refused(exc) from exc
+    withdrawal = services.withdrawal_request(
+        member=request.user, amount=data.validated_data["amount"]
+    )
     body = WithdrawalOut(withdrawal, context={"confirm": confirm}).data
     return Response(body, status=status.HTTP_201_CREATED)
 

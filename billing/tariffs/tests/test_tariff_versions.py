@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from billing.tariffs import pricing
-from billing.tariffs.models import PileBillingModel, StationTariff, TariffVersion
+from billing.tariffs.models import StationTariff, TariffVersion
 from billing.tariffs.selectors import (
     snapshot_for_connector,
     tariff_for_pile,
@@ -124,41 +123,6 @@ def test_snapshot_for_connector_reads_the_station_clock(station, pile, gd_tariff
 
 def test_snapshot_for_connector_without_tariff_is_none(pile):
     assert snapshot_for_connector(pile.connectors.get(), SPRING_MORNING) is None
-
-
-def test_new_version_makes_piles_due_again(station, pile, flat_tariff):
-    from billing.tariffs.selectors import piles_due_billing_model
-    from billing.tariffs.services import pile_billing_model_acked, pile_billing_model_sent
-
-    station_tariff_assign(stations=[station], tariff=flat_tariff)
-    first = flat_tariff.versions.get().model_number
-    pile_billing_model_sent(pile_code=pile.code, model_number=first)
-    pile_billing_model_acked(pile_code=pile.code, model_number=first, success=True)
-    assert piles_due_billing_model() == []
-
-    later = timezone.now() + timedelta(hours=1)
-    scheduled = tariff_version_publish(tariff=flat_tariff, effective_from=later)
-    assert piles_due_billing_model() == []  # not in force yet
-    tariff_version_reschedule(version=scheduled, effective_from=timezone.now())
-    assert piles_due_billing_model() == [pile.code]
-    assert PileBillingModel.objects.get(pile=pile).model_number_due == scheduled.model_number
-
-
-def test_season_switch_changes_the_due_slot_map(station, pile, gd_tariff):
-    from billing.tariffs.services import pile_billing_models_refresh
-
-    station_tariff_assign(stations=[station], tariff=gd_tariff)
-    june = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)  # 23:00 local, June 30
-    july = datetime(2026, 6, 30, 16, 30, tzinfo=UTC)  # 00:30 local, July 1
-    pile_billing_models_refresh(at=june)
-    before = PileBillingModel.objects.get(pile=pile)
-    assert "0" not in before.slots_due
-    assert pile_billing_models_refresh(at=july) == 1
-    after = PileBillingModel.objects.get(pile=pile)
-    assert after.model_number_due == before.model_number_due
-    assert after.slots_due[22:24] == "00"  # sharp 11:00–12:00
-    assert after.due_since == july
-    assert pile_billing_models_refresh(at=july + timedelta(hours=1)) == 0
 
 
 def test_demo_tariff_is_guangdong_and_idempotent(station, pile):

@@ -1,18 +1,30 @@
-"""YKC pile sync: the billing model a pile is due, what it was sent and acknowledged."""
+"""YKC pile sync: the billing model a pile is due, what it was sent and acknowledged; tariff
+assignments, new versions and seasons reach it through ``tariffs_changed``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.utils import timezone
+
 from billing.tariffs import pricing
-from billing.tariffs.models import PileBillingModel
-from billing.tariffs.selectors import pile_billing_model, piles_due_billing_model
 from billing.tariffs.services import (
+    pile_tariff_assign,
+    station_tariff_assign,
+    tariff_version_publish,
+    tariff_version_reschedule,
+)
+from billing.tariffs.tests.conftest import make_pile
+from protocols.ykc.models import PileBillingModel
+from protocols.ykc.tariff_sync import (
+    PileNotFound,
+    pile_billing_model,
     pile_billing_model_acked,
     pile_billing_model_sent,
     pile_billing_model_verified,
-    pile_tariff_assign,
-    station_tariff_assign,
+    pile_billing_models_refresh,
+    piles_due_billing_model,
 )
 
 
@@ -93,8 +105,6 @@ def test_pile_override_changes_what_is_due(station, pile, other_pile, gd_tariff,
 
 
 def test_ocpp_piles_are_never_due(station, gd_tariff):
-    from billing.tariffs.tests.conftest import make_pile
-
     make_pile(station, "44010600000009", protocol="ocpp")
     station_tariff_assign(stations=[station], tariff=gd_tariff)
     assert piles_due_billing_model() == []
@@ -102,8 +112,6 @@ def test_ocpp_piles_are_never_due(station, gd_tariff):
 
 def test_unknown_pile_code_is_refused(tenant):
     import pytest
-
-    from billing.tariffs.services import PileNotFound
 
     with pytest.raises(PileNotFound) as err:
         pile_billing_model_sent(pile_code="00000000000000", model_number=1)
@@ -119,3 +127,33 @@ def test_model_for_a_summer_date_has_sharp_slots(station, pile, gd_tariff):
     assert spring["model_number"] == summer["model_number"]
     assert pricing.Period.SHARP.code not in spring["slots"]
     assert summer["slots"][22] == pricing.Period.SHARP.code  # 11:00–11:30
+
+
+def test_new_version_makes_piles_due_again(station, pile, flat_tariff):
+    station_tariff_assign(stations=[station], tariff=flat_tariff)
+    first = flat_tariff.versions.get().model_number
+    pile_billing_model_sent(pile_code=pile.code, model_number=first)
+    pile_billing_model_acked(pile_code=pile.code, model_number=first, success=True)
+    assert piles_due_billing_model() == []
+
+    later = timezone.now() + timedelta(hours=1)
+    scheduled = tariff_version_publish(tariff=flat_tariff, effective_from=later)
+    assert piles_due_billing_model() == []  # not in force yet
+    tariff_version_reschedule(version=scheduled, effective_from=timezone.now())
+    assert piles_due_billing_model() == [pile.code]
+    assert PileBillingModel.objects.get(pile=pile).model_number_due == scheduled.model_number
+
+
+def test_season_switch_changes_the_due_slot_map(station, pile, gd_tariff):
+    station_tariff_assign(stations=[station], tariff=gd_tariff)
+    june = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)  # 23:00 local, June 30
+    july = datetime(2026, 6, 30, 16, 30, tzinfo=UTC)  # 00:30 local, July 1
+    pile_billing_models_refresh(at=june)
+    before = PileBillingModel.objects.get(pile=pile)
+    assert "0" not in before.slots_due
+    assert pile_billing_models_refresh(at=july) == 1
+    after = PileBillingModel.objects.get(pile=pile)
+    assert after.model_number_due == before.model_number_due
+    assert after.slots_due[22:24] == "00"  # sharp 11:00–12:00
+    assert after.due_since == july
+    assert pile_billing_models_refresh(at=july + timedelta(hours=1)) == 0
