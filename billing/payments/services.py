@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Member
 from evplatform.errors import DomainError
 from evplatform.money import ZERO, to_fen, yuan
+from evplatform.queue import task_queue_on_commit
 from settlement import services as ledger
 from settlement.models import Account, Posting
 from tenants.models import MiniProgram
@@ -73,11 +74,6 @@ def _gateway() -> Gateway:
 
 def _new_no(prefix: str) -> str:
     return f"{prefix}{timezone.now():%y%m%d%H%M}{secrets.token_hex(6).upper()}"
-
-
-def _enqueue(task, *args) -> None:
-    """Queue a Celery task once the current transaction commits (with the schema)."""
-    transaction.on_commit(lambda: task.delay(*args))
 
 
 # =========================================================================== payments
@@ -386,9 +382,7 @@ def _wallet_refund_allocate(refund: WalletRefund) -> None:
 
 
 def _enqueue_refund_submit(refund_id: int) -> None:
-    from .tasks import payment_refund_submit_task
-
-    _enqueue(payment_refund_submit_task, refund_id)
+    task_queue_on_commit("billing.payment_refund_submit", refund_id)
 
 
 @transaction.atomic
@@ -626,9 +620,7 @@ def withdrawal_review(
     withdrawal.status = Withdrawal.Status.APPROVED if approve else Withdrawal.Status.REJECTED
     withdrawal.save(update_fields=["reviewed_by", "reviewed_at", "review_note", "status"])
     if approve:
-        from .tasks import withdrawal_submit_task
-
-        _enqueue(withdrawal_submit_task, withdrawal.pk)
+        task_queue_on_commit("billing.withdrawal_submit", withdrawal.pk)
     else:
         _withdrawal_return(withdrawal, Withdrawal.Status.REJECTED)
     return withdrawal
