@@ -39,8 +39,12 @@ SHARED_APPS = [
     "django_filters",
     "import_export",
     "channels",
-    "demo",
 ]
+# The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
+# installed unless EVP_DEMO=0 (default: on outside production, off in production).
+DEMO = env_bool("EVP_DEMO", not PRODUCTION)
+if DEMO:
+    SHARED_APPS.append("demo")
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",

@@ -27,7 +27,8 @@ def tariffed_pile(make_pile):
 
     Request it before ``gateway``: fixtures are torn down in reverse, and the gateway must
     stop (marking its piles offline) before the pile is deleted."""
-    from billing.tariffs.services import pile_tariff_assign, tariff_create_guangdong_demo
+    from billing.tariffs.services import pile_tariff_assign
+    from demo.tariffs import tariff_create_guangdong_demo
     from stations.models import Pile
 
     code = make_pile()

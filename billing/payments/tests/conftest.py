@@ -68,7 +68,7 @@ class PayFake:
 @pytest.fixture(scope="session")
 def pay_fake(operators, live_app, django_db_blocker) -> Iterator[PayFake]:
     """The fake WeChat Pay server, with tenant-a's merchant registered and configured."""
-    from billing.payments.wechatpay import configure_for_fake
+    from demo.wechatpay import configure_for_fake
     from tenants.models import MiniProgram
 
     server = wechatpay.start_in_thread()

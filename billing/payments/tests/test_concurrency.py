@@ -19,7 +19,7 @@ from django_tenants.utils import tenant_context
 
 from billing.payments import services
 from billing.payments.models import Payment
-from billing.payments.wechatpay import configure_for_fake
+from demo.wechatpay import configure_for_fake
 from settlement import services as ledger
 from settlement.models import Posting
 from settlement.selectors import wallet_balance

@@ -8,19 +8,17 @@ from decimal import Decimal
 import pytest
 
 from billing.tariffs import pricing
-from billing.tariffs.models import StationTariff, TariffVersion
+from billing.tariffs.models import TariffVersion
 from billing.tariffs.selectors import (
     snapshot_for_connector,
     tariff_for_pile,
     tariff_version_effective,
 )
 from billing.tariffs.services import (
-    DEMO_TARIFF_NAME,
     InvalidTariff,
     TariffVersionLocked,
     pile_tariff_assign,
     station_tariff_assign,
-    tariff_create_guangdong_demo,
     tariff_update,
     tariff_version_delete,
     tariff_version_lock,
@@ -123,23 +121,3 @@ def test_snapshot_for_connector_reads_the_station_clock(station, pile, gd_tariff
 
 def test_snapshot_for_connector_without_tariff_is_none(pile):
     assert snapshot_for_connector(pile.connectors.get(), SPRING_MORNING) is None
-
-
-def test_demo_tariff_is_guangdong_and_idempotent(station, pile):
-    tariff = tariff_create_guangdong_demo(stations=[station])
-    again = tariff_create_guangdong_demo(stations=[station])
-    assert again == tariff
-    assert tariff.name == DEMO_TARIFF_NAME
-    assert tariff.versions.count() == 1
-    assert StationTariff.objects.get(station=station).tariff == tariff
-    snapshot = pricing.TariffSnapshot.from_dict(tariff.versions.get().snapshot)
-    expected = pricing.guangdong_tou_tariff(
-        Decimal("0.6"),
-        Decimal("0.4"),
-        occupancy=pricing.OccupancyFee(Decimal("0.5"), 15, Decimal("30")),
-        minimum_charge=Decimal("1"),
-        model_number=snapshot.model_number,
-    )
-    assert snapshot.to_dict() == expected.to_dict()  # jsonb reorders keys, not values
-    station.refresh_from_db()
-    assert station.price_today["slots"][0] == "0.62800"  # valley 0.228 + 0.4
