@@ -36,7 +36,6 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "django_filters",
     "import_export",
     "channels",
 ]
