@@ -310,7 +310,7 @@ def wallet_refund_request(
 
     The cash leaves the wallet at once (to refunds in transit); the free bonus balance is
     forfeited if the operator's policy says so, which the member must have accepted
-    (``accept_forfeit``) after seeing :func:`billing.selectors.wallet_refund_preview`.
+    (``accept_forfeit``) after seeing :func:`billing.payments.selectors.wallet_refund_preview`.
     Automatic mode refunds now; review mode waits for staff.
 
     Raises BillingError ``nothing_to_refund``, ``amount_exceeds_refundable``,

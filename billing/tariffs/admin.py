@@ -1,6 +1,6 @@
 """Admin for tariffs: edit as time ranges, 24-hour bar, sample bill, publish, assign.
 
-Writes go through ``billing.tariff_services``; a locked version is read-only here and in the
+Writes go through ``billing.tariffs.services``; a locked version is read-only here and in the
 services. Station owners (``billing.view_tariff``) see the tariffs of their own stations.
 """
 

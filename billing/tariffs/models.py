@@ -1,12 +1,12 @@
 """Tariffs, tariff versions and their assignment to stations and piles. Tenant schema.
 
 A :class:`Tariff` is a named price plan with an editable working copy (``draft``, the
-dict form of :class:`billing.pricing.TariffSnapshot`). Publishing it creates an immutable
+dict form of :class:`billing.tariffs.pricing.TariffSnapshot`). Publishing it creates an immutable
 :class:`TariffVersion` with an effective time and a YKC model number; the version in force
 at instant t is the latest one with ``effective_from <= t``. Orders lock a version (and its
 snapshot) at start, after which the version can be neither edited nor deleted.
 
-Writes go through ``billing.tariff_services``; reads through ``billing.tariff_selectors``.
+Writes go through ``billing.tariffs.services``; reads through ``billing.tariffs.selectors``.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def version_snapshot(
     """The version's snapshot, read in ``time_zone`` (a station's IANA zone) when given.
 
     The stored snapshot is valid by construction (published through the services); raises
-    :class:`billing.pricing.TariffError` only if the row was tampered with.
+    :class:`billing.tariffs.pricing.TariffError` only if the row was tampered with.
     """
     snapshot = pricing.TariffSnapshot.from_dict(version.snapshot)
     if snapshot.model_number != version.model_number:
@@ -115,7 +115,7 @@ def snapshot_for_connector(
     Returns ``(version, snapshot)`` — the snapshot read on the station's time zone and
     carrying the version's YKC model number — or None when neither the pile nor its station
     has a tariff with a version in force. Call
-    :func:`billing.tariff_services.tariff_version_lock` on the version in the same
+    :func:`billing.tariffs.services.tariff_version_lock` on the version in the same
     transaction that creates the order.
     """
     version = tariff_for_pile(connector.pile, at)
