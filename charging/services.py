@@ -697,6 +697,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
         )
         order.refunded_amount += amount
         order.save(update_fields=["refunded_amount"])
+        funds.refund_split(order)
         OrderTransition.objects.create(
             order=order,
             from_state=order.state,
