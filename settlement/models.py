@@ -421,6 +421,11 @@ class OwnerContract(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owner_contract",
         verbose_name=_("station owner"),
     )
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="owner_contract", verbose_name=_("mini-program member"),
+        help_text=_("The owner's own member account: opens the owner center in the mini-program."),
+    )
     cycle = models.CharField(_("statement cycle"), max_length=16, choices=Cycle.choices,
                              default=Cycle.WEEKLY)
     delay_days = models.PositiveSmallIntegerField(
@@ -491,6 +496,7 @@ class Statement(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "period_end"], name="statement_once_per_period")
         ]
+        permissions = [("settle_statement", _("Can confirm and pay statements"))]
 
     def __str__(self) -> str:
         return self.number
@@ -545,6 +551,7 @@ class Payout(models.Model):
         FAILED = "failed", _("Failed (back to payable)")
 
     OPEN = (Status.SENT, Status.UNCLEAR, Status.WAIT_USER_CONFIRM)
+    Method = OwnerContract.Method
 
     statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="payouts",
                                   verbose_name=_("statement"))

@@ -34,6 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from evplatform.money import ZERO, kwh, yuan
+from evplatform.queue import task_queue_on_commit
 
 from . import services as ledger
 from .models import Account, OrderSplit, OwnerContract, Payout, Posting, SplitLine, Statement
@@ -63,7 +64,8 @@ def period_bounds(cycle: str, day: date, zone: zoneinfo.ZoneInfo) -> tuple[datet
 
 def _number(owner_id: int, end: datetime) -> str:
     sequence = Statement.objects.filter(owner_id=owner_id).count() + 1
-    return f"ST{end.astimezone(operator_zone()):%Y%m%d}-{owner_id}-{sequence}"
+    # Letters and digits only: it is part of the WeChat out_bill_no of its payouts.
+    return f"ST{end.astimezone(operator_zone()):%Y%m%d}O{owner_id}S{sequence}"
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,15 @@ def payout_open(*, statement_id: int, user) -> Payout:
     )
     statement.status = S.PAYING
     statement.save(update_fields=["status"])
+    return payout
+
+
+@transaction.atomic
+def statement_pay_wechat(*, statement_id: int, user) -> Payout:
+    """Pay a confirmed statement by WeChat merchant transfer: the payout is opened here and
+    sent after commit by billing (``billing.owner_payout_submit``). Raises as ``payout_open``."""
+    payout = payout_open(statement_id=statement_id, user=user)
+    task_queue_on_commit("billing.owner_payout_submit", payout.pk)
     return payout
 
 
