@@ -233,6 +233,10 @@ class SplitRuleAdmin(admin.ModelAdmin):
         form.instance.pk = rule.pk
         form.instance.version = rule.version
 
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The shares were written by the service, not by the formsets.
+        return [{"added": {}}]
+
 
 @admin.register(OwnerContract)
 class OwnerContractAdmin(admin.ModelAdmin):
