@@ -8,6 +8,7 @@ money in the wallet, and a WeChat Pay merchant wired to the local fake server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +28,9 @@ DEMO_APP_SECRET = "demo-app-secret"
 DEMO_MCHID = "1900000001"
 DEMO_ADMIN = ("demo-admin", "demo-admin-123")
 DEMO_OWNER = ("zhanzhang", "owner-demo-123")
+# The investor of the other stations (a second station owner, paid per kWh).
+DEMO_INVESTOR = ("touzi", "owner-demo-123")
+DEMO_COMMISSION_PERCENT = Decimal("5.00")  # the platform's commission on the demo operator
 DEMO_MEMBER_NAME = "alice"  # the fake WeChat's login code demo-alice#… is this member
 DEMO_MEMBER_GIFT = Decimal("50.00")
 FAKE_PAY_KEY_DIR = Path(settings.BASE_DIR) / "var" / "fake_wechatpay"
@@ -141,7 +145,45 @@ def _estate() -> list[str]:
         owner.groups.add(role_group(STATION_OWNER))
     for station in stations[:2]:
         station.owners.add(owner)
+    investor = User.objects.filter(username=DEMO_INVESTOR[0]).first()
+    if investor is None:
+        investor = User.objects.create_user(DEMO_INVESTOR[0], password=DEMO_INVESTOR[1], is_staff=True)
+        investor.groups.add(role_group(STATION_OWNER))
+    for station in stations[2:]:
+        station.owners.add(investor)
+    _split_rules(stations, owner, investor)
     return codes
+
+
+def _split_rules(stations, owner, investor) -> None:
+    """The owner takes 40 % of the service fee of the first two stations; the investor
+    ¥0.10 per kWh at the others. Each is paid by WeChat transfer, weekly, T+3, and opens the
+    owner center as the fake WeChat user of the same name."""
+    from accounts.models import Member
+    from fakes.wechat_api import demo_openid
+    from settlement import splits
+    from settlement.models import OwnerContract, SplitRule, SplitShare
+
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    for station in stations:
+        if SplitRule.objects.filter(station=station).exists():
+            continue
+        mine = station in stations[:2]
+        splits.split_rule_create(
+            station_id=station.pk, effective_from=since, note="演示分成协议",
+            shares=[splits.ShareInput(
+                owner.pk if mine else investor.pk,
+                SplitShare.Kind.PERCENT if mine else SplitShare.Kind.PER_KWH,
+                Decimal("40") if mine else Decimal("0.10"),
+            )],
+        )
+    for user in (owner, investor):
+        openid = demo_openid(DEMO_APPID, user.username)
+        member, _ = Member.objects.get_or_create(openid=openid, defaults={"nickname": user.username})
+        OwnerContract.objects.get_or_create(owner=user, defaults={
+            "member": member, "openid": openid, "method": OwnerContract.Method.WECHAT,
+            "real_name": user.username,
+        })
 
 
 def _member() -> None:
@@ -168,6 +210,9 @@ def seed_demo_operator(
     (shared with ``python -m fakes.wechatpay --key-dir``); notifications go to
     ``notify_base_url`` (default: this machine's web port)."""
     operator, created = _operator()
+    if not operator.commission_percent:
+        operator.commission_percent = DEMO_COMMISSION_PERCENT
+        operator.save(update_fields=["commission_percent"])
     with transaction.atomic():
         _merchant(operator, key_dir, notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}")
     with tenant_context(operator), transaction.atomic():

@@ -66,6 +66,42 @@ def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
         assert step in said, said
 
 
+def test_owner_is_credited_paid_and_a_later_refund_nets_off(platform, capsys):
+    """Must-show: the station owner's payable credited by the rule (owner center and admin),
+    a statement built, confirmed and paid through the fake WeChat Pay, a refund after the
+    payout netting off the next statement, ledger_verify clean throughout."""
+    from demo.owner_settlement import owner_settlement_run
+
+    lines = []
+    journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver="carol",
+                      stop_at_kwh=Decimal("1.0"), timeout_s=60, say=lines.append)
+    order = journey.run()["order"]
+    shown = committed(
+        owner_settlement_run, operator=platform.operator, order_number=order["number"],
+        api_url=platform.web.url, pay_url=platform.pay.url, say=lines.append,
+    )
+    assert shown["share"] > 0 and shown["payable_before"] >= shown["share"]
+    assert Decimal(shown["overview"]["payable"]) == shown["payable_before"]
+    assert shown["overview"]["today"]["orders"] >= 1
+    assert shown["paid"]
+    # The refund after the payout: the owner's part comes back as a correction on the next one.
+    assert shown["next_adjustments"] < 0
+    with schema_context(platform.operator.schema_name):
+        from settlement.models import OrderSplit, Payout
+
+        split = OrderSplit.objects.get(order_ref=order["number"])
+        # The platform's 5 % of the base, to within the fen the largest remainder allows.
+        assert split.commission_percent == Decimal("5.00") and split.base > 0
+        assert abs(split.commission - split.base * Decimal("0.05")) < Decimal("0.01")
+        assert Payout.objects.filter(statement__number=shown["statement"], status="success").count() == 1
+    capsys.readouterr()
+    call_command("ledger_verify", tenant="demo")
+    assert capsys.readouterr().out.strip().endswith("postings: ok")
+    said = "\n".join(lines)
+    for step in ("分账", "站长中心", "结算单", "已付款", "退款", "下期结算单"):
+        assert step in said, said
+
+
 def test_disconnect_mid_session_then_reconnect_settles_once(platform):
     journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver="bob", say=lambda _: None)
     journey.login()
