@@ -169,6 +169,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
         "args": ["billing.reconcile_tenant"],
     },
+    # Owners' settlement statements, each period T+N after it ends (per owner contract).
+    "settlement-statements": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("STATEMENTS_BUILD_SECONDS", 3600),
+        "args": ["settlement.statements_build_due"],
+    },
     # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",

@@ -158,3 +158,37 @@ def test_card_start_at_the_pile_is_authorised_and_billed(platform):
     with schema_context(platform.operator.schema_name):
         settled = wait_for(lambda: ChargingOrder.objects.filter(pk=order.pk, state="settled").first(), timeout=30)
         assert settled.total_amount > 0 and settled.stop_reason == "at_pile"
+
+
+def test_owner_settlement_in_the_admin_in_a_browser(platform):
+    """What the operator looks at: a split rule with its worked example, and the statements
+    (after the owner's settlement above), in Chromium; screenshots in var/screenshots/."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from playwright.sync_api import sync_playwright
+
+    from demo.seed import DEMO_ADMIN
+
+    shots = Path(settings.BASE_DIR) / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    base = f"http://demo.{settings.TENANT_HOST_SUFFIX}:{platform.web.port}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        page.goto(f"{base}/admin/login/")
+        page.fill("#id_username", DEMO_ADMIN[0])
+        page.fill("#id_password", DEMO_ADMIN[1])
+        page.click("input[type=submit]")
+        page.goto(f"{base}/admin/settlement/splitrule/")
+        page.click("#result_list tbody tr th a")
+        page.wait_for_selector(".field-worked_example")
+        example = page.inner_text(".field-worked_example")
+        assert "计算示例" in example and "¥" in example and "运营商" in example
+        page.screenshot(path=str(shots / "settlement_split_rule.png"), full_page=True)
+        page.goto(f"{base}/admin/settlement/statement/")
+        rows = page.locator("#result_list tbody tr")
+        assert rows.count() >= 1
+        assert "XLSX" in page.inner_text("#result_list")
+        page.screenshot(path=str(shots / "settlement_statements.png"), full_page=True)
+        browser.close()

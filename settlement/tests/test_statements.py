@@ -143,3 +143,13 @@ def test_ledger_check_finds_a_payable_off_its_splits(rule, funded_member, connec
     report = ledger_check()
     assert report.payables == [(f"owner_payable:{owner.pk}", D("5.00"), D("2.00"))]
     Account.objects.filter(code=f"owner_payable:{owner.pk}").update(balance=D("2.00"))
+
+
+def test_beat_fans_out_the_statement_build(settings, rule, funded_member, connector, tariff, owner):
+    from settlement.tasks import statements_build_due_task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["settlement-statements"]
+    assert entry["task"] == "evplatform.fan_out" and entry["args"] == ["settlement.statements_build_due"]
+    OwnerContract.objects.create(owner=owner, cycle=OwnerContract.Cycle.DAILY, delay_days=0)
+    _settled(funded_member, connector)
+    assert statements_build_due_task() == []  # today's period has not ended
