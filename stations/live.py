@@ -85,6 +85,27 @@ def connectors_get(schema: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[s
     return {k: v for k, v in zip(keys, pipe.execute(), strict=True) if v}
 
 
+def connectors_status(schema: str, keys: Iterable[tuple[str, int]]) -> list[tuple[str | None, float | None]]:
+    """``(status, updated as epoch seconds)`` of many connectors in one round trip, in the
+    order of ``keys`` ((pile_code, no) pairs); None where unknown or unparsable."""
+    keys = list(keys)
+    if not keys:
+        return []
+    pipe = client().pipeline(transaction=False)
+    for pile_code, no in keys:
+        pipe.hmget(connector_key(schema, pile_code, no), "status", "updated")
+    out = []
+    for status, updated in pipe.execute():
+        at = None
+        if updated:
+            try:
+                at = datetime.fromisoformat(updated).timestamp()
+            except ValueError:
+                at = None
+        out.append((status, at))
+    return out
+
+
 def pile_seen(schema: str, pile_code: str, at: datetime | None = None) -> None:
     """Record that a pile sent a frame at ``at`` (default now)."""
     ts = (at or datetime.now(UTC)).timestamp()
