@@ -52,7 +52,10 @@ db:
 lint: venv
 	.venv/bin/ruff check .
 
+# Every benchmark prints its figures with their targets and ratios to a baseline measured
+# in the same run. The station search needs wrk (Debian: apt-get install wrk).
 bench: setup
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 messages: venv

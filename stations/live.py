@@ -85,25 +85,49 @@ def connectors_get(schema: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[s
     return {k: v for k, v in zip(keys, pipe.execute(), strict=True) if v}
 
 
-def connectors_status(schema: str, keys: Iterable[tuple[str, int]]) -> list[tuple[str | None, float | None]]:
-    """``(status, updated as epoch seconds)`` of many connectors in one round trip, in the
-    order of ``keys`` ((pile_code, no) pairs); None where unknown or unparsable."""
-    keys = list(keys)
-    if not keys:
+# Status and update time of many connector hashes in ONE command: a pipeline of thousands
+# of HMGETs costs the web process more CPU (packing and parsing per command) than the rest
+# of a map request. Returns one "status<TAB>updated" string (or false) per key.
+_STATUS_SCRIPT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'status', 'updated')
+  if v[1] then out[i] = v[1] .. '\t' .. (v[2] or '') else out[i] = false end
+end
+return out
+"""
+
+
+@lru_cache(maxsize=1)
+def _status_script(url: str):
+    return _client_for(url).register_script(_STATUS_SCRIPT)
+
+
+def connectors_status(schema: str, keys: Iterable[tuple[str, int]]) -> list[tuple[str | None, str | None]]:
+    """``(status, updated)`` of many connectors in one round trip, in the order of
+    ``keys`` ((pile_code, no) pairs); ``updated`` is the ISO-8601 string as stored (see
+    ``updated_epoch``); None where unknown."""
+    names = [connector_key(schema, pile_code, no) for pile_code, no in keys]
+    if not names:
         return []
-    pipe = client().pipeline(transaction=False)
-    for pile_code, no in keys:
-        pipe.hmget(connector_key(schema, pile_code, no), "status", "updated")
     out = []
-    for status, updated in pipe.execute():
-        at = None
-        if updated:
-            try:
-                at = datetime.fromisoformat(updated).timestamp()
-            except ValueError:
-                at = None
-        out.append((status, at))
+    for value in _status_script(settings.REDIS_URL)(keys=names):
+        if not value:
+            out.append((None, None))
+            continue
+        status, _, updated = value.partition("\t")
+        out.append((status, updated or None))
     return out
+
+
+def updated_epoch(updated: str | None) -> float | None:
+    """An ``updated`` value as epoch seconds, None if absent or unparsable."""
+    if not updated:
+        return None
+    try:
+        return datetime.fromisoformat(updated).timestamp()
+    except ValueError:
+        return None
 
 
 def pile_seen(schema: str, pile_code: str, at: datetime | None = None) -> None:

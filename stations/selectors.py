@@ -268,10 +268,10 @@ def _live_counts(lists: list[list]) -> list[tuple[int, int, int, int]]:
             live_status, updated = statuses[i]
             i += 1
             status = db_status
-            if live_status in _STATUS_VALUES and (
-                changed is None or (updated is not None and updated >= changed)
-            ):
-                status = live_status
+            if live_status != db_status and live_status in _STATUS_VALUES:
+                # the newer one wins (the timestamp parsed only when they differ)
+                if changed is None or ((at := live.updated_epoch(updated)) is not None and at >= changed):
+                    status = live_status
             free = usable and status in FREE_STATUSES
             if is_dc:
                 dc_total += 1
