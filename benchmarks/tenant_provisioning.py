@@ -31,7 +31,7 @@ os.environ["DB_NAME"] = BENCH_DB
 import psycopg2  # noqa: E402
 
 
-def _admin_sql(sql: str) -> None:
+def _admin_sql(sql: str) -> list:
     conn = psycopg2.connect(
         dbname="postgres",
         user=os.environ.get("DB_USER", "postgres"),
@@ -41,12 +41,16 @@ def _admin_sql(sql: str) -> None:
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute(sql)
+        rows = cursor.fetchall() if cursor.description else []
     conn.close()
+    return rows
 
 
-def main(n: int) -> None:
-    _admin_sql(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
-    _admin_sql(f'CREATE DATABASE "{BENCH_DB}"')
+def main(n: int, keep: bool = False) -> None:
+    exists = _admin_sql(f"SELECT 1 FROM pg_database WHERE datname = '{BENCH_DB}'")
+    if not (keep and exists):
+        _admin_sql(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        _admin_sql(f'CREATE DATABASE "{BENCH_DB}"')
     try:
         import django
 
@@ -66,8 +70,12 @@ def main(n: int) -> None:
         template_schema_ensure()
         template_s = time.perf_counter() - started
 
+        from tenants.selectors import operator_get_by_slug
+
         seconds = []
         for i in range(n):
+            if keep and operator_get_by_slug(f"bench-{i:04d}") is not None:
+                continue  # made by an earlier --keep run
             t = time.perf_counter()
             operator_create(
                 slug=f"bench-{i:04d}", name=f"压测运营商 {i}", domain=f"bench-{i:04d}.localhost",
@@ -108,15 +116,16 @@ def main(n: int) -> None:
         finally:
             migration_executor.SKIP_AT_HEAD = True
 
-        ordered = sorted(seconds)
+        ordered = sorted(seconds) or [float("nan")]
         print(f"tenant provisioning, {n} operators (database {BENCH_DB}); the machine is shared "
               "and busy: compare ratios, not absolutes")
         print(f"  public schema migrate (once)            {public_s:8.2f} s")
-        print(f"  template schema, all migrations (once)  {template_s:8.2f} s   (= one operator without cloning)")
+        print(f"  template schema, all migrations (once)  {template_s:8.2f} s   (= one operator without cloning"
+              f"{'; kept from an earlier run' if keep and exists else ''})")
         print(
             f"  operator_create (clone) per operator    min {ordered[0]:.3f}  median "
-            f"{statistics.median(ordered):.3f}  p95 {ordered[int(0.95 * (n - 1))]:.3f}  "
-            f"max {ordered[-1]:.3f} s   total {sum(seconds):.1f} s"
+            f"{statistics.median(ordered):.3f}  p95 {ordered[int(0.95 * (len(ordered) - 1))]:.3f}  "
+            f"max {ordered[-1]:.3f} s   total {sum(seconds):.1f} s ({len(seconds)} created in this run)"
         )
         base_total = per_schema_base * (n + 1)
         per_1000 = noop_s if n == 1000 else shared_s + check_s / n * 1000
@@ -139,7 +148,8 @@ def main(n: int) -> None:
         from django.db import connections
 
         connections.close_all()
-        _admin_sql(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+        if not keep:
+            _admin_sql(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
 
 
 if __name__ == "__main__":
@@ -148,5 +158,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("count", nargs="?", type=int, help="operators (same as --operators)")
     parser.add_argument("--operators", type=int, default=50, help="operators to create (default 50)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database (and reuse the operators an earlier --keep run made)")
     args = parser.parse_args()
-    main(args.count or args.operators)
+    main(args.count or args.operators, keep=args.keep)
