@@ -41,6 +41,12 @@ def connector_key(schema: str, pile_code: str, connector_no: int) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:conn:{pile_code}:{connector_no}"
 
 
+def connector_keys(schema: str, ids: Iterable[str]) -> list[str]:
+    """``connector_key`` of many connectors named ``"{pile_code}:{connector_no}"``."""
+    base = f"{settings.REDIS_KEY_PREFIX}:{schema}:live:conn:"
+    return [base + i for i in ids]
+
+
 def seen_key(schema: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:seen"
 
@@ -103,11 +109,11 @@ def _status_script(url: str):
     return _client_for(url).register_script(_STATUS_SCRIPT)
 
 
-def connectors_status(schema: str, keys: Iterable[tuple[str, int]]) -> list[tuple[str | None, str | None]]:
+def connectors_status(schema: str, ids: Iterable[str]) -> list[tuple[str | None, str | None]]:
     """``(status, updated)`` of many connectors in one round trip, in the order of
-    ``keys`` ((pile_code, no) pairs); ``updated`` is the ISO-8601 string as stored (see
-    ``updated_epoch``); None where unknown."""
-    names = [connector_key(schema, pile_code, no) for pile_code, no in keys]
+    ``ids`` (``"{pile_code}:{connector_no}"``); ``updated`` is the ISO-8601 string as
+    stored (see ``updated_epoch``); None where unknown."""
+    names = connector_keys(schema, ids)
     if not names:
         return []
     out = []
