@@ -18,7 +18,8 @@ run: setup
 	$(PY) manage.py seed_demo
 	.venv/bin/honcho start $(PROCESSES)
 
-test: venv services
+# The layer and style checks run first: a broken import contract fails the build like a test.
+test: venv services lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: venv services db
@@ -51,6 +52,7 @@ db:
 
 lint: venv
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache
 
 # Every benchmark prints its figures with their targets and ratios to a baseline measured
 # in the same run. The station search needs wrk (Debian: apt-get install wrk).
