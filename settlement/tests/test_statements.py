@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import InternalError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from charging import services as charging
@@ -64,12 +64,15 @@ def test_build_confirm_pay_offline(rule, funded_member, connector, tariff, owner
 def test_confirmed_statement_is_immutable(rule, funded_member, connector, tariff, owner):
     _settled(funded_member, connector)
     statement = statements.statement_confirm(statement_id=_build(owner).pk, user=None)
-    with pytest.raises(InternalError), transaction.atomic():
+    with pytest.raises(DatabaseError, match="corrections go into the next one"), transaction.atomic():
         Statement.objects.filter(pk=statement.pk).update(net=D("999"))
-    with pytest.raises(InternalError), transaction.atomic():
+    with pytest.raises(DatabaseError, match="is fixed once written"), transaction.atomic():
         SplitLine.objects.filter(statement=statement).update(statement=None)
-    with pytest.raises(InternalError), transaction.atomic():
+    with pytest.raises(DatabaseError, match="never deleted"), transaction.atomic():
         SplitLine.objects.filter(owner=owner).delete()
+    with pytest.raises(DatabaseError, match="cannot be deleted"), transaction.atomic():
+        with connection.cursor() as cursor:  # past Django's own PROTECT check
+            cursor.execute("DELETE FROM settlement_statement WHERE id = %s", [statement.pk])
 
 
 def test_refund_after_payout_nets_off_the_next_statement(
