@@ -242,6 +242,12 @@ WECHATPAY_API_BASE_URL = env_str(
 )
 WECHAT_HTTP_TIMEOUT = env_int("WECHAT_HTTP_TIMEOUT", 10)
 
+# The drivers' H5 app (`make miniprogram` builds it) served at /m/ on each operator's host.
+MINIPROGRAM_H5_DIR = Path(env_str("MINIPROGRAM_H5_DIR", str(BASE_DIR / "miniprogram/dist/build/h5")))
+# Development only: the H5 app logs in through the fake WeChat (codes demo-<name>#…) and
+# "pays" in the fake WeChat Pay at WECHATPAY_API_BASE_URL. Never on in production.
+MINIPROGRAM_H5_DEV_TOOLS = env_bool("MINIPROGRAM_H5_DEV_TOOLS", not PRODUCTION) and not PRODUCTION
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -23,6 +23,9 @@ slug_validator = RegexValidator(
 )
 
 
+color_validator = RegexValidator(r"^#[0-9A-Fa-f]{6}$", _("A colour as #RRGGBB."))
+
+
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())  # scans the tz database: ~20 ms a call
@@ -51,6 +54,15 @@ class Operator(TenantMixin):
     contact_name = models.CharField(_("contact name"), max_length=50, blank=True)
     contact_phone = models.CharField(_("contact phone"), max_length=30, blank=True)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    # Branding of the drivers' app (H5 at /m/ and the mini-program's ext.json).
+    brand_color = models.CharField(
+        _("theme colour"), max_length=7, default="#1AAD6B", validators=[color_validator],
+        help_text=_("The drivers' app's main colour, #RRGGBB."),
+    )
+    logo = models.ImageField(
+        _("logo"), upload_to="operator-logos/", blank=True,
+        help_text=_("Square image shown in the drivers' app (PNG or JPEG)."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     auto_create_schema = True
@@ -78,16 +90,21 @@ class Domain(DomainMixin):
 
 
 class MiniProgram(models.Model):
-    """An operator's WeChat mini-program and its WeChat Pay (APIv3) merchant.
+    """One of an operator's WeChat mini-programs (an operator may run several brands) and
+    its WeChat Pay (APIv3) merchant. Requests name the operator by the appid.
 
     Secrets (app secret, APIv3 key, merchant private key) are encrypted at rest with
     FIELD_ENCRYPTION_KEY and never shown whole (see ``tenants.crypto.mask``).
     """
 
-    operator = models.OneToOneField(
-        Operator, on_delete=models.CASCADE, related_name="mini_program", verbose_name=_("operator")
+    operator = models.ForeignKey(
+        Operator, on_delete=models.CASCADE, related_name="mini_programs", verbose_name=_("operator")
     )
     appid = models.CharField(_("AppID"), max_length=32, unique=True)
+    name = models.CharField(
+        _("mini-program name"), max_length=100, blank=True,
+        help_text=_("The brand shown to drivers; empty: the operator's name."),
+    )
     app_secret = EncryptedTextField(_("AppSecret"), blank=True)
     # WeChat Pay v3 merchant settings
     mchid = models.CharField(_("merchant id (mchid)"), max_length=32, blank=True)
@@ -109,12 +126,17 @@ class MiniProgram(models.Model):
     class Meta:
         verbose_name = _("mini-program")
         verbose_name_plural = _("mini-programs")
+        ordering = ["operator", "pk"]
 
     def __str__(self) -> str:
         return f"{self.appid} ({self.operator})"
 
     def __repr__(self) -> str:  # never print secrets in logs or tracebacks
         return f"<MiniProgram appid={self.appid} operator_id={self.operator_id}>"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.operator.name
 
     @property
     def pay_configured(self) -> bool:
