@@ -72,10 +72,13 @@ def h5_index(request):
     html = html.replace(CONFIG_MARK, _script(config), 1)
     html = html.replace("<title>充电</title>", f"<title>{escape(config['name'])}</title>", 1)
     icon = escape(config["logo"]) or "data:,"
+    color = operator.brand_color  # validated #RRGGBB
+    # The operator's colour from the first paint (uni-app's bars default to the build's).
+    style = f"<style>.uni-page-head{{background-color:{color}!important}}</style>"
     html = html.replace(
         "<head>",
         f'<head>\n    <meta name="theme-color" content="{escape(operator.brand_color)}">'
-        f'\n    <link rel="icon" href="{icon}">',
+        f'\n    <link rel="icon" href="{icon}">\n    {style}',
         1,
     )
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
