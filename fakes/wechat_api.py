@@ -10,6 +10,7 @@ Endpoints imitated (errors come back as HTTP 200 + ``errcode``/``errmsg``, like 
 * ``POST /wxa/business/getuserphonenumber``  phone code -> phone_info
 * ``POST /cgi-bin/message/subscribe/send``   recorded; read back with ``GET /_fake/messages``
 * ``POST /wxa/getwxacodeunlimit``            a PNG (a real QR code of ``page?scene=...``)
+* the Open Platform third-party platform and code management: see ``fakes.wechat_component``
 
 Login codes (what ``wx.login()`` would hand the mini-program):
 
@@ -55,6 +56,7 @@ from fakes._server import (
     json_reply,
     route,
 )
+from fakes.wechat_component import ComponentEndpoints, ComponentState
 
 TOKEN_GRACE_SECONDS = 300  # a replaced token stays valid this long (WeChat: 5 minutes)
 STABLE_REFRESH_BEFORE = 300  # stable_token hands out a new token in the last 5 minutes
@@ -130,7 +132,7 @@ class WeChatApiState:
     msg_ids: Any = field(default_factory=lambda: itertools.count(2_000_000_001))
 
 
-class WeChatApiServer(FakeServer):
+class WeChatApiServer(ComponentEndpoints, FakeServer):
     """Fake api.weixin.qq.com. ``server.state`` holds everything; all access is under its lock."""
 
     def __init__(
@@ -142,6 +144,7 @@ class WeChatApiServer(FakeServer):
     ) -> None:
         super().__init__(address, Handler)
         self.state = WeChatApiState(permissive=permissive, token_ttl=token_ttl)
+        self.component_state = ComponentState()  # the third-party platform (fakes/wechat_component.py)
 
     # ----------------------------------------------------------------- public helpers
     def register_app(self, appid: str, secret: str, *, unionid: bool = False) -> None:
@@ -189,6 +192,7 @@ class WeChatApiServer(FakeServer):
             route("GET", r"/_fake/failures", lambda r: control_failures(self, r)),
             route("POST", r"/_fake/failures", lambda r: control_failures(self, r)),
             route("DELETE", r"/_fake/failures", lambda r: control_failures(self, r)),
+            *self.component_routes(),
         ]
 
     # ----------------------------------------------------------------- checks
