@@ -101,6 +101,25 @@ def _merchant(operator: Operator, key_dir: Path, notify_base_url: str) -> MiniPr
 
 
 DEMO_BRAND_COLOR = "#0E9F6E"
+# The development third-party platform; the Procfile's fake WeChat serves the same one.
+DEMO_COMPONENT = {
+    "component_appid": "wxcomponentdemo1",
+    "component_appsecret": "demo-component-secret",
+    "token": "demo-msg-token",
+    "encoding_aes_key": "ZXZwLWRlbW8tdGhpcmQtcGFydHktcGxhdGZvcm0tayE",
+}
+
+
+def _open_platform() -> None:
+    """The development third-party platform (kept if the super admin configured one)."""
+    from tenants.models import OpenPlatform
+
+    if OpenPlatform.objects.exists():
+        return
+    base = f"http://localhost:{settings.SITE_PORT}"
+    OpenPlatform.objects.create(
+        **DEMO_COMPONENT, public_base_url=base, api_base_url=f"http://127.0.0.1:{settings.SITE_PORT}"
+    )
 
 
 def _logo_png(color: str, size: int = 192) -> bytes:
@@ -206,6 +225,7 @@ def seed_demo_operator(
     ``notify_base_url`` (default: this machine's web port)."""
     operator, created = _operator()
     _branding(operator)
+    _open_platform()
     with transaction.atomic():
         _merchant(operator, key_dir, notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}")
     with tenant_context(operator), transaction.atomic():

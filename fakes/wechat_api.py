@@ -502,6 +502,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--token-ttl", type=int, default=7200, help="access token seconds")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--component", metavar="APPID:SECRET:TOKEN:AESKEY",
+        help="a third-party platform (Open Platform component) to serve",
+    )
+    parser.add_argument("--component-callback", default="", help="its authorisation event URL")
+    parser.add_argument("--component-events", default="", help="its message URL ($APPID$)")
+    parser.add_argument("--ticket-every", type=float, default=600, help="ticket push seconds")
+    parser.add_argument(
+        "--auto-audit-seconds", type=float, default=0, help="pass every audit after N s (0: never)"
+    )
     args = parser.parse_args(argv)
 
     server = WeChatApiServer(
@@ -511,6 +521,14 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.app:
         appid, _, secret = spec.partition(":")
         server.register_app(appid, secret)
+    if args.component:
+        c_appid, c_secret, c_token, c_key = args.component.split(":", 3)
+        server.component_register(
+            c_appid, c_secret, c_token, c_key, args.component_callback, args.component_events
+        )
+        server.component_state.auto_audit_seconds = args.auto_audit_seconds
+        if args.component_callback:
+            server.ticket_pushes_start(args.ticket_every)
     mode = "strict (registered apps only)" if args.strict else "permissive (any wx… appid)"
     print(
         "=" * 72,

@@ -121,6 +121,7 @@ class Authorizer:
 @dataclass
 class ComponentState:
     component: Component | None = None
+    auto_audit_seconds: float = 0.0  # > 0: every submitted version passes after this long
     access_tokens: dict[str, float] = field(default_factory=dict)  # value -> expires at
     pre_auth_codes: set[str] = field(default_factory=set)
     auth_codes: dict[str, str] = field(default_factory=dict)  # code -> authorizer appid
@@ -358,7 +359,12 @@ class ComponentEndpoints:
                 "version": authorizer.committed["user_version"],
                 "item_list": request.json().get("item_list", []),
             }
-            return json_reply(200, {**OK, "auditid": authorizer.audit["auditid"]})
+            auditid, delay = authorizer.audit["auditid"], self.component_state.auto_audit_seconds
+        if delay > 0:
+            timer = threading.Timer(delay, self.audit_decide, args=(authorizer.appid, True, ""))
+            timer.daemon = True
+            timer.start()
+        return json_reply(200, {**OK, "auditid": auditid})
 
     def h_audit_status(self, request: Request) -> Reply:
         authorizer = self._check_authorizer_token(request)
@@ -382,18 +388,23 @@ class ComponentEndpoints:
     def c_component(self, request: Request) -> Reply:
         if request.method == "POST":
             d = request.json()
-            _key(d["encoding_aes_key"])  # ValueError -> 400
-            with self.component_state.lock:
-                self.component_state.component = Component(
-                    d["component_appid"], d["secret"], d["token"], d["encoding_aes_key"],
-                    d.get("callback_url", ""), d.get("events_url", ""),
-                )
+            self.component_register(  # ValueError (bad key) -> 400
+                d["component_appid"], d["secret"], d["token"], d["encoding_aes_key"],
+                d.get("callback_url", ""), d.get("events_url", ""),
+            )
+            if "auto_audit_seconds" in d:
+                self.component_state.auto_audit_seconds = float(d["auto_audit_seconds"])
         with self.component_state.lock:
             c = self.component_state.component
             return json_reply(200, {"component_appid": c.appid if c else None,
                                     "pushes": list(c.pushes) if c else []})
 
     def c_ticket(self, request: Request) -> Reply:
+        ticket, sent = self.ticket_push()
+        return json_reply(200, {"ticket": ticket, "answer": sent["answer"]})
+
+    def ticket_push(self) -> tuple[str, dict[str, Any]]:
+        """A new component_verify_ticket, pushed to the platform (WeChat: every 10 minutes)."""
         component = self._component()
         ticket = "ticket@@@" + secrets.token_urlsafe(32)
         with self.component_state.lock:
@@ -402,7 +413,32 @@ class ComponentEndpoints:
             "AppId": component.appid, "CreateTime": int(time.time()),
             "InfoType": "component_verify_ticket", "ComponentVerifyTicket": ticket,
         })
-        return json_reply(200, {"ticket": ticket, "answer": sent["answer"]})
+        return ticket, sent
+
+    def ticket_pushes_start(self, every: float, first_after: float = 3.0) -> None:
+        """Push a ticket ``first_after`` seconds from now and then every ``every`` seconds
+        (until the server shuts down), as WeChat does."""
+        def loop() -> None:
+            wait = first_after
+            while not self.stop_event.wait(wait):
+                try:
+                    _, sent = self.ticket_push()
+                    delivered = sent["answer"]["status"] == 200
+                    print(f"[fake wechat] component_verify_ticket pushed: {sent['answer']}", flush=True)
+                except Exception as exc:  # noqa: BLE001 - keep pushing
+                    delivered = False
+                    print(f"[fake wechat] ticket push failed: {exc}", flush=True)
+                wait = every if delivered else min(every, 5.0)  # the platform may be starting
+
+        threading.Thread(target=loop, name="component-ticket", daemon=True).start()
+
+    def component_register(self, appid: str, secret: str, token: str, encoding_aes_key: str,
+                           callback_url: str, events_url: str) -> None:
+        _key(encoding_aes_key)
+        with self.component_state.lock:
+            self.component_state.component = Component(
+                appid, secret, token, encoding_aes_key, callback_url, events_url
+            )
 
     def c_authorize(self, request: Request) -> Reply:
         d = request.json()
@@ -450,14 +486,21 @@ class ComponentEndpoints:
 
     def c_audit(self, request: Request) -> Reply:
         d = request.json()
-        appid = d.get("appid", "")
+        passed = bool(d.get("pass", True))
+        sent = self.audit_decide(d.get("appid", ""), passed, d.get("reason", "小程序内容不符合规范"))
+        if sent is None:
+            return json_reply(400, {"error": "nothing under audit for this appid"})
+        return json_reply(200, {"answer": sent["answer"]})
+
+    def audit_decide(self, appid: str, passed: bool, reason: str) -> dict[str, Any] | None:
+        """WeChat's reviewers decide on the version under audit and WeChat pushes the result;
+        None if nothing of ``appid`` is under audit."""
         component = self._component()
         with self.component_state.lock:
             authorizer = self.component_state.authorizers.get(appid)
             if authorizer is None or not authorizer.audit or authorizer.audit["status"] != 2:
-                return json_reply(400, {"error": "nothing under audit for this appid"})
-            passed = bool(d.get("pass", True))
-            reason = "" if passed else d.get("reason", "小程序内容不符合规范")
+                return None
+            reason = "" if passed else reason
             authorizer.audit.update(status=0 if passed else 1, reason=reason)
         now = int(time.time())
         fields: dict[str, Any] = {
@@ -468,8 +511,7 @@ class ComponentEndpoints:
             fields["SuccTime"] = now
         else:
             fields |= {"Reason": reason, "FailTime": now, "ScreenShot": ""}
-        sent = self.push(component.events_url.replace("$APPID$", appid), fields)
-        return json_reply(200, {"answer": sent["answer"]})
+        return self.push(component.events_url.replace("$APPID$", appid), fields)
 
     def c_authorizers(self, request: Request) -> Reply:
         with self.component_state.lock:

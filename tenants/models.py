@@ -107,7 +107,7 @@ class MiniProgram(models.Model):
         AUDITING = "auditing", _("Under audit")
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
-        RELEASED = "released", _("Released")
+        RELEASED = "released", _("Published")
 
     operator = models.ForeignKey(
         Operator, on_delete=models.CASCADE, related_name="mini_programs", verbose_name=_("operator")
