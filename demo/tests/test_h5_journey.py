@@ -60,7 +60,9 @@ def phone(browser):
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    # (The API's refusals are 4xx responses the app shows in words: not problems.)
+    page.on("console", lambda m: m.type == "error" and "status of 4" not in m.text
+            and problems.append(f"console: {m.text}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
     page.problems = problems
     yield page
@@ -208,4 +210,66 @@ def test_driver_journey_in_the_browser(platform, phone):
     page.locator(".order").first.wait_for()
     assert "已完成" in page.locator(".order").first.inner_text()
     shot(page, "09-orders")
+    assert not page.problems, page.problems
+
+
+def login(page, platform, name: str) -> None:
+    page.goto(app_url(platform) + "#/pages/login/login")
+    field(page, "测试用户名").fill(name)
+    page.get_by_text("登录", exact=True).last.click()
+    page.get_by_text("登录成功").wait_for()
+
+
+HAN = re.compile(r"[\u4e00-\u9fa5]")
+
+
+def test_scan_errors_reservation_and_wallet_screens(platform, phone):
+    page = phone
+    login(page, platform, "erin")  # a new driver: nothing in the wallet
+
+    # Scanning (H5: typing) a code that does not exist: the API's error code, in words.
+    page.goto(app_url(platform) + "#/pages/scan/scan")
+    field(page, "请输入充电枪编号").fill("99999999999999")
+    page.get_by_text("确定", exact=True).click()
+    page.get_by_text("未找到该充电枪，请核对编号").wait_for()
+    shot(page, "10-unknown-code")
+
+    # A real code, as a QR link (https://<host>/q/<code>), then start with no money.
+    free = httpx.get(f"{platform.web.url}/api/app/v1/stations/recommend",
+                     params={"lat": "23.1378", "lng": "113.3253"}, headers={"X-Tenant": "demo"}).json()
+    code = free["results"][-1]["connector"]["code"]
+    page.goto(app_url(platform) + "#/pages/scan/scan")
+    field(page, "请输入充电枪编号").fill(f"https://demo.example.com/q/{code}")
+    page.get_by_text("确定", exact=True).click()
+    page.get_by_text("开始充电", exact=True).wait_for()
+    assert code in page.locator(".card").first.inner_text()
+    page.get_by_text("开始充电", exact=True).click()
+    page.get_by_text("钱包余额不足以启动充电，请先充值。").wait_for()
+    page.wait_for_timeout(1600)  # the login toast has gone
+    shot(page, "11-no-balance")
+    page.get_by_text("稍后", exact=True).click()
+
+    # Reserve it, see it under 我的预约, cancel it.
+    page.get_by_text("预约此枪", exact=True).click()
+    page.get_by_text("预约成功").wait_for()
+    page.get_by_text("确定", exact=True).last.click()
+    page.goto(app_url(platform) + "#/pages/reservations/list")
+    page.get_by_text("预约中").wait_for()
+    assert code in page.locator(".card").first.inner_text()
+    shot(page, "12-reservation")
+    page.get_by_text("取消预约", exact=True).click()
+    page.get_by_text("当前没有预约").wait_for()
+
+    # Wallet screens: refund preview and a withdrawal request answered in Chinese.
+    page.goto(app_url(platform) + "#/pages/wallet/refund")
+    page.get_by_text("可退金额").wait_for()
+    assert "¥0.00" in page.locator(".card").first.inner_text()
+    shot(page, "13-refund")
+    page.goto(app_url(platform) + "#/pages/wallet/withdraw")
+    field(page, "提现金额").fill("10")
+    page.get_by_text("申请提现", exact=True).click()
+    page.get_by_text("提现未成功").wait_for()
+    message = page.locator(".uni-modal__bd").inner_text()
+    assert HAN.search(message) and not re.search("[A-Za-z]{4,}", message), message
+    shot(page, "14-withdraw-refused")
     assert not page.problems, page.problems
