@@ -199,6 +199,7 @@ class OpenPlatform(models.Model):
     ``component_access_token``, and with that acts for every authorised mini-program.
     """
 
+    singleton = models.BooleanField(default=True, unique=True, editable=False)  # one row
     component_appid = models.CharField(_("component AppID"), max_length=32, unique=True)
     component_appsecret = EncryptedTextField(_("component AppSecret"))
     token = EncryptedTextField(_("message verification token"))

@@ -32,8 +32,8 @@ def _receive(request, appid: str = "") -> HttpResponse:
             body=request.body, msg_signature=q.get("msg_signature", ""),
             timestamp=q.get("timestamp", ""), nonce=q.get("nonce", ""), appid=appid,
         )
-    except open_platform.InvalidSignature:
-        logger.warning("WeChat push to %s refused: bad signature", request.path)
+    except open_platform.InvalidSignature as exc:
+        logger.warning("WeChat push to %s refused: %r", request.path, exc.__cause__)
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
     except open_platform.OpenPlatformError as exc:
         logger.warning("WeChat push to %s not applied: %s", request.path, exc)

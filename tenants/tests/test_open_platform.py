@@ -34,6 +34,7 @@ def component(fake_wechat, operators, db):
         "callback_url": "/wechat/component/events",
         "events_url": "/wechat/component/$APPID$/events",
     }).raise_for_status()
+    OpenPlatform.objects.all().delete()  # one platform (rolled back after the test)
     platform = OpenPlatform.objects.create(
         component_appid=COMPONENT_APPID, component_appsecret="component-secret",
         token="msg-token", encoding_aes_key=AES_KEY, public_base_url="https://platform.example.com",
