@@ -20,29 +20,26 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from tenants.selectors import operator_app_branding
+
 CONFIG_MARK = "<!--evp-config-->"
 DEFAULT_CENTRE = {"lat": 23.1291, "lng": 113.2644}  # Guangzhou (GCJ-02)
 
 
 def operator_app_config(operator, *, mini_program=None) -> dict:
-    """What the drivers' app needs to know about its operator (H5 and ext.json alike)."""
+    """The branding keys (``tenants.selectors.operator_app_branding``, as in ext.json) and,
+    for the map before the phone says where it is, the centre of the operator's stations
+    (run in the operator's schema)."""
     from stations.models import Station
 
     centre = Station.objects.aggregate(lat=Avg("latitude"), lng=Avg("longitude"))
-    config = {
-        "tenant": operator.slug,
-        "name": mini_program.display_name if mini_program else operator.name,
-        "themeColor": operator.brand_color,
-        "logo": f"/m/logo?v={operator.logo.name.rsplit('/', 1)[-1]}" if operator.logo else "",
+    return operator_app_branding(operator, mini_program=mini_program) | {
         "center": (
             {"lat": float(centre["lat"]), "lng": float(centre["lng"])}
             if centre["lat"] is not None
             else DEFAULT_CENTRE
         ),
     }
-    if mini_program is not None:
-        config["appid"] = mini_program.appid
-    return config
 
 
 def _script(config: dict) -> str:

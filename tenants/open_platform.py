@@ -42,6 +42,7 @@ from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.session import SessionStorage
 
 from .models import CodeTemplate, MiniProgram, OpenPlatform
+from .selectors import operator_app_branding
 
 logger = logging.getLogger(__name__)
 
@@ -339,14 +340,9 @@ def template_add_from_draft(*, draft_id: int) -> CodeTemplate:
 def ext_json_for(mini_program: MiniProgram) -> dict:
     """The per-operator ``ext.json`` a committed template runs with: WeChat hands ``ext``
     to the app (``uni.getExtConfigSync()``, see miniprogram/src/common/config.js)."""
-    from django_tenants.utils import tenant_context
-
-    from evplatform.h5 import operator_app_config  # the H5 app's keys: one config shape
-
     platform = platform_get()
     operator = mini_program.operator
-    with tenant_context(operator):
-        config = operator_app_config(operator, mini_program=mini_program)
+    config = operator_app_branding(operator, mini_program=mini_program)
     host = operator.domains.order_by("-is_primary", "pk").values_list("domain", flat=True).first()
     if config["logo"] and host:  # served on the operator's own host
         config["logo"] = f"https://{host}{config['logo']}"
