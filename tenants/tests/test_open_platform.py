@@ -186,11 +186,17 @@ def test_super_admin_table_and_bulk_commit_and_submit(component, operators, djan
     authorise(component, APPID_A)
     # An operator with a second brand: both mini-programs in the table; one not authorised.
     second = MiniProgram.objects.create(operator=operators["tenant-a"], appid="wxtenanta0000002", name="A 的第二品牌")
-    template = new_template(component, "2.0.0")
 
     admin = django_user_model.objects.create_superuser("root-test", password="x-pass-123")
     client = Client(HTTP_HOST="testserver")
     client.force_login(admin)
+    # The uploaded build (a draft) becomes a template from the admin; a wrong draft id is refused.
+    draft = component.post("/_fake/component/drafts", json={"user_version": "2.0.0", "user_desc": "新版"}).json()
+    assert client.post("/admin/tenants/codetemplate/add/", {"draft_id": draft["draft_id"] + 99}).status_code == 302
+    assert not CodeTemplate.objects.exists()
+    client.post("/admin/tenants/codetemplate/add/", {"draft_id": draft["draft_id"]})
+    template = CodeTemplate.objects.get()
+    assert (template.user_version, template.user_desc) == ("2.0.0", "新版")
     ids = [str(pk) for pk in MiniProgram.objects.filter(appid__in=[APPID_A, second.appid]).values_list("pk", flat=True)]
     response = client.post("/admin/tenants/miniprogram/", {
         "action": "commit_and_submit_latest", "_selected_action": ids,
