@@ -1,14 +1,64 @@
 """The Celery app: tenant-aware (tenant-schemas-celery), so a task queued inside an
-operator's schema runs inside it. Periodic jobs fan out over active operators."""
+operator's schema runs inside it. Periodic jobs fan out over active operators.
 
+Every module holding tasks must be imported by the worker, or beat's messages are
+discarded as "unregistered": the apps' ``tasks`` modules are found through
+INSTALLED_APPS, and ``evplatform.tasks`` (the project package is not an app) is named here.
+
+The worker keeps a small book in Redis that ``/healthz`` reads (``P`` =
+``settings.REDIS_KEY_PREFIX``):
+
+- ``P:health:celery:ran`` — hash, task name → epoch seconds of its last success;
+- ``P:health:celery:discarded`` — hash, task name → epoch seconds of the last message the
+  worker received for a task it does not know (and so dropped).
+"""
+
+import logging
 import os
+import time
 
+from celery import signals
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
+
+logger = logging.getLogger(__name__)
 
 app = CeleryApp("evplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Apps whose domains share a package keep their tasks in named modules (billing.tariff_tasks).
 app.autodiscover_tasks(related_name="tariff_tasks")
+# The project package is not an installed app: its tasks (fan_out, tenant_ping) by name.
+app.autodiscover_tasks(["evplatform"])
+
+RAN_KEY = "health:celery:ran"
+DISCARDED_KEY = "health:celery:discarded"
+
+
+def health_key(name: str) -> str:
+    """The Redis key of one of the worker's health books (see the module docstring)."""
+    from django.conf import settings
+
+    return f"{settings.REDIS_KEY_PREFIX}:{name}"
+
+
+def _note(book: str, task_name: str) -> None:
+    from stations import live
+
+    try:
+        live.client().hset(health_key(book), task_name, f"{time.time():.3f}")
+    except Exception:  # bookkeeping must never fail a task
+        logger.warning("celery: cannot note %s for %s", book, task_name, exc_info=True)
+
+
+@signals.task_success.connect
+def _task_succeeded(sender=None, **_kwargs) -> None:
+    if sender is not None:
+        _note(RAN_KEY, sender.name)
+
+
+@signals.task_unknown.connect
+def _task_unknown(name=None, **_kwargs) -> None:
+    logger.error("celery: discarded a message for the unregistered task %r", name)
+    _note(DISCARDED_KEY, str(name))

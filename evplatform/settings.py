@@ -151,7 +151,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "args": ["stations.piles_check_offline"],
     },
     # Frame log, samples and session messages past their days.
-    "protocols-prune": {"task": "evplatform.fan_out", "schedule": 3600.0, "args": ["protocols.prune"]},
+    "protocols-prune": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("PROTOCOLS_PRUNE_SECONDS", 3600),
+        "args": ["protocols.prune"],
+    },
     # Station prices follow the clock and piles get a new billing model when a version takes
     # effect, a season or special date starts, or the station's local day changes.
     "billing-tariffs-refresh": {
