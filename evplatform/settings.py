@@ -141,7 +141,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# A task taken by a worker that died comes back after the visibility timeout. It must be
+# longer than any countdown or retry delay (Redis redelivers a waiting ETA task after it,
+# twice), and redelivery must be harmless: commands to piles carry a deadline of a minute
+# and are checked against their order just before sending (charging.services), so a stop
+# redelivered late is dropped rather than ending another driver's session.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 900),
+}
 # Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
 # operator's schema (evplatform/tenancy.py).
 CELERY_BEAT_SCHEDULE: dict = {

@@ -269,11 +269,16 @@ class LiveWriter:
 
 
 class ConnectorState:
-    __slots__ = ("status", "sampled_at")
+    """What the gateway knows of one connector: its status and the session (trade number)
+    in the pile's latest 0x13 (None until a reading arrived on this connection, "" for
+    none)."""
+
+    __slots__ = ("status", "sampled_at", "trade_no")
 
     def __init__(self, status: str | None) -> None:
         self.status = status
         self.sampled_at = 0.0
+        self.trade_no: str | None = None
 
 
 class PileConnection(asyncio.Protocol):
@@ -756,6 +761,7 @@ class YkcGateway:
         state = conn.connectors.get(no)
         if state is None:
             state = conn.connectors[no] = ConnectorState(None)
+        state.trade_no = trade_no
         changed = state.status != status
         if changed:
             state.status = status
@@ -932,6 +938,13 @@ class YkcGateway:
             return port.CommandResult(ok=False, error="refused",
                                       detail={**detail, "reason_code": int(reply.failure_reason)})
         if isinstance(command, port.RemoteStop):
+            # 0x36 names no session: never stop one the command was not meant for.
+            state = conn.connectors.get(command.connector_no)
+            running = state.trade_no if state is not None else None
+            if command.trade_no and running and running != command.trade_no:
+                self.metrics.error("stop_session_mismatch")
+                return port.CommandResult(ok=False, error="session_mismatch",
+                                          detail={"running": running})
             reply = await self._ask(conn, m.RemoteStop(pile, command.connector_no), 0x35,
                                     command.connector_no)
             if reply.stopped:
