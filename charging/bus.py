@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import is_dataclass
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from . import port
@@ -92,38 +93,58 @@ def _redis():
     return live.client()
 
 
+def live_blocking():
+    from stations import live
+
+    return live.blocking_client()
+
+
 # --- domain side ---------------------------------------------------------------------------
 
 
 def send(schema: str, command: Any, timeout: float = 10.0) -> port.CommandResult:
     """Send ``command`` (a port command dataclass with ``pile_code``; gateways may accept
     their own protocol-specific dataclasses too) to the pile's gateway and wait up to
-    ``timeout`` seconds for its answer. Blocking; never raises for a pile that is offline or
-    silent: returns ``CommandResult(ok=False, error="pile_offline" | "timeout")``.
+    ``timeout`` seconds (at most ``REDIS_BLOCKING_READ_MAX_S``) for its answer. Blocking;
+    never raises for a pile that is offline or silent, nor when Redis is unavailable:
+    returns ``CommandResult(ok=False, error="pile_offline" | "timeout")``.
     """
     if not is_dataclass(command):
         raise TypeError("a command is a dataclass instance")
     r = _redis()
-    route = r.get(route_key(schema, command.pile_code))
-    if not route:
-        return port.CommandResult(ok=False, error="pile_offline")
-    gateway_id = route.split(" ", 1)[0]
-    if not r.exists(alive_key(gateway_id)):
-        return port.CommandResult(ok=False, error="pile_offline", detail={"gateway": gateway_id})
     request_id = uuid.uuid4().hex
     reply_to = reply_key(schema, request_id)
-    envelope = {
-        "id": request_id,
-        "schema": schema,
-        "command": port.command_to_dict(command),
-        "reply_to": reply_to,
-        "expires": time.time() + timeout,
-    }
-    pipe = r.pipeline(transaction=False)
-    pipe.rpush(inbox_key(gateway_id), json.dumps(envelope))
-    pipe.expire(inbox_key(gateway_id), ROUTE_TTL_S)
-    pipe.execute()
-    answer = r.blpop([reply_to], timeout=timeout)
+    try:
+        route = r.get(route_key(schema, command.pile_code))
+        if not route:
+            return port.CommandResult(ok=False, error="pile_offline")
+        gateway_id = route.split(" ", 1)[0]
+        if not r.exists(alive_key(gateway_id)):
+            return port.CommandResult(
+                ok=False, error="pile_offline", detail={"gateway": gateway_id}
+            )
+        envelope = {
+            "id": request_id,
+            "schema": schema,
+            "command": port.command_to_dict(command),
+            "reply_to": reply_to,
+            "expires": time.time() + timeout,
+        }
+        pipe = r.pipeline(transaction=False)
+        pipe.rpush(inbox_key(gateway_id), json.dumps(envelope))
+        pipe.expire(inbox_key(gateway_id), ROUTE_TTL_S)
+        pipe.execute()
+    except (redis.TimeoutError, redis.ConnectionError):
+        logger.warning("bus: Redis unavailable, %s not sent", type(command).__name__)
+        return port.CommandResult(ok=False, error="pile_offline", detail={"redis": "unavailable"})
+    # The blocking client's socket timeout is longer than any wait allowed here, so Redis
+    # answers "nothing" (a timeout result) before the socket would raise.
+    wait = min(max(timeout, 0.1), settings.REDIS_BLOCKING_READ_MAX_S)
+    try:
+        answer = live_blocking().blpop([reply_to], timeout=wait)
+    except (redis.TimeoutError, redis.ConnectionError):
+        logger.warning("bus: waiting for the answer to %s failed", request_id, exc_info=True)
+        answer = None
     if answer is None:
         return port.CommandResult(ok=False, error="timeout")
     data = json.loads(answer[1])

@@ -127,10 +127,26 @@ CACHES = {
     }
 }
 
+# Redis timeouts (s). redis-py times out every read after 5 s unless told otherwise, so
+# each blocking read gets a socket timeout longer than what it blocks for: the channel
+# layer waits up to 5 s per BZPOPMIN (channels-redis), the command bus up to
+# REDIS_BLOCKING_READ_MAX_S for a gateway's answer.
+REDIS_SOCKET_TIMEOUT_S = env_int("REDIS_SOCKET_TIMEOUT_S", 5)
+REDIS_BLOCKING_READ_MAX_S = 60
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 5 + 2 * REDIS_SOCKET_TIMEOUT_S,
+                    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_S,
+                    "socket_keepalive": True,
+                }
+            ],
+            "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+        },
     }
 }
 
