@@ -29,6 +29,8 @@ Redis keys (``P`` = ``settings.REDIS_KEY_PREFIX``):
   pile: close the old one).
 - ``P:bus:gw:{gateway_id}:alive`` → ``"1"`` with TTL ``ALIVE_TTL_S``, refreshed while the
   gateway runs, so a command to a pile whose gateway died fails fast as ``pile_offline``.
+  Found missing while the gateway runs, it means Redis lost its data: the gateway sets
+  its routes again at once and each pile's route and liveness again from its next frame.
 """
 
 from __future__ import annotations
@@ -167,11 +169,13 @@ class GatewayBus:
     route)`` closes a local connection that a newer connection elsewhere replaced.
     """
 
-    def __init__(self, redis, gateway_id: str, execute: Execute, kick: Kick) -> None:
+    def __init__(self, redis, gateway_id: str, execute: Execute, kick: Kick,
+                 on_lost: Callable[[], None] | None = None) -> None:
         self.redis = redis
         self.gateway_id = gateway_id
         self.execute = execute
         self.kick = kick
+        self.on_lost = on_lost
         self.routes: dict[tuple[str, str], str] = {}
         self._tasks: list[asyncio.Task] = []
         self._running: set[asyncio.Task] = set()
@@ -227,21 +231,34 @@ class GatewayBus:
         while True:
             await asyncio.sleep(ALIVE_REFRESH_S)
             try:
-                await self.redis.set(alive_key(self.gateway_id), "1", ex=ALIVE_TTL_S)
+                previous = await self.redis.set(alive_key(self.gateway_id), "1",
+                                                ex=ALIVE_TTL_S, get=True)
             except Exception:
                 logger.exception("bus: cannot refresh the alive key")
+                continue
+            if previous is None:  # Redis lost our keys: routes back now, not in 30 s
+                if self.on_lost is not None:
+                    self.on_lost()
+                try:
+                    await self.refresh_routes()
+                except Exception:
+                    logger.exception("bus: cannot restore routes")
+
+    async def refresh_routes(self) -> None:
+        """Set every route this gateway holds again (unless a newer connection owns it)."""
+        items = list(self.routes.items())
+        for start in range(0, len(items), 1000):
+            pipe = self.redis.pipeline(transaction=False)
+            for (schema, pile_code), value in items[start:start + 1000]:
+                await self._set_if_ours(keys=[route_key(schema, pile_code)],
+                                        args=[value, ROUTE_TTL_S], client=pipe)
+            await pipe.execute()
 
     async def _refresh_routes(self) -> None:
         while True:
             await asyncio.sleep(ROUTE_REFRESH_S)
             try:
-                items = list(self.routes.items())
-                for start in range(0, len(items), 1000):
-                    pipe = self.redis.pipeline(transaction=False)
-                    for (schema, pile_code), value in items[start:start + 1000]:
-                        await self._set_if_ours(keys=[route_key(schema, pile_code)],
-                                                args=[value, ROUTE_TTL_S], client=pipe)
-                    await pipe.execute()
+                await self.refresh_routes()
             except Exception:
                 logger.exception("bus: cannot refresh routes")
 
