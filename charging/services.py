@@ -36,6 +36,7 @@ from .models import (
     Reservation,
     StopReason,
     TransactionRecord,
+    TransactionRecordConflict,
 )
 from .state import IllegalTransition, can_move
 
@@ -714,8 +715,24 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
         )
         if not created:
             TransactionRecord.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
+            if record.data != data:
+                _record_conflict(record, data, event.raw_hex)
         _on_commit_task(tasks.record_settle, record.pk)
     return port.RecordAck(stored=True, duplicate=not created)
+
+
+def _record_conflict(record: TransactionRecord, data: dict, raw_hex: str) -> None:
+    """A repeat of a stored record with other content: the first stays the one that bills,
+    the copy is kept and the order flagged for review (abnormal, with the reason)."""
+    differs = sorted(k for k in set(data) | set(record.data) if data.get(k) != record.data.get(k))
+    TransactionRecordConflict.objects.create(record=record, data=data, raw_hex=raw_hex)
+    logger.warning("record %s repeated with other content (%s): first one kept",
+                   record.trade_no, ", ".join(differs))
+    reason = f"conflicting copy of the pile's record ({', '.join(differs)})"[:200]
+    ChargingOrder.objects.filter(trade_no=record.trade_no, review_reason="").update(
+        review_reason=reason
+    )
+    ChargingOrder.objects.filter(trade_no=record.trade_no).update(abnormal=True)
 
 
 def _record_order(record: TransactionRecord) -> ChargingOrder:
@@ -788,7 +805,7 @@ def record_settle(*, record_id: int) -> ChargingOrder:
         bill, note = _price_to_stop(order, data)
         if note:
             order.abnormal = True
-            order.review_reason = note[:200]
+            order.review_reason = "; ".join(r for r in (order.review_reason, note) if r)[:200]
         order.bill = bill.to_dict() if bill else None
         if bill is not None:
             order.electricity_amount = bill.electricity_yuan
