@@ -182,14 +182,19 @@ def order_start(
     mode: str = PaymentMode.WALLET,
     prepay_ref: str | None = None,
     now: datetime | None = None,
+    idempotency_key: str = "",
 ) -> ChargingOrder:
     """Start charging ``connector`` for ``member``: checks the rules, locks the tariff,
     reserves the funds, creates the order ``starting`` and queues the remote start.
 
+    ``idempotency_key`` (the client's Idempotency-Key, ≤ 64 chars): a repeat with the same
+    key returns the order the first request made, whatever its state now.
+
     Raises OrderRefused with codes: member_disabled, order_in_progress, station_closed,
     pile_disabled, pile_offline, connector_fault, connector_not_plugged,
     connector_reserved, connector_busy, tariff_missing, insufficient_balance,
-    prepay_unpaid, mode_unsupported.
+    prepay_unpaid, mode_unsupported, idempotency_key_reused (the key started another
+    connector's order).
     """
     from billing import tariff_selectors, tariff_services
 
@@ -204,6 +209,18 @@ def order_start(
     with transaction.atomic():
         # Lock the member row: two starts of one member serialise here.
         Member.objects.select_for_update().get(pk=member.pk)
+        if idempotency_key:
+            earlier = ChargingOrder.objects.filter(
+                member=member, idempotency_key=idempotency_key
+            ).first()
+            if earlier is not None:
+                if earlier.connector_id != connector.pk or earlier.mode != mode:
+                    raise OrderRefused(
+                        "idempotency_key_reused",
+                        _("This Idempotency-Key was used for another request."),
+                        422,
+                    )
+                return earlier
         connector = Connector.objects.select_for_update().select_related("pile__station").get(
             pk=connector.pk
         )
@@ -234,6 +251,7 @@ def order_start(
             tariff_version_id=version.pk,
             tariff_snapshot=snapshot.to_dict(),
             start_deadline=now + timedelta(seconds=policy.start_timeout_s),
+            idempotency_key=idempotency_key,
         )
         if mode == PaymentMode.PREPAY:
             order.prepay_amount = paid
