@@ -528,7 +528,7 @@ def order_stop(
     return order
 
 
-def stop_unwanted(order: ChargingOrder) -> str:
+def stop_unwanted(order: ChargingOrder, staff: bool = False) -> str:
     """Why a remote stop must not be sent for ``order`` now ("" when it must): checked just
     before every send, because YKC's stop names no session and would end whatever runs on
     the connector. Wanted for an order ``stopping``, for an ``abnormal`` one whose stop never
@@ -543,6 +543,8 @@ def stop_unwanted(order: ChargingOrder) -> str:
         pass
     elif order.state == S.FAILED and order.stop_reason == StopReason.START_FAILED:
         pass
+    elif staff and not order.is_active:
+        pass  # staff re-send for an ended order: only while the pile reports its session
     else:
         return "not_stopping"
     if (
@@ -555,13 +557,18 @@ def stop_unwanted(order: ChargingOrder) -> str:
         reading = live.connectors_get(_schema(), [(order.pile.code, order.connector.number)])
     except Exception:  # live state is a hint; the gateway checks the session again
         reading = {}
-    trade = next(iter(reading.values()), {}).get("trade_no", "")
+    values = next(iter(reading.values()), {})
+    trade = values.get("trade_no", "")
     if trade.strip("0") and trade != order.trade_no:
         return "superseded"
+    if staff and not order.is_active and not (
+        trade == order.trade_no and values.get("status") == "charging"
+    ):
+        return "not_charging"
     return ""
 
 
-def order_stop_send(*, order_id: int, deadline: float | None = None) -> str:
+def order_stop_send(*, order_id: int, deadline: float | None = None, staff: bool = False) -> str:
     """Send the remote stop of an order (the Celery task's body), only before ``deadline``
     (epoch s) and only while ``stop_unwanted`` finds nothing against it. Notes the attempt
     on the order; a stop not yet confirmed is checked again in ``STOP_RETRY_S``. Returns
@@ -572,7 +579,7 @@ def order_stop_send(*, order_id: int, deadline: float | None = None) -> str:
         logger.info("stop of order %s dropped: past its deadline", order_id)
         return "expired"
     order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
-    why_not = stop_unwanted(order)
+    why_not = stop_unwanted(order, staff=staff)
     if why_not:
         logger.info("stop of order %s not sent: %s", order.number, why_not)
         return why_not
@@ -616,6 +623,52 @@ def order_check_stop(*, order_id: int, now: datetime | None = None) -> str:
     with transaction.atomic():
         _queue_command(tasks.order_send_stop, order.pk)
     return "resent"
+
+
+def orders_pile_still_charging() -> list[int]:
+    """Ids of orders that are no longer active while their pile's latest readings still
+    show their session charging (a stop that never arrived): for staff to re-send it."""
+    from stations import live
+
+    schema = _schema()
+    client = live.client()
+    prefix = live.connector_key(schema, "", 0)[: -len(":0")]
+    trades = {}
+    pipe = client.pipeline(transaction=False)
+    keys = list(client.scan_iter(f"{prefix}*", count=1000))
+    for key in keys:
+        pipe.hmget(key, "status", "trade_no")
+    for status, trade in pipe.execute():
+        if status == "charging" and trade and trade.strip("0"):
+            trades[trade] = True
+    if not trades:
+        return []
+    return list(
+        ChargingOrder.objects.filter(trade_no__in=list(trades))
+        .exclude(state__in=ACTIVE_STATES)
+        .values_list("pk", flat=True)
+    )
+
+
+def order_stop_resend(*, order_id: int, user) -> None:
+    """Staff: send the stop again for an order whose pile still reports its session
+    charging (checked again just before sending; noted on the order's timeline)."""
+    from . import tasks
+
+    with transaction.atomic():
+        order = _lock(order_id)
+        OrderTransition.objects.create(
+            order=order, from_state=order.state, to_state=order.state, actor=Actor.STAFF,
+            actor_id=str(user.pk), reason="stop re-sent by staff (pile still charging)",
+        )
+        deadline = time.time() + COMMAND_TTL_S
+        schema = _schema()
+        transaction.on_commit(
+            lambda: tasks.order_send_stop.apply_async(
+                args=(order.pk, deadline), kwargs={"staff": True}, expires=COMMAND_TTL_S,
+                headers={"_schema_name": schema},
+            )
+        )
 
 
 def _stop_confirmed(order_id: int, why: str, at: datetime) -> None:

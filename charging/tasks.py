@@ -22,10 +22,11 @@ def order_send_start(order_id: int, deadline: float | None = None) -> str:
 
 
 @app.task(name="charging.order_send_stop", acks_late=True)
-def order_send_stop(order_id: int, deadline: float | None = None) -> str:
+def order_send_stop(order_id: int, deadline: float | None = None, staff: bool = False) -> str:
     """Send the remote stop before ``deadline`` (epoch s), only while the order still wants
-    it (see services.stop_unwanted); retried until the pile confirms."""
-    return services.order_stop_send(order_id=order_id, deadline=deadline)
+    it (see services.stop_unwanted; ``staff``: a re-send for an ended order whose pile still
+    reports its session); retried until the pile confirms."""
+    return services.order_stop_send(order_id=order_id, deadline=deadline, staff=staff)
 
 
 @app.task(name="charging.order_check_stop", acks_late=True)

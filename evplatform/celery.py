@@ -62,3 +62,39 @@ def _task_succeeded(sender=None, **_kwargs) -> None:
 def _task_unknown(name=None, **_kwargs) -> None:
     logger.error("celery: discarded a message for the unregistered task %r", name)
     _note(DISCARDED_KEY, str(name))
+
+
+def parked_tasks(now: float | None = None) -> list[dict]:
+    """Tasks a worker took and has not acknowledged (acks_late): running now, or parked by
+    a worker that died, until the broker's visibility timeout returns them to the queue.
+    Each: {"id", "task", "schema", "age_s", "returns_in_s"}, oldest first (Redis broker)."""
+    import json
+
+    from django.conf import settings
+
+    from stations import live
+
+    now = now or time.time()
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    client = live.client()
+    tags = client.zrange(f"{prefix}unacked_index", 0, -1, withscores=True)
+    if not tags:
+        return []
+    raws = client.hmget(f"{prefix}unacked", [tag for tag, _ in tags])
+    parked = []
+    for (tag, since), raw in zip(tags, raws, strict=True):
+        if raw is None:
+            continue
+        try:
+            headers = json.loads(raw)[0].get("headers", {})
+        except (ValueError, TypeError, AttributeError, IndexError):
+            headers = {}
+        parked.append({
+            "id": headers.get("id", tag),
+            "task": headers.get("task", "?"),
+            "schema": headers.get("_schema_name", ""),
+            "age_s": round(now - since),
+            "returns_in_s": max(0, round(since + visibility - now)),
+        })
+    return parked
