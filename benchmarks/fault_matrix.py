@@ -191,8 +191,12 @@ def seed(n: int):
     from django.core.management import call_command
 
     from accounts.models import Member
-    from billing import pricing
-    from billing.tariff_services import station_tariff_assign, tariff_create, tariff_version_publish
+    from billing.tariffs import pricing
+    from billing.tariffs.services import (
+        station_tariff_assign,
+        tariff_create,
+        tariff_version_publish,
+    )
     from charging.models import ChargingPolicy
     from settlement import services as ledger
     from stations.models import Connector, Pile, Station

@@ -21,7 +21,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Member
-from billing import pricing
+from billing.tariffs import pricing
+from evplatform import money
+from evplatform.errors import DomainError
+from evplatform.queue import task_queue_on_commit
 from stations.models import Connector, Pile, Station
 
 from . import funds, port
@@ -43,7 +46,6 @@ from .state import IllegalTransition, can_move
 logger = logging.getLogger(__name__)
 S = OrderState
 Actor = OrderTransition.Actor
-KWH = Decimal("0.0001")
 
 # Commands to piles (seconds). A command is sent only while its order still wants it and
 # only before its deadline: a task redelivered late by the broker is dropped, never sent.
@@ -63,14 +65,11 @@ IDLE_STATUSES = ("idle", "plugged", "finishing", "fault")
 REQUESTED_STOPS = (StopReason.DRIVER, StopReason.BALANCE, StopReason.PLATFORM)
 
 
-class OrderRefused(Exception):
-    """A request the rules refuse; ``code`` is the API error code, ``status`` its HTTP status."""
+class OrderRefused(DomainError):
+    """A request the charging rules refuse (``code``, ``detail``, HTTP ``status``, 409 unless
+    given)."""
 
-    def __init__(self, code: str, detail: str, status: int = 409):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status = status
+    status = 409
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -120,27 +119,14 @@ def _schema() -> str:
     return connection.schema_name
 
 
-def _on_commit_task(
-    task, *args, countdown: int | None = None, expires: float | None = None
-) -> None:
-    """Queue a Celery task after commit, carrying this schema (captured now); ``expires``
-    (seconds after queueing) makes the broker's worker drop it when it arrives later."""
-    schema = _schema()
-
-    def send():
-        task.apply_async(
-            args=args, countdown=countdown, expires=expires, headers={"_schema_name": schema}
-        )
-
-    transaction.on_commit(send)
-
-
-def _queue_command(task, order_id: int, countdown: int = 0) -> None:
-    """Queue a pile command for an order, with its deadline (epoch s) as second argument:
-    the task checks it again just before sending."""
+def _queue_command(name: str, order_id: int, *extra, countdown: int = 0) -> None:
+    """Queue the pile command task ``name`` for an order after commit, with its deadline
+    (epoch s) as second argument: the broker drops it when it arrives later and the task
+    checks it again just before sending."""
     deadline = time.time() + countdown + COMMAND_TTL_S
-    _on_commit_task(
-        task, order_id, deadline, countdown=countdown or None, expires=countdown + COMMAND_TTL_S
+    task_queue_on_commit(
+        name, order_id, deadline, *extra, countdown=countdown or None,
+        expires=countdown + COMMAND_TTL_S,
     )
 
 
@@ -196,9 +182,8 @@ def order_start(
     prepay_unpaid, mode_unsupported, idempotency_key_reused (the key started another
     connector's order).
     """
-    from billing import tariff_selectors, tariff_services
-
-    from . import tasks
+    from billing.tariffs import selectors as tariff_selectors
+    from billing.tariffs import services as tariff_services
 
     now = now or timezone.now()
     if not member.is_active:
@@ -276,8 +261,8 @@ def order_start(
             member=member, connector=connector, state=Reservation.State.ACTIVE
         ).update(state=Reservation.State.USED, ended_at=now, order=order)
         tariff_services.tariff_version_lock(version=version)
-        _queue_command(tasks.order_send_start, order.pk)
-        _on_commit_task(tasks.order_check_start, order.pk, countdown=policy.start_timeout_s + 1)
+        _queue_command("charging.order_send_start", order.pk)
+        task_queue_on_commit("charging.order_check_start", order.pk, countdown=policy.start_timeout_s + 1)
     return order
 
 
@@ -286,7 +271,7 @@ def order_prepay_create(*, member: Member, connector: Connector, amount: Decimal
     Returns (order number, ``wx.requestPayment`` parameters); after paying, start the order
     with ``mode=prepay`` and ``prepay_ref`` = that number. Raises OrderRefused for the
     connector's refusals, and billing's BillingError for the amount."""
-    from billing import services as billing_services
+    from billing.payments import services as billing_services
 
     if not member.is_active:
         raise OrderRefused("member_disabled", _("This account is disabled."), 403)
@@ -347,14 +332,12 @@ def order_start_result(event: port.StartResult) -> None:
 def order_check_start(*, order_id: int, now: datetime | None = None) -> ChargingOrder:
     """Start timeout: an order still starting past its deadline fails and is stopped at the
     pile in case it starts late."""
-    from . import tasks
-
     now = now or timezone.now()
     order = ChargingOrder.objects.get(pk=order_id)
     if order.state != S.STARTING or (order.start_deadline and order.start_deadline > now):
         return order
     order = order_fail(order_id=order_id, reason="start timed out")
-    _queue_command(tasks.order_send_stop, order.pk)
+    _queue_command("charging.order_send_stop", order.pk)
     return order
 
 
@@ -452,7 +435,7 @@ def order_progress(event: port.Progress) -> ChargingOrder | None:
     amount = estimate_amount(order, energy, event.at)
     start = order.started_at or order.created_at
     live = Live(
-        energy_kwh=energy.quantize(KWH),
+        energy_kwh=money.kwh(energy),
         amount_yuan=amount,
         power_kw=event.power_kw,
         voltage_v=event.voltage_v,
@@ -501,7 +484,6 @@ def order_stop(
     sent again until the pile confirms it, see ``order_stop_send``). Asking again while
     stopping sends the stop again at once. Raises OrderRefused ``order_not_stoppable`` when
     not charging."""
-    from . import tasks
 
     with transaction.atomic():
         order = _lock(order_id)
@@ -510,7 +492,7 @@ def order_stop(
                 order=order, from_state=S.STOPPING, to_state=S.STOPPING, actor=actor,
                 actor_id=str(actor_id), reason="stop requested again: re-sent",
             )
-            _queue_command(tasks.order_send_stop, order.pk)
+            _queue_command("charging.order_send_stop", order.pk)
             return order
         if order.state not in (S.STARTING, S.CHARGING):
             raise OrderRefused("order_not_stoppable", _("This order is not charging."))
@@ -524,7 +506,7 @@ def order_stop(
             reason=reason,
             fields=("stop_requested_at", "stop_reason"),
         )
-        _queue_command(tasks.order_send_stop, order.pk)
+        _queue_command("charging.order_send_stop", order.pk)
     return order
 
 
@@ -573,7 +555,7 @@ def order_stop_send(*, order_id: int, deadline: float | None = None, staff: bool
     (epoch s) and only while ``stop_unwanted`` finds nothing against it. Notes the attempt
     on the order; a stop not yet confirmed is checked again in ``STOP_RETRY_S``. Returns
     what happened: sent, expired, a reason from ``stop_unwanted``, or the bus error."""
-    from . import bus, tasks
+    from . import bus
 
     if deadline is not None and time.time() > deadline:
         logger.info("stop of order %s dropped: past its deadline", order_id)
@@ -603,14 +585,13 @@ def order_stop_send(*, order_id: int, deadline: float | None = None, staff: bool
             fields.append("stop_confirmed_at")
         order.save(update_fields=fields)
         if order.state == S.STOPPING and not order.stop_confirmed_at:
-            _on_commit_task(tasks.order_check_stop, order.pk, countdown=STOP_RETRY_S)
+            task_queue_on_commit("charging.order_check_stop", order.pk, countdown=STOP_RETRY_S)
     return outcome
 
 
 def order_check_stop(*, order_id: int, now: datetime | None = None) -> str:
     """Send the stop again when it is still wanted, not confirmed and its last attempt is
     ``STOP_RETRY_S`` old (or there was none). Returns "resent" or why not."""
-    from . import tasks
 
     now = now or timezone.now()
     order = ChargingOrder.objects.get(pk=order_id)
@@ -621,7 +602,7 @@ def order_check_stop(*, order_id: int, now: datetime | None = None) -> str:
     if order.stop_sent_at and (now - order.stop_sent_at).total_seconds() < STOP_RETRY_S - 1:
         return "pending"
     with transaction.atomic():
-        _queue_command(tasks.order_send_stop, order.pk)
+        _queue_command("charging.order_send_stop", order.pk)
     return "resent"
 
 
@@ -653,7 +634,6 @@ def orders_pile_still_charging() -> list[int]:
 def order_stop_resend(*, order_id: int, user) -> None:
     """Staff: send the stop again for an order whose pile still reports its session
     charging (checked again just before sending; noted on the order's timeline)."""
-    from . import tasks
 
     with transaction.atomic():
         order = _lock(order_id)
@@ -661,14 +641,7 @@ def order_stop_resend(*, order_id: int, user) -> None:
             order=order, from_state=order.state, to_state=order.state, actor=Actor.STAFF,
             actor_id=str(user.pk), reason="stop re-sent by staff (pile still charging)",
         )
-        deadline = time.time() + COMMAND_TTL_S
-        schema = _schema()
-        transaction.on_commit(
-            lambda: tasks.order_send_stop.apply_async(
-                args=(order.pk, deadline), kwargs={"staff": True}, expires=COMMAND_TTL_S,
-                headers={"_schema_name": schema},
-            )
-        )
+        _queue_command("charging.order_send_stop", order.pk, True)
 
 
 def _stop_confirmed(order_id: int, why: str, at: datetime) -> None:
@@ -757,8 +730,6 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
     Returns RecordAck(stored=True) once committed (the gateway acknowledges the pile only
     then); a repeat is counted and acknowledged again.
     """
-    from . import tasks
-
     data = {
         "pile_code": event.pile_code,
         "connector_no": event.connector_no,
@@ -788,7 +759,7 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
             TransactionRecord.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
             if record.data != data:
                 _record_conflict(record, data, event.raw_hex)
-        _on_commit_task(tasks.record_settle, record.pk)
+        task_queue_on_commit("charging.record_settle", record.pk)
     return port.RecordAck(stored=True, duplicate=not created)
 
 
@@ -816,7 +787,7 @@ def _record_order(record: TransactionRecord) -> ChargingOrder:
     pile = Pile.objects.select_related("station").get(code=record.pile_code)
     connector = pile.connectors.get(number=record.connector_no)
     started = datetime.fromisoformat(data["started_at"])
-    from billing import tariff_selectors
+    from billing.tariffs import selectors as tariff_selectors
 
     locked = tariff_selectors.snapshot_for_connector(connector, started)
     order = ChargingOrder.objects.create(
@@ -850,8 +821,6 @@ def record_settle(*, record_id: int) -> ChargingOrder:
     """Price an order from its record and snapshot, charge the member, settle. Exactly
     once: a settled order is left alone; the ledger posting is keyed by the order."""
     from marketing import hooks as marketing_hooks
-
-    from . import tasks
 
     with transaction.atomic():
         record = TransactionRecord.objects.select_for_update().get(pk=record_id)
@@ -908,7 +877,7 @@ def record_settle(*, record_id: int) -> ChargingOrder:
         order_transition(
             order, S.SETTLED, actor=Actor.SYSTEM, fields=("paid_amount", "refunded_amount", "settled_at")
         )
-        _on_commit_task(tasks.order_notify, order.pk)
+        task_queue_on_commit("charging.order_notify", order.pk)
     from . import realtime
 
     realtime.order_push(order)
@@ -933,7 +902,7 @@ def energy_at(order: ChargingOrder, at: datetime) -> Decimal:
         if span <= 0:
             return before[1]
         share = Decimal(str((at - before[0]).total_seconds() / span))
-        return (before[1] + (point[1] - before[1]) * share).quantize(KWH)
+        return money.kwh(before[1] + (point[1] - before[1]) * share)
     return order.energy_kwh
 
 
@@ -965,7 +934,7 @@ def _price_to_stop(order: ChargingOrder, data: dict) -> tuple[pricing.Bill | Non
     late_s = int((order.stopped_at - requested).total_seconds())
     note = (
         f"stopped {late_s} s after the stop request: billed {billed} kWh up to the request, "
-        f"{(order.energy_kwh - billed).quantize(KWH)} kWh after it not billed"
+        f"{money.kwh(order.energy_kwh - billed)} kWh after it not billed"
     )
     return bill, note
 
@@ -1037,7 +1006,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
             raise OrderRefused(
                 "refund_unsupported", _("Only orders paid from the wallet can be refunded here.")
             )
-        amount = pricing.money_round(amount)
+        amount = money.yuan(amount)
         if amount <= 0 or amount > order.paid_amount - order.refunded_amount:
             raise OrderRefused("refund_exceeds", _("More than what is left to refund."), 400)
         posting = Posting.objects.get(key=f"order:{order.number}:charge")
@@ -1085,7 +1054,6 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
     becomes abnormal only when the pile is unreachable past the record deadline (or when
     the pile stopped and no record came for three deadlines), stored records not yet
     settled are settled, reservations past their time expire. Returns counts per kind."""
-    from . import tasks
 
     now = now or timezone.now()
     policy = ChargingPolicy.current()
@@ -1106,7 +1074,7 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
             _mark_abnormal(order.pk, "no readings from the pile")
             counts["abnormal"] += 1
         elif last < silent_since:
-            _on_commit_task(tasks.order_ask_readings, order.pk)
+            task_queue_on_commit("charging.order_ask_readings", order.pk)
             counts["asked"] += 1
     deadline = now - timedelta(seconds=policy.stop_timeout_s)
     retry_before = now - timedelta(seconds=STOP_RETRY_S)
@@ -1118,13 +1086,13 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
                 counts["abnormal"] += 1
             elif order.stop_sent_at is None or order.stop_sent_at < retry_before:
                 with transaction.atomic():
-                    _queue_command(tasks.order_send_stop, order.pk)
+                    _queue_command("charging.order_send_stop", order.pk)
                 counts["stops_resent"] += 1
         elif order.stop_confirmed_at < now - timedelta(seconds=3 * policy.stop_timeout_s):
             _mark_abnormal(order.pk, "no transaction record after the pile stopped")
             counts["abnormal"] += 1
         elif requested < deadline:
-            _on_commit_task(tasks.order_ask_readings, order.pk)
+            task_queue_on_commit("charging.order_ask_readings", order.pk)
             counts["asked"] += 1
     # Abnormal because the pile was unreachable: the stop goes out again (the pile may be
     # back and still charging), every few retry intervals.
@@ -1138,7 +1106,7 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
         | models.Q(stop_sent_at__lt=now - timedelta(seconds=4 * STOP_RETRY_S))
     ).values_list("pk", flat=True):
         with transaction.atomic():
-            _queue_command(tasks.order_send_stop, order_id)
+            _queue_command("charging.order_send_stop", order_id)
         counts["stops_resent"] += 1
     for record_id in TransactionRecord.objects.filter(
         received_at__lt=now - timedelta(minutes=1)

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 app = CeleryApp("evplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# Apps whose domains share a package keep their tasks in named modules (billing.tariff_tasks).
-app.autodiscover_tasks(related_name="tariff_tasks")
+# billing holds two domains, each a package with its own tasks module.
+app.autodiscover_tasks(["billing.tariffs", "billing.payments"])
 # The project package is not an installed app: its tasks (fan_out, tenant_ping) by name.
 app.autodiscover_tasks(["evplatform"])
 
@@ -43,11 +43,24 @@ def health_key(name: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{name}"
 
 
-def _note(book: str, task_name: str) -> None:
-    from stations import live
+def _redis():
+    """A Redis client for the books (the project package imports no app: plain redis-py)."""
+    global _client
+    if _client is None:
+        import redis
+        from django.conf import settings
 
+        _client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True,
+                                       socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S)
+    return _client
+
+
+_client = None
+
+
+def _note(book: str, task_name: str) -> None:
     try:
-        live.client().hset(health_key(book), task_name, f"{time.time():.3f}")
+        _redis().hset(health_key(book), task_name, f"{time.time():.3f}")
     except Exception:  # bookkeeping must never fail a task
         logger.warning("celery: cannot note %s for %s", book, task_name, exc_info=True)
 
@@ -72,12 +85,10 @@ def parked_tasks(now: float | None = None) -> list[dict]:
 
     from django.conf import settings
 
-    from stations import live
-
     now = now or time.time()
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
-    client = live.client()
+    client = _redis()
     tags = client.zrange(f"{prefix}unacked_index", 0, -1, withscores=True)
     if not tags:
         return []

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, help="operator slug, or 'all'")
 
     def handle(self, *args, tenant: str, **options):
-        from billing import services as billing_services
+        from billing.payments import services as billing_services
         from charging import services as charging_services
         from evplatform.celery import parked_tasks
         from stations import services as station_services
