@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0003_refusedpilelogin'),
+        ('tenants', '0004_branding_mini_programs_open_platform'),
     ]
 
     operations = [
