@@ -212,9 +212,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
         "args": ["billing.reconcile_tenant"],
     },
-    # Orders stuck between states are finished (or flagged) exactly once.
     # The operators' mini-programs' tokens through the third-party platform (2 h lifetime).
-    "tenants-authorizer-tokens": {"task": "tenants.authorizer_tokens_refresh", "schedule": 600.0},
+    "tenants-authorizer-tokens": {
+        "task": "tenants.authorizer_tokens_refresh",
+        "schedule": env_int("AUTHORIZER_TOKENS_REFRESH_S", 600),
+    },
+    # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",
         "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),
