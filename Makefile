@@ -23,6 +23,7 @@ test: venv services
 
 setup: venv services db
 	$(PY) manage.py platform_setup -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
 
 venv: .venv/.installed
 

@@ -30,6 +30,7 @@ from tenants import selectors
 from tenants.models import Operator
 
 from .api.errors import error_response
+from .error_pages import error_page
 
 API_PREFIX = "/api/app/"
 PAY_NOTIFY_PREFIX = "/api/pay/notify/"
@@ -56,12 +57,17 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         try:
             hostname = self.hostname_from_request(request)
         except DisallowedHost:
-            return error_response("bad_host", _("Bad host."), 400)
+            return error_page(request, "bad_host", _("Bad request"), _("Bad host."), 400)
         tenant = selectors.operator_get_by_host(hostname)
         if tenant is None:
-            return error_response("tenant_not_found", _("No operator at this address."), 404)
+            return error_page(
+                request, "tenant_not_found", _("Page not found"), _("No operator at this address."), 404
+            )
         if tenant.schema_name != get_public_schema_name() and not tenant.is_active:
-            return error_response("tenant_suspended", _("This operator is suspended."), 403)
+            return error_page(
+                request, "tenant_suspended", _("Operator suspended"),
+                _("This operator is suspended."), 403,
+            )
         return self._activate(request, tenant, hostname)
 
     def _route_pay_notify(self, request):
