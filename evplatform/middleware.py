@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.urls import set_urlconf
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name
@@ -36,6 +37,13 @@ API_PREFIX = "/api/app/"
 PAY_NOTIFY_PREFIX = "/api/pay/notify/"
 ALWAYS_PUBLIC = ("/healthz",)
 WECHAT_REFERER = re.compile(r"^https://servicewechat\.com/(wx[0-9a-zA-Z]+)/")
+
+
+def _activate_zone(name: str) -> None:
+    try:
+        timezone.activate(zoneinfo.ZoneInfo(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        timezone.activate(zoneinfo.ZoneInfo(settings.TIME_ZONE))
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
@@ -124,6 +132,8 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         tenant.domain_url = hostname
         request.tenant = tenant
         connection.set_tenant(tenant)
+        # Times are stored in UTC and shown in the operator's zone (admin, pages, API text).
+        _activate_zone(getattr(tenant, "time_zone", "") or settings.TIME_ZONE)
         if tenant.schema_name == get_public_schema_name():
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
         else:

@@ -193,6 +193,7 @@ USE_TZ = True  # stored in UTC; shown in the station's or operator's zone
 # after `manage.py collectstatic` (part of `make setup`), hashed and compressed; in
 # development whitenoise also finds them in the apps, so an edit shows without collecting.
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the project's own (admin styles)
 STATIC_ROOT = Path(env_str("EVP_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
