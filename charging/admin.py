@@ -11,6 +11,7 @@ from import_export.admin import ExportMixin
 
 from evplatform.admin_display import local_seconds
 from stations import selectors as station_selectors
+from stations.admin import VisibleStationFilter
 
 from . import services
 from .admin_display import bill_table, reason_in_words, tariff_table
@@ -94,12 +95,13 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
     list_display = [
         "number", "state", "station", "member", "energy_kwh", "total_amount", "created", "flags",
     ]
-    list_filter = ["state", "abnormal", "amount_mismatch", "pile_initiated", "mode", "station", ("created_at", admin.DateFieldListFilter)]
+    list_filter = ["state", "abnormal", "amount_mismatch", "pile_initiated", "mode", VisibleStationFilter, ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "trade_no", "pile__code", "member__phone", "member__openid"]
     list_select_related = ["station", "pile", "connector__pile", "member"]
     date_hierarchy = "created_at"
     inlines = [TransitionInline, SampleInline]
     actions = ["force_stop"]
+    change_list_template = "admin/charging/chargingorder/change_list_totals.html"
     # Read-only with actions: staff never edit an order, they stop, settle or refund it.
     fieldsets = [
         (None, {"fields": ["number", "state", "station", "pile", "connector",

@@ -69,6 +69,53 @@ class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class VisibleStationFilter(admin.SimpleListFilter):
+    """By station, offering only the stations the user may see (a station owner's own):
+    Django's related-field filter would list every station of the operator."""
+
+    title = _("station")
+    parameter_name = "station"
+    station_path = "station"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in
+                selectors.stations_visible_to(request.user).order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(**{f"{self.station_path}__pk": int(value)})
+        return queryset
+
+
+class VisibleCityFilter(admin.SimpleListFilter):
+    """By city, offering only the cities of the stations the user may see."""
+
+    title = _("city")
+    parameter_name = "city"
+    city_path = "station__city"
+
+    def lookups(self, request, model_admin):
+        cities = (selectors.stations_visible_to(request.user).exclude(city="")
+                  .order_by("city").values_list("city", flat=True).distinct())
+        return [(c, c) for c in cities]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.city_path: self.value()}) if self.value() else queryset
+
+
+class PileCityFilter(VisibleCityFilter):
+    city_path = "pile__station__city"
+
+
+class StationCityFilter(VisibleCityFilter):
+    city_path = "city"
+
+
+class ConnectorCityFilter(VisibleCityFilter):
+    city_path = "pile__station__city"
+
+
 @admin.action(description=_("Print QR labels (PDF)"))
 def print_qr_labels(modeladmin, request, queryset):
     """A PDF with one label per connector of the selected stations or connectors."""
@@ -186,7 +233,7 @@ class StationAdmin(OwnerScopedAdmin):
     form = StationForm
     resource_classes = [StationResource]
     list_display = ["name", "code", "city", "status", "connectors_free", "updated_at"]
-    list_filter = ["status", "station_type", "city"]
+    list_filter = ["status", "station_type", StationCityFilter]
     search_fields = ["name", "code", "address", "city"]
     filter_horizontal = ["owners"]
     actions = [print_qr_labels]
@@ -286,7 +333,7 @@ class PileAdmin(OwnerScopedAdmin):
     owner_path = "station__owners"
     resource_classes = [PileResource]
     list_display = ["code", "station", "current_type", "rated_power_kw", "online", "last_frame", "open_faults", "enabled"]
-    list_filter = ["online", "enabled", "protocol", "current_type", "station__city"]
+    list_filter = ["online", "enabled", "protocol", "current_type", VisibleStationFilter, VisibleCityFilter]
     search_fields = ["code", "name", "station__name", "vendor", "iccid"]
     list_select_related = ["station"]
     inlines = [ConnectorInline, FaultInline]
@@ -338,7 +385,7 @@ class ConnectorAdmin(OwnerScopedAdmin):
     owner_path = "pile__station__owners"
     resource_classes = [ConnectorResource]
     list_display = ["__str__", "station_name", "connector_type", "live_status", "live_power", "live_va", "live_soc", "live_updated"]
-    list_filter = ["status", "connector_type", "pile__station__city"]
+    list_filter = ["status", "connector_type", ConnectorCityFilter]
     search_fields = ["pile__code", "qr_code", "pile__station__name"]
     list_select_related = ["pile__station"]
     actions = [print_qr_labels]
@@ -394,7 +441,7 @@ class ConnectorAdmin(OwnerScopedAdmin):
 class FaultAdmin(OwnerScopeMixin, admin.ModelAdmin):
     owner_path = "pile__station__owners"
     list_display = ["pile", "connector", "source", "code", "description", "started_at", "cleared_at"]
-    list_filter = ["source", ("cleared_at", admin.EmptyFieldListFilter), "pile__station__city"]
+    list_filter = ["source", ("cleared_at", admin.EmptyFieldListFilter), PileCityFilter]
     search_fields = ["pile__code", "code", "description", "pile__station__name"]
     list_select_related = ["pile", "connector__pile"]
     date_hierarchy = "started_at"

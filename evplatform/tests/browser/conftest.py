@@ -173,7 +173,7 @@ class Page:
 
 
 @pytest.fixture
-def open_page(browser, site, request):
+def open_page(site, browser, request):
     contexts = []
 
     def make(host: str = TENANT_HOST) -> Page:
