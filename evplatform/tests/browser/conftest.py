@@ -32,7 +32,7 @@ TENANT_HOST = f"{SLUG}.localhost"
 PLATFORM_HOST = "testserver"
 ROOT = ("root-test", "root-pass-123")
 WIDTH = 1440
-USERNAMES = frozenset({"admin", ADMIN[0], OWNER[0], ROOT[0]})  # data, not English
+USERNAMES = frozenset({"admin", SLUG, ADMIN[0], OWNER[0], ROOT[0]})  # data, not English
 
 # Playwright's sync API keeps an event loop in this thread; Django's ORM in the test body
 # is still plain synchronous code.
