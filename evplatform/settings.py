@@ -216,11 +216,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "EV charging platform — driver API",
-    "DESCRIPTION": (
-        "The mini-program API. Before login send `X-Tenant: <operator slug>` or "
-        "`X-WX-AppId: <mini-program appid>`; after login send `Authorization: Bearer <access>`."
-    ),
+    "TITLE": "充电运营平台 · 车主接口 — EV charging platform, driver API",
+    "DESCRIPTION": "See evplatform/api/schema.py",  # replaced there (bilingual)
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -229,6 +226,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "evplatform.api.schema.postprocess",
+    ],
 }
 
 # YKC v1.6 pile gateway (`manage.py ykc_gateway`); times in seconds.
