@@ -10,8 +10,8 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 
-from billing import selectors as billing_selectors
-from billing import services as billing_services
+from billing.payments import selectors as billing_selectors
+from billing.payments import services as billing_services
 from settlement import selectors as ledger_selectors
 from settlement import services as ledger
 

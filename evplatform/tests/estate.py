@@ -77,7 +77,7 @@ def estate_build() -> Estate:
 
     from accounts.models import Member
     from accounts.roles import OPERATOR_ADMIN, STATION_OWNER, role_group
-    from billing.tariff_services import tariff_create_guangdong_demo
+    from demo.tariffs import tariff_create_guangdong_demo
     from settlement.services import wallet_top_up
     from stations.models import Connector, Fault, Pile, Station
     from stations.services import pile_create, station_save
