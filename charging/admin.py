@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Sum
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -9,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportMixin
 
-from evplatform.admin_display import local_seconds
+from evplatform.admin_display import TotalsMixin, local_seconds
 from stations import selectors as station_selectors
 from stations.admin import VisibleStationFilter
 
@@ -90,7 +89,7 @@ def _owned(request, qs, path="station"):
 
 
 @admin.register(ChargingOrder)
-class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
+class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     list_display = [
         "number", "state", "station", "member", "energy_kwh", "total_amount", "created", "flags",
@@ -101,7 +100,9 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [TransitionInline, SampleInline]
     actions = ["force_stop"]
-    change_list_template = "admin/charging/chargingorder/change_list_totals.html"
+    totals = {"energy_kwh": _("energy (kWh)"), "total_amount": _("total"),
+              "paid_amount": _("paid"), "refunded_amount": _("refunded")}
+    totals_money = ("total_amount", "paid_amount", "refunded_amount")
     # Read-only with actions: staff never edit an order, they stop, settle or refund it.
     fieldsets = [
         (None, {"fields": ["number", "state", "station", "pile", "connector",
@@ -146,15 +147,6 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
                          "show_delete": False}
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        cl = getattr(response, "context_data", {}).get("cl")
-        if cl is not None:  # totals of everything the filters select, not just this page
-            response.context_data["totals"] = cl.queryset.aggregate(
-                count=Count("pk"), energy=Sum("energy_kwh"), total=Sum("total_amount"),
-                paid=Sum("paid_amount"), refunded=Sum("refunded_amount"),
-            )
-        return response
 
     def get_queryset(self, request):
         return _owned(request, super().get_queryset(request))

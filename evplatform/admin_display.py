@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -45,3 +46,27 @@ def html_table(headers: Sequence, rows: Iterable[Sequence], foot: Sequence | Non
                             format_html_join("", "<th>{}</th>", ((c,) for c in foot)))
     return format_html('<table class="{}"><thead><tr>{}</tr></thead><tbody>{}</tbody>{}</table>',
                        css_class, head, body, tfoot)
+
+
+class TotalsMixin:
+    """A totals row under a change list: the sums of everything the filters select, not
+    just the page. ``totals`` maps a numeric field to its label; fields in ``totals_money``
+    show as yuan. (import-export keeps this template as its base.)"""
+
+    change_list_template = "admin/change_list_totals.html"
+    totals: dict = {}
+    totals_money: tuple = ()
+    totals_count_label = _("count")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        cl = context.get("cl")
+        if cl is not None:
+            sums = cl.queryset.aggregate(_count=Count("pk"), **{f: Sum(f) for f in self.totals})
+            rows = [(self.totals_count_label, sums["_count"])]
+            for field, label in self.totals.items():
+                value = sums[field] or 0
+                rows.append((label, f"¥{value:.2f}" if field in self.totals_money else f"{value:.4f}"))
+            context["totals"] = rows
+        return response

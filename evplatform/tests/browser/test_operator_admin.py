@@ -38,6 +38,8 @@ def test_main_lists_are_styled_chinese_and_fit(open_page):
         page.assert_styled()
         page.assert_chinese()
         page.assert_fits()
+        if path in ("/admin/charging/chargingorder/", "/admin/billing/payment/"):
+            assert page.page.locator("#list-totals").count() == 1, path  # totals row
         page.screenshot(path.strip("/").replace("/", "_"))
 
 
@@ -98,3 +100,15 @@ def test_station_member_pile_and_frames_pages(open_page, site):
     assert "pile_code" in page.text("table.decoded")
     page.assert_chinese()
     page.screenshot("frame")
+
+
+def test_qr_page_for_drivers(open_page, site):
+    qr_code = f"{site.estate.owned_pile.code}01"  # as estate_build labels connector 1
+    page = open_page()
+    page.goto(f"/q/{qr_code}")
+    page.assert_chinese()
+    assert page.page.locator(".state").inner_text() in ("已插枪", "空闲", "充电中")
+    page.screenshot("qr")
+    page.goto("/q/no-such-code", expect_status=404)
+    assert "未找到充电枪" in page.text("body")
+    page.screenshot("qr-404")

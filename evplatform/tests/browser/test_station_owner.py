@@ -20,7 +20,7 @@ def test_owner_sees_only_own_station_everywhere(open_page, site):
     assert estate.order.number in text and estate.other_order.number not in text
     filters = page.text("#changelist-filter")
     assert own.name in filters and other.name not in filters  # the station filter too
-    assert "1" in page.text("#order-totals")
+    assert "1" in page.text("#list-totals")
     page.screenshot("orders")
 
     for path in ("/admin/stations/station/", "/admin/stations/pile/", "/admin/stations/connector/",
