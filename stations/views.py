@@ -4,7 +4,6 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from evplatform.admin_display import period_name
-from evplatform.error_pages import error_page
 from tenants.models import MiniProgram
 
 from . import selectors
@@ -23,8 +22,11 @@ def qr_landing(request, code: str):
     state and the price now, and how to start charging (the operator's mini-program)."""
     connector = selectors.connector_get_by_code(code)
     if connector is None:
-        return error_page(request, "not_found", _("Connector not found"),
-                          _("No connector with this code. Check the label, or ask the station."), 404)
+        # The site's error page (a person scanned a label), not the API's JSON.
+        return render(request, "error.html", {
+            "status": 404, "code": "not_found", "title": _("Connector not found"),
+            "detail": _("No connector with this code. Check the label, or ask the station."),
+        }, status=404)
     station = connector.pile.station
     live = selectors.connectors_live([connector])[connector.pk]
     status = live.get("status")
