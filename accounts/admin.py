@@ -1,10 +1,21 @@
 from django.contrib import admin
+from django.contrib.auth.models import Group, User
+
+from evplatform.admin_sites import StaffGroupAdmin, StaffUserAdmin
 
 from .models import Member
+
+# Staff users and role groups of the operator, with permissions named in Chinese.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+admin.site.register(User, StaffUserAdmin)
+admin.site.register(Group, StaffGroupAdmin)
 
 
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
+    """Members (drivers); the page with their wallet and orders is ``settlement.admin``'s."""
+
     list_display = ["id", "nickname", "phone", "status", "created_at", "last_login_at"]
     list_filter = ["status"]
     search_fields = ["openid", "unionid", "phone", "nickname"]

@@ -10,7 +10,8 @@ from .env import PRODUCTION, env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Off unless asked for: people opening `make run` see the product's own error pages.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-0123456789")
 # Fernet key (urlsafe base64, 32 bytes) for secrets stored in the database.
 FIELD_ENCRYPTION_KEY = env_secret(
@@ -36,6 +37,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / ReDoc served from our own static files
     "import_export",
     "channels",
 ]
@@ -75,6 +77,8 @@ PUBLIC_SCHEMA_URLCONF = "evplatform.urls_public"
 ROOT_URLCONF = "evplatform.urls"
 
 MIDDLEWARE = [
+    # Static files first: they are the same on every host, before any tenant routing.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "evplatform.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -237,8 +241,17 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True  # stored in UTC; shown in the station's or operator's zone
 
+# Static files are served by the app itself (whitenoise) on every host, from STATIC_ROOT
+# after `manage.py collectstatic` (part of `make setup`), hashed and compressed; in
+# development whitenoise also finds them in the apps, so an edit shows without collecting.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the project's own (admin styles)
+STATIC_ROOT = Path(env_str("EVP_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = BASE_DIR / "var" / "media"
 
@@ -255,15 +268,20 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "EV charging platform — driver API",
-    "DESCRIPTION": (
-        "The mini-program API. Before login send `X-Tenant: <operator slug>` or "
-        "`X-WX-AppId: <mini-program appid>`; after login send `Authorization: Bearer <access>`."
-    ),
+    "TITLE": "充电运营平台 · 车主接口 — EV charging platform, driver API",
+    "DESCRIPTION": "See evplatform/api/schema.py",  # replaced there (bilingual)
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # No CDN: the docs' scripts and styles come from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "evplatform.api.schema.postprocess",
+    ],
 }
 
 # YKC v1.6 pile gateway (`manage.py ykc_gateway`); times in seconds.

@@ -2,6 +2,8 @@
 
 from django.urls import include, path
 
+from . import schema  # noqa: F401  (registers the bearer scheme with drf-spectacular)
+
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),

@@ -71,8 +71,9 @@ def test_suspended_tenant_api_is_403(api, member_api, tenant):
 )
 def test_browsers_are_routed_by_host(client, db, operators, host, expected):
     r = client.get("/admin/login/", HTTP_HOST=host)
-    if expected is None:
-        assert r.status_code == 404 and r.json()["code"] == "tenant_not_found"
+    if expected is None:  # a person's browser: a Chinese page, not JSON
+        assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
+        assert 'data-error-code="tenant_not_found"' in r.text and "此地址没有对应的运营商" in r.text
     else:
         assert r.status_code == 200
         assert r.resolver_match.namespace == expected
@@ -94,6 +95,9 @@ def test_suspended_tenant_admin_host_is_403(client, tenant):
     operator_set_status(operator=tenant, status="suspended")
     try:
         r = client.get("/admin/login/", HTTP_HOST="tenant-a.testserver")
+        assert r.status_code == 403 and 'data-error-code="tenant_suspended"' in r.text
+        assert "该运营商已被暂停" in r.text
+        r = client.get("/admin/login/", HTTP_HOST="tenant-a.testserver", HTTP_ACCEPT="application/json")
         assert r.status_code == 403 and r.json()["code"] == "tenant_suspended"
     finally:
         operator_set_status(operator=tenant, status="active")
