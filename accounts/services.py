@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -14,9 +15,17 @@ from . import wechat
 from .models import Member
 from .tokens import TokenError, token_decode, token_issue
 
+logger = logging.getLogger(__name__)
+
+# WeChat's errcodes for a code the client sent that cannot be exchanged: 40029 invalid
+# code, 40163 code already used, 41008 missing code. The client calls wx.login() again.
+WECHAT_CODE_ERRORS = frozenset({40029, 40163, 41008})
+
 
 class LoginRefused(Exception):
-    """Raised with ``code`` (``member_disabled``, ``wechat_error``, ``mini_program_missing``)."""
+    """Raised with ``code``: ``member_disabled``, ``wechat_code_invalid`` (the client's code
+    cannot be exchanged), ``wechat_error`` (WeChat failed or could not be reached),
+    ``mini_program_missing``, ``token_invalid``, ``token_expired``, ``token_tenant_mismatch``."""
 
     def __init__(self, code: str, detail: str):
         super().__init__(detail)
@@ -38,6 +47,17 @@ def _mini_program() -> MiniProgram:
     return mp
 
 
+def _wechat_refused(exc: wechat.WeChatError, what: str) -> LoginRefused:
+    """Our own words for a WeChat failure; WeChat's text goes to the log, not the client."""
+    if exc.code in WECHAT_CODE_ERRORS:
+        return LoginRefused(
+            "wechat_code_invalid",
+            _("This WeChat code is invalid or has already been used; please try again."),
+        )
+    logger.warning("WeChat %s failed: %s (errcode %s)", what, exc, exc.code)
+    return LoginRefused("wechat_error", _("WeChat is not answering; please try again later."))
+
+
 def tokens_for(member: Member) -> TokenPair:
     schema = connection.schema_name
     return TokenPair(
@@ -55,7 +75,7 @@ def member_login_wechat(*, code: str) -> TokenPair:
     try:
         session = wechat.code_to_session(_mini_program(), code)
     except wechat.WeChatError as exc:
-        raise LoginRefused("wechat_error", str(exc)) from exc
+        raise _wechat_refused(exc, "login") from exc
     with transaction.atomic():
         member, _created = Member.objects.select_for_update().get_or_create(
             openid=session.openid, defaults={"unionid": session.unionid}
@@ -92,7 +112,7 @@ def member_bind_phone(*, member: Member, code: str) -> Member:
     try:
         phone = wechat.phone_number(_mini_program(), code)
     except wechat.WeChatError as exc:
-        raise LoginRefused("wechat_error", str(exc)) from exc
+        raise _wechat_refused(exc, "phone lookup") from exc
     member.phone = phone
     member.save(update_fields=["phone"])
     return member

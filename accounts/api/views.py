@@ -16,6 +16,7 @@ from .serializers import MemberOut, PhoneIn, RefreshIn, TokensOut, WeChatLoginIn
 REFUSAL_STATUS = {
     "member_disabled": status.HTTP_403_FORBIDDEN,
     "wechat_error": status.HTTP_502_BAD_GATEWAY,
+    "wechat_code_invalid": status.HTTP_400_BAD_REQUEST,
     "mini_program_missing": status.HTTP_409_CONFLICT,
 }
 
