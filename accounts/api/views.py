@@ -10,6 +10,7 @@ from rest_framework.throttling import AnonRateThrottle
 
 from accounts import services
 from evplatform.api.errors import APIError
+from evplatform.api.schema import ERROR
 
 from .serializers import MemberOut, PhoneIn, RefreshIn, TokensOut, WeChatLoginIn
 
@@ -40,7 +41,7 @@ def _refused(exc: services.LoginRefused) -> APIError:
     return APIError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_401_UNAUTHORIZED))
 
 
-@extend_schema(request=WeChatLoginIn, responses=TokensOut, auth=[])
+@extend_schema(request=WeChatLoginIn, responses={200: TokensOut, 502: ERROR}, auth=[])
 @api_view(["POST"])
 @permission_classes([AllowAny])
 @throttle_classes([LoginThrottle])
@@ -65,7 +66,7 @@ def token_refresh(request):
         raise _refused(exc) from exc
 
 
-@extend_schema(request=PhoneIn, responses=MemberOut)
+@extend_schema(request=PhoneIn, responses={200: MemberOut, 502: ERROR})
 @api_view(["POST"])
 def phone_bind(request):
     data = PhoneIn(data=request.data)

@@ -10,6 +10,7 @@ from charging import selectors, services
 from charging.models import OrderTransition, Reservation
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
+from evplatform.api.schema import paginated
 from stations import selectors as station_selectors
 from stations.models import Connector
 
@@ -30,7 +31,8 @@ def _connector(data) -> Connector:
     return connector
 
 
-@extend_schema(request=OrderStartIn, responses={202: OrderOut})
+@extend_schema(methods=["POST"], request=OrderStartIn, responses={202: OrderOut})
+@extend_schema(methods=["GET"], responses=paginated("OrderPage", OrderOut(many=True)))
 @api_view(["GET", "POST"])
 def orders(request):
     """GET: the member's orders, newest first (paginated). POST: start charging (202)."""

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
+from evplatform.api.schema import paginated
 from stations import selectors
 
 from .serializers import (
@@ -88,7 +89,9 @@ SEARCH_PARAMS = [
 ]
 
 
-@extend_schema(parameters=SEARCH_PARAMS, responses=StationRowOut(many=True), auth=[])
+@extend_schema(
+    parameters=SEARCH_PARAMS, responses=paginated("StationRowPage", StationRowOut(many=True)), auth=[]
+)
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def station_list(request):
