@@ -6,16 +6,26 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from .env import PRODUCTION, env_bool, env_int, env_list, env_secret, env_str
+from .env import (
+    PRODUCTION,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    production_refusals,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# Development values, refused in production (see the end of this file).
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
+DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
+
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
-SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-0123456789")
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 # Fernet key (urlsafe base64, 32 bytes) for secrets stored in the database.
-FIELD_ENCRYPTION_KEY = env_secret(
-    "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
-)
+FIELD_ENCRYPTION_KEY = env_secret("FIELD_ENCRYPTION_KEY", DEV_FIELD_ENCRYPTION_KEY)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"] if not PRODUCTION else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -231,6 +241,8 @@ YKC_SAMPLE_DAYS = env_int("YKC_SAMPLE_DAYS", 90)
 YKC_FRAME_LOG_HEARTBEAT_EVERY = env_int("YKC_FRAME_LOG_HEARTBEAT_EVERY", 1)
 YKC_DB_THREADS = env_int("YKC_DB_THREADS", 8)  # thread pool for PostgreSQL work
 YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
+# Prometheus metrics (unauthenticated): loopback unless a scraper elsewhere needs them.
+YKC_METRICS_HOST = env_str("YKC_METRICS_HOST", "127.0.0.1")
 
 # Driver tokens (JWT, HS256 with SECRET_KEY); lifetimes in seconds.
 MEMBER_ACCESS_TOKEN_TTL = env_int("MEMBER_ACCESS_TOKEN_TTL", 2 * 3600)
@@ -261,7 +273,25 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
+# Production: refuse development values, then HTTPS only. TLS ends at the proxy in front,
+# which must set X-Forwarded-Proto (and, for client addresses, X-Forwarded-For: see
+# TRUSTED_PROXY_COUNT).
+production_refusals(
+    {
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "FIELD_ENCRYPTION_KEY": FIELD_ENCRYPTION_KEY,
+        "DEBUG": DEBUG,
+        "WECHAT_API_BASE_URL": WECHAT_API_BASE_URL,
+        "WECHATPAY_API_BASE_URL": WECHATPAY_API_BASE_URL,
+    },
+    {"DJANGO_SECRET_KEY": DEV_SECRET_KEY, "FIELD_ENCRYPTION_KEY": DEV_FIELD_ENCRYPTION_KEY},
+)
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's probe speaks plain HTTP
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

@@ -81,7 +81,7 @@ def refund_preview(request):
 
 
 @extend_schema(methods=["POST"], request=RefundIn, responses={201: WalletRefundOut})
-@extend_schema(methods=["GET"], responses=paginated("WalletRefundPage", WalletRefundOut(many=True)))
+@extend_schema(methods=["GET"], operation_id="wallet_refunds_list", responses=paginated("WalletRefundPage", WalletRefundOut(many=True)))
 @api_view(["GET", "POST"])
 def refunds(request):
     if request.method == "GET":
@@ -103,7 +103,7 @@ def refund_detail(request, pk: int):
 
 
 @extend_schema(methods=["POST"], request=AmountIn, responses={201: WithdrawalOut})
-@extend_schema(methods=["GET"], responses=paginated("WithdrawalPage", WithdrawalOut(many=True)))
+@extend_schema(methods=["GET"], operation_id="wallet_withdrawals_list", responses=paginated("WithdrawalPage", WithdrawalOut(many=True)))
 @api_view(["GET", "POST"])
 def withdrawals(request):
     confirm = selectors.transfer_confirm_ids()

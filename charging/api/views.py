@@ -32,7 +32,9 @@ def _connector(data) -> Connector:
 
 
 @extend_schema(methods=["POST"], request=OrderStartIn, responses={202: OrderOut})
-@extend_schema(methods=["GET"], responses=paginated("OrderPage", OrderOut(many=True)))
+@extend_schema(
+    methods=["GET"], operation_id="orders_list", responses=paginated("OrderPage", OrderOut(many=True))
+)
 @api_view(["GET", "POST"])
 def orders(request):
     """GET: the member's orders, newest first (paginated). POST: start charging (202)."""

@@ -21,7 +21,11 @@ from evplatform.api.schema import paginated
 from stations import selectors
 
 from .serializers import (
+    ConnectorByCodeOut,
+    MapOut,
     RecommendIn,
+    RecommendOut,
+    StationDetailOut,
     StationRowOut,
     StationSearchIn,
     connector_out,
@@ -90,7 +94,10 @@ SEARCH_PARAMS = [
 
 
 @extend_schema(
-    parameters=SEARCH_PARAMS, responses=paginated("StationRowPage", StationRowOut(many=True)), auth=[]
+    operation_id="stations_list",
+    parameters=SEARCH_PARAMS,
+    responses=paginated("StationRowPage", StationRowOut(many=True)),
+    auth=[],
 )
 @api_view(["GET"])
 @permission_classes([AllowAny])
@@ -139,6 +146,7 @@ def _bbox(raw: str | None) -> tuple[float, float, float, float]:
 
 @extend_schema(
     parameters=[OpenApiParameter("bbox", str, required=True, description="minLng,minLat,maxLng,maxLat (GCJ-02)")],
+    responses=MapOut,
     auth=[],
 )
 @api_view(["GET"])
@@ -153,7 +161,7 @@ def station_map(request):
     return Response({"count": len(pins), "truncated": truncated, "results": pins})
 
 
-@extend_schema(auth=[])
+@extend_schema(responses=StationDetailOut, auth=[])
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def station_detail(request, pk: str):
@@ -188,7 +196,7 @@ def station_detail(request, pk: str):
     return Response(body)
 
 
-@extend_schema(auth=[])
+@extend_schema(responses=ConnectorByCodeOut, auth=[])
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def connector_by_code(request, code: str):
@@ -216,6 +224,7 @@ def connector_by_code(request, code: str):
         OpenApiParameter("lng", float, required=True),
         OpenApiParameter("type", str, enum=["ac", "dc"], description="preferred kind"),
     ],
+    responses=RecommendOut,
     auth=[],
 )
 @api_view(["GET"])
