@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -49,6 +50,7 @@ SHARED_APPS = [
     "django_filters",
     "import_export",
     "channels",
+    "axes",
     "demo",
 ]
 TENANT_APPS = [
@@ -57,6 +59,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "axes",  # login lockouts per schema: an operator's are its own
     "accounts",
     "stations",
     "billing",
@@ -87,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
 ]
 
 TEMPLATES = [
@@ -184,6 +188,24 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# Reverse proxies in front of the web process that append to X-Forwarded-For; the client's
+# address is the one the outermost of them saw (evplatform/net.py). 0: trust no header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Admin logins (operator hosts and the super admin), django-axes: after AXES_FAILURE_LIMIT
+# failures a username is locked out from every address, and an address for every username,
+# for AXES_COOLOFF_MINUTES; a successful login before that resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "evplatform.net.client_ip"
+AXES_LOCKOUT_CALLABLE = "evplatform.lockout.lockout_response"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -210,7 +232,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "evplatform.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": "30/min"},
+    # Per client address (evplatform/net.py); "login" is WeChat sign-in, "token_refresh"
+    # the refresh of a driver's tokens.
+    "DEFAULT_THROTTLE_RATES": {"login": "30/min", "token_refresh": "60/min"},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

@@ -11,6 +11,7 @@ from rest_framework.throttling import AnonRateThrottle
 from accounts import services
 from evplatform.api.errors import APIError
 from evplatform.api.schema import ERROR
+from evplatform.net import client_ip
 
 from .serializers import MemberOut, PhoneIn, RefreshIn, TokensOut, WeChatLoginIn
 
@@ -22,8 +23,19 @@ REFUSAL_STATUS = {
 }
 
 
-class LoginThrottle(AnonRateThrottle):
+class ClientAddressThrottle(AnonRateThrottle):
+    """Per client address, as evplatform.net.client_ip finds it behind trusted proxies."""
+
+    def get_ident(self, request):
+        return client_ip(request)
+
+
+class LoginThrottle(ClientAddressThrottle):
     scope = "login"
+
+
+class RefreshThrottle(ClientAddressThrottle):
+    scope = "token_refresh"
 
 
 def _tokens(pair: services.TokenPair) -> Response:
@@ -57,6 +69,7 @@ def wechat_login(request):
 @extend_schema(request=RefreshIn, responses=TokensOut, auth=[])
 @api_view(["POST"])
 @permission_classes([AllowAny])
+@throttle_classes([RefreshThrottle])
 def token_refresh(request):
     data = RefreshIn(data=request.data)
     data.is_valid(raise_exception=True)
