@@ -108,9 +108,10 @@ class Journey:
         return order
 
     async def _watch(self, order_id: int) -> dict:
-        ws_url = self.api_url.replace("http", "ws", 1) + f"/ws/app/orders/{order_id}/?token={self.token}"
+        ws_url = self.api_url.replace("http", "ws", 1) + f"/ws/app/orders/{order_id}/"
         stop_sent = False
-        async with websockets.connect(ws_url, open_timeout=10) as ws:
+        auth = {"Authorization": f"Bearer {self.token}"}  # never in the URL
+        async with websockets.connect(ws_url, open_timeout=10, additional_headers=auth) as ws:
             deadline = time.monotonic() + self.timeout_s
             while time.monotonic() < deadline:
                 try:

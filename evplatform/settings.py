@@ -272,6 +272,8 @@ YKC_METRICS_HOST = env_str("YKC_METRICS_HOST", "127.0.0.1")
 # Driver tokens (JWT, HS256 with SECRET_KEY); lifetimes in seconds.
 MEMBER_ACCESS_TOKEN_TTL = env_int("MEMBER_ACCESS_TOKEN_TTL", 2 * 3600)
 MEMBER_REFRESH_TOKEN_TTL = env_int("MEMBER_REFRESH_TOKEN_TTL", 30 * 86400)
+# An order's WebSocket re-checks the member's sign-in before a push at most this often.
+WS_MEMBER_RECHECK_S = env_int("WS_MEMBER_RECHECK_S", 30)
 
 # WeChat endpoints: in production the real ones; in development the local fake servers
 # that `make run` starts (fakes/), unless set.

@@ -1,4 +1,4 @@
-"""Driver sign-in: WeChat login, token refresh, phone binding, profile."""
+"""Driver sign-in: WeChat login, token refresh (rotating), logout, phone binding, profile."""
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
@@ -77,6 +77,14 @@ def token_refresh(request):
         return _tokens(services.member_refresh(refresh=data.validated_data["refresh"]))
     except services.LoginRefused as exc:
         raise _refused(exc) from exc
+
+
+@extend_schema(request=None, responses={204: None})
+@api_view(["POST"])
+def logout(request):
+    """End this sign-in: its refresh token and every access token of it stop working."""
+    services.member_logout(session_id=request.auth.session_id)
+    return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(request=PhoneIn, responses={200: MemberOut, 502: ERROR})
