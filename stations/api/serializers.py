@@ -73,10 +73,12 @@ class LiveOut(serializers.Serializer):
     updated = serializers.DateTimeField(allow_null=True)
 
 
+# Pile codes (and connector codes, which contain them) are never shown: a pile logs in with
+# its code alone (YKC has no other credential). Drivers start by connector ``id`` or by the
+# QR value they scanned.
 def connector_out(c, live: dict) -> dict:
     return {
         "id": c.pk,
-        "code": c.code,
         "number": c.number,
         "type": c.current_kind,
         "connector_type": c.connector_type,
@@ -88,7 +90,6 @@ def connector_out(c, live: dict) -> dict:
 def pile_out(p) -> dict:
     return {
         "id": p.pk,
-        "code": p.code,
         "name": p.name,
         "current_type": p.current_type,
         "rated_power_kw": str(p.rated_power_kw),
@@ -112,7 +113,6 @@ def station_brief_out(s) -> dict:
 # Output shapes of the dict-building views, for the OpenAPI document (and Schemathesis).
 class PileOut(serializers.Serializer):
     id = serializers.IntegerField()
-    code = serializers.CharField()
     name = serializers.CharField(allow_blank=True)
     current_type = serializers.IntegerField()
     rated_power_kw = serializers.DecimalField(max_digits=7, decimal_places=1, help_text="kW")
@@ -120,8 +120,7 @@ class PileOut(serializers.Serializer):
 
 
 class ConnectorOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    code = serializers.CharField()
+    id = serializers.IntegerField(help_text="start charging with it (connector_id)")
     number = serializers.IntegerField()
     type = serializers.ChoiceField(choices=KINDS)
     connector_type = serializers.IntegerField()
