@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from evplatform.errors import DomainError
 from tenants.models import MiniProgram
 
 from . import wechat
@@ -29,17 +30,22 @@ logger = logging.getLogger(__name__)
 WECHAT_CODE_ERRORS = frozenset({40029, 40163, 41008})
 
 
-class LoginRefused(Exception):
-    """Raised with ``code``: ``member_disabled``, ``wechat_code_invalid`` (the client's code
-    cannot be exchanged), ``wechat_error`` (WeChat failed or could not be reached),
-    ``mini_program_missing``, ``token_invalid``, ``token_expired``, ``token_tenant_mismatch``,
-    ``token_revoked`` (the session was ended), ``token_reused`` (a spent refresh token: the
-    session is now ended)."""
+class LoginRefused(DomainError):
+    """Raised with ``code``: ``member_disabled`` 403, ``wechat_code_invalid`` 400 (the
+    client's code cannot be exchanged), ``wechat_error`` 502 (WeChat failed or could not be
+    reached), ``mini_program_missing`` 409; 401 for the rest: ``token_invalid``,
+    ``token_expired``, ``token_tenant_mismatch``, ``token_revoked`` (the session was ended),
+    ``token_reused`` (a spent refresh token: the session is now ended)."""
+
+    STATUS = {
+        "member_disabled": 403,
+        "wechat_code_invalid": 400,
+        "wechat_error": 502,
+        "mini_program_missing": 409,
+    }
 
     def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail, self.STATUS.get(code, 401))
 
 
 @dataclass(frozen=True)

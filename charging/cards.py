@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from evplatform.queue import task_queue_on_commit
 from stations.models import Connector
 
 from . import funds, port
@@ -32,9 +33,10 @@ VIN_UNKNOWN = 0x09
 def card_start_decide(request: port.CardStartRequest) -> port.CardStartDecision:
     """Find the member by bound card or VIN; authorise with their balance (and create the
     order, ``starting``) or refuse with the protocol's reason."""
-    from billing import tariff_selectors, tariff_services
+    from billing.tariffs import selectors as tariff_selectors
+    from billing.tariffs import services as tariff_services
 
-    from .services import _new_order_number, _new_trade_no, _on_commit_task, order_transition
+    from .services import _new_order_number, _new_trade_no, order_transition
 
     kind, value = (
         (MemberCredential.Kind.VIN, request.vin) if request.start_mode == "vin" else (MemberCredential.Kind.CARD, request.card_no)
@@ -60,8 +62,6 @@ def card_start_decide(request: port.CardStartRequest) -> port.CardStartDecision:
     locked = tariff_selectors.snapshot_for_connector(connector, now)
     if locked is None:
         return port.CardStartDecision(accepted=False, reason_code=PILE_DISABLED)
-    from . import tasks
-
     with transaction.atomic():
         if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():
             return port.CardStartDecision(accepted=False, reason_code=UNSETTLED_BILL)
@@ -98,7 +98,7 @@ def card_start_decide(request: port.CardStartRequest) -> port.CardStartDecision:
             fields=("hold_amount",),
         )
         tariff_services.tariff_version_lock(version=locked[0])
-        _on_commit_task(tasks.order_check_start, order.pk, countdown=ChargingPolicy.current().start_timeout_s + 1)
+        task_queue_on_commit("charging.order_check_start", order.pk, countdown=ChargingPolicy.current().start_timeout_s + 1)
     return port.CardStartDecision(
         accepted=True,
         trade_no=order.trade_no,

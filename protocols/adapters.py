@@ -4,16 +4,15 @@ Every function is synchronous, runs in the gateway's database thread pool and mu
 called inside the operator's schema (``django_tenants.utils.schema_context``).
 
 - Online/offline: ``stations.services`` (registry of live piles, offline faults).
-- Billing model (YKC 0x05/0x06, 0x09/0x0A, 0x58/0x57): ``billing.tariff_selectors`` and
-  ``billing.tariff_services``.
+- Billing model (YKC 0x05/0x06, 0x09/0x0A, 0x58/0x57): ``protocols.ykc.tariff_sync``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from billing import tariff_selectors, tariff_services
-from billing.pricing import ykc_wire_rates
+from protocols.ykc import tariff_sync
+from protocols.ykc.tariff import ykc_wire_rates
 from stations import services as station_services
 
 
@@ -34,7 +33,7 @@ def pile_mark_offline(*, schema: str, pile_code: str, at: datetime) -> None:
 def billing_model_for(pile_code: str):
     """The pile's billing model as the codec's ``BillingModel`` (YKC 0x0A/0x58 body), or
     None when the pile has no tariff."""
-    model = tariff_selectors.pile_billing_model(pile_code)
+    model = tariff_sync.pile_billing_model(pile_code)
     if model is None:
         return None
     from protocols.ykc import BillingModel
@@ -47,18 +46,18 @@ def billing_model_verified(pile_code: str, model_no: str) -> bool:
     """YKC 0x05: does the pile hold its current model? (False → 0x06 "differs")."""
     if not model_no.isdigit():
         return False
-    return bool(tariff_services.pile_billing_model_verified(
+    return bool(tariff_sync.pile_billing_model_verified(
         pile_code=pile_code, model_number=int(model_no)))
 
 
 def piles_due_billing_model() -> list[str]:
     """Pile codes whose model must be pushed (0x58) — a new tariff or a new day map."""
-    return list(tariff_selectors.piles_due_billing_model())
+    return list(tariff_sync.piles_due_billing_model())
 
 
 def billing_model_sent(pile_code: str, model_no: str) -> None:
     """A model went out in 0x0A or 0x58."""
-    tariff_services.pile_billing_model_sent(pile_code=pile_code, model_number=int(model_no))
+    tariff_sync.pile_billing_model_sent(pile_code=pile_code, model_number=int(model_no))
 
 
 def billing_model_delivered(pile_code: str, model_no: str) -> None:
@@ -69,5 +68,5 @@ def billing_model_delivered(pile_code: str, model_no: str) -> None:
 
 def billing_model_acked(pile_code: str, model_no: str, success: bool) -> None:
     """The pile answered a 0x58 with 0x57 (``success`` = 设置结果 0x01)."""
-    tariff_services.pile_billing_model_acked(
+    tariff_sync.pile_billing_model_acked(
         pile_code=pile_code, model_number=int(model_no), success=success)

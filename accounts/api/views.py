@@ -9,18 +9,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
 from accounts import services
-from evplatform.api.errors import APIError
 from evplatform.api.schema import ERROR
 from evplatform.net import client_ip
 
 from .serializers import MemberOut, PhoneIn, RefreshIn, TokensOut, WeChatLoginIn
-
-REFUSAL_STATUS = {
-    "member_disabled": status.HTTP_403_FORBIDDEN,
-    "wechat_error": status.HTTP_502_BAD_GATEWAY,
-    "wechat_code_invalid": status.HTTP_400_BAD_REQUEST,
-    "mini_program_missing": status.HTTP_409_CONFLICT,
-}
 
 
 class ClientAddressThrottle(AnonRateThrottle):
@@ -49,10 +41,6 @@ def _tokens(pair: services.TokenPair) -> Response:
     return Response(body)
 
 
-def _refused(exc: services.LoginRefused) -> APIError:
-    return APIError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_401_UNAUTHORIZED))
-
-
 @extend_schema(request=WeChatLoginIn, responses={200: TokensOut, 502: ERROR}, auth=[])
 @api_view(["POST"])
 @permission_classes([AllowAny])
@@ -60,10 +48,7 @@ def _refused(exc: services.LoginRefused) -> APIError:
 def wechat_login(request):
     data = WeChatLoginIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        return _tokens(services.member_login_wechat(code=data.validated_data["code"]))
-    except services.LoginRefused as exc:
-        raise _refused(exc) from exc
+    return _tokens(services.member_login_wechat(code=data.validated_data["code"]))
 
 
 @extend_schema(request=RefreshIn, responses=TokensOut, auth=[])
@@ -73,10 +58,7 @@ def wechat_login(request):
 def token_refresh(request):
     data = RefreshIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        return _tokens(services.member_refresh(refresh=data.validated_data["refresh"]))
-    except services.LoginRefused as exc:
-        raise _refused(exc) from exc
+    return _tokens(services.member_refresh(refresh=data.validated_data["refresh"]))
 
 
 @extend_schema(request=None, responses={204: None})
@@ -92,10 +74,7 @@ def logout(request):
 def phone_bind(request):
     data = PhoneIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        member = services.member_bind_phone(member=request.user, code=data.validated_data["code"])
-    except services.LoginRefused as exc:
-        raise _refused(exc) from exc
+    member = services.member_bind_phone(member=request.user, code=data.validated_data["code"])
     return Response(MemberOut(member).data)
 
 

@@ -7,7 +7,7 @@ from . import schema  # noqa: F401  (registers the member token's OpenAPI scheme
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),
-    path("", include("billing.api.urls")),
+    path("", include("billing.payments.api.urls")),
     path("", include("settlement.api.urls")),
     path("", include("charging.api.urls")),
     path("", include("marketing.api.urls")),
