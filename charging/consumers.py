@@ -14,6 +14,7 @@ suspended operator stops receiving. Close codes: 4401 (no, bad or ended sign-in)
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from urllib.parse import parse_qs
 
@@ -56,6 +57,15 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
         self.auth_timer = asyncio.get_running_loop().call_later(
             AUTH_TIMEOUT_S, lambda: asyncio.ensure_future(self._auth_timeout())
         )
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # Binary, not JSON, or nested past the parser's stack: a bad first message (closed
+        # with 4401), ignored afterwards; never an exception in the consumer.
+        try:
+            content = json.loads(text_data) if text_data else None
+        except (ValueError, RecursionError):
+            content = None
+        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
         if self.claims is not None:

@@ -155,12 +155,22 @@ def test_token_in_the_url_is_refused(order_world):
     _run(go())
 
 
-def test_a_bad_first_message_closes(order_world):
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"text": '{"type": "auth", "token": "not-a-token"}'},
+        {"text": "not json"},
+        {"text": "[1]"},
+        {"text": "[" * 5000 + "]" * 5000},
+        {"bytes": b"\x00\x01"},
+    ],
+)
+def test_a_bad_first_message_closes(order_world, first):
     async def go():
         ws = _communicator(order_world["order"])
         await ws.connect()
-        await ws.send_json_to({"type": "auth", "token": "not-a-token"})
-        assert (await ws.receive_output(timeout=5))["code"] == 4401
+        await ws.send_input({"type": "websocket.receive", **first})
+        assert (await ws.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4401}
 
     _run(go())
 
