@@ -3,7 +3,8 @@ from django.contrib.auth.models import Group, User
 
 from evplatform.admin_sites import StaffGroupAdmin, StaffUserAdmin
 
-from .models import Member
+from .models import Member, MemberSession
+from .services import member_sessions_revoke
 
 # Staff users and role groups of the operator, with permissions named in Chinese.
 admin.site.unregister(User)
@@ -20,3 +21,8 @@ class MemberAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["openid", "unionid", "phone", "nickname"]
     readonly_fields = ["openid", "unionid", "created_at", "last_login_at"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not obj.is_active:  # a disabled member's sign-ins end now, not at their expiry
+            member_sessions_revoke(member=obj, reason=MemberSession.Revoked.MEMBER_DISABLED)

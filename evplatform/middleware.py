@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -47,6 +48,36 @@ def _activate_zone(name: str) -> None:
         timezone.activate(zoneinfo.ZoneInfo(name))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         timezone.activate(zoneinfo.ZoneInfo(settings.TIME_ZONE))
+def reject_nul_middleware(get_response):
+    """400 ``bad_request`` for a NUL character in the path, the query or a header.
+
+    PostgreSQL cannot store or compare text containing NUL, so such a value would fail deep
+    in a query (a 500) wherever it reached one: refused here, before tenant routing, once for
+    every view, the admin and the pay notifications. (NUL inside JSON bodies is refused by
+    ``evplatform.api.parsers.JSONParser``; Django's form fields refuse it in forms.)
+    """
+
+    def middleware(request):
+        if _has_nul(request):
+            translation.activate(translation.get_language_from_request(request))
+            return error_response(
+                "bad_request", _("The request contains a NUL character."), 400
+            )
+        return get_response(request)
+
+    return middleware
+
+
+def _has_nul(request) -> bool:
+    if "\x00" in request.path_info:
+        return True
+    if b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):
+        return True
+    return any(
+        "\x00" in value
+        for key, value in request.META.items()
+        if key.startswith("HTTP_") and isinstance(value, str)
+    )
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):

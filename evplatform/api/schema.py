@@ -10,6 +10,8 @@ Summaries of the document are bilingual (中文 / English); the error body is
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
 
 API_PREFIX = "/api/app/v1/"
 
@@ -90,6 +92,18 @@ verified, decrypted, matched with our record and applied exactly once; 204 appli
 """
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The common error body (component ``Error``)."""
+
+    code = serializers.CharField(help_text="stable machine-readable code")
+    detail = serializers.CharField(help_text="translated sentence")
+    fields = serializers.DictField(help_text="field name → messages (validation errors only)")
+
+
+# For an operation's non-4xx refusals, e.g. ``responses={200: Out, 502: ERROR}``.
+ERROR = OpenApiResponse(ErrorSerializer, description="Refused: the common error body.")
+
+
 class MemberTokenScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.MemberTokenAuthentication"
     name = "bearer"
@@ -97,6 +111,12 @@ class MemberTokenScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "登录接口返回的 access 令牌 · the access token from wechat-login"}
+
+
+CATCH_ALL_4XX = {
+    "description": "其他拒绝 · Refused: the common error body.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 
 
 def postprocess(result, generator, request, public):
@@ -118,6 +138,7 @@ def postprocess(result, generator, request, public):
             names = {p.get("name") for p in params}
             params.extend(h for h in TENANT_HEADERS if h["name"] not in names)
             responses = operation.setdefault("responses", {})
+            responses.setdefault("4XX", CATCH_ALL_4XX)
             for status, (summary, codes) in ERRORS.items():
                 if status == "401" and not operation.get("security"):
                     continue
@@ -130,3 +151,16 @@ def postprocess(result, generator, request, public):
                     }},
                 })
     return result
+
+
+def paginated(name: str, item: serializers.Serializer) -> serializers.Serializer:
+    """A page of ``item``s as ``evplatform.api.pagination.Pagination`` answers it."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item,
+        },
+    )

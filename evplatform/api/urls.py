@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import schema  # noqa: F401  (registers the bearer scheme with drf-spectacular)
+from . import schema  # noqa: F401  (registers the member token's OpenAPI scheme)
 
 urlpatterns = [
     path("", include("accounts.api.urls")),

@@ -19,8 +19,10 @@ def test_landing_shows_the_connector_and_price(tenant):
     for code in ("label-77", "4401069999000102"):
         r = Client().get(f"/q/{code}", **HOST)
         body = r.content.decode()
-        assert r.status_code == 200 and "体育中心站" in body and "44010699990001 · 2" in body
+        assert r.status_code == 200 and "体育中心站" in body and "2 号枪" in body
         assert "wxtenanta0000001" in body  # the operator's mini-program
+        # A label's own value says nothing of the pile's code (what a pile logs in with).
+        assert "44010699990001" not in body
 
 
 def test_status_in_chinese_with_its_colour_and_prices_per_period(tenant):
