@@ -10,5 +10,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
 app = CeleryApp("evplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# billing holds two domains, each a package with its own tasks module.
-app.autodiscover_tasks(["billing.tariffs", "billing.payments"])
+# billing holds three domains, each a package with its own tasks module.
+app.autodiscover_tasks(["billing.tariffs", "billing.payments", "billing.invoices"])

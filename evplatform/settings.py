@@ -169,6 +169,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
         "args": ["billing.reconcile_tenant"],
     },
+    # Invoices queued through a provider outage, unclear or unanswered; reversals owed.
+    "billing-invoices-reconcile": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("INVOICES_RECONCILE_SECONDS", 60),
+        "args": ["billing.invoices_reconcile"],
+    },
     # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",

@@ -20,7 +20,13 @@ SECRET_FIELDS = ("app_secret",)
 class SettingsForm(forms.ModelForm):
     class Meta:
         model = InvoiceSettings
-        exclude = ["access_token", "token_expires_at"]
+        fields = [
+            "enabled", "auto_issue", "seller_name", "seller_tax_number", "seller_address",
+            "seller_phone", "seller_bank_account", "clerk", "invoice_line",
+            "electricity_goods_name", "electricity_goods_code", "electricity_tax_rate",
+            "service_goods_name", "service_goods_code", "service_tax_rate", "provider", "api_url",
+            "token_url", "app_key", "app_secret", "callback_base_url",
+        ]
         widgets = {"app_secret": forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})}
 
     def __init__(self, *args, **kwargs):

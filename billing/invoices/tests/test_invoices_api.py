@@ -1,6 +1,7 @@
 """The driver's invoice API: invoiceable orders, saved titles, a request issued through the
 fake 诺诺 platform, status, PDF; and every refusal, each leaving nothing behind."""
 
+import json
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -64,7 +65,8 @@ def test_the_provider_call_back_is_checked_by_a_query(member_api, invoicing, set
     invoice = services.invoice_submit(invoice_id=invoice_id)
     wait_issued(fapiao_server, invoice.number)
     # A forged "issued" call-back for the request: we ask the provider, who says the truth.
-    body = urlencode({"content": '{"orderNo": "%s", "status": "2", "invoiceNo": "FORGED"}' % invoice.number})
+    forged = {"orderNo": invoice.number, "status": "2", "invoiceNo": "FORGED"}
+    body = urlencode({"content": json.dumps(forged)})
     r = api.post("/api/pay/notify/tenant-a/fapiao", body, content_type=FORM)
     assert r.status_code == 200 and r.json()["status"] == "0000"
     invoice.refresh_from_db()

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -22,6 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--stop-at", default="2.0", help="stop after this many kWh")
         parser.add_argument("--connector", help="connector code to scan (default: first free)")
         parser.add_argument("--timeout", type=float, default=180.0, help="seconds")
+        parser.add_argument(
+            "--invoice", action="store_true",
+            help="then ask for the order's e-invoice (fake 诺诺) and save its PDF under var/invoices/",
+        )
 
     def handle(self, *args, **o):
         journey = Journey(
@@ -30,7 +35,9 @@ class Command(BaseCommand):
             connector_code=o["connector"], timeout_s=o["timeout"], say=self.stdout.write,
         )
         try:
-            journey.run()
+            result = journey.run()
+            if o["invoice"]:
+                journey.invoice(result["order"]["number"], Path(settings.BASE_DIR) / "var" / "invoices")
         except JourneyError as exc:
             raise CommandError(str(exc)) from exc
         call_command("ledger_verify", tenant=o["tenant"], stdout=self.stdout)
