@@ -19,7 +19,7 @@ KEY, SECRET, TAX = "k1", "s1", "91350100M000100Y43"
 
 
 def _port() -> int:
-    """A free port in 18900-18939 (the range this test suite's author was given)."""
+    """A free local port: tries 18900-18939 first, then any."""
     import socket
 
     for port in range(18900, 18940):
