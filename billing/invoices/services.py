@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -305,11 +305,16 @@ def invoice_review(
 
 @transaction.atomic
 def invoice_reject(*, invoice: Invoice, user: AbstractBaseUser | None, note: str = "") -> Invoice:
-    """Staff give up on a failed request: its orders become invoiceable again.
-    Raises InvoiceError ``not_failed`` (409)."""
+    """Staff give up on a failed request: its orders become invoiceable again. A red-letter
+    reversal is owed once its refund happened: it can be retried, not rejected.
+    Raises InvoiceError ``not_failed``, ``reversal_required`` (409)."""
     invoice = _lock(invoice.pk)
     if invoice.status not in (S.FAILED, S.REVIEW):
         raise InvoiceError("not_failed", _("Only failed requests can be rejected."), 409)
+    if invoice.kind == Invoice.Kind.RED:
+        raise InvoiceError(
+            "reversal_required", _("A refund must be reversed on the invoice: retry it instead."), 409
+        )
     invoice.status, invoice.reviewed_by, invoice.reviewed_at = S.REJECTED, user, timezone.now()
     invoice.review_note = note[:200]
     invoice.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
@@ -374,8 +379,6 @@ def _issue_request(invoice: Invoice, row: InvoiceSettings) -> IssueRequest:
         red_of = (invoice.original.invoice_code, invoice.original.invoice_no)
     callback = ""
     if row.callback_base_url:
-        from django.db import connection
-
         slug = getattr(connection.tenant, "slug", "")
         callback = f"{row.callback_base_url.rstrip('/')}/api/pay/notify/{slug}/fapiao"
     return IssueRequest(
@@ -448,7 +451,8 @@ def invoice_sync(*, invoice_id: int, provider: FapiaoProvider | None = None) -> 
     try:
         result = provider.query(invoice.number)
     except ProviderError as exc:
-        Invoice.objects.filter(pk=invoice.pk).update(last_error=str(exc)[:300])
+        invoice.last_error = str(exc)[:300]
+        Invoice.objects.filter(pk=invoice.pk).update(last_error=invoice.last_error)
         return invoice
     if result is None:
         # Accepted once, unknown now: send it again under the same number.

@@ -22,5 +22,6 @@ def fapiao_notify(request, slug: str):
         body=request.body, content_type=request.headers.get("Content-Type", "")
     )
     if invoice is not None and invoice.status == invoice.Status.SUBMITTED and invoice.last_error:
+        # The provider could not be asked: answer an error so that it calls back again.
         return JsonResponse({"status": "9999", "message": "query failed"}, status=502)
     return JsonResponse({"status": "0000", "message": "success"})

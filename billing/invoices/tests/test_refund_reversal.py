@@ -123,3 +123,24 @@ def test_review_request_refunded_is_recomputed(invoicing, settle, funded_member,
     _refund(order, "15.00", staff)
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.REJECTED and not invoice.orders.filter(active=True).exists()
+
+
+def test_a_failed_reversal_is_retried_not_rejected(invoicing, settle, funded_member, fapiao_server, staff):
+    order = settle("10")
+    blue = _issue(services.invoice_request(
+        member=funded_member, order_numbers=[order.number], title_kind="personal", title_name="李四",
+        email="l@example.com"), fapiao_server)
+    _refund(order, "2.00", staff)
+    red = blue.reversals.get()
+    fapiao_server.inject_failure(path="/open/v1/services", mode="error", status=200,
+                                 body={"code": "E9998", "describe": "红冲暂不可用"})
+    red = services.invoice_submit(invoice_id=red.pk)
+    assert red.status == Invoice.Status.FAILED
+    with pytest.raises(services.InvoiceError) as refused:
+        services.invoice_reject(invoice=red, user=staff)
+    assert refused.value.code == "reversal_required"
+    red = services.invoice_retry(invoice=red, user=staff)
+    red = _issue(red, fapiao_server)
+    assert red.status == Invoice.Status.ISSUED
+    blue.refresh_from_db()
+    assert blue.status == Invoice.Status.REVERSED and blue.reissues.get().total == Decimal("13.00")
