@@ -122,6 +122,7 @@ def test_refusals_have_codes_and_leave_nothing(member_api, invoicing, settle, co
          "tax_number_required"),
         ({"order_numbers": [order.number], "title_name": " "}, 400, "validation_error"),
         ({"order_numbers": ["NOSUCHORDER"]}, 404, "order_not_found"),
+        ({"order_numbers": [f"N{i}" for i in range(101)]}, 400, "too_many_orders"),
         ({"order_numbers": []}, 400, "validation_error"),
         ({"order_numbers": [order.number], "email": "not-an-email"}, 400, "validation_error"),
     ]
