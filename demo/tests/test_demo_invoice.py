@@ -4,9 +4,11 @@ the driver downloads; a refund of the order red-reverses it and re-issues what r
 
 import socket
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 from django_tenants.utils import schema_context
 
 from demo.invoicing import DEMO_FAPIAO_APP, DEMO_SELLER_TAX, demo_invoicing_configure
@@ -80,3 +82,34 @@ def test_demo_session_then_invoice_then_refund_red_reverses(platform, fapiao_ser
     pdf = httpx.get(f"{platform.web.url}/api/app/v1/invoices/{again['id']}/pdf",
                     headers={"Authorization": f"Bearer {journey.token}"})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+    # What the operator sees: the invoice list in the admin, in a real browser.
+    from playwright.sync_api import sync_playwright
+
+    from demo.seed import DEMO_ADMIN, demo_host
+
+    host, port = demo_host(), platform.web.port
+    shots = Path(settings.BASE_DIR) / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=[f"--host-resolver-rules=MAP {host} 127.0.0.1"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 800}, locale="zh-CN")
+        page.goto(f"http://{host}:{port}/admin/login/?next=/admin/billing/invoice/")
+        page.fill("#id_username", DEMO_ADMIN[0])
+        page.fill("#id_password", DEMO_ADMIN[1])
+        page.click("input[type=submit]")
+        page.wait_for_url("**/admin/billing/invoice/")
+        page.screenshot(path=str(shots / "admin_invoices.png"), full_page=True)
+        text = page.inner_text("#result_list")
+        assert issued["number"] in text and red["number"] in text and again["number"] in text
+        assert "已红冲" in text and "已开具" in text
+        page.goto(f"http://{host}:{port}/admin/billing/invoicesettings/")
+        page.click("#result_list tbody th a")
+        page.wait_for_url("**/change/")
+        assert page.input_value("#id_seller_tax_number") == DEMO_SELLER_TAX
+        page.screenshot(path=str(shots / "admin_invoice_settings.png"), full_page=True)
+        assert DEMO_FAPIAO_APP[1] not in page.content()
+        browser.close()
+
