@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 class ChargingConfig(AppConfig):
     name = "charging"
-    verbose_name = _("Charging")
+    verbose_name = _("Charging orders")
 
     def ready(self) -> None:
         # Invoicing (billing, below us) reads settled orders through its port.
