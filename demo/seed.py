@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
+from demo.invoicing import DEMO_FAPIAO_URL, demo_invoicing_configure
 from tenants.models import MiniProgram, Operator
 from tenants.selectors import operator_get_by_slug
 from tenants.services import operator_create
@@ -260,11 +261,13 @@ def _member() -> None:
 
 
 def seed_demo_operator(
-    *, key_dir: Path = FAKE_PAY_KEY_DIR, notify_base_url: str | None = None
+    *, key_dir: Path = FAKE_PAY_KEY_DIR, notify_base_url: str | None = None,
+    fapiao_url: str | None = None,
 ) -> DemoInfo:
     """Create or refresh the demo operator. ``key_dir`` holds the fake WeChat Pay's key files
     (shared with ``python -m fakes.wechatpay --key-dir``); notifications go to
-    ``notify_base_url`` (default: this machine's web port)."""
+    ``notify_base_url`` (default: this machine's web port); invoices are issued by the fake
+    诺诺 platform at ``fapiao_url`` (default ``demo.invoicing.DEMO_FAPIAO_URL``)."""
     operator, created = _operator()
     if not operator.commission_percent:
         operator.commission_percent = DEMO_COMMISSION_PERCENT
@@ -276,4 +279,8 @@ def seed_demo_operator(
     with tenant_context(operator), transaction.atomic():
         codes = _estate()
         _member()
+        demo_invoicing_configure(
+            fapiao_url=fapiao_url or DEMO_FAPIAO_URL,
+            callback_base_url=notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}",
+        )
     return DemoInfo(operator=operator, host=demo_host(), created=created, pile_codes=codes)

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -30,6 +31,10 @@ class Command(BaseCommand):
             "--no-settlement", action="store_true",
             help="skip the station owner's settlement (statement, payout, refund) after the charge",
         )
+        parser.add_argument(
+            "--invoice", action="store_true",
+            help="then ask for the order's e-invoice (fake 诺诺) and save its PDF under var/invoices/",
+        )
 
     def handle(self, *args, **o):
         journey = Journey(
@@ -39,6 +44,8 @@ class Command(BaseCommand):
         )
         try:
             result = journey.run()
+            if o["invoice"]:
+                journey.invoice(result["order"]["number"], Path(settings.BASE_DIR) / "var" / "invoices")
         except JourneyError as exc:
             raise CommandError(str(exc)) from exc
         call_command("ledger_verify", tenant=o["tenant"], stdout=self.stdout)
