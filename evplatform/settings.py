@@ -271,6 +271,7 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # accounts/admin.py shows lockouts and failures in Chinese
 AXES_CLIENT_IP_CALLABLE = "evplatform.net.client_ip"
 AXES_LOCKOUT_CALLABLE = "evplatform.lockout.lockout_response"
 
@@ -324,6 +325,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     # No CDN: the docs' scripts and styles come from drf-spectacular-sidecar's static files.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # Choice sets that share a field name get names of their own in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceTitleKindEnum": "billing.invoices.models.TitleKind",
+        "InvoiceKindEnum": "billing.invoices.models.Invoice.Kind",
+        "TariffKindEnum": "billing.tariffs.models.Tariff.Kind",
+    },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
