@@ -38,6 +38,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "import_export",
     "channels",
+    "analytics.platform",  # cross-operator daily rollups (public schema)
 ]
 # The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
 # installed unless EVP_DEMO=0 (default: on outside production, off in production).
@@ -58,6 +59,7 @@ TENANT_APPS = [
     "marketing",
     "protocols",
     "protocols.ykc",
+    "analytics",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -164,6 +166,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:cele
 # Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
 # operator's schema (evplatform/tenancy.py).
 CELERY_BEAT_SCHEDULE: dict = {
+    # Today's statistics: faults, offline time, members and wallets (orders update theirs
+    # as they settle).
+    "analytics-today": {"task": "evplatform.fan_out", "schedule": env_int("STATS_REFRESH_SECONDS", 300),
+                        "args": ["analytics.today_refresh"]},
     "stations-piles-offline": {
         "task": "evplatform.fan_out",
         "schedule": env_int("PILES_OFFLINE_CHECK_S", 15),

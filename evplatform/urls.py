@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics.views import bigscreen
 from stations.views import qr_landing
 
 from .health import healthz
@@ -18,6 +19,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("q/<str:code>", qr_landing, name="qr-landing"),
+    path("bigscreen/", bigscreen, name="bigscreen"),
 ]
 
 handler400 = "evplatform.api.errors.handler400"
