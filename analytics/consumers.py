@@ -55,7 +55,12 @@ class BigScreenConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _authorise(self):
-        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+        from django.contrib.auth import (
+            BACKEND_SESSION_KEY,
+            HASH_SESSION_KEY,
+            SESSION_KEY,
+            load_backend,
+        )
         from django.contrib.sessions.backends.db import SessionStore
         from django.utils.crypto import constant_time_compare
         from django_tenants.utils import schema_context

@@ -75,6 +75,9 @@ class ConnectorHour(OrderFigures):
         constraints = [models.UniqueConstraint(fields=["connector", "hour"], name="stats_connector_hour")]
         indexes = [models.Index(fields=["day", "station"], name="stats_hour_day_station")]
 
+    def __str__(self) -> str:
+        return f"{self.connector_id} {self.hour:%Y-%m-%d %H:%M}"
+
 
 class ConnectorDay(OrderFigures):
     """Also: utilisation = charging_s / available_s, available = the day minus offline time."""
@@ -87,6 +90,9 @@ class ConnectorDay(OrderFigures):
         verbose_name_plural = _("connector days")
         constraints = [models.UniqueConstraint(fields=["connector", "day"], name="stats_connector_day")]
         indexes = [models.Index(fields=["day", "station"], name="stats_day_day_station")]
+
+    def __str__(self) -> str:
+        return f"{self.connector_id} {self.day}"
 
 
 class MemberDay(models.Model):
