@@ -39,10 +39,11 @@
       series: ["charging", "idle", "fault", "offline"].map(function (st) {
         return {name: t[st], type: "effectScatter", showEffectOn: st === "charging" ? "render" : "emphasis",
           symbolSize: 18, itemStyle: {color: colours[st]},
+          label: {show: true, position: "right", color: "#d6e4ff", fontSize: 16, formatter: "{b}"},
           data: s.stations.filter(function (x) { return x.state === st; }).map(function (x) {
             return {name: x.name, value: [x.lng, x.lat], charging: x.charging, total: x.total}; })};
       })
-    }, {replaceMerge: ["series"]});
+    });
     donut.setOption({
       title: {text: t.donut, textStyle: text, left: 12, top: 8},
       tooltip: {trigger: "item"},
@@ -50,7 +51,7 @@
       series: [{type: "pie", radius: ["40%", "62%"], center: ["50%", "50%"], label: {color: "#d6e4ff", formatter: "{b} {c}"},
         data: states.filter(function (st) { return s.statuses[st]; }).map(function (st) {
           return {name: t[st], value: s.statuses[st], itemStyle: {color: colours[st]}}; })}]
-    }, {replaceMerge: ["series"]});
+    });
     curve.setOption({
       title: {text: t.curve, textStyle: text, left: 12, top: 8},
       tooltip: {trigger: "axis"}, grid: {left: 60, right: 30, top: 60, bottom: 40},

@@ -6,8 +6,8 @@
   var trend = echarts.init(document.getElementById("chart-trend"));
   trend.setOption({
     title: {text: t.trend, textStyle: {fontSize: 14}}, tooltip: {trigger: "axis"},
-    legend: {data: [t.energy, t.revenue], right: 10},
-    grid: {left: 60, right: 60, bottom: 30},
+    legend: {data: [t.energy, t.revenue], right: 10, top: 4},
+    grid: {left: 60, right: 60, top: 60, bottom: 30},
     xAxis: {type: "category", data: data.trend.map(function (d) { return d.day; })},
     yAxis: [{type: "value", name: "kWh"}, {type: "value", name: "¥"}],
     series: [
@@ -18,8 +18,10 @@
   var periods = echarts.init(document.getElementById("chart-periods"));
   periods.setOption({
     title: {text: t.periods, textStyle: {fontSize: 14}}, tooltip: {trigger: "item", formatter: "{b}: ¥{c} ({d}%)"},
-    series: [{type: "pie", radius: ["35%", "65%"], top: 20,
-      data: ["sharp", "peak", "flat", "valley"].map(function (p) { return {name: t[p], value: data.periods[p].revenue_yuan}; })}]
+    legend: {bottom: 4},
+    series: [{type: "pie", radius: ["35%", "62%"], top: 10, bottom: 30, label: {formatter: "{b} ¥{c}"},
+      data: ["sharp", "peak", "flat", "valley"].map(function (p) { return {name: t[p], value: data.periods[p].revenue_yuan}; })
+        .filter(function (d) { return d.value > 0; })}]
   });
   var map = echarts.init(document.getElementById("chart-map"));
   // Stations on their GCJ-02 coordinates (no map tiles: works offline, nothing from a CDN).
@@ -30,6 +32,7 @@
     xAxis: {type: "value", scale: true, show: false}, yAxis: {type: "value", scale: true, show: false},
     series: ["charging", "idle", "fault", "offline"].map(function (s) {
       return {name: t[s], type: "scatter", symbolSize: 14, itemStyle: {color: colours[s]},
+        label: {show: true, position: "right", formatter: "{b}"},
         data: data.stations.filter(function (x) { return x.state === s; }).map(function (x) {
           return {name: x.name, value: [x.lng, x.lat], charging: x.charging, total: x.total}; })};
     })
