@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from analytics.views import bigscreen
+from analytics.views import bigscreen, report_page
 from stations.views import qr_landing
 
 from .health import healthz
@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("q/<str:code>", qr_landing, name="qr-landing"),
     path("bigscreen/", bigscreen, name="bigscreen"),
+    path("reports/", report_page, name="reports"),
 ]
 
 handler400 = "evplatform.api.errors.handler400"
