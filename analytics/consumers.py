@@ -3,7 +3,7 @@
 The operator comes from the Host header (its domain), the user from the admin session
 cookie; a user who may not use the admin is closed with 4403, an unknown host with 4404.
 On connect the whole state is sent; afterwards the server rebuilds it every
-``BIGSCREEN_TICK_S`` seconds (default 1) from the aggregates and the live state in Redis and
+``BIGSCREEN_TICK_MS`` milliseconds (default 1000) from the aggregates and the live state in Redis and
 sends it only when it changed, so a connector changing state reaches the screen within about
 a second. The browser never polls.
 """
@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-TICK_S = float(getattr(settings, "BIGSCREEN_TICK_S", 1.0))
+TICK_S = settings.BIGSCREEN_TICK_MS / 1000
 
 
 def _host(scope) -> str:

@@ -165,6 +165,8 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 # Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
 # operator's schema (evplatform/tenancy.py).
+# How often the big screen's server side rebuilds its state and pushes what changed.
+BIGSCREEN_TICK_MS = env_int("BIGSCREEN_TICK_MS", 1000)
 CELERY_BEAT_SCHEDULE: dict = {
     # Today's statistics: faults, offline time, members and wallets (orders update theirs
     # as they settle).

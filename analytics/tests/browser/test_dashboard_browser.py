@@ -25,6 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 PORT = int(os.environ.get("EVP_TEST_WEB_PORT", "19010"))
 HOST = "tenant-a.testserver"
+APP_NAME = "evp-browser-test-server"
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -74,12 +75,15 @@ def estate(operators, django_db_blocker):
         Pile.objects.filter(pk=pile.pk).delete()
         Station.objects.filter(pk=station.pk).delete()
         connection.set_schema_to_public()
+    # Playwright's sync API runs the tests in a greenlet whose context has its own database
+    # connection: close it, or the test database cannot be dropped at the end.
+    connection.close()
 
 
 @pytest.fixture(scope="module")
 def web(estate, django_db_blocker):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "evplatform.settings_test",
-           "DB_NAME": connection.settings_dict["NAME"], "BIGSCREEN_TICK_S": "0.5"}
+           "DB_NAME": connection.settings_dict["NAME"], "BIGSCREEN_TICK_MS": "500", "PGAPPNAME": APP_NAME}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "analytics.tests.browser.asgi:application", "--host", "127.0.0.1",
          "--port", str(PORT), "--log-level", "warning"], env=env, cwd=settings.BASE_DIR)
@@ -95,9 +99,9 @@ def web(estate, django_db_blocker):
     yield f"http://{HOST}:{PORT}"
     proc.terminate()
     proc.wait(10)
-    with django_db_blocker.unblock(), connection.cursor() as cursor:  # the server's connections
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with django_db_blocker.unblock(), connection.cursor() as cursor:  # the server's, if any left
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                       [APP_NAME])
 
 
 @pytest.fixture(scope="module")
