@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -7,9 +8,12 @@ from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportMixin
 
+from evplatform.admin_display import TotalsMixin, local_seconds
 from stations import selectors as station_selectors
+from stations.admin import VisibleStationFilter
 
 from . import services
+from .admin_display import bill_table, reason_in_words, tariff_table
 from .models import (
     ChargingOrder,
     ChargingPolicy,
@@ -39,8 +43,16 @@ class TransitionInline(admin.TabularInline):
     model = OrderTransition
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "from_state", "to_state", "actor", "actor_id", "reason"]
+    readonly_fields = ["at_seconds", "from_state", "to_state", "actor", "reason_words"]
     fields = readonly_fields
+
+    @admin.display(description=_("time"))
+    def at_seconds(self, obj):
+        return local_seconds(obj.at)
+
+    @admin.display(description=_("reason"))
+    def reason_words(self, obj):
+        return reason_in_words(obj.reason)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -50,8 +62,12 @@ class SampleInline(admin.TabularInline):
     model = MeterSample
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "energy_kwh", "amount_yuan", "power_kw", "voltage_v", "current_a", "soc_percent"]
+    readonly_fields = ["at_seconds", "energy_kwh", "amount_yuan", "power_kw", "voltage_v", "current_a", "soc_percent"]
     fields = readonly_fields
+
+    @admin.display(description=_("time"))
+    def at_seconds(self, obj):
+        return local_seconds(obj.at)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -72,20 +88,100 @@ def _owned(request, qs, path="station"):
     return qs.filter(**{f"{path}__in": station_selectors.stations_visible_to(request.user)})
 
 
+class PileStillChargingFilter(admin.SimpleListFilter):
+    """Orders no longer active whose pile's latest readings still show their session
+    charging: a stop that never arrived (re-send it with the action)."""
+
+    title = _("pile still charging")
+    parameter_name = "pile_still_charging"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes: order ended, pile still charging"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=services.orders_pile_still_charging())
+        return queryset
+
+
+class ReviewFilter(admin.SimpleListFilter):
+    title = _("needs review")
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(review_reason="")
+        return queryset
+
+
 @admin.register(ChargingOrder)
-class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
+class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     list_display = [
-        "number", "state", "station", "pile", "connector", "member", "energy_kwh",
-        "total_amount", "created_at", "abnormal", "amount_mismatch",
+        "number", "state", "station", "member", "energy_kwh", "total_amount", "created", "flags",
     ]
-    list_filter = ["state", "abnormal", "amount_mismatch", "pile_initiated", "mode", "station", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "state", PileStillChargingFilter, ReviewFilter, "abnormal", "amount_mismatch",
+        "pile_initiated", "mode", VisibleStationFilter, ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["number", "trade_no", "pile__code", "member__phone", "member__openid"]
     list_select_related = ["station", "pile", "connector__pile", "member"]
     date_hierarchy = "created_at"
     inlines = [TransitionInline, SampleInline]
-    actions = ["force_stop"]
-    readonly_fields = ["staff_actions", "frame_log"] + [f.name for f in ChargingOrder._meta.fields]
+    actions = ["force_stop", "resend_stop"]
+    totals = {"energy_kwh": _("energy (kWh)"), "total_amount": _("total"),
+              "paid_amount": _("paid"), "refunded_amount": _("refunded")}
+    totals_money = ("total_amount", "paid_amount", "refunded_amount")
+    # Read-only with actions: staff never edit an order, they stop, settle or refund it.
+    fieldsets = [
+        (None, {"fields": ["number", "state", "station", "pile", "connector",
+                           "member", "mode", "trade_no", "frame_log"]}),
+        (_("Times"), {"fields": ["created_at", "started_at", "stopped_at", "settled_at"]}),
+        (_("Energy and money"), {"fields": [
+            "energy_kwh", "meter_start_kwh", "meter_stop_kwh", "soc_start", "soc_end",
+            "bill_lines", "total_amount", "discount_amount", "paid_amount", "refunded_amount",
+            "pile_amount", "amount_mismatch"]}),
+        (_("Tariff at the start"), {"fields": ["tariff"]}),
+        (_("How it ended"), {"fields": ["stop_reason", "pile_stop_code", "abnormal",
+                                        "pile_initiated", "card_no", "vin", "review_reason"]}),
+        (_("Stop commands"), {"fields": ["stop_attempts", "stop_sent_at", "stop_result",
+                                         "stop_confirmed_at"]}),
+    ]
+    readonly_fields = ["frame_log", "bill_lines", "tariff"] + [
+        f.name for f in ChargingOrder._meta.fields
+    ]
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj):
+        return local_seconds(obj.created_at)
+
+    @admin.display(description=_("to check"))
+    def flags(self, obj):
+        words = [label for flag, label in (
+            (obj.abnormal, _("abnormal")), (obj.amount_mismatch, _("amount differs from pile")),
+            (bool(obj.review_reason), _("needs review")),
+        ) if flag]
+        return format_html('<span class="order-flag">{}</span>', "、".join(map(str, words))) if words else ""
+
+    @admin.display(description=_("bill"))
+    def bill_lines(self, obj):
+        return bill_table(obj.bill)
+
+    @admin.display(description=_("tariff snapshot"))
+    def tariff(self, obj):
+        return tariff_table(obj.tariff_snapshot)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "show_save": False,
+                         "order_actions": self.order_actions(request, obj),
+                         "show_save_and_continue": False, "show_save_and_add_another": False,
+                         "show_delete": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
 
     def get_queryset(self, request):
         return _owned(request, super().get_queryset(request))
@@ -96,15 +192,16 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_("Actions"))
-    def staff_actions(self, obj):
+    def order_actions(self, request, obj) -> list[tuple[str, str]]:
+        """(label, url) of what this user may do to the order now. Settling by hand and
+        refunding are operator admins' (the money is the operator's); owners only look."""
+        if obj is None or not station_selectors.sees_all_stations(request.user):
+            return []
         if obj.state == "abnormal":
-            url = reverse("admin:charging_chargingorder_settle", args=[obj.pk])
-            return format_html('<a class="button" href="{}">{}</a>', url, _("Settle by hand"))
+            return [(_("Settle by hand"), reverse("admin:charging_chargingorder_settle", args=[obj.pk]))]
         if obj.state == "settled" and obj.mode == "wallet" and obj.paid_amount > obj.refunded_amount:
-            url = reverse("admin:charging_chargingorder_refund", args=[obj.pk])
-            return format_html('<a class="button" href="{}">{}</a>', url, _("Refund part"))
-        return "-"
+            return [(_("Refund part"), reverse("admin:charging_chargingorder_refund", args=[obj.pk]))]
+        return []
 
     @admin.display(description=_("Frame log"))
     def frame_log(self, obj):
@@ -128,6 +225,23 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
                 self.message_user(request, f"{order.number}: {exc.detail}", messages.WARNING)
         self.message_user(request, _("Stop sent to %(n)d orders.") % {"n": done}, messages.SUCCESS)
 
+    @admin.action(description=_("Re-send stop (pile still charging)"))
+    def resend_stop(self, request, queryset):
+        charging = set(services.orders_pile_still_charging())
+        sent = 0
+        for order in queryset:
+            if order.pk not in charging:
+                self.message_user(
+                    request,
+                    _("%(number)s: its pile does not report this session charging.")
+                    % {"number": order.number},
+                    messages.WARNING,
+                )
+                continue
+            services.order_stop_resend(order_id=order.pk, user=request.user)
+            sent += 1
+        self.message_user(request, _("Stop re-sent for %(n)d orders.") % {"n": sent}, messages.SUCCESS)
+
     def get_urls(self):
         return [
             path(
@@ -147,6 +261,8 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
         order = self.get_object(request, str(order_id))
         if order is None or not self.has_change_permission(request, order):
             return redirect("admin:charging_chargingorder_changelist")
+        if not station_selectors.sees_all_stations(request.user):
+            raise PermissionDenied  # the same rule that hides the buttons
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

@@ -141,10 +141,14 @@ class RemoteStart:
 
 @dataclass(frozen=True)
 class RemoteStop:
-    """Stop charging (YKC 0x36)."""
+    """Stop charging (YKC 0x36, OCPP RemoteStopTransaction). ``trade_no`` names the session
+    to stop: YKC's 0x36 carries none, so the gateway refuses (``session_mismatch``) when the
+    pile's latest readings show another session on the connector; OCPP sends it as the
+    transactionId."""
 
     pile_code: str
     connector_no: int
+    trade_no: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ class ReadRealtime:
 @dataclass(frozen=True)
 class CommandResult:
     """What the gateway answered: ``ok`` with the reply's fields, or an error code
-    (``pile_offline``, ``timeout``, ``refused``, ``unsupported``)."""
+    (``pile_offline``, ``timeout``, ``refused``, ``unsupported``, ``session_mismatch``)."""
 
     ok: bool
     error: str = ""

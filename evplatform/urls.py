@@ -1,12 +1,13 @@
 """URLs on an operator's host, and the driver API (routed to the operator's schema)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from analytics.views import bigscreen, report_page
 from stations.views import qr_landing
 
+from . import h5
 from .health import healthz
 
 urlpatterns = [
@@ -21,9 +22,13 @@ urlpatterns = [
     path("q/<str:code>", qr_landing, name="qr-landing"),
     path("bigscreen/", bigscreen, name="bigscreen"),
     path("reports/", report_page, name="reports"),
+    # The drivers' H5 app (miniprogram/, built by `make miniprogram`).
+    path("m/", h5.h5_index, name="h5-app"),
+    path("m/logo", h5.h5_logo, name="h5-logo"),
+    re_path(r"^m/assets/(?P<path>[\w.@-]+)$", h5.h5_asset, name="h5-asset"),
 ]
 
-handler400 = "evplatform.api.errors.handler400"
-handler403 = "evplatform.api.errors.handler403"
-handler404 = "evplatform.api.errors.handler404"
-handler500 = "evplatform.api.errors.handler500"
+handler400 = "evplatform.error_pages.handler400"
+handler403 = "evplatform.error_pages.handler403"
+handler404 = "evplatform.error_pages.handler404"
+handler500 = "evplatform.error_pages.handler500"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from protocols.ykc import messages as m
@@ -108,6 +110,8 @@ def test_second_connection_replaces_the_first(gateway, make_pile, pile_client):
     assert gateway.sync(lambda: gateway.gateway.sessions[code].peer.split(":")[1]) == str(
         second.sock.getsockname()[1])
     with schema_context(SCHEMA):  # the old connection's close did not mark it offline
+        wait_for(lambda: Pile.objects.get(code=code).online)
+        time.sleep(0.3)  # nor does it later
         assert Pile.objects.get(code=code).online is True
 
 
