@@ -239,6 +239,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
         "args": ["billing.reconcile_tenant"],
     },
+    # Owners' settlement statements, each period T+N after it ends (per owner contract).
+    "settlement-statements": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("STATEMENTS_BUILD_SECONDS", 3600),
+        "args": ["settlement.statements_build_due"],
+    },
+    # Invoices queued through a provider outage, unclear or unanswered; reversals owed.
+    "billing-invoices-reconcile": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("INVOICES_RECONCILE_SECONDS", 60),
+        "args": ["billing.invoices_reconcile"],
+    },
     # The operators' mini-programs' tokens through the third-party platform (2 h lifetime).
     "tenants-authorizer-tokens": {
         "task": "tenants.authorizer_tokens_refresh",

@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from analytics.views import bigscreen, report_page
+from billing.invoices.api.notify import fapiao_notify
 from stations.views import qr_landing
 
 from . import h5
@@ -13,7 +14,8 @@ from .health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/app/v1/", include("evplatform.api.urls")),
-    # WeChat Pay notifications; the middleware picks the operator from the slug.
+    # WeChat Pay and e-invoice provider notifications; the middleware picks the operator from the slug.
+    path("api/pay/notify/<slug:slug>/fapiao", fapiao_notify, name="fapiao-notify"),
     path("api/pay/notify/", include("billing.payments.api.notify_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
