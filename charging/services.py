@@ -103,6 +103,8 @@ def order_transition(
     )
     order.state = to_state
     order.save(update_fields=["state", *fields])
+    if to_state == S.SETTLED:
+        task_queue_on_commit("analytics.order_update", order.pk)  # the dashboards' aggregates
 
 
 def _new_order_number(now: datetime) -> str:
@@ -1020,6 +1022,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
         )
         order.refunded_amount += amount
         order.save(update_fields=["refunded_amount"])
+        task_queue_on_commit("analytics.order_update", order.pk)
         funds.refund_split(order)
         # An invoice holding the order is red-reversed and re-issued for what remains.
         invoice_order_refunded(order_number=order.number)

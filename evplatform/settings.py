@@ -52,6 +52,7 @@ SHARED_APPS = [
     "import_export",
     "channels",
     "axes",
+    "analytics.platform",  # cross-operator daily rollups (public schema)
 ]
 # The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
 # installed unless EVP_DEMO=0 (default: on outside production, off in production).
@@ -73,6 +74,7 @@ TENANT_APPS = [
     "marketing",
     "protocols",
     "protocols.ykc",
+    "analytics",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -206,7 +208,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
 # operator's schema (evplatform/tenancy.py).
+# How often the big screen's server side rebuilds its state and pushes what changed.
+BIGSCREEN_TICK_MS = env_int("BIGSCREEN_TICK_MS", 1000)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Today's statistics: faults, offline time, members and wallets (orders update theirs
+    # as they settle).
+    "analytics-today": {"task": "evplatform.fan_out", "schedule": env_int("STATS_REFRESH_SECONDS", 300),
+                        "args": ["analytics.today_refresh"]},
     "stations-piles-offline": {
         "task": "evplatform.fan_out",
         "schedule": env_int("PILES_OFFLINE_CHECK_S", 15),

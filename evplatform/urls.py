@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics.views import bigscreen, report_page
 from billing.invoices.api.notify import fapiao_notify
 from stations.views import qr_landing
 
@@ -21,6 +22,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("q/<str:code>", qr_landing, name="qr-landing"),
+    path("bigscreen/", bigscreen, name="bigscreen"),
+    path("reports/", report_page, name="reports"),
     # The drivers' H5 app (miniprogram/, built by `make miniprogram`).
     path("m/", h5.h5_index, name="h5-app"),
     path("m/logo", h5.h5_logo, name="h5-logo"),

@@ -54,7 +54,8 @@ ERROR_SCHEMA = {
                  "example": "validation_error"},
         "detail": {"type": "string", "description": "给人看的说明（按 Accept-Language）· human sentence",
                    "example": "输入无效。"},
-        "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        # messages per field; a nested field (a list or object input) nests the same way
+        "fields": {"type": "object", "additionalProperties": True,
                    "description": "字段错误（仅 validation_error）· per-field messages",
                    "example": {"code": ["该字段不能为空。"]}},
     },
