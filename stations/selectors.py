@@ -393,6 +393,11 @@ def piles_last_seen(codes: list[str]) -> dict[str, datetime]:
     return {c: datetime.fromtimestamp(s, UTC) for c, s in zip(codes, scores, strict=True) if s}
 
 
+def connector_get(pk: int) -> Connector | None:
+    """The connector ``pk`` with pile and station loaded, None if there is none."""
+    return Connector.objects.select_related("pile__station").filter(pk=pk).first()
+
+
 def connector_get_by_code(code: str) -> Connector | None:
     """What a QR scan resolves to: the connector whose ``qr_code`` is ``code``, else the one
     whose connector code (14-digit pile code + 2-digit number) it is; with pile and

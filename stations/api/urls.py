@@ -8,4 +8,5 @@ urlpatterns = [
     path("stations/recommend", views.station_recommend, name="station-recommend"),
     path("stations/<str:pk>", views.station_detail, name="station-detail"),
     path("connectors/by-code/<str:code>", views.connector_by_code, name="connector-by-code"),
+    path("connectors/<int:pk>", views.connector_detail, name="connector-detail"),
 ]

@@ -218,15 +218,8 @@ def station_detail(request, pk: str):
     return Response(body)
 
 
-@extend_schema(responses=ConnectorByCodeOut, auth=[])
-@api_view(["GET"])
-@permission_classes([AllowAny])
-def connector_by_code(request, code: str):
-    """What a QR scan resolves to (connector code = pile code + 2-digit number, or the
-    label's qr_code value): connector with live state, pile, station, price now."""
-    connector = selectors.connector_get_by_code(code) if len(code) <= 64 else None
-    if connector is None:
-        raise APIError("connector_not_found", _("No connector with this code."), 404)
+def _connector_page(connector) -> Response:
+    """A connector with live state, its pile, station and price now (no pile codes)."""
     state = selectors.connectors_live([connector])[connector.pk]
     station = connector.pile.station
     price_now = selectors.station_price_now(station)
@@ -238,6 +231,30 @@ def connector_by_code(request, code: str):
             "price_now": str(price_now) if price_now is not None else None,
         }
     )
+
+
+@extend_schema(responses=ConnectorByCodeOut, auth=[])
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def connector_by_code(request, code: str):
+    """What a QR scan resolves to (connector code = pile code + 2-digit number, or the
+    label's qr_code value): connector with live state, pile, station, price now."""
+    connector = selectors.connector_get_by_code(code) if len(code) <= 64 else None
+    if connector is None:
+        raise APIError("connector_not_found", _("No connector with this code."), 404)
+    return _connector_page(connector)
+
+
+@extend_schema(responses=ConnectorByCodeOut, auth=[], operation_id="connector_detail")
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def connector_detail(request, pk: int):
+    """A connector by its ``id`` (as station detail and recommend list it): the same shape
+    as a QR scan's answer."""
+    connector = selectors.connector_get(pk)
+    if connector is None:
+        raise APIError("connector_not_found", _("No such connector."), 404)
+    return _connector_page(connector)
 
 
 @extend_schema(

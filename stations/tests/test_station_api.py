@@ -107,6 +107,18 @@ def test_connector_by_code_and_by_label_value(api, tenant):
     assert body["connector"]["number"] == 2
 
 
+def test_connector_by_id_answers_as_a_scan_does_without_codes(api, tenant):
+    s = make_station(name="按编号站", lat=LAT, lng=LNG, price_today=_today_prices("0.98000"))
+    pile = make_pile(s, code="31000000000003", connectors=2)
+    second = Connector.objects.get(pile=pile, number=2)
+    body = api.get(f"/api/app/v1/connectors/{second.pk}").json()
+    assert body == api.get("/api/app/v1/connectors/by-code/3100000000000302").json()
+    assert (body["connector"]["id"], body["connector"]["number"]) == (second.pk, 2)
+    assert "31000000000003" not in str(body)  # the pile code is never shown
+    r = api.get(f"/api/app/v1/connectors/{second.pk + 1000}")
+    assert (r.status_code, r.json()["code"]) == (404, "connector_not_found")
+
+
 @pytest.mark.parametrize("code", ["3100000000000299", "nothing", "x" * 80, "31000000000002"])
 def test_connector_by_unknown_code_is_404(api, tenant, code):
     make_pile(make_station(), code="31000000000002", connectors=1)
