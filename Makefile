@@ -51,6 +51,7 @@ db:
 
 lint: venv
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 bench: setup
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

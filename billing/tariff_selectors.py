@@ -30,6 +30,7 @@ __all__ = [
     "local_date",
     "pile_billing_model",
     "pile_billing_model_due",
+    "pile_tariff_snapshot",
     "piles_due_billing_model",
     "slots_code",
     "snapshot_for_connector",
@@ -225,6 +226,30 @@ def _pile_model(
     model = dict(pricing.to_ykc_billing_model(cache[key], day))
     model["model_number"] = version.model_number
     return model
+
+
+def pile_tariff_snapshot(
+    pile_code: str, on_date: date | None = None
+) -> tuple[date, pricing.TariffSnapshot] | None:
+    """``(local date, snapshot)`` of the tariff pile ``pile_code`` applies on its local
+    ``on_date`` (None: today, the version in force now; another day: the version in force at
+    its start), read on the station's clock; None when the pile is unknown or has no tariff
+    in force. The snapshot's ``model_number`` is the version's number."""
+    pile = _with_assignments(Pile.objects.filter(code=pile_code)).first()
+    if pile is None:
+        return None
+    now = timezone.now()
+    today = local_date(pile.station, now)
+    day = on_date or today
+    at = (
+        now
+        if day == today
+        else datetime.combine(day, time(0), tzinfo=ZoneInfo(pile.station.time_zone))
+    )
+    version = tariff_for_pile(pile, at)
+    if version is None:
+        return None
+    return day, version_snapshot(version, time_zone=pile.station.time_zone)
 
 
 def pile_billing_model(pile_code: str, on_date: date | None = None) -> dict[str, Any] | None:

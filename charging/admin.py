@@ -16,6 +16,7 @@ from .models import (
     MemberCredential,
     MeterSample,
     OrderTransition,
+    RecordPeriod,
     Reservation,
     TransactionRecord,
 )
@@ -182,16 +183,51 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
         )
 
 
+class RecordPeriodInline(admin.TabularInline):
+    model = RecordPeriod
+    extra = 0
+    can_delete = False
+    readonly_fields = ["period", "energy_kwh", "amount_yuan"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(TransactionRecord)
 class TransactionRecordAdmin(admin.ModelAdmin):
-    list_display = ["trade_no", "pile_code", "connector_no", "received_at", "duplicates", "order"]
+    list_display = ["trade_no", "pile_code", "connector_no", "energy_kwh", "pile_amount_yuan",
+                    "stop_reason", "received_at", "duplicates", "order"]
     search_fields = ["trade_no", "pile_code"]
     readonly_fields = [f.name for f in TransactionRecord._meta.fields]
+    inlines = [RecordPeriodInline]
 
     def get_queryset(self, request):
         return _owned(request, super().get_queryset(request), "order__station")
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MeterSample)
+class MeterSampleAdmin(admin.ModelAdmin):
+    """Every connector's sampled readings (what the gateways kept), newest first."""
+
+    list_display = ["at", "pile_code", "connector_no", "status", "trade_no", "voltage_v",
+                    "current_a", "power_kw", "energy_kwh", "amount_yuan", "soc_percent"]
+    list_filter = ["status"]
+    search_fields = ["=pile_code", "=trade_no"]
+    date_hierarchy = "at"
+    ordering = ["-at", "-id"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

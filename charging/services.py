@@ -23,15 +23,15 @@ from accounts.models import Member
 from billing import pricing
 from stations.models import Connector, Pile, Station
 
-from . import funds, port
+from . import funds, port, samples
 from .models import (
     ACTIVE_STATES,
     ChargingOrder,
     ChargingPolicy,
-    MeterSample,
     OrderState,
     OrderTransition,
     PaymentMode,
+    RecordPeriod,
     Reservation,
     StopReason,
     TransactionRecord,
@@ -114,6 +114,11 @@ def _on_commit_task(task, *args, countdown: int | None = None) -> None:
 # --- start -----------------------------------------------------------------------------
 
 
+def _check_member(member: Member) -> None:
+    if not member.is_active:
+        raise OrderRefused("member_disabled", _("This account is disabled."), 403)
+
+
 def _check_connector(connector: Connector, member: Member) -> None:
     pile = connector.pile
     station = pile.station
@@ -150,23 +155,47 @@ def order_start(
     prepay_ref: str | None = None,
     now: datetime | None = None,
 ) -> ChargingOrder:
-    """Start charging ``connector`` for ``member``: checks the rules, locks the tariff,
-    reserves the funds, creates the order ``starting`` and queues the remote start.
+    """The driver starts from the app: :func:`order_create` with the wallet or a prepayment,
+    then the remote start is sent to the pile.
+
+    Raises OrderRefused: mode_unsupported, and every refusal of :func:`order_create`.
+    """
+    _check_member(member)
+    if mode not in (PaymentMode.WALLET, PaymentMode.PREPAY):
+        raise OrderRefused("mode_unsupported", _("Unsupported payment mode."), 400)
+    return order_create(member=member, connector=connector, mode=mode, prepay_ref=prepay_ref,
+                        now=now)
+
+
+def order_create(
+    *,
+    member: Member,
+    connector: Connector,
+    mode: str,
+    prepay_ref: str | None = None,
+    at_pile: bool = False,
+    card_no: str = "",
+    vin: str = "",
+    now: datetime | None = None,
+) -> ChargingOrder:
+    """The one path that creates an order, whoever asks: the app (:func:`order_start`), a
+    card or VIN at the pile (``at_pile``, ``mode`` card: ``charging.cards``) and partner
+    platforms. Checks the rules, locks the tariff, reserves the funds (a wallet hold, or
+    the paid prepayment ``prepay_ref``), creates the order ``starting`` and queues the
+    start timeout; an app start also queues the remote start (a pile that asked starts by
+    itself once answered).
 
     Raises OrderRefused with codes: member_disabled, order_in_progress, station_closed,
     pile_disabled, pile_offline, connector_fault, connector_not_plugged,
     connector_reserved, connector_busy, tariff_missing, insufficient_balance,
-    prepay_unpaid, mode_unsupported.
+    prepay_unpaid.
     """
     from billing import tariff_selectors, tariff_services
 
     from . import tasks
 
     now = now or timezone.now()
-    if not member.is_active:
-        raise OrderRefused("member_disabled", _("This account is disabled."), 403)
-    if mode not in (PaymentMode.WALLET, PaymentMode.PREPAY):
-        raise OrderRefused("mode_unsupported", _("Unsupported payment mode."), 400)
+    _check_member(member)
     policy = ChargingPolicy.current()
     with transaction.atomic():
         # Lock the member row: two starts of one member serialise here.
@@ -200,6 +229,9 @@ def order_start(
             state=S.CREATED,
             tariff_version_id=version.pk,
             tariff_snapshot=snapshot.to_dict(),
+            card_no=card_no,
+            vin=vin,
+            pile_initiated=at_pile,
             start_deadline=now + timedelta(seconds=policy.start_timeout_s),
         )
         if mode == PaymentMode.PREPAY:
@@ -209,23 +241,30 @@ def order_start(
                 order.save()
         except IntegrityError as exc:  # the partial unique constraints: a race lost
             raise OrderRefused("connector_busy", _("This connector is in use.")) from exc
-        if mode == PaymentMode.WALLET:
+        if mode == PaymentMode.PREPAY:
+            order.hold_amount = order.prepay_amount
+        else:
             held = funds.hold_for_order(order)
             if held is None:
                 raise OrderRefused(
                     "insufficient_balance", _("Your balance is too low to start charging."), 402
                 )
             order.hold_amount = held
+        if at_pile:
+            actor, actor_id = Actor.PILE, ""
+            reason = f"{'vin' if vin else 'card'} start at the pile"
         else:
-            order.hold_amount = order.prepay_amount
+            actor, actor_id, reason = Actor.MEMBER, member.pk, ""
         order_transition(
-            order, S.STARTING, actor=Actor.MEMBER, actor_id=member.pk, fields=("hold_amount",)
+            order, S.STARTING, actor=actor, actor_id=actor_id, reason=reason,
+            fields=("hold_amount",),
         )
         Reservation.objects.filter(
             member=member, connector=connector, state=Reservation.State.ACTIVE
         ).update(state=Reservation.State.USED, ended_at=now, order=order)
         tariff_services.tariff_version_lock(version=version)
-        _on_commit_task(tasks.order_send_start, order.pk)
+        if not at_pile:
+            _on_commit_task(tasks.order_send_start, order.pk)
         _on_commit_task(tasks.order_check_start, order.pk, countdown=policy.start_timeout_s + 1)
     return order
 
@@ -237,8 +276,7 @@ def order_prepay_create(*, member: Member, connector: Connector, amount: Decimal
     connector's refusals, and billing's BillingError for the amount."""
     from billing import services as billing_services
 
-    if not member.is_active:
-        raise OrderRefused("member_disabled", _("This account is disabled."), 403)
+    _check_member(member)
     _check_connector(connector, member)
     number = _new_order_number(timezone.now())
     start = billing_services.prepay_create(member=member, amount=amount, order_ref=number)
@@ -281,8 +319,8 @@ def order_start_result(event: port.StartResult) -> None:
     if not event.accepted:
         order_fail(
             order_id=order.pk,
-            reason=f"pile refused start (code {event.reason_code})",
-            pile_code=event.reason_code,
+            reason=f"pile refused start (code {event.protocol_code})",
+            pile_code=event.protocol_code,
             actor=Actor.PILE,
         )
         return
@@ -386,18 +424,8 @@ def order_progress(event: port.Progress) -> ChargingOrder | None:
     ChargingOrder.objects.filter(pk=order.pk).update(progress=progress, last_progress_at=event.at)
     order.progress = progress
     policy = ChargingPolicy.current()
-    last = order.samples.order_by("-at").values_list("at", flat=True).first()
-    if last is None or (event.at - last).total_seconds() >= policy.sample_interval_s:
-        MeterSample.objects.create(
-            order=order,
-            at=event.at,
-            energy_kwh=live.energy_kwh,
-            amount_yuan=event.amount_yuan,
-            power_kw=event.power_kw,
-            voltage_v=event.voltage_v,
-            current_a=event.current_a,
-            soc_percent=event.soc_percent,
-        )
+    samples.sample_for_order(order, event, energy_kwh=live.energy_kwh,
+                             interval_s=policy.sample_interval_s)
     if order.soc_start is None and event.soc_percent is not None:
         ChargingOrder.objects.filter(pk=order.pk, soc_start__isnull=True).update(
             soc_start=event.soc_percent
@@ -460,36 +488,12 @@ def order_stop_result(event: port.StopResult) -> None:
                 order,
                 S.CHARGING,
                 actor=Actor.PILE,
-                reason=f"pile refused stop (code {event.reason_code})",
+                reason=f"pile refused stop (code {event.protocol_code})",
                 fields=("stop_requested_at",),
             )
 
 
 # --- the pile's record and settlement ------------------------------------------------
-
-
-YKC_STOP_REASONS = {
-    0x40: StopReason.DRIVER,
-    0x41: StopReason.FULL,
-    0x42: StopReason.FULL,
-    0x43: StopReason.FULL,
-    0x44: StopReason.FULL,
-    0x45: StopReason.AT_PILE,
-    0x4E: StopReason.BALANCE,
-    0x6E: StopReason.BALANCE,
-    0x4B: StopReason.UNPLUGGED,
-    0x6B: StopReason.UNPLUGGED,
-    0x50: StopReason.EMERGENCY,
-    0x72: StopReason.EMERGENCY,
-}
-
-
-def stop_reason_for(code: int) -> str:
-    if code in YKC_STOP_REASONS:
-        return YKC_STOP_REASONS[code]
-    if 0x4A <= code <= 0x8F:
-        return StopReason.FAULT
-    return StopReason.UNKNOWN
 
 
 def record_store(event: port.TransactionRecord) -> port.RecordAck:
@@ -500,32 +504,34 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
     """
     from . import tasks
 
-    data = {
-        "pile_code": event.pile_code,
-        "connector_no": event.connector_no,
-        "trade_no": event.trade_no,
-        "started_at": event.started_at.isoformat(),
-        "stopped_at": event.stopped_at.isoformat(),
-        "meter_start_kwh": str(event.meter_start_kwh),
-        "meter_stop_kwh": str(event.meter_stop_kwh),
-        "energy_kwh": str(event.energy_kwh),
-        "pile_amount_yuan": str(event.pile_amount_yuan),
-        "stop_reason_code": event.stop_reason_code,
-        "energy_by_period": {k: str(v) for k, v in event.energy_by_period.items()},
-        "vin": event.vin,
-        "card_no": event.card_no,
-    }
     with transaction.atomic():
         record, created = TransactionRecord.objects.get_or_create(
             trade_no=event.trade_no,
             defaults={
                 "pile_code": event.pile_code,
                 "connector_no": event.connector_no,
-                "data": data,
+                "started_at": event.started_at,
+                "stopped_at": event.stopped_at,
+                "meter_start_kwh": event.meter_start_kwh,
+                "meter_stop_kwh": event.meter_stop_kwh,
+                "energy_kwh": event.energy_kwh,
+                "pile_amount_yuan": event.pile_amount_yuan,
+                "stop_reason": StopReason(event.stop_reason.value),
+                "protocol_stop_code": event.protocol_stop_code,
+                "vin": event.vin,
+                "card_no": event.card_no,
                 "raw_hex": event.raw_hex,
             },
         )
-        if not created:
+        if created:
+            periods = sorted(set(event.energy_by_period) | set(event.amount_by_period))
+            RecordPeriod.objects.bulk_create([
+                RecordPeriod(record=record, period=name,
+                             energy_kwh=event.energy_by_period.get(name, Decimal("0")),
+                             amount_yuan=event.amount_by_period.get(name))
+                for name in periods
+            ])
+        else:
             TransactionRecord.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
         _on_commit_task(tasks.record_settle, record.pk)
     return port.RecordAck(stored=True, duplicate=not created)
@@ -537,10 +543,9 @@ def _record_order(record: TransactionRecord) -> ChargingOrder:
     order = ChargingOrder.objects.filter(trade_no=record.trade_no).first()
     if order is not None:
         return order
-    data = record.data
     pile = Pile.objects.select_related("station").get(code=record.pile_code)
     connector = pile.connectors.get(number=record.connector_no)
-    started = datetime.fromisoformat(data["started_at"])
+    started = record.started_at
     from billing import tariff_selectors
 
     locked = tariff_selectors.snapshot_for_connector(connector, started)
@@ -556,8 +561,8 @@ def _record_order(record: TransactionRecord) -> ChargingOrder:
         tariff_version_id=locked[0].pk if locked else None,
         tariff_snapshot=locked[1].to_dict() if locked else None,
         started_at=started,
-        card_no=data.get("card_no", ""),
-        vin=data.get("vin", ""),
+        card_no=record.card_no,
+        vin=record.vin,
         pile_initiated=True,
         abnormal=True,
     )
@@ -586,19 +591,18 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             record.save(update_fields=["order"])
         if order.state in (S.SETTLED,):
             return order
-        data = record.data
-        order.stopped_at = datetime.fromisoformat(data["stopped_at"])
-        order.started_at = order.started_at or datetime.fromisoformat(data["started_at"])
-        order.meter_start_kwh = Decimal(data["meter_start_kwh"])
-        order.meter_stop_kwh = Decimal(data["meter_stop_kwh"])
-        order.energy_kwh = Decimal(data["energy_kwh"])
-        order.pile_amount = Decimal(data["pile_amount_yuan"])
-        order.pile_stop_code = data["stop_reason_code"]
+        order.stopped_at = record.stopped_at
+        order.started_at = order.started_at or record.started_at
+        order.meter_start_kwh = record.meter_start_kwh
+        order.meter_stop_kwh = record.meter_stop_kwh
+        order.energy_kwh = record.energy_kwh
+        order.pile_amount = record.pile_amount_yuan
+        order.pile_stop_code = record.protocol_stop_code
         if not order.stop_reason or order.stop_reason == StopReason.UNKNOWN:
-            order.stop_reason = stop_reason_for(order.pile_stop_code)
+            order.stop_reason = record.stop_reason
         if order.progress.get("soc_percent") is not None:
             order.soc_end = order.progress["soc_percent"]
-        bill = _price(order, data)
+        bill = _price(order, record)
         order.bill = bill.to_dict() if bill else None
         if bill is not None:
             order.electricity_amount = bill.electricity_yuan
@@ -637,11 +641,11 @@ def record_settle(*, record_id: int) -> ChargingOrder:
     return order
 
 
-def _price(order: ChargingOrder, data: dict) -> pricing.Bill | None:
+def _price(order: ChargingOrder, record: TransactionRecord) -> pricing.Bill | None:
     if not order.tariff_snapshot:
         return None
     snapshot = pricing.TariffSnapshot.from_dict(order.tariff_snapshot)
-    by_period = {k: Decimal(v) for k, v in data.get("energy_by_period", {}).items() if Decimal(v)}
+    by_period = record.energy_by_period()
     idle_minutes = 0
     if by_period:
         return pricing.price_pile_energy(

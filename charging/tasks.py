@@ -76,3 +76,12 @@ def order_notify(order_id: int) -> str:
 @app.task(name="charging.orders_reconcile")
 def orders_reconcile() -> dict:
     return services.orders_reconcile()
+
+
+@app.task(name="charging.samples_prune")
+def samples_prune() -> int:
+    from django.utils import timezone
+
+    from . import samples
+
+    return samples.samples_prune(now=timezone.now())

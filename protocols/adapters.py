@@ -1,46 +1,48 @@
-"""The gateways' seams to the services of other apps, in one place.
+"""The YKC gateway's billing-model seam (YKC 0x05/0x06, 0x09/0x0A, 0x58/0x57).
 
 Every function is synchronous, runs in the gateway's database thread pool and must be
-called inside the operator's schema (``django_tenants.utils.schema_context``).
-
-- Online/offline: ``stations.services`` (registry of live piles, offline faults).
-- Billing model (YKC 0x05/0x06, 0x09/0x0A, 0x58/0x57): ``billing.tariff_selectors`` and
-  ``billing.tariff_services``.
+called inside the operator's schema (``django_tenants.utils.schema_context``). The pile's
+tariff comes from the domain through charging's port (:class:`port.PileTariffQuery`) and
+is turned into the codec's ``BillingModel`` here, at the protocol's edge. What each pile
+holds (its sync state) is still written by ``billing.tariff_services`` until that state
+moves beside the protocol.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from decimal import Decimal
 
 from billing import tariff_selectors, tariff_services
-from billing.pricing import ykc_wire_rates
-from stations import services as station_services
+from charging import handlers, port
 
+from .ykc.billing import BillingModel
+from .ykc.enums import TariffPeriod
 
-def pile_mark_online(*, schema: str, pile_code: str, at: datetime) -> None:
-    """The pile logged in (YKC 0x02 success): online, last seen now; connectors back from
-    offline and its offline fault cleared (stations)."""
-    station_services.pile_mark_online(pile_code=pile_code, at=at)
-
-
-def pile_mark_offline(*, schema: str, pile_code: str, at: datetime) -> None:
-    """The pile's connection closed: offline, connectors offline, a fault opened."""
-    station_services.pile_mark_offline(pile_code=pile_code, at=at)
+_PRICE = Decimal("0.00001")
+_ZERO = (Decimal("0.00000"), Decimal("0.00000"))
 
 
 # --- billing model (tariffs) ----------------------------------------------------------------
 
 
-def billing_model_for(pile_code: str):
-    """The pile's billing model as the codec's ``BillingModel`` (YKC 0x0A/0x58 body), or
-    None when the pile has no tariff."""
-    model = tariff_selectors.pile_billing_model(pile_code)
-    if model is None:
-        return None
-    from protocols.ykc import BillingModel
+def billing_model(day: port.TariffDay) -> BillingModel:
+    """The YKC billing model (0x0A/0x58 body) of a pile's tariff day: the version number as
+    the 4-digit 计费模型编号, (electricity, service) yuan/kWh per period to 5 dp (periods
+    the tariff does not price are sent as 0; no slot uses them), the 48 slot codes."""
+    rates = []
+    for period in TariffPeriod:
+        price = day.prices.get(period.name.lower(), _ZERO)
+        rates += [price[0].quantize(_PRICE), price[1].quantize(_PRICE)]
+    return BillingModel(f"{day.version_number:04d}", *rates, day.loss_ratio,
+                        tuple(TariffPeriod[name.upper()] for name in day.slots))
 
-    return BillingModel(f"{model['model_number']:04d}", *ykc_wire_rates(model),
-                        int(model["loss_ratio"]), tuple(model["slots"]))
+
+def billing_model_for(pile_code: str) -> BillingModel | None:
+    """The pile's billing model for its local today, or None when it has no tariff."""
+    from django.db import connection
+
+    day = handlers.dispatch(connection.schema_name, port.PileTariffQuery(pile_code))
+    return None if day is None else billing_model(day)
 
 
 def billing_model_verified(pile_code: str, model_no: str) -> bool:

@@ -1,4 +1,5 @@
-"""Operator admin: the pile frame log, meter samples and session messages (read-only).
+"""Operator admin: the pile frame log and session messages (read-only; meter samples are
+``charging``'s).
 
 A pile's frame log is ``admin:protocols_framelog_changelist`` with ``?pile_code=<code>``
 (the pile admin links there by URL name; nothing imports this module).
@@ -11,7 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import FrameLog, MeterSample, SessionMessage
+from .models import FrameLog, SessionMessage
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -74,16 +75,6 @@ class FrameLogAdmin(ReadOnlyAdmin):
     @admin.display(description=_("frame (hex)"))
     def short_hex(self, obj):
         return obj.hex if len(obj.hex) <= 64 else obj.hex[:64] + "…"
-
-
-@admin.register(MeterSample)
-class MeterSampleAdmin(ReadOnlyAdmin):
-    list_display = ["at", "pile_code", "connector_no", "status", "trade_no", "voltage_v",
-                    "current_a", "power_kw", "energy_kwh", "amount_yuan", "soc_percent"]
-    list_filter = [PileFilter, "status"]
-    search_fields = ["=pile_code", "=trade_no"]
-    date_hierarchy = "at"
-    show_full_result_count = False
 
 
 @admin.register(SessionMessage)

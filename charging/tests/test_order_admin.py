@@ -29,7 +29,7 @@ def _settled(member, connector):
         pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
         started_at=now - timedelta(minutes=20), stopped_at=now, meter_start_kwh=Decimal("0"),
         meter_stop_kwh=Decimal("10"), energy_kwh=Decimal("10"), pile_amount_yuan=Decimal("15"),
-        stop_reason_code=0x40,
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
     ))
     return services.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
 

@@ -9,8 +9,9 @@ awaited only where the pile waits for an answer that depends on it (0x01, 0x05, 
 0x31, 0x3B). Redis writes (live state, last-seen) are batched every 50 ms; the frame log,
 meter samples and session messages are batched and written every 0.5 s.
 
-Domain traffic goes through ``charging.port.dispatch`` (events) and ``charging.bus``
-(commands). Bad input is counted in the metrics and logged, never raised: see
+Domain traffic goes through charging's port: its events and queries handed to
+``charging.handlers.dispatch``, commands from ``charging.bus``, live state queued with
+``charging.handlers.live_queue``. Bad input is counted in the metrics and logged, never raised: see
 :meth:`PileConnection.data_received`.
 """
 
@@ -36,14 +37,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from charging import bus, port
+from charging import bus, handlers, port
 from protocols import adapters, metrics
-from stations import live
 
+from . import codes, store
 from . import messages as m
-from . import store
 from .commands import YKC_COMMANDS, YkcPushBillingModel, YkcReboot, YkcTimeSync, YkcWorkParams
-from .enums import ConnectorStatus, StartMode
+from .enums import StartMode
 from .errors import BadCRC, BadField, BadLength, BadStartByte, EncodeError, FrameError
 from .fields import PILE_TZ
 from .frame import Frame, encode_frame
@@ -65,16 +65,9 @@ def _code(frame_type: int) -> str:
     return f"0x{frame_type:02X}"
 
 
-def connector_status(reading: m.RealtimeData) -> str:
-    """YKC 0x13 状态 + 是否插枪 → ``stations.Connector.Status`` value."""
-    status = reading.status
-    if status == ConnectorStatus.CHARGING:
-        return "charging"
-    if status == ConnectorStatus.IDLE:
-        return "plugged" if reading.plugged else "idle"
-    if status == ConnectorStatus.OFFLINE:
-        return "offline"
-    return "fault"
+def connector_status(reading: m.RealtimeData) -> port.ConnectorStatus:
+    """YKC 0x13 状态 + 是否插枪 → the port's connector status."""
+    return codes.connector_status(reading.status, reading.plugged)
 
 
 def _jsonable(value: Any) -> Any:
@@ -200,8 +193,9 @@ class Batcher:
 
 def _write_batch(*, schema: str, frames: list[tuple], samples: list[dict],
                  messages: list[dict]) -> None:
-    store.batch_write(schema=schema, frames=[_frame_row(r) for r in frames], samples=samples,
-                      messages=messages)
+    store.batch_write(schema=schema, frames=[_frame_row(r) for r in frames], messages=messages)
+    if samples:
+        handlers.dispatch(schema, port.ReadingsSampled(tuple(samples)))
 
 
 def _frame_row(row: tuple) -> tuple:
@@ -218,8 +212,9 @@ def _frame_row(row: tuple) -> tuple:
 
 
 class LiveWriter:
-    """Batches the Redis live-state writes of every pile (``stations.live`` keys) into one
-    pipeline every ``interval`` seconds: last-seen scores and connector hashes."""
+    """Batches the Redis live-state writes of every pile into one pipeline every
+    ``interval`` seconds: last-seen scores and connector readings (queued on the pipeline
+    by ``charging.handlers.live_queue``)."""
 
     def __init__(self, redis, interval: float = 0.05) -> None:
         self.redis = redis
@@ -233,7 +228,7 @@ class LiveWriter:
 
     def connector(self, schema: str, pile_code: str, connector_no: int, values: dict) -> None:
         self.connectors.setdefault((schema, pile_code, connector_no), {}).update(
-            live.live_values(values))
+            {k: v for k, v in values.items() if v is not None})
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ykc-live")
@@ -259,12 +254,7 @@ class LiveWriter:
         seen, self.seen = self.seen, {}
         connectors, self.connectors = self.connectors, {}
         pipe = self.redis.pipeline(transaction=False)
-        for schema, scores in seen.items():
-            pipe.zadd(live.seen_key(schema), scores)
-        for (schema, pile_code, no), values in connectors.items():
-            key = live.connector_key(schema, pile_code, no)
-            pipe.hset(key, mapping=values)
-            pipe.expire(key, live.CONNECTOR_TTL_S)
+        handlers.live_queue(pipe, seen=seen, connectors=connectors)
         await pipe.execute()
 
 
@@ -654,15 +644,15 @@ class YkcGateway:
                 self.metrics.error("pile_mismatch")
             return
         at = datetime.now(UTC)
-        outcome = await self.run_db(store.pile_login, pile_code=login.pile_code,
-                                    peer=conn.peer, firmware_version=login.firmware_version,
-                                    iccid=login.sim, at=at)
+        outcome = await self.run_db(handlers.dispatch, None, port.PileLogin(
+            pile_code=login.pile_code, peer=conn.peer, at=at,
+            firmware_version=login.firmware_version, iccid=login.sim))
         if conn.closed:
             return
         if not outcome.accepted:
-            self.metrics.error(f"login_{outcome.reason}")
+            self.metrics.error(f"login_{outcome.refusal}")
             logger.warning("login of %s from %s refused: %s", login.pile_code, conn.peer,
-                           outcome.reason)
+                           outcome.refusal)
             conn.send(m.LoginReply(login.pile_code, False), frame.sequence, received)
             conn.close()  # §4.2: "fail (platform may then close the socket)"
             return
@@ -681,8 +671,7 @@ class YkcGateway:
         conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
         conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
         await self.bus.register(conn.schema, conn.pile_code, conn.id)
-        conn.job(adapters_call, adapters.pile_mark_online, conn.schema, schema=conn.schema,
-                 pile_code=conn.pile_code, at=at)
+        conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
 
     def pile_gone(self, conn: PileConnection) -> None:
         """A logged-in pile's connection closed and no newer one holds the pile."""
@@ -694,9 +683,8 @@ class YkcGateway:
                     await conn.job_runner
             if self.sessions.get(conn.pile_code) is None:
                 try:
-                    await self.run_background(adapters_call, adapters.pile_mark_offline, conn.schema,
-                                      schema=conn.schema, pile_code=conn.pile_code,
-                                      at=datetime.now(UTC))
+                    await self.run_background(handlers.dispatch, conn.schema, port.PileOffline(
+                        conn.pile_code, datetime.now(UTC)))
                 except Exception:
                     logger.exception("%s: marking offline failed", conn.pile_code)
         task = self.loop.create_task(offline())
@@ -759,27 +747,21 @@ class YkcGateway:
         changed = state.status != status
         if changed:
             state.status = status
-            conn.job(store.connector_status_save, schema=conn.schema, pile_code=conn.pile_code,
-                     connector_no=no, status=status, at=at)
-        if changed or now - state.sampled_at >= self.sample_interval:
-            state.sampled_at = now
-            self.batcher.sample(conn.schema, {
-                "pile_code": conn.pile_code, "connector_no": no, "at": at, "status": status,
-                "trade_no": trade_no, "plugged": data.plugged,
-                "voltage_v": data.output_voltage, "current_a": data.output_current,
-                "power_kw": power, "energy_kwh": data.energy, "amount_yuan": data.amount,
-                "soc_percent": data.soc, "elapsed_min": data.charged_minutes,
-                "remaining_min": data.remaining_minutes,
-                "fault_bits": int(data.hardware_faults)})
+            conn.job(handlers.dispatch, conn.schema, port.ConnectorStatusChanged(
+                conn.pile_code, no, status, at))
         faults = int(data.hardware_faults)
-        conn.job(port.dispatch, conn.schema, port.Progress(
+        progress = port.Progress(
             pile_code=conn.pile_code, connector_no=no, status=status, at=at,
             trade_no=trade_no or None, plugged=data.plugged, energy_kwh=data.energy,
             amount_yuan=data.amount.quantize(Decimal("0.01"), ROUND_HALF_UP),
             power_kw=power, voltage_v=data.output_voltage, current_a=data.output_current,
             soc_percent=data.soc, elapsed_min=data.charged_minutes,
             remaining_min=data.remaining_minutes,
-            fault_code=f"0x{faults:04X}" if faults else None))
+            fault_code=f"0x{faults:04X}" if faults else None)
+        if changed or now - state.sampled_at >= self.sample_interval:
+            state.sampled_at = now
+            self.batcher.sample(conn.schema, progress)
+        conn.job(handlers.dispatch, conn.schema, progress)
 
     # 0x15 … 0x25: kept with their session
     def on_session_message(self, conn: PileConnection, frame: Frame, received: float) -> None:
@@ -805,7 +787,7 @@ class YkcGateway:
             password=request.password_md5.hex() if request.needs_password else "")
         try:
             await conn.settle()
-            decision = await self.run_db(port.dispatch, conn.schema, event)
+            decision = await self.run_db(handlers.dispatch, conn.schema, event)
         except Exception:
             self.metrics.error("dispatch_failed")
             logger.exception("%s: card start decision failed; no 0x32", conn.pile_code)
@@ -817,26 +799,27 @@ class YkcGateway:
         conn.send(m.StartAuthReply(
             decision.trade_no or ZERO_TRADE, conn.pile_code, request.connector_no,
             logical.zfill(16)[-16:], decision.balance_yuan, decision.accepted,
-            0 if decision.accepted else (decision.reason_code or 0x01)),
+            0 if decision.accepted else codes.start_refusal_code(decision.refusal,
+                                                                 vin=vin_start)),
             frame.sequence, received)
 
     # 0x33: answer to our 0x34
     def on_start_reply(self, conn: PileConnection, frame: Frame, received: float) -> None:
         reply: m.RemoteStartReply = frame.message
         conn.resolve(0x33, reply.connector_no, reply)
-        conn.job(port.dispatch, conn.schema, port.StartResult(
+        conn.job(handlers.dispatch, conn.schema, port.StartResult(
             pile_code=conn.pile_code, connector_no=reply.connector_no, trade_no=reply.trade_no,
             accepted=reply.started,
-            reason_code=None if reply.started else int(reply.failure_reason),
+            protocol_code=None if reply.started else int(reply.failure_reason),
             at=datetime.now(UTC)))
 
     # 0x35: answer to our 0x36
     def on_stop_reply(self, conn: PileConnection, frame: Frame, received: float) -> None:
         reply: m.RemoteStopReply = frame.message
         conn.resolve(0x35, reply.connector_no, reply)
-        conn.job(port.dispatch, conn.schema, port.StopResult(
+        conn.job(handlers.dispatch, conn.schema, port.StopResult(
             pile_code=conn.pile_code, connector_no=reply.connector_no, accepted=reply.stopped,
-            reason_code=None if reply.stopped else int(reply.failure_reason),
+            protocol_code=None if reply.stopped else int(reply.failure_reason),
             at=datetime.now(UTC)))
 
     # 0x3B → stored by the domain → 0x40
@@ -853,14 +836,17 @@ class YkcGateway:
             meter_start_kwh=record.meter_start, meter_stop_kwh=record.meter_end,
             energy_kwh=record.total_energy,
             pile_amount_yuan=record.total_amount.quantize(Decimal("0.01"), ROUND_HALF_UP),
-            stop_reason_code=int(record.stop_reason),
+            stop_reason=codes.stop_reason(int(record.stop_reason)),
+            protocol_stop_code=int(record.stop_reason),
             energy_by_period={name: usage.energy
+                              for name, usage in zip(PERIODS, record.periods, strict=False)},
+            amount_by_period={name: usage.amount.quantize(Decimal("0.01"), ROUND_HALF_UP)
                               for name, usage in zip(PERIODS, record.periods, strict=False)},
             vin=record.vin, card_no="" if record.physical_card_no == ZERO_CARD
             else record.physical_card_no, raw_hex=raw.hex().upper())
         try:
             await conn.settle()
-            ack = await self.run_db(port.dispatch, conn.schema, event)
+            ack = await self.run_db(handlers.dispatch, conn.schema, event)
         except Exception:
             # Not stored: no 0x40, the pile sends the record again (§5 retransmission).
             self.metrics.error("record_not_stored")
