@@ -183,10 +183,10 @@ class OrderTransition(models.Model):
 class Period(models.TextChoices):
     """Tariff periods (尖峰平谷), as ``billing.pricing.Period`` names them."""
 
-    SHARP = "sharp", _("Sharp")
-    PEAK = "peak", _("Peak")
-    FLAT = "flat", _("Flat")
-    VALLEY = "valley", _("Valley")
+    SHARP = "sharp", _("sharp (尖)")
+    PEAK = "peak", _("peak (峰)")
+    FLAT = "flat", _("flat (平)")
+    VALLEY = "valley", _("valley (谷)")
 
 
 class TransactionRecord(models.Model):

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
             name="RecordPeriod",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("period", models.CharField(choices=[("sharp", "Sharp"), ("peak", "Peak"), ("flat", "Flat"), ("valley", "Valley")], max_length=6, verbose_name="period")),
+                ("period", models.CharField(choices=[("sharp", "sharp (尖)"), ("peak", "peak (峰)"), ("flat", "flat (平)"), ("valley", "valley (谷)")], max_length=6, verbose_name="period")),
                 ("energy_kwh", models.DecimalField(decimal_places=4, max_digits=12, verbose_name="energy (kWh)")),
                 ("amount_yuan", models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name="amount (yuan)")),
                 ("record", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="periods", to="charging.transactionrecord", verbose_name="record")),
