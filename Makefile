@@ -18,7 +18,8 @@ run: setup
 	$(PY) manage.py seed_demo
 	.venv/bin/honcho start $(PROCESSES)
 
-test: venv services
+# The layer and style checks run first: a broken import contract fails the build like a test.
+test: venv services lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: venv services db
@@ -51,7 +52,7 @@ db:
 
 lint: venv
 	.venv/bin/ruff check .
-	.venv/bin/lint-imports
+	.venv/bin/lint-imports --no-cache
 
 bench: setup
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

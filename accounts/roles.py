@@ -38,7 +38,7 @@ def role_group(role: str) -> Group:
 def roles_sync() -> None:
     """Create both role groups in the current schema and set their permissions."""
     admin_group = role_group(OPERATOR_ADMIN)
-    tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing"}
+    tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing", "ykc"}
     admin_group.permissions.set(
         Permission.objects.filter(content_type__app_label__in=tenant_labels)
     )

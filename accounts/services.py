@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from evplatform.errors import DomainError
 from tenants.models import MiniProgram
 
 from . import wechat
@@ -15,13 +16,14 @@ from .models import Member
 from .tokens import TokenError, token_decode, token_issue
 
 
-class LoginRefused(Exception):
-    """Raised with ``code`` (``member_disabled``, ``wechat_error``, ``mini_program_missing``)."""
+class LoginRefused(DomainError):
+    """Raised with ``code`` (``member_disabled`` 403, ``wechat_error`` 502,
+    ``mini_program_missing`` 409; any other, e.g. a bad token, 401)."""
+
+    STATUS = {"member_disabled": 403, "wechat_error": 502, "mini_program_missing": 409}
 
     def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail, self.STATUS.get(code, 401))
 
 
 @dataclass(frozen=True)

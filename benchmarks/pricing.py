@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from billing.pricing import (  # noqa: E402
+from billing.tariffs.pricing import (  # noqa: E402
     guangdong_tou_tariff,
     price_meter_readings,
     price_pile_energy,

@@ -1,2 +1,4 @@
-from .admin_payments import *  # noqa: F401,F403
-from .admin_tariffs import *  # noqa: F401,F403
+"""Registers both domains' admins (Django imports ``<app>.admin``)."""
+
+from .payments import admin as payments_admin  # noqa: F401
+from .tariffs import admin as tariffs_admin  # noqa: F401

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing import selectors as billing_selectors
-from billing import services as billing_services
+from billing.payments import selectors as billing_selectors
+from billing.payments import services as billing_services
 from settlement import selectors as ledger_selectors
 from settlement import services as ledger
 

@@ -17,9 +17,9 @@ from . import port
 
 
 def _login(event: port.PileLogin) -> port.LoginDecision:
-    from stations import registry
+    from stations import login
 
-    outcome = registry.pile_login(pile_code=event.pile_code, peer=event.peer,
+    outcome = login.pile_login(pile_code=event.pile_code, peer=event.peer,
                                   firmware_version=event.firmware_version, iccid=event.iccid,
                                   at=event.at)
     if not outcome.accepted:
@@ -49,12 +49,26 @@ def _connector_status(event: port.ConnectorStatusChanged) -> None:
 
 
 def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
-    from billing import tariff_selectors
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
 
-    snapshot = tariff_selectors.pile_tariff_snapshot(query.pile_code, query.on_date)
+    from django.utils import timezone
+
+    from billing.tariffs import selectors as tariffs
+    from stations.models import Pile
+
+    pile = Pile.objects.select_related("station").filter(code=query.pile_code).first()
+    if pile is None:
+        return None
+    zone = ZoneInfo(pile.station.time_zone)
+    now = timezone.now()
+    today = now.astimezone(zone).date()
+    day = query.on_date or today
+    # Today: the version in force now; another day: the one in force at its start.
+    at = now if day == today else datetime.combine(day, time(0), tzinfo=zone)
+    snapshot = tariffs.pile_snapshot(pile, at)
     if snapshot is None:
         return None
-    day, snapshot = snapshot
     return port.TariffDay(
         version_number=snapshot.model_number,
         prices={str(p.period): (p.electricity, p.service) for p in snapshot.prices},

@@ -20,7 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Member
-from billing import pricing
+from billing.tariffs import pricing
+from evplatform import money
+from evplatform.errors import DomainError
+from evplatform.queue import task_queue_on_commit
 from stations.models import Connector, Pile, Station
 
 from . import funds, port, samples
@@ -41,17 +44,13 @@ from .state import IllegalTransition, can_move
 logger = logging.getLogger(__name__)
 S = OrderState
 Actor = OrderTransition.Actor
-KWH = Decimal("0.0001")
 
 
-class OrderRefused(Exception):
-    """A request the rules refuse; ``code`` is the API error code, ``status`` its HTTP status."""
+class OrderRefused(DomainError):
+    """A request the charging rules refuse (``code``, ``detail``, HTTP ``status``, 409 unless
+    given)."""
 
-    def __init__(self, code: str, detail: str, status: int = 409):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status = status
+    status = 409
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -99,16 +98,6 @@ def _new_trade_no(pile: Pile, connector_no: int, now: datetime) -> str:
 
 def _schema() -> str:
     return connection.schema_name
-
-
-def _on_commit_task(task, *args, countdown: int | None = None) -> None:
-    """Queue a Celery task after commit, carrying this schema (captured now)."""
-    schema = _schema()
-
-    def send():
-        task.apply_async(args=args, countdown=countdown, headers={"_schema_name": schema})
-
-    transaction.on_commit(send)
 
 
 # --- start -----------------------------------------------------------------------------
@@ -190,9 +179,8 @@ def order_create(
     connector_reserved, connector_busy, tariff_missing, insufficient_balance,
     prepay_unpaid.
     """
-    from billing import tariff_selectors, tariff_services
-
-    from . import tasks
+    from billing.tariffs import selectors as tariff_selectors
+    from billing.tariffs import services as tariff_services
 
     now = now or timezone.now()
     _check_member(member)
@@ -264,8 +252,8 @@ def order_create(
         ).update(state=Reservation.State.USED, ended_at=now, order=order)
         tariff_services.tariff_version_lock(version=version)
         if not at_pile:
-            _on_commit_task(tasks.order_send_start, order.pk)
-        _on_commit_task(tasks.order_check_start, order.pk, countdown=policy.start_timeout_s + 1)
+            task_queue_on_commit("charging.order_send_start", order.pk)
+        task_queue_on_commit("charging.order_check_start", order.pk, countdown=policy.start_timeout_s + 1)
     return order
 
 
@@ -274,7 +262,7 @@ def order_prepay_create(*, member: Member, connector: Connector, amount: Decimal
     Returns (order number, ``wx.requestPayment`` parameters); after paying, start the order
     with ``mode=prepay`` and ``prepay_ref`` = that number. Raises OrderRefused for the
     connector's refusals, and billing's BillingError for the amount."""
-    from billing import services as billing_services
+    from billing.payments import services as billing_services
 
     _check_member(member)
     _check_connector(connector, member)
@@ -334,14 +322,12 @@ def order_start_result(event: port.StartResult) -> None:
 def order_check_start(*, order_id: int, now: datetime | None = None) -> ChargingOrder:
     """Start timeout: an order still starting past its deadline fails and is stopped at the
     pile in case it starts late."""
-    from . import tasks
-
     now = now or timezone.now()
     order = ChargingOrder.objects.get(pk=order_id)
     if order.state != S.STARTING or (order.start_deadline and order.start_deadline > now):
         return order
     order = order_fail(order_id=order_id, reason="start timed out")
-    _on_commit_task(tasks.order_send_stop, order.pk)
+    task_queue_on_commit("charging.order_send_stop", order.pk)
     return order
 
 
@@ -409,7 +395,7 @@ def order_progress(event: port.Progress) -> ChargingOrder | None:
     amount = estimate_amount(order, energy, event.at)
     start = order.started_at or order.created_at
     live = Live(
-        energy_kwh=energy.quantize(KWH),
+        energy_kwh=money.kwh(energy),
         amount_yuan=amount,
         power_kw=event.power_kw,
         voltage_v=event.voltage_v,
@@ -445,8 +431,6 @@ def order_stop(
     *, order_id: int, actor: str, actor_id: str = "", reason: str = StopReason.DRIVER
 ) -> ChargingOrder:
     """Ask the pile to stop. Raises OrderRefused ``order_not_stoppable`` when not charging."""
-    from . import tasks
-
     with transaction.atomic():
         order = _lock(order_id)
         if order.state == S.STOPPING:
@@ -463,7 +447,7 @@ def order_stop(
             reason=reason,
             fields=("stop_requested_at", "stop_reason"),
         )
-        _on_commit_task(tasks.order_send_stop, order.pk)
+        task_queue_on_commit("charging.order_send_stop", order.pk)
     return order
 
 
@@ -502,8 +486,6 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
     Returns RecordAck(stored=True) once committed (the gateway acknowledges the pile only
     then); a repeat is counted and acknowledged again.
     """
-    from . import tasks
-
     with transaction.atomic():
         record, created = TransactionRecord.objects.get_or_create(
             trade_no=event.trade_no,
@@ -533,7 +515,7 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
             ])
         else:
             TransactionRecord.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
-        _on_commit_task(tasks.record_settle, record.pk)
+        task_queue_on_commit("charging.record_settle", record.pk)
     return port.RecordAck(stored=True, duplicate=not created)
 
 
@@ -546,7 +528,7 @@ def _record_order(record: TransactionRecord) -> ChargingOrder:
     pile = Pile.objects.select_related("station").get(code=record.pile_code)
     connector = pile.connectors.get(number=record.connector_no)
     started = record.started_at
-    from billing import tariff_selectors
+    from billing.tariffs import selectors as tariff_selectors
 
     locked = tariff_selectors.snapshot_for_connector(connector, started)
     order = ChargingOrder.objects.create(
@@ -580,8 +562,6 @@ def record_settle(*, record_id: int) -> ChargingOrder:
     """Price an order from its record and snapshot, charge the member, settle. Exactly
     once: a settled order is left alone; the ledger posting is keyed by the order."""
     from marketing import hooks as marketing_hooks
-
-    from . import tasks
 
     with transaction.atomic():
         record = TransactionRecord.objects.select_for_update().get(pk=record_id)
@@ -634,7 +614,7 @@ def record_settle(*, record_id: int) -> ChargingOrder:
         order_transition(
             order, S.SETTLED, actor=Actor.SYSTEM, fields=("paid_amount", "refunded_amount", "settled_at")
         )
-        _on_commit_task(tasks.order_notify, order.pk)
+        task_queue_on_commit("charging.order_notify", order.pk)
     from . import realtime
 
     realtime.order_push(order)
@@ -708,7 +688,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
             raise OrderRefused(
                 "refund_unsupported", _("Only orders paid from the wallet can be refunded here.")
             )
-        amount = pricing.money_round(amount)
+        amount = money.yuan(amount)
         if amount <= 0 or amount > order.paid_amount - order.refunded_amount:
             raise OrderRefused("refund_exceeds", _("More than what is left to refund."), 400)
         posting = Posting.objects.get(key=f"order:{order.number}:charge")
@@ -740,8 +720,6 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
     silent charges are asked for readings (YKC 0x12) then marked abnormal, stops without
     a record past the deadline become abnormal, stored records not yet settled are
     settled, reservations past their time expire. Returns counts per kind."""
-    from . import tasks
-
     now = now or timezone.now()
     policy = ChargingPolicy.current()
     counts = {"start_timeout": 0, "asked": 0, "abnormal": 0, "records": 0, "reservations": 0}
@@ -758,7 +736,7 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
             _mark_abnormal(order.pk, "no readings from the pile")
             counts["abnormal"] += 1
         elif last < silent_since:
-            _on_commit_task(tasks.order_ask_readings, order.pk)
+            task_queue_on_commit("charging.order_ask_readings", order.pk)
             counts["asked"] += 1
     for order_id in ChargingOrder.objects.filter(
         state=S.STOPPING, stop_requested_at__lt=now - timedelta(seconds=policy.stop_timeout_s)

@@ -84,7 +84,7 @@ def _operator() -> tuple[Operator, bool]:
 def _merchant(operator: Operator, key_dir: Path, notify_base_url: str) -> MiniProgram:
     """The demo mini-program and a WeChat Pay merchant the fake server accepts: key files
     shared with `python -m fakes.wechatpay --key-dir var/fake_wechatpay --merchant …`."""
-    from billing.wechatpay import configure_for_fake
+    from demo.wechatpay import configure_for_fake
     from fakes.wechatpay import load_or_create_demo_merchant, load_or_create_platform_key
 
     mini_program, _ = MiniProgram.objects.update_or_create(
@@ -100,7 +100,7 @@ def _merchant(operator: Operator, key_dir: Path, notify_base_url: str) -> MiniPr
 def _estate() -> list[str]:
     """Stations, piles, connectors, the Guangdong tariff and a station owner."""
     from accounts.roles import STATION_OWNER, role_group
-    from billing.tariff_services import tariff_create_guangdong_demo
+    from demo.tariffs import tariff_create_guangdong_demo
     from stations.models import Connector, Pile, Station
     from stations.services import pile_create, station_save
 

@@ -10,5 +10,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
 app = CeleryApp("evplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# Apps whose domains share a package keep their tasks in named modules (billing.tariff_tasks).
-app.autodiscover_tasks(related_name="tariff_tasks")
+# billing holds two domains, each a package with its own tasks module.
+app.autodiscover_tasks(["billing.tariffs", "billing.payments"])

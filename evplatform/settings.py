@@ -36,11 +36,14 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
-    "django_filters",
     "import_export",
     "channels",
-    "demo",
 ]
+# The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
+# installed unless EVP_DEMO=0 (default: on outside production, off in production).
+DEMO = env_bool("EVP_DEMO", not PRODUCTION)
+if DEMO:
+    SHARED_APPS.append("demo")
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -54,6 +57,7 @@ TENANT_APPS = [
     "charging",
     "marketing",
     "protocols",
+    "protocols.ykc",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("REDIS_KEY_PREFIX", "evptest")
+os.environ["EVP_DEMO"] = "1"  # the demo journey is part of the suite
 
 from .settings import *  # noqa: E402,F403
 

@@ -12,7 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/app/v1/", include("evplatform.api.urls")),
     # WeChat Pay notifications; the middleware picks the operator from the slug.
-    path("api/pay/notify/", include("billing.api.notify_urls")),
+    path("api/pay/notify/", include("billing.payments.api.notify_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),

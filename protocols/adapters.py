@@ -3,23 +3,22 @@
 Every function is synchronous, runs in the gateway's database thread pool and must be
 called inside the operator's schema (``django_tenants.utils.schema_context``). The pile's
 tariff comes from the domain through charging's port (:class:`port.PileTariffQuery`) and
-is turned into the codec's ``BillingModel`` here, at the protocol's edge. What each pile
-holds (its sync state) is still written by ``billing.tariff_services`` until that state
-moves beside the protocol.
+is turned into the codec's ``BillingModel`` here, at the protocol's edge; what each pile
+holds of its model is kept beside the protocol (``protocols.ykc.tariff_sync``).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from billing import tariff_selectors, tariff_services
 from charging import handlers, port
+from evplatform import money
+from protocols.ykc import tariff_sync
 
 from .ykc.billing import BillingModel
 from .ykc.enums import TariffPeriod
 
-_PRICE = Decimal("0.00001")
-_ZERO = (Decimal("0.00000"), Decimal("0.00000"))
+_ZERO = (Decimal("0"), Decimal("0"))
 
 
 # --- billing model (tariffs) ----------------------------------------------------------------
@@ -32,7 +31,7 @@ def billing_model(day: port.TariffDay) -> BillingModel:
     rates = []
     for period in TariffPeriod:
         price = day.prices.get(period.name.lower(), _ZERO)
-        rates += [price[0].quantize(_PRICE), price[1].quantize(_PRICE)]
+        rates += [money.unit_price(price[0]), money.unit_price(price[1])]
     return BillingModel(f"{day.version_number:04d}", *rates, day.loss_ratio,
                         tuple(TariffPeriod[name.upper()] for name in day.slots))
 
@@ -49,18 +48,18 @@ def billing_model_verified(pile_code: str, model_no: str) -> bool:
     """YKC 0x05: does the pile hold its current model? (False → 0x06 "differs")."""
     if not model_no.isdigit():
         return False
-    return bool(tariff_services.pile_billing_model_verified(
+    return bool(tariff_sync.pile_billing_model_verified(
         pile_code=pile_code, model_number=int(model_no)))
 
 
 def piles_due_billing_model() -> list[str]:
     """Pile codes whose model must be pushed (0x58) — a new tariff or a new day map."""
-    return list(tariff_selectors.piles_due_billing_model())
+    return list(tariff_sync.piles_due_billing_model())
 
 
 def billing_model_sent(pile_code: str, model_no: str) -> None:
     """A model went out in 0x0A or 0x58."""
-    tariff_services.pile_billing_model_sent(pile_code=pile_code, model_number=int(model_no))
+    tariff_sync.pile_billing_model_sent(pile_code=pile_code, model_number=int(model_no))
 
 
 def billing_model_delivered(pile_code: str, model_no: str) -> None:
@@ -71,5 +70,5 @@ def billing_model_delivered(pile_code: str, model_no: str) -> None:
 
 def billing_model_acked(pile_code: str, model_no: str, success: bool) -> None:
     """The pile answered a 0x58 with 0x57 (``success`` = 设置结果 0x01)."""
-    tariff_services.pile_billing_model_acked(
+    tariff_sync.pile_billing_model_acked(
         pile_code=pile_code, model_number=int(model_no), success=success)

@@ -9,9 +9,9 @@ from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Member
+from evplatform.money import ZERO
 
 from .models import Account, Entry, Posting
-from .money import ZERO
 
 Kind = Account.Kind
 

@@ -1,6 +1,6 @@
 """Ledger writes. Each public function is one transaction and idempotent by ``key``.
 
-Amounts are yuan (``Decimal``, rounded once to 0.01 by ``settlement.money.money``). A
+Amounts are yuan (``Decimal``, rounded once to 0.01 by ``evplatform.money.yuan``). A
 posting written under a key is returned as is when the same key comes again (a retry,
 a duplicate notification), whatever the other arguments: callers derive keys from what
 makes the movement unique (``wx:txn:<transaction_id>``, ``order:<no>:charge``…).
@@ -22,9 +22,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Member
+from evplatform.money import ZERO, yuan
 
 from .models import Account, Entry, Hold, MoneyPolicy, Posting
-from .money import ZERO, money
 
 Kind = Account.Kind
 Line = tuple[Account, Decimal]
@@ -126,7 +126,7 @@ def _write(
     """
     merged: dict[int, Decimal] = {}
     for account, amount in lines:
-        merged[account.pk] = merged.get(account.pk, ZERO) + money(amount)
+        merged[account.pk] = merged.get(account.pk, ZERO) + yuan(amount)
     merged = {pk: amount for pk, amount in merged.items() if amount != 0}
     if sum(merged.values(), ZERO) != 0:
         raise LedgerError(f"unbalanced posting {key}: {merged}")
@@ -207,7 +207,7 @@ def posting_reverse(
     debits = [(e.account, e.amount + prior.get(e.account_id, ZERO)) for e in entries if e.amount > 0]
     credits = [(e.account, -e.amount - prior.get(e.account_id, ZERO)) for e in entries if e.amount < 0]
     left = sum((have for _account, have in debits), ZERO)
-    amount = left if amount is None else money(amount)
+    amount = left if amount is None else yuan(amount)
     if amount <= 0 or amount > left:
         raise LedgerError(_("More than what is left to reverse."), "reversal_exceeds")
     back = _split([have for _account, have in debits], amount)
@@ -250,7 +250,7 @@ def wallet_top_up(
     locked = _lock([*accounts.all(), clearing, promotion])
     if existing := _existing(key):
         return existing
-    amount, bonus = money(amount), money(bonus)
+    amount, bonus = yuan(amount), yuan(bonus)
     lines = [(clearing, amount), (accounts.cash, -amount)]
     if bonus > 0:
         lines += [(promotion, bonus), (accounts.bonus, -bonus)]
@@ -291,7 +291,7 @@ def wallet_hold(*, member: Member, amount: Decimal, key: str) -> Hold:
     Takes cash and bonus in the policy's spend order. Idempotent by ``key`` (the same
     hold comes back). Raises InsufficientFunds when the available balance is smaller.
     """
-    amount = money(amount)
+    amount = yuan(amount)
     if amount <= 0:
         raise LedgerError(_("The amount must be positive."), "invalid_amount")
     accounts = member_accounts(member)
@@ -367,7 +367,7 @@ def order_charge(
     (``owner_shares``: owner user id → yuan) and the rest to operator revenue.
     Idempotent by ``key``.
     """
-    amount = money(amount)
+    amount = yuan(amount)
     if amount < 0:
         raise LedgerError(_("The amount must not be negative."), "invalid_amount")
     hold = Hold.objects.select_for_update().get(key=hold_key) if hold_key else None
@@ -383,7 +383,7 @@ def order_charge(
     taken = _split([s.balance for s in sources], amount)
     by_pk = dict(zip((s.pk for s in sources), taken, strict=True))
     owed = amount - sum(taken, ZERO)
-    shares = {oid: money(v) for oid, v in (owner_shares or {}).items()}
+    shares = {oid: yuan(v) for oid, v in (owner_shares or {}).items()}
     if sum(shares.values(), ZERO) > amount:
         raise LedgerError(_("Owner shares exceed the amount."), "invalid_shares")
     lines: list[Line] = [
@@ -419,7 +419,7 @@ def wallet_cash_out(
     locked = _lock([*accounts.all(), transit_account])
     if existing := _existing(key):
         return existing
-    amount = money(amount)
+    amount = yuan(amount)
     return _write(
         key=key, kind=kind, lines=[(accounts.cash, amount), (transit_account, -amount)],
         locked=locked, member=member, ref=ref,
@@ -453,7 +453,7 @@ def transit_settle(
     locked = _lock([transit_account, clearing])
     if existing := _existing(key):
         return existing
-    amount = money(amount)
+    amount = yuan(amount)
     return _write(
         key=key, kind=kind, lines=[(transit_account, amount), (clearing, -amount)],
         locked=locked, member=member, ref=ref,
@@ -470,7 +470,7 @@ def transit_return(
     locked = _lock([*accounts.all(), transit_account])
     if existing := _existing(key):
         return existing
-    amount = money(amount)
+    amount = yuan(amount)
     posting = _write(
         key=key, kind=kind, lines=[(transit_account, amount), (accounts.cash, -amount)],
         locked=locked, member=member, ref=ref,
@@ -486,7 +486,7 @@ def prepay_received(*, member: Member, amount: Decimal, key: str, ref: str = "")
     locked = _lock([clearing, prepaid])
     if existing := _existing(key):
         return existing
-    amount = money(amount)
+    amount = yuan(amount)
     return _write(
         key=key, kind=Posting.Kind.PREPAY_RECEIVED,
         lines=[(clearing, amount), (prepaid, -amount)],
@@ -507,7 +507,7 @@ def prepay_consume(
     locked = _lock([*accounts.all(), prepaid, revenue, refund_transit])
     if existing := _existing(key):
         return existing
-    paid, used = money(paid), money(used)
+    paid, used = yuan(paid), yuan(used)
     covered = min(paid, used)
     rest = paid - covered
     lines = [

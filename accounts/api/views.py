@@ -2,22 +2,14 @@
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
 from accounts import services
-from evplatform.api.errors import APIError
 
 from .serializers import MemberOut, PhoneIn, RefreshIn, TokensOut, WeChatLoginIn
-
-REFUSAL_STATUS = {
-    "member_disabled": status.HTTP_403_FORBIDDEN,
-    "wechat_error": status.HTTP_502_BAD_GATEWAY,
-    "mini_program_missing": status.HTTP_409_CONFLICT,
-}
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -35,10 +27,6 @@ def _tokens(pair: services.TokenPair) -> Response:
     return Response(body)
 
 
-def _refused(exc: services.LoginRefused) -> APIError:
-    return APIError(exc.code, exc.detail, REFUSAL_STATUS.get(exc.code, status.HTTP_401_UNAUTHORIZED))
-
-
 @extend_schema(request=WeChatLoginIn, responses=TokensOut, auth=[])
 @api_view(["POST"])
 @permission_classes([AllowAny])
@@ -46,10 +34,7 @@ def _refused(exc: services.LoginRefused) -> APIError:
 def wechat_login(request):
     data = WeChatLoginIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        return _tokens(services.member_login_wechat(code=data.validated_data["code"]))
-    except services.LoginRefused as exc:
-        raise _refused(exc) from exc
+    return _tokens(services.member_login_wechat(code=data.validated_data["code"]))
 
 
 @extend_schema(request=RefreshIn, responses=TokensOut, auth=[])
@@ -58,10 +43,7 @@ def wechat_login(request):
 def token_refresh(request):
     data = RefreshIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        return _tokens(services.member_refresh(refresh=data.validated_data["refresh"]))
-    except services.LoginRefused as exc:
-        raise _refused(exc) from exc
+    return _tokens(services.member_refresh(refresh=data.validated_data["refresh"]))
 
 
 @extend_schema(request=PhoneIn, responses=MemberOut)
@@ -69,10 +51,7 @@ def token_refresh(request):
 def phone_bind(request):
     data = PhoneIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        member = services.member_bind_phone(member=request.user, code=data.validated_data["code"])
-    except services.LoginRefused as exc:
-        raise _refused(exc) from exc
+    member = services.member_bind_phone(member=request.user, code=data.validated_data["code"])
     return Response(MemberOut(member).data)
 
 

@@ -16,10 +16,6 @@ from stations.models import Connector
 from .serializers import OrderOut, OrderStartIn, PrepayIn, PrepayOut, ReservationIn, ReservationOut
 
 
-def _refused(exc: services.OrderRefused) -> APIError:
-    return APIError(exc.code, exc.detail, exc.status)
-
-
 def _connector(data) -> Connector:
     if data.get("connector_id"):
         connector = Connector.objects.select_related("pile__station").filter(pk=data["connector_id"]).first()
@@ -41,15 +37,12 @@ def orders(request):
     data = OrderStartIn(data=request.data)
     data.is_valid(raise_exception=True)
     connector = _connector(data.validated_data)
-    try:
-        order = services.order_start(
-            member=request.user,
-            connector=connector,
-            mode=data.validated_data["mode"],
-            prepay_ref=data.validated_data.get("prepay_ref"),
-        )
-    except services.OrderRefused as exc:
-        raise _refused(exc) from exc
+    order = services.order_start(
+        member=request.user,
+        connector=connector,
+        mode=data.validated_data["mode"],
+        prepay_ref=data.validated_data.get("prepay_ref"),
+    )
     return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -57,20 +50,13 @@ def orders(request):
 @api_view(["POST"])
 def order_prepay(request):
     """Pay per order: prepay an amount for a new order, then start it with mode=prepay."""
-    from billing.services import BillingError
-
     data = PrepayIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        ref, params = services.order_prepay_create(
-            member=request.user,
-            connector=_connector(data.validated_data),
-            amount=data.validated_data["amount"],
-        )
-    except services.OrderRefused as exc:
-        raise _refused(exc) from exc
-    except BillingError as exc:
-        raise APIError(exc.code, exc.detail, exc.status) from exc
+    ref, params = services.order_prepay_create(
+        member=request.user,
+        connector=_connector(data.validated_data),
+        amount=data.validated_data["amount"],
+    )
     return Response({"prepay_ref": ref, "pay_params": params}, status=status.HTTP_201_CREATED)
 
 
@@ -94,12 +80,9 @@ def order_detail(request, order_id: int):
 @api_view(["POST"])
 def order_stop(request, order_id: int):
     order = get_object_or_404(selectors.order_list_for_member(request.user), pk=order_id)
-    try:
-        order = services.order_stop(
-            order_id=order.pk, actor=OrderTransition.Actor.MEMBER, actor_id=request.user.pk
-        )
-    except services.OrderRefused as exc:
-        raise _refused(exc) from exc
+    order = services.order_stop(
+        order_id=order.pk, actor=OrderTransition.Actor.MEMBER, actor_id=request.user.pk
+    )
     return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -114,10 +97,7 @@ def reservations(request):
         return Response(ReservationOut(reservation).data)
     data = ReservationIn(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        reservation = services.reservation_create(member=request.user, connector=_connector(data.validated_data))
-    except services.OrderRefused as exc:
-        raise _refused(exc) from exc
+    reservation = services.reservation_create(member=request.user, connector=_connector(data.validated_data))
     return Response(ReservationOut(reservation).data, status=status.HTTP_201_CREATED)
 
 
@@ -125,8 +105,5 @@ def reservations(request):
 @api_view(["POST"])
 def reservation_cancel(request, reservation_id: int):
     reservation = get_object_or_404(Reservation.objects.filter(member=request.user), pk=reservation_id)
-    try:
-        reservation = services.reservation_cancel(reservation=reservation)
-    except services.OrderRefused as exc:
-        raise _refused(exc) from exc
+    reservation = services.reservation_cancel(reservation=reservation)
     return Response(ReservationOut(reservation).data)

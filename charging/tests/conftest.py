@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing import pricing
+from billing.tariffs import pricing
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -50,7 +50,11 @@ def connector(pile):
 
 @pytest.fixture
 def tariff(station):
-    from billing.tariff_services import station_tariff_assign, tariff_create, tariff_version_publish
+    from billing.tariffs.services import (
+        station_tariff_assign,
+        tariff_create,
+        tariff_version_publish,
+    )
 
     tariff = tariff_create(name="统一价", draft=pricing.flat_tariff(Decimal("1.0"), Decimal("0.5")))
     tariff_version_publish(tariff=tariff, effective_from=LONG_AGO)

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django_tenants.utils import schema_context
 
-from billing import pricing
+from billing.tariffs import pricing
 from demo.journey import Journey
 from protocols.tests.helpers import committed, wait_for
 

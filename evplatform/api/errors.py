@@ -1,6 +1,7 @@
 """One error format for every 4xx: ``{"code": "...", "detail": "...", "fields": {...}}``.
 
-``code`` is a stable machine-readable string (e.g. ``validation_error``,
+A :class:`evplatform.errors.DomainError` raised by a service becomes its ``code``, ``detail``
+and ``status`` here, so views need no try/except. ``code`` is a stable machine-readable string (e.g. ``validation_error``,
 ``not_authenticated``, ``token_tenant_mismatch``, ``not_found``, ``throttled``);
 ``detail`` is a translated human sentence; ``fields`` maps field names to messages
 (validation errors only, otherwise ``{}``).
@@ -16,6 +17,8 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from evplatform.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ def _flatten_list(value):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        exc = APIError(exc.code, exc.detail, exc.status, exc.fields)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -5,7 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),
-    path("", include("billing.api.urls")),
+    path("", include("billing.payments.api.urls")),
     path("", include("settlement.api.urls")),
     path("", include("charging.api.urls")),
     path("", include("marketing.api.urls")),

@@ -43,3 +43,45 @@ def test_task_runs_in_the_schema_it_was_queued_from(worker, operators, db):
     assert _wait(keys["tenant-a"]) == "op_tenant_a"
     assert _wait(keys["tenant-b"]) == "op_tenant_b"
     assert _wait(public_key) == "public"
+
+
+def test_queue_on_commit_sends_by_name_in_the_callers_schema(
+    worker, operators, db, django_capture_on_commit_callbacks
+):
+    from evplatform.queue import task_queue_on_commit
+
+    with tenant_context(operators["tenant-b"]):
+        key = f"{settings.REDIS_KEY_PREFIX}:test:{uuid.uuid4().hex}"
+        with django_capture_on_commit_callbacks() as callbacks:
+            task_queue_on_commit("evplatform.tenant_ping", key)
+        assert _wait_absent(key)  # nothing is sent before the commit
+    connection.set_schema_to_public()
+    for callback in callbacks:  # the commit, run from another schema: the captured one holds
+        callback()
+    assert _wait(key) == "op_tenant_b"
+
+
+def test_queue_on_commit_sends_nothing_on_rollback(worker, operators, db):
+    from django.db import transaction
+
+    from evplatform.queue import task_queue_on_commit
+
+    key = f"{settings.REDIS_KEY_PREFIX}:test:{uuid.uuid4().hex}"
+    with tenant_context(operators["tenant-a"]):
+        try:
+            with transaction.atomic():
+                task_queue_on_commit("evplatform.tenant_ping", key)
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+    assert _wait_absent(key)
+
+
+def _wait_absent(key: str, seconds: float = 1.0) -> bool:
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if r.get(key) is not None:
+            return False
+        time.sleep(0.05)
+    return True

@@ -54,3 +54,40 @@ def test_our_own_messages_ship_in_chinese(db, operators):
 
     r = APIClient(HTTP_X_TENANT="nope").get("/api/app/v1/me")
     assert r.json() == {"code": "tenant_not_found", "detail": "未知的运营商。", "fields": {}}
+
+
+def test_domain_errors_become_their_code_status_and_fields():
+    """Any DomainError a service raises is answered by the exception handler, no view code."""
+    from rest_framework.decorators import api_view, permission_classes
+    from rest_framework.permissions import AllowAny
+    from rest_framework.test import APIRequestFactory
+
+    from accounts.services import LoginRefused
+    from billing.payments.services import BillingError
+    from charging.services import OrderRefused
+    from evplatform.errors import DomainError
+
+    class Closed(DomainError):
+        code, status = "station_closed", 409
+
+    cases = [
+        (OrderRefused("connector_busy", "Busy."), 409, "connector_busy", {}),
+        (OrderRefused("member_disabled", "Disabled.", 403), 403, "member_disabled", {}),
+        (BillingError("amount_too_small", "Too small."), 400, "amount_too_small", {}),
+        (LoginRefused("wechat_error", "WeChat down."), 502, "wechat_error", {}),
+        (LoginRefused("token_invalid", "Bad token."), 401, "token_invalid", {}),
+        (Closed(detail="Closed."), 409, "station_closed", {}),
+        (DomainError("bad_amount", "Bad.", fields={"amount": ["Bad."]}), 400, "bad_amount",
+         {"amount": ["Bad."]}),
+    ]
+    for error, status, code, fields in cases:
+
+        @api_view(["GET"])
+        @permission_classes([AllowAny])
+        def view(request, error=error):
+            raise error
+
+        r = view(APIRequestFactory().get("/x"))
+        r.render()
+        assert r.status_code == status, (code, r.status_code)
+        assert r.data == {"code": code, "detail": str(error.detail), "fields": fields}

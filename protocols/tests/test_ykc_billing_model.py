@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import schema_context
 
-from billing.models import PileBillingModel, Tariff, TariffVersion
+from billing.tariffs.models import Tariff, TariffVersion
 from charging import bus
 from protocols.ykc import messages as m
 from protocols.ykc.commands import YkcPushBillingModel
+from protocols.ykc.models import PileBillingModel
 
 from .conftest import SCHEMA, committed
 from .helpers import login, wait_for
@@ -26,7 +27,8 @@ def tariffed_pile(make_pile):
 
     Request it before ``gateway``: fixtures are torn down in reverse, and the gateway must
     stop (marking its piles offline) before the pile is deleted."""
-    from billing.tariff_services import pile_tariff_assign, tariff_create_guangdong_demo
+    from billing.tariffs.services import pile_tariff_assign
+    from demo.tariffs import tariff_create_guangdong_demo
     from stations.models import Pile
 
     code = make_pile()

@@ -30,7 +30,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from charging import bus, handlers, port
+from evplatform import money
 from protocols import adapters, metrics
 
 from . import codes, store
@@ -753,7 +754,7 @@ class YkcGateway:
         progress = port.Progress(
             pile_code=conn.pile_code, connector_no=no, status=status, at=at,
             trade_no=trade_no or None, plugged=data.plugged, energy_kwh=data.energy,
-            amount_yuan=data.amount.quantize(Decimal("0.01"), ROUND_HALF_UP),
+            amount_yuan=money.yuan(data.amount),
             power_kw=power, voltage_v=data.output_voltage, current_a=data.output_current,
             soc_percent=data.soc, elapsed_min=data.charged_minutes,
             remaining_min=data.remaining_minutes,
@@ -835,12 +836,12 @@ class YkcGateway:
             started_at=_utc(record.start_time, now), stopped_at=_utc(record.end_time, now),
             meter_start_kwh=record.meter_start, meter_stop_kwh=record.meter_end,
             energy_kwh=record.total_energy,
-            pile_amount_yuan=record.total_amount.quantize(Decimal("0.01"), ROUND_HALF_UP),
+            pile_amount_yuan=money.yuan(record.total_amount),
             stop_reason=codes.stop_reason(int(record.stop_reason)),
             protocol_stop_code=int(record.stop_reason),
             energy_by_period={name: usage.energy
                               for name, usage in zip(PERIODS, record.periods, strict=False)},
-            amount_by_period={name: usage.amount.quantize(Decimal("0.01"), ROUND_HALF_UP)
+            amount_by_period={name: money.yuan(usage.amount)
                               for name, usage in zip(PERIODS, record.periods, strict=False)},
             vin=record.vin, card_no="" if record.physical_card_no == ZERO_CARD
             else record.physical_card_no, raw_hex=raw.hex().upper())

@@ -8,17 +8,9 @@ from django.db import IntegrityError, InternalError, connection, transaction
 
 from settlement import services
 from settlement.models import Account, Entry, Hold, MoneyPolicy, Posting
-from settlement.money import money, to_fen
 from settlement.selectors import ledger_check, wallet_balance, wallet_history
 
 D = Decimal
-
-
-def test_money_rounds_half_up_once():
-    assert money(D("1.005")) == D("1.01") and money(D("1.004")) == D("1.00")
-    assert to_fen(D("12.34")) == 1234
-    with pytest.raises(TypeError):
-        money(1.5)
 
 
 def test_top_up_posts_balanced_entries(funded):

@@ -1,0 +1,62 @@
+"""What the payments services share: their refusals, row locks, the operator's WeChat Pay
+gateway, outbound ids."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.db import connection
+from django.db.models import Model
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from evplatform.errors import DomainError
+from settlement.models import Account
+from tenants.models import MiniProgram
+
+from ..wechatpay import Gateway, PayNotConfigured, gateway_for
+
+logger = logging.getLogger("billing.payments.services")
+
+REFUND_TRANSIT = Account.Kind.REFUND_TRANSIT
+WITHDRAWAL_TRANSIT = Account.Kind.WITHDRAWAL_TRANSIT
+
+
+class BillingError(DomainError):
+    """A payments refusal with a stable ``code`` and the HTTP ``status`` (400 unless given)."""
+
+
+class NotificationMismatch(Exception):
+    """A verified notification that does not match our record (answered 4xx, flagged)."""
+
+
+def _locked(model: type[Model], *pks: int) -> list:
+    """Row-lock ``model`` rows in primary-key order (the billing app's one lock helper)."""
+    return list(model.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+
+
+def _mini_program() -> MiniProgram:
+    mp = MiniProgram.objects.select_related("operator").filter(
+        operator__schema_name=connection.schema_name
+    ).first()
+    if mp is None:
+        raise BillingError("pay_not_configured", _("WeChat Pay is not set up."), 409)
+    return mp
+
+
+def _gateway() -> Gateway:
+    try:
+        return gateway_for(_mini_program())
+    except PayNotConfigured:
+        raise BillingError("pay_not_configured", _("WeChat Pay is not set up."), 409) from None
+
+
+def _new_no(prefix: str) -> str:
+    return f"{prefix}{timezone.now():%y%m%d%H%M}{secrets.token_hex(6).upper()}"
+
+
+def _flag(model: type[Model], pk: int, reason: str) -> None:
+    # Committed on its own: a mismatch must stay visible although the notification fails.
+    model.objects.filter(pk=pk).update(flagged=True, flag_reason=reason[:200])
+    logger.error("%s %s flagged: %s", model.__name__, pk, reason)

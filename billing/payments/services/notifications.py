@@ -1,0 +1,35 @@
+"""WeChat Pay notifications (payment, refund, transfer) → the matching apply service."""
+
+from __future__ import annotations
+
+from ..wechatpay import NotifyRejected
+from .common import (
+    NotificationMismatch,
+    _gateway,
+)
+from .payments import payment_apply_transaction
+from .refunds import payment_refund_apply
+from .withdrawals import withdrawal_apply
+
+
+def notification_handle(*, kind: str, headers, body: bytes) -> None:
+    """A WeChat Pay notification for this operator (``kind``: payment, refund, transfer).
+
+    Raises NotifyRejected (bad signature, stale, undecryptable: answer 401) or
+    NotificationMismatch (answer 400). Returns when applied or already applied.
+    """
+    gateway = _gateway()
+    data = gateway.parse_notification(headers, body)
+    event, resource = data.get("event_type", ""), data["resource"]
+    if kind == "payment" and event.startswith("TRANSACTION."):
+        payment_apply_transaction(txn=resource)
+    elif kind == "refund" and event.startswith("REFUND."):
+        if resource.get("mchid") != gateway.mchid:
+            raise NotificationMismatch("refund notification of another merchant")
+        payment_refund_apply(data=resource)
+    elif kind == "transfer" and event.startswith("MCHTRANSFER."):
+        if resource.get("mch_id", gateway.mchid) != gateway.mchid:
+            raise NotificationMismatch("transfer notification of another merchant")
+        withdrawal_apply(data=resource)
+    else:
+        raise NotifyRejected(f"unexpected event {event!r} at {kind}")

@@ -1,0 +1,40 @@
+"""The periodic job: query what is still open, close expired payments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from ..models import Payment, PaymentRefund, Withdrawal
+from .payments import payment_sync
+from .refunds import payment_refund_sync
+from .withdrawals import withdrawal_sync
+
+
+@dataclass
+class ReconcileResult:
+    payments: int = 0
+    refunds: int = 0
+    withdrawals: int = 0
+
+
+def reconcile(*, older_than: timedelta = timedelta(minutes=2)) -> ReconcileResult:
+    """The periodic job for one operator: query what is still open after ``older_than``
+    (lost notifications, unclear answers) and close expired payments."""
+    cutoff = timezone.now() - older_than
+    result = ReconcileResult()
+    for payment in Payment.objects.filter(status=Payment.Status.PENDING, created_at__lt=cutoff):
+        payment_sync(payment=payment)
+        result.payments += 1
+    for refund in PaymentRefund.objects.filter(
+        status__in=[PaymentRefund.Status.SUBMITTING, PaymentRefund.Status.PROCESSING],
+        created_at__lt=cutoff,
+    ):
+        payment_refund_sync(refund=refund)
+        result.refunds += 1
+    for withdrawal in Withdrawal.objects.filter(status__in=Withdrawal.OPEN, reviewed_at__lt=cutoff):
+        withdrawal_sync(withdrawal=withdrawal)
+        result.withdrawals += 1
+    return result
