@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.postgresql.psycopg_any import is_psycopg3
 from django_tenants.utils import schema_context
 
 
@@ -51,10 +52,14 @@ def batch_write(*, schema: str, frames: list[tuple], messages: list[dict]) -> No
                 buffer.write("\t".join(_copy_text(v) for v in row))
                 buffer.write("\n")
             buffer.seek(0)
+            sql = (f'COPY "{FrameLog._meta.db_table}" (pile_code, at, direction, frame_type, '
+                   "name, trade_no, hex) FROM STDIN")
             with connection.cursor() as cursor:
-                cursor.copy_expert(
-                    f'COPY "{FrameLog._meta.db_table}" (pile_code, at, direction, frame_type, '
-                    "name, trade_no, hex) FROM STDIN", buffer)
+                if is_psycopg3:  # psycopg 3 (the web's pooled driver) copies through a context
+                    with cursor.cursor.copy(sql) as copy:
+                        copy.write(buffer.getvalue())
+                else:
+                    cursor.copy_expert(sql, buffer)
         if messages:
             SessionMessage.objects.bulk_create([SessionMessage(**m) for m in messages])
 
