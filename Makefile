@@ -54,7 +54,10 @@ lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports --no-cache
 
+# Every benchmark prints its figures with their targets and ratios to a baseline measured
+# in the same run. The station search needs wrk (Debian: apt-get install wrk).
 bench: setup
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 # Fault matrix on an isolated stack (own database evp_faults, Redis DB 3, ports 18110-18113):

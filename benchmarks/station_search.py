@@ -1,26 +1,44 @@
-"""Benchmark the driver's station search and map against the real server.
+"""Benchmark the driver's station list and map against real servers, with wrk.
 
-Run: ``.venv/bin/python benchmarks/station_search.py [seconds-per-scenario]`` (DB_NAME as for
-``make setup``; default database ``evplatform``). It provisions (or reuses) operator
-``bench-stations`` with 10,000 stations in 10 cities and 40,000 connectors (bulk_create),
-starts uvicorn on a free loopback port (a subprocess, 2 workers, DEBUG off), and runs
-20 concurrent clients (threads, httpx) against
+Run: ``.venv/bin/python benchmarks/station_search.py [--seconds 10] [--servers ...]``.
+Uses its own database ``<DB_NAME>_bench_stations`` (made once, then reused) with operator
+``bench-stations``: 10,000 stations in 10 cities, 40,000 connectors, prices for today.
 
-- ``GET /api/app/v1/stations?lat&lng`` (sorted by distance, 10 km, 20 a page), and
-- ``GET /api/app/v1/stations/map?bbox=`` (about 10 × 10 km),
+Method (what the figures mean):
 
-printing p50/p95/p99 latency and requests per second for each.
+- Load generator: ``wrk`` (C, epoll; Debian package), 1 thread, 20 connections, each
+  request a different point near a city centre (a Lua script cycles through 2,000 URLs).
+  wrk is pinned to CPU 1 and the server to CPU 0 with ``taskset``; PostgreSQL and Redis
+  run unpinned (they are shared with the machine's other users).
+- Server CPU per request: user + system CPU time of the server's processes (master and
+  workers, from /proc) over the run, divided by the requests served — what the server
+  costs, whatever the client does. PostgreSQL's CPU is not included.
+- Each figure is printed with its target and as a ratio to a baseline measured in the
+  same run on the same server: ``/healthz`` (a bare request that touches PostgreSQL and
+  Redis once each) and the previous design of the list and map
+  (``benchmarks/support/previous_station_list.py``, mounted only in the benchmark's settings).
+- The machine is shared and often busy: absolute figures move with the load; the ratios,
+  measured minutes apart on the same machine, are what to compare.
+
+Servers (``--servers``, all by default), each a single worker process on CPU 0:
+
+- ``uvicorn-pool``: uvicorn, ASGI, psycopg 3 pool (``DB_POOL=1``) — the Procfile's ``web``
+- ``uvicorn-nopool``: uvicorn, ASGI, a new connection per request (the previous Procfile)
+- ``gunicorn-uvicorn``: gunicorn with one uvicorn worker, ASGI, pool
+- ``gunicorn-wsgi``: gunicorn gthread (WSGI, 8 threads), persistent connections
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import random
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,33 +48,78 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-import httpx  # noqa: E402
-from django.db import connection  # noqa: E402
-from django_tenants.utils import tenant_context  # noqa: E402
+BASE_DB = os.environ.get("DB_NAME", "evplatform")
+BENCH_DB = f"{BASE_DB}_bench_stations"
+os.environ["DB_NAME"] = BENCH_DB
 
 SLUG = "bench-stations"
 STATIONS = 10_000
 CONNECTORS_PER_STATION = 4
-CLIENTS = 20
+CONNECTIONS = 20
+TARGET_P95_MS = 50.0
 CITIES = [  # GCJ-02 centres
     ("上海市", 31.2304, 121.4737), ("北京市", 39.9042, 116.4074), ("广州市", 23.1291, 113.2644),
     ("深圳市", 22.5431, 114.0579), ("杭州市", 30.2741, 120.1551), ("成都市", 30.5728, 104.0668),
     ("武汉市", 30.5928, 114.3055), ("西安市", 34.3416, 108.9398), ("南京市", 32.0603, 118.7969),
     ("重庆市", 29.5630, 106.5516),
 ]
+SERVERS = ("uvicorn-pool", "uvicorn-nopool", "gunicorn-uvicorn", "gunicorn-wsgi")
+PORTS = range(int(os.environ.get("BENCH_PORT_FROM", "18610")), int(os.environ.get("BENCH_PORT_TO", "18640")))
+
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+local i = 0
+wrk.headers["X-Tenant"] = os.getenv("BENCH_TENANT")
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+local bad = 0
+response = function(status, headers, body)
+  if status ~= 200 then bad = bad + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'RESULT {"requests": %d, "seconds": %f, "p50": %f, "p95": %f, "p99": %f, "errors": %d, "socket_errors": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
+end
+"""
+
+
+def _admin_sql(sql: str, dbname: str = "postgres"):
+    import psycopg2
+
+    conn = psycopg2.connect(dbname=dbname, user=os.environ.get("DB_USER", "postgres"),
+                            host=os.environ.get("DB_HOST", "127.0.0.1"),
+                            port=os.environ.get("DB_PORT", "5432"))
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall() if cursor.description else []
+    conn.close()
+    return rows
 
 
 def provision():
+    if not _admin_sql(f"SELECT 1 FROM pg_database WHERE datname = '{BENCH_DB}'"):
+        _admin_sql(f'CREATE DATABASE "{BENCH_DB}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django_tenants.utils import tenant_context
+
     from stations.models import Connector, Pile, Station
     from tenants.models import PileRegistration
     from tenants.selectors import operator_get_by_slug
     from tenants.services import operator_create, platform_ensure, template_schema_ensure
 
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
     connection.set_schema_to_public()
     platform_ensure()
     operator = operator_get_by_slug(SLUG)
@@ -66,9 +129,15 @@ def provision():
             slug=SLUG, name="压测运营商", domain=f"{SLUG}.localhost", admin_username="admin",
             admin_password="bench-pass-123",
         ).operator
+    else:
+        call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     with tenant_context(operator):
         if Connector.objects.count() == STATIONS * CONNECTORS_PER_STATION:
-            print(f"reusing {STATIONS} stations of {SLUG}")
+            # Keep "today's prices" today, so the price-now path is measured.
+            Station.objects.exclude(price_today=None).update(
+                price_today={"date": today, "slots": ["1.20000"] * 48, "periods": []})
+            print(f"reusing {STATIONS} stations of {SLUG} in {BENCH_DB}")
         else:
             began = time.perf_counter()
             Connector.objects.all().delete()
@@ -76,27 +145,26 @@ def provision():
             Station.objects.all().delete()
             PileRegistration.objects.filter(operator=operator).delete()
             rng = random.Random(7)
-            today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
             stations = []
             for i in range(STATIONS):
                 city, lat, lng = CITIES[i % len(CITIES)]
-                slots = [f"{rng.uniform(0.6, 2.0):.5f}"] * 48 if rng.random() < 0.9 else None
                 stations.append(Station(
                     name=f"{city}压测站{i}", code=f"B{i:07d}", address=f"{city}某路{i}号", city=city,
                     area_code="310101",
                     latitude=Decimal(f"{rng.gauss(lat, 0.08):.6f}"),
                     longitude=Decimal(f"{rng.gauss(lng, 0.08):.6f}"),
-                    price_today={"date": today, "slots": slots, "periods": []} if slots else None,
+                    price_today=({"date": today, "slots": ["1.20000"] * 48, "periods": []}
+                                 if rng.random() < 0.9 else None),
                 ))
             stations = Station.objects.bulk_create(stations, batch_size=2000)
             piles = Pile.objects.bulk_create([
-                Pile(station=s, code=f"9{i:013d}", rated_power_kw=Decimal("120"), connector_count=CONNECTORS_PER_STATION,
-                     online=rng.random() < 0.95)
+                Pile(station=s, code=f"9{i:013d}", rated_power_kw=Decimal("120"),
+                     connector_count=CONNECTORS_PER_STATION, online=rng.random() < 0.95)
                 for i, s in enumerate(stations)
             ], batch_size=2000)
             PileRegistration.objects.bulk_create(
-                [PileRegistration(code=p.code, operator=operator) for p in piles], batch_size=2000, ignore_conflicts=True
-            )
+                [PileRegistration(code=p.code, operator=operator) for p in piles], batch_size=2000,
+                ignore_conflicts=True)
             statuses = ["idle", "idle", "plugged", "charging", "charging", "fault", "offline"]
             Connector.objects.bulk_create([
                 Connector(pile=p, number=n, connector_type=4 if n <= 2 else 2, rated_power_kw=Decimal("60"),
@@ -105,113 +173,195 @@ def provision():
             ], batch_size=5000)
             print(f"provisioned {STATIONS} stations, {len(piles) * CONNECTORS_PER_STATION} connectors "
                   f"in {time.perf_counter() - began:.1f}s")
+        # Live statuses in Redis for a third of the connectors, as a running gateway keeps them.
+        from stations import live
+
+        schema = connection.schema_name
+        pipe = live.client().pipeline(transaction=False)
+        now = datetime.now(UTC).isoformat()
+        for code, number in Connector.objects.values_list("pile__code", "number")[::3]:
+            pipe.hset(live.connector_key(schema, code, number), mapping={"status": "idle", "updated": now})
+            pipe.expire(live.connector_key(schema, code, number), 3600)
+        pipe.execute()
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE stations_station; ANALYZE stations_pile; ANALYZE stations_connector")
     connection.close()
-    return operator
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _paths(kind: str, prefix: str, n: int = 2000) -> list[str]:
+    rng = random.Random(11)
+    out = []
+    for _ in range(n):
+        _, clat, clng = rng.choice(CITIES)
+        lat, lng = rng.gauss(clat, 0.05), rng.gauss(clng, 0.05)
+        if kind == "list":
+            out.append(f"{prefix}/stations?lat={lat:.6f}&lng={lng:.6f}&sort=distance")
+        elif kind == "map":
+            out.append(f"{prefix}/stations/map?bbox={lng - 0.05:.6f},{lat - 0.045:.6f},"
+                       f"{lng + 0.05:.6f},{lat + 0.045:.6f}")
+        else:
+            out.append("/healthz")
+    return out
 
 
-def start_server(port: int, interface: str) -> subprocess.Popen:
-    """uvicorn with 2 workers. ``asgi`` is the Procfile's app; Django under ASGI runs each
-    request in a fresh thread, so persistent DB connections would pile up (one per thread)
-    until PostgreSQL refuses more: it connects per request. ``wsgi`` (uvicorn's WSGI
-    interface, a fixed thread pool) keeps connections, showing the cost of the view."""
-    env = {**os.environ, "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"}
-    if interface == "asgi":
-        app, extra = "evplatform.asgi:application", []
-        env["DB_CONN_MAX_AGE"] = "0"
+def _port() -> int:
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"no free port in {PORTS}")
+
+
+def start_server(kind: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.support.bench_settings",
+           "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING", "DB_NAME": BENCH_DB}
+    bind = f"127.0.0.1:{port}"
+    py = sys.executable
+    if kind == "uvicorn-pool":
+        env.update(DB_POOL="1")
+        cmd = [py, "-m", "uvicorn", "evplatform.asgi:application", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    elif kind == "uvicorn-nopool":
+        env.update(DB_POOL="0", DB_CONN_MAX_AGE="0")
+        cmd = [py, "-m", "uvicorn", "evplatform.asgi:application", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    elif kind == "gunicorn-uvicorn":
+        env.update(DB_POOL="1")
+        cmd = [py, "-m", "gunicorn", "evplatform.asgi:application", "-k", "uvicorn.workers.UvicornWorker",
+               "-w", "1", "-b", bind, "--log-level", "warning"]
+    elif kind == "gunicorn-wsgi":
+        env.update(DB_POOL="0", DB_CONN_MAX_AGE="600")
+        cmd = [py, "-m", "gunicorn", "evplatform.wsgi:application", "-k", "gthread", "--threads", "8",
+               "-w", "1", "-b", bind, "--log-level", "warning"]
     else:
-        app, extra = "evplatform.wsgi:application", ["--interface", "wsgi"]
-        env["DB_CONN_MAX_AGE"] = "600"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, *extra, "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
-    )
-    for _ in range(200):
+        raise SystemExit(f"unknown server {kind}")
+    proc = subprocess.Popen(["taskset", "-c", "0", *cmd], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL)
+    import urllib.request
+
+    for _ in range(600):
         try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            urllib.request.urlopen(f"http://{bind}/healthz", timeout=2)
             return proc
-        except httpx.HTTPError:
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"{kind} exited with {proc.returncode}") from None
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("the server did not start")
+    raise SystemExit(f"{kind} did not start")
 
 
-def run(name: str, base: str, make_url, seconds: float) -> None:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
-
-    def client(seed: int):
-        nonlocal errors
-        rng = random.Random(seed)
-        with httpx.Client(base_url=base, headers={"X-Tenant": SLUG}, timeout=10) as http:
-            for _ in range(3):  # warm up this connection
-                http.get(make_url(rng))
-            mine, bad = [], 0
-            while time.perf_counter() < stop_at:
-                url = make_url(rng)
-                t0 = time.perf_counter()
-                r = http.get(url)
-                mine.append(time.perf_counter() - t0)
-                bad += r.status_code != 200
-        with lock:
-            latencies.extend(mine)
-            errors += bad
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - began
-    q = statistics.quantiles(latencies, n=100)
-    print(f"{name:<36} n={len(latencies):>6}  p50={q[49] * 1000:6.1f} ms  p95={q[94] * 1000:6.1f} ms  "
-          f"p99={q[98] * 1000:6.1f} ms  {len(latencies) / wall:7.1f} req/s  errors={errors}")
+def _tree_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of ``pid`` and its descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        ppid = int(fields[1])
+        children.setdefault(ppid, []).append(int(entry))
+        stats[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stats.get(p, 0.0)
+        todo += children.get(p, [])
+    return total
 
 
-def near(rng: random.Random) -> tuple[float, float]:
-    _, lat, lng = rng.choice(CITIES)
-    return rng.gauss(lat, 0.05), rng.gauss(lng, 0.05)
+def run_wrk(base: str, paths: list[str], seconds: float, server_pid: int, workdir: Path) -> dict:
+    paths_file = workdir / "paths.txt"
+    paths_file.write_text("\n".join(paths) + "\n")
+    script = workdir / "bench.lua"
+    script.write_text(WRK_SCRIPT)
+    env = {**os.environ, "BENCH_PATHS": str(paths_file), "BENCH_TENANT": SLUG}
+    # Warm up (imports, pools, PostgreSQL's caches), then measure.
+    subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", "-d2s", "-s", str(script), base],
+                   env=env, capture_output=True, check=True)
+    cpu0 = _tree_cpu_seconds(server_pid)
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", "--timeout", "10s",
+         "-s", str(script), base],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    cpu = _tree_cpu_seconds(server_pid) - cpu0
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    result["rps"] = result["requests"] / result["seconds"]
+    result["cpu_ms"] = cpu / max(result["requests"], 1) * 1000
+    return result
 
 
-def list_url(rng):
-    lat, lng = near(rng)
-    return f"/api/app/v1/stations?lat={lat:.6f}&lng={lng:.6f}&sort=distance"
-
-
-def map_url(rng):
-    lat, lng = near(rng)
-    return f"/api/app/v1/stations/map?bbox={lng - 0.05:.6f},{lat - 0.045:.6f},{lng + 0.05:.6f},{lat + 0.045:.6f}"
+def _fmt(name: str, r: dict, target: str, ratio: str) -> str:
+    return (f"  {name:<22} p50 {r['p50']:7.1f}  p95 {r['p95']:7.1f}  p99 {r['p99']:7.1f} ms  "
+            f"{r['rps']:7.1f} req/s  server CPU {r['cpu_ms']:6.2f} ms/req  "
+            f"errors {r['errors'] + r['socket_errors']:<3} | {target} | {ratio}")
 
 
 def main():
-    import logging
-
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 15
+    parser = argparse.ArgumentParser(description="station list/map under wrk")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 10)))
+    parser.add_argument("--servers", nargs="*", default=list(SERVERS), choices=SERVERS)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
     provision()
-    print(f"{CLIENTS} concurrent clients (threads on this machine), {seconds:.0f} s a scenario, "
-          f"uvicorn 2 workers, {os.cpu_count()} CPUs shared by clients, server and PostgreSQL")
-    for interface in ("asgi", "wsgi"):
-        port = free_port()
-        server = start_server(port, interface)
-        try:
+    load = os.getloadavg()[0]
+    print(f"station list and map: {STATIONS} stations, {STATIONS * CONNECTORS_PER_STATION} connectors; "
+          f"wrk 1 thread x {CONNECTIONS} connections on CPU 1, server (1 worker) on CPU 0, "
+          f"{args.seconds:.0f} s a scenario")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} at start — shared and busy: "
+          "compare the ratios (same run, same server), not the absolute milliseconds")
+    summary = []
+    with tempfile.TemporaryDirectory(prefix="evp-bench-") as tmp:
+        workdir = Path(tmp)
+        for kind in args.servers:
+            port = _port()
+            server = start_server(kind, port)
             base = f"http://127.0.0.1:{port}"
-            run(f"[{interface}] list (distance, 10 km)", base, list_url, seconds)
-            run(f"[{interface}] map (10 × 10 km bbox)", base, map_url, seconds)
-        finally:
-            server.terminate()
-            server.wait(10)
+            try:
+                print(f"[{kind}]")
+                results = {}
+                for name, paths in (
+                    ("healthz (baseline)", _paths("healthz", "")),
+                    ("list, previous design", _paths("list", "/api/app/v1/bench-previous")),
+                    ("list", _paths("list", "/api/app/v1")),
+                    ("map, previous design", _paths("map", "/api/app/v1/bench-previous")),
+                    ("map", _paths("map", "/api/app/v1")),
+                ):
+                    r = results[name] = run_wrk(base, paths, args.seconds, server.pid, workdir)
+                    base_r = results["healthz (baseline)"]
+                    if name.startswith("healthz"):
+                        print(_fmt(name, r, "target: none (floor)", "ratio 1.00"))
+                        continue
+                    prev = results.get(f"{name}, previous design")
+                    ratio = (f"p95 x{r['p95'] / base_r['p95']:.2f} of healthz, "
+                             f"CPU x{r['cpu_ms'] / base_r['cpu_ms']:.2f} of healthz")
+                    if prev:
+                        ratio += (f"; vs previous: p95 x{r['p95'] / prev['p95']:.2f}, "
+                                  f"CPU x{r['cpu_ms'] / prev['cpu_ms']:.2f}")
+                    met = "MET" if r["p95"] < TARGET_P95_MS else "not met"
+                    print(_fmt(name, r, f"target p95 < {TARGET_P95_MS:.0f} ms: {met}", ratio))
+                summary.append((kind, results))
+            finally:
+                server.terminate()
+                server.wait(15)
+    print("summary (list, the driver's most frequent request):")
+    for kind, results in summary:
+        r, h = results["list"], results["healthz (baseline)"]
+        print(f"  {kind:<18} list p95 {r['p95']:6.1f} ms (target {TARGET_P95_MS:.0f}; x{r['p95'] / TARGET_P95_MS:.2f} "
+              f"of target)  {r['rps']:6.1f} req/s  CPU {r['cpu_ms']:.2f} ms/req "
+              f"(x{r['cpu_ms'] / h['cpu_ms']:.2f} of healthz)")
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

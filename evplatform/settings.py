@@ -67,6 +67,10 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_LIMIT_SET_CALLS = True
+# migrate_schemas skips operator schemas already at the head, then runs the rest with
+# django-tenants' executor (`--executor multiprocessing` for parallel); see tenants/migration_executor.py
+GET_EXECUTOR_FUNCTION = "tenants.migration_executor.get_executor"
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MIGRATE_PROCESSES", 2)
 PUBLIC_SCHEMA_URLCONF = "evplatform.urls_public"
 ROOT_URLCONF = "evplatform.urls"
 
@@ -100,6 +104,10 @@ TEMPLATES = [
 WSGI_APPLICATION = "evplatform.wsgi.application"
 ASGI_APPLICATION = "evplatform.asgi.application"
 
+# DB_POOL=1 (the `web` process): a psycopg 3 connection pool per process (Django's native
+# pool); connections go back to it after each request, so ASGI's thread per request no
+# longer connects per request. Needs psycopg 3; CONN_MAX_AGE is then 0 by definition.
+DB_POOL = env_bool("DB_POOL", False)
 DATABASES = {
     "default": {
         "ENGINE": "django_tenants.postgresql_backend",
@@ -108,8 +116,15 @@ DATABASES = {
         "PASSWORD": env_secret("DB_PASSWORD", ""),
         "HOST": env_str("DB_HOST", "127.0.0.1"),
         "PORT": env_int("DB_PORT", 5432),
-        "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
+        "CONN_MAX_AGE": 0 if DB_POOL else env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {
+            "pool": {
+                "min_size": env_int("DB_POOL_MIN", 2),
+                "max_size": env_int("DB_POOL_MAX", 16),
+                "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
+            }
+        } if DB_POOL else {},
         "TEST": {"NAME": env_str("DB_TEST_NAME", "test_" + env_str("DB_NAME", "evplatform"))},
     }
 }

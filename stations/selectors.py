@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 
 from . import live
@@ -29,6 +29,7 @@ MAP_MAX_PINS = 500
 RECOMMEND_RADIUS_M = 30_000
 FREE_STATUSES = (Connector.Status.IDLE, Connector.Status.PLUGGED)
 DC_TYPES = (Connector.Type.DC,)
+_STATUS_VALUES = frozenset(Connector.Status.values)
 SORTS = ("distance", "price", "available")
 
 
@@ -59,40 +60,6 @@ def _distance_sql(table: str, lat: float, lng: float) -> RawSQL:
     )
 
 
-def _price_now_sql(table: str, now: datetime) -> RawSQL:
-    """Today's price (yuan/kWh) now: the current local half-hour slot of price_today when
-    its date is today in the station's own time zone, else NULL (also for a bad value)."""
-    t = f'"{table}"'
-    local = f"(%s::timestamptz AT TIME ZONE {t}.time_zone)"
-    slot = (
-        f"({t}.price_today -> 'slots' ->> "
-        f"((extract(hour from {local})::int * 2) + (extract(minute from {local})::int / 30)))"
-    )
-    return RawSQL(
-        f"CASE WHEN {t}.price_today ->> 'date' = to_char({local}, 'YYYY-MM-DD')"
-        f" AND {slot} ~ '^[0-9]+(\\.[0-9]+)?$' THEN ({slot})::numeric END",
-        (now, now, now, now, now),
-    )
-
-
-def _with_counts(qs: QuerySet[Station]) -> QuerySet[Station]:
-    """Annotate connector counts: ac_total, ac_free, dc_total, dc_free, free, total.
-
-    Free = idle or plugged, on an enabled pile that is online.
-    """
-    conn = "piles__connectors"
-    free = Q(
-        piles__connectors__status__in=FREE_STATUSES, piles__online=True, piles__enabled=True
-    )
-    dc = Q(piles__connectors__connector_type__in=DC_TYPES)
-    return qs.annotate(
-        total=Count(conn),
-        free=Count(conn, filter=free),
-        dc_total=Count(conn, filter=dc),
-        dc_free=Count(conn, filter=dc & free),
-    ).annotate(ac_total=F("total") - F("dc_total"), ac_free=F("free") - F("dc_free"))
-
-
 @dataclass(frozen=True)
 class StationSearch:
     """Search parameters: ``lat``/``lng`` GCJ-02 degrees (both or neither), ``radius_m``
@@ -110,117 +77,239 @@ class StationSearch:
     q: str = ""
 
 
-def station_search(params: StationSearch, *, now: datetime | None = None) -> QuerySet[Station]:
-    """Stations matching ``params``, annotated with ``distance`` (m, float, None without a
-    location), ``price_now`` (Decimal yuan/kWh or None) and the counts of ``_with_counts``,
-    ordered by ``params.sort`` (ties by distance, then id). The counts are annotated only
-    when a filter or the sort needs them: call ``station_counts_attach`` on the page.
-    Raises ValueError for a sort by distance without a location."""
+@dataclass(frozen=True)
+class StationPage:
+    """One page of ``station_page``: ``total`` stations match; ``rows`` are this page's,
+    each ``{id, name, address, city, lat, lng, distance, price_now, connectors, status}``
+    — ``lat``/``lng`` float degrees, ``distance`` int metres (None without a location),
+    ``price_now`` Decimal yuan/kWh (None without today's prices), ``connectors``
+    ``{"ac": {"free", "total"}, "dc": {"free", "total"}}``, ``status`` CEC StationStatus."""
+
+    total: int
+    rows: list[dict]
+
+
+# The connectors of one station as one string: per connector (ordered by pile, number)
+# "pile_code:number", status, epoch seconds of the status change (or empty), 1 if DC, 1 if
+# the pile is online and enabled — fields separated by US (0x1f), connectors by RS (0x1e).
+# What the live merge needs, aggregated by PostgreSQL so the page is one statement, and
+# cheaper to split than JSON to decode (a map has up to 2,000 connectors).
+_CONNECTORS = """
+    SELECT string_agg(concat_ws(chr(31), p.code || ':' || c.number, c.status,
+                                coalesce(extract(epoch FROM c.status_changed_at)::float8::text, ''),
+                                (c.connector_type = ANY(%(dc_types)s))::int, (p.online AND p.enabled)::int),
+                      chr(30) ORDER BY p.id, c.number)
+    FROM {pile} p JOIN {connector} c ON c.pile_id = p.id
+    WHERE p.station_id = {station_id}
+"""
+
+# Connector counts per station from the database's statuses (free = idle or plugged on an
+# online, enabled pile) — only where a filter or the sort needs them for every match.
+_COUNTS = """
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE c.status = ANY(%(free)s) AND p.online AND p.enabled) AS free,
+           count(*) FILTER (WHERE c.connector_type = ANY(%(dc_types)s)) AS dc_total,
+           count(*) FILTER (WHERE c.connector_type = ANY(%(dc_types)s)
+                            AND c.status = ANY(%(free)s) AND p.online AND p.enabled) AS dc_free
+    FROM {pile} p JOIN {connector} c ON c.pile_id = p.id
+    WHERE p.station_id = s.id
+"""
+
+_DISTANCE = (
+    "(%(earth_r)s * 2 * asin(sqrt(power(sin(radians(s.latitude::float8 - %(lat)s) / 2), 2)"
+    " + cos(radians(%(lat)s)) * cos(radians(s.latitude::float8))"
+    " * power(sin(radians(s.longitude::float8 - %(lng)s) / 2), 2))))"
+)
+
+# Today's price now: the current local half-hour slot of price_today when its date is
+# today in the station's own time zone, else NULL (also for a malformed value).
+_LOCAL_NOW = "(%(now)s::timestamptz AT TIME ZONE s.time_zone)"
+_SLOT = (
+    f"(s.price_today -> 'slots' ->> ((extract(hour from {_LOCAL_NOW})::int * 2)"
+    f" + (extract(minute from {_LOCAL_NOW})::int / 30)))"
+)
+_PRICE_NOW = (
+    f"CASE WHEN s.price_today ->> 'date' = to_char({_LOCAL_NOW}, 'YYYY-MM-DD')"
+    f" AND {_SLOT} ~ '^[0-9]+(\\.[0-9]+)?$' THEN ({_SLOT})::numeric END"
+)
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "station": connection.ops.quote_name(Station._meta.db_table),
+        "pile": connection.ops.quote_name(Pile._meta.db_table),
+        "connector": connection.ops.quote_name(Connector._meta.db_table),
+    }
+
+
+def _like(value: str) -> str:
+    """``%value%`` for LIKE, with LIKE's own characters escaped (as Django's icontains)."""
+    return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def station_page(
+    params: StationSearch, *, limit: int, offset: int = 0, now: datetime | None = None
+) -> StationPage:
+    """The driver's station list: one page of the stations matching ``params`` and how
+    many match, from ONE SQL statement, with live connector statuses from Redis merged in
+    ONE round trip.
+
+    The statement filters on the (latitude, longitude) index with the circle's bounding
+    box, computes the haversine distance and today's price now, sorts (``distance``: by
+    distance then id; ``price``: price now ascending, unknown last, then distance/id;
+    ``available``: free connectors descending, then distance/id; without a location by
+    name then id), pages, counts every match, and aggregates the page's connectors.
+    Connector counts of every match are computed only when ``kind``, ``available`` or the
+    ``available`` sort need them (from the database's statuses).
+
+    The page's counts then use each connector's live status from Redis when it is newer
+    than the database's (see ``connectors_live``; a connector of an offline or disabled
+    pile is never free), so a status change the gateway has written to Redis is visible
+    at once. Filters and the ``available`` sort use the database's status, which the
+    gateway updates on every change.
+
+    Raises ValueError for a sort by distance without a location.
+    """
     now = now or datetime.now(UTC)
-    table = Station._meta.db_table
-    qs = Station.objects.all()
     has_location = params.lat is not None and params.lng is not None
+    if params.sort == "distance" and not has_location:
+        raise ValueError("sorting by distance needs a location")
+    tables = _tables()
+    args: dict = {
+        "now": now, "dc_types": [int(t) for t in DC_TYPES], "free": [str(v) for v in FREE_STATUSES],
+        "limit": limit, "offset": offset,
+    }
+    where = []
     if has_location:
         min_lat, max_lat, min_lng, max_lng = bounding_box(params.lat, params.lng, params.radius_m)
-        qs = qs.filter(
-            latitude__gte=min_lat, latitude__lte=max_lat, longitude__gte=min_lng, longitude__lte=max_lng
-        ).annotate(distance=_distance_sql(table, params.lat, params.lng))
-        qs = qs.filter(distance__lte=params.radius_m)
-    elif params.sort == "distance":
-        raise ValueError("sorting by distance needs a location")
-    if params.city:
-        qs = qs.filter(city=params.city)
-    if params.q:
-        qs = qs.filter(Q(name__icontains=params.q) | Q(address__icontains=params.q))
-    qs = qs.annotate(price_now=_price_now_sql(table, now))
-    if params.kind or params.available or params.sort == "available":
-        # Filtering or sorting by them: counts in SQL. Otherwise the page gets them after
-        # paging (station_counts_attach), which keeps the query on the station rows only.
-        qs = _with_counts(qs)
-    if params.kind == "dc":
-        qs = qs.filter(dc_total__gt=0)
-    elif params.kind == "ac":
-        qs = qs.filter(ac_total__gt=0)
-    if params.available:
-        free_field = {"dc": "dc_free", "ac": "ac_free"}.get(params.kind or "", "free")
-        qs = qs.filter(**{f"{free_field}__gt": 0}, status=Station.Status.OPERATING)
-    tail = ["distance", "id"] if has_location else ["name", "id"]
-    if params.sort == "price":
-        order = [F("price_now").asc(nulls_last=True), *tail]
-    elif params.sort == "available":
-        free_field = {"dc": "dc_free", "ac": "ac_free"}.get(params.kind or "", "free")
-        order = [F(free_field).desc(), *tail]
+        args.update(lat=params.lat, lng=params.lng, earth_r=EARTH_RADIUS_M, radius=params.radius_m,
+                    min_lat=min_lat, max_lat=max_lat, min_lng=min_lng, max_lng=max_lng)
+        where += ["s.latitude BETWEEN %(min_lat)s AND %(max_lat)s",
+                  "s.longitude BETWEEN %(min_lng)s AND %(max_lng)s",
+                  f"{_DISTANCE} <= %(radius)s"]
+        distance = _DISTANCE
     else:
-        order = tail
-    return qs.order_by(*order)
-
-
-def station_counts_attach(stations: list[Station]) -> list[Station]:
-    """Set the counts of ``_with_counts`` on stations that lack them, in one query."""
-    missing = [s for s in stations if not hasattr(s, "free")]
-    if not missing:
-        return stations
-    counts = {
-        row["pk"]: row
-        for row in _with_counts(Station.objects.filter(pk__in=[s.pk for s in missing])).values(
-            "pk", "total", "free", "dc_total", "dc_free", "ac_total", "ac_free"
-        )
-    }
-    for s in missing:
-        row = counts[s.pk]
-        for key in ("total", "free", "dc_total", "dc_free", "ac_total", "ac_free"):
-            setattr(s, key, row[key])
-    return stations
-
-
-def station_search_count(params: StationSearch) -> int:
-    """How many stations ``station_search`` returns — without the price and, unless a
-    filter needs them, the connector counts (a cheaper query for paging)."""
-    if params.kind or params.available:
-        return station_search(params).count()
-    qs = Station.objects.all()
-    if params.lat is not None and params.lng is not None:
-        min_lat, max_lat, min_lng, max_lng = bounding_box(params.lat, params.lng, params.radius_m)
-        qs = qs.filter(
-            latitude__gte=min_lat, latitude__lte=max_lat, longitude__gte=min_lng, longitude__lte=max_lng
-        ).annotate(distance=_distance_sql(Station._meta.db_table, params.lat, params.lng))
-        qs = qs.filter(distance__lte=params.radius_m)
+        distance = "NULL::float8"
     if params.city:
-        qs = qs.filter(city=params.city)
+        args["city"] = params.city
+        where.append("s.city = %(city)s")
     if params.q:
-        qs = qs.filter(Q(name__icontains=params.q) | Q(address__icontains=params.q))
-    return qs.count()
+        args["q"] = _like(params.q)
+        where.append("(UPPER(s.name::text) LIKE UPPER(%(q)s) OR UPPER(s.address::text) LIKE UPPER(%(q)s))")
+    counted = bool(params.kind or params.available or params.sort == "available")
+    free_col = {"dc": "k.dc_free", "ac": "(k.free - k.dc_free)"}.get(params.kind or "", "k.free")
+    if params.kind == "dc":
+        where.append("k.dc_total > 0")
+    elif params.kind == "ac":
+        where.append("k.total - k.dc_total > 0")
+    if params.available:
+        args["operating"] = int(Station.Status.OPERATING)
+        where += [f"{free_col} > 0", "s.status = %(operating)s"]
+    tail = "distance, id" if has_location else "name, id"
+    order = {
+        "price": f"price_now ASC NULLS LAST, {tail}",
+        "available": f"free_sort DESC, {tail}",
+    }.get(params.sort, tail)
+    sql = f"""
+        WITH hits AS (
+            SELECT s.id, s.name, s.address, s.city, s.status,
+                   s.latitude::float8 AS lat, s.longitude::float8 AS lng,
+                   {distance} AS distance, {_PRICE_NOW} AS price_now,
+                   {free_col if counted else "0"} AS free_sort
+            FROM {tables["station"]} s
+            {f"CROSS JOIN LATERAL ({_COUNTS.format(**tables)}) k" if counted else ""}
+            {"WHERE " + " AND ".join(where) if where else ""}
+        ), page AS (
+            SELECT * FROM hits ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
+        )
+        SELECT (SELECT count(*) FROM hits), page.id, page.name, page.address, page.city,
+               page.status, page.lat, page.lng, page.distance, page.price_now,
+               ({_CONNECTORS.format(station_id="page.id", **tables)})
+        FROM (SELECT 1) AS one LEFT JOIN page ON true
+        ORDER BY {", ".join(f"page.{part.strip()}" for part in order.split(","))}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        fetched = cursor.fetchall()
+    total = fetched[0][0]
+    found = [r for r in fetched if r[1] is not None]
+    counts = _live_counts([r[10] for r in found])
+    rows = [
+        {
+            "id": r[1], "name": r[2], "address": r[3], "city": r[4],
+            "lat": r[6], "lng": r[7],
+            "distance": round(r[8]) if r[8] is not None else None,
+            "price_now": r[9],
+            "connectors": {"ac": {"free": c[0], "total": c[1]}, "dc": {"free": c[2], "total": c[3]}},
+            "status": r[5],
+        }
+        for r, c in zip(found, counts, strict=True)
+    ]
+    return StationPage(total=total, rows=rows)
+
+
+def _live_counts(aggregates: list[str | None]) -> list[tuple[int, int, int, int]]:
+    """(ac_free, ac_total, dc_free, dc_total) per station from its ``_CONNECTORS``
+    aggregate, with the live statuses of all of them read in one round trip."""
+    stations = [
+        [item.split("\x1f") for item in agg.split("\x1e")] if agg else [] for agg in aggregates
+    ]
+    statuses = live.connectors_status(connection.schema_name, [c[0] for conns in stations for c in conns])
+    out = []
+    i = 0
+    for conns in stations:
+        ac_free = ac_total = dc_free = dc_total = 0
+        for _id, db_status, changed, is_dc, usable in conns:
+            live_status, updated = statuses[i]
+            i += 1
+            status = db_status
+            if live_status != db_status and live_status in _STATUS_VALUES:
+                # the newer one wins (the timestamp parsed only when they differ)
+                if not changed or (
+                    (at := live.updated_epoch(updated)) is not None and at >= float(changed)
+                ):
+                    status = live_status
+            free = usable == "1" and status in FREE_STATUSES
+            if is_dc == "1":
+                dc_total += 1
+                dc_free += free
+            else:
+                ac_total += 1
+                ac_free += free
+        out.append((ac_free, ac_total, dc_free, dc_total))
+    return out
 
 
 def station_map_pins(
     *, min_lng: float, min_lat: float, max_lng: float, max_lat: float, limit: int | None = None
 ) -> tuple[list[dict], bool]:
     """Pins inside the box: ``[{id, lat, lng, free, total, status}]`` (lat/lng floats, status
-    the CEC station status code), at most ``limit`` (default MAP_MAX_PINS); and whether
-    more were left out."""
+    the CEC station status code), at most ``limit`` (default MAP_MAX_PINS), by id; and
+    whether more were left out. One SQL statement; free counts use the live statuses in
+    Redis (one round trip) as ``station_page`` does."""
     limit = limit or MAP_MAX_PINS
-    qs = Station.objects.filter(
-        latitude__gte=min_lat, latitude__lte=max_lat, longitude__gte=min_lng, longitude__lte=max_lng
-    )
-    conn = "piles__connectors"
-    free = Q(piles__connectors__status__in=FREE_STATUSES, piles__online=True, piles__enabled=True)
-    rows = list(
-        qs.annotate(total=Count(conn), free=Count(conn, filter=free))
-        .order_by("id")
-        .values("id", "latitude", "longitude", "total", "free", "status")[: limit + 1]
-    )
+    tables = _tables()
+    sql = f"""
+        SELECT s.id, s.latitude::float8, s.longitude::float8, s.status,
+               ({_CONNECTORS.format(station_id="s.id", **tables)})
+        FROM {tables["station"]} s
+        WHERE s.latitude BETWEEN %(min_lat)s AND %(max_lat)s
+          AND s.longitude BETWEEN %(min_lng)s AND %(max_lng)s
+        ORDER BY s.id LIMIT %(limit)s
+    """
+    args = {"min_lat": min_lat, "max_lat": max_lat, "min_lng": min_lng, "max_lng": max_lng,
+            "limit": limit + 1, "dc_types": [int(t) for t in DC_TYPES]}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        rows = cursor.fetchall()
+    shown = rows[:limit]
+    counts = _live_counts([r[4] for r in shown])
     pins = [
-        {
-            "id": r["id"],
-            "lat": float(r["latitude"]),
-            "lng": float(r["longitude"]),
-            "free": r["free"],
-            "total": r["total"],
-            "status": r["status"],
-        }
-        for r in rows[:limit]
+        {"id": r[0], "lat": r[1], "lng": r[2], "free": c[0] + c[2], "total": c[1] + c[3], "status": r[3]}
+        for r, c in zip(shown, counts, strict=True)
     ]
     return pins, len(rows) > limit
+
 
 
 def station_price_now(station: Station, *, now: datetime | None = None) -> Decimal | None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.postgresql.psycopg_any import is_psycopg3
 from django.db.models import F
 from django_tenants.utils import get_public_schema_name, schema_context
 
@@ -156,10 +157,14 @@ def batch_write(*, schema: str, frames: list[tuple], samples: list[dict],
                 buffer.write("\t".join(_copy_text(v) for v in row))
                 buffer.write("\n")
             buffer.seek(0)
+            sql = (f'COPY "{FrameLog._meta.db_table}" (pile_code, at, direction, frame_type, '
+                   "name, trade_no, hex) FROM STDIN")
             with connection.cursor() as cursor:
-                cursor.copy_expert(
-                    f'COPY "{FrameLog._meta.db_table}" (pile_code, at, direction, frame_type, '
-                    "name, trade_no, hex) FROM STDIN", buffer)
+                if is_psycopg3:  # psycopg 3 (the web's pooled driver) copies through a context
+                    with cursor.cursor.copy(sql) as copy:
+                        copy.write(buffer.getvalue())
+                else:
+                    cursor.copy_expert(sql, buffer)
         if samples:
             MeterSample.objects.bulk_create([MeterSample(**s) for s in samples])
         if messages:

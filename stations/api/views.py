@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -61,19 +62,24 @@ def _validated(serializer_class, data) -> dict:
     raise APIError("invalid_parameter", _("Invalid input."), 400, fields)
 
 
-class CountedQuerySet:
-    """A queryset whose count is known (Django's Paginator asks ``count()``, then slices)."""
+class _PageRows:
+    """The rows of ``station_page`` as a sequence for Django's Paginator: ``count()`` is
+    the selector's total; a slice other than the fetched one (``?page=last``) fetches it."""
 
-    ordered = True
-
-    def __init__(self, queryset, count: int):
-        self.queryset, self._count = queryset, count
+    def __init__(self, fetch, page: selectors.StationPage, offset: int):
+        self._fetch, self._page, self._offset = fetch, page, offset
 
     def count(self) -> int:
-        return self._count
+        return self._page.total
 
-    def __getitem__(self, key):
-        return self.queryset[key]
+    def __len__(self) -> int:
+        return self._page.total
+
+    def __getitem__(self, key: slice):
+        if key.start != self._offset:
+            self._offset = key.start
+            self._page = self._fetch(key.stop - key.start, key.start)
+        return self._page.rows[: key.stop - key.start]
 
 
 SEARCH_PARAMS = [
@@ -111,12 +117,28 @@ def station_list(request):
         city=data["city"],
         q=data["q"],
     )
-    # Counted by a cheaper query than the page's (no prices, no joins unless filtered by).
-    rows = CountedQuerySet(selectors.station_search(params), selectors.station_search_count(params))
     paginator = Pagination()
-    page = paginator.paginate_queryset(rows, request)
-    selectors.station_counts_attach(page)
-    return paginator.get_paginated_response(StationRowOut(page, many=True).data)
+    size = paginator.get_page_size(request)
+    number = request.query_params.get(paginator.page_query_param) or "1"
+    # The page the paginator will ask for (anything else, e.g. "last" or a page past the
+    # end, is fetched again or refused by it with the usual 404).
+    offset = (int(number) - 1) * size if number.isdigit() and 1 <= int(number) <= 10**6 else 0
+
+    def fetch(limit: int, offset: int) -> selectors.StationPage:
+        return selectors.station_page(params, limit=limit, offset=offset)
+
+    rows = paginator.paginate_queryset(_PageRows(fetch, fetch(size, offset), offset), request)
+    for row in rows:
+        row["price_now"] = _price(row["price_now"])
+    return paginator.get_paginated_response(rows)
+
+
+def _price(value) -> str | None:
+    """yuan/kWh as the API has always written it: 5 decimal places, a string."""
+    return None if value is None else _PRICE_FIELD.to_representation(value)
+
+
+_PRICE_FIELD = serializers.DecimalField(max_digits=10, decimal_places=5)
 
 
 def _bbox(raw: str | None) -> tuple[float, float, float, float]:
