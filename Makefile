@@ -12,7 +12,7 @@ export DB_NAME DB_HOST DB_PORT DB_USER
 SIMULATE ?= 1
 PROCESSES = web worker beat ykc fake_wechat fake_wechatpay $(if $(filter 1,$(SIMULATE)),sim,)
 
-.PHONY: run test setup services db venv lint bench messages clean-db
+.PHONY: run test setup services db venv lint bench faults messages clean-db
 
 run: setup
 	$(PY) manage.py seed_demo
@@ -59,6 +59,12 @@ lint: venv
 bench: setup
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# Fault matrix on an isolated stack (own database evp_faults, Redis DB 3, ports 18110-18113):
+# `make faults FAULT_SESSIONS=100`.
+FAULT_SESSIONS ?= 100
+faults: venv services
+	$(PY) benchmarks/fault_matrix.py --sessions $(FAULT_SESSIONS)
 
 messages: venv
 	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=var

@@ -73,6 +73,35 @@ def _owned(request, qs, path="station"):
     return qs.filter(**{f"{path}__in": station_selectors.stations_visible_to(request.user)})
 
 
+class PileStillChargingFilter(admin.SimpleListFilter):
+    """Orders no longer active whose pile's latest readings still show their session
+    charging: a stop that never arrived (re-send it with the action)."""
+
+    title = _("pile still charging")
+    parameter_name = "pile_still_charging"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes: order ended, pile still charging"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=services.orders_pile_still_charging())
+        return queryset
+
+
+class ReviewFilter(admin.SimpleListFilter):
+    title = _("needs review")
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(review_reason="")
+        return queryset
+
+
 @admin.register(ChargingOrder)
 class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
@@ -80,12 +109,15 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
         "number", "state", "station", "pile", "connector", "member", "energy_kwh",
         "total_amount", "created_at", "abnormal", "amount_mismatch",
     ]
-    list_filter = ["state", "abnormal", "amount_mismatch", "pile_initiated", "mode", "station", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "state", PileStillChargingFilter, ReviewFilter, "abnormal", "amount_mismatch",
+        "pile_initiated", "mode", "station", ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["number", "trade_no", "pile__code", "member__phone", "member__openid"]
     list_select_related = ["station", "pile", "connector__pile", "member"]
     date_hierarchy = "created_at"
     inlines = [TransitionInline, SampleInline]
-    actions = ["force_stop"]
+    actions = ["force_stop", "resend_stop"]
     readonly_fields = ["staff_actions", "frame_log"] + [f.name for f in ChargingOrder._meta.fields]
 
     def get_queryset(self, request):
@@ -128,6 +160,23 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
             except services.OrderRefused as exc:
                 self.message_user(request, f"{order.number}: {exc.detail}", messages.WARNING)
         self.message_user(request, _("Stop sent to %(n)d orders.") % {"n": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Re-send stop (pile still charging)"))
+    def resend_stop(self, request, queryset):
+        charging = set(services.orders_pile_still_charging())
+        sent = 0
+        for order in queryset:
+            if order.pk not in charging:
+                self.message_user(
+                    request,
+                    _("%(number)s: its pile does not report this session charging.")
+                    % {"number": order.number},
+                    messages.WARNING,
+                )
+                continue
+            services.order_stop_resend(order_id=order.pk, user=request.user)
+            sent += 1
+        self.message_user(request, _("Stop re-sent for %(n)d orders.") % {"n": sent}, messages.SUCCESS)
 
     def get_urls(self):
         return [

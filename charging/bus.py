@@ -29,6 +29,8 @@ Redis keys (``P`` = ``settings.REDIS_KEY_PREFIX``):
   pile: close the old one).
 - ``P:bus:gw:{gateway_id}:alive`` → ``"1"`` with TTL ``ALIVE_TTL_S``, refreshed while the
   gateway runs, so a command to a pile whose gateway died fails fast as ``pile_offline``.
+  Found missing while the gateway runs, it means Redis lost its data: the gateway sets
+  its routes again at once and each pile's route and liveness again from its next frame.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import is_dataclass
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from . import port
@@ -92,38 +95,58 @@ def _redis():
     return live.client()
 
 
+def live_blocking():
+    from stations import live
+
+    return live.blocking_client()
+
+
 # --- domain side ---------------------------------------------------------------------------
 
 
 def send(schema: str, command: Any, timeout: float = 10.0) -> port.CommandResult:
     """Send ``command`` (a port command dataclass with ``pile_code``; gateways may accept
     their own protocol-specific dataclasses too) to the pile's gateway and wait up to
-    ``timeout`` seconds for its answer. Blocking; never raises for a pile that is offline or
-    silent: returns ``CommandResult(ok=False, error="pile_offline" | "timeout")``.
+    ``timeout`` seconds (at most ``REDIS_BLOCKING_READ_MAX_S``) for its answer. Blocking;
+    never raises for a pile that is offline or silent, nor when Redis is unavailable:
+    returns ``CommandResult(ok=False, error="pile_offline" | "timeout")``.
     """
     if not is_dataclass(command):
         raise TypeError("a command is a dataclass instance")
     r = _redis()
-    route = r.get(route_key(schema, command.pile_code))
-    if not route:
-        return port.CommandResult(ok=False, error="pile_offline")
-    gateway_id = route.split(" ", 1)[0]
-    if not r.exists(alive_key(gateway_id)):
-        return port.CommandResult(ok=False, error="pile_offline", detail={"gateway": gateway_id})
     request_id = uuid.uuid4().hex
     reply_to = reply_key(schema, request_id)
-    envelope = {
-        "id": request_id,
-        "schema": schema,
-        "command": port.command_to_dict(command),
-        "reply_to": reply_to,
-        "expires": time.time() + timeout,
-    }
-    pipe = r.pipeline(transaction=False)
-    pipe.rpush(inbox_key(gateway_id), json.dumps(envelope))
-    pipe.expire(inbox_key(gateway_id), ROUTE_TTL_S)
-    pipe.execute()
-    answer = r.blpop([reply_to], timeout=timeout)
+    try:
+        route = r.get(route_key(schema, command.pile_code))
+        if not route:
+            return port.CommandResult(ok=False, error="pile_offline")
+        gateway_id = route.split(" ", 1)[0]
+        if not r.exists(alive_key(gateway_id)):
+            return port.CommandResult(
+                ok=False, error="pile_offline", detail={"gateway": gateway_id}
+            )
+        envelope = {
+            "id": request_id,
+            "schema": schema,
+            "command": port.command_to_dict(command),
+            "reply_to": reply_to,
+            "expires": time.time() + timeout,
+        }
+        pipe = r.pipeline(transaction=False)
+        pipe.rpush(inbox_key(gateway_id), json.dumps(envelope))
+        pipe.expire(inbox_key(gateway_id), ROUTE_TTL_S)
+        pipe.execute()
+    except (redis.TimeoutError, redis.ConnectionError):
+        logger.warning("bus: Redis unavailable, %s not sent", type(command).__name__)
+        return port.CommandResult(ok=False, error="pile_offline", detail={"redis": "unavailable"})
+    # The blocking client's socket timeout is longer than any wait allowed here, so Redis
+    # answers "nothing" (a timeout result) before the socket would raise.
+    wait = min(max(timeout, 0.1), settings.REDIS_BLOCKING_READ_MAX_S)
+    try:
+        answer = live_blocking().blpop([reply_to], timeout=wait)
+    except (redis.TimeoutError, redis.ConnectionError):
+        logger.warning("bus: waiting for the answer to %s failed", request_id, exc_info=True)
+        answer = None
     if answer is None:
         return port.CommandResult(ok=False, error="timeout")
     data = json.loads(answer[1])
@@ -146,11 +169,13 @@ class GatewayBus:
     route)`` closes a local connection that a newer connection elsewhere replaced.
     """
 
-    def __init__(self, redis, gateway_id: str, execute: Execute, kick: Kick) -> None:
+    def __init__(self, redis, gateway_id: str, execute: Execute, kick: Kick,
+                 on_lost: Callable[[], None] | None = None) -> None:
         self.redis = redis
         self.gateway_id = gateway_id
         self.execute = execute
         self.kick = kick
+        self.on_lost = on_lost
         self.routes: dict[tuple[str, str], str] = {}
         self._tasks: list[asyncio.Task] = []
         self._running: set[asyncio.Task] = set()
@@ -206,21 +231,34 @@ class GatewayBus:
         while True:
             await asyncio.sleep(ALIVE_REFRESH_S)
             try:
-                await self.redis.set(alive_key(self.gateway_id), "1", ex=ALIVE_TTL_S)
+                previous = await self.redis.set(alive_key(self.gateway_id), "1",
+                                                ex=ALIVE_TTL_S, get=True)
             except Exception:
                 logger.exception("bus: cannot refresh the alive key")
+                continue
+            if previous is None:  # Redis lost our keys: routes back now, not in 30 s
+                if self.on_lost is not None:
+                    self.on_lost()
+                try:
+                    await self.refresh_routes()
+                except Exception:
+                    logger.exception("bus: cannot restore routes")
+
+    async def refresh_routes(self) -> None:
+        """Set every route this gateway holds again (unless a newer connection owns it)."""
+        items = list(self.routes.items())
+        for start in range(0, len(items), 1000):
+            pipe = self.redis.pipeline(transaction=False)
+            for (schema, pile_code), value in items[start:start + 1000]:
+                await self._set_if_ours(keys=[route_key(schema, pile_code)],
+                                        args=[value, ROUTE_TTL_S], client=pipe)
+            await pipe.execute()
 
     async def _refresh_routes(self) -> None:
         while True:
             await asyncio.sleep(ROUTE_REFRESH_S)
             try:
-                items = list(self.routes.items())
-                for start in range(0, len(items), 1000):
-                    pipe = self.redis.pipeline(transaction=False)
-                    for (schema, pile_code), value in items[start:start + 1000]:
-                        await self._set_if_ours(keys=[route_key(schema, pile_code)],
-                                                args=[value, ROUTE_TTL_S], client=pipe)
-                    await pipe.execute()
+                await self.refresh_routes()
             except Exception:
                 logger.exception("bus: cannot refresh routes")
 

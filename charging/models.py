@@ -125,6 +125,17 @@ class ChargingOrder(models.Model):
     abnormal = models.BooleanField(_("abnormal"), default=False, db_index=True)
     pile_initiated = models.BooleanField(_("started at the pile"), default=False)
     notified_at = models.DateTimeField(_("member notified"), null=True, blank=True)
+    # The remote stop is sent until the pile confirms it or reports the connector idle.
+    stop_attempts = models.PositiveSmallIntegerField(_("stop commands sent"), default=0)
+    stop_sent_at = models.DateTimeField(_("last stop sent"), null=True, blank=True)
+    stop_result = models.CharField(_("last stop result"), max_length=20, blank=True)
+    stop_confirmed_at = models.DateTimeField(_("stop confirmed by the pile"), null=True, blank=True)
+    review_reason = models.CharField(
+        _("needs review"), max_length=200, blank=True,
+        help_text=_("Why staff should look at this order (empty: nothing to review)."),
+    )
+    # The driver app's Idempotency-Key of the start request (a retried POST finds this order).
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("charging order")
@@ -141,6 +152,11 @@ class ChargingOrder(models.Model):
                 fields=["connector"],
                 condition=models.Q(state__in=[s.value for s in ACTIVE_STATES]),
                 name="order_one_active_per_connector",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="order_idempotency_key_per_member",
             ),
         ]
 
@@ -258,6 +274,26 @@ class RecordPeriod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_period_display()} {self.energy_kwh} kWh"
+
+
+class TransactionRecordConflict(models.Model):
+    """A retransmitted record whose content differs from the stored one (same trade number).
+    The first record stays the one that bills; this copy is kept for staff review."""
+
+    record = models.ForeignKey(
+        TransactionRecord, on_delete=models.CASCADE, related_name="conflicts", verbose_name=_("record")
+    )
+    data = models.JSONField(_("decoded"))
+    raw_hex = models.TextField(_("raw frame (hex)"), blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("conflicting record copy")
+        verbose_name_plural = _("conflicting record copies")
+        ordering = ["received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.record.trade_no} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
 class MeterSample(models.Model):

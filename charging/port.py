@@ -64,6 +64,13 @@ class StartRefusal(StrEnum):
     INSUFFICIENT_BALANCE = "insufficient_balance"
 
 
+class StopRefusal(StrEnum):
+    """Why a pile refused a remote stop."""
+
+    NOT_CHARGING = "not_charging"  # no session runs on the connector
+    OTHER = "other"
+
+
 class LoginRefusal(StrEnum):
     """Why a pile may not log in (``tenants.RefusedPileLogin.Reason``)."""
 
@@ -175,11 +182,13 @@ class StartResult:
 
 @dataclass(frozen=True)
 class StopResult:
-    """The pile's answer to a remote stop (YKC 0x35)."""
+    """The pile's answer to a remote stop (YKC 0x35): accepted, or refused with
+    ``refusal`` (``NOT_CHARGING``: no session runs there, so nothing is left to stop)."""
 
     pile_code: str
     connector_no: int
     accepted: bool
+    refusal: StopRefusal | None = None
     protocol_code: int | None = None  # opaque, as in StartResult
     at: datetime | None = None
 
@@ -300,10 +309,14 @@ class RemoteStart:
 
 @dataclass(frozen=True)
 class RemoteStop:
-    """Stop charging (YKC 0x36)."""
+    """Stop charging (YKC 0x36, OCPP RemoteStopTransaction). ``trade_no`` names the session
+    to stop: YKC's 0x36 carries none, so the gateway refuses (``session_mismatch``) when the
+    pile's latest readings show another session on the connector; OCPP sends it as the
+    transactionId."""
 
     pile_code: str
     connector_no: int
+    trade_no: str = ""
 
 
 @dataclass(frozen=True)
@@ -327,7 +340,9 @@ class ReadRealtime:
 @dataclass(frozen=True)
 class CommandResult:
     """What the gateway answered: ``ok`` with the reply's fields, or an error code
-    (``pile_offline``, ``timeout``, ``refused``, ``unsupported``)."""
+    (``pile_offline``, ``timeout``, ``refused``, ``unsupported``, ``session_mismatch``). A
+    refused stop carries its :class:`StopRefusal` as ``detail["refusal"]``;
+    ``detail["reason_code"]`` is the protocol's own code (opaque, for staff)."""
 
     ok: bool
     error: str = ""

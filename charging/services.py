@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -38,12 +39,30 @@ from .models import (
     Reservation,
     StopReason,
     TransactionRecord,
+    TransactionRecordConflict,
 )
 from .state import IllegalTransition, can_move
 
 logger = logging.getLogger(__name__)
 S = OrderState
 Actor = OrderTransition.Actor
+
+# Commands to piles (seconds). A command is sent only while its order still wants it and
+# only before its deadline: a task redelivered late by the broker is dropped, never sent.
+COMMAND_TTL_S = 60
+# A stop the pile has not confirmed (0x35 accepted, or the connector reported idle) is
+# sent again after this long, until it is confirmed or the pile is found unreachable.
+STOP_RETRY_S = 15
+# Energy a pile delivers more than this long after a stop request is not billed (the
+# order is flagged for review instead).
+STOP_GRACE_S = 30
+# A pile is unreachable when its gateway cannot reach it and no frame came from it for
+# this long.
+UNREACHABLE_S = 90
+# Connector states in which no session runs (the pile stopped).
+IDLE_STATUSES = ("idle", "plugged", "finishing", "fault")
+# Stop requests that came from the platform's side: energy after them is not billed.
+REQUESTED_STOPS = (StopReason.DRIVER, StopReason.BALANCE, StopReason.PLATFORM)
 
 
 class OrderRefused(DomainError):
@@ -100,6 +119,17 @@ def _schema() -> str:
     return connection.schema_name
 
 
+def _queue_command(name: str, order_id: int, *extra, countdown: int = 0) -> None:
+    """Queue the pile command task ``name`` for an order after commit, with its deadline
+    (epoch s) as second argument: the broker drops it when it arrives later and the task
+    checks it again just before sending."""
+    deadline = time.time() + countdown + COMMAND_TTL_S
+    task_queue_on_commit(
+        name, order_id, deadline, *extra, countdown=countdown or None,
+        expires=countdown + COMMAND_TTL_S,
+    )
+
+
 # --- start -----------------------------------------------------------------------------
 
 
@@ -143,6 +173,7 @@ def order_start(
     mode: str = PaymentMode.WALLET,
     prepay_ref: str | None = None,
     now: datetime | None = None,
+    idempotency_key: str = "",
 ) -> ChargingOrder:
     """The driver starts from the app: :func:`order_create` with the wallet or a prepayment,
     then the remote start is sent to the pile.
@@ -153,7 +184,7 @@ def order_start(
     if mode not in (PaymentMode.WALLET, PaymentMode.PREPAY):
         raise OrderRefused("mode_unsupported", _("Unsupported payment mode."), 400)
     return order_create(member=member, connector=connector, mode=mode, prepay_ref=prepay_ref,
-                        now=now)
+                        idempotency_key=idempotency_key, now=now)
 
 
 def order_create(
@@ -165,6 +196,7 @@ def order_create(
     at_pile: bool = False,
     card_no: str = "",
     vin: str = "",
+    idempotency_key: str = "",
     now: datetime | None = None,
 ) -> ChargingOrder:
     """The one path that creates an order, whoever asks: the app (:func:`order_start`), a
@@ -174,10 +206,13 @@ def order_create(
     start timeout; an app start also queues the remote start (a pile that asked starts by
     itself once answered).
 
+    ``idempotency_key`` (the client's Idempotency-Key, ≤ 64 chars): a repeat with the same
+    key returns the order the first request made, whatever its state now.
+
     Raises OrderRefused with codes: member_disabled, order_in_progress, station_closed,
     pile_disabled, pile_offline, connector_fault, connector_not_plugged,
     connector_reserved, connector_busy, tariff_missing, insufficient_balance,
-    prepay_unpaid.
+    prepay_unpaid, idempotency_key_reused (the key started another connector's order).
     """
     from billing.tariffs import selectors as tariff_selectors
     from billing.tariffs import services as tariff_services
@@ -188,6 +223,18 @@ def order_create(
     with transaction.atomic():
         # Lock the member row: two starts of one member serialise here.
         Member.objects.select_for_update().get(pk=member.pk)
+        if idempotency_key:
+            earlier = ChargingOrder.objects.filter(
+                member=member, idempotency_key=idempotency_key
+            ).first()
+            if earlier is not None:
+                if earlier.connector_id != connector.pk or earlier.mode != mode:
+                    raise OrderRefused(
+                        "idempotency_key_reused",
+                        _("This Idempotency-Key was used for another request."),
+                        422,
+                    )
+                return earlier
         connector = Connector.objects.select_for_update().select_related("pile__station").get(
             pk=connector.pk
         )
@@ -221,6 +268,7 @@ def order_create(
             vin=vin,
             pile_initiated=at_pile,
             start_deadline=now + timedelta(seconds=policy.start_timeout_s),
+            idempotency_key=idempotency_key,
         )
         if mode == PaymentMode.PREPAY:
             order.prepay_amount = paid
@@ -252,7 +300,7 @@ def order_create(
         ).update(state=Reservation.State.USED, ended_at=now, order=order)
         tariff_services.tariff_version_lock(version=version)
         if not at_pile:
-            task_queue_on_commit("charging.order_send_start", order.pk)
+            _queue_command("charging.order_send_start", order.pk)
         task_queue_on_commit("charging.order_check_start", order.pk, countdown=policy.start_timeout_s + 1)
     return order
 
@@ -327,8 +375,37 @@ def order_check_start(*, order_id: int, now: datetime | None = None) -> Charging
     if order.state != S.STARTING or (order.start_deadline and order.start_deadline > now):
         return order
     order = order_fail(order_id=order_id, reason="start timed out")
-    task_queue_on_commit("charging.order_send_stop", order.pk)
+    _queue_command("charging.order_send_stop", order.pk)
     return order
+
+
+def order_start_send(*, order_id: int, deadline: float | None = None) -> str:
+    """Send the remote start of a ``starting`` order (the Celery task's body). Sent only
+    before ``deadline`` (epoch s) and the order's start deadline; a pile that cannot be
+    reached fails the order at once. Returns what happened: sent, expired, the order's
+    state, or the bus error."""
+    from . import bus
+
+    if deadline is not None and time.time() > deadline:
+        return "expired"
+    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
+    if order.state != S.STARTING:
+        return order.state
+    if order.start_deadline and order.start_deadline <= timezone.now():
+        return "expired"
+    result = bus.send(_schema(), order_start_command(order), timeout=_command_timeout(deadline))
+    if not result.ok:
+        order_fail(order_id=order_id, reason=f"remote start: {result.error}")
+    return "sent" if result.ok else result.error
+
+
+def _command_timeout(deadline: float | None) -> float:
+    from django.conf import settings
+
+    timeout = float(settings.YKC_COMMAND_TIMEOUT_S)
+    if deadline is not None:
+        timeout = max(1.0, min(timeout, deadline - time.time()))
+    return timeout
 
 
 # --- while charging --------------------------------------------------------------------
@@ -365,6 +442,7 @@ def order_progress(event: port.Progress) -> ChargingOrder | None:
     from . import realtime
 
     order = None
+    _connector_idle(event)
     if event.trade_no is not None and not event.trade_no.strip("0"):
         return None  # the pile says no session runs here (YKC 0x13 with a zero trade number)
     if event.trade_no:
@@ -430,11 +508,20 @@ def order_progress(event: port.Progress) -> ChargingOrder | None:
 def order_stop(
     *, order_id: int, actor: str, actor_id: str = "", reason: str = StopReason.DRIVER
 ) -> ChargingOrder:
-    """Ask the pile to stop. Raises OrderRefused ``order_not_stoppable`` when not charging."""
+    """Ask the pile to stop: the order turns ``stopping`` and the remote stop is sent (and
+    sent again until the pile confirms it, see ``order_stop_send``). Asking again while
+    stopping sends the stop again at once. Raises OrderRefused ``order_not_stoppable`` when
+    not charging."""
+
     with transaction.atomic():
         order = _lock(order_id)
         if order.state == S.STOPPING:
-            return order  # already asked; the command is re-sent by the reconciler
+            OrderTransition.objects.create(
+                order=order, from_state=S.STOPPING, to_state=S.STOPPING, actor=actor,
+                actor_id=str(actor_id), reason="stop requested again: re-sent",
+            )
+            _queue_command("charging.order_send_stop", order.pk)
+            return order
         if order.state not in (S.STARTING, S.CHARGING):
             raise OrderRefused("order_not_stoppable", _("This order is not charging."))
         order.stop_requested_at = timezone.now()
@@ -447,34 +534,195 @@ def order_stop(
             reason=reason,
             fields=("stop_requested_at", "stop_reason"),
         )
-        task_queue_on_commit("charging.order_send_stop", order.pk)
+        _queue_command("charging.order_send_stop", order.pk)
     return order
 
 
+def stop_unwanted(order: ChargingOrder, staff: bool = False) -> str:
+    """Why a remote stop must not be sent for ``order`` now ("" when it must): checked just
+    before every send, because YKC's stop names no session and would end whatever runs on
+    the connector. Wanted for an order ``stopping``, for an ``abnormal`` one whose stop never
+    reached the pile, and for a start that timed out (the pile may start late), and only
+    while no other session is on the connector (neither an active order here nor another
+    trade number in the pile's latest readings)."""
+    from stations import live
+
+    if order.state == S.STOPPING:
+        pass
+    elif order.state == S.ABNORMAL and order.stop_requested_at and not order.stop_confirmed_at:
+        pass
+    elif order.state == S.FAILED and order.stop_reason == StopReason.START_FAILED:
+        pass
+    elif staff and not order.is_active:
+        pass  # staff re-send for an ended order: only while the pile reports its session
+    else:
+        return "not_stopping"
+    if (
+        ChargingOrder.objects.filter(connector_id=order.connector_id, state__in=ACTIVE_STATES)
+        .exclude(pk=order.pk)
+        .exists()
+    ):
+        return "superseded"
+    try:
+        reading = live.connectors_get(_schema(), [(order.pile.code, order.connector.number)])
+    except Exception:  # live state is a hint; the gateway checks the session again
+        reading = {}
+    values = next(iter(reading.values()), {})
+    trade = values.get("trade_no", "")
+    if trade.strip("0") and trade != order.trade_no:
+        return "superseded"
+    if staff and not order.is_active and not (
+        trade == order.trade_no and values.get("status") == "charging"
+    ):
+        return "not_charging"
+    return ""
+
+
+def order_stop_send(*, order_id: int, deadline: float | None = None, staff: bool = False) -> str:
+    """Send the remote stop of an order (the Celery task's body), only before ``deadline``
+    (epoch s) and only while ``stop_unwanted`` finds nothing against it. Notes the attempt
+    on the order; a stop not yet confirmed is checked again in ``STOP_RETRY_S``. Returns
+    what happened: sent, expired, a reason from ``stop_unwanted``, or the bus error."""
+    from . import bus
+
+    if deadline is not None and time.time() > deadline:
+        logger.info("stop of order %s dropped: past its deadline", order_id)
+        return "expired"
+    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
+    why_not = stop_unwanted(order, staff=staff)
+    if why_not:
+        logger.info("stop of order %s not sent: %s", order.number, why_not)
+        return why_not
+    command = port.RemoteStop(
+        pile_code=order.pile.code, connector_no=order.connector.number, trade_no=order.trade_no
+    )
+    result = bus.send(_schema(), command, timeout=_command_timeout(deadline))
+    outcome = "sent" if result.ok else result.error
+    if not result.ok and result.error == "refused":
+        if result.detail.get("refusal") == port.StopRefusal.NOT_CHARGING:
+            outcome = "not_charging"
+    now = timezone.now()
+    with transaction.atomic():
+        order = _lock(order_id)
+        order.stop_attempts += 1
+        order.stop_sent_at = now
+        order.stop_result = outcome[:20]
+        fields = ["stop_attempts", "stop_sent_at", "stop_result"]
+        if outcome in ("sent", "not_charging") and not order.stop_confirmed_at:
+            order.stop_confirmed_at = now
+            fields.append("stop_confirmed_at")
+        order.save(update_fields=fields)
+        if order.state == S.STOPPING and not order.stop_confirmed_at:
+            task_queue_on_commit("charging.order_check_stop", order.pk, countdown=STOP_RETRY_S)
+    return outcome
+
+
+def order_check_stop(*, order_id: int, now: datetime | None = None) -> str:
+    """Send the stop again when it is still wanted, not confirmed and its last attempt is
+    ``STOP_RETRY_S`` old (or there was none). Returns "resent" or why not."""
+
+    now = now or timezone.now()
+    order = ChargingOrder.objects.get(pk=order_id)
+    if order.state not in (S.STOPPING, S.ABNORMAL) or order.stop_confirmed_at:
+        return "done"
+    if order.state == S.ABNORMAL and not order.stop_requested_at:
+        return "done"
+    if order.stop_sent_at and (now - order.stop_sent_at).total_seconds() < STOP_RETRY_S - 1:
+        return "pending"
+    with transaction.atomic():
+        _queue_command("charging.order_send_stop", order.pk)
+    return "resent"
+
+
+def orders_pile_still_charging() -> list[int]:
+    """Ids of orders that are no longer active while their pile's latest readings still
+    show their session charging (a stop that never arrived): for staff to re-send it."""
+    from stations import live
+
+    schema = _schema()
+    client = live.client()
+    prefix = live.connector_key(schema, "", 0)[: -len(":0")]
+    trades = {}
+    pipe = client.pipeline(transaction=False)
+    keys = list(client.scan_iter(f"{prefix}*", count=1000))
+    for key in keys:
+        pipe.hmget(key, "status", "trade_no")
+    for status, trade in pipe.execute():
+        if status == "charging" and trade and trade.strip("0"):
+            trades[trade] = True
+    if not trades:
+        return []
+    return list(
+        ChargingOrder.objects.filter(trade_no__in=list(trades))
+        .exclude(state__in=ACTIVE_STATES)
+        .values_list("pk", flat=True)
+    )
+
+
+def order_stop_resend(*, order_id: int, user) -> None:
+    """Staff: send the stop again for an order whose pile still reports its session
+    charging (checked again just before sending; noted on the order's timeline)."""
+
+    with transaction.atomic():
+        order = _lock(order_id)
+        OrderTransition.objects.create(
+            order=order, from_state=order.state, to_state=order.state, actor=Actor.STAFF,
+            actor_id=str(user.pk), reason="stop re-sent by staff (pile still charging)",
+        )
+        _queue_command("charging.order_send_stop", order.pk, True)
+
+
+def _stop_confirmed(order_id: int, why: str, at: datetime) -> None:
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.stop_confirmed_at is None and order.stop_requested_at is not None:
+            order.stop_confirmed_at = at
+            order.stop_result = why[:20]
+            order.save(update_fields=["stop_confirmed_at", "stop_result"])
+
+
 def order_stop_result(event: port.StopResult) -> None:
-    """The pile refused to stop: back to charging so the driver can try again."""
-    if event.accepted:
-        return
+    """The pile's answer to a stop: accepted, or refused because the connector is not
+    charging, confirms the stop (the record follows); another refusal leaves the order
+    stopping and the stop is sent again."""
     order = (
         ChargingOrder.objects.filter(
-            pile__code=event.pile_code, connector__number=event.connector_no, state=S.STOPPING
+            pile__code=event.pile_code,
+            connector__number=event.connector_no,
+            state__in=(S.STOPPING, S.ABNORMAL),
+            stop_requested_at__isnull=False,
         )
         .order_by("-created_at")
         .first()
     )
     if order is None:
         return
-    with transaction.atomic():
-        order = _lock(order.pk)
-        if order.state == S.STOPPING:
-            order.stop_requested_at = None
-            order_transition(
-                order,
-                S.CHARGING,
-                actor=Actor.PILE,
-                reason=f"pile refused stop (code {event.protocol_code})",
-                fields=("stop_requested_at",),
-            )
+    if event.accepted or event.refusal is port.StopRefusal.NOT_CHARGING:
+        _stop_confirmed(order.pk, "sent" if event.accepted else "not_charging", event.at or timezone.now())
+    else:
+        logger.warning(
+            "pile %s refused to stop order %s (code %s); it is sent again",
+            event.pile_code, order.number, event.protocol_code,
+        )
+
+
+def _connector_idle(event: port.Progress) -> None:
+    """Readings that show no session on a connector confirm a stop that waits there."""
+    if event.status not in IDLE_STATUSES:
+        return
+    if event.trade_no and event.trade_no.strip("0"):
+        candidates = ChargingOrder.objects.filter(trade_no=event.trade_no)
+    else:
+        candidates = ChargingOrder.objects.filter(
+            pile__code=event.pile_code, connector__number=event.connector_no
+        )
+    for order_id in candidates.filter(
+        state__in=(S.STOPPING, S.ABNORMAL),
+        stop_requested_at__isnull=False,
+        stop_requested_at__lte=event.at,
+        stop_confirmed_at__isnull=True,
+    ).values_list("pk", flat=True):
+        _stop_confirmed(order_id, "idle", event.at)
 
 
 # --- the pile's record and settlement ------------------------------------------------
@@ -515,8 +763,52 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
             ])
         else:
             TransactionRecord.objects.filter(pk=record.pk).update(duplicates=F("duplicates") + 1)
+            differs = _record_differs(record, event)
+            if differs:
+                _record_conflict(record, event, differs)
         task_queue_on_commit("charging.record_settle", record.pk)
     return port.RecordAck(stored=True, duplicate=not created)
+
+
+_RECORD_FIELDS = (
+    "pile_code", "connector_no", "started_at", "stopped_at", "meter_start_kwh",
+    "meter_stop_kwh", "energy_kwh", "pile_amount_yuan", "stop_reason", "protocol_stop_code",
+    "vin", "card_no",
+)
+
+
+def _record_differs(record: TransactionRecord, event: port.TransactionRecord) -> list[str]:
+    """Names of the fields in which a repeat of a stored record differs from it."""
+    differs = [name for name in _RECORD_FIELDS if getattr(record, name) != getattr(event, name)]
+    if record.energy_by_period() != {k: v for k, v in event.energy_by_period.items() if v}:
+        differs.append("energy_by_period")
+    return sorted(differs)
+
+
+def _record_copy(event: port.TransactionRecord) -> dict:
+    """The event's content as JSON (a conflicting copy, kept for staff; never billed)."""
+    def text(value):
+        return value.isoformat() if isinstance(value, datetime) else (
+            str(value) if isinstance(value, Decimal) else value)
+
+    copy = {name: text(getattr(event, name)) for name in _RECORD_FIELDS}
+    copy["energy_by_period"] = {k: str(v) for k, v in event.energy_by_period.items()}
+    return copy
+
+
+def _record_conflict(record: TransactionRecord, event: port.TransactionRecord,
+                     differs: list[str]) -> None:
+    """A repeat of a stored record with other content: the first stays the one that bills,
+    the copy is kept and the order flagged for review (abnormal, with the reason)."""
+    TransactionRecordConflict.objects.create(record=record, data=_record_copy(event),
+                                             raw_hex=event.raw_hex)
+    logger.warning("record %s repeated with other content (%s): first one kept",
+                   record.trade_no, ", ".join(differs))
+    reason = f"conflicting copy of the pile's record ({', '.join(differs)})"[:200]
+    ChargingOrder.objects.filter(trade_no=record.trade_no, review_reason="").update(
+        review_reason=reason
+    )
+    ChargingOrder.objects.filter(trade_no=record.trade_no).update(abnormal=True)
 
 
 def _record_order(record: TransactionRecord) -> ChargingOrder:
@@ -582,7 +874,10 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             order.stop_reason = record.stop_reason
         if order.progress.get("soc_percent") is not None:
             order.soc_end = order.progress["soc_percent"]
-        bill = _price(order, record)
+        bill, note = _price_to_stop(order, record)
+        if note:
+            order.abnormal = True
+            order.review_reason = "; ".join(r for r in (order.review_reason, note) if r)[:200]
         order.bill = bill.to_dict() if bill else None
         if bill is not None:
             order.electricity_amount = bill.electricity_yuan
@@ -599,7 +894,7 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             "stopped_at", "started_at", "meter_start_kwh", "meter_stop_kwh", "energy_kwh",
             "pile_amount", "pile_stop_code", "stop_reason", "soc_end", "bill",
             "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
-            "total_amount", "amount_mismatch", "abnormal",
+            "total_amount", "amount_mismatch", "abnormal", "review_reason",
         )
         if order.state == S.FAILED:
             order.abnormal = True  # the pile started after all (late): bill what it delivered
@@ -619,6 +914,61 @@ def record_settle(*, record_id: int) -> ChargingOrder:
 
     realtime.order_push(order)
     return order
+
+
+def energy_at(order: ChargingOrder, at: datetime) -> Decimal:
+    """The session's energy (kWh) at ``at``, interpolated linearly between the order's
+    known readings: zero at the start, the meter samples, the record's total at the stop."""
+    points = [(order.started_at, Decimal("0"))]
+    points += [
+        (s.at, s.energy_kwh)
+        for s in order.samples.filter(at__gt=order.started_at, at__lt=order.stopped_at)
+    ]
+    points.append((order.stopped_at, order.energy_kwh))
+    before = points[0]
+    for point in points:
+        if point[0] <= at:
+            before = point
+            continue
+        span = (point[0] - before[0]).total_seconds()
+        if span <= 0:
+            return before[1]
+        share = Decimal(str((at - before[0]).total_seconds() / span))
+        return money.kwh(before[1] + (point[1] - before[1]) * share)
+    return order.energy_kwh
+
+
+def _price_to_stop(order: ChargingOrder, record: TransactionRecord) -> tuple[pricing.Bill | None, str]:
+    """The bill, and a note for review when part of the energy is not billed: a stop the
+    platform asked for (driver, balance guard, platform) that took effect more than
+    ``STOP_GRACE_S`` later is billed only up to the request; the rest is flagged."""
+    requested = order.stop_requested_at
+    if (
+        requested is None
+        or order.stop_reason not in REQUESTED_STOPS
+        or not order.tariff_snapshot
+        or order.stopped_at is None
+        or order.started_at is None
+        or order.stopped_at <= requested + timedelta(seconds=STOP_GRACE_S)
+        or requested <= order.started_at
+    ):
+        return _price(order, record), ""
+    billed = energy_at(order, requested)
+    readings = [(order.started_at, Decimal("0"))]
+    readings += [
+        (s.at, s.energy_kwh)
+        for s in order.samples.filter(at__gt=order.started_at, at__lt=requested)
+    ]
+    readings.append((requested, billed))
+    bill = pricing.price_meter_readings(
+        pricing.TariffSnapshot.from_dict(order.tariff_snapshot), readings
+    )
+    late_s = int((order.stopped_at - requested).total_seconds())
+    note = (
+        f"stopped {late_s} s after the stop request: billed {billed} kWh up to the request, "
+        f"{money.kwh(order.energy_kwh - billed)} kWh after it not billed"
+    )
+    return bill, note
 
 
 def _price(order: ChargingOrder, record: TransactionRecord) -> pricing.Bill | None:
@@ -715,14 +1065,34 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
 # --- recovery ---------------------------------------------------------------------------
 
 
+def _pile_unreachable(order: ChargingOrder, now: datetime) -> bool:
+    """The pile cannot be reached: the last stop attempt found no route or no answer (or
+    none was made) and no frame came from the pile for ``UNREACHABLE_S``."""
+    from stations import live
+
+    if order.stop_result not in ("", "pile_offline", "timeout", "busy", "failed"):
+        return False  # the pile answered
+    try:
+        seen = live.pile_last_seen(_schema(), order.pile.code)
+    except Exception:  # Redis lost: fall back on the database's flag
+        return not order.pile.online
+    return seen is None or (now - seen).total_seconds() >= UNREACHABLE_S
+
+
 def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
     """Find what was lost in between and finish it: starts past their deadline fail,
-    silent charges are asked for readings (YKC 0x12) then marked abnormal, stops without
-    a record past the deadline become abnormal, stored records not yet settled are
-    settled, reservations past their time expire. Returns counts per kind."""
+    silent charges are asked for readings (YKC 0x12) then marked abnormal, unconfirmed stops
+    are sent again (also for abnormal orders whose stop never reached the pile), a stop
+    becomes abnormal only when the pile is unreachable past the record deadline (or when
+    the pile stopped and no record came for three deadlines), stored records not yet
+    settled are settled, reservations past their time expire. Returns counts per kind."""
+
     now = now or timezone.now()
     policy = ChargingPolicy.current()
-    counts = {"start_timeout": 0, "asked": 0, "abnormal": 0, "records": 0, "reservations": 0}
+    counts = {
+        "start_timeout": 0, "asked": 0, "abnormal": 0, "stops_resent": 0, "records": 0,
+        "reservations": 0,
+    }
     for order_id in ChargingOrder.objects.filter(
         state=S.STARTING, start_deadline__lt=now
     ).values_list("pk", flat=True):
@@ -738,11 +1108,38 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
         elif last < silent_since:
             task_queue_on_commit("charging.order_ask_readings", order.pk)
             counts["asked"] += 1
+    deadline = now - timedelta(seconds=policy.stop_timeout_s)
+    retry_before = now - timedelta(seconds=STOP_RETRY_S)
+    for order in ChargingOrder.objects.filter(state=S.STOPPING).select_related("pile"):
+        requested = order.stop_requested_at or order.created_at
+        if order.stop_confirmed_at is None:
+            if requested < deadline and _pile_unreachable(order, now):
+                _mark_abnormal(order.pk, "pile unreachable: the stop did not arrive")
+                counts["abnormal"] += 1
+            elif order.stop_sent_at is None or order.stop_sent_at < retry_before:
+                with transaction.atomic():
+                    _queue_command("charging.order_send_stop", order.pk)
+                counts["stops_resent"] += 1
+        elif order.stop_confirmed_at < now - timedelta(seconds=3 * policy.stop_timeout_s):
+            _mark_abnormal(order.pk, "no transaction record after the pile stopped")
+            counts["abnormal"] += 1
+        elif requested < deadline:
+            task_queue_on_commit("charging.order_ask_readings", order.pk)
+            counts["asked"] += 1
+    # Abnormal because the pile was unreachable: the stop goes out again (the pile may be
+    # back and still charging), every few retry intervals.
     for order_id in ChargingOrder.objects.filter(
-        state=S.STOPPING, stop_requested_at__lt=now - timedelta(seconds=policy.stop_timeout_s)
+        state=S.ABNORMAL,
+        stop_requested_at__isnull=False,
+        stop_confirmed_at__isnull=True,
+        record__isnull=True,
+    ).filter(
+        models.Q(stop_sent_at__isnull=True)
+        | models.Q(stop_sent_at__lt=now - timedelta(seconds=4 * STOP_RETRY_S))
     ).values_list("pk", flat=True):
-        _mark_abnormal(order_id, "no transaction record after stop")
-        counts["abnormal"] += 1
+        with transaction.atomic():
+            _queue_command("charging.order_send_stop", order_id)
+        counts["stops_resent"] += 1
     for record_id in TransactionRecord.objects.filter(
         received_at__lt=now - timedelta(minutes=1)
     ).exclude(order__state=S.SETTLED).exclude(order__pile_initiated=True, order__member__isnull=True).values_list(

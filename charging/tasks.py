@@ -15,30 +15,24 @@ logger = logging.getLogger(__name__)
 
 
 @app.task(name="charging.order_send_start", acks_late=True)
-def order_send_start(order_id: int) -> str:
-    """Send the remote start; a pile that cannot be reached fails the order at once."""
-    from . import bus
-
-    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
-    if order.state != "starting":
-        return order.state
-    result = bus.send(connection.schema_name, services.order_start_command(order), timeout=10.0)
-    if not result.ok:
-        services.order_fail(order_id=order_id, reason=f"remote start: {result.error}")
-    return "sent" if result.ok else result.error
+def order_send_start(order_id: int, deadline: float | None = None) -> str:
+    """Send the remote start before ``deadline`` (epoch s); a pile that cannot be reached
+    fails the order at once."""
+    return services.order_start_send(order_id=order_id, deadline=deadline)
 
 
 @app.task(name="charging.order_send_stop", acks_late=True)
-def order_send_stop(order_id: int) -> str:
-    from . import bus
+def order_send_stop(order_id: int, deadline: float | None = None, staff: bool = False) -> str:
+    """Send the remote stop before ``deadline`` (epoch s), only while the order still wants
+    it (see services.stop_unwanted; ``staff``: a re-send for an ended order whose pile still
+    reports its session); retried until the pile confirms."""
+    return services.order_stop_send(order_id=order_id, deadline=deadline, staff=staff)
 
-    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
-    result = bus.send(
-        connection.schema_name,
-        port.RemoteStop(pile_code=order.pile.code, connector_no=order.connector.number),
-        timeout=10.0,
-    )
-    return "sent" if result.ok else result.error
+
+@app.task(name="charging.order_check_stop", acks_late=True)
+def order_check_stop(order_id: int) -> str:
+    """Send an unconfirmed stop again (queued ``STOP_RETRY_S`` after each attempt)."""
+    return services.order_check_stop(order_id=order_id)
 
 
 @app.task(name="charging.order_ask_readings")

@@ -22,12 +22,16 @@ from .celery import app
 __all__ = ["task_queue_on_commit"]
 
 
-def task_queue_on_commit(name: str, *args: Any, countdown: float | None = None) -> None:
+def task_queue_on_commit(
+    name: str, *args: Any, countdown: float | None = None, expires: float | None = None
+) -> None:
     """After commit, queue the task registered as ``name`` with positional ``args`` (ids and
-    plain values), ``countdown`` seconds later if given, inside the current schema."""
+    plain values), ``countdown`` seconds later if given, inside the current schema;
+    ``expires`` (seconds after queueing): a worker receiving it later drops it."""
     schema = connection.schema_name
 
     def send() -> None:
-        app.send_task(name, args=args, countdown=countdown, headers={"_schema_name": schema})
+        app.send_task(name, args=args, countdown=countdown, expires=expires,
+                      headers={"_schema_name": schema})
 
     transaction.on_commit(send)

@@ -146,10 +146,26 @@ CACHES = {
     }
 }
 
+# Redis timeouts (s). redis-py times out every read after 5 s unless told otherwise, so
+# each blocking read gets a socket timeout longer than what it blocks for: the channel
+# layer waits up to 5 s per BZPOPMIN (channels-redis), the command bus up to
+# REDIS_BLOCKING_READ_MAX_S for a gateway's answer.
+REDIS_SOCKET_TIMEOUT_S = env_int("REDIS_SOCKET_TIMEOUT_S", 5)
+REDIS_BLOCKING_READ_MAX_S = 60
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 5 + 2 * REDIS_SOCKET_TIMEOUT_S,
+                    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_S,
+                    "socket_keepalive": True,
+                }
+            ],
+            "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+        },
     }
 }
 
@@ -160,7 +176,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# A task taken by a worker that died comes back after the visibility timeout. It must be
+# longer than any countdown or retry delay (Redis redelivers a waiting ETA task after it,
+# twice), and redelivery must be harmless: commands to piles carry a deadline of a minute
+# and are checked against their order just before sending (charging.services), so a stop
+# redelivered late is dropped rather than ending another driver's session.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 900),
+}
 # Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
 # operator's schema (evplatform/tenancy.py).
 CELERY_BEAT_SCHEDULE: dict = {
@@ -170,9 +194,15 @@ CELERY_BEAT_SCHEDULE: dict = {
         "args": ["stations.piles_check_offline"],
     },
     # Frame log and session messages past their days; meter samples of no order likewise.
-    "protocols-prune": {"task": "evplatform.fan_out", "schedule": 3600.0, "args": ["protocols.prune"]},
+    "protocols-prune": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("PROTOCOLS_PRUNE_SECONDS", 3600),
+        "args": ["protocols.prune"],
+    },
     "charging-samples-prune": {
-        "task": "evplatform.fan_out", "schedule": 3600.0, "args": ["charging.samples_prune"],
+        "task": "evplatform.fan_out",
+        "schedule": env_int("PROTOCOLS_PRUNE_SECONDS", 3600),
+        "args": ["charging.samples_prune"],
     },
     # Station prices follow the clock and piles get a new billing model when a version takes
     # effect, a season or special date starts, or the station's local day changes.

@@ -1,4 +1,4 @@
-"""Platform-level tasks."""
+"""Platform-level tasks (imported by the worker through ``evplatform.celery``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def tenant_ping(reply_key: str) -> str:
 @app.task(name="evplatform.fan_out")
 def fan_out(task_name: str, *args, **kwargs) -> list[str]:
     """Queue the task named ``task_name`` once per active operator (beat's entry point for
-    periodic per-tenant jobs, see evplatform.tenancy)."""
+    periodic per-tenant jobs, see evplatform.tenancy). Raises KeyError for a task this code
+    base does not know (rather than queueing messages a worker would discard)."""
     from .tenancy import for_each_active_operator
 
-    return for_each_active_operator(app.signature(task_name), *args, **kwargs)
+    return for_each_active_operator(app.tasks[task_name], *args, **kwargs)

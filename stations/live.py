@@ -51,13 +51,30 @@ def seen_key(schema: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:seen"
 
 
-@lru_cache(maxsize=1)
-def _client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True)
+@lru_cache(maxsize=4)
+def _client_for(url: str, socket_timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
+        socket_keepalive=True,
+        health_check_interval=30,
+    )
 
 
 def client() -> redis.Redis:
-    return _client_for(settings.REDIS_URL)
+    """The shared client (commands answer at once: ``REDIS_SOCKET_TIMEOUT_S``)."""
+    return _client_for(settings.REDIS_URL, float(settings.REDIS_SOCKET_TIMEOUT_S))
+
+
+def blocking_client() -> redis.Redis:
+    """A client for blocking reads (BLPOP) of up to ``REDIS_BLOCKING_READ_MAX_S``: its socket
+    timeout is longer than any such wait, so the server's own timeout answers first."""
+    return _client_for(
+        settings.REDIS_URL,
+        float(settings.REDIS_BLOCKING_READ_MAX_S + settings.REDIS_SOCKET_TIMEOUT_S),
+    )
 
 
 def live_values(values: dict) -> dict[str, str]:

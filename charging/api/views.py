@@ -1,7 +1,8 @@
 """Driver API for charging: start, watch, stop, history, reservations."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -26,10 +27,38 @@ def _connector(data) -> Connector:
     return connector
 
 
-@extend_schema(request=OrderStartIn, responses={202: OrderOut})
+def _idempotency_key(request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if key and (len(key) > 64 or not all(33 <= ord(c) <= 126 for c in key)):
+        raise APIError(
+            "idempotency_key_invalid",
+            _("Idempotency-Key must be 1 to 64 visible ASCII characters."),
+            status.HTTP_400_BAD_REQUEST,
+        )
+    return key
+
+
+@extend_schema(
+    request=OrderStartIn,
+    responses={202: OrderOut},
+    parameters=[
+        OpenApiParameter(
+            "Idempotency-Key",
+            str,
+            OpenApiParameter.HEADER,
+            description=(
+                "Optional, up to 64 visible ASCII characters. A POST retried with the same "
+                "key returns the order the first one started (202) instead of "
+                "order_in_progress; the same key for another connector is refused (422 "
+                "idempotency_key_reused)."
+            ),
+        )
+    ],
+)
 @api_view(["GET", "POST"])
 def orders(request):
-    """GET: the member's orders, newest first (paginated). POST: start charging (202)."""
+    """GET: the member's orders, newest first (paginated). POST: start charging (202); send
+    an Idempotency-Key header to retry safely after a lost response."""
     if request.method == "GET":
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.order_list_for_member(request.user), request)
@@ -42,6 +71,7 @@ def orders(request):
         connector=connector,
         mode=data.validated_data["mode"],
         prepay_ref=data.validated_data.get("prepay_ref"),
+        idempotency_key=_idempotency_key(request),
     )
     return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
 

@@ -1,4 +1,4 @@
-"""charging 0002–0004 / protocols 0002: JSON records become typed columns and period
+"""charging 0003–0005 / protocols 0002: JSON records become typed columns and period
 rows, the gateway's samples join the order samples in one MeterSample.
 
 Runs the real migrations on a scratch operator schema (created and dropped inside the
@@ -16,8 +16,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 SCRATCH = "migration_scratch"
-OLD = [("charging", "0001_initial"), ("protocols", "0001_initial")]
-NEW = [("charging", "0004_typed_records_required"), ("protocols", "0002_delete_metersample")]
+OLD = [("charging", "0002_stop_retry_review_idempotency"), ("protocols", "0001_initial")]
+NEW = [("charging", "0005_typed_records_required"), ("protocols", "0002_delete_metersample")]
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 

@@ -1,5 +1,5 @@
 """The gateway's meter samples live in ``charging.MeterSample`` now (copied there by
-charging 0003), one model instead of two."""
+charging 0004), one model instead of two."""
 
 from django.db import migrations
 
@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("protocols", "0001_initial"),
-        ("charging", "0003_convert_records_and_samples"),
+        ("charging", "0004_convert_records_and_samples"),
     ]
 
     operations = [

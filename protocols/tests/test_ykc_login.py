@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from protocols.ykc import messages as m
@@ -107,10 +109,9 @@ def test_second_connection_replaces_the_first(gateway, make_pile, pile_client):
     assert second.recv(0x04).message == m.HeartbeatReply(code, 1, 0)
     assert gateway.sync(lambda: gateway.gateway.sessions[code].peer.split(":")[1]) == str(
         second.sock.getsockname()[1])
-    # The login's online mark is a queued job of the new connection: let it run, then the
-    # old connection's close must not have marked the pile offline.
-    gateway.call(gateway.gateway.sessions[code].settle())
-    with schema_context(SCHEMA):
+    with schema_context(SCHEMA):  # the old connection's close did not mark it offline
+        wait_for(lambda: Pile.objects.get(code=code).online)
+        time.sleep(0.3)  # nor does it later
         assert Pile.objects.get(code=code).online is True
 
 

@@ -1,14 +1,15 @@
 """YKC's own codes mapped to charging's port vocabulary, here at the protocol's edge.
 
-Pure (no Django): the 0x13 status, the 0x3B 停止原因 (§4.5) and the 0x32 失败原因 (§4.3).
+Pure (no Django): the 0x13 status, the 0x3B 停止原因 (§4.5), the 0x32 失败原因 (§4.3) and
+the 0x35 失败原因 (§4.4).
 """
 
 from __future__ import annotations
 
-from charging.port import ConnectorStatus, StartRefusal, StopReason
+from charging.port import ConnectorStatus, StartRefusal, StopReason, StopRefusal
 
 from .enums import ConnectorStatus as YkcStatus
-from .enums import StartAuthFailure
+from .enums import RemoteStopFailure, StartAuthFailure
 from .enums import StopReason as YkcStop
 
 # 0x3B 停止原因 → why the session ended. Codes not listed: 0x4A–0x8F are faults (start
@@ -66,3 +67,10 @@ def connector_status(status: int, plugged: bool) -> ConnectorStatus:
     if status == YkcStatus.OFFLINE:
         return ConnectorStatus.OFFLINE
     return ConnectorStatus.FAULT
+
+
+def stop_refusal(code: int) -> StopRefusal:
+    """The port's refusal for a 0x35 失败原因 (0x02: the connector is not charging)."""
+    if code == RemoteStopFailure.NOT_CHARGING:
+        return StopRefusal.NOT_CHARGING
+    return StopRefusal.OTHER

@@ -11,8 +11,8 @@ meter samples and session messages are batched and written every 0.5 s.
 
 Domain traffic goes through charging's port: its events and queries handed to
 ``charging.handlers.dispatch``, commands from ``charging.bus``, live state queued with
-``charging.handlers.live_queue``. Bad input is counted in the metrics and logged, never raised: see
-:meth:`PileConnection.data_received`.
+``charging.handlers.live_queue``. Bad input is counted in the metrics and logged, never
+raised: see :meth:`PileConnection.data_received`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ HEARTBEAT_TYPES = frozenset((0x03, 0x04))
 ZERO_TRADE = "0" * 32
 ZERO_CARD = "0" * 16
 PERIODS = ("sharp", "peak", "flat", "valley")
+# The database hears of a connected pile at least this often (stations' offline check
+# falls back on it when Redis lost the last-seen scores).
+LAST_SEEN_DB_EVERY_S = 30
 GARBAGE_LIMIT = 1024  # bytes of garbage since the last good frame before we hang up
 ERROR_LIMIT = 32  # framing errors since the last good frame before we hang up
 
@@ -217,12 +220,17 @@ class LiveWriter:
     ``interval`` seconds: last-seen scores and connector readings (queued on the pipeline
     by ``charging.handlers.live_queue``)."""
 
-    def __init__(self, redis, interval: float = 0.05) -> None:
+    def __init__(self, redis, interval: float = 0.05, sentinel: str = "",
+                 on_lost=None) -> None:
         self.redis = redis
         self.interval = interval
         self.seen: dict[str, dict[str, float]] = {}
         self.connectors: dict[tuple[str, str, int], dict[str, str]] = {}
         self._task: asyncio.Task | None = None
+        # A key that always exists while this gateway runs (its alive key): gone means
+        # Redis lost its data, and ``on_lost()`` is called.
+        self.sentinel = sentinel
+        self.on_lost = on_lost
 
     def pile_seen(self, schema: str, pile_code: str, at: float) -> None:
         self.seen.setdefault(schema, {})[pile_code] = at
@@ -256,15 +264,24 @@ class LiveWriter:
         connectors, self.connectors = self.connectors, {}
         pipe = self.redis.pipeline(transaction=False)
         handlers.live_queue(pipe, seen=seen, connectors=connectors)
-        await pipe.execute()
+        if self.sentinel:
+            pipe.exists(self.sentinel)
+        results = await pipe.execute()
+        if self.sentinel and not results[-1] and self.on_lost is not None:
+            self.on_lost({(schema, code) for schema, scores in seen.items() for code in scores})
 
 
 class ConnectorState:
-    __slots__ = ("status", "sampled_at")
+    """What the gateway knows of one connector: its status and the session (trade number)
+    in the pile's latest 0x13 (None until a reading arrived on this connection, "" for
+    none)."""
+
+    __slots__ = ("status", "sampled_at", "trade_no")
 
     def __init__(self, status: str | None) -> None:
         self.status = status
         self.sampled_at = 0.0
+        self.trade_no: str | None = None
 
 
 class PileConnection(asyncio.Protocol):
@@ -296,6 +313,10 @@ class PileConnection(asyncio.Protocol):
         self.pump: asyncio.Task | None = None
         self.jobs: deque = deque()
         self.job_runner: asyncio.Task | None = None
+        # When the database last heard of this pile through pile_mark_online (loop time),
+        # and whether Redis lost its route and liveness (rebuilt from its next frame).
+        self.marked_online_at = 0.0
+        self.relink = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -489,8 +510,10 @@ class YkcGateway:
         pool = aioredis.BlockingConnectionPool.from_url(
             self.redis_url, max_connections=64, timeout=10, decode_responses=True)
         self.redis = aioredis.Redis(connection_pool=pool)
-        self.live = LiveWriter(self.redis)
-        self.bus = bus.GatewayBus(self.redis, self.gateway_id, self.execute, self.kick)
+        self.live = LiveWriter(self.redis, sentinel=bus.alive_key(self.gateway_id),
+                               on_lost=self.redis_lost)
+        self.bus = bus.GatewayBus(self.redis, self.gateway_id, self.execute, self.kick,
+                                  on_lost=self.redis_lost)
         await self.bus.start()
         self.live.start()
         self.batcher.start()
@@ -527,6 +550,7 @@ class YkcGateway:
         pending += [t for t in self._offline_tasks if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=5)
+        self.live.sentinel = ""  # the alive key goes with the bus: no loss to detect
         await self.bus.stop()
         await self.live.stop()
         await self.batcher.stop()
@@ -628,6 +652,7 @@ class YkcGateway:
         self.log_frame(conn, "in", frame_type, type(message).__name__,
                        getattr(message, "trade_no", ""), frame)
         self.live.pile_seen(conn.schema, conn.pile_code, time.time())
+        self.still_online(conn)
         handler = self.HANDLERS.get(frame_type)
         if handler is None:
             if not message.upstream:
@@ -672,7 +697,60 @@ class YkcGateway:
         conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
         conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
         await self.bus.register(conn.schema, conn.pile_code, conn.id)
+        conn.marked_online_at = self.loop.time()
         conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
+
+    def still_online(self, conn: PileConnection) -> None:
+        """A frame from a logged-in pile: the database hears of it every
+        ``LAST_SEEN_DB_EVERY_S`` (so the offline check's fallback stays fresh and a pile
+        marked offline meanwhile comes back), and after Redis lost its data the pile's
+        command route is registered again at once."""
+        now = self.loop.time()
+        if conn.relink:
+            conn.relink = False
+            task = self.loop.create_task(self._relink(conn))
+            self._offline_tasks.add(task)
+            task.add_done_callback(self._offline_tasks.discard)
+        elif now - conn.marked_online_at < LAST_SEEN_DB_EVERY_S:
+            return
+        conn.marked_online_at = now
+        conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code,
+                                                                 datetime.now(UTC)))
+
+    async def _relink(self, conn: PileConnection) -> None:
+        try:
+            await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
+            if not conn.closed and self.sessions.get(conn.pile_code) is conn:
+                await self.bus.register(conn.schema, conn.pile_code, conn.id)
+        except Exception:
+            conn.relink = True  # Redis still away: the next frame tries again
+            logger.warning("%s: route not registered again", conn.pile_code, exc_info=True)
+
+    async def _restore(self) -> None:
+        try:
+            await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
+            await self.bus.refresh_routes()
+        except Exception:
+            logger.warning("routes not restored yet (Redis away)", exc_info=True)
+
+    def redis_lost(self, just_seen: set[tuple[str, str]] | None = None) -> None:
+        """Redis lost this gateway's keys (flushed or restarted empty): the alive key and
+        every route are set again now; each pile's liveness is reported again from its next
+        frame (at once for the piles whose frame revealed the loss, ``just_seen``)."""
+        self.metrics.error("redis_lost")
+        logger.warning("Redis lost the gateway's keys: restoring routes, liveness from the "
+                       "piles' next frames")
+        task = self.loop.create_task(self._restore())
+        self._offline_tasks.add(task)
+        task.add_done_callback(self._offline_tasks.discard)
+        just_seen = just_seen or set()
+        for conn in list(self.sessions.values()):
+            if (conn.schema, conn.pile_code) in just_seen:
+                conn.marked_online_at = self.loop.time()
+                conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code,
+                                                                         datetime.now(UTC)))
+            else:
+                conn.relink = True
 
     def pile_gone(self, conn: PileConnection) -> None:
         """A logged-in pile's connection closed and no newer one holds the pile."""
@@ -745,6 +823,7 @@ class YkcGateway:
         state = conn.connectors.get(no)
         if state is None:
             state = conn.connectors[no] = ConnectorState(None)
+        state.trade_no = trade_no
         changed = state.status != status
         if changed:
             state.status = status
@@ -820,6 +899,7 @@ class YkcGateway:
         conn.resolve(0x35, reply.connector_no, reply)
         conn.job(handlers.dispatch, conn.schema, port.StopResult(
             pile_code=conn.pile_code, connector_no=reply.connector_no, accepted=reply.stopped,
+            refusal=None if reply.stopped else codes.stop_refusal(int(reply.failure_reason)),
             protocol_code=None if reply.stopped else int(reply.failure_reason),
             at=datetime.now(UTC)))
 
@@ -919,12 +999,20 @@ class YkcGateway:
             return port.CommandResult(ok=False, error="refused",
                                       detail={**detail, "reason_code": int(reply.failure_reason)})
         if isinstance(command, port.RemoteStop):
+            # 0x36 names no session: never stop one the command was not meant for.
+            state = conn.connectors.get(command.connector_no)
+            running = state.trade_no if state is not None else None
+            if command.trade_no and running and running != command.trade_no:
+                self.metrics.error("stop_session_mismatch")
+                return port.CommandResult(ok=False, error="session_mismatch",
+                                          detail={"running": running})
             reply = await self._ask(conn, m.RemoteStop(pile, command.connector_no), 0x35,
                                     command.connector_no)
             if reply.stopped:
                 return port.CommandResult(ok=True)
-            return port.CommandResult(ok=False, error="refused",
-                                      detail={"reason_code": int(reply.failure_reason)})
+            return port.CommandResult(ok=False, error="refused", detail={
+                "refusal": str(codes.stop_refusal(int(reply.failure_reason))),
+                "reason_code": int(reply.failure_reason)})
         if isinstance(command, port.BalanceUpdate):
             reply = await self._ask(conn, m.BalanceUpdate(
                 pile, command.connector_no, command.card_no or ZERO_CARD,

@@ -53,6 +53,7 @@ class Stats:
     connects: int = 0
     disconnects: int = 0
     records_acked: int = 0
+    records_made: int = 0
     latencies: list[float] = field(default_factory=list)
     keep_latencies: bool = True
 
@@ -82,6 +83,8 @@ class Connector:
         self.meter = Decimal(random.randint(1000, 90000))
         self.last_tick: float | None = None
         self.sent_at: deque[float] = deque()
+        # The balance sent with the remote start (0x34): the pile stops at it (0x6E).
+        self.limit: Decimal | None = None
 
     @property
     def status(self) -> ConnectorStatus:
@@ -120,6 +123,8 @@ class SimulatedPile:
         self._login_reply: asyncio.Future | None = None
         self._card_reply: asyncio.Future | None = None
         self._stop = False
+        self.powered_off_until = 0.0  # loop time; the pile is dark until then
+        self.last_record: m.TransactionRecord | None = None
 
     # --- time ---------------------------------------------------------------------------
 
@@ -142,7 +147,18 @@ class SimulatedPile:
     async def run(self) -> None:
         """Connect, log in, work; reconnect after any disconnect (like firmware)."""
         backoff = 1.0
+        guard = asyncio.create_task(self._balance_guard())
+        try:
+            await self._run(backoff)
+        finally:
+            guard.cancel()
+
+    async def _run(self, backoff: float) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stop:
+            if loop.time() < self.powered_off_until:
+                await asyncio.sleep(min(0.5, self.powered_off_until - loop.time()))
+                continue
             try:
                 reader, self.writer = await asyncio.open_connection(self.host, self.port)
             except OSError:
@@ -176,6 +192,38 @@ class SimulatedPile:
         """Simulate a lost link (modem reset) — the pile reconnects by itself."""
         if self.writer is not None:
             self.writer.transport.abort()
+
+    def power_off(self, seconds: float) -> None:
+        """Lose power for ``seconds`` (real time): sessions end where they are (0x50), their
+        records and any unacknowledged ones stay in flash, the link drops; on power-up the
+        pile logs in again and re-sends them until acknowledged."""
+        for connector in self.connectors.values():
+            if connector.session is not None:
+                self.finish(connector, 0x50, send=False)
+        self.powered_off_until = asyncio.get_running_loop().time() + seconds
+        self.events.append(("power_off", seconds))
+        self.drop_connection()
+
+    def repeat_record(self) -> bool:
+        """Send the latest record again (acknowledged or not), as firmware may."""
+        if self.last_record is None:
+            return False
+        self.send(self.last_record)
+        return True
+
+    async def _balance_guard(self) -> None:
+        """Stop a session when its amount reaches the balance of its remote start, online
+        or not (as the pile's own meter would)."""
+        while True:
+            await asyncio.sleep(self.scaled(REALTIME_CHARGING_S) / 3)
+            for connector in self.connectors.values():
+                session = connector.session
+                if session is None or connector.limit is None or self.model is None:
+                    continue
+                self.accrue(connector)
+                if self.amount(session) >= connector.limit:
+                    self.events.append(("balance_stop", session.trade_no))
+                    self.finish(connector, 0x6E)
 
     async def _connected(self, reader: asyncio.StreamReader) -> None:
         read_task = asyncio.create_task(self._read(reader))
@@ -323,7 +371,8 @@ class SimulatedPile:
         self.events.append(("started", trade_no))
         self.send_realtime(connector)
 
-    def finish(self, connector: Connector, stop_reason: int) -> m.TransactionRecord:
+    def finish(self, connector: Connector, stop_reason: int,
+               send: bool = True) -> m.TransactionRecord:
         """End the session: 0x13 idle, then the 0x3B kept until acknowledged."""
         self.accrue(connector)
         session = connector.session
@@ -341,10 +390,14 @@ class SimulatedPile:
             tuple(periods), session.meter_start, connector.meter, session.energy,
             session.energy, self.amount(session), "", session.trade_type, end, stop_reason,
             session.card_no)
+        connector.limit = None
         self.unacked[session.trade_no] = record
+        self.last_record = record
+        self.stats.records_made += 1
         self.events.append(("finished", session.trade_no))
-        self.send_realtime(connector)
-        self.send(record)
+        if send:
+            self.send_realtime(connector)
+            self.send(record)
         return record
 
     def plug(self, connector_no: int = 1, plugged: bool = True) -> None:
@@ -462,6 +515,7 @@ class SimulatedPile:
         if reason == 0:
             self.balance = message.balance
             self.begin(connector, message.trade_no, card_no=message.physical_card_no)
+            connector.limit = message.balance if message.balance > 0 else None
 
 
 # --- scenarios --------------------------------------------------------------------------
@@ -517,3 +571,60 @@ async def scenario(pile: SimulatedPile, name: str, *, charge_minutes: float = 30
             pile.stop_local(1, 0x41)
             break
         await asyncio.sleep(0.05)
+
+
+# --- control channel --------------------------------------------------------------------
+
+
+async def serve_control(piles: dict[str, SimulatedPile], host: str, port: int,
+                        stats: Stats) -> asyncio.Server:
+    """A line-oriented TCP control channel for fault injection (one JSON reply per line):
+
+    - ``drop PILE|*`` — drop the links (the piles reconnect by themselves);
+    - ``power_off PILE|* SECONDS`` — lose power (records kept in flash, see power_off);
+    - ``repeat PILE|*`` — send the latest record again;
+    - ``stats`` — {"piles", "logged_in", "charging", "unacked", "records_made",
+      "records_acked", "charging_trades": [...]}.
+    """
+    def targets(name: str) -> list[SimulatedPile]:
+        return list(piles.values()) if name == "*" else [p for p in [piles.get(name)] if p]
+
+    def run(words: list[str]) -> dict:
+        if not words:
+            return {"error": "empty"}
+        command = words[0]
+        if command == "stats":
+            charging = [c.session.trade_no for p in piles.values()
+                        for c in p.connectors.values() if c.session is not None]
+            return {"piles": len(piles),
+                    "logged_in": sum(p.logged_in.is_set() for p in piles.values()),
+                    "charging": len(charging), "charging_trades": charging,
+                    "unacked": sum(len(p.unacked) for p in piles.values()),
+                    "records_made": stats.records_made, "records_acked": stats.records_acked}
+        if command in ("drop", "power_off", "repeat") and len(words) >= 2:
+            chosen = targets(words[1])
+            for pile in chosen:
+                if command == "drop":
+                    pile.drop_connection()
+                elif command == "power_off":
+                    pile.power_off(float(words[2]) if len(words) > 2 else 10.0)
+                else:
+                    pile.repeat_record()
+            return {"ok": True, "piles": len(chosen)}
+        return {"error": f"unknown command {' '.join(words)!r}"}
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import json
+
+        try:
+            while line := await reader.readline():
+                try:
+                    reply = run(line.decode().split())
+                except (ValueError, IndexError) as exc:
+                    reply = {"error": str(exc)}
+                writer.write((json.dumps(reply) + "\n").encode())
+                await writer.drain()
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(client, host, port)

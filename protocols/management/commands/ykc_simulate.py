@@ -41,9 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("--ramp-seconds", type=float, default=0,
                             help="spread the connects over this many seconds")
         parser.add_argument("--duration", type=float, default=0, help="stop after N seconds")
+        parser.add_argument("--control-port", type=int, default=0,
+                            help="serve the fault-injection control channel on 127.0.0.1:PORT")
 
     def handle(self, *args, **o):
-        from protocols.ykc.simulator import SimulatedPile, Stats, scenario
+        from protocols.ykc.simulator import SimulatedPile, Stats, scenario, serve_control
 
         # (pile code, connectors, power per connector in kW or None for --power-kw)
         piles = [(code, o["connectors"] or 1, None) for code in o["piles"]]
@@ -64,11 +66,16 @@ class Command(BaseCommand):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             tasks = []
+            by_code = {}
+            control = None
+            if o["control_port"]:
+                control = await serve_control(by_code, "127.0.0.1", o["control_port"], stats)
             for index, (code, connectors, power_kw) in enumerate(piles):
                 pile = SimulatedPile(code, o["host"], o["port"], connectors=connectors,
                                      power_kw=power_kw or o["power_kw"],
                                      time_scale=o["time_scale"],
                                      stats=stats)
+                by_code[code] = pile
                 name = o["scenario"]
                 if o["charging_share"] is not None:
                     name = "load" if random.random() < o["charging_share"] else "idle"
@@ -92,6 +99,8 @@ class Command(BaseCommand):
                                   f"{stats.frames_in} records acked {stats.records_acked}")
                 if o["duration"] and time.monotonic() - started >= o["duration"]:
                     break
+            if control is not None:
+                control.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

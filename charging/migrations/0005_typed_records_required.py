@@ -13,7 +13,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("charging", "0003_convert_records_and_samples"),
+        ("charging", "0004_convert_records_and_samples"),
     ]
 
     operations = [

@@ -119,7 +119,7 @@ def samples_backward(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("charging", "0002_typed_records_one_meter_sample"),
+        ("charging", "0003_typed_records_one_meter_sample"),
     ]
 
     operations = [

@@ -14,7 +14,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("charging", "0001_initial"),
+        ("charging", "0002_stop_retry_review_idempotency"),
         ("protocols", "0001_initial"),
     ]
 

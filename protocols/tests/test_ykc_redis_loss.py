@@ -1,0 +1,89 @@
+"""Redis loses everything (flushed, restarted empty) while piles stay connected: their
+command routes and liveness come back from their next frame, and the offline check does
+not mark them offline meanwhile."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+from django.conf import settings
+from django_tenants.utils import schema_context
+
+from charging import bus, port
+from protocols.ykc import messages as m
+from stations import live
+
+from .conftest import SCHEMA
+from .helpers import committed, login, wait_for
+
+
+def _flush_ours() -> None:
+    """What FLUSHDB does to this run's keys (other runs share the server)."""
+    r = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(r.scan_iter(f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+    if keys:
+        r.delete(*keys)
+
+
+def test_routes_and_liveness_come_back_from_the_next_frame(gateway, make_pile, pile_client, recorder):
+    from stations.models import Pile
+    from stations.services import piles_mark_offline
+
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+    wait_for(lambda: live.client().get(bus.route_key(SCHEMA, code)))
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code=code, online=True).exists())
+
+    _flush_ours()
+    assert bus.send(SCHEMA, port.ReadRealtime(pile_code=code, connector_no=1), 1) == \
+        port.CommandResult(ok=False, error="pile_offline")
+
+    client.send(m.Heartbeat(code, 1, False))
+    client.recv(0x04)
+    wait_for(lambda: live.client().get(bus.route_key(SCHEMA, code)), timeout=3)
+    wait_for(lambda: live.client().exists(bus.alive_key(gateway.gateway.gateway_id)), timeout=3)
+    assert live.pile_last_seen(SCHEMA, code) is not None
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(bus.send, SCHEMA, port.ReadRealtime(pile_code=code, connector_no=1), 5)
+        client.recv(0x12)
+        from .helpers import realtime
+
+        client.send(realtime(code, status=2, plugged=True))
+        assert pending.result(6).ok is True
+
+    # The offline check, a heartbeat window later, finds the pile by its new score.
+    def check():
+        with schema_context(SCHEMA):
+            return piles_mark_offline()
+
+    assert code not in committed(check)
+
+
+def test_a_pile_marked_offline_while_connected_comes_back_with_its_frames(
+    gateway, make_pile, pile_client, recorder
+):
+    from stations.models import Pile
+    from stations.services import _pile_mark_offline
+
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code=code, online=True).exists())
+
+    def mark_offline():
+        with schema_context(SCHEMA):
+            return _pile_mark_offline(code=code, last_seen=None, now=live.datetime.now(live.UTC))
+
+    assert committed(mark_offline)
+    _flush_ours()  # as after a flush: the gateway notices and re-reports its piles
+    time.sleep(0.2)
+    client.send(m.Heartbeat(code, 1, False))
+    client.recv(0x04)
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code=code, online=True).exists(), timeout=5)
