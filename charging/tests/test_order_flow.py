@@ -187,7 +187,9 @@ def test_settlement_dying_midway_is_retried_and_settles_once(funded_member, conn
     order = _start(funded_member, connector)
     services.record_store(_record(order))
     record = TransactionRecord.objects.get()
-    real = services.order_transition
+    from charging.services import settle
+
+    real = settle.order_transition
     died = []
 
     def dying(order, to_state, **kwargs):
@@ -196,7 +198,7 @@ def test_settlement_dying_midway_is_retried_and_settles_once(funded_member, conn
             raise RuntimeError("worker killed")  # after the ledger posting was written
         return real(order, to_state, **kwargs)
 
-    monkeypatch.setattr(services, "order_transition", dying)
+    monkeypatch.setattr(settle, "order_transition", dying)
     with pytest.raises(RuntimeError):
         services.record_settle(record_id=record.pk)
     order.refresh_from_db()
