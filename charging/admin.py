@@ -18,6 +18,7 @@ from .models import (
     OrderTransition,
     RecordPeriod,
     Reservation,
+    StopReason,
     TransactionRecord,
 )
 
@@ -154,7 +155,7 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
             try:
                 services.order_stop(
                     order_id=order.pk, actor=OrderTransition.Actor.STAFF, actor_id=request.user.pk,
-                    reason=services.StopReason.PLATFORM,
+                    reason=StopReason.PLATFORM,
                 )
                 done += 1
             except services.OrderRefused as exc:
