@@ -12,14 +12,14 @@ export DB_NAME DB_HOST DB_PORT DB_USER
 SIMULATE ?= 1
 PROCESSES = web worker beat ykc fake_wechat fake_wechatpay $(if $(filter 1,$(SIMULATE)),sim,)
 
-.PHONY: run test setup services db venv lint bench faults messages clean-db
+.PHONY: run test setup services db venv lint bench faults messages clean-db miniprogram h5 browser
 
-run: setup
+run: setup h5
 	$(PY) manage.py seed_demo
 	.venv/bin/honcho start $(PROCESSES)
 
 # The layer and style checks run first: a broken import contract fails the build like a test.
-test: venv services lint
+test: venv services lint h5 browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: venv services db
@@ -49,6 +49,34 @@ db:
 	@psql -h $(DB_HOST) -p $(DB_PORT) -U $(DB_USER) -d postgres -tAc \
 	  "SELECT 1 FROM pg_database WHERE datname='$(DB_NAME)'" | grep -q 1 || \
 	  psql -h $(DB_HOST) -p $(DB_PORT) -U $(DB_USER) -d postgres -qc "CREATE DATABASE $(DB_NAME)"
+
+# The drivers' app (uni-app, miniprogram/): npm ci from the committed lockfile, then the
+# H5 build (served by Django at /m/) and the WeChat mini-program build (the code template).
+MP_DIR := miniprogram
+MP_SOURCES := $(shell find $(MP_DIR)/src -type f 2>/dev/null) $(MP_DIR)/index.html \
+	$(MP_DIR)/vite.config.js $(MP_DIR)/package.json
+
+miniprogram: h5 $(MP_DIR)/dist/build/mp-weixin/app.json
+
+h5: $(MP_DIR)/dist/build/h5/index.html
+
+$(MP_DIR)/node_modules/.installed: $(MP_DIR)/package-lock.json
+	cd $(MP_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(MP_DIR)/dist/build/h5/index.html: $(MP_DIR)/node_modules/.installed $(MP_SOURCES)
+	cd $(MP_DIR) && npm run -s build:h5 >/dev/null
+	test -f $@
+
+$(MP_DIR)/dist/build/mp-weixin/app.json: $(MP_DIR)/node_modules/.installed $(MP_SOURCES)
+	cd $(MP_DIR) && npm run -s build:mp-weixin >/dev/null
+	test -f $@
+
+# Browser tests use Debian's Chromium (no browser downloads) with CJK fonts.
+browser:
+	@test -x /usr/bin/chromium && fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  echo "installing Chromium and CJK fonts"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 lint: venv
 	.venv/bin/ruff check .

@@ -29,6 +29,8 @@ DEMO_ADMIN = ("demo-admin", "demo-admin-123")
 DEMO_OWNER = ("zhanzhang", "owner-demo-123")
 DEMO_MEMBER_NAME = "alice"  # the fake WeChat's login code demo-alice#… is this member
 DEMO_MEMBER_GIFT = Decimal("50.00")
+# Top-up offers (at least this much → this bonus); above the journeys' ¥100 top-ups.
+DEMO_TOP_UP_OFFERS = [(Decimal("200.00"), Decimal("20.00")), (Decimal("500.00"), Decimal("60.00"))]
 FAKE_PAY_KEY_DIR = Path(settings.BASE_DIR) / "var" / "fake_wechatpay"
 
 # name, code, address, district, area code, lat, lng (GCJ-02), piles: (code, kind, kW, guns)
@@ -88,13 +90,63 @@ def _merchant(operator: Operator, key_dir: Path, notify_base_url: str) -> MiniPr
     from fakes.wechatpay import load_or_create_demo_merchant, load_or_create_platform_key
 
     mini_program, _ = MiniProgram.objects.update_or_create(
-        operator=operator, defaults={"appid": DEMO_APPID, "app_secret": DEMO_APP_SECRET}
+        appid=DEMO_APPID,
+        defaults={"operator": operator, "app_secret": DEMO_APP_SECRET, "name": DEMO_NAME},
     )
     load_or_create_platform_key(key_dir)
     load_or_create_demo_merchant(key_dir, DEMO_MCHID, DEMO_APPID)
     return configure_for_fake(
         mini_program, key_dir=str(key_dir), mchid=DEMO_MCHID, notify_base_url=notify_base_url
     )
+
+
+DEMO_BRAND_COLOR = "#0E9F6E"
+# The development third-party platform; the Procfile's fake WeChat serves the same one.
+DEMO_COMPONENT = {
+    "component_appid": "wxcomponentdemo1",
+    "component_appsecret": "demo-component-secret",
+    "token": "demo-msg-token",
+    "encoding_aes_key": "ZXZwLWRlbW8tdGhpcmQtcGFydHktcGxhdGZvcm0tayE",
+}
+
+
+def _open_platform() -> None:
+    """The development third-party platform (kept if the super admin configured one)."""
+    from tenants.models import OpenPlatform
+
+    if OpenPlatform.objects.exists():
+        return
+    base = f"http://localhost:{settings.SITE_PORT}"
+    OpenPlatform.objects.create(
+        **DEMO_COMPONENT, public_base_url=base, api_base_url=f"http://127.0.0.1:{settings.SITE_PORT}"
+    )
+
+
+def _logo_png(color: str, size: int = 192) -> bytes:
+    """A square logo: a white lightning bolt on the brand colour."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=size // 5, fill=color)
+    bolt = [(0.58, 0.12), (0.26, 0.56), (0.47, 0.56), (0.40, 0.88), (0.74, 0.42), (0.53, 0.42)]
+    draw.polygon([(x * size, y * size) for x, y in bolt], fill="white")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _branding(operator: Operator) -> None:
+    """The demo's colour and logo in the drivers' app (kept if someone changed them)."""
+    from django.core.files.base import ContentFile
+
+    if operator.logo:
+        return
+    operator.brand_color = DEMO_BRAND_COLOR
+    operator.logo.save(f"{DEMO_SLUG}.png", ContentFile(_logo_png(DEMO_BRAND_COLOR)), save=False)
+    operator.save(update_fields=["brand_color", "logo"])
 
 
 def _estate() -> list[str]:
@@ -155,6 +207,10 @@ def _member() -> None:
         openid=demo_openid(DEMO_APPID, DEMO_MEMBER_NAME), defaults={"nickname": "演示车主"}
     )
     wallet_top_up(member=member, amount=DEMO_MEMBER_GIFT, key="demo:seed:wallet", memo="demo seed")
+    from billing.models import TopUpOffer
+
+    for pay, bonus in DEMO_TOP_UP_OFFERS:  # shown in the app's wallet (充200送20 …)
+        TopUpOffer.objects.get_or_create(pay_amount=pay, defaults={"bonus_amount": bonus})
     policy = ChargingPolicy.current()
     if not policy.notify_template_id:
         policy.notify_template_id = "demo-order-settled"
@@ -168,6 +224,8 @@ def seed_demo_operator(
     (shared with ``python -m fakes.wechatpay --key-dir``); notifications go to
     ``notify_base_url`` (default: this machine's web port)."""
     operator, created = _operator()
+    _branding(operator)
+    _open_platform()
     with transaction.atomic():
         _merchant(operator, key_dir, notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}")
     with tenant_context(operator), transaction.atomic():

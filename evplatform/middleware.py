@@ -34,6 +34,9 @@ from .api.errors import error_response
 API_PREFIX = "/api/app/"
 PAY_NOTIFY_PREFIX = "/api/pay/notify/"
 ALWAYS_PUBLIC = ("/healthz",)
+# WeChat's pushes to the third-party platform (tenants.open_platform) reach the platform
+# itself whatever host they were sent to.
+PUBLIC_PREFIXES = ("/wechat/component/",)
 WECHAT_REFERER = re.compile(r"^https://servicewechat\.com/(wx[0-9a-zA-Z]+)/")
 
 
@@ -46,7 +49,7 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
             return self._route_api(request)
         if request.path_info.startswith(PAY_NOTIFY_PREFIX):
             return self._route_pay_notify(request)
-        if request.path_info in ALWAYS_PUBLIC:
+        if request.path_info in ALWAYS_PUBLIC or request.path_info.startswith(PUBLIC_PREFIXES):
             request.tenant = selectors.operator_get_by_schema(get_public_schema_name())
             self.setup_url_routing(request, force_public=True)
             return None

@@ -218,6 +218,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "args": ["billing.reconcile_tenant"],
     },
     # Orders stuck between states are finished (or flagged) exactly once.
+    # The operators' mini-programs' tokens through the third-party platform (2 h lifetime).
+    "tenants-authorizer-tokens": {"task": "tenants.authorizer_tokens_refresh", "schedule": 600.0},
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",
         "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),
@@ -296,6 +298,12 @@ WECHATPAY_API_BASE_URL = env_str(
     "https://api.mch.weixin.qq.com" if PRODUCTION else "http://127.0.0.1:8802",
 )
 WECHAT_HTTP_TIMEOUT = env_int("WECHAT_HTTP_TIMEOUT", 10)
+
+# The drivers' H5 app (`make miniprogram` builds it) served at /m/ on each operator's host.
+MINIPROGRAM_H5_DIR = Path(env_str("MINIPROGRAM_H5_DIR", str(BASE_DIR / "miniprogram/dist/build/h5")))
+# Development only: the H5 app logs in through the fake WeChat (codes demo-<name>#…) and
+# "pays" in the fake WeChat Pay at WECHATPAY_API_BASE_URL. Never on in production.
+MINIPROGRAM_H5_DEV_TOOLS = env_bool("MINIPROGRAM_H5_DEV_TOOLS", not PRODUCTION) and not PRODUCTION
 
 LOGGING = {
     "version": 1,

@@ -1,11 +1,12 @@
 """URLs on an operator's host, and the driver API (routed to the operator's schema)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from stations.views import qr_landing
 
+from . import h5
 from .health import healthz
 
 urlpatterns = [
@@ -18,6 +19,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("q/<str:code>", qr_landing, name="qr-landing"),
+    # The drivers' H5 app (miniprogram/, built by `make miniprogram`).
+    path("m/", h5.h5_index, name="h5-app"),
+    path("m/logo", h5.h5_logo, name="h5-logo"),
+    re_path(r"^m/assets/(?P<path>[\w.@-]+)$", h5.h5_asset, name="h5-asset"),
 ]
 
 handler400 = "evplatform.api.errors.handler400"

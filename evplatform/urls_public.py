@@ -3,6 +3,8 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from tenants import views as tenant_views
+
 from .admin_sites import platform_admin_site
 from .health import healthz
 
@@ -12,6 +14,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", platform_admin_site.urls),
+    # WeChat Open Platform third-party platform (tenants.open_platform).
+    path("wechat/component/events", tenant_views.component_events, name="component-events"),
+    path("wechat/component/<str:appid>/events", tenant_views.authorizer_events, name="authorizer-events"),
+    path("wechat/component/authorized", tenant_views.authorized, name="component-authorized"),
 ]
 
 handler400 = "evplatform.api.errors.handler400"

@@ -230,6 +230,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
+    def do_OPTIONS(self) -> None:
+        # CORS preflight for the control endpoints: the H5 app in a development browser
+        # plays the phone's WeChat client (e.g. POST /_fake/pay) from another origin.
+        self._read_request("OPTIONS")
+        self._send(Reply(204, b"", headers=self._cors_headers()))
+
+    def _cors_headers(self) -> dict[str, str]:
+        if not self.path.startswith("/_fake/"):
+            return {}
+        return {
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        }
+
     def _read_request(self, method: str) -> Request:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -289,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
         if reply.status != 204:
             self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
+        for name, value in (reply.headers | self._cors_headers()).items():
             self.send_header(name, value)
         self.end_headers()
         if reply.body and self.command != "HEAD":

@@ -10,6 +10,7 @@ Endpoints imitated (errors come back as HTTP 200 + ``errcode``/``errmsg``, like 
 * ``POST /wxa/business/getuserphonenumber``  phone code -> phone_info
 * ``POST /cgi-bin/message/subscribe/send``   recorded; read back with ``GET /_fake/messages``
 * ``POST /wxa/getwxacodeunlimit``            a PNG (a real QR code of ``page?scene=...``)
+* the Open Platform third-party platform and code management: see ``fakes.wechat_component``
 
 Login codes (what ``wx.login()`` would hand the mini-program):
 
@@ -55,6 +56,7 @@ from fakes._server import (
     json_reply,
     route,
 )
+from fakes.wechat_component import ComponentEndpoints, ComponentState
 
 TOKEN_GRACE_SECONDS = 300  # a replaced token stays valid this long (WeChat: 5 minutes)
 STABLE_REFRESH_BEFORE = 300  # stable_token hands out a new token in the last 5 minutes
@@ -130,7 +132,7 @@ class WeChatApiState:
     msg_ids: Any = field(default_factory=lambda: itertools.count(2_000_000_001))
 
 
-class WeChatApiServer(FakeServer):
+class WeChatApiServer(ComponentEndpoints, FakeServer):
     """Fake api.weixin.qq.com. ``server.state`` holds everything; all access is under its lock."""
 
     def __init__(
@@ -142,6 +144,7 @@ class WeChatApiServer(FakeServer):
     ) -> None:
         super().__init__(address, Handler)
         self.state = WeChatApiState(permissive=permissive, token_ttl=token_ttl)
+        self.component_state = ComponentState()  # the third-party platform (fakes/wechat_component.py)
 
     # ----------------------------------------------------------------- public helpers
     def register_app(self, appid: str, secret: str, *, unionid: bool = False) -> None:
@@ -189,6 +192,7 @@ class WeChatApiServer(FakeServer):
             route("GET", r"/_fake/failures", lambda r: control_failures(self, r)),
             route("POST", r"/_fake/failures", lambda r: control_failures(self, r)),
             route("DELETE", r"/_fake/failures", lambda r: control_failures(self, r)),
+            *self.component_routes(),
         ]
 
     # ----------------------------------------------------------------- checks
@@ -498,6 +502,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--token-ttl", type=int, default=7200, help="access token seconds")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--component", metavar="APPID:SECRET:TOKEN:AESKEY",
+        help="a third-party platform (Open Platform component) to serve",
+    )
+    parser.add_argument("--component-callback", default="", help="its authorisation event URL")
+    parser.add_argument("--component-events", default="", help="its message URL ($APPID$)")
+    parser.add_argument("--ticket-every", type=float, default=600, help="ticket push seconds")
+    parser.add_argument(
+        "--auto-audit-seconds", type=float, default=0, help="pass every audit after N s (0: never)"
+    )
     args = parser.parse_args(argv)
 
     server = WeChatApiServer(
@@ -507,6 +521,14 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.app:
         appid, _, secret = spec.partition(":")
         server.register_app(appid, secret)
+    if args.component:
+        c_appid, c_secret, c_token, c_key = args.component.split(":", 3)
+        server.component_register(
+            c_appid, c_secret, c_token, c_key, args.component_callback, args.component_events
+        )
+        server.component_state.auto_audit_seconds = args.auto_audit_seconds
+        if args.component_callback:
+            server.ticket_pushes_start(args.ticket_every)
     mode = "strict (registered apps only)" if args.strict else "permissive (any wx… appid)"
     print(
         "=" * 72,

@@ -6,8 +6,9 @@ from django_tenants.utils import get_public_schema_name
 
 from evplatform.admin_sites import platform_admin_site
 
+from . import open_platform
 from .crypto import mask
-from .models import Domain, MiniProgram, Operator, RefusedPileLogin
+from .models import CodeTemplate, Domain, MiniProgram, OpenPlatform, Operator, RefusedPileLogin
 from .services import operator_set_status
 
 
@@ -27,9 +28,9 @@ class MiniProgramForm(forms.ModelForm):
     class Meta:
         model = MiniProgram
         fields = [
-            "operator", "appid", "app_secret", "mchid", "apiv3_key", "merchant_cert_serial",
-            "merchant_private_key", "wechatpay_public_key", "wechatpay_public_key_id",
-            "notify_base_url",
+            "operator", "appid", "name", "app_secret", "mchid", "apiv3_key",
+            "merchant_cert_serial", "merchant_private_key", "wechatpay_public_key",
+            "wechatpay_public_key_id", "notify_base_url",
         ]
         widgets = {
             field: SecretInput(attrs={"autocomplete": "new-password"})
@@ -86,15 +87,184 @@ class OperatorAdmin(admin.ModelAdmin):
         self.message_user(request, _("Resumed."), messages.SUCCESS)
 
 
+class SecretsForm(forms.ModelForm):
+    """Secrets as password inputs showing only a mask; empty keeps the stored value."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self._meta.model.SECRET_FIELDS:
+            if field not in self.fields:
+                continue
+            self.fields[field].widget = SecretInput(attrs={"autocomplete": "new-password"})
+            current = getattr(self.instance, field, "") if self.instance.pk else ""
+            if current:
+                self.fields[field].required = False
+                self.fields[field].help_text = _("Set: %(mask)s. Leave empty to keep.") % {
+                    "mask": mask(current)
+                }
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in self._meta.model.SECRET_FIELDS:
+            if not cleaned.get(field) and self.instance.pk:
+                cleaned[field] = getattr(self.instance, field)
+        return cleaned
+
+
+def _run(modeladmin, request, queryset, action, done: str) -> None:
+    """Apply ``action(mini_program)`` to each selected one; report successes and failures."""
+    ok, failed = 0, []
+    for mp in queryset.select_related("operator"):
+        try:
+            action(mp)
+            ok += 1
+        except open_platform.OpenPlatformError as exc:
+            failed.append(f"{mp.appid}: {exc}")
+    if ok:
+        modeladmin.message_user(request, done % {"count": ok}, messages.SUCCESS)
+    for line in failed:
+        modeladmin.message_user(request, line, messages.ERROR)
+
+
 @admin.register(MiniProgram, site=platform_admin_site)
 class MiniProgramAdmin(admin.ModelAdmin):
+    """Every operator's mini-programs in one table: authorisation, the committed version,
+    its audit and the released version (tenants.open_platform), with bulk actions."""
+
     form = MiniProgramForm
-    list_display = ["appid", "operator", "mchid", "pay_ready", "updated_at"]
-    search_fields = ["appid", "mchid", "operator__name"]
+    list_display = [
+        "appid", "display_name", "operator", "pay_ready", "authorization", "committed_version",
+        "audit_status", "audit_reason_short", "released_version", "released_at", "last_error",
+    ]
+    list_filter = ["authorization", "audit_status", "operator"]
+    search_fields = ["appid", "name", "mchid", "operator__name"]
+    readonly_fields = [
+        "authorization", "authorized_at", "authorizer_token_expires_at", "committed_template",
+        "committed_version", "committed_at", "audit_id", "audit_status", "audit_version",
+        "audit_reason", "audit_submitted_at", "audit_finished_at", "released_version",
+        "released_at", "last_error",
+    ]
+    actions = ["commit_latest", "commit_and_submit_latest", "submit_audit", "refresh_audit",
+               "release"]
 
     @admin.display(boolean=True, description=_("WeChat Pay ready"))
     def pay_ready(self, obj):
         return obj.pay_configured
+
+    @admin.display(description=_("name"))
+    def display_name(self, obj):
+        return obj.display_name
+
+    @admin.display(description=_("audit result reason"))
+    def audit_reason_short(self, obj):
+        return (obj.audit_reason or "")[:60]
+
+    @staticmethod
+    def _latest(request, modeladmin):
+        template = CodeTemplate.objects.order_by("-template_id").first()
+        if template is None:
+            modeladmin.message_user(request, _("No code template yet: add one first."), messages.ERROR)
+        return template
+
+    @admin.action(description=_("Commit the latest code template"))
+    def commit_latest(self, request, queryset):
+        if template := self._latest(request, self):
+            _run(self, request, queryset,
+                 lambda mp: open_platform.code_commit(mini_program=mp, template=template),
+                 _("Committed %(count)d mini-program(s)."))
+
+    @admin.action(description=_("Commit the latest code template and submit for audit"))
+    def commit_and_submit_latest(self, request, queryset):
+        def both(mp):
+            open_platform.code_commit(mini_program=mp, template=template)
+            open_platform.code_submit_audit(mini_program=mp)
+
+        if template := self._latest(request, self):
+            _run(self, request, queryset, both, _("Committed and submitted %(count)d mini-program(s)."))
+
+    @admin.action(description=_("Submit the committed version for audit"))
+    def submit_audit(self, request, queryset):
+        _run(self, request, queryset, lambda mp: open_platform.code_submit_audit(mini_program=mp),
+             _("Submitted %(count)d mini-program(s) for audit."))
+
+    @admin.action(description=_("Ask WeChat for the audit state"))
+    def refresh_audit(self, request, queryset):
+        _run(self, request, queryset, lambda mp: open_platform.code_audit_refresh(mini_program=mp),
+             _("Audit state of %(count)d mini-program(s) refreshed."))
+
+    @admin.action(description=_("Release the approved version"))
+    def release(self, request, queryset):
+        _run(self, request, queryset, lambda mp: open_platform.code_release(mini_program=mp),
+             _("Released %(count)d mini-program(s)."))
+
+
+class OpenPlatformForm(SecretsForm):
+    class Meta:
+        model = OpenPlatform
+        fields = ["component_appid", "component_appsecret", "token", "encoding_aes_key",
+                  "public_base_url", "api_base_url"]
+
+
+@admin.register(OpenPlatform, site=platform_admin_site)
+class OpenPlatformAdmin(admin.ModelAdmin):
+    """The third-party platform's settings, the ticket WeChat last pushed, and the link an
+    operator's administrator opens to authorise a mini-program."""
+
+    form = OpenPlatformForm
+    list_display = ["component_appid", "verify_ticket_at", "access_token_expires_at", "updated_at"]
+    readonly_fields = ["verify_ticket_at", "access_token_expires_at", "authorization_link"]
+
+    def has_add_permission(self, request):
+        return not OpenPlatform.objects.exists()
+
+    @admin.display(description=_("authorisation link for operators"))
+    def authorization_link(self, obj):
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        if not obj.pk or not obj.verify_ticket:
+            return _("Available once WeChat has pushed a component_verify_ticket.")
+        base = (obj.public_base_url or "").rstrip("/")
+        try:
+            url = open_platform.authorization_url(
+                redirect_uri=f"{base}{reverse('component-authorized', urlconf='evplatform.urls_public')}"
+            )
+        except open_platform.OpenPlatformError as exc:
+            return str(exc)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+
+@admin.register(CodeTemplate, site=platform_admin_site)
+class CodeTemplateAdmin(admin.ModelAdmin):
+    """Versions of the drivers' mini-program in the template library. Add one from a draft
+    uploaded with WeChat's developer tools (the ``mp-weixin`` build of ``make miniprogram``)."""
+
+    list_display = ["template_id", "user_version", "user_desc", "draft_id", "created_at"]
+    readonly_fields = ["template_id", "user_version", "user_desc", "created_at"]
+    fields = ["draft_id", *readonly_fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        made = open_platform.template_add_from_draft(draft_id=form.cleaned_data["draft_id"])
+        obj.pk = made.pk
+        obj.template_id, obj.user_version, obj.user_desc = made.template_id, made.user_version, made.user_desc
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "draft_id" in form.base_fields:
+            form.base_fields["draft_id"].required = True
+        return form
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except open_platform.OpenPlatformError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            from django.http import HttpResponseRedirect
+
+            return HttpResponseRedirect(request.path)
 
 
 @admin.register(RefusedPileLogin, site=platform_admin_site)

@@ -23,6 +23,9 @@ slug_validator = RegexValidator(
 )
 
 
+color_validator = RegexValidator(r"^#[0-9A-Fa-f]{6}$", _("A colour as #RRGGBB."))
+
+
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())  # scans the tz database: ~20 ms a call
@@ -51,6 +54,15 @@ class Operator(TenantMixin):
     contact_name = models.CharField(_("contact name"), max_length=50, blank=True)
     contact_phone = models.CharField(_("contact phone"), max_length=30, blank=True)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    # Branding of the drivers' app (H5 at /m/ and the mini-program's ext.json).
+    brand_color = models.CharField(
+        _("theme colour"), max_length=7, default="#1AAD6B", validators=[color_validator],
+        help_text=_("The drivers' app's main colour, #RRGGBB."),
+    )
+    logo = models.ImageField(
+        _("logo"), upload_to="operator-logos/", blank=True,
+        help_text=_("Square image shown in the drivers' app (PNG or JPEG)."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     auto_create_schema = True
@@ -78,16 +90,33 @@ class Domain(DomainMixin):
 
 
 class MiniProgram(models.Model):
-    """An operator's WeChat mini-program and its WeChat Pay (APIv3) merchant.
+    """One of an operator's WeChat mini-programs (an operator may run several brands) and
+    its WeChat Pay (APIv3) merchant. Requests name the operator by the appid.
 
     Secrets (app secret, APIv3 key, merchant private key) are encrypted at rest with
     FIELD_ENCRYPTION_KEY and never shown whole (see ``tenants.crypto.mask``).
     """
 
-    operator = models.OneToOneField(
-        Operator, on_delete=models.CASCADE, related_name="mini_program", verbose_name=_("operator")
+    class Authorization(models.TextChoices):
+        NONE = "none", _("Not authorised")
+        AUTHORIZED = "authorized", _("Authorised")
+        REVOKED = "revoked", _("Authorisation revoked")
+
+    class AuditStatus(models.TextChoices):
+        NONE = "", _("—")
+        AUDITING = "auditing", _("Under audit")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        RELEASED = "released", _("Published")
+
+    operator = models.ForeignKey(
+        Operator, on_delete=models.CASCADE, related_name="mini_programs", verbose_name=_("operator")
     )
     appid = models.CharField(_("AppID"), max_length=32, unique=True)
+    name = models.CharField(
+        _("mini-program name"), max_length=100, blank=True,
+        help_text=_("The brand shown to drivers; empty: the operator's name."),
+    )
     app_secret = EncryptedTextField(_("AppSecret"), blank=True)
     # WeChat Pay v3 merchant settings
     mchid = models.CharField(_("merchant id (mchid)"), max_length=32, blank=True)
@@ -101,6 +130,36 @@ class MiniProgram(models.Model):
         _("WeChat Pay public key id"), max_length=64, blank=True
     )
     notify_base_url = models.URLField(_("notify base URL"), blank=True)
+    # Through the platform's Open Platform third-party platform (tenants.open_platform):
+    # authorisation, the authorizer's tokens, and the code's commit → audit → release.
+    authorization = models.CharField(
+        _("authorisation"), max_length=16, choices=Authorization.choices,
+        default=Authorization.NONE,
+    )
+    authorized_at = models.DateTimeField(_("authorised at"), null=True, blank=True)
+    authorizer_access_token = EncryptedTextField(_("authorizer access token"), blank=True)
+    authorizer_refresh_token = EncryptedTextField(_("authorizer refresh token"), blank=True)
+    authorizer_token_expires_at = models.DateTimeField(
+        _("authorizer token expires"), null=True, blank=True
+    )
+    committed_template = models.ForeignKey(
+        "tenants.CodeTemplate", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("committed template"),
+    )
+    committed_version = models.CharField(_("committed version"), max_length=64, blank=True)
+    committed_at = models.DateTimeField(_("committed at"), null=True, blank=True)
+    audit_id = models.BigIntegerField(_("audit id"), null=True, blank=True)
+    audit_status = models.CharField(
+        _("audit"), max_length=16, choices=AuditStatus.choices, default=AuditStatus.NONE,
+        blank=True,
+    )
+    audit_version = models.CharField(_("version under audit"), max_length=64, blank=True)
+    audit_reason = models.TextField(_("audit result reason"), blank=True)
+    audit_submitted_at = models.DateTimeField(_("submitted for audit"), null=True, blank=True)
+    audit_finished_at = models.DateTimeField(_("audit finished"), null=True, blank=True)
+    released_version = models.CharField(_("released version"), max_length=64, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    last_error = models.CharField(_("last WeChat error"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -109,12 +168,17 @@ class MiniProgram(models.Model):
     class Meta:
         verbose_name = _("mini-program")
         verbose_name_plural = _("mini-programs")
+        ordering = ["operator", "pk"]
 
     def __str__(self) -> str:
         return f"{self.appid} ({self.operator})"
 
     def __repr__(self) -> str:  # never print secrets in logs or tracebacks
         return f"<MiniProgram appid={self.appid} operator_id={self.operator_id}>"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.operator.name
 
     @property
     def pay_configured(self) -> bool:
@@ -125,6 +189,67 @@ class MiniProgram(models.Model):
             and self.merchant_cert_serial
             and self.wechatpay_public_key
         )
+
+
+class OpenPlatform(models.Model):
+    """The platform's WeChat Open Platform third-party platform (第三方平台): one row.
+
+    WeChat pushes ``component_verify_ticket`` every 10 minutes to the authorisation event URL
+    (``/wechat/component/events``); with it and the secret the platform gets its
+    ``component_access_token``, and with that acts for every authorised mini-program.
+    """
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)  # one row
+    component_appid = models.CharField(_("component AppID"), max_length=32, unique=True)
+    component_appsecret = EncryptedTextField(_("component AppSecret"))
+    token = EncryptedTextField(_("message verification token"))
+    encoding_aes_key = EncryptedTextField(
+        _("message encryption key (EncodingAESKey)"), help_text=_("43 characters.")
+    )
+    verify_ticket = EncryptedTextField(_("component_verify_ticket"), blank=True)
+    verify_ticket_at = models.DateTimeField(_("ticket received"), null=True, blank=True)
+    access_token = EncryptedTextField(_("component access token"), blank=True)
+    access_token_expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
+    public_base_url = models.URLField(
+        _("public base URL"), blank=True,
+        help_text=_("HTTPS origin of the platform host WeChat calls back (events, authorisation)."),
+    )
+    api_base_url = models.URLField(
+        _("driver API base URL"), blank=True,
+        help_text=_("Origin of the driver API written into every mini-program's ext.json."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    SECRET_FIELDS = ("component_appsecret", "token", "encoding_aes_key")
+
+    class Meta:
+        verbose_name = _("third-party platform")
+        verbose_name_plural = _("third-party platform")
+
+    def __str__(self) -> str:
+        return self.component_appid
+
+    def __repr__(self) -> str:
+        return f"<OpenPlatform component_appid={self.component_appid}>"
+
+
+class CodeTemplate(models.Model):
+    """A version of the drivers' mini-program (the ``mp-weixin`` build) in the third-party
+    platform's code template library; committed to each operator's mini-program."""
+
+    template_id = models.PositiveBigIntegerField(_("template id"), unique=True)
+    user_version = models.CharField(_("version"), max_length=64)
+    user_desc = models.CharField(_("description"), max_length=200, blank=True)
+    draft_id = models.PositiveBigIntegerField(_("draft id"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("code template")
+        verbose_name_plural = _("code templates")
+        ordering = ["-template_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_version} (#{self.template_id})"
 
 
 class PileRegistration(models.Model):

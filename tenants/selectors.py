@@ -29,3 +29,18 @@ def operator_get_by_appid(appid: str) -> Operator | None:
 def operator_get_by_host(hostname: str) -> Operator | None:
     domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
     return domain.tenant if domain else None
+
+
+def operator_app_branding(operator: Operator, *, mini_program: MiniProgram | None = None) -> dict:
+    """What the drivers' app shows of its operator (the H5 app's ``window.__EVP__`` and each
+    mini-program's ext.json): ``{tenant, name, themeColor, logo}`` (+ ``appid``); ``logo`` is
+    a path on the operator's host, empty without one."""
+    config = {
+        "tenant": operator.slug,
+        "name": mini_program.display_name if mini_program else operator.name,
+        "themeColor": operator.brand_color,
+        "logo": f"/m/logo?v={operator.logo.name.rsplit('/', 1)[-1]}" if operator.logo else "",
+    }
+    if mini_program is not None:
+        config["appid"] = mini_program.appid
+    return config

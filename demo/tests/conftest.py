@@ -147,6 +147,10 @@ def platform(operators, django_db_blocker, tmp_path_factory):
         settings.WECHAT_API_BASE_URL, settings.WECHATPAY_API_BASE_URL = saved
         connection.set_schema_to_public()
         info.operator.delete(force_drop=True)
+        from demo.seed import DEMO_COMPONENT
+        from tenants.models import OpenPlatform
+
+        OpenPlatform.objects.filter(component_appid=DEMO_COMPONENT["component_appid"]).delete()
         db_settings["CONN_MAX_AGE"] = saved_max_age
         # Threads of the servers above may still hold idle connections: end them, so the
         # test database can be dropped at the end of the session.

@@ -1,0 +1,76 @@
+// Display helpers: money in yuan (strings from the API, shown as they are), distances,
+// times in the phone's zone (the operator's, in practice).
+export function yuan(value) {
+  if (value === null || value === undefined || value === "") return "--";
+  const n = Number(value);
+  return "¥" + (Number.isFinite(n) ? n.toFixed(2) : value);
+}
+
+export function price(value) {
+  if (value === null || value === undefined) return "--";
+  return Number(value).toFixed(4).replace(/0{1,2}$/, "");
+}
+
+export function distance(m) {
+  if (m === null || m === undefined) return "";
+  return m < 1000 ? `${m}米` : `${(m / 1000).toFixed(1)}公里`;
+}
+
+export function energy(kwh) {
+  const n = Number(kwh || 0);
+  return n.toFixed(3);
+}
+
+function pad(n) {
+  return String(n).padStart(2, "0");
+}
+
+export function dateTime(iso) {
+  if (!iso) return "--";
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function minutes(start, end) {
+  if (!start) return 0;
+  const to = end ? new Date(end) : new Date();
+  return Math.max(0, Math.round((to - new Date(start)) / 60000));
+}
+
+export const PERIOD_NAMES = { sharp: "尖", peak: "峰", flat: "平", valley: "谷" };
+
+export const CONNECTOR_STATES = {
+  idle: "空闲",
+  plugged: "已插枪",
+  charging: "充电中",
+  finishing: "充电结束",
+  reserved: "已预约",
+  fault: "故障",
+  offline: "离线",
+};
+
+export const ORDER_STATES = {
+  created: "已创建",
+  starting: "启动中",
+  charging: "充电中",
+  stopping: "停止中",
+  finished: "结算中",
+  settled: "已完成",
+  failed: "启动失败",
+  abnormal: "异常",
+};
+
+export const STOP_REASONS = {
+  driver: "手动停止",
+  full: "已充满或达到设定值",
+  at_pile: "在充电桩上停止",
+  balance: "余额不足自动停止",
+  unplugged: "充电枪被拔出",
+  emergency: "急停",
+  fault: "故障停止",
+  platform: "平台停止",
+  start_failed: "启动失败",
+  unknown: "其他原因",
+};
+
+export const TYPE_NAMES = { ac: "交流慢充", dc: "直流快充" };
