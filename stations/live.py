@@ -123,7 +123,7 @@ return out
 
 @lru_cache(maxsize=1)
 def _status_script(url: str):
-    return _client_for(url).register_script(_STATUS_SCRIPT)
+    return _client_for(url, float(settings.REDIS_SOCKET_TIMEOUT_S)).register_script(_STATUS_SCRIPT)
 
 
 def connectors_status(schema: str, ids: Iterable[str]) -> list[tuple[str | None, str | None]]:
