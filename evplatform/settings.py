@@ -219,7 +219,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Orders stuck between states are finished (or flagged) exactly once.
     # The operators' mini-programs' tokens through the third-party platform (2 h lifetime).
-    "tenants-authorizer-tokens": {"task": "tenants.authorizer_tokens_refresh", "schedule": 600.0},
+    "tenants-authorizer-tokens": {
+        "task": "tenants.authorizer_tokens_refresh",
+        "schedule": env_int("AUTHORIZER_TOKENS_REFRESH_SECONDS", 600),
+    },
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",
         "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),

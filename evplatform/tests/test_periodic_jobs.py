@@ -62,6 +62,7 @@ def stack(operators, tmp_path):
         "TARIFFS_REFRESH_SECONDS": "2",
         "PAYMENTS_RECONCILE_SECONDS": "2",
         "ORDERS_RECONCILE_SECONDS": "2",
+        "AUTHORIZER_TOKENS_REFRESH_SECONDS": "2",
     }
     worker_cmd = _procfile("worker")
     beat_cmd = [a.replace("var/celerybeat-schedule", str(tmp_path / "beat")) for a in _procfile("beat")]
@@ -81,7 +82,7 @@ def stack(operators, tmp_path):
 def test_every_periodic_job_runs_on_the_procfile_worker_and_beat(stack, client, db):
     prefix, procs = stack
     wanted = {task for task, _ in periodic_jobs().values()} | {"evplatform.fan_out"}
-    assert len(wanted) == 7
+    assert len(wanted) == 8
     r = _client()
     ran: dict = {}
     deadline = time.monotonic() + 120
