@@ -24,6 +24,7 @@ test: venv services lint h5 browser
 
 setup: venv services db
 	$(PY) manage.py platform_setup -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
 
 venv: .venv/.installed
 

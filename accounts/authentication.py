@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from rest_framework import authentication, exceptions, permissions
 
 from .models import Member
+from .services import LoginRefused, member_authenticate
 from .tokens import TokenError, bearer_token, token_decode
 
 
@@ -20,7 +21,7 @@ class MemberTokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <access token>``; the token must name this tenant.
 
     Raises 401 ``token_invalid`` / ``token_expired`` / ``token_tenant_mismatch`` /
-    ``member_disabled``.
+    ``token_revoked`` (logged out, or the session ended) / ``member_disabled``.
     """
 
     keyword = "Bearer"
@@ -37,11 +38,10 @@ class MemberTokenAuthentication(authentication.BaseAuthentication):
             ) from exc
         if claims.schema_name != connection.schema_name:
             raise TenantMismatch()
-        member = Member.objects.filter(pk=claims.member_id).first()
-        if member is None:
-            raise exceptions.AuthenticationFailed(_("Unknown member."), code="token_invalid")
-        if not member.is_active:
-            raise exceptions.AuthenticationFailed(_("Member is disabled."), code="member_disabled")
+        try:
+            member = member_authenticate(claims)
+        except LoginRefused as exc:
+            raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from exc
         return member, claims
 
     def authenticate_header(self, request):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -38,3 +40,38 @@ class Member(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class MemberSession(models.Model):
+    """One sign-in of a member (one device): the refresh token now valid for it, by ``jti``.
+
+    Each refresh replaces ``refresh_jti`` (rotation); a refresh token presented again after
+    its rotation means it was copied, so the session is revoked (``reused``). Revoked on
+    logout and when the member is disabled; access tokens name their session (``sid``) and
+    die with it.
+    """
+
+    class Revoked(models.TextChoices):
+        LOGOUT = "logout", _("Logged out")
+        REUSED = "reused", _("Refresh token reused")
+        MEMBER_DISABLED = "member_disabled", _("Member disabled")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="sessions", verbose_name=_("member")
+    )
+    refresh_jti = models.CharField(_("current refresh token"), max_length=32)
+    created_at = models.DateTimeField(_("signed in"), auto_now_add=True)
+    refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_reason = models.CharField(
+        _("revoked because"), max_length=20, choices=Revoked.choices, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("member session")
+        verbose_name_plural = _("member sessions")
+        indexes = [models.Index(fields=["member", "revoked_at"], name="membersession_member_live")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}:{self.pk}"

@@ -27,6 +27,10 @@ STATION_OWNER_PERMISSIONS = [
     "stations.view_fault",
     "charging.view_chargingorder",
     "billing.view_tariff",
+    # The frame log and samples of their own piles (the protocols admin narrows them).
+    "protocols.view_framelog",
+    "protocols.view_metersample",
+    "protocols.view_sessionmessage",
 ]
 
 
@@ -38,7 +42,8 @@ def role_group(role: str) -> Group:
 def roles_sync() -> None:
     """Create both role groups in the current schema and set their permissions."""
     admin_group = role_group(OPERATOR_ADMIN)
-    tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing", "ykc"}
+    tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing", "ykc",
+                     "protocols"}
     admin_group.permissions.set(
         Permission.objects.filter(content_type__app_label__in=tenant_labels)
     )

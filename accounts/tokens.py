@@ -1,7 +1,8 @@
 """Driver tokens: JWT (HS256, SECRET_KEY) naming the member and the operator's schema.
 
 Access tokens live MEMBER_ACCESS_TOKEN_TTL seconds, refresh tokens
-MEMBER_REFRESH_TOKEN_TTL. Claims: ``sub`` member id, ``ten`` schema name, ``typ``
+MEMBER_REFRESH_TOKEN_TTL. Claims: ``sub`` member id, ``ten`` schema name, ``sid`` the
+sign-in session (``accounts.MemberSession``: revoking it ends both tokens), ``typ``
 access|refresh, ``iat``, ``exp``, ``jti``.
 """
 
@@ -25,20 +26,25 @@ class TokenError(Exception):
 class TokenClaims:
     member_id: int
     schema_name: str
+    session_id: str
     type: str
     expires_at: int
+    jti: str
 
 
-def token_issue(*, member_id: int, schema_name: str, type: str = "access") -> str:
+def token_issue(
+    *, member_id: int, schema_name: str, session_id: str, type: str = "access", jti: str | None = None
+) -> str:
     ttl = settings.MEMBER_ACCESS_TOKEN_TTL if type == "access" else settings.MEMBER_REFRESH_TOKEN_TTL
     now = int(time.time())
     payload = {
         "sub": str(member_id),
         "ten": schema_name,
+        "sid": session_id,
         "typ": type,
         "iat": now,
         "exp": now + ttl,
-        "jti": uuid.uuid4().hex,
+        "jti": jti or uuid.uuid4().hex,
     }
     return jwt.encode(payload, settings.SECRET_KEY, algorithm=ALGORITHM)
 
@@ -50,7 +56,7 @@ def token_decode(token: str, *, type: str = "access") -> TokenClaims:
             token,
             settings.SECRET_KEY,
             algorithms=[ALGORITHM],
-            options={"require": ["sub", "ten", "typ", "exp"]},
+            options={"require": ["sub", "ten", "sid", "typ", "exp", "jti"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token_expired") from exc
@@ -65,8 +71,10 @@ def token_decode(token: str, *, type: str = "access") -> TokenClaims:
     return TokenClaims(
         member_id=member_id,
         schema_name=str(payload["ten"]),
+        session_id=str(payload["sid"]),
         type=payload["typ"],
         expires_at=int(payload["exp"]),
+        jti=str(payload["jti"]),
     )
 
 

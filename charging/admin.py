@@ -1,15 +1,20 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportMixin
 
+from evplatform.admin_display import TotalsMixin, local_seconds
 from stations import selectors as station_selectors
+from stations.admin import VisibleStationFilter
 
 from . import services
+from .admin_display import bill_table, reason_in_words, tariff_table
 from .models import (
     ChargingOrder,
     ChargingPolicy,
@@ -41,8 +46,16 @@ class TransitionInline(admin.TabularInline):
     model = OrderTransition
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "from_state", "to_state", "actor", "actor_id", "reason"]
+    readonly_fields = ["at_seconds", "from_state", "to_state", "actor", "reason_words"]
     fields = readonly_fields
+
+    @admin.display(description=_("time"))
+    def at_seconds(self, obj):
+        return local_seconds(obj.at)
+
+    @admin.display(description=_("reason"))
+    def reason_words(self, obj):
+        return reason_in_words(obj.reason)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -52,8 +65,12 @@ class SampleInline(admin.TabularInline):
     model = MeterSample
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "energy_kwh", "amount_yuan", "power_kw", "voltage_v", "current_a", "soc_percent"]
+    readonly_fields = ["at_seconds", "energy_kwh", "amount_yuan", "power_kw", "voltage_v", "current_a", "soc_percent"]
     fields = readonly_fields
+
+    @admin.display(description=_("time"))
+    def at_seconds(self, obj):
+        return local_seconds(obj.at)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -104,22 +121,70 @@ class ReviewFilter(admin.SimpleListFilter):
 
 
 @admin.register(ChargingOrder)
-class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
+class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     list_display = [
-        "number", "state", "station", "pile", "connector", "member", "energy_kwh",
-        "total_amount", "created_at", "abnormal", "amount_mismatch",
+        "number", "state", "station", "member", "energy_kwh", "total_amount", "created", "flags",
     ]
     list_filter = [
         "state", PileStillChargingFilter, ReviewFilter, "abnormal", "amount_mismatch",
-        "pile_initiated", "mode", "station", ("created_at", admin.DateFieldListFilter),
+        "pile_initiated", "mode", VisibleStationFilter, ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["number", "trade_no", "pile__code", "member__phone", "member__openid"]
     list_select_related = ["station", "pile", "connector__pile", "member"]
     date_hierarchy = "created_at"
     inlines = [TransitionInline, SampleInline]
     actions = ["force_stop", "resend_stop"]
-    readonly_fields = ["staff_actions", "frame_log"] + [f.name for f in ChargingOrder._meta.fields]
+    totals = {"energy_kwh": _("energy (kWh)"), "total_amount": _("total"),
+              "paid_amount": _("paid"), "refunded_amount": _("refunded")}
+    totals_money = ("total_amount", "paid_amount", "refunded_amount")
+    # Read-only with actions: staff never edit an order, they stop, settle or refund it.
+    fieldsets = [
+        (None, {"fields": ["number", "state", "station", "pile", "connector",
+                           "member", "mode", "trade_no", "frame_log"]}),
+        (_("Times"), {"fields": ["created_at", "started_at", "stopped_at", "settled_at"]}),
+        (_("Energy and money"), {"fields": [
+            "energy_kwh", "meter_start_kwh", "meter_stop_kwh", "soc_start", "soc_end",
+            "bill_lines", "total_amount", "discount_amount", "paid_amount", "refunded_amount",
+            "pile_amount", "amount_mismatch"]}),
+        (_("Tariff at the start"), {"fields": ["tariff"]}),
+        (_("How it ended"), {"fields": ["stop_reason", "pile_stop_code", "abnormal",
+                                        "pile_initiated", "card_no", "vin", "review_reason"]}),
+        (_("Stop commands"), {"fields": ["stop_attempts", "stop_sent_at", "stop_result",
+                                         "stop_confirmed_at"]}),
+    ]
+    readonly_fields = ["frame_log", "bill_lines", "tariff"] + [
+        f.name for f in ChargingOrder._meta.fields
+    ]
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created(self, obj):
+        return local_seconds(obj.created_at)
+
+    @admin.display(description=_("to check"))
+    def flags(self, obj):
+        words = [label for flag, label in (
+            (obj.abnormal, _("abnormal")), (obj.amount_mismatch, _("amount differs from pile")),
+            (bool(obj.review_reason), _("needs review")),
+        ) if flag]
+        return format_html('<span class="order-flag">{}</span>', "、".join(map(str, words))) if words else ""
+
+    @admin.display(description=_("bill"))
+    def bill_lines(self, obj):
+        return bill_table(obj.bill)
+
+    @admin.display(description=_("tariff snapshot"))
+    def tariff(self, obj):
+        return tariff_table(obj.tariff_snapshot)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "show_save": False,
+                         "order_actions": self.order_actions(request, obj),
+                         "show_save_and_continue": False, "show_save_and_add_another": False,
+                         "show_delete": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
 
     def get_queryset(self, request):
         return _owned(request, super().get_queryset(request))
@@ -130,15 +195,16 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_("Actions"))
-    def staff_actions(self, obj):
+    def order_actions(self, request, obj) -> list[tuple[str, str]]:
+        """(label, url) of what this user may do to the order now. Settling by hand and
+        refunding are operator admins' (the money is the operator's); owners only look."""
+        if obj is None or not station_selectors.sees_all_stations(request.user):
+            return []
         if obj.state == "abnormal":
-            url = reverse("admin:charging_chargingorder_settle", args=[obj.pk])
-            return format_html('<a class="button" href="{}">{}</a>', url, _("Settle by hand"))
+            return [(_("Settle by hand"), reverse("admin:charging_chargingorder_settle", args=[obj.pk]))]
         if obj.state == "settled" and obj.mode == "wallet" and obj.paid_amount > obj.refunded_amount:
-            url = reverse("admin:charging_chargingorder_refund", args=[obj.pk])
-            return format_html('<a class="button" href="{}">{}</a>', url, _("Refund part"))
-        return "-"
+            return [(_("Refund part"), reverse("admin:charging_chargingorder_refund", args=[obj.pk]))]
+        return []
 
     @admin.display(description=_("Frame log"))
     def frame_log(self, obj):
@@ -198,6 +264,8 @@ class ChargingOrderAdmin(ExportMixin, admin.ModelAdmin):
         order = self.get_object(request, str(order_id))
         if order is None or not self.has_change_permission(request, order):
             return redirect("admin:charging_chargingorder_changelist")
+        if not station_selectors.sees_all_stations(request.user):
+            raise PermissionDenied  # the same rule that hides the buttons
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -264,15 +332,37 @@ class TransactionRecordAdmin(admin.ModelAdmin):
 
 @admin.register(MeterSample)
 class MeterSampleAdmin(admin.ModelAdmin):
-    """Every connector's sampled readings (what the gateways kept), newest first."""
+    """Every connector's sampled readings (what the gateways kept), newest first; station
+    owners see their own stations' piles only."""
 
-    list_display = ["at", "pile_code", "connector_no", "status", "trade_no", "voltage_v",
-                    "current_a", "power_kw", "energy_kwh", "amount_yuan", "soc_percent"]
+    list_display = ["at_seconds", "pile_code", "connector_no", "status_label", "trade_no",
+                    "voltage_v", "current_a", "power_kw", "energy_kwh", "amount_yuan",
+                    "soc_percent"]
     list_filter = ["status"]
     search_fields = ["=pile_code", "=trade_no"]
     date_hierarchy = "at"
     ordering = ["-at", "-id"]
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        from stations.models import Pile
+
+        qs = super().get_queryset(request)
+        if station_selectors.sees_all_stations(request.user):
+            return qs
+        visible = station_selectors.stations_visible_to(request.user)
+        return qs.filter(pile_code__in=Pile.objects.filter(station__in=visible).values("code"))
+
+    @admin.display(description=_("time"), ordering="at")
+    def at_seconds(self, obj):
+        return timezone.localtime(obj.at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, obj):
+        from stations.models import Connector
+
+        values = Connector.Status.values
+        return Connector.Status(obj.status).label if obj.status in values else obj.status
 
     def has_add_permission(self, request):
         return False

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
+
 from billing.payments import selectors as billing_selectors
 from billing.payments import services as billing_services
 from settlement import selectors as ledger_selectors
@@ -54,10 +58,16 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
         amount=amount,
         key=key,
         hold_key=_hold_key(order) if order.hold_amount else None,
-        memo=f"charging order {order.number}",
+        memo=_memo(gettext_noop("Charging order %(ref)s"), order.number),
         ref=order.number,
     )
     return amount, ZERO
+
+
+def _memo(template: str, ref) -> str:
+    """A ledger memo in the operator's language (memos are stored text, read by staff)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return gettext(template) % {"ref": ref}
 
 
 def prepay_paid(ref: str, member) -> Decimal | None:
@@ -76,7 +86,7 @@ def charge_reservation(reservation: Reservation) -> bool:
         member=reservation.member,
         amount=reservation.fee,
         key=f"reservation:{reservation.pk}:fee",
-        memo=f"reservation {reservation.pk}",
+        memo=_memo(gettext_noop("Reservation fee %(ref)s"), reservation.pk),
         ref=f"reservation:{reservation.pk}",
     )
     return True

@@ -98,19 +98,26 @@ class Journey:
                 for connector in pile.get("connectors", []):
                     state = (connector.get("live") or {}).get("status") or connector.get("status")
                     if state == "plugged":
-                        return self._call("GET", f"/connectors/by-code/{connector['code']}")
+                        return {"connector": connector, "pile": pile, "station": detail,
+                                "price_now": detail["price_now"]}
         raise JourneyError("no plugged-in connector is free: are the simulated piles running?")
 
     def start(self, connector: dict) -> dict:
-        code = connector["connector"]["code"]
-        order = self._call("POST", "/orders", expect=(202,), json={"connector_code": code})
-        self.say(f"启动充电 / starting order {order['number']} on {code}")
+        # By the scanned QR value when given, else by the id the station's page shows.
+        if self.connector_code:
+            body, on = {"connector_code": self.connector_code}, self.connector_code
+        else:
+            gun = connector["connector"]
+            body, on = {"connector_id": gun["id"]}, f"{connector['station']['name']} #{gun['number']}"
+        order = self._call("POST", "/orders", expect=(202,), json=body)
+        self.say(f"启动充电 / starting order {order['number']} on {on}")
         return order
 
     async def _watch(self, order_id: int) -> dict:
-        ws_url = self.api_url.replace("http", "ws", 1) + f"/ws/app/orders/{order_id}/?token={self.token}"
+        ws_url = self.api_url.replace("http", "ws", 1) + f"/ws/app/orders/{order_id}/"
         stop_sent = False
-        async with websockets.connect(ws_url, open_timeout=10) as ws:
+        auth = {"Authorization": f"Bearer {self.token}"}  # never in the URL
+        async with websockets.connect(ws_url, open_timeout=10, additional_headers=auth) as ws:
             deadline = time.monotonic() + self.timeout_s
             while time.monotonic() < deadline:
                 try:

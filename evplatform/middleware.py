@@ -15,12 +15,14 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.urls import set_urlconf
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name
@@ -30,6 +32,7 @@ from tenants import selectors
 from tenants.models import Operator
 
 from .api.errors import error_response
+from .error_pages import error_page
 
 API_PREFIX = "/api/app/"
 PAY_NOTIFY_PREFIX = "/api/pay/notify/"
@@ -38,6 +41,43 @@ ALWAYS_PUBLIC = ("/healthz",)
 # itself whatever host they were sent to.
 PUBLIC_PREFIXES = ("/wechat/component/",)
 WECHAT_REFERER = re.compile(r"^https://servicewechat\.com/(wx[0-9a-zA-Z]+)/")
+
+
+def _activate_zone(name: str) -> None:
+    try:
+        timezone.activate(zoneinfo.ZoneInfo(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        timezone.activate(zoneinfo.ZoneInfo(settings.TIME_ZONE))
+def reject_nul_middleware(get_response):
+    """400 ``bad_request`` for a NUL character in the path, the query or a header.
+
+    PostgreSQL cannot store or compare text containing NUL, so such a value would fail deep
+    in a query (a 500) wherever it reached one: refused here, before tenant routing, once for
+    every view, the admin and the pay notifications. (NUL inside JSON bodies is refused by
+    ``evplatform.api.parsers.JSONParser``; Django's form fields refuse it in forms.)
+    """
+
+    def middleware(request):
+        if _has_nul(request):
+            translation.activate(translation.get_language_from_request(request))
+            return error_response(
+                "bad_request", _("The request contains a NUL character."), 400
+            )
+        return get_response(request)
+
+    return middleware
+
+
+def _has_nul(request) -> bool:
+    if "\x00" in request.path_info:
+        return True
+    if b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):
+        return True
+    return any(
+        "\x00" in value
+        for key, value in request.META.items()
+        if key.startswith("HTTP_") and isinstance(value, str)
+    )
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
@@ -59,12 +99,17 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         try:
             hostname = self.hostname_from_request(request)
         except DisallowedHost:
-            return error_response("bad_host", _("Bad host."), 400)
+            return error_page(request, "bad_host", _("Bad request"), _("Bad host."), 400)
         tenant = selectors.operator_get_by_host(hostname)
         if tenant is None:
-            return error_response("tenant_not_found", _("No operator at this address."), 404)
+            return error_page(
+                request, "tenant_not_found", _("Page not found"), _("No operator at this address."), 404
+            )
         if tenant.schema_name != get_public_schema_name() and not tenant.is_active:
-            return error_response("tenant_suspended", _("This operator is suspended."), 403)
+            return error_page(
+                request, "tenant_suspended", _("Operator suspended"),
+                _("This operator is suspended."), 403,
+            )
         return self._activate(request, tenant, hostname)
 
     def _route_pay_notify(self, request):
@@ -121,6 +166,8 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         tenant.domain_url = hostname
         request.tenant = tenant
         connection.set_tenant(tenant)
+        # Times are stored in UTC and shown in the operator's zone (admin, pages, API text).
+        _activate_zone(getattr(tenant, "time_zone", "") or settings.TIME_ZONE)
         if tenant.schema_name == get_public_schema_name():
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
         else:

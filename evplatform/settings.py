@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from .env import PRODUCTION, env_bool, env_int, env_list, env_secret, env_str
+from .env import (
+    PRODUCTION,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    production_refusals,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
-SECRET_KEY = env_secret("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-0123456789")
+# Development values, refused in production (see the end of this file).
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789"
+DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
+
+# Off unless asked for: people opening `make run` see the product's own error pages.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 # Fernet key (urlsafe base64, 32 bytes) for secrets stored in the database.
-FIELD_ENCRYPTION_KEY = env_secret(
-    "FIELD_ENCRYPTION_KEY", "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
-)
+FIELD_ENCRYPTION_KEY = env_secret("FIELD_ENCRYPTION_KEY", DEV_FIELD_ENCRYPTION_KEY)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"] if not PRODUCTION else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -36,8 +48,10 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / ReDoc served from our own static files
     "import_export",
     "channels",
+    "axes",
 ]
 # The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
 # installed unless EVP_DEMO=0 (default: on outside production, off in production).
@@ -50,6 +64,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "axes",  # login lockouts per schema: an operator's are its own
     "accounts",
     "stations",
     "billing",
@@ -75,6 +90,9 @@ PUBLIC_SCHEMA_URLCONF = "evplatform.urls_public"
 ROOT_URLCONF = "evplatform.urls"
 
 MIDDLEWARE = [
+    "evplatform.middleware.reject_nul_middleware",
+    # Static files next: they are the same on every host, before any tenant routing.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "evplatform.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -84,6 +102,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
 ]
 
 TEMPLATES = [
@@ -217,18 +236,36 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
         "args": ["billing.reconcile_tenant"],
     },
-    # Orders stuck between states are finished (or flagged) exactly once.
     # The operators' mini-programs' tokens through the third-party platform (2 h lifetime).
     "tenants-authorizer-tokens": {
         "task": "tenants.authorizer_tokens_refresh",
-        "schedule": env_int("AUTHORIZER_TOKENS_REFRESH_SECONDS", 600),
+        "schedule": env_int("AUTHORIZER_TOKENS_REFRESH_S", 600),
     },
+    # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",
         "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),
         "args": ["charging.orders_reconcile"],
     },
 }
+
+# Reverse proxies in front of the web process that append to X-Forwarded-For; the client's
+# address is the one the outermost of them saw (evplatform/net.py). 0: trust no header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Admin logins (operator hosts and the super admin), django-axes: after AXES_FAILURE_LIMIT
+# failures a username is locked out from every address, and an address for every username,
+# for AXES_COOLOFF_MINUTES; a successful login before that resets the count.
+AUTHENTICATION_BACKENDS = [
+    "evplatform.lockout.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "evplatform.net.client_ip"
+AXES_LOCKOUT_CALLABLE = "evplatform.lockout.lockout_response"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -242,8 +279,17 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True  # stored in UTC; shown in the station's or operator's zone
 
+# Static files are served by the app itself (whitenoise) on every host, from STATIC_ROOT
+# after `manage.py collectstatic` (part of `make setup`), hashed and compressed; in
+# development whitenoise also finds them in the apps, so an edit shows without collecting.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the project's own (admin styles)
+STATIC_ROOT = Path(env_str("EVP_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = BASE_DIR / "var" / "media"
 
@@ -251,24 +297,32 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.MemberTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.authentication.IsMember"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["evplatform.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "evplatform.api.pagination.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "evplatform.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": "30/min"},
+    # Per client address (evplatform/net.py); "login" is WeChat sign-in, "token_refresh"
+    # the refresh of a driver's tokens.
+    "DEFAULT_THROTTLE_RATES": {"login": "30/min", "token_refresh": "60/min"},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "EV charging platform — driver API",
-    "DESCRIPTION": (
-        "The mini-program API. Before login send `X-Tenant: <operator slug>` or "
-        "`X-WX-AppId: <mini-program appid>`; after login send `Authorization: Bearer <access>`."
-    ),
+    "TITLE": "充电运营平台 · 车主接口 — EV charging platform, driver API",
+    "DESCRIPTION": "See evplatform/api/schema.py",  # replaced there (bilingual)
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # No CDN: the docs' scripts and styles come from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "evplatform.api.schema.postprocess",
+    ],
 }
 
 # YKC v1.6 pile gateway (`manage.py ykc_gateway`); times in seconds.
@@ -286,10 +340,14 @@ METER_SAMPLE_DAYS = env_int("METER_SAMPLE_DAYS", YKC_SAMPLE_DAYS)
 YKC_FRAME_LOG_HEARTBEAT_EVERY = env_int("YKC_FRAME_LOG_HEARTBEAT_EVERY", 1)
 YKC_DB_THREADS = env_int("YKC_DB_THREADS", 8)  # thread pool for PostgreSQL work
 YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
+# Prometheus metrics (unauthenticated): loopback unless a scraper elsewhere needs them.
+YKC_METRICS_HOST = env_str("YKC_METRICS_HOST", "127.0.0.1")
 
 # Driver tokens (JWT, HS256 with SECRET_KEY); lifetimes in seconds.
 MEMBER_ACCESS_TOKEN_TTL = env_int("MEMBER_ACCESS_TOKEN_TTL", 2 * 3600)
 MEMBER_REFRESH_TOKEN_TTL = env_int("MEMBER_REFRESH_TOKEN_TTL", 30 * 86400)
+# An order's WebSocket re-checks the member's sign-in before a push at most this often.
+WS_MEMBER_RECHECK_S = env_int("WS_MEMBER_RECHECK_S", 30)
 
 # WeChat endpoints: in production the real ones; in development the local fake servers
 # that `make run` starts (fakes/), unless set.
@@ -322,7 +380,25 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
+# Production: refuse development values, then HTTPS only. TLS ends at the proxy in front,
+# which must set X-Forwarded-Proto (and, for client addresses, X-Forwarded-For: see
+# TRUSTED_PROXY_COUNT).
+production_refusals(
+    {
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "FIELD_ENCRYPTION_KEY": FIELD_ENCRYPTION_KEY,
+        "DEBUG": DEBUG,
+        "WECHAT_API_BASE_URL": WECHAT_API_BASE_URL,
+        "WECHATPAY_API_BASE_URL": WECHATPAY_API_BASE_URL,
+    },
+    {"DJANGO_SECRET_KEY": DEV_SECRET_KEY, "FIELD_ENCRYPTION_KEY": DEV_FIELD_ENCRYPTION_KEY},
+)
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's probe speaks plain HTTP
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 86400)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

@@ -20,7 +20,7 @@ urlpatterns = [
     path("wechat/component/authorized", tenant_views.authorized, name="component-authorized"),
 ]
 
-handler400 = "evplatform.api.errors.handler400"
-handler403 = "evplatform.api.errors.handler403"
-handler404 = "evplatform.api.errors.handler404"
-handler500 = "evplatform.api.errors.handler500"
+handler400 = "evplatform.error_pages.handler400"
+handler403 = "evplatform.error_pages.handler403"
+handler404 = "evplatform.error_pages.handler404"
+handler500 = "evplatform.error_pages.handler500"

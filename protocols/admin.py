@@ -2,17 +2,37 @@
 ``charging``'s).
 
 A pile's frame log is ``admin:protocols_framelog_changelist`` with ``?pile_code=<code>``
-(the pile admin links there by URL name; nothing imports this module).
+(the pile admin links there by URL name; nothing imports this module). Frame types show
+by the protocol document's names (``protocols.ykc.names``), times to the second in the
+operator's zone, and a frame's page decodes its fields beside the hex. Station owners see
+the frames and messages of their own stations' piles only.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from enum import Enum
+
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from .models import FrameLog, SessionMessage
+from .ykc.errors import FrameError
+from .ykc.frame import decode_frame
+from .ykc.names import FRAME_NAMES, frame_name
+
+
+def _visible_pile_codes(user):
+    """Codes of the piles ``user`` may see, or None for all (operator admins)."""
+    from stations import selectors
+    from stations.models import Pile
+
+    if selectors.sees_all_stations(user):
+        return None
+    return Pile.objects.filter(station__in=selectors.stations_visible_to(user)).values("code")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,21 +45,46 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        codes = _visible_pile_codes(request.user)
+        return qs if codes is None else qs.filter(pile_code__in=codes)
+
+
+def local_seconds(value) -> str:
+    """``2026-11-30 14:05:09`` in the operator's zone (the admin's default drops seconds)."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
 
 class PileFilter(admin.SimpleListFilter):
-    """By pile: the operator's piles (the URL may also carry ``?pile_code=``)."""
+    """By pile: the piles the user may see (the URL may also carry ``?pile_code=``)."""
 
     title = _("pile")
     parameter_name = "pile_code"
 
     def lookups(self, request, model_admin):
+        from stations import selectors
         from stations.models import Pile
 
-        return [(code, name or code) for code, name in
-                Pile.objects.order_by("code").values_list("code", "name")[:500]]
+        piles = Pile.objects.filter(station__in=selectors.stations_visible_to(request.user))
+        return [(code, f"{code} {name}".strip()) for code, name in
+                piles.order_by("code").values_list("code", "name")[:500]]
 
     def queryset(self, request, queryset):
         return queryset.filter(pile_code=self.value()) if self.value() else queryset
+
+
+class FrameTypeFilter(admin.SimpleListFilter):
+    title = _("frame type")
+    parameter_name = "frame_type"
+
+    def lookups(self, request, model_admin):
+        return [(str(code), f"0x{code:02X} {name}") for code, name in FRAME_NAMES.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(frame_type=int(self.value()))
+        return queryset
 
 
 def _pile_link(code: str):
@@ -55,14 +100,30 @@ def _pile_link(code: str):
         return code
 
 
+def _field_value(value) -> str:
+    if isinstance(value, Enum):
+        return f"{value.name} ({value.value:#04x})" if isinstance(value.value, int) else value.name
+    if dataclasses.is_dataclass(value):
+        return ", ".join(f"{k}={_field_value(v)}" for k, v in dataclasses.asdict(value).items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_field_value(v) for v in value)
+    return str(value)
+
+
 @admin.register(FrameLog)
 class FrameLogAdmin(ReadOnlyAdmin):
-    list_display = ["at", "pile", "direction", "frame_code", "name", "trade_no", "short_hex"]
-    list_filter = [PileFilter, "direction", "name"]
+    list_display = ["at_seconds", "pile", "direction", "frame_code", "short_hex"]
+    list_filter = [PileFilter, "direction", FrameTypeFilter]
     search_fields = ["=pile_code", "=trade_no"]
     date_hierarchy = "at"
     list_per_page = 100
     show_full_result_count = False  # counting a big log is slow
+    fields = ["at_seconds", "pile", "direction", "frame_code", "trade_no", "hex", "decoded"]
+    readonly_fields = fields
+
+    @admin.display(description=_("time"), ordering="at")
+    def at_seconds(self, obj):
+        return local_seconds(obj.at)
 
     @admin.display(description=_("pile"), ordering="pile_code")
     def pile(self, obj):
@@ -70,16 +131,41 @@ class FrameLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("frame type"), ordering="frame_type")
     def frame_code(self, obj):
-        return obj.frame_code
+        return format_html("<code>{}</code> {}", f"0x{obj.frame_type:02X}", frame_name(obj.frame_type))
 
     @admin.display(description=_("frame (hex)"))
     def short_hex(self, obj):
-        return obj.hex if len(obj.hex) <= 64 else obj.hex[:64] + "…"
+        text = obj.hex if len(obj.hex) <= 48 else obj.hex[:48] + "…"
+        return format_html('<code title="{}">{}</code>', obj.hex, text)
+
+    @admin.display(description=_("decoded fields"))
+    def decoded(self, obj):
+        """The frame decoded again from its hex (YKC v1.6 codec): one row per field."""
+        try:
+            message = decode_frame(bytes.fromhex(obj.hex)).message
+        except (ValueError, FrameError) as exc:
+            return format_html("{}: {}", _("Cannot decode this frame"), exc)
+        if not dataclasses.is_dataclass(message):
+            return "-"
+        rows = [(f.name, _field_value(getattr(message, f.name)))
+                for f in dataclasses.fields(message)]
+        return format_html(
+            '<table class="decoded"><tbody>{}</tbody></table>',
+            format_html_join("", "<tr><th><code>{}</code></th><td><code>{}</code></td></tr>", rows),
+        )
 
 
 @admin.register(SessionMessage)
 class SessionMessageAdmin(ReadOnlyAdmin):
-    list_display = ["trade_no", "at", "pile_code", "connector_no", "name", "data"]
-    list_filter = [PileFilter, "name"]
+    list_display = ["trade_no", "at_seconds", "pile_code", "connector_no", "frame_code"]
+    list_filter = [PileFilter]
     search_fields = ["=trade_no", "=pile_code"]
     show_full_result_count = False
+
+    @admin.display(description=_("time"), ordering="at")
+    def at_seconds(self, obj):
+        return local_seconds(obj.at)
+
+    @admin.display(description=_("message"), ordering="frame_type")
+    def frame_code(self, obj):
+        return format_html("<code>{}</code> {}", f"0x{obj.frame_type:02X}", frame_name(obj.frame_type))

@@ -136,7 +136,7 @@ class Posting(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.key}"
+        return f"{self.get_kind_display()} #{self.pk}"
 
 
 class Entry(models.Model):

@@ -9,12 +9,18 @@ only they import. Pile writes go through ``stations.services`` (public registry)
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.validators import URLValidator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
+
+from evplatform.admin_display import html_table, period_name
 
 from . import selectors, services
 from .labels import LabelError, labels_pdf
@@ -63,6 +69,53 @@ class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class VisibleStationFilter(admin.SimpleListFilter):
+    """By station, offering only the stations the user may see (a station owner's own):
+    Django's related-field filter would list every station of the operator."""
+
+    title = _("station")
+    parameter_name = "station"
+    station_path = "station"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in
+                selectors.stations_visible_to(request.user).order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(**{f"{self.station_path}__pk": int(value)})
+        return queryset
+
+
+class VisibleCityFilter(admin.SimpleListFilter):
+    """By city, offering only the cities of the stations the user may see."""
+
+    title = _("city")
+    parameter_name = "city"
+    city_path = "station__city"
+
+    def lookups(self, request, model_admin):
+        cities = (selectors.stations_visible_to(request.user).exclude(city="")
+                  .order_by("city").values_list("city", flat=True).distinct())
+        return [(c, c) for c in cities]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.city_path: self.value()}) if self.value() else queryset
+
+
+class PileCityFilter(VisibleCityFilter):
+    city_path = "pile__station__city"
+
+
+class StationCityFilter(VisibleCityFilter):
+    city_path = "city"
+
+
+class ConnectorCityFilter(VisibleCityFilter):
+    city_path = "pile__station__city"
+
+
 @admin.action(description=_("Print QR labels (PDF)"))
 def print_qr_labels(modeladmin, request, queryset):
     """A PDF with one label per connector of the selected stations or connectors."""
@@ -84,16 +137,148 @@ def print_qr_labels(modeladmin, request, queryset):
     return response
 
 
+class LinesField(forms.CharField):
+    """A list of labels or URLs edited one per line (stored as a JSON list)."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60})
+
+    def __init__(self, *args, item_validator=None, **kwargs):
+        kwargs.pop("encoder", None)
+        kwargs.pop("decoder", None)
+        self.item_validator = item_validator
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value):
+        return "\n".join(str(v) for v in value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return [line.strip() for line in (value or "").replace("、", "\n").splitlines() if line.strip()]
+
+    def validate(self, value):
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        for item in value:
+            if self.item_validator:
+                self.item_validator(item)
+
+    def has_changed(self, initial, data):
+        return (initial or []) != self.to_python(data)
+
+
+AMAP_PICKER = "https://lbs.amap.com/tools/picker"
+
+
+class StationForm(forms.ModelForm):
+    facilities = LinesField(label=_("service facilities"), required=False,
+                            help_text=_("One per line, e.g. 卫生间, 便利店, 休息室."))
+    photos = LinesField(label=_("photos"), required=False, item_validator=URLValidator(),
+                        help_text=_("Image addresses (https://…), one per line."))
+
+    class Meta:
+        model = Station
+        fields = [
+            "name", "code", "status", "station_type", "owners", "address", "province", "city",
+            "district", "area_code", "latitude", "longitude", "time_zone", "opening_hours",
+            "phone", "parking_fee_note", "facilities", "photos",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "latitude" in self.fields:  # the coordinates picker: Amap's, in a new tab
+            self.fields["latitude"].help_text = format_html(
+                '{} <a href="{}" target="_blank" rel="noopener">{}</a>',
+                _("GCJ-02, as WeChat and Amap show it."), AMAP_PICKER, _("Pick on the Amap map"),
+            )
+
+
+class PileInline(admin.TabularInline):
+    """The station's piles and their connectors at a glance; a pile is edited on its own
+    page (its code goes through the platform's pile registry)."""
+
+    model = Pile
+    extra = 0
+    fields = ["pile_link", "name", "current_type", "rated_power_kw", "online", "connectors_now"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("connectors")
+
+    @admin.display(description=_("pile code"))
+    def pile_link(self, obj):
+        return format_html('<a href="{}">{}</a>',
+                           reverse("admin:stations_pile_change", args=[obj.pk]), obj.code)
+
+    @admin.display(description=_("connectors"))
+    def connectors_now(self, obj):
+        return format_html_join(
+            "；", "{}",
+            ((_("Connector %(n)s: %(status)s") % {"n": c.number, "status": c.get_status_display()},)
+             for c in sorted(obj.connectors.all(), key=lambda c: c.number)),
+        ) or "-"
+
+
 @admin.register(Station)
 class StationAdmin(OwnerScopedAdmin):
     owner_path = "owners"
+    form = StationForm
     resource_classes = [StationResource]
     list_display = ["name", "code", "city", "status", "connectors_free", "updated_at"]
-    list_filter = ["status", "station_type", "city"]
+    list_filter = ["status", "station_type", StationCityFilter]
     search_fields = ["name", "code", "address", "city"]
     filter_horizontal = ["owners"]
     actions = [print_qr_labels]
-    readonly_fields = ["price_today", "created_at", "updated_at"]
+    inlines = [PileInline]
+    readonly_fields = ["prices_today", "map_link", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "code", "status", "station_type", "owners"]}),
+        (_("Where"), {"fields": ["address", "province", "city", "district", "area_code",
+                                 "latitude", "longitude", "map_link", "time_zone"]}),
+        (_("For drivers"), {"fields": ["opening_hours", "phone", "parking_fee_note",
+                                       "facilities", "photos"]}),
+        (_("Today's prices"), {"fields": ["prices_today"]}),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "owners":  # only staff in the station-owner role
+            from accounts.roles import STATION_OWNER, role_group
+
+            kwargs["queryset"] = role_group(STATION_OWNER).user_set.order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description=_("map"))
+    def map_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        url = (f"https://uri.amap.com/marker?position={obj.longitude},{obj.latitude}"
+               f"&name={obj.name}&coordinate=gaode")
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url,
+                           _("Show on the Amap map"))
+
+    @admin.display(description=_("today's prices"))
+    def prices_today(self, obj):
+        today = obj.price_today if obj else None
+        if not today or not today.get("periods"):
+            return _("No tariff in effect.")
+        rows = []
+        for p in today["periods"]:
+            electricity, service = p.get("electricity", "0"), p.get("service", "0")
+            total = f"{float(electricity) + float(service):.5f}" if electricity and service else "-"
+            rows.append([f"{p.get('start')}–{p.get('end')}", period_name(p.get("period", "")),
+                         electricity, service, total])
+        return format_html("<p>{}</p>{}", today.get("date", ""), html_table(
+            [_("time"), _("period"), _("electricity price (yuan/kWh)"),
+             _("service price (yuan/kWh)"), _("total (yuan/kWh)")], rows))
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -147,12 +332,23 @@ class FaultInline(admin.TabularInline):
 class PileAdmin(OwnerScopedAdmin):
     owner_path = "station__owners"
     resource_classes = [PileResource]
-    list_display = ["code", "name", "station", "protocol", "current_type", "rated_power_kw", "online", "last_frame", "open_faults", "enabled"]
-    list_filter = ["online", "enabled", "protocol", "current_type", "station__city"]
+    list_display = ["code", "station", "current_type", "rated_power_kw", "online", "last_frame", "open_faults", "enabled"]
+    list_filter = ["online", "enabled", "protocol", "current_type", VisibleStationFilter, VisibleCityFilter]
     search_fields = ["code", "name", "station__name", "vendor", "iccid"]
     list_select_related = ["station"]
     inlines = [ConnectorInline, FaultInline]
-    readonly_fields = ["online", "last_seen_at", "created_at", "updated_at"]
+    readonly_fields = ["online", "last_seen_at", "frames", "created_at", "updated_at"]
+
+    @admin.display(description=_("frame log"))
+    def frames(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        try:
+            url = reverse("admin:protocols_framelog_changelist")
+        except NoReverseMatch:
+            return "-"
+        return format_html('<a class="button" href="{}?pile_code={}">{}</a>', url, obj.code,
+                           _("Frames of this pile"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -188,8 +384,8 @@ class PileAdmin(OwnerScopedAdmin):
 class ConnectorAdmin(OwnerScopedAdmin):
     owner_path = "pile__station__owners"
     resource_classes = [ConnectorResource]
-    list_display = ["__str__", "station_name", "connector_type", "rated_power_kw", "live_status", "live_power", "live_voltage", "live_current", "live_soc", "live_updated"]
-    list_filter = ["status", "connector_type", "pile__station__city"]
+    list_display = ["__str__", "station_name", "connector_type", "live_status", "live_power", "live_va", "live_soc", "live_updated"]
+    list_filter = ["status", "connector_type", ConnectorCityFilter]
     search_fields = ["pile__code", "qr_code", "pile__station__name"]
     list_select_related = ["pile__station"]
     actions = [print_qr_labels]
@@ -227,6 +423,11 @@ class ConnectorAdmin(OwnerScopedAdmin):
     def live_current(self, obj):
         return self._live_value(obj, "current_a")
 
+    @admin.display(description=_("voltage / current"))
+    def live_va(self, obj):
+        volts, amps = self._live_value(obj, "voltage_v"), self._live_value(obj, "current_a")
+        return "-" if volts == "-" and amps == "-" else f"{volts} V / {amps} A"
+
     @admin.display(description=_("SOC (%)"))
     def live_soc(self, obj):
         return self._live_value(obj, "soc_percent")
@@ -240,7 +441,7 @@ class ConnectorAdmin(OwnerScopedAdmin):
 class FaultAdmin(OwnerScopeMixin, admin.ModelAdmin):
     owner_path = "pile__station__owners"
     list_display = ["pile", "connector", "source", "code", "description", "started_at", "cleared_at"]
-    list_filter = ["source", ("cleared_at", admin.EmptyFieldListFilter), "pile__station__city"]
+    list_filter = ["source", ("cleared_at", admin.EmptyFieldListFilter), PileCityFilter]
     search_fields = ["pile__code", "code", "description", "pile__station__name"]
     list_select_related = ["pile", "connector__pile"]
     date_hierarchy = "started_at"

@@ -121,7 +121,7 @@ return out
 """
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def _status_script(url: str):
     return _client_for(url, float(settings.REDIS_SOCKET_TIMEOUT_S)).register_script(_STATUS_SCRIPT)
 

@@ -1,6 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import get_public_schema_name
 
@@ -9,12 +14,47 @@ from evplatform.admin_sites import platform_admin_site
 from . import open_platform
 from .crypto import mask
 from .models import CodeTemplate, Domain, MiniProgram, OpenPlatform, Operator, RefusedPileLogin
-from .services import operator_set_status
+from .services import operator_create, operator_set_status
+
+
+def operators_only():
+    """Operators, never the platform's own (public) row."""
+    return Operator.objects.exclude(schema_name=get_public_schema_name())
 
 
 class DomainInline(admin.TabularInline):
     model = Domain
     extra = 0
+    fields = ["domain", "is_primary"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        labels = {"domain": _("host name"), "is_primary": _("primary host")}
+        if field is not None and db_field.name in labels:
+            field.label = labels[db_field.name]
+        return field
+
+
+class OperatorCreateForm(forms.Form):
+    """What ``manage.py create_operator`` asks for."""
+
+    name = forms.CharField(label=_("name"), max_length=100)
+    slug = forms.SlugField(label=_("slug"), max_length=41,
+                           help_text=_("Lower-case letters, digits and hyphens; also the schema's name."))
+    domain = forms.CharField(label=_("host name"), max_length=253,
+                             help_text=_("Where its admin is served, e.g. lvyuan.example.com."))
+    time_zone = forms.CharField(label=_("time zone"), initial="Asia/Shanghai", max_length=64)
+    admin_username = forms.CharField(label=_("operator admin's user name"), max_length=150)
+    admin_password = forms.CharField(
+        label=_("operator admin's password"), required=False, widget=forms.PasswordInput,
+        help_text=_("Leave empty to generate one; it is shown once."))
+    contact_name = forms.CharField(label=_("contact name"), max_length=50, required=False)
+    contact_phone = forms.CharField(label=_("contact phone"), max_length=30, required=False)
+
+
+class StatusChangeForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200,
+                             help_text=_("Kept in the operator's history."))
 
 
 class SecretInput(forms.PasswordInput):
@@ -60,7 +100,11 @@ class OperatorAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "status", "time_zone", "contact_name", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug", "contact_name", "contact_phone"]
-    readonly_fields = ["schema_name", "created_at"]
+    # The schema is the operator's data: shown, never edited; status changes through the
+    # suspend/resume actions (with a reason).
+    fields = ["name", "slug", "status", "schema", "time_zone", "contact_name", "contact_phone",
+              "contact_email", "created_at"]
+    readonly_fields = ["schema", "created_at"]
     inlines = [DomainInline]
     actions = ["suspend", "resume"]
 
@@ -68,23 +112,86 @@ class OperatorAdmin(admin.ModelAdmin):
         return super().get_queryset(request).exclude(schema_name=get_public_schema_name())
 
     def get_readonly_fields(self, request, obj=None):
-        # A new operator is provisioned with `create_operator`, which clones the schema.
-        return self.readonly_fields + (["slug"] if obj else [])
+        return self.readonly_fields + (["slug", "status"] if obj else [])
+
+    @admin.display(description=_("schema name"))
+    def schema(self, obj):
+        return obj.schema_name
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting an operator drops its schema: never a click in the admin.
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self):
+        return [
+            path("add/", self.admin_site.admin_view(self.create_view), name="tenants_operator_add"),
+        ] + super().get_urls()
+
+    def create_view(self, request):
+        """A new operator through the provisioning service (schema cloned from the
+        template), as ``manage.py create_operator`` does; says how long it took."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        form = OperatorCreateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = operator_create(**form.cleaned_data | {
+                    "admin_password": form.cleaned_data["admin_password"] or None})
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                self.log_addition(request, result.operator, [{"added": {}}])
+                text = gettext("Operator %(name)s is ready at %(domain)s (provisioned in %(s).1f s).") % {
+                    "name": result.operator.name, "domain": form.cleaned_data["domain"],
+                    "s": result.seconds}
+                if result.admin_password:
+                    text += " " + gettext("Operator admin's password: %(p)s — shown once.") % {
+                        "p": result.admin_password}
+                self.message_user(request, text, messages.SUCCESS)
+                return redirect("platform_admin:tenants_operator_change", result.operator.pk)
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": _("New operator"),
+                   "explain": _("Creates the operator's schema from the template, its host and "
+                                "its operator admin, in a few seconds.")}
+        return TemplateResponse(request, "admin/tenants/operator/form_page.html", context)
 
     def has_add_permission(self, request):
-        return False
+        return self.has_view_or_change_permission(request)
+
+    def _status_change(self, request, queryset, status, title, done):
+        """Suspend or resume after a confirmation page with a reason."""
+        form = StatusChangeForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            for operator in queryset:
+                operator_set_status(operator=operator, status=status)
+                self.log_change(request, operator, gettext("%(title)s: %(reason)s") % {
+                    "title": title, "reason": form.cleaned_data["reason"]})
+            self.message_user(request, done, messages.SUCCESS)
+            return None
+        context = {**self.admin_site.each_context(request), "form": form, "title": title,
+                   "opts": self.model._meta, "operators": queryset,
+                   "action": request.POST.get("action"),
+                   "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                   "explain": _("Their drivers' app answers “suspended” and their piles are "
+                                "refused until they are resumed.")
+                   if status == Operator.Status.SUSPENDED else ""}
+        return TemplateResponse(request, "admin/tenants/operator/status_confirm.html", context)
 
     @admin.action(description=_("Suspend selected operators"))
     def suspend(self, request, queryset):
-        for operator in queryset:
-            operator_set_status(operator=operator, status=Operator.Status.SUSPENDED)
-        self.message_user(request, _("Suspended."), messages.SUCCESS)
+        return self._status_change(request, queryset, Operator.Status.SUSPENDED,
+                                   _("Suspend operators"), _("Suspended."))
 
     @admin.action(description=_("Resume selected operators"))
     def resume(self, request, queryset):
-        for operator in queryset:
-            operator_set_status(operator=operator, status=Operator.Status.ACTIVE)
-        self.message_user(request, _("Resumed."), messages.SUCCESS)
+        return self._status_change(request, queryset, Operator.Status.ACTIVE,
+                                   _("Resume operators"), _("Resumed."))
 
 
 class SecretsForm(forms.ModelForm):
@@ -146,6 +253,11 @@ class MiniProgramAdmin(admin.ModelAdmin):
     ]
     actions = ["commit_latest", "commit_and_submit_latest", "submit_audit", "refresh_audit",
                "release"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "operator":
+            kwargs["queryset"] = operators_only()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(boolean=True, description=_("WeChat Pay ready"))
     def pay_ready(self, obj):
@@ -267,6 +379,18 @@ class CodeTemplateAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.path)
 
 
+class OperatorFilter(admin.SimpleListFilter):
+    title = _("operator")
+    parameter_name = "operator"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in operators_only().order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(operator__pk=int(value)) if value and value.isdigit() else queryset
+
+
 @admin.register(RefusedPileLogin, site=platform_admin_site)
 class RefusedPileLoginAdmin(admin.ModelAdmin):
     """Piles the YKC gateway turned away; register a listed code to its operator (pile
@@ -274,7 +398,7 @@ class RefusedPileLoginAdmin(admin.ModelAdmin):
 
     list_display = ["pile_code", "reason", "operator", "peer", "firmware_version",
                     "first_seen_at", "last_seen_at", "count"]
-    list_filter = ["reason", "operator"]
+    list_filter = ["reason", OperatorFilter]
     search_fields = ["=pile_code", "peer"]
     readonly_fields = list_display
 

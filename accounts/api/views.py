@@ -1,19 +1,33 @@
-"""Driver sign-in: WeChat login, token refresh, phone binding, profile."""
+"""Driver sign-in: WeChat login, token refresh (rotating), logout, phone binding, profile."""
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
 from accounts import services
+from evplatform.api.schema import ERROR
+from evplatform.net import client_ip
 
 from .serializers import MemberOut, PhoneIn, RefreshIn, TokensOut, WeChatLoginIn
 
 
-class LoginThrottle(AnonRateThrottle):
+class ClientAddressThrottle(AnonRateThrottle):
+    """Per client address, as evplatform.net.client_ip finds it behind trusted proxies."""
+
+    def get_ident(self, request):
+        return client_ip(request)
+
+
+class LoginThrottle(ClientAddressThrottle):
     scope = "login"
+
+
+class RefreshThrottle(ClientAddressThrottle):
+    scope = "token_refresh"
 
 
 def _tokens(pair: services.TokenPair) -> Response:
@@ -27,7 +41,7 @@ def _tokens(pair: services.TokenPair) -> Response:
     return Response(body)
 
 
-@extend_schema(request=WeChatLoginIn, responses=TokensOut, auth=[])
+@extend_schema(request=WeChatLoginIn, responses={200: TokensOut, 502: ERROR}, auth=[])
 @api_view(["POST"])
 @permission_classes([AllowAny])
 @throttle_classes([LoginThrottle])
@@ -40,13 +54,22 @@ def wechat_login(request):
 @extend_schema(request=RefreshIn, responses=TokensOut, auth=[])
 @api_view(["POST"])
 @permission_classes([AllowAny])
+@throttle_classes([RefreshThrottle])
 def token_refresh(request):
     data = RefreshIn(data=request.data)
     data.is_valid(raise_exception=True)
     return _tokens(services.member_refresh(refresh=data.validated_data["refresh"]))
 
 
-@extend_schema(request=PhoneIn, responses=MemberOut)
+@extend_schema(request=None, responses={204: None})
+@api_view(["POST"])
+def logout(request):
+    """End this sign-in: its refresh token and every access token of it stop working."""
+    services.member_logout(session_id=request.auth.session_id)
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(request=PhoneIn, responses={200: MemberOut, 502: ERROR})
 @api_view(["POST"])
 def phone_bind(request):
     data = PhoneIn(data=request.data)

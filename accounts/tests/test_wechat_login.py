@@ -56,10 +56,30 @@ def test_disabled_member_token_is_refused(member_api, member):
     assert r.status_code == 401 and r.json()["code"] == "member_disabled"
 
 
-def test_wechat_refusal_is_a_clear_error(api, wx):
+def test_invalid_code_is_the_clients_error_in_our_words(api, wx):
     r = api.post(LOGIN, {"code": "invalid-code"}, format="json")
-    assert r.status_code == 502 and r.json()["code"] == "wechat_error"
+    assert r.status_code == 400 and r.json()["code"] == "wechat_code_invalid"
+    assert "rid" not in r.json()["detail"] and "invalid code" not in r.json()["detail"]
     assert Member.objects.count() == 0
+
+
+def test_reused_code_is_the_clients_error(api, wx):
+    assert api.post(LOGIN, {"code": "demo-gus#1"}, format="json").status_code == 200
+    r = api.post(LOGIN, {"code": "demo-gus#1"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert r.status_code == 400 and r.json()["code"] == "wechat_code_invalid"
+    assert "code been used" not in r.json()["detail"]
+
+
+def test_invalid_phone_code_is_the_clients_error(member_api, wx):
+    r = member_api.post("/api/app/v1/me/phone", {"code": "invalid-1"}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "wechat_code_invalid"
+
+
+def test_wechat_unreachable_is_502_without_its_text(api, tenant, settings):
+    settings.WECHAT_API_BASE_URL = "http://127.0.0.1:9/"  # nothing listens on the discard port
+    r = api.post(LOGIN, {"code": "demo-hal#1"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert r.status_code == 502 and r.json()["code"] == "wechat_error"
+    assert "Connection" not in r.json()["detail"] and "unreachable" not in r.json()["detail"]
 
 
 def test_missing_code_is_a_validation_error(api, wx):

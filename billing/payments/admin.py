@@ -6,6 +6,8 @@ from django.contrib.admin.helpers import ActionForm
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin
 
+from evplatform.admin_display import TotalsMixin
+
 from . import services
 from .models import Payment, PaymentRefund, TopUpOffer, WalletRefund, Withdrawal
 
@@ -46,7 +48,10 @@ class PaymentRefundInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+class PaymentAdmin(TotalsMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+    totals = {"amount": _("amount (yuan)"), "bonus": _("bonus"),
+              "refunded_amount": _("refunded")}
+    totals_money = ("amount", "bonus", "refunded_amount")
     list_display = [
         "out_trade_no", "member", "purpose", "status", "amount", "bonus", "refunded_amount",
         "flagged", "created_at", "paid_at",

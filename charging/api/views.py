@@ -11,6 +11,7 @@ from charging import selectors, services
 from charging.models import OrderTransition, Reservation
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
+from evplatform.api.schema import paginated
 from stations import selectors as station_selectors
 from stations.models import Connector
 
@@ -39,6 +40,7 @@ def _idempotency_key(request) -> str:
 
 
 @extend_schema(
+    methods=["POST"],
     request=OrderStartIn,
     responses={202: OrderOut},
     parameters=[
@@ -54,6 +56,9 @@ def _idempotency_key(request) -> str:
             ),
         )
     ],
+)
+@extend_schema(
+    methods=["GET"], operation_id="orders_list", responses=paginated("OrderPage", OrderOut(many=True))
 )
 @api_view(["GET", "POST"])
 def orders(request):

@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from accounts.tokens import token_issue
 from charging.consumers import OrderConsumer
 from charging.realtime import order_group
-from demo.tests.conftest import Uvicorn
+from evplatform.tests.helpers import Uvicorn
 
 SILENCE_S = 21
 SCHEMA = "op_tenant_a"
@@ -26,12 +26,14 @@ def test_order_socket_survives_20_seconds_of_silence(operators, db, monkeypatch)
 
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
 
-    # The order lookup is the database's part (the API tests cover it); the question here
-    # is the channel layer's Redis connection, so the consumer finds a fixed order.
-    async def found(self, schema_name, order_id, member_id):
-        return {"id": order_id, "state": "charging"}
+    # The order lookup and the member's sign-in are the database's part (the API and
+    # socket-auth tests cover them); the question here is the channel layer's Redis
+    # connection, so the consumer finds a fixed order for a signed-in member.
+    async def found(self, claims):
+        return {"id": self.order_id, "state": "charging"}
 
     monkeypatch.setattr(OrderConsumer, "_order", found)
+    monkeypatch.setattr(OrderConsumer, "_member_refusal", staticmethod(lambda claims: None))
     server = Uvicorn()
     try:
         async_to_sync(_watch_through_silence)(server.port)
@@ -41,9 +43,10 @@ def test_order_socket_survives_20_seconds_of_silence(operators, db, monkeypatch)
 
 async def _watch_through_silence(port: int) -> None:
     order_id = 990001
-    token = token_issue(member_id=7, schema_name=SCHEMA)
-    url = f"ws://127.0.0.1:{port}/ws/app/orders/{order_id}/?token={token}"
-    async with websockets.connect(url, open_timeout=10) as socket:
+    token = token_issue(member_id=7, schema_name=SCHEMA, session_id="silence-test")
+    url = f"ws://127.0.0.1:{port}/ws/app/orders/{order_id}/"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with websockets.connect(url, open_timeout=10, additional_headers=headers) as socket:
         first = json.loads(await asyncio.wait_for(socket.recv(), 10))
         assert first["order"]["state"] == "charging"
         started = time.monotonic()

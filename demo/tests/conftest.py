@@ -6,7 +6,6 @@ and removed afterwards."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -15,37 +14,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from evplatform.tests.helpers import Uvicorn
+
 SIM_TIME_SCALE = 60  # a simulated minute of charging per real second
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Uvicorn:
-    def __init__(self) -> None:
-        import uvicorn
-
-        self.port = _free_port()
-        config = uvicorn.Config(
-            "evplatform.asgi:application", host="127.0.0.1", port=self.port,
-            log_level="warning", lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 class Simulator:

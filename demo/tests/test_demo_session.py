@@ -72,7 +72,10 @@ def test_disconnect_mid_session_then_reconnect_settles_once(platform):
     journey.top_up_and_pay()
     connector = journey.pick_connector()
     order = journey.start(connector)
-    pile_code = connector["pile"]["code"]
+    with schema_context(platform.operator.schema_name):
+        from charging.models import ChargingOrder
+
+        pile_code = ChargingOrder.objects.select_related("pile").get(pk=order["id"]).pile.code
     pile = platform.simulator.piles[pile_code]
     def progress_at():
         body = journey._call("GET", f"/orders/{order['id']}")

@@ -84,21 +84,5 @@ def exception_handler(exc, context):
     return response
 
 
-def handler404(request, exception=None):
-    return error_response("not_found", _("Not found."), 404)
-
-
-def handler500(request):
-    return error_response("server_error", _("Server error."), 500)
-
-
-def handler400(request, exception=None):
-    return error_response("bad_request", _("Bad request."), 400)
-
-
-def handler403(request, exception=None):
-    return error_response("permission_denied", _("You do not have permission."), 403)
-
-
 def response(code: str, detail: str, status_code: int, fields=None) -> Response:
     return Response(error_body(code, detail, fields), status=status_code)

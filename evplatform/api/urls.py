@@ -2,6 +2,8 @@
 
 from django.urls import include, path
 
+from . import schema  # noqa: F401  (registers the member token's OpenAPI scheme)
+
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),

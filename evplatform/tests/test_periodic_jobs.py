@@ -62,7 +62,7 @@ def stack(operators, tmp_path):
         "TARIFFS_REFRESH_SECONDS": "2",
         "PAYMENTS_RECONCILE_SECONDS": "2",
         "ORDERS_RECONCILE_SECONDS": "2",
-        "AUTHORIZER_TOKENS_REFRESH_SECONDS": "2",
+        "AUTHORIZER_TOKENS_REFRESH_S": "2",
     }
     worker_cmd = _procfile("worker")
     beat_cmd = [a.replace("var/celerybeat-schedule", str(tmp_path / "beat")) for a in _procfile("beat")]

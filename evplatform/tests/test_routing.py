@@ -46,10 +46,11 @@ def test_token_forged_for_another_schema_is_refused(tenant, other_tenant):
     assert r.status_code == 401 and r.json()["code"] == "token_tenant_mismatch"
 
 
-def test_garbage_and_expired_tokens(db, operators, settings, member):
+def test_garbage_and_expired_tokens(db, operators, settings, member, tenant):
     r = APIClient(HTTP_AUTHORIZATION="Bearer not-a-token").get(ME)
     assert r.status_code == 401 and r.json()["code"] == "token_invalid"
     settings.MEMBER_ACCESS_TOKEN_TTL = -10
+    connection.set_tenant(tenant)  # the request above left the connection on public
     expired = tokens_for(member).access
     r = APIClient(HTTP_AUTHORIZATION=f"Bearer {expired}").get(ME)
     assert r.status_code == 401 and r.json()["code"] == "token_expired"
@@ -71,8 +72,9 @@ def test_suspended_tenant_api_is_403(api, member_api, tenant):
 )
 def test_browsers_are_routed_by_host(client, db, operators, host, expected):
     r = client.get("/admin/login/", HTTP_HOST=host)
-    if expected is None:
-        assert r.status_code == 404 and r.json()["code"] == "tenant_not_found"
+    if expected is None:  # a person's browser: a Chinese page, not JSON
+        assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
+        assert 'data-error-code="tenant_not_found"' in r.text and "此地址没有对应的运营商" in r.text
     else:
         assert r.status_code == 200
         assert r.resolver_match.namespace == expected
@@ -94,6 +96,9 @@ def test_suspended_tenant_admin_host_is_403(client, tenant):
     operator_set_status(operator=tenant, status="suspended")
     try:
         r = client.get("/admin/login/", HTTP_HOST="tenant-a.testserver")
+        assert r.status_code == 403 and 'data-error-code="tenant_suspended"' in r.text
+        assert "该运营商已被暂停" in r.text
+        r = client.get("/admin/login/", HTTP_HOST="tenant-a.testserver", HTTP_ACCEPT="application/json")
         assert r.status_code == 403 and r.json()["code"] == "tenant_suspended"
     finally:
         operator_set_status(operator=tenant, status="active")

@@ -5,6 +5,7 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from evplatform.api.pagination import Pagination
+from evplatform.api.schema import paginated
 from settlement import selectors
 
 from .serializers import LedgerLineOut, WalletOut
@@ -16,7 +17,7 @@ def wallet(request):
     return Response(WalletOut(selectors.wallet_balance(request.user)).data)
 
 
-@extend_schema(responses=LedgerLineOut(many=True))
+@extend_schema(responses=paginated("LedgerLinePage", LedgerLineOut(many=True)))
 @api_view(["GET"])
 def wallet_ledger(request):
     """The member's money movements, newest first (cash/bonus: + to the member)."""

@@ -73,10 +73,12 @@ class LiveOut(serializers.Serializer):
     updated = serializers.DateTimeField(allow_null=True)
 
 
+# Pile codes (and connector codes, which contain them) are never shown: a pile logs in with
+# its code alone (YKC has no other credential). Drivers start by connector ``id`` or by the
+# QR value they scanned.
 def connector_out(c, live: dict) -> dict:
     return {
         "id": c.pk,
-        "code": c.code,
         "number": c.number,
         "type": c.current_kind,
         "connector_type": c.connector_type,
@@ -88,7 +90,6 @@ def connector_out(c, live: dict) -> dict:
 def pile_out(p) -> dict:
     return {
         "id": p.pk,
-        "code": p.code,
         "name": p.name,
         "current_type": p.current_type,
         "rated_power_kw": str(p.rated_power_kw),
@@ -107,3 +108,83 @@ def station_brief_out(s) -> dict:
         "opening_hours": s.opening_hours,
         "parking_fee_note": s.parking_fee_note,
     }
+
+
+# Output shapes of the dict-building views, for the OpenAPI document (and Schemathesis).
+class PileOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(allow_blank=True)
+    current_type = serializers.IntegerField()
+    rated_power_kw = serializers.DecimalField(max_digits=7, decimal_places=1, help_text="kW")
+    online = serializers.BooleanField()
+
+
+class ConnectorOut(serializers.Serializer):
+    id = serializers.IntegerField(help_text="start charging with it (connector_id)")
+    number = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=KINDS)
+    connector_type = serializers.IntegerField()
+    rated_power_kw = serializers.DecimalField(max_digits=7, decimal_places=1, help_text="kW")
+    live = LiveOut()
+
+
+class PileWithConnectorsOut(PileOut):
+    connectors = ConnectorOut(many=True)
+
+
+class StationBriefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    status = serializers.IntegerField(help_text="CEC StationStatus: 50 operating")
+    opening_hours = serializers.CharField(allow_blank=True)
+    parking_fee_note = serializers.CharField(allow_blank=True)
+
+
+class StationDetailOut(StationBriefOut):
+    code = serializers.CharField()
+    city = serializers.CharField(allow_blank=True)
+    district = serializers.CharField(allow_blank=True)
+    phone = serializers.CharField(allow_blank=True)
+    photos = serializers.ListField(child=serializers.CharField())
+    facilities = serializers.ListField(child=serializers.CharField())
+    time_zone = serializers.CharField()
+    price_now = serializers.DecimalField(
+        max_digits=10, decimal_places=5, allow_null=True, help_text="yuan/kWh"
+    )
+    price_periods = serializers.ListField(child=serializers.DictField())
+    piles = PileWithConnectorsOut(many=True)
+
+
+class ConnectorByCodeOut(serializers.Serializer):
+    connector = ConnectorOut()
+    pile = PileOut()
+    station = StationBriefOut()
+    price_now = serializers.DecimalField(
+        max_digits=10, decimal_places=5, allow_null=True, help_text="yuan/kWh"
+    )
+
+
+class RecommendationOut(ConnectorByCodeOut):
+    distance = serializers.IntegerField(help_text="metres")
+
+
+class RecommendOut(serializers.Serializer):
+    results = RecommendationOut(many=True)
+
+
+class MapPinOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    free = serializers.IntegerField()
+    total = serializers.IntegerField()
+    status = serializers.IntegerField()
+
+
+class MapOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    results = MapPinOut(many=True)

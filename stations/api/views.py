@@ -18,10 +18,15 @@ from rest_framework.response import Response
 
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
+from evplatform.api.schema import paginated
 from stations import selectors
 
 from .serializers import (
+    ConnectorByCodeOut,
+    MapOut,
     RecommendIn,
+    RecommendOut,
+    StationDetailOut,
     StationRowOut,
     StationSearchIn,
     connector_out,
@@ -94,7 +99,12 @@ SEARCH_PARAMS = [
 ]
 
 
-@extend_schema(parameters=SEARCH_PARAMS, responses=StationRowOut(many=True), auth=[])
+@extend_schema(
+    operation_id="stations_list",
+    parameters=SEARCH_PARAMS,
+    responses=paginated("StationRowPage", StationRowOut(many=True)),
+    auth=[],
+)
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def station_list(request):
@@ -158,6 +168,7 @@ def _bbox(raw: str | None) -> tuple[float, float, float, float]:
 
 @extend_schema(
     parameters=[OpenApiParameter("bbox", str, required=True, description="minLng,minLat,maxLng,maxLat (GCJ-02)")],
+    responses=MapOut,
     auth=[],
 )
 @api_view(["GET"])
@@ -172,7 +183,7 @@ def station_map(request):
     return Response({"count": len(pins), "truncated": truncated, "results": pins})
 
 
-@extend_schema(auth=[])
+@extend_schema(responses=StationDetailOut, auth=[])
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def station_detail(request, pk: str):
@@ -207,7 +218,7 @@ def station_detail(request, pk: str):
     return Response(body)
 
 
-@extend_schema(auth=[])
+@extend_schema(responses=ConnectorByCodeOut, auth=[])
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def connector_by_code(request, code: str):
@@ -235,6 +246,7 @@ def connector_by_code(request, code: str):
         OpenApiParameter("lng", float, required=True),
         OpenApiParameter("type", str, enum=["ac", "dc"], description="preferred kind"),
     ],
+    responses=RecommendOut,
     auth=[],
 )
 @api_view(["GET"])

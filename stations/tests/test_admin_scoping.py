@@ -70,13 +70,22 @@ def test_owner_edits_own_station_but_not_its_owners(owner_client, estate, statio
         "name": "改名站", "address": own.address, "province": "", "city": own.city, "district": "",
         "area_code": own.area_code, "latitude": "31.230000", "longitude": "121.470000",
         "station_type": 1, "status": 50, "opening_hours": "00:00-24:00", "phone": "",
-        "parking_fee_note": "", "facilities": "[]", "photos": "[]", "time_zone": "Asia/Shanghai",
+        "parking_fee_note": "", "time_zone": "Asia/Shanghai",
+        # lists are typed one per line (or 、-separated), not as JSON
+        "facilities": "卫生间\n便利店、休息室", "photos": "https://example.com/a.jpg",
+        # the read-only piles inline's management form, as the browser sends it
+        "piles-TOTAL_FORMS": "1", "piles-INITIAL_FORMS": "1",
     }
     r = owner_client.post(f"{A}/station/{own.pk}/change/", data)
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     own.refresh_from_db()
     assert own.name == "改名站"
+    assert own.facilities == ["卫生间", "便利店", "休息室"]
+    assert own.photos == ["https://example.com/a.jpg"]
     assert list(own.owners.all()) == [station_owner]
+    data["photos"] = "not a url"
+    r = owner_client.post(f"{A}/station/{own.pk}/change/", data)
+    assert r.status_code == 200 and "photos" in r.context["adminform"].form.errors
 
 
 def test_owner_pile_form_offers_only_own_stations(owner_client, estate):

@@ -19,9 +19,36 @@ def test_landing_shows_the_connector_and_price(tenant):
     for code in ("label-77", "4401069999000102"):
         r = Client().get(f"/q/{code}", **HOST)
         body = r.content.decode()
-        assert r.status_code == 200 and "体育中心站" in body and "44010699990001 · 2" in body
+        assert r.status_code == 200 and "体育中心站" in body and "2 号枪" in body
         assert "wxtenanta0000001" in body  # the operator's mini-program
+        # A label's own value says nothing of the pile's code (what a pile logs in with).
+        assert "44010699990001" not in body
 
 
-def test_unknown_code_is_404(tenant):
-    assert Client().get("/q/nope", **HOST).status_code == 404
+def test_status_in_chinese_with_its_colour_and_prices_per_period(tenant):
+    station = Station.objects.create(
+        name="体育中心站", code="QR02", address="广州市天河区", area_code="440106",
+        latitude=Decimal("23.1"), longitude=Decimal("113.3"),
+        price_today={"date": "2026-11-30", "slots": [], "periods": [
+            {"start": "00:00", "end": "08:00", "period": "valley", "electricity": "0.22800",
+             "service": "0.40000"},
+            {"start": "08:00", "end": "24:00", "period": "peak", "electricity": "1.02000",
+             "service": "0.40000"}]},
+    )
+    pile = Pile.objects.create(station=station, code="44010699990002", rated_power_kw=Decimal("120"),
+                               online=True)
+    Connector.objects.create(pile=pile, number=1, rated_power_kw=Decimal("60"), qr_code="label-78",
+                             status=Connector.Status.CHARGING)
+    body = Client().get("/q/label-78", **HOST).content.decode()
+    assert '<span class="state busy">充电中</span>' in body
+    assert "00:00–08:00" in body and "谷" in body and "1.02000" in body and "峰" in body
+    pile.online = False
+    pile.save(update_fields=["online"])
+    body = Client().get("/q/label-78", **HOST).content.decode()
+    assert '<span class="state off">离线</span>' in body
+
+
+def test_unknown_code_is_a_chinese_404_page(tenant):
+    r = Client().get("/q/nope", **HOST)
+    assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
+    assert "未找到充电枪" in r.text and "请核对标签" in r.text

@@ -35,9 +35,9 @@ def test_detail_with_piles_connectors_live_state_and_prices(api, tenant):
     assert body["price_now"] == "1.10000"
     assert body["price_periods"] == s.price_today["periods"]
     [p] = body["piles"]
-    assert p["code"] == "31000000000001" and p["online"] is True
+    assert p["id"] == pile.pk and p["online"] is True
     c1, c2 = p["connectors"]
-    assert (c1["code"], c1["type"], c1["live"]["status"]) == ("3100000000000101", "dc", "idle")
+    assert (c1["number"], c1["type"], c1["live"]["status"]) == (1, "dc", "idle")
     assert c2["live"]["status"] == "charging"
     assert c2["live"]["power_kw"] == "55.50"
     assert c2["live"]["soc_percent"] == 40
@@ -99,7 +99,7 @@ def test_connector_by_code_and_by_label_value(api, tenant):
     Connector.objects.filter(pile=pile, number=2).update(qr_code="LABEL-XYZ")
     body = api.get("/api/app/v1/connectors/by-code/3100000000000201").json()
     assert body["connector"]["number"] == 1
-    assert body["pile"]["code"] == "31000000000002"
+    assert body["pile"]["id"] == pile.pk
     assert body["station"]["name"] == "扫码站"
     assert body["price_now"] == "0.98000"
     assert body["connector"]["live"]["status"] == "idle"
@@ -160,3 +160,26 @@ def test_station_api_needs_a_tenant(db, operators):
 
     r = APIClient().get("/api/app/v1/stations")
     assert (r.status_code, r.json()["code"]) == (400, "tenant_required")
+
+
+def test_pile_codes_are_not_public(api, tenant):
+    """A pile code is what a pile logs in with (YKC has no other credential): the driver API
+    identifies connectors by id and by the QR value the driver scanned, never by it
+    (issue 21, item 1)."""
+    s = make_station(name="不公开站", lat=LAT, lng=LNG)
+    pile = make_pile(s, code="31000000000077", connectors=2)
+    Connector.objects.filter(pile=pile, number=2).update(qr_code="LABEL-SECRET-FREE")
+    bodies = [
+        api.get(f"/api/app/v1/stations/{s.pk}"),
+        api.get("/api/app/v1/stations/recommend", {"lat": LAT, "lng": LNG}),
+        api.get("/api/app/v1/connectors/by-code/LABEL-SECRET-FREE"),
+        api.get("/api/app/v1/stations", {"lat": LAT, "lng": LNG}),
+        api.get("/api/app/v1/stations/map", {"bbox": "121,31,122,32"}),
+    ]
+    for r in bodies:
+        assert r.status_code == 200 and "31000000000077" not in r.content.decode(), r.content
+    detail = bodies[0].json()
+    assert [c["id"] for c in detail["piles"][0]["connectors"]] == list(
+        pile.connectors.order_by("number").values_list("id", flat=True)
+    )
+    assert bodies[2].json()["connector"]["number"] == 2

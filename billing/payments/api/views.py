@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from billing.payments import selectors, services
 from evplatform.api.pagination import Pagination
+from evplatform.api.schema import paginated
 from settlement.services import money_policy
 
 from .serializers import (
@@ -72,7 +73,11 @@ def refund_preview(request):
 
 
 @extend_schema(methods=["POST"], request=RefundIn, responses={201: WalletRefundOut})
-@extend_schema(methods=["GET"], responses=WalletRefundOut(many=True))
+@extend_schema(
+    methods=["GET"],
+    operation_id="wallet_refunds_list",
+    responses=paginated("WalletRefundPage", WalletRefundOut(many=True)),
+)
 @api_view(["GET", "POST"])
 def refunds(request):
     if request.method == "GET":
@@ -91,7 +96,11 @@ def refund_detail(request, pk: int):
 
 
 @extend_schema(methods=["POST"], request=AmountIn, responses={201: WithdrawalOut})
-@extend_schema(methods=["GET"], responses=WithdrawalOut(many=True))
+@extend_schema(
+    methods=["GET"],
+    operation_id="wallet_withdrawals_list",
+    responses=paginated("WithdrawalPage", WithdrawalOut(many=True)),
+)
 @api_view(["GET", "POST"])
 def withdrawals(request):
     confirm = selectors.transfer_confirm_ids()

@@ -93,7 +93,7 @@ def guangdong_tou_tariff(
             PeriodPrice(Period.VALLEY, money.unit_price(flat_electricity * Decimal("0.38")), service),
         ),
         slots=GUANGDONG_DEFAULT_SLOTS,
-        seasons=(Season(7, 9, GUANGDONG_SUMMER_SLOTS, name="summer"),),
+        seasons=(Season(7, 9, GUANGDONG_SUMMER_SLOTS, name="夏季"),),
         special_dates=tuple(
             SpecialDate(day, GUANGDONG_SUMMER_SLOTS, note="critical peak (≥35 °C)")
             for day in sorted(set(critical_peak_days))

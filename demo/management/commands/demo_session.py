@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--driver", default="alice", help="fake WeChat user name")
         parser.add_argument("--top-up", default="100.00", help="yuan")
         parser.add_argument("--stop-at", default="2.0", help="stop after this many kWh")
-        parser.add_argument("--connector", help="connector code to scan (default: first free)")
+        parser.add_argument("--connector", help="QR value to scan (default: the first free connector)")
         parser.add_argument("--timeout", type=float, default=180.0, help="seconds")
 
     def handle(self, *args, **o):

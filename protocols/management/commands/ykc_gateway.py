@@ -24,7 +24,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="0.0.0.0")
         parser.add_argument("--port", type=int, default=settings.YKC_GATEWAY_PORT)
-        parser.add_argument("--metrics-host", default="0.0.0.0")
+        parser.add_argument("--metrics-host", default=settings.YKC_METRICS_HOST,
+                            help="metrics address (default YKC_METRICS_HOST, 127.0.0.1)")
         parser.add_argument("--metrics-port", type=int, default=None,
                             help="serve Prometheus metrics at http://HOST:PORT/metrics")
         parser.add_argument("--gateway-id", default=None,
