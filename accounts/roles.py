@@ -27,9 +27,10 @@ STATION_OWNER_PERMISSIONS = [
     "stations.view_fault",
     "charging.view_chargingorder",
     "billing.view_tariff",
-    # The frame log and samples of their own piles (the protocols admin narrows them).
+    # The frame log and samples of their own piles (the protocols and charging admins
+    # narrow them).
     "protocols.view_framelog",
-    "protocols.view_metersample",
+    "charging.view_metersample",
     "protocols.view_sessionmessage",
 ]
 

@@ -103,3 +103,21 @@ def test_station_owner_sees_only_own_stations_orders(funded_member, connector, t
     connector.pile.station.owners.add(owner)
     r = client.get("/admin/charging/chargingorder/", **HOST)
     assert r.status_code == 200 and r.context["cl"].result_count == 1
+
+
+def test_meter_samples_admin_shows_a_station_owner_only_own_piles(connector, django_user_model):
+    from accounts.roles import STATION_OWNER, role_group
+    from charging.models import MeterSample
+
+    for code in (connector.pile.code, "99999999999999"):
+        MeterSample.objects.create(pile_code=code, connector_no=1, at=timezone.now(),
+                                   status="charging", energy_kwh=Decimal("1"))
+    owner = django_user_model.objects.create_user("owner-s", password="x", is_staff=True)
+    owner.groups.add(role_group(STATION_OWNER))
+    client = Client()
+    client.force_login(owner)
+    r = client.get("/admin/charging/metersample/", **HOST)
+    assert r.status_code == 200 and r.context["cl"].result_count == 0
+    connector.pile.station.owners.add(owner)
+    r = client.get("/admin/charging/metersample/", **HOST)
+    assert [s.pile_code for s in r.context["cl"].result_list] == [connector.pile.code]
