@@ -10,23 +10,33 @@ export DB_NAME DB_HOST DB_PORT DB_USER
 
 # `make run SIMULATE=0` starts no simulated piles.
 SIMULATE ?= 1
-PROCESSES = web worker beat ykc fake_wechat fake_wechatpay $(if $(filter 1,$(SIMULATE)),sim,)
+PROCESSES = web worker beat ykc fake_wechat fake_wechatpay fake_fapiao $(if $(filter 1,$(SIMULATE)),sim,)
 
-.PHONY: run test setup services db venv lint bench faults messages clean-db miniprogram h5 browser
+.PHONY: run test setup services db venv lint bench faults messages clean-db miniprogram h5 browser static-vendor
 
 run: setup h5
 	$(PY) manage.py seed_demo
 	.venv/bin/honcho start $(PROCESSES)
 
 # The layer and style checks run first: a broken import contract fails the build like a test.
-test: venv services lint h5 browser
+test: venv services static-vendor lint h5 browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-setup: venv services db
+setup: venv services db static-vendor
 	$(PY) manage.py platform_setup -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
 
 venv: .venv/.installed
+
+# Apache ECharts from npm (package-lock.json pins it), copied into the app's static files;
+# no page loads anything from a CDN.
+ECHARTS := analytics/static/analytics/vendor/echarts.min.js
+static-vendor: $(ECHARTS)
+
+$(ECHARTS): package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p $(dir $@)
+	cp node_modules/echarts/dist/echarts.min.js $@
 
 .venv/.installed: requirements.txt
 	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv

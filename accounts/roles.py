@@ -27,6 +27,10 @@ STATION_OWNER_PERMISSIONS = [
     "stations.view_fault",
     "charging.view_chargingorder",
     "billing.view_tariff",
+    "settlement.view_statement",
+    "settlement.view_payout",
+    "settlement.view_ordersplit",
+    "settlement.view_splitrule",
     # The frame log and samples of their own piles (the protocols and charging admins
     # narrow them).
     "protocols.view_framelog",

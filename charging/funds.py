@@ -14,6 +14,7 @@ from billing.payments import selectors as billing_selectors
 from billing.payments import services as billing_services
 from settlement import selectors as ledger_selectors
 from settlement import services as ledger
+from settlement import splits
 
 from .models import ChargingOrder, PaymentMode, Reservation
 
@@ -52,6 +53,7 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
     if order.mode == PaymentMode.PREPAY:
         settled = billing_services.prepay_settle(order_ref=order.number, amount_used=amount, key=key)
         refunded = settled.refund.amount if settled.refund is not None else ZERO
+        _split(order, amount)
         return amount, refunded
     ledger.order_charge(
         member=order.member,
@@ -61,7 +63,32 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
         memo=_memo(gettext_noop("Charging order %(ref)s"), order.number),
         ref=order.number,
     )
+    _split(order, amount)
     return amount, ZERO
+
+
+def _split(order: ChargingOrder, amount: Decimal) -> None:
+    """The station owners' and the platform's shares, posted with the charge."""
+    by_period: dict[str, Decimal] = {}
+    for line in (order.bill or {}).get("lines", []):
+        for period in line.get("periods") or []:
+            share = Decimal(line["energy_kwh"]) / len(line["periods"])
+            by_period[period] = by_period.get(period, ZERO) + share
+    splits.order_split_settle(
+        order_ref=order.number, station_id=order.station_id, pile_id=order.pile_id,
+        started_at=order.started_at or order.created_at, paid=amount,
+        electricity=order.electricity_amount, service=order.service_amount,
+        discount=order.discount_amount, energy_kwh=order.energy_kwh,
+        energy_by_period={k: str(v) for k, v in by_period.items()},
+    )
+
+
+def refund_split(order: ChargingOrder) -> None:
+    """After a refund of the order (``order.refunded_amount`` is the new total): reverse
+    the same fraction of its split."""
+    splits.order_split_refund(
+        order_ref=order.number, paid=order.paid_amount, refunded=order.refunded_amount
+    )
 
 
 def _memo(template: str, ref) -> str:

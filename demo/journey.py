@@ -1,7 +1,8 @@
 """A driver's whole journey through the public HTTP API and WebSocket only.
 
 Log in (fake WeChat), top up (fake WeChat Pay), scan a connector, start, watch live
-progress, stop after a chosen energy, read the bill and the new balance. Used by
+progress, stop after a chosen energy, read the bill and the new balance; optionally ask for
+the e-invoice of the order and download its PDF. Used by
 ``manage.py demo_session`` against `make run`, and by the end-to-end test.
 """
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import websockets
@@ -143,6 +145,35 @@ class Journey:
                     self.say(f"停止充电 / stop requested at {energy} kWh")
                     stop_sent = True
         raise JourneyError("timed out watching the order")
+
+    def invoice(self, order_number: str, pdf_dir: Path | None = None) -> dict:
+        """Ask for a personal e-invoice (电子发票) of the order, wait until the provider has
+        issued it, and download its PDF (into ``pdf_dir`` if given). Returns the invoice body
+        with ``pdf`` (bytes)."""
+        body = self._call("POST", "/invoices", expect=(201,), json={
+            "order_numbers": [order_number], "title_kind": "personal",
+            "title_name": f"{self.driver}（演示）", "email": f"{self.driver}@example.com",
+        })
+        self.say(f"开票申请 / invoice requested {body['number']}: ¥{body['total']} "
+                 f"(税额 tax ¥{body['tax']})")
+        done = self._until(
+            "the invoice to be issued",
+            lambda: (b := self._call("GET", f"/invoices/{body['id']}"))["status"] in ("issued", "failed") and b,
+        )
+        if done["status"] != "issued":
+            raise JourneyError(f"invoice {done['number']} failed: {done['last_error']}")
+        with self._client() as client:
+            pdf = client.get(f"/invoices/{body['id']}/pdf")
+        if pdf.status_code != 200 or not pdf.content.startswith(b"%PDF"):
+            raise JourneyError(f"invoice PDF: {pdf.status_code}")
+        line = f"发票已开具 / invoice issued: No. {done['invoice_no']}, PDF {len(pdf.content)} bytes"
+        if pdf_dir is not None:
+            pdf_dir.mkdir(parents=True, exist_ok=True)
+            path = pdf_dir / f"{done['invoice_no']}.pdf"
+            path.write_bytes(pdf.content)
+            line += f" → {path}"
+        self.say(line)
+        return {**done, "pdf": pdf.content}
 
     def run(self) -> dict:
         """The whole journey; returns {"order", "before", "after"} (API bodies)."""

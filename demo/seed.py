@@ -8,6 +8,7 @@ money in the wallet, and a WeChat Pay merchant wired to the local fake server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
+from demo.invoicing import DEMO_FAPIAO_URL, demo_invoicing_configure
 from tenants.models import MiniProgram, Operator
 from tenants.selectors import operator_get_by_slug
 from tenants.services import operator_create
@@ -27,6 +29,9 @@ DEMO_APP_SECRET = "demo-app-secret"
 DEMO_MCHID = "1900000001"
 DEMO_ADMIN = ("demo-admin", "demo-admin-123")
 DEMO_OWNER = ("zhanzhang", "owner-demo-123")
+# The investor of the other stations (a second station owner, paid per kWh).
+DEMO_INVESTOR = ("touzi", "owner-demo-123")
+DEMO_COMMISSION_PERCENT = Decimal("5.00")  # the platform's commission on the demo operator
 DEMO_MEMBER_NAME = "alice"  # the fake WeChat's login code demo-alice#… is this member
 DEMO_MEMBER_GIFT = Decimal("50.00")
 # Top-up offers (at least this much → this bonus); above the journeys' ¥100 top-ups.
@@ -193,7 +198,45 @@ def _estate() -> list[str]:
         owner.groups.add(role_group(STATION_OWNER))
     for station in stations[:2]:
         station.owners.add(owner)
+    investor = User.objects.filter(username=DEMO_INVESTOR[0]).first()
+    if investor is None:
+        investor = User.objects.create_user(DEMO_INVESTOR[0], password=DEMO_INVESTOR[1], is_staff=True)
+        investor.groups.add(role_group(STATION_OWNER))
+    for station in stations[2:]:
+        station.owners.add(investor)
+    _split_rules(stations, owner, investor)
     return codes
+
+
+def _split_rules(stations, owner, investor) -> None:
+    """The owner takes 40 % of the service fee of the first two stations; the investor
+    ¥0.10 per kWh at the others. Each is paid by WeChat transfer, weekly, T+3, and opens the
+    owner center as the fake WeChat user of the same name."""
+    from accounts.models import Member
+    from fakes.wechat_api import demo_openid
+    from settlement import splits
+    from settlement.models import OwnerContract, SplitRule, SplitShare
+
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    for station in stations:
+        if SplitRule.objects.filter(station=station).exists():
+            continue
+        mine = station in stations[:2]
+        splits.split_rule_create(
+            station_id=station.pk, effective_from=since, note="演示分成协议",
+            shares=[splits.ShareInput(
+                owner.pk if mine else investor.pk,
+                SplitShare.Kind.PERCENT if mine else SplitShare.Kind.PER_KWH,
+                Decimal("40") if mine else Decimal("0.10"),
+            )],
+        )
+    for user in (owner, investor):
+        openid = demo_openid(DEMO_APPID, user.username)
+        member, _ = Member.objects.get_or_create(openid=openid, defaults={"nickname": user.username})
+        OwnerContract.objects.get_or_create(owner=user, defaults={
+            "member": member, "openid": openid, "method": OwnerContract.Method.WECHAT,
+            "real_name": user.username,
+        })
 
 
 def _member() -> None:
@@ -218,12 +261,17 @@ def _member() -> None:
 
 
 def seed_demo_operator(
-    *, key_dir: Path = FAKE_PAY_KEY_DIR, notify_base_url: str | None = None
+    *, key_dir: Path = FAKE_PAY_KEY_DIR, notify_base_url: str | None = None,
+    fapiao_url: str | None = None,
 ) -> DemoInfo:
     """Create or refresh the demo operator. ``key_dir`` holds the fake WeChat Pay's key files
     (shared with ``python -m fakes.wechatpay --key-dir``); notifications go to
-    ``notify_base_url`` (default: this machine's web port)."""
+    ``notify_base_url`` (default: this machine's web port); invoices are issued by the fake
+    诺诺 platform at ``fapiao_url`` (default ``demo.invoicing.DEMO_FAPIAO_URL``)."""
     operator, created = _operator()
+    if not operator.commission_percent:
+        operator.commission_percent = DEMO_COMMISSION_PERCENT
+        operator.save(update_fields=["commission_percent"])
     _branding(operator)
     _open_platform()
     with transaction.atomic():
@@ -231,4 +279,8 @@ def seed_demo_operator(
     with tenant_context(operator), transaction.atomic():
         codes = _estate()
         _member()
+        demo_invoicing_configure(
+            fapiao_url=fapiao_url or DEMO_FAPIAO_URL,
+            callback_base_url=notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}",
+        )
     return DemoInfo(operator=operator, host=demo_host(), created=created, pile_codes=codes)

@@ -80,3 +80,5 @@ platform_admin_site.register(Group, StaffGroupAdmin)
 admin.site.site_header = _("Charging operations")
 admin.site.site_title = _("Charging operations")
 admin.site.index_title = _("Operator administration")
+# The home page: today's figures, trends and the station map above the app list.
+admin.site.index_template = "analytics/admin_index.html"

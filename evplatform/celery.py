@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 app = CeleryApp("evplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# billing holds two domains, each a package with its own tasks module.
-app.autodiscover_tasks(["billing.tariffs", "billing.payments"])
+# billing holds three domains, each a package with its own tasks module.
+app.autodiscover_tasks(["billing.tariffs", "billing.payments", "billing.invoices"])
 # The project package is not an installed app: its tasks (fan_out, tenant_ping) by name.
 app.autodiscover_tasks(["evplatform"])
 

@@ -1,5 +1,6 @@
 """WebSocket routes (Channels)."""
 
+from analytics.routing import websocket_urlpatterns as analytics_ws
 from charging.routing import websocket_urlpatterns as charging_ws
 
-websocket_urlpatterns: list = [*charging_ws]
+websocket_urlpatterns: list = [*charging_ws, *analytics_ws]

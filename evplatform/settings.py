@@ -52,6 +52,7 @@ SHARED_APPS = [
     "import_export",
     "channels",
     "axes",
+    "analytics.platform",  # cross-operator daily rollups (public schema)
 ]
 # The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
 # installed unless EVP_DEMO=0 (default: on outside production, off in production).
@@ -73,6 +74,7 @@ TENANT_APPS = [
     "marketing",
     "protocols",
     "protocols.ykc",
+    "analytics",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -206,7 +208,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Periodic per-operator jobs: "evplatform.fan_out" queues the named task in every active
 # operator's schema (evplatform/tenancy.py).
+# How often the big screen's server side rebuilds its state and pushes what changed.
+BIGSCREEN_TICK_MS = env_int("BIGSCREEN_TICK_MS", 1000)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Today's statistics: faults, offline time, members and wallets (orders update theirs
+    # as they settle).
+    "analytics-today": {"task": "evplatform.fan_out", "schedule": env_int("STATS_REFRESH_SECONDS", 300),
+                        "args": ["analytics.today_refresh"]},
     "stations-piles-offline": {
         "task": "evplatform.fan_out",
         "schedule": env_int("PILES_OFFLINE_CHECK_S", 15),
@@ -236,6 +244,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
         "args": ["billing.reconcile_tenant"],
     },
+    # Owners' settlement statements, each period T+N after it ends (per owner contract).
+    "settlement-statements": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("STATEMENTS_BUILD_SECONDS", 3600),
+        "args": ["settlement.statements_build_due"],
+    },
+    # Invoices queued through a provider outage, unclear or unanswered; reversals owed.
+    "billing-invoices-reconcile": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("INVOICES_RECONCILE_SECONDS", 60),
+        "args": ["billing.invoices_reconcile"],
+    },
     # The operators' mini-programs' tokens through the third-party platform (2 h lifetime).
     "tenants-authorizer-tokens": {
         "task": "tenants.authorizer_tokens_refresh",
@@ -264,6 +284,7 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # accounts/admin.py shows lockouts and failures in Chinese
 AXES_CLIENT_IP_CALLABLE = "evplatform.net.client_ip"
 AXES_LOCKOUT_CALLABLE = "evplatform.lockout.lockout_response"
 
@@ -317,6 +338,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     # No CDN: the docs' scripts and styles come from drf-spectacular-sidecar's static files.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # Choice sets that share a field name get names of their own in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceTitleKindEnum": "billing.invoices.models.TitleKind",
+        "InvoiceKindEnum": "billing.invoices.models.Invoice.Kind",
+        "TariffKindEnum": "billing.tariffs.models.Tariff.Kind",
+    },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [

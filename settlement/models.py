@@ -36,14 +36,19 @@ class Account(models.Model):
         REFUND_TRANSIT = "refund_in_transit", _("Refunds in transit")
         WITHDRAWAL_TRANSIT = "withdrawal_in_transit", _("Withdrawals in transit")
         PROMOTION = "promotion_expense", _("Bonus (promotion) expense")
+        COMMISSION = "platform_commission", _("Platform commission payable")
+        PAYOUT_TRANSIT = "payout_in_transit", _("Owner payouts in transit")
+        BANK = "bank", _("Bank account (offline transfers)")
 
-    DEBIT_NORMAL = {Kind.ARREARS, Kind.CLEARING, Kind.PROMOTION}
+    DEBIT_NORMAL = {Kind.ARREARS, Kind.CLEARING, Kind.PROMOTION, Kind.BANK}
     MEMBER_KINDS = (
         Kind.WALLET_CASH, Kind.WALLET_BONUS, Kind.HELD_CASH, Kind.HELD_BONUS, Kind.ARREARS
     )
     # Kinds whose balance may go below zero: clawbacks from owners, revenue reversed,
     # merchant-account movements we do not see (fees, other income).
-    MAY_GO_NEGATIVE = {Kind.OWNER_PAYABLE, Kind.CLEARING, Kind.REVENUE, Kind.PROMOTION}
+    MAY_GO_NEGATIVE = {
+        Kind.OWNER_PAYABLE, Kind.CLEARING, Kind.REVENUE, Kind.PROMOTION, Kind.COMMISSION, Kind.BANK
+    }
 
     code = models.CharField(_("code"), max_length=64, unique=True)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
@@ -106,6 +111,10 @@ class Posting(models.Model):
         WITHDRAWAL_SUCCESS = "withdrawal_success", _("Withdrawal paid")
         WITHDRAWAL_RETURN = "withdrawal_return", _("Withdrawal returned to wallet")
         REVERSAL = "reversal", _("Correction (reversal)")
+        ORDER_SPLIT = "order_split", _("Order revenue split")
+        PAYOUT = "payout", _("Owner payout sent")
+        PAYOUT_SUCCESS = "payout_success", _("Owner payout paid")
+        PAYOUT_RETURN = "payout_return", _("Owner payout failed, back to payable")
         ADJUSTMENT = "adjustment", _("Manual adjustment")
 
     key = models.CharField(_("idempotency key"), max_length=128, unique=True)
@@ -259,3 +268,316 @@ class MoneyPolicy(models.Model):
 
     def __str__(self) -> str:
         return str(_("Money policy"))
+
+
+# --------------------------------------------------------------------------- revenue split
+class SplitRule(models.Model):
+    """One version of a station's (or one pile's) revenue split. Versions are never edited
+    once an order used them: a change is a new version, effective from its ``effective_from``;
+    an order uses the version in force when it started (locked per order, like tariffs),
+    recorded on its :class:`OrderSplit`. A pile's own rule wins over its station's."""
+
+    class Base(models.TextChoices):
+        SERVICE = "service", _("Service fee only")
+        TOTAL = "total", _("Electricity + service")
+        NET = "net", _("Electricity + service, net of the payment fee")
+
+    class FeeBearer(models.TextChoices):
+        OPERATOR = "operator", _("The operator")
+        SHARED = "shared", _("All parties, in proportion")
+
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.PROTECT, related_name="split_rules",
+        verbose_name=_("station"),
+    )
+    pile = models.ForeignKey(
+        "stations.Pile", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="split_rules", verbose_name=_("pile (own investor)"),
+        help_text=_("Leave empty for the whole station."),
+    )
+    version = models.PositiveIntegerField(_("version"), editable=False)
+    effective_from = models.DateTimeField(_("effective from"))
+    base = models.CharField(_("split base"), max_length=16, choices=Base.choices, default=Base.SERVICE)
+    fee_bearer = models.CharField(
+        _("payment fee borne by"), max_length=16, choices=FeeBearer.choices,
+        default=FeeBearer.OPERATOR,
+    )
+    payment_fee_percent = models.DecimalField(
+        _("payment fee (%)"), max_digits=5, decimal_places=2, default=Decimal("0.60"),
+        help_text=_("WeChat Pay's fee on the amount paid, e.g. 0.60."),
+    )
+    discounts_reduce_base = models.BooleanField(
+        _("discounts reduce the base"), default=True,
+        help_text=_("Marketing discounts are taken off the base before it is split."),
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("split rule")
+        verbose_name_plural = _("split rules")
+        ordering = ["station", "pile", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "pile", "version"], name="split_rule_version_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        where = self.pile or self.station
+        return f"{where} v{self.version}"
+
+
+class SplitShare(models.Model):
+    """One station owner's share in a rule: a percentage of the base or yuan per kWh."""
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", _("Percentage of the base")
+        PER_KWH = "per_kwh", _("Yuan per kWh")
+
+    rule = models.ForeignKey(SplitRule, on_delete=models.CASCADE, related_name="shares",
+                             verbose_name=_("rule"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="split_shares",
+        verbose_name=_("station owner"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.PERCENT)
+    value = models.DecimalField(
+        _("value"), max_digits=9, decimal_places=5,
+        help_text=_("Percent (0–100), or yuan per kWh."),
+    )
+
+    class Meta:
+        verbose_name = _("owner share")
+        verbose_name_plural = _("owner shares")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "owner"], name="split_share_owner_once"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="split_share_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        unit = "%" if self.kind == self.Kind.PERCENT else _("yuan/kWh")
+        return f"{self.owner} {self.value} {unit}"
+
+
+class OrderSplit(models.Model):
+    """How one settled order's revenue was split (yuan), and the ledger posting that did it."""
+
+    order_ref = models.CharField(_("order number"), max_length=64, unique=True)
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.PROTECT, related_name="order_splits",
+        verbose_name=_("station"),
+    )
+    rule = models.ForeignKey(
+        SplitRule, on_delete=models.PROTECT, null=True, blank=True, related_name="order_splits",
+        verbose_name=_("rule version"),
+    )
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4)
+    energy_by_period = models.JSONField(_("energy by tariff period (kWh)"), default=dict, blank=True)
+    gross = models.DecimalField(_("gross"), max_digits=12, decimal_places=2)
+    discount = models.DecimalField(_("discount"), max_digits=12, decimal_places=2, default=0)
+    payment_fee = models.DecimalField(_("payment fee"), max_digits=12, decimal_places=2, default=0)
+    base = models.DecimalField(_("split base"), max_digits=12, decimal_places=2)
+    commission = models.DecimalField(_("platform commission"), max_digits=12, decimal_places=2)
+    commission_percent = models.DecimalField(_("commission (%)"), max_digits=5, decimal_places=2)
+    owners_total = models.DecimalField(_("owners' shares"), max_digits=12, decimal_places=2)
+    operator_part = models.DecimalField(_("operator's part"), max_digits=12, decimal_places=2)
+    refunded = models.DecimalField(_("refunded"), max_digits=12, decimal_places=2, default=0)
+    posting = models.OneToOneField(
+        Posting, on_delete=models.PROTECT, null=True, blank=True, related_name="order_split",
+        verbose_name=_("posting"),
+    )
+    settled_at = models.DateTimeField(_("settled"), db_index=True)
+
+    class Meta:
+        verbose_name = _("order split")
+        verbose_name_plural = _("order splits")
+        ordering = ["-settled_at"]
+
+    def __str__(self) -> str:
+        return self.order_ref
+
+
+class OwnerContract(models.Model):
+    """A station owner's settlement terms: how often statements are built, how long after
+    the period (T+N, past the refund window), and how the owner is paid."""
+
+    class Cycle(models.TextChoices):
+        DAILY = "daily", _("Daily")
+        WEEKLY = "weekly", _("Weekly")
+        MONTHLY = "monthly", _("Monthly")
+
+    class Method(models.TextChoices):
+        WECHAT = "wechat_transfer", _("WeChat Pay merchant transfer")
+        BANK = "bank", _("Offline bank transfer")
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owner_contract",
+        verbose_name=_("station owner"),
+    )
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="owner_contract", verbose_name=_("mini-program member"),
+        help_text=_("The owner's own member account: opens the owner center in the mini-program."),
+    )
+    cycle = models.CharField(_("statement cycle"), max_length=16, choices=Cycle.choices,
+                             default=Cycle.WEEKLY)
+    delay_days = models.PositiveSmallIntegerField(
+        _("days after the period (T+N)"), default=3,
+        help_text=_("A period's statement is built this many days after it ends."),
+    )
+    method = models.CharField(_("payout method"), max_length=20, choices=Method.choices,
+                              default=Method.BANK)
+    openid = models.CharField(_("owner's WeChat openid"), max_length=64, blank=True)
+    real_name = models.CharField(_("payee name"), max_length=50, blank=True)
+    bank_name = models.CharField(_("bank"), max_length=100, blank=True)
+    bank_account = models.CharField(_("bank account"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("owner contract")
+        verbose_name_plural = _("owner contracts")
+
+    def __str__(self) -> str:
+        return str(self.owner)
+
+
+class Statement(models.Model):
+    """One owner's settlement statement for a period: built as a draft, confirmed by the
+    operator (then immutable), then paid. The amounts are yuan."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        CONFIRMED = "confirmed", _("Confirmed")
+        PAYING = "paying", _("Payment in progress")
+        PAID = "paid", _("Paid")
+        CARRIED = "carried", _("Nothing to pay (carried forward)")
+
+    FINAL = (Status.CONFIRMED, Status.PAYING, Status.PAID, Status.CARRIED)
+
+    number = models.CharField(_("statement number"), max_length=32, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="statements",
+        verbose_name=_("station owner"),
+    )
+    period_start = models.DateTimeField(_("period start"))
+    period_end = models.DateTimeField(_("period end"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.DRAFT)
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=14, decimal_places=4, default=0)
+    gross = models.DecimalField(_("gross"), max_digits=14, decimal_places=2, default=0)
+    discounts = models.DecimalField(_("discounts"), max_digits=14, decimal_places=2, default=0)
+    refunds = models.DecimalField(_("refunds"), max_digits=14, decimal_places=2, default=0)
+    payment_fees = models.DecimalField(_("payment fees"), max_digits=14, decimal_places=2, default=0)
+    commission = models.DecimalField(_("platform commission"), max_digits=14, decimal_places=2,
+                                     default=0)
+    share = models.DecimalField(_("owner's share"), max_digits=14, decimal_places=2, default=0)
+    adjustments = models.DecimalField(_("corrections and carried amounts"), max_digits=14,
+                                      decimal_places=2, default=0)
+    net = models.DecimalField(_("net payable"), max_digits=14, decimal_places=2, default=0)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", verbose_name=_("confirmed by"),
+    )
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("settlement statement")
+        verbose_name_plural = _("settlement statements")
+        ordering = ["-period_end", "owner"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "period_end"], name="statement_once_per_period")
+        ]
+        permissions = [("settle_statement", _("Can confirm and pay statements"))]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class SplitLine(models.Model):
+    """One movement of one owner's payable: a share of an order (+), its reversal on a
+    refund (−), or an amount carried between statements. Lines without a statement wait for
+    the owner's next one; ``amount`` is yuan."""
+
+    class Kind(models.TextChoices):
+        SHARE = "share", _("Order share")
+        REVERSAL = "reversal", _("Refund reversal")
+        CARRIED_IN = "carried_in", _("Carried from an earlier statement")
+        CARRIED_OUT = "carried_out", _("Carried to the next statement")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="split_lines",
+        verbose_name=_("station owner"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    split = models.ForeignKey(OrderSplit, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="lines", verbose_name=_("order split"))
+    posting = models.ForeignKey(Posting, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="split_lines", verbose_name=_("posting"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    refund = models.DecimalField(_("order refund"), max_digits=12, decimal_places=2, default=0)
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="lines", verbose_name=_("statement"))
+    occurred_at = models.DateTimeField(_("occurred"), db_index=True)
+
+    class Meta:
+        verbose_name = _("owner payable line")
+        verbose_name_plural = _("owner payable lines")
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["owner", "statement", "occurred_at"],
+                                name="split_line_open")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount}"
+
+
+class Payout(models.Model):
+    """Money sent to an owner for a confirmed statement (WeChat merchant transfer or an
+    offline bank transfer recorded with its reference)."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("Sent")
+        UNCLEAR = "unclear", _("Unclear answer (to be queried)")
+        WAIT_USER_CONFIRM = "wait_user_confirm", _("Waiting for the owner to confirm")
+        SUCCESS = "success", _("Paid")
+        FAILED = "failed", _("Failed (back to payable)")
+
+    OPEN = (Status.SENT, Status.UNCLEAR, Status.WAIT_USER_CONFIRM)
+    Method = OwnerContract.Method
+
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="payouts",
+                                  verbose_name=_("statement"))
+    method = models.CharField(_("method"), max_length=20, choices=OwnerContract.Method.choices)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    out_bill_no = models.CharField(_("out bill no"), max_length=32, unique=True)
+    reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+    transfer_bill_no = models.CharField(_("WeChat transfer bill"), max_length=64, blank=True)
+    package_info = models.TextField(_("package info"), blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.SENT)
+    fail_reason = models.CharField(_("failure reason"), max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="+", verbose_name=_("paid by"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("owner payout")
+        verbose_name_plural = _("owner payouts")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["statement"], condition=~Q(status="failed"), name="payout_one_live_per_statement"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.out_bill_no

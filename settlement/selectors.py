@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Member
 from evplatform.money import ZERO
 
-from .models import Account, Entry, Posting
+from .models import Account, Entry, Payout, Posting, SplitLine
 
 Kind = Account.Kind
 
@@ -85,12 +85,16 @@ class LedgerReport:
     unbalanced: list[tuple[str, Decimal]] = field(default_factory=list)  # key, sum
     single_entry: list[str] = field(default_factory=list)
     negative: list[tuple[str, Decimal]] = field(default_factory=list)
+    # owner payables that differ from their split lines minus payouts: code, balance, expected
+    payables: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
     accounts: int = 0
     postings: int = 0
 
     @property
     def ok(self) -> bool:
-        return not (self.drift or self.unbalanced or self.single_entry or self.negative)
+        return not (
+            self.drift or self.unbalanced or self.single_entry or self.negative or self.payables
+        )
 
 
 def ledger_check() -> LedgerReport:
@@ -105,6 +109,14 @@ def ledger_check() -> LedgerReport:
             report.drift.append((account.code, account.balance, computed))
         if not account.allow_negative and account.balance < 0:
             report.negative.append((account.code, account.balance))
+    expected = owner_payable_expected()
+    for account in Account.objects.filter(kind=Kind.OWNER_PAYABLE):
+        want = expected.pop(account.owner_id, ZERO)
+        if account.balance != want:
+            report.payables.append((account.code, account.balance, want))
+    for owner_id, want in expected.items():
+        if want:
+            report.payables.append((f"{Kind.OWNER_PAYABLE}:{owner_id}", ZERO, want))
     report.postings = Posting.objects.count()
     for key, total, count in (
         Posting.objects.annotate(s=Sum("entries__amount"), n=Count("entries"))
@@ -116,3 +128,19 @@ def ledger_check() -> LedgerReport:
         if total:
             report.unbalanced.append((key, total))
     return report
+
+
+def owner_payable_expected() -> dict[int, Decimal]:
+    """Per owner (user id): Σ payable lines (shares, refund reversals, carried amounts) −
+    payouts not failed, in yuan: what each owner's payable balance must be."""
+    expected: dict[int, Decimal] = dict(
+        SplitLine.objects.values_list("owner_id").annotate(s=Sum("amount")).values_list("owner_id", "s")
+    )
+    paid = (
+        Payout.objects.exclude(status=Payout.Status.FAILED)
+        .values_list("statement__owner_id").annotate(s=Sum("amount"))
+        .values_list("statement__owner_id", "s")
+    )
+    for owner_id, amount in paid:
+        expected[owner_id] = expected.get(owner_id, ZERO) - amount
+    return expected

@@ -356,16 +356,15 @@ def order_charge(
     hold_key: str | None = None,
     memo: str = "",
     ref: str = "",
-    owner_shares: Mapping[int, Decimal] | None = None,
 ) -> Posting:
     """The member pays ``amount`` yuan for an order.
 
     The hold ``hold_key`` (if any, and still held) is released first, then the amount is
     taken from the wallet in the policy's spend order (default cash, then bonus); what the
     wallet cannot cover is booked as the member's arrears (cash never goes negative) and
-    paid off by the next top-up. It is credited to the station owners' payables
-    (``owner_shares``: owner user id → yuan) and the rest to operator revenue.
-    Idempotent by ``key``.
+    paid off by the next top-up. It is credited to operator revenue; the station owners' and
+    the platform's shares move out of it in the split posting (``settlement.splits``), in the
+    same transaction. Idempotent by ``key``.
     """
     amount = yuan(amount)
     if amount < 0:
@@ -373,8 +372,7 @@ def order_charge(
     hold = Hold.objects.select_for_update().get(key=hold_key) if hold_key else None
     accounts = member_accounts(member)
     revenue = system_account(Kind.REVENUE)
-    owners = {oid: owner_account(oid) for oid in (owner_shares or {})}
-    locked = _lock([*accounts.all(), revenue, *owners.values()])
+    locked = _lock([*accounts.all(), revenue])
     if existing := _existing(key):
         return existing
     if hold is not None and hold.status == Hold.Status.HELD:
@@ -383,16 +381,12 @@ def order_charge(
     taken = _split([s.balance for s in sources], amount)
     by_pk = dict(zip((s.pk for s in sources), taken, strict=True))
     owed = amount - sum(taken, ZERO)
-    shares = {oid: yuan(v) for oid, v in (owner_shares or {}).items()}
-    if sum(shares.values(), ZERO) > amount:
-        raise LedgerError(_("Owner shares exceed the amount."), "invalid_shares")
     lines: list[Line] = [
         (accounts.arrears, owed),
         (accounts.cash, by_pk[accounts.cash.pk]),
         (accounts.bonus, by_pk[accounts.bonus.pk]),
     ]
-    lines += [(owners[oid], -share) for oid, share in shares.items()]
-    lines.append((revenue, -(amount - sum(shares.values(), ZERO))))
+    lines.append((revenue, -amount))
     if amount == 0:
         return _zero_posting(key=key, member=member, ref=ref, memo=memo)
     return _write(

@@ -97,7 +97,8 @@ class MiniProgramForm(forms.ModelForm):
 
 @admin.register(Operator, site=platform_admin_site)
 class OperatorAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "status", "time_zone", "contact_name", "created_at"]
+    list_display = ["name", "slug", "status", "time_zone", "commission_percent", "contact_name",
+                    "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug", "contact_name", "contact_phone"]
     # The schema is the operator's data: shown, never edited; status changes through the

@@ -53,6 +53,10 @@ class Operator(TenantMixin):
     )
     contact_name = models.CharField(_("contact name"), max_length=50, blank=True)
     contact_phone = models.CharField(_("contact phone"), max_length=30, blank=True)
+    commission_percent = models.DecimalField(
+        _("platform commission (%)"), max_digits=5, decimal_places=2, default=0,
+        help_text=_("The platform's commission on each order's split base, set by the super admin."),
+    )
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
     # Branding of the drivers' app (H5 at /m/ and the mini-program's ext.json).
     brand_color = models.CharField(

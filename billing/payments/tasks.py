@@ -23,6 +23,11 @@ def withdrawal_submit_task(withdrawal_id: int) -> str:
     return services.withdrawal_submit(withdrawal_id=withdrawal_id).status
 
 
+@app.task(name="billing.owner_payout_submit")
+def owner_payout_submit_task(payout_id: int) -> str:
+    return services.owner_payout_submit(payout_id=payout_id).status
+
+
 @app.task(name="billing.reconcile_tenant")
 def reconcile_tenant_task() -> dict:
     result = services.reconcile()
@@ -31,5 +36,5 @@ def reconcile_tenant_task() -> dict:
 
 __all__ = [
     "payment_sync_task", "payment_refund_submit_task", "withdrawal_submit_task",
-    "reconcile_tenant_task",
+    "reconcile_tenant_task", "owner_payout_submit_task",
 ]

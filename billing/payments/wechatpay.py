@@ -153,8 +153,11 @@ class Gateway:
             raise
 
     def transfer(
-        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str, scene_id: str
+        self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str, scene_id: str,
+        report_infos: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
+        """商家转账 (transfer-bills) of ``amount_fen`` to ``openid``; ``report_infos`` are the
+        scene's report fields (default: the wallet-withdrawal scene's)."""
         return self._call(
             "mch_transfer_bills",
             out_bill_no=out_bill_no,
@@ -162,7 +165,7 @@ class Gateway:
             openid=openid,
             transfer_amount=amount_fen,
             transfer_remark=remark,
-            transfer_scene_report_infos=[
+            transfer_scene_report_infos=report_infos or [
                 {"info_type": "活动名称", "info_content": "钱包余额提现"},
                 {"info_type": "奖励说明", "info_content": "用户申请提现钱包余额"},
             ],

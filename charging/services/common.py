@@ -95,6 +95,8 @@ def order_transition(
     )
     order.state = to_state
     order.save(update_fields=["state", *fields])
+    if to_state == S.SETTLED:
+        task_queue_on_commit("analytics.order_update", order.pk)  # the dashboards' aggregates
 
 
 def _new_order_number(now: datetime) -> str:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from evplatform import money
+from evplatform.queue import task_queue_on_commit
 
 from .. import funds
 from ..models import (
@@ -56,6 +57,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
     Raises OrderRefused: reason_required, order_not_settled, refund_unsupported (not paid
     from the wallet), refund_exceeds (more than what is left to refund).
     """
+    from billing.invoices.services import invoice_order_refunded
     from settlement import services as ledger
     from settlement.models import Posting
 
@@ -82,6 +84,10 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
         )
         order.refunded_amount += amount
         order.save(update_fields=["refunded_amount"])
+        task_queue_on_commit("analytics.order_update", order.pk)
+        funds.refund_split(order)
+        # An invoice holding the order is red-reversed and re-issued for what remains.
+        invoice_order_refunded(order_number=order.number)
         OrderTransition.objects.create(
             order=order,
             from_state=order.state,

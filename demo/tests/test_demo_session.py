@@ -66,6 +66,42 @@ def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
         assert step in said, said
 
 
+def test_owner_is_credited_paid_and_a_later_refund_nets_off(platform, capsys):
+    """Must-show: the station owner's payable credited by the rule (owner center and admin),
+    a statement built, confirmed and paid through the fake WeChat Pay, a refund after the
+    payout netting off the next statement, ledger_verify clean throughout."""
+    from demo.owner_settlement import owner_settlement_run
+
+    lines = []
+    journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver="carol",
+                      stop_at_kwh=Decimal("1.0"), timeout_s=60, say=lines.append)
+    order = journey.run()["order"]
+    shown = committed(
+        owner_settlement_run, operator=platform.operator, order_number=order["number"],
+        api_url=platform.web.url, pay_url=platform.pay.url, say=lines.append,
+    )
+    assert shown["share"] > 0 and shown["payable_before"] >= shown["share"]
+    assert Decimal(shown["overview"]["payable"]) == shown["payable_before"]
+    assert shown["overview"]["today"]["orders"] >= 1
+    assert shown["paid"]
+    # The refund after the payout: the owner's part comes back as a correction on the next one.
+    assert shown["next_adjustments"] < 0
+    with schema_context(platform.operator.schema_name):
+        from settlement.models import OrderSplit, Payout
+
+        split = OrderSplit.objects.get(order_ref=order["number"])
+        # The platform's 5 % of the base, to within the fen the largest remainder allows.
+        assert split.commission_percent == Decimal("5.00") and split.base > 0
+        assert abs(split.commission - split.base * Decimal("0.05")) < Decimal("0.01")
+        assert Payout.objects.filter(statement__number=shown["statement"], status="success").count() == 1
+    capsys.readouterr()
+    call_command("ledger_verify", tenant="demo")
+    assert capsys.readouterr().out.strip().endswith("postings: ok")
+    said = "\n".join(lines)
+    for step in ("分账", "站长中心", "结算单", "已付款", "退款", "下期结算单"):
+        assert step in said, said
+
+
 def test_disconnect_mid_session_then_reconnect_settles_once(platform):
     journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver="bob", say=lambda _: None)
     journey.login()
@@ -125,3 +161,37 @@ def test_card_start_at_the_pile_is_authorised_and_billed(platform):
     with schema_context(platform.operator.schema_name):
         settled = wait_for(lambda: ChargingOrder.objects.filter(pk=order.pk, state="settled").first(), timeout=30)
         assert settled.total_amount > 0 and settled.stop_reason == "at_pile"
+
+
+def test_owner_settlement_in_the_admin_in_a_browser(platform):
+    """What the operator looks at: a split rule with its worked example, and the statements
+    (after the owner's settlement above), in Chromium; screenshots in var/screenshots/."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from playwright.sync_api import sync_playwright
+
+    from demo.seed import DEMO_ADMIN
+
+    shots = Path(settings.BASE_DIR) / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    base = f"http://demo.{settings.TENANT_HOST_SUFFIX}:{platform.web.port}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        page.goto(f"{base}/admin/login/")
+        page.fill("#id_username", DEMO_ADMIN[0])
+        page.fill("#id_password", DEMO_ADMIN[1])
+        page.click("input[type=submit]")
+        page.goto(f"{base}/admin/settlement/splitrule/")
+        page.click("#result_list tbody tr th a")
+        page.wait_for_selector(".field-worked_example")
+        example = page.inner_text(".field-worked_example")
+        assert "计算示例" in example and "¥" in example and "运营商" in example
+        page.screenshot(path=str(shots / "settlement_split_rule.png"), full_page=True)
+        page.goto(f"{base}/admin/settlement/statement/")
+        rows = page.locator("#result_list tbody tr")
+        assert rows.count() >= 1
+        assert "XLSX" in page.inner_text("#result_list")
+        page.screenshot(path=str(shots / "settlement_statements.png"), full_page=True)
+        browser.close()

@@ -22,6 +22,8 @@ TAG_OF_SEGMENT = {
     "orders": "charging", "reservations": "charging",
     "wallet": "wallet",
     "coupons": "marketing", "points": "marketing",
+    "owner": "owner",
+    "invoices": "invoices",
 }
 TAGS = [
     {"name": "accounts", "description": "登录与会员资料 · WeChat login, tokens and the member's profile"},
@@ -29,6 +31,8 @@ TAGS = [
     {"name": "charging", "description": "充电订单与预约 · start, watch and stop a charge; reservations"},
     {"name": "wallet", "description": "钱包、充值、退费、提现 · balance, ledger, WeChat Pay top-ups, refunds, withdrawals"},
     {"name": "marketing", "description": "营销 · coupons, points"},
+    {"name": "invoices", "description": "电子发票 · invoiceable orders, saved titles, invoice requests and PDFs"},
+    {"name": "owner", "description": "站长中心 · a station owner's stations, earnings, statements and faults"},
 ]
 
 # What each 4xx means here, with the codes it may carry (all in the common error shape).
@@ -50,7 +54,8 @@ ERROR_SCHEMA = {
                  "example": "validation_error"},
         "detail": {"type": "string", "description": "给人看的说明（按 Accept-Language）· human sentence",
                    "example": "输入无效。"},
-        "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        # messages per field; a nested field (a list or object input) nests the same way
+        "fields": {"type": "object", "additionalProperties": True,
                    "description": "字段错误（仅 validation_error）· per-field messages",
                    "example": {"code": ["该字段不能为空。"]}},
     },

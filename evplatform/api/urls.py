@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),
     path("", include("billing.payments.api.urls")),
+    path("", include("billing.invoices.api.urls")),
     path("", include("settlement.api.urls")),
     path("", include("charging.api.urls")),
     path("", include("marketing.api.urls")),

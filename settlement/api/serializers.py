@@ -19,3 +19,68 @@ class LedgerLineOut(serializers.Serializer):
     cash = serializers.DecimalField(source="cash_delta", max_digits=14, decimal_places=2)
     bonus = serializers.DecimalField(source="bonus_delta", max_digits=14, decimal_places=2)
     arrears = serializers.DecimalField(source="arrears_delta", max_digits=14, decimal_places=2)
+
+
+class OwnerFiguresOut(serializers.Serializer):
+    orders = serializers.IntegerField()
+    energy_kwh = serializers.DecimalField(max_digits=14, decimal_places=4)
+    earnings = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="yuan")
+
+
+class OwnerOverviewOut(serializers.Serializer):
+    today = OwnerFiguresOut()
+    month = OwnerFiguresOut()
+    payable = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="yuan owed to the owner")
+    not_yet_on_a_statement = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class OwnerConnectorOut(serializers.Serializer):
+    code = serializers.CharField()
+    pile = serializers.CharField()
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    power_kw = serializers.DecimalField(max_digits=8, decimal_places=1, allow_null=True)
+
+
+class OwnerStationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    connectors = OwnerConnectorOut(many=True)
+
+
+class OwnerOrderOut(serializers.Serializer):
+    order_ref = serializers.CharField()
+    station = serializers.CharField(source="station.name")
+    energy_kwh = serializers.DecimalField(max_digits=12, decimal_places=4)
+    gross = serializers.DecimalField(max_digits=12, decimal_places=2)
+    base = serializers.DecimalField(max_digits=12, decimal_places=2)
+    my_share = serializers.DecimalField(max_digits=12, decimal_places=2)
+    refunded = serializers.DecimalField(max_digits=12, decimal_places=2)
+    settled_at = serializers.DateTimeField()
+
+
+class OwnerStatementOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    status = serializers.CharField()
+    orders = serializers.IntegerField()
+    energy_kwh = serializers.DecimalField(max_digits=14, decimal_places=4)
+    gross = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discounts = serializers.DecimalField(max_digits=14, decimal_places=2)
+    refunds = serializers.DecimalField(max_digits=14, decimal_places=2)
+    payment_fees = serializers.DecimalField(max_digits=14, decimal_places=2)
+    commission = serializers.DecimalField(max_digits=14, decimal_places=2)
+    share = serializers.DecimalField(max_digits=14, decimal_places=2)
+    adjustments = serializers.DecimalField(max_digits=14, decimal_places=2)
+    net = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class OwnerFaultOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    pile = serializers.CharField(source="pile.code")
+    code = serializers.CharField()
+    description = serializers.CharField()
+    started_at = serializers.DateTimeField()

@@ -28,3 +28,18 @@ def funded(member):
 
     wallet_top_up(member=member, amount=Decimal("100"), bonus=Decimal("10"), key="wx:txn:seed")
     return member
+
+
+# The charging fixtures (station, pile, flat tariff 1.0 + 0.5 yuan/kWh, funded member) for
+# orders settled end to end.
+from charging.tests.conftest import connector, funded_member, pile, station, tariff  # noqa: E402, F401
+
+
+@pytest.fixture
+def owner(tenant, django_user_model):
+    return django_user_model.objects.create_user("owner-li", password="owner-pass-123", is_staff=True)
+
+
+@pytest.fixture
+def owner2(tenant, django_user_model):
+    return django_user_model.objects.create_user("owner-wang", password="owner-pass-123", is_staff=True)

@@ -86,26 +86,37 @@ def test_bonus_first_policy(funded):
     assert wallet_balance(funded) == services_balance(cash="95", bonus="0")
 
 
-def test_owner_shares_go_to_owner_payables(funded, django_user_model):
-    owner = django_user_model.objects.create(username="owner1")
-    services.order_charge(
-        member=funded, amount=D("10"), key="order:6:charge", owner_shares={owner.pk: D("7.00")}
-    )
-    assert services.owner_account(owner.pk).balance == D("7.00")
-    assert services.system_account(Account.Kind.REVENUE).balance == D("3.00")
+def test_charge_goes_to_operator_revenue(funded):
+    # Owners' shares are moved out of revenue by the split posting (settlement/tests/test_splits.py).
+    services.order_charge(member=funded, amount=D("10"), key="order:6:charge")
+    assert services.system_account(Account.Kind.REVENUE).balance == D("10.00")
 
 
-def test_reverse_in_full_and_in_parts(funded, django_user_model):
-    owner = django_user_model.objects.create(username="owner2")
-    charge = services.order_charge(
-        member=funded, amount=D("100.01"), key="c", owner_shares={owner.pk: D("50.00")}
+def test_reverse_takes_back_from_several_credits_in_proportion(funded):
+    revenue = services.system_account(Account.Kind.REVENUE)
+    commission = services.system_account(Account.Kind.COMMISSION)
+    clearing = services.system_account(Account.Kind.CLEARING)
+    posting = services.posting_create(
+        key="p", kind=Posting.Kind.ADJUSTMENT,
+        lines=[(clearing, D("100.01")), (revenue, D("-50.01")), (commission, D("-50.00"))],
     )
+    services.posting_reverse(posting=posting, key="p:1", amount=D("10.01"))
+    revenue.refresh_from_db()
+    commission.refresh_from_db()
+    # 10.01 in proportion 50.01 : 50.00 → 5.01 and 5.00 (the spare fen to the larger fraction).
+    assert (revenue.balance, commission.balance) == (D("45.00"), D("45.00"))
+    services.posting_reverse(posting=posting, key="p:2")
+    revenue.refresh_from_db()
+    commission.refresh_from_db()
+    assert (revenue.balance, commission.balance) == (D("0.00"), D("0.00"))
+
+
+def test_reverse_in_full_and_in_parts(funded):
+    charge = services.order_charge(member=funded, amount=D("100.01"), key="c")
     part = services.posting_reverse(posting=charge, key="c:refund:1", amount=D("10.01"))
     assert part.reverses_id == charge.pk
     assert wallet_balance(funded).cash == D("10.01")  # back to cash first (cash was all spent)
-    assert services.owner_account(owner.pk).balance + services.system_account(
-        Account.Kind.REVENUE
-    ).balance == D("90.00")
+    assert services.system_account(Account.Kind.REVENUE).balance == D("90.00")
     rest = services.posting_reverse(posting=charge, key="c:refund:2")
     assert sum(e.amount for e in rest.entries.all()) == 0
     assert wallet_balance(funded) == services_balance(cash="100", bonus="10")

@@ -27,6 +27,7 @@ from .payments import (
     prepay_settle,
     top_up_create,
 )
+from .payouts import owner_payout_apply, owner_payout_submit, owner_payout_sync
 from .reconcile import reconcile
 from .refunds import (
     payment_refund_apply,
@@ -66,4 +67,7 @@ __all__ = [
     "withdrawal_sync",
     "withdrawal_apply",
     "reconcile",
+    "owner_payout_submit",
+    "owner_payout_sync",
+    "owner_payout_apply",
 ]

@@ -8,6 +8,7 @@ from .common import (
     _gateway,
 )
 from .payments import payment_apply_transaction
+from .payouts import OWNER_PAYOUT_PREFIX, owner_payout_apply
 from .refunds import payment_refund_apply
 from .withdrawals import withdrawal_apply
 
@@ -30,6 +31,9 @@ def notification_handle(*, kind: str, headers, body: bytes) -> None:
     elif kind == "transfer" and event.startswith("MCHTRANSFER."):
         if resource.get("mch_id", gateway.mchid) != gateway.mchid:
             raise NotificationMismatch("transfer notification of another merchant")
-        withdrawal_apply(data=resource)
+        if str(resource.get("out_bill_no", "")).startswith(OWNER_PAYOUT_PREFIX):
+            owner_payout_apply(data=resource)
+        else:
+            withdrawal_apply(data=resource)
     else:
         raise NotifyRejected(f"unexpected event {event!r} at {kind}")

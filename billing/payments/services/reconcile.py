@@ -7,8 +7,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from settlement.models import Payout
+
 from ..models import Payment, PaymentRefund, Withdrawal
 from .payments import payment_sync
+from .payouts import owner_payout_sync
 from .refunds import payment_refund_sync
 from .withdrawals import withdrawal_sync
 
@@ -18,6 +21,7 @@ class ReconcileResult:
     payments: int = 0
     refunds: int = 0
     withdrawals: int = 0
+    payouts: int = 0
 
 
 def reconcile(*, older_than: timedelta = timedelta(minutes=2)) -> ReconcileResult:
@@ -37,4 +41,9 @@ def reconcile(*, older_than: timedelta = timedelta(minutes=2)) -> ReconcileResul
     for withdrawal in Withdrawal.objects.filter(status__in=Withdrawal.OPEN, reviewed_at__lt=cutoff):
         withdrawal_sync(withdrawal=withdrawal)
         result.withdrawals += 1
+    for payout_id in Payout.objects.filter(
+        method=Payout.Method.WECHAT, status__in=Payout.OPEN, created_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        owner_payout_sync(payout_id=payout_id)
+        result.payouts += 1
     return result

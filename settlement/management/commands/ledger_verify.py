@@ -41,6 +41,10 @@ class Command(BaseCommand):
                 self.stderr.write(f"{operator.slug}: ONE-LINE posting {key}")
             for code, balance in report.negative:
                 self.stderr.write(f"{operator.slug}: NEGATIVE {code}: {balance}")
+            for code, balance, expected in report.payables:
+                self.stderr.write(
+                    f"{operator.slug}: PAYABLE {code}: balance {balance}, splits − payouts {expected}"
+                )
             status = "ok" if report.ok else "PROBLEMS"
             self.stdout.write(
                 f"{operator.slug}: {report.accounts} accounts, {report.postings} postings: {status}"

@@ -1,0 +1,1 @@
+"""Cross-operator daily rollups in the public schema, for the super admin."""

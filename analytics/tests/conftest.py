@@ -1,0 +1,1 @@
+from charging.tests.conftest import connector, pile, station  # noqa: F401
