@@ -31,9 +31,10 @@ STATION_OWNER_PERMISSIONS = [
     "settlement.view_payout",
     "settlement.view_ordersplit",
     "settlement.view_splitrule",
-    # The frame log and samples of their own piles (the protocols admin narrows them).
+    # The frame log and samples of their own piles (the protocols and charging admins
+    # narrow them).
     "protocols.view_framelog",
-    "protocols.view_metersample",
+    "charging.view_metersample",
     "protocols.view_sessionmessage",
 ]
 

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
@@ -20,7 +21,9 @@ from .models import (
     MemberCredential,
     MeterSample,
     OrderTransition,
+    RecordPeriod,
     Reservation,
+    StopReason,
     TransactionRecord,
 )
 
@@ -218,7 +221,7 @@ class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
             try:
                 services.order_stop(
                     order_id=order.pk, actor=OrderTransition.Actor.STAFF, actor_id=request.user.pk,
-                    reason=services.StopReason.PLATFORM,
+                    reason=StopReason.PLATFORM,
                 )
                 done += 1
             except services.OrderRefused as exc:
@@ -298,16 +301,73 @@ class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
         )
 
 
+class RecordPeriodInline(admin.TabularInline):
+    model = RecordPeriod
+    extra = 0
+    can_delete = False
+    readonly_fields = ["period", "energy_kwh", "amount_yuan"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(TransactionRecord)
 class TransactionRecordAdmin(admin.ModelAdmin):
-    list_display = ["trade_no", "pile_code", "connector_no", "received_at", "duplicates", "order"]
+    list_display = ["trade_no", "pile_code", "connector_no", "energy_kwh", "pile_amount_yuan",
+                    "stop_reason", "received_at", "duplicates", "order"]
     search_fields = ["trade_no", "pile_code"]
     readonly_fields = [f.name for f in TransactionRecord._meta.fields]
+    inlines = [RecordPeriodInline]
 
     def get_queryset(self, request):
         return _owned(request, super().get_queryset(request), "order__station")
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MeterSample)
+class MeterSampleAdmin(admin.ModelAdmin):
+    """Every connector's sampled readings (what the gateways kept), newest first; station
+    owners see their own stations' piles only."""
+
+    list_display = ["at_seconds", "pile_code", "connector_no", "status_label", "trade_no",
+                    "voltage_v", "current_a", "power_kw", "energy_kwh", "amount_yuan",
+                    "soc_percent"]
+    list_filter = ["status"]
+    search_fields = ["=pile_code", "=trade_no"]
+    date_hierarchy = "at"
+    ordering = ["-at", "-id"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        from stations.models import Pile
+
+        qs = super().get_queryset(request)
+        if station_selectors.sees_all_stations(request.user):
+            return qs
+        visible = station_selectors.stations_visible_to(request.user)
+        return qs.filter(pile_code__in=Pile.objects.filter(station__in=visible).values("code"))
+
+    @admin.display(description=_("time"), ordering="at")
+    def at_seconds(self, obj):
+        return timezone.localtime(obj.at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, obj):
+        from stations.models import Connector
+
+        values = Connector.Status.values
+        return Connector.Status(obj.status).label if obj.status in values else obj.status
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.utils import timezone
 
@@ -126,7 +125,7 @@ def consistency_check(*, now: datetime | None = None, grace_s: int = 120) -> Con
 
     by_pk = {o["pk"]: o for o in orders.values()}
     for record in TransactionRecord.objects.values(
-        "trade_no", "order_id", "received_at", "data"
+        "trade_no", "order_id", "received_at", "energy_kwh"
     ).iterator():
         report.records += 1
         o = by_pk.get(record["order_id"])
@@ -144,7 +143,7 @@ def consistency_check(*, now: datetime | None = None, grace_s: int = 120) -> Con
             if not staff_matter:
                 add(("record_unsettled", record["trade_no"], f"order {o['number']} {o['state']}"))
             continue
-        energy = Decimal(str(record["data"].get("energy_kwh", "0")))
+        energy = record["energy_kwh"]
         if energy != o["energy_kwh"]:
             add(("record_mismatch", o["number"], f"record {energy} kWh, order {o['energy_kwh']}"))
 

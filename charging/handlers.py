@@ -1,25 +1,171 @@
-"""Domain handlers for the port's events (called through ``port.dispatch``)."""
+"""The domain side of the pile port: ``dispatch`` and one handler per port message.
+
+Gateways (``protocols.*``) call :func:`dispatch` with an event or query from
+``charging.port``; the handler for its type calls the domain's service and returns the
+reply the gateway needs (or None). A new protocol speaks these same messages and needs no
+change here; a new kind of message is one dataclass in ``port`` and one entry in
+``HANDLERS``. :func:`live_queue` is the one non-blocking seam: the gateways' batched
+Redis live-state writes, laid out by ``stations.live``.
+"""
 
 from __future__ import annotations
 
-from . import port, services
+from collections.abc import Callable
+from typing import Any
+
+from . import port
+
+
+def _login(event: port.PileLogin) -> port.LoginDecision:
+    from stations import login
+
+    outcome = login.pile_login(pile_code=event.pile_code, peer=event.peer,
+                                  firmware_version=event.firmware_version, iccid=event.iccid,
+                                  at=event.at)
+    if not outcome.accepted:
+        return port.LoginDecision(accepted=False, refusal=port.LoginRefusal(outcome.reason))
+    return port.LoginDecision(accepted=True, schema=outcome.schema,
+                              heartbeat_interval_s=outcome.heartbeat_interval_s,
+                              connectors=outcome.connectors)
+
+
+def _online(event: port.PileOnline) -> None:
+    from stations import services
+
+    services.pile_mark_online(pile_code=event.pile_code, at=event.at)
+
+
+def _offline(event: port.PileOffline) -> None:
+    from stations import services
+
+    services.pile_mark_offline(pile_code=event.pile_code, at=event.at)
+
+
+def _connector_status(event: port.ConnectorStatusChanged) -> None:
+    from stations import services
+
+    services.connector_status_save(pile_code=event.pile_code, connector_no=event.connector_no,
+                                   status=str(event.status), at=event.at)
+
+
+def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from billing.tariffs import selectors as tariffs
+    from stations.models import Pile
+
+    pile = Pile.objects.select_related("station").filter(code=query.pile_code).first()
+    if pile is None:
+        return None
+    zone = ZoneInfo(pile.station.time_zone)
+    now = timezone.now()
+    today = now.astimezone(zone).date()
+    day = query.on_date or today
+    # Today: the version in force now; another day: the one in force at its start.
+    at = now if day == today else datetime.combine(day, time(0), tzinfo=zone)
+    snapshot = tariffs.pile_snapshot(pile, at)
+    if snapshot is None:
+        return None
+    return port.TariffDay(
+        version_number=snapshot.model_number,
+        prices={str(p.period): (p.electricity, p.service) for p in snapshot.prices},
+        slots=tuple(str(period) for period in snapshot.slots_on(day)),
+        loss_ratio=snapshot.loss_ratio,
+    )
+
+
+def _progress(event: port.Progress) -> None:
+    from . import services
+
+    services.order_progress(event)
+
+
+def _samples(event: port.ReadingsSampled) -> None:
+    from . import samples
+
+    samples.samples_store(event.readings)
+
+
+def _start_result(event: port.StartResult) -> None:
+    from . import services
+
+    services.order_start_result(event)
+
+
+def _stop_result(event: port.StopResult) -> None:
+    from . import services
+
+    services.order_stop_result(event)
+
+
+def _record(event: port.TransactionRecord) -> port.RecordAck:
+    from . import services
+
+    return services.record_store(event)
+
+
+def _card_start(event: port.CardStartRequest) -> port.CardStartDecision:
+    from . import cards
+
+    return cards.card_start_decide(event)
+
+
+HANDLERS: dict[type, Callable[[Any], Any]] = {
+    port.PileLogin: _login,
+    port.PileOnline: _online,
+    port.PileOffline: _offline,
+    port.ConnectorStatusChanged: _connector_status,
+    port.PileTariffQuery: _pile_tariff,
+    port.Progress: _progress,
+    port.ReadingsSampled: _samples,
+    port.StartResult: _start_result,
+    port.StopResult: _stop_result,
+    port.TransactionRecord: _record,
+    port.CardStartRequest: _card_start,
+}
 
 
 def handle(event):
-    """Route one port event to its service; returns the reply the gateway needs, else None."""
-    if isinstance(event, port.TransactionRecord):
-        return services.record_store(event)
-    if isinstance(event, port.Progress):
-        services.order_progress(event)
-        return None
-    if isinstance(event, port.StartResult):
-        services.order_start_result(event)
-        return None
-    if isinstance(event, port.StopResult):
-        services.order_stop_result(event)
-        return None
-    if isinstance(event, port.CardStartRequest):
-        from . import cards
+    """Route one port message to its handler; returns the reply the gateway needs, else
+    None. Raises TypeError for anything that is not a port message."""
+    handler = HANDLERS.get(type(event))
+    if handler is None:
+        raise TypeError(f"not a port event: {event!r}")
+    return handler(event)
 
-        return cards.card_start_decide(event)
-    raise TypeError(f"not a port event: {event!r}")
+
+def dispatch(schema_name: str | None, event):
+    """Hand one event to the domain inside operator ``schema_name`` (the public schema for
+    ``None``: a :class:`port.PileLogin`); blocking (call it from a thread in async code).
+    Returns the reply the gateway needs, else None; the handler's errors propagate.
+    """
+    from django.db import connection
+    from django_tenants.utils import get_public_schema_name, schema_context
+
+    with schema_context(schema_name or get_public_schema_name()):
+        try:
+            return handle(event)
+        finally:
+            connection.close_if_unusable_or_obsolete()
+
+
+def live_queue(pipe, *, seen: dict[str, dict[str, float]],
+               connectors: dict[tuple[str, str, int], dict[str, Any]]) -> None:
+    """Queue the gateways' batched live state on a Redis pipeline (not executed here).
+
+    ``seen``: schema → {pile code: epoch seconds last heard}; ``connectors``: (schema, pile
+    code, connector no) → readings (status, trade_no, energy_kwh, amount_yuan, power_kw,
+    voltage_v, current_a, soc_percent, remaining_min). Key layout and expiry are
+    ``stations.live``'s.
+    """
+    from stations import live
+
+    for schema, scores in seen.items():
+        pipe.zadd(live.seen_key(schema), scores)
+    for (schema, pile_code, no), values in connectors.items():
+        key = live.connector_key(schema, pile_code, no)
+        pipe.hset(key, mapping=live.live_values(values))
+        pipe.expire(key, live.CONNECTOR_TTL_S)

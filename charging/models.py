@@ -196,14 +196,38 @@ class OrderTransition(models.Model):
         return f"{self.get_from_state_display()} → {self.get_to_state_display()}"
 
 
+class Period(models.TextChoices):
+    """Tariff periods (尖峰平谷), as ``billing.pricing.Period`` names them."""
+
+    SHARP = "sharp", _("sharp (尖)")
+    PEAK = "peak", _("peak (峰)")
+    FLAT = "flat", _("flat (平)")
+    VALLEY = "valley", _("valley (谷)")
+
+
 class TransactionRecord(models.Model):
     """A pile's final record of a session (YKC 0x3B, OCPP StopTransaction), stored before the
-    pile is acknowledged and exactly once per trade number."""
+    pile is acknowledged and exactly once per trade number; settlement reads it as stored.
+
+    Energy in kWh (4 dp), amounts in yuan (2 dp), times UTC. ``stop_reason`` is the pile's
+    reason in the platform's words; ``protocol_stop_code`` the protocol's own code (for
+    staff). Per-period energy and amount, when the pile splits them, are :class:`RecordPeriod`
+    rows (``periods``).
+    """
 
     trade_no = models.CharField(_("trade number"), max_length=32, unique=True)
     pile_code = models.CharField(_("pile code"), max_length=14, db_index=True)
     connector_no = models.PositiveSmallIntegerField(_("connector"))
-    data = models.JSONField(_("decoded"))
+    started_at = models.DateTimeField(_("started"))
+    stopped_at = models.DateTimeField(_("stopped"))
+    meter_start_kwh = models.DecimalField(_("meter start (kWh)"), max_digits=14, decimal_places=4)
+    meter_stop_kwh = models.DecimalField(_("meter stop (kWh)"), max_digits=14, decimal_places=4)
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4)
+    pile_amount_yuan = models.DecimalField(_("pile's amount (yuan)"), max_digits=12, decimal_places=2)
+    stop_reason = models.CharField(_("stop reason"), max_length=14, choices=StopReason.choices)
+    protocol_stop_code = models.PositiveSmallIntegerField(_("pile's stop code"), null=True, blank=True)
+    vin = models.CharField(_("VIN"), max_length=17, blank=True)
+    card_no = models.CharField(_("card number"), max_length=20, blank=True)
     raw_hex = models.TextField(_("raw frame (hex)"), blank=True)
     received_at = models.DateTimeField(_("received"), auto_now_add=True)
     duplicates = models.PositiveIntegerField(_("repeats received"), default=0)
@@ -223,6 +247,33 @@ class TransactionRecord(models.Model):
 
     def __str__(self) -> str:
         return self.trade_no
+
+    def energy_by_period(self) -> dict[str, Decimal]:
+        """Period name → kWh for the periods with energy (empty when the pile did not split)."""
+        return {p.period: p.energy_kwh for p in self.periods.all() if p.energy_kwh}
+
+
+class RecordPeriod(models.Model):
+    """One tariff period's share of a transaction record (YKC 0x3B 尖/峰/平/谷 groups)."""
+
+    record = models.ForeignKey(
+        TransactionRecord, on_delete=models.CASCADE, related_name="periods", verbose_name=_("record")
+    )
+    period = models.CharField(_("period"), max_length=6, choices=Period.choices)
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4)
+    amount_yuan = models.DecimalField(
+        _("amount (yuan)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("record period")
+        verbose_name_plural = _("record periods")
+        constraints = [
+            models.UniqueConstraint(fields=["record", "period"], name="record_period_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_period_display()} {self.energy_kwh} kWh"
 
 
 class TransactionRecordConflict(models.Model):
@@ -246,27 +297,48 @@ class TransactionRecordConflict(models.Model):
 
 
 class MeterSample(models.Model):
-    """A sampled reading of an order in progress (kWh cumulative for the session)."""
+    """A connector's readings at one moment: kept by the pile gateways every few seconds per
+    connector and on every status change, and for an order at the operator's sample
+    interval; linked to the order that ran then. Units: V, A, kW, kWh (cumulative for the
+    session), yuan, %, minutes. Pricing from meter readings uses an order's samples."""
 
     order = models.ForeignKey(
-        ChargingOrder, on_delete=models.CASCADE, related_name="samples", verbose_name=_("order")
+        ChargingOrder,
+        on_delete=models.CASCADE,
+        related_name="samples",
+        null=True,
+        blank=True,
+        verbose_name=_("order"),
     )
+    pile_code = models.CharField(_("pile code"), max_length=14)
+    connector_no = models.PositiveSmallIntegerField(_("connector"))
     at = models.DateTimeField(_("at"))
+    status = models.CharField(_("status"), max_length=12, blank=True)
+    trade_no = models.CharField(_("trade number"), max_length=32, blank=True)
+    plugged = models.BooleanField(_("plugged in"), null=True)
     energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4)
     amount_yuan = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=4, null=True)
     power_kw = models.DecimalField(_("power (kW)"), max_digits=8, decimal_places=2, null=True)
     voltage_v = models.DecimalField(_("voltage (V)"), max_digits=8, decimal_places=1, null=True)
     current_a = models.DecimalField(_("current (A)"), max_digits=8, decimal_places=1, null=True)
     soc_percent = models.PositiveSmallIntegerField(_("SOC (%)"), null=True)
+    elapsed_min = models.PositiveIntegerField(_("charged (min)"), null=True)
+    remaining_min = models.PositiveIntegerField(_("remaining (min)"), null=True)
+    fault_code = models.CharField(_("fault code"), max_length=16, blank=True)
 
     class Meta:
         verbose_name = _("meter sample")
         verbose_name_plural = _("meter samples")
         ordering = ["at"]
-        indexes = [models.Index(fields=["order", "at"], name="sample_order_at")]
+        indexes = [
+            models.Index(fields=["order", "at"], name="sample_order_at"),
+            models.Index(fields=["pile_code", "connector_no", "-at"], name="msample_conn_at"),
+            models.Index(fields=["trade_no"], name="msample_trade"),
+            models.Index(fields=["at"], name="msample_at"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.at:%H:%M:%S} {self.energy_kwh} kWh"
+        return f"{self.pile_code}-{self.connector_no:02d} {self.at:%H:%M:%S} {self.energy_kwh} kWh"
 
 
 class Reservation(models.Model):

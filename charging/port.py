@@ -1,20 +1,169 @@
-"""The protocol-neutral port between pile gateways (YKC, OCPP) and the charging domain.
+"""The protocol-neutral port between pile gateways (YKC, OCPP) and the domain.
 
-Gateways turn protocol messages into the *events* below and hand them to ``dispatch``;
-the domain sends *commands* to piles through ``charging.bus`` (a Redis command bus that
-reaches whichever gateway process holds the pile). Nothing here knows a protocol: units
-are real units (kWh 4 dp, yuan 2 dp, V, A, kW, %, aware UTC datetimes), connectors are
-numbered from 1, trade numbers are the pile's 32-digit transaction numbers.
+Data only: gateways turn protocol messages into the *events* and *queries* below and hand
+them to ``charging.handlers.dispatch`` (the domain's handlers, beside it); the domain sends
+*commands* to piles through ``charging.bus`` (a Redis command bus that reaches whichever
+gateway process holds the pile). Nothing here knows a protocol and nothing here imports
+the project: each protocol maps its own codes to these enums at its edge. Units are real
+units (kWh 4 dp, yuan 2 dp, V, A, kW, %, aware UTC datetimes), connectors are numbered
+from 1, trade numbers are the pile's 32-digit transaction numbers.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-# --- events: gateway → domain ---------------------------------------------------------
+# --- neutral vocabulary ----------------------------------------------------------------
+
+
+class ConnectorStatus(StrEnum):
+    """A connector's state as the platform shows it (``stations.Connector.Status``)."""
+
+    OFFLINE = "offline"
+    FAULT = "fault"
+    IDLE = "idle"
+    PLUGGED = "plugged"
+    CHARGING = "charging"
+    FINISHING = "finishing"
+    RESERVED = "reserved"
+
+
+class StopReason(StrEnum):
+    """Why a session ended, in the platform's words (``charging.StopReason``)."""
+
+    DRIVER = "driver"
+    FULL = "full"
+    AT_PILE = "at_pile"
+    BALANCE = "balance"
+    UNPLUGGED = "unplugged"
+    EMERGENCY = "emergency"
+    FAULT = "fault"
+    PLATFORM = "platform"
+    UNKNOWN = "unknown"
+
+
+class StartRefusal(StrEnum):
+    """Why the platform refuses a start (the API's error codes for the same rules)."""
+
+    CREDENTIAL_UNKNOWN = "credential_unknown"  # no enabled card / VIN bound to a member
+    MEMBER_DISABLED = "member_disabled"
+    ORDER_IN_PROGRESS = "order_in_progress"
+    STATION_CLOSED = "station_closed"
+    PILE_DISABLED = "pile_disabled"
+    PILE_OFFLINE = "pile_offline"
+    CONNECTOR_UNKNOWN = "connector_unknown"
+    CONNECTOR_FAULT = "connector_fault"
+    CONNECTOR_NOT_PLUGGED = "connector_not_plugged"
+    CONNECTOR_RESERVED = "connector_reserved"
+    CONNECTOR_BUSY = "connector_busy"
+    TARIFF_MISSING = "tariff_missing"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+
+
+class StopRefusal(StrEnum):
+    """Why a pile refused a remote stop."""
+
+    NOT_CHARGING = "not_charging"  # no session runs on the connector
+    OTHER = "other"
+
+
+class LoginRefusal(StrEnum):
+    """Why a pile may not log in (``tenants.RefusedPileLogin.Reason``)."""
+
+    UNKNOWN = "unknown"
+    NOT_IN_ESTATE = "not_in_estate"
+    PILE_DISABLED = "pile_disabled"
+    OPERATOR_SUSPENDED = "operator_suspended"
+
+
+# --- pile presence: gateway → domain ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PileLogin:
+    """A pile logs in (YKC 0x01, OCPP BootNotification). Dispatched without a schema: the
+    public pile registry names the operator. Answered with :class:`LoginDecision`."""
+
+    pile_code: str
+    peer: str
+    at: datetime
+    firmware_version: str = ""
+    iccid: str = ""
+
+
+@dataclass(frozen=True)
+class LoginDecision:
+    """Answer to :class:`PileLogin`: accepted with the operator's ``schema``, the pile's
+    heartbeat interval (s) and its connectors' statuses, or refused with ``refusal``."""
+
+    accepted: bool
+    refusal: LoginRefusal | None = None
+    schema: str = ""
+    heartbeat_interval_s: int = 10
+    connectors: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PileOnline:
+    """A logged-in pile is online from ``at``."""
+
+    pile_code: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PileOffline:
+    """The pile's connection closed at ``at`` (no newer connection holds it)."""
+
+    pile_code: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConnectorStatusChanged:
+    """A connector's status changed (YKC 0x13, OCPP StatusNotification)."""
+
+    pile_code: str
+    connector_no: int
+    status: ConnectorStatus
+    at: datetime
+
+
+# --- tariffs: gateway → domain (query) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PileTariffQuery:
+    """Which tariff pile ``pile_code`` applies on its local date ``on_date`` (None: the
+    pile's local today, the version in force now). Answered with a :class:`TariffDay`, or
+    None when the pile is unknown or has no tariff in force (YKC 0x09/0x58 billing model,
+    OCPP tariff display)."""
+
+    pile_code: str
+    on_date: date | None = None
+
+
+@dataclass(frozen=True)
+class TariffDay:
+    """A pile's tariff for one local day, in neutral terms.
+
+    ``version_number`` changes with every published tariff version (YKC sends it as the
+    计费模型编号); ``prices`` maps each priced period (sharp, peak, flat, valley) to
+    (electricity, service) yuan/kWh with 5 decimals; ``slots`` is the period of each
+    half hour from local 00:00 (48 names); ``loss_ratio`` the loss allowance in % (0).
+    """
+
+    version_number: int
+    prices: dict[str, tuple[Decimal, Decimal]]
+    slots: tuple[str, ...]
+    loss_ratio: int = 0
+
+
+# --- charging sessions: gateway → domain -----------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -26,18 +175,21 @@ class StartResult:
     connector_no: int
     trade_no: str
     accepted: bool
-    reason_code: int | None = None  # the protocol's failure reason, None when accepted
+    # The protocol's own failure code, kept opaque for staff (the domain never reads it).
+    protocol_code: int | None = None
     at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class StopResult:
-    """The pile's answer to a remote stop (YKC 0x35)."""
+    """The pile's answer to a remote stop (YKC 0x35): accepted, or refused with
+    ``refusal`` (``NOT_CHARGING``: no session runs there, so nothing is left to stop)."""
 
     pile_code: str
     connector_no: int
     accepted: bool
-    reason_code: int | None = None
+    refusal: StopRefusal | None = None
+    protocol_code: int | None = None  # opaque, as in StartResult
     at: datetime | None = None
 
 
@@ -45,13 +197,15 @@ class StopResult:
 class Progress:
     """Live readings of a connector (YKC 0x13, OCPP MeterValues/StatusNotification).
 
-    ``status`` is a ``stations.Connector.Status`` value; the reading fields are None
-    when the protocol did not carry them.
+    The reading fields are None when the protocol did not carry them. ``sample`` asks the
+    domain to keep this reading as a :class:`charging.MeterSample` (the gateway samples each
+    connector at an interval and on every status change); ``fault_code`` is the protocol's
+    fault bits as text, for staff.
     """
 
     pile_code: str
     connector_no: int
-    status: str
+    status: ConnectorStatus
     at: datetime
     trade_no: str | None = None
     plugged: bool | None = None
@@ -64,14 +218,25 @@ class Progress:
     elapsed_min: int | None = None
     remaining_min: int | None = None
     fault_code: str | None = None
+    sample: bool = False
+
+
+@dataclass(frozen=True)
+class ReadingsSampled:
+    """Readings a gateway chose to keep (each connector at its interval and on every status
+    change), batched: the domain stores them as meter samples."""
+
+    readings: tuple[Progress, ...]
 
 
 @dataclass(frozen=True)
 class TransactionRecord:
     """The pile's final record of one session (YKC 0x3B, OCPP StopTransaction).
 
-    ``energy_by_period`` maps period names (sharp, peak, flat, valley) to kWh when the
-    pile splits energy by tariff period; ``raw_hex`` is the whole frame as received.
+    ``energy_by_period`` / ``amount_by_period`` map period names (sharp, peak, flat,
+    valley) to kWh (4 dp) / yuan (2 dp) when the pile splits its session by tariff period;
+    ``stop_reason`` is the protocol's stop code mapped at its edge, ``protocol_stop_code``
+    that code itself (opaque, for staff); ``raw_hex`` is the whole frame as received.
     """
 
     pile_code: str
@@ -83,8 +248,10 @@ class TransactionRecord:
     meter_stop_kwh: Decimal
     energy_kwh: Decimal
     pile_amount_yuan: Decimal
-    stop_reason_code: int
+    stop_reason: StopReason
+    protocol_stop_code: int | None = None
     energy_by_period: dict[str, Decimal] = field(default_factory=dict)
+    amount_by_period: dict[str, Decimal] = field(default_factory=dict)
     vin: str = ""
     card_no: str = ""
     raw_hex: str = ""
@@ -115,13 +282,14 @@ class RecordAck:
 
 @dataclass(frozen=True)
 class CardStartDecision:
-    """Answer to a CardStartRequest (YKC 0x32)."""
+    """Answer to a CardStartRequest: accepted with the order's trade number, the member's
+    logical card number and the funds held (yuan), or refused with ``refusal``."""
 
     accepted: bool
     trade_no: str = ""
     card_no: str = ""
     balance_yuan: Decimal = Decimal("0.00")
-    reason_code: int | None = None  # the protocol's refusal reason when not accepted
+    refusal: StartRefusal | None = None
 
 
 # --- commands: domain → gateway --------------------------------------------------------
@@ -172,7 +340,9 @@ class ReadRealtime:
 @dataclass(frozen=True)
 class CommandResult:
     """What the gateway answered: ``ok`` with the reply's fields, or an error code
-    (``pile_offline``, ``timeout``, ``refused``, ``unsupported``, ``session_mismatch``)."""
+    (``pile_offline``, ``timeout``, ``refused``, ``unsupported``, ``session_mismatch``). A
+    refused stop carries its :class:`StopRefusal` as ``detail["refusal"]``;
+    ``detail["reason_code"]`` is the protocol's own code (opaque, for staff)."""
 
     ok: bool
     error: str = ""
@@ -195,22 +365,3 @@ def command_from_dict(data: dict):
         if name in fields:
             fields[name] = Decimal(fields[name])
     return cls(**fields)
-
-
-def dispatch(schema_name: str, event) -> RecordAck | CardStartDecision | None:
-    """Hand one event to the domain inside operator ``schema_name``; blocking (call it from
-    a thread in async code). Returns the reply the gateway needs, else None.
-
-    The handlers live in ``charging.handlers`` (imported lazily: gateways import this
-    module at start-up, before the domain is needed).
-    """
-    from django.db import connection
-    from django_tenants.utils import schema_context
-
-    from . import handlers
-
-    with schema_context(schema_name):
-        try:
-            return handlers.handle(event)
-        finally:
-            connection.close_if_unusable_or_obsolete()

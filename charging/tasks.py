@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connection
-
 from evplatform.celery import app
 
-from . import port, services
-from .models import ChargingOrder
+from . import services
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +34,7 @@ def order_check_stop(order_id: int) -> str:
 
 @app.task(name="charging.order_ask_readings")
 def order_ask_readings(order_id: int) -> str:
-    from . import bus
-
-    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
-    result = bus.send(
-        connection.schema_name,
-        port.ReadRealtime(pile_code=order.pile.code, connector_no=order.connector.number),
-        timeout=10.0,
-    )
-    return "asked" if result.ok else result.error
+    return services.order_ask_readings(order_id=order_id)
 
 
 @app.task(name="charging.order_check_start", acks_late=True)
@@ -70,3 +59,12 @@ def order_notify(order_id: int) -> str:
 @app.task(name="charging.orders_reconcile")
 def orders_reconcile() -> dict:
     return services.orders_reconcile()
+
+
+@app.task(name="charging.samples_prune")
+def samples_prune() -> int:
+    from django.utils import timezone
+
+    from . import samples
+
+    return samples.samples_prune(now=timezone.now())

@@ -220,11 +220,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("PILES_OFFLINE_CHECK_S", 15),
         "args": ["stations.piles_check_offline"],
     },
-    # Frame log, samples and session messages past their days.
+    # Frame log and session messages past their days; meter samples of no order likewise.
     "protocols-prune": {
         "task": "evplatform.fan_out",
         "schedule": env_int("PROTOCOLS_PRUNE_SECONDS", 3600),
         "args": ["protocols.prune"],
+    },
+    "charging-samples-prune": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("PROTOCOLS_PRUNE_SECONDS", 3600),
+        "args": ["charging.samples_prune"],
     },
     # Station prices follow the clock and piles get a new billing model when a version takes
     # effect, a season or special date starts, or the station's local day changes.
@@ -354,7 +359,10 @@ YKC_LOGIN_TIMEOUT_S = env_int("YKC_LOGIN_TIMEOUT_S", 30)  # connect → successf
 YKC_IDLE_HEARTBEATS = env_int("YKC_IDLE_HEARTBEATS", 3)  # silent for 3 heartbeat intervals
 YKC_SAMPLE_INTERVAL_S = env_int("YKC_SAMPLE_INTERVAL_S", 60)  # 0x13 → MeterSample per connector
 YKC_FRAME_LOG_DAYS = env_int("YKC_FRAME_LOG_DAYS", 7)
-YKC_SAMPLE_DAYS = env_int("YKC_SAMPLE_DAYS", 90)
+YKC_SAMPLE_DAYS = env_int("YKC_SAMPLE_DAYS", 90)  # session messages (0x15 … 0x25)
+# Meter samples that belong to no order (idle connectors, status changes); an order's own
+# samples stay with it.
+METER_SAMPLE_DAYS = env_int("METER_SAMPLE_DAYS", YKC_SAMPLE_DAYS)
 # Log 1 in N heartbeats (0x03/0x04) in the frame log; 0 logs none. Other frames: all.
 YKC_FRAME_LOG_HEARTBEAT_EVERY = env_int("YKC_FRAME_LOG_HEARTBEAT_EVERY", 1)
 YKC_DB_THREADS = env_int("YKC_DB_THREADS", 8)  # thread pool for PostgreSQL work

@@ -1,45 +1,47 @@
-"""The gateways' seams to the services of other apps, in one place.
+"""The YKC gateway's billing-model seam (YKC 0x05/0x06, 0x09/0x0A, 0x58/0x57).
 
 Every function is synchronous, runs in the gateway's database thread pool and must be
-called inside the operator's schema (``django_tenants.utils.schema_context``).
-
-- Online/offline: ``stations.services`` (registry of live piles, offline faults).
-- Billing model (YKC 0x05/0x06, 0x09/0x0A, 0x58/0x57): ``protocols.ykc.tariff_sync``.
+called inside the operator's schema (``django_tenants.utils.schema_context``). The pile's
+tariff comes from the domain through charging's port (:class:`port.PileTariffQuery`) and
+is turned into the codec's ``BillingModel`` here, at the protocol's edge; what each pile
+holds of its model is kept beside the protocol (``protocols.ykc.tariff_sync``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from decimal import Decimal
 
+from charging import handlers, port
+from evplatform import money
 from protocols.ykc import tariff_sync
-from protocols.ykc.tariff import ykc_wire_rates
-from stations import services as station_services
 
+from .ykc.billing import BillingModel
+from .ykc.enums import TariffPeriod
 
-def pile_mark_online(*, schema: str, pile_code: str, at: datetime) -> None:
-    """The pile logged in (YKC 0x02 success): online, last seen now; connectors back from
-    offline and its offline fault cleared (stations)."""
-    station_services.pile_mark_online(pile_code=pile_code, at=at)
-
-
-def pile_mark_offline(*, schema: str, pile_code: str, at: datetime) -> None:
-    """The pile's connection closed: offline, connectors offline, a fault opened."""
-    station_services.pile_mark_offline(pile_code=pile_code, at=at)
+_ZERO = (Decimal("0"), Decimal("0"))
 
 
 # --- billing model (tariffs) ----------------------------------------------------------------
 
 
-def billing_model_for(pile_code: str):
-    """The pile's billing model as the codec's ``BillingModel`` (YKC 0x0A/0x58 body), or
-    None when the pile has no tariff."""
-    model = tariff_sync.pile_billing_model(pile_code)
-    if model is None:
-        return None
-    from protocols.ykc import BillingModel
+def billing_model(day: port.TariffDay) -> BillingModel:
+    """The YKC billing model (0x0A/0x58 body) of a pile's tariff day: the version number as
+    the 4-digit 计费模型编号, (electricity, service) yuan/kWh per period to 5 dp (periods
+    the tariff does not price are sent as 0; no slot uses them), the 48 slot codes."""
+    rates = []
+    for period in TariffPeriod:
+        price = day.prices.get(period.name.lower(), _ZERO)
+        rates += [money.unit_price(price[0]), money.unit_price(price[1])]
+    return BillingModel(f"{day.version_number:04d}", *rates, day.loss_ratio,
+                        tuple(TariffPeriod[name.upper()] for name in day.slots))
 
-    return BillingModel(f"{model['model_number']:04d}", *ykc_wire_rates(model),
-                        int(model["loss_ratio"]), tuple(model["slots"]))
+
+def billing_model_for(pile_code: str) -> BillingModel | None:
+    """The pile's billing model for its local today, or None when it has no tariff."""
+    from django.db import connection
+
+    day = handlers.dispatch(connection.schema_name, port.PileTariffQuery(pile_code))
+    return None if day is None else billing_model(day)
 
 
 def billing_model_verified(pile_code: str, model_no: str) -> bool:

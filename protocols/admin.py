@@ -1,10 +1,11 @@
-"""Operator admin: the pile frame log, meter samples and session messages (read-only).
+"""Operator admin: the pile frame log and session messages (read-only; meter samples are
+``charging``'s).
 
 A pile's frame log is ``admin:protocols_framelog_changelist`` with ``?pile_code=<code>``
 (the pile admin links there by URL name; nothing imports this module). Frame types show
 by the protocol document's names (``protocols.ykc.names``), times to the second in the
 operator's zone, and a frame's page decodes its fields beside the hex. Station owners see
-the frames, samples and messages of their own stations' piles only.
+the frames and messages of their own stations' piles only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .models import FrameLog, MeterSample, SessionMessage
+from .models import FrameLog, SessionMessage
 from .ykc.errors import FrameError
 from .ykc.frame import decode_frame
 from .ykc.names import FRAME_NAMES, frame_name
@@ -152,27 +153,6 @@ class FrameLogAdmin(ReadOnlyAdmin):
             '<table class="decoded"><tbody>{}</tbody></table>',
             format_html_join("", "<tr><th><code>{}</code></th><td><code>{}</code></td></tr>", rows),
         )
-
-
-@admin.register(MeterSample)
-class MeterSampleAdmin(ReadOnlyAdmin):
-    list_display = ["at_seconds", "pile_code", "connector_no", "status_label", "trade_no", "voltage_v",
-                    "current_a", "power_kw", "energy_kwh", "amount_yuan", "soc_percent"]
-    list_filter = [PileFilter, "status"]
-    search_fields = ["=pile_code", "=trade_no"]
-    date_hierarchy = "at"
-    show_full_result_count = False
-
-    @admin.display(description=_("time"), ordering="at")
-    def at_seconds(self, obj):
-        return local_seconds(obj.at)
-
-    @admin.display(description=_("status"), ordering="status")
-    def status_label(self, obj):
-        from stations.models import Connector
-
-        values = Connector.Status.values
-        return Connector.Status(obj.status).label if obj.status in values else obj.status
 
 
 @admin.register(SessionMessage)

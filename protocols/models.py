@@ -1,7 +1,8 @@
 """What the pile gateways keep for troubleshooting and history. Tenant schema.
 
 Rows are written in batches by the gateway process (``protocols.ykc.store``) and never
-edited; none of them is needed to bill a session (the domain keeps the transaction record).
+edited; none of them is needed to bill a session (the domain keeps the transaction record
+and the meter samples, ``charging.MeterSample``).
 Pile codes are stored as text, not foreign keys: a frame or sample outlives a deleted pile,
 and the frame log is written with COPY.
 """
@@ -42,39 +43,6 @@ class FrameLog(models.Model):
     @property
     def frame_code(self) -> str:
         return f"0x{self.frame_type:02X}"
-
-
-class MeterSample(models.Model):
-    """A connector's real-time readings (YKC 0x13), kept every ``YKC_SAMPLE_INTERVAL_S``
-    seconds per connector and on every status change. Units: V, A, kW, kWh, yuan, %, min."""
-
-    pile_code = models.CharField(_("pile code"), max_length=14)
-    connector_no = models.PositiveSmallIntegerField(_("connector"))
-    at = models.DateTimeField(_("time"))
-    status = models.CharField(_("status"), max_length=12)
-    trade_no = models.CharField(_("transaction number"), max_length=32, blank=True)
-    plugged = models.BooleanField(_("plugged in"), default=False)
-    voltage_v = models.DecimalField(_("voltage (V)"), max_digits=7, decimal_places=1)
-    current_a = models.DecimalField(_("current (A)"), max_digits=7, decimal_places=1)
-    power_kw = models.DecimalField(_("power (kW)"), max_digits=8, decimal_places=2)
-    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=10, decimal_places=4)
-    amount_yuan = models.DecimalField(_("amount (yuan)"), max_digits=10, decimal_places=4)
-    soc_percent = models.PositiveSmallIntegerField(_("SOC (%)"), default=0)
-    elapsed_min = models.PositiveIntegerField(_("charged (min)"), default=0)
-    remaining_min = models.PositiveIntegerField(_("remaining (min)"), default=0)
-    fault_bits = models.PositiveIntegerField(_("hardware fault bits"), default=0)
-
-    class Meta:
-        verbose_name = _("meter sample")
-        verbose_name_plural = _("meter samples")
-        ordering = ["-at", "-id"]
-        indexes = [
-            models.Index(fields=["pile_code", "connector_no", "-at"], name="sample_conn_at"),
-            models.Index(fields=["trade_no"], name="sample_trade"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.pile_code}-{self.connector_no:02d} {self.at:%Y-%m-%d %H:%M:%S}"
 
 
 class SessionMessage(models.Model):

@@ -51,7 +51,7 @@ def _settled(member, connector, kwh="10"):
         pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
         started_at=now - timedelta(minutes=20), stopped_at=now, meter_start_kwh=Decimal("0"),
         meter_stop_kwh=Decimal(kwh), energy_kwh=Decimal(kwh), pile_amount_yuan=Decimal(kwh) * Decimal("1.5"),
-        stop_reason_code=0x40,
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
     ))
     return services.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
 
@@ -107,7 +107,8 @@ def test_consistency_check_counts_stuck_and_unsettled(funded_member, connector, 
         pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
         started_at=timezone.now() - timedelta(minutes=5), stopped_at=timezone.now(),
         meter_start_kwh=Decimal("0"), meter_stop_kwh=Decimal("1"), energy_kwh=Decimal("1"),
-        pile_amount_yuan=Decimal("1.5"), stop_reason_code=0x40,
+        pile_amount_yuan=Decimal("1.5"), stop_reason=port.StopReason.DRIVER,
+        protocol_stop_code=0x40,
     ))
     assert consistency_check(now=later).counts() == {"stuck": 1, "record_unsettled": 1}
 

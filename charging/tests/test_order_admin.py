@@ -29,7 +29,7 @@ def _settled(member, connector):
         pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
         started_at=now - timedelta(minutes=20), stopped_at=now, meter_start_kwh=Decimal("0"),
         meter_stop_kwh=Decimal("10"), energy_kwh=Decimal("10"), pile_amount_yuan=Decimal("15"),
-        stop_reason_code=0x40,
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
     ))
     return services.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
 
@@ -103,3 +103,21 @@ def test_station_owner_sees_only_own_stations_orders(funded_member, connector, t
     connector.pile.station.owners.add(owner)
     r = client.get("/admin/charging/chargingorder/", **HOST)
     assert r.status_code == 200 and r.context["cl"].result_count == 1
+
+
+def test_meter_samples_admin_shows_a_station_owner_only_own_piles(connector, django_user_model):
+    from accounts.roles import STATION_OWNER, role_group
+    from charging.models import MeterSample
+
+    for code in (connector.pile.code, "99999999999999"):
+        MeterSample.objects.create(pile_code=code, connector_no=1, at=timezone.now(),
+                                   status="charging", energy_kwh=Decimal("1"))
+    owner = django_user_model.objects.create_user("owner-s", password="x", is_staff=True)
+    owner.groups.add(role_group(STATION_OWNER))
+    client = Client()
+    client.force_login(owner)
+    r = client.get("/admin/charging/metersample/", **HOST)
+    assert r.status_code == 200 and r.context["cl"].result_count == 0
+    connector.pile.station.owners.add(owner)
+    r = client.get("/admin/charging/metersample/", **HOST)
+    assert [s.pile_code for s in r.context["cl"].result_list] == [connector.pile.code]

@@ -12,7 +12,8 @@ from charging.state import IllegalTransition
 from charging.tests.money import balance, ledger_clean
 
 
-def _record(order, *, kwh="10.0000", at=None, amount="15.0000", code=0x40, by_period=None):
+def _record(order, *, kwh="10.0000", at=None, amount="15.0000", code=0x40, by_period=None,
+            reason=port.StopReason.DRIVER):
     at = at or timezone.now()
     return port.TransactionRecord(
         pile_code=order.pile.code,
@@ -24,7 +25,8 @@ def _record(order, *, kwh="10.0000", at=None, amount="15.0000", code=0x40, by_pe
         meter_stop_kwh=Decimal("1000.0000") + Decimal(kwh),
         energy_kwh=Decimal(kwh),
         pile_amount_yuan=Decimal(amount),
-        stop_reason_code=code,
+        stop_reason=reason,
+        protocol_stop_code=code,
         energy_by_period=by_period or {},
         raw_hex="68...",
     )
@@ -90,7 +92,7 @@ def test_pile_amount_mismatch_is_flagged(funded_member, connector, tariff):
 
 def test_refused_start_fails_and_releases(funded_member, connector, tariff):
     order = _start(funded_member, connector)
-    services.order_start_result(port.StartResult(order.pile.code, 1, order.trade_no, accepted=False, reason_code=5))
+    services.order_start_result(port.StartResult(order.pile.code, 1, order.trade_no, accepted=False, protocol_code=5))
     order.refresh_from_db()
     assert order.state == OrderState.FAILED and order.pile_stop_code == 5
     assert balance(funded_member).available == Decimal("100.00")
@@ -137,7 +139,8 @@ def test_record_for_unknown_trade_creates_flagged_pile_order(connector, tariff):
         pile_code=connector.pile.code, connector_no=1, trade_no="9" * 32,
         started_at=timezone.now() - timedelta(minutes=30), stopped_at=timezone.now(),
         meter_start_kwh=Decimal("0"), meter_stop_kwh=Decimal("4"), energy_kwh=Decimal("4"),
-        pile_amount_yuan=Decimal("6"), stop_reason_code=0x45,
+        pile_amount_yuan=Decimal("6"), stop_reason=port.StopReason.AT_PILE,
+        protocol_stop_code=0x45,
     )
     services.record_store(event)
     order = services.record_settle(record_id=TransactionRecord.objects.get().pk)
@@ -184,7 +187,9 @@ def test_settlement_dying_midway_is_retried_and_settles_once(funded_member, conn
     order = _start(funded_member, connector)
     services.record_store(_record(order))
     record = TransactionRecord.objects.get()
-    real = services.order_transition
+    from charging.services import settle
+
+    real = settle.order_transition
     died = []
 
     def dying(order, to_state, **kwargs):
@@ -193,7 +198,7 @@ def test_settlement_dying_midway_is_retried_and_settles_once(funded_member, conn
             raise RuntimeError("worker killed")  # after the ledger posting was written
         return real(order, to_state, **kwargs)
 
-    monkeypatch.setattr(services, "order_transition", dying)
+    monkeypatch.setattr(settle, "order_transition", dying)
     with pytest.raises(RuntimeError):
         services.record_settle(record_id=record.pk)
     order.refresh_from_db()

@@ -17,7 +17,7 @@ def _record(order, kwh, at):
         started_at=at - timedelta(minutes=20), stopped_at=at,
         meter_start_kwh=Decimal("100"), meter_stop_kwh=Decimal("100") + Decimal(kwh),
         energy_kwh=Decimal(kwh), pile_amount_yuan=Decimal(kwh) * Decimal("1.5"),
-        stop_reason_code=0x40, raw_hex=f"68{kwh}",
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40, raw_hex=f"68{kwh}",
     )
 
 
@@ -33,7 +33,7 @@ def test_a_conflicting_repeat_is_kept_apart_and_flags_the_order(funded_member, c
     record = TransactionRecord.objects.get()
     conflict = record.conflicts.get()
     assert conflict.data["energy_kwh"] == "12" and conflict.raw_hex == "6812"
-    assert record.data["energy_kwh"] == "10" and record.duplicates == 2
+    assert record.energy_kwh == Decimal("10") and record.duplicates == 2
     order.refresh_from_db()
     assert order.abnormal and "energy_kwh" in order.review_reason
     assert "meter_stop_kwh" in order.review_reason

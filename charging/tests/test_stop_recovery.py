@@ -67,7 +67,8 @@ def _record(order, *, kwh, started, stopped, code=0x40):
         pile_code=order.pile.code, connector_no=order.connector.number, trade_no=order.trade_no,
         started_at=started, stopped_at=stopped, meter_start_kwh=Decimal("100"),
         meter_stop_kwh=Decimal("100") + Decimal(kwh), energy_kwh=Decimal(kwh),
-        pile_amount_yuan=Decimal(kwh) * Decimal("1.5"), stop_reason_code=code,
+        pile_amount_yuan=Decimal(kwh) * Decimal("1.5"), stop_reason=port.StopReason.DRIVER,
+        protocol_stop_code=code,
     )
 
 
@@ -184,10 +185,13 @@ def test_a_refusal_other_than_not_charging_keeps_the_stop_going(
 ):
     order = _charging(funded_member, connector)
     services.order_stop(order_id=order.pk, actor="member")
-    services.order_stop_result(port.StopResult(order.pile.code, 1, accepted=False, reason_code=3))
+    services.order_stop_result(port.StopResult(
+        order.pile.code, 1, accepted=False, refusal=port.StopRefusal.OTHER, protocol_code=3))
     order.refresh_from_db()
     assert order.state == OrderState.STOPPING and order.stop_confirmed_at is None
-    services.order_stop_result(port.StopResult(order.pile.code, 1, accepted=False, reason_code=2))
+    services.order_stop_result(port.StopResult(
+        order.pile.code, 1, accepted=False, refusal=port.StopRefusal.NOT_CHARGING,
+        protocol_code=2))
     order.refresh_from_db()
     assert order.stop_confirmed_at is not None and order.stop_result == "not_charging"
 
@@ -224,8 +228,9 @@ def test_a_stop_that_took_effect_late_is_billed_to_the_drivers_stop_time(
 ):
     started = timezone.now() - timedelta(hours=1)
     order = _charging(funded_member, connector, started=started)
-    MeterSample.objects.create(order=order, at=started + timedelta(minutes=20), energy_kwh=Decimal("8"))
-    MeterSample.objects.create(order=order, at=started + timedelta(minutes=40), energy_kwh=Decimal("16"))
+    where = {"order": order, "pile_code": order.pile.code, "connector_no": 1}
+    MeterSample.objects.create(**where, at=started + timedelta(minutes=20), energy_kwh=Decimal("8"))
+    MeterSample.objects.create(**where, at=started + timedelta(minutes=40), energy_kwh=Decimal("16"))
     services.order_stop(order_id=order.pk, actor="member")
     requested = started + timedelta(minutes=30)
     type(order).objects.filter(pk=order.pk).update(stop_requested_at=requested)

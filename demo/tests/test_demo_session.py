@@ -46,7 +46,7 @@ def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
         db_order = ChargingOrder.objects.get(pk=order["id"])
         record = TransactionRecord.objects.get(trade_no=db_order.trade_no)
         # Priced from the pile's per-period energy and the locked snapshot.
-        by_period = {k: Decimal(v) for k, v in record.data["energy_by_period"].items() if Decimal(v)}
+        by_period = record.energy_by_period()
         snapshot = pricing.TariffSnapshot.from_dict(db_order.tariff_snapshot)
         expected = pricing.price_pile_energy(snapshot, {pricing.Period(k): v for k, v in by_period.items()})
         assert expected.total_yuan == total and not db_order.amount_mismatch

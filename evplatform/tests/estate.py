@@ -40,7 +40,8 @@ def _settled_order(member, connector, *, minutes: int, kwh: str, pile_amount: st
         pile_code=order.pile.code, connector_no=connector.number, trade_no=order.trade_no,
         started_at=now - timedelta(minutes=minutes), stopped_at=now,
         meter_start_kwh=Decimal("100"), meter_stop_kwh=Decimal("100") + Decimal(kwh),
-        energy_kwh=Decimal(kwh), pile_amount_yuan=Decimal(pile_amount), stop_reason_code=0x40,
+        energy_kwh=Decimal(kwh), pile_amount_yuan=Decimal(pile_amount),
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
     ))
     return services.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
 

@@ -102,7 +102,8 @@ def make_pile(unblocked, station, operators):
 
 
 def cleanup(made: list[str]) -> None:
-    from protocols.models import FrameLog, MeterSample, SessionMessage
+    from charging.models import MeterSample
+    from protocols.models import FrameLog, SessionMessage
     from stations.models import Pile
     from tenants.models import PileRegistration, RefusedPileLogin
 
@@ -124,10 +125,16 @@ def gateway(unblocked, make_pile):
     gw.stop()
 
 
+PASS_THROUGH = (port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
+                port.ReadingsSampled)
+
+
 @dataclass
 class Recorder:
-    """Stands in for ``charging.handlers.handle``: records every event, stores transaction
-    records by trade number (acknowledging duplicates), decides card starts."""
+    """Stands in for the charging domain behind ``charging.handlers.handle``: records every
+    event, stores transaction records by trade number (acknowledging duplicates), decides
+    card starts. Pile presence, connector status and samples go on to the real handlers
+    (``real``), which the gateway tests check in the database."""
 
     events: list = field(default_factory=list)
     records: dict = field(default_factory=dict)
@@ -136,7 +143,11 @@ class Recorder:
         accepted=True, trade_no="1" * 32, card_no="1234567890123456",
         balance_yuan=Decimal("88.00")))
 
+    real: object = None
+
     def handle(self, event):
+        if isinstance(event, PASS_THROUGH):
+            return self.real(event)
         self.events.append(event)
         if isinstance(event, port.TransactionRecord):
             if self.fail_records:
@@ -156,7 +167,7 @@ class Recorder:
 def recorder(monkeypatch):
     from charging import handlers
 
-    rec = Recorder()
+    rec = Recorder(real=handlers.handle)
     monkeypatch.setattr(handlers, "handle", rec.handle)
     return rec
 

@@ -64,8 +64,8 @@ def test_refused_start_and_stop_results(gateway, make_pile, pile_client, sender,
     client.send(m.RemoteStopReply(code, 1, True, 0))
     assert pending.result(5).ok is True
     stop = wait_for(lambda: recorder.of(port.StopResult))[0]
-    assert (stop.accepted, stop.reason_code) == (True, None)
-    assert recorder.of(port.StartResult)[0].reason_code == 5
+    assert (stop.accepted, stop.protocol_code) == (True, None)
+    assert recorder.of(port.StartResult)[0].protocol_code == 5
 
 
 def test_balance_update_and_read_realtime(gateway, make_pile, pile_client, sender, recorder):

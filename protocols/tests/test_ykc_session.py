@@ -8,7 +8,8 @@ from decimal import Decimal
 from django_tenants.utils import schema_context
 
 from charging import port
-from protocols.models import MeterSample, SessionMessage
+from charging.models import MeterSample
+from protocols.models import SessionMessage
 from protocols.ykc import messages as m
 from stations import live
 from stations.models import Connector
@@ -142,7 +143,8 @@ def test_refused_card_start_carries_the_reason(gateway, make_pile, pile_client, 
     code = make_pile()
     client = pile_client()
     login(client, code)
-    recorder.card_decision = port.CardStartDecision(accepted=False, reason_code=0x03)
+    recorder.card_decision = port.CardStartDecision(
+        accepted=False, refusal=port.StartRefusal.INSUFFICIENT_BALANCE)
 
     client.send(m.PileStartRequest(code, 1, 3, False, "0" * 16, bytes(16), "LGAG4PY33S6013235"))
     reply = client.recv(0x32).message

@@ -76,7 +76,7 @@ def test_normal_session_end_to_end(gateway, make_pile, recorder, sims):
     wait_for(lambda: events(pile, "record_acked") == [TRADE], timeout=10)
     stored = recorder.records[TRADE]
     assert stored.energy_kwh > 0
-    assert stored.stop_reason_code == 0x40
+    assert (stored.stop_reason, stored.protocol_stop_code) == (port.StopReason.DRIVER, 0x40)
     assert stored.meter_stop_kwh - stored.meter_start_kwh == stored.energy_kwh
     charging = [p.energy_kwh for p in recorder.of(port.Progress) if p.status == "charging"]
     assert charging == sorted(charging) and charging[-1] > charging[0]
@@ -101,7 +101,8 @@ def test_card_start_and_fault_mid_charge(gateway, make_pile, recorder, sims):
                                              trade_no=TRADE, balance_yuan=Decimal("9")),
                     timeout=5).ok
     wait_for(lambda: events(fault, "record_acked") == [TRADE], timeout=10)
-    assert recorder.records[TRADE].stop_reason_code == 0x72
+    assert (recorder.records[TRADE].stop_reason,
+            recorder.records[TRADE].protocol_stop_code) == (port.StopReason.EMERGENCY, 0x72)
     assert any(p.status == "fault" for p in recorder.of(port.Progress)
                if p.pile_code == fault.pile_code)
 
@@ -117,7 +118,8 @@ def test_disconnect_mid_session_then_reconnect(gateway, make_pile, recorder, sim
 
     wait_for(lambda: events(pile, "record_acked") == [TRADE], timeout=15)
     assert len(events(pile, "logged_in")) == 2
-    assert recorder.records[TRADE].stop_reason_code == 0x41
+    assert (recorder.records[TRADE].stop_reason,
+            recorder.records[TRADE].protocol_stop_code) == (port.StopReason.FULL, 0x41)
 
 
 def test_gateway_restart_record_retransmitted_until_acknowledged(make_pile, recorder, sims):

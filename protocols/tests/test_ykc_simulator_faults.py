@@ -38,7 +38,7 @@ def test_the_pile_stops_at_the_balance_of_the_remote_start(gateway, make_pile, r
     _started(pile, gateway, sims, "1.50")
     wait_for(lambda: TRADE in recorder.records, timeout=15)
     record = recorder.records[TRADE]
-    assert record.stop_reason_code == 0x6E
+    assert (record.stop_reason, record.protocol_stop_code) == (port.StopReason.BALANCE, 0x6E)
     assert Decimal("1.50") <= record.pile_amount_yuan < Decimal("3.00")
 
 
@@ -51,7 +51,8 @@ def test_power_loss_keeps_the_record_in_flash_until_power_returns(gateway, make_
     assert TRADE not in recorder.records  # dark: nothing sent
     wait_for(lambda: TRADE in recorder.records, timeout=15)
     wait_for(lambda: TRADE not in pile.unacked, timeout=5)
-    assert recorder.records[TRADE].stop_reason_code == 0x50
+    assert (recorder.records[TRADE].stop_reason,
+            recorder.records[TRADE].protocol_stop_code) == (port.StopReason.EMERGENCY, 0x50)
     assert [e for e in events(pile, "power_off")] == [2.0]
 
 

@@ -52,4 +52,5 @@ def test_a_stop_without_readings_yet_is_sent(gateway, make_pile, pile_client, se
 
     client.send(m.RemoteStopReply(code, 1, False, 0x02))
     assert pending.result(5) == port.CommandResult(ok=False, error="refused",
-                                                   detail={"reason_code": 2})
+                                                   detail={"refusal": "not_charging",
+                                                           "reason_code": 2})

@@ -429,7 +429,8 @@ class SimulatedPile:
                          vin: str = "") -> bool:
         """Swipe a card (0x31) or start by VIN; returns whether 0x32 authorised it."""
         connector = self.connectors[connector_no]
-        connector.plugged = True
+        if not connector.plugged:
+            self.plug(connector_no)  # the gun goes in first, reported like any status change
         self._card_reply = asyncio.get_running_loop().create_future()
         mode = StartMode.VIN if vin else StartMode.CARD
         self.send(m.PileStartRequest(self.pile_code, connector_no, mode, False,

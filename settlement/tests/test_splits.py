@@ -76,7 +76,8 @@ def test_pile_rule_wins_and_version_is_locked_at_start(funded_member, connector,
     charging.record_store(port.TransactionRecord(
         pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
         started_at=now - timedelta(minutes=20), stopped_at=now, meter_start_kwh=D("0"),
-        meter_stop_kwh=D("10"), energy_kwh=D("10"), pile_amount_yuan=D("15"), stop_reason_code=0x40,
+        meter_stop_kwh=D("10"), energy_kwh=D("10"), pile_amount_yuan=D("15"),
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
     ))
     charging.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
     split = OrderSplit.objects.get(order_ref=order.number)

@@ -75,7 +75,8 @@ def settle(funded_member, connector, tariff):  # noqa: F811
             pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
             started_at=now - timedelta(minutes=20), stopped_at=now, meter_start_kwh=Decimal("0"),
             meter_stop_kwh=Decimal(kwh), energy_kwh=Decimal(kwh),
-            pile_amount_yuan=Decimal(kwh) * Decimal("1.5"), stop_reason_code=0x40,
+            pile_amount_yuan=Decimal(kwh) * Decimal("1.5"),
+            stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
         ))
         return services.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
 

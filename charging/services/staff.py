@@ -1,0 +1,99 @@
+"""Staff actions on an order, each with a reason on the order's timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from evplatform import money
+from evplatform.queue import task_queue_on_commit
+
+from .. import funds
+from ..models import (
+    ChargingOrder,
+    OrderTransition,
+    PaymentMode,
+)
+from .common import Actor, OrderRefused, S, _lock, order_transition
+from .progress import estimate_amount
+
+
+def order_settle_by_staff(*, order_id: int, user, reason: str) -> ChargingOrder:
+    """Settle an abnormal order by hand (no record will come): charge what the last
+    readings show, or nothing. Requires a reason."""
+    if not reason.strip():
+        raise OrderRefused("reason_required", _("Give a reason."), 400)
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state != S.ABNORMAL:
+            raise OrderRefused("order_not_abnormal", _("Only abnormal orders can be settled by hand."))
+        energy = Decimal(order.progress.get("energy_kwh", "0"))
+        at = datetime.fromisoformat(order.progress["at"]) if order.progress.get("at") else timezone.now()
+        order.energy_kwh = energy
+        order.stopped_at = at
+        order.total_amount = estimate_amount(order, energy, at) if order.tariff_snapshot else Decimal("0.00")
+        if order.member_id:
+            order.paid_amount, order.refunded_amount = funds.capture_for_order(order, order.total_amount)
+        order.settled_at = timezone.now()
+        order_transition(
+            order,
+            S.SETTLED,
+            actor=Actor.STAFF,
+            actor_id=user.pk,
+            reason=reason,
+            fields=("energy_kwh", "stopped_at", "total_amount", "paid_amount", "refunded_amount", "settled_at"),
+        )
+    return order
+
+
+def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -> ChargingOrder:
+    """Give back ``amount`` yuan of a settled wallet order to the member's wallet (staff, with a
+    reason): a partial reversal of the order's ledger posting, noted on the order's timeline.
+
+    Raises OrderRefused: reason_required, order_not_settled, refund_unsupported (not paid
+    from the wallet), refund_exceeds (more than what is left to refund).
+    """
+    from billing.invoices.services import invoice_order_refunded
+    from settlement import services as ledger
+    from settlement.models import Posting
+
+    if not reason.strip():
+        raise OrderRefused("reason_required", _("Give a reason."), 400)
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state != S.SETTLED:
+            raise OrderRefused("order_not_settled", _("Only settled orders can be refunded."))
+        if order.mode != PaymentMode.WALLET or order.member_id is None:
+            raise OrderRefused(
+                "refund_unsupported", _("Only orders paid from the wallet can be refunded here.")
+            )
+        amount = money.yuan(amount)
+        if amount <= 0 or amount > order.paid_amount - order.refunded_amount:
+            raise OrderRefused("refund_exceeds", _("More than what is left to refund."), 400)
+        posting = Posting.objects.get(key=f"order:{order.number}:charge")
+        # Serialised by the order's row lock: each refund gets the next key.
+        ledger.posting_reverse(
+            posting=posting,
+            key=f"order:{order.number}:refund:{order.refunded_amount}+{amount}",
+            amount=amount,
+            memo=reason[:200],
+        )
+        order.refunded_amount += amount
+        order.save(update_fields=["refunded_amount"])
+        task_queue_on_commit("analytics.order_update", order.pk)
+        funds.refund_split(order)
+        # An invoice holding the order is red-reversed and re-issued for what remains.
+        invoice_order_refunded(order_number=order.number)
+        OrderTransition.objects.create(
+            order=order,
+            from_state=order.state,
+            to_state=order.state,
+            actor=Actor.STAFF,
+            actor_id=str(user.pk),
+            reason=f"refund ¥{amount}: {reason}"[:200],
+        )
+    return order

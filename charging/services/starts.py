@@ -1,0 +1,307 @@
+"""Starting an order: the one order-creation path (the app, a card or VIN at the pile,
+partner platforms), the remote start and the pile's answer, the start timeout."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Member
+from evplatform.queue import task_queue_on_commit
+from stations.models import Connector, Station
+
+from .. import funds, port
+from ..models import (
+    ACTIVE_STATES,
+    ChargingOrder,
+    ChargingPolicy,
+    PaymentMode,
+    Reservation,
+    StopReason,
+)
+from .common import (
+    Actor,
+    OrderRefused,
+    S,
+    _command_timeout,
+    _lock,
+    _new_order_number,
+    _new_trade_no,
+    _queue_command,
+    _schema,
+    order_transition,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _check_member(member: Member) -> None:
+    if not member.is_active:
+        raise OrderRefused("member_disabled", _("This account is disabled."), 403)
+
+
+def _check_connector(connector: Connector, member: Member) -> None:
+    pile = connector.pile
+    station = pile.station
+    if station.status != Station.Status.OPERATING:
+        raise OrderRefused("station_closed", _("This station is not open."))
+    if not pile.enabled:
+        raise OrderRefused("pile_disabled", _("This pile is out of service."))
+    if not pile.online:
+        raise OrderRefused("pile_offline", _("This pile is offline."))
+    status = connector.status
+    if status == Connector.Status.FAULT:
+        raise OrderRefused("connector_fault", _("This connector has a fault."))
+    if status == Connector.Status.IDLE:
+        raise OrderRefused("connector_not_plugged", _("Plug the connector into the car first."))
+    reserved_for = (
+        Reservation.objects.filter(connector=connector, state=Reservation.State.ACTIVE)
+        .values_list("member_id", flat=True)
+        .first()
+    )
+    # Only the member holding the reservation may start on a reserved connector.
+    if (reserved_for is not None or status == Connector.Status.RESERVED) and reserved_for != member.pk:
+        raise OrderRefused("connector_reserved", _("This connector is reserved."))
+    if status not in (Connector.Status.PLUGGED, Connector.Status.RESERVED):
+        raise OrderRefused("connector_busy", _("This connector is in use."))
+    if ChargingOrder.objects.filter(connector=connector, state__in=ACTIVE_STATES).exists():
+        raise OrderRefused("connector_busy", _("This connector is in use."))
+
+
+def order_start(
+    *,
+    member: Member,
+    connector: Connector,
+    mode: str = PaymentMode.WALLET,
+    prepay_ref: str | None = None,
+    now: datetime | None = None,
+    idempotency_key: str = "",
+) -> ChargingOrder:
+    """The driver starts from the app: :func:`order_create` with the wallet or a prepayment,
+    then the remote start is sent to the pile.
+
+    Raises OrderRefused: mode_unsupported, and every refusal of :func:`order_create`.
+    """
+    _check_member(member)
+    if mode not in (PaymentMode.WALLET, PaymentMode.PREPAY):
+        raise OrderRefused("mode_unsupported", _("Unsupported payment mode."), 400)
+    return order_create(member=member, connector=connector, mode=mode, prepay_ref=prepay_ref,
+                        idempotency_key=idempotency_key, now=now)
+
+
+def order_create(
+    *,
+    member: Member,
+    connector: Connector,
+    mode: str,
+    prepay_ref: str | None = None,
+    at_pile: bool = False,
+    card_no: str = "",
+    vin: str = "",
+    idempotency_key: str = "",
+    now: datetime | None = None,
+) -> ChargingOrder:
+    """The one path that creates an order, whoever asks: the app (:func:`order_start`), a
+    card or VIN at the pile (``at_pile``, ``mode`` card: ``charging.cards``) and partner
+    platforms. Checks the rules, locks the tariff, reserves the funds (a wallet hold, or
+    the paid prepayment ``prepay_ref``), creates the order ``starting`` and queues the
+    start timeout; an app start also queues the remote start (a pile that asked starts by
+    itself once answered).
+
+    ``idempotency_key`` (the client's Idempotency-Key, ≤ 64 chars): a repeat with the same
+    key returns the order the first request made, whatever its state now.
+
+    Raises OrderRefused with codes: member_disabled, order_in_progress, station_closed,
+    pile_disabled, pile_offline, connector_fault, connector_not_plugged,
+    connector_reserved, connector_busy, tariff_missing, insufficient_balance,
+    prepay_unpaid, idempotency_key_reused (the key started another connector's order).
+    """
+    from billing.tariffs import selectors as tariff_selectors
+    from billing.tariffs import services as tariff_services
+
+    now = now or timezone.now()
+    _check_member(member)
+    policy = ChargingPolicy.current()
+    with transaction.atomic():
+        # Lock the member row: two starts of one member serialise here.
+        Member.objects.select_for_update().get(pk=member.pk)
+        if idempotency_key:
+            earlier = ChargingOrder.objects.filter(
+                member=member, idempotency_key=idempotency_key
+            ).first()
+            if earlier is not None:
+                if earlier.connector_id != connector.pk or earlier.mode != mode:
+                    raise OrderRefused(
+                        "idempotency_key_reused",
+                        _("This Idempotency-Key was used for another request."),
+                        422,
+                    )
+                return earlier
+        connector = Connector.objects.select_for_update().select_related("pile__station").get(
+            pk=connector.pk
+        )
+        if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():
+            raise OrderRefused("order_in_progress", _("You already have a charge in progress."))
+        _check_connector(connector, member)
+        locked = tariff_selectors.snapshot_for_connector(connector, now)
+        if locked is None:
+            raise OrderRefused("tariff_missing", _("This pile has no tariff yet."))
+        version, snapshot = locked
+
+        number = _new_order_number(now)
+        if mode == PaymentMode.PREPAY:
+            # A prepayment is made for an order number handed out before the order exists.
+            paid = funds.prepay_paid(prepay_ref or "", member)
+            if paid is None:
+                raise OrderRefused("prepay_unpaid", _("The prepayment is not paid yet."), 402)
+            number = prepay_ref
+        order = ChargingOrder(
+            number=number,
+            member=member,
+            connector=connector,
+            pile=connector.pile,
+            station=connector.pile.station,
+            trade_no=_new_trade_no(connector.pile, connector.number, now),
+            mode=mode,
+            state=S.CREATED,
+            tariff_version_id=version.pk,
+            tariff_snapshot=snapshot.to_dict(),
+            card_no=card_no,
+            vin=vin,
+            pile_initiated=at_pile,
+            start_deadline=now + timedelta(seconds=policy.start_timeout_s),
+            idempotency_key=idempotency_key,
+        )
+        if mode == PaymentMode.PREPAY:
+            order.prepay_amount = paid
+        try:
+            with transaction.atomic():
+                order.save()
+        except IntegrityError as exc:  # the partial unique constraints: a race lost
+            raise OrderRefused("connector_busy", _("This connector is in use.")) from exc
+        if mode == PaymentMode.PREPAY:
+            order.hold_amount = order.prepay_amount
+        else:
+            held = funds.hold_for_order(order)
+            if held is None:
+                raise OrderRefused(
+                    "insufficient_balance", _("Your balance is too low to start charging."), 402
+                )
+            order.hold_amount = held
+        if at_pile:
+            actor, actor_id = Actor.PILE, ""
+            reason = f"{'vin' if vin else 'card'} start at the pile"
+        else:
+            actor, actor_id, reason = Actor.MEMBER, member.pk, ""
+        order_transition(
+            order, S.STARTING, actor=actor, actor_id=actor_id, reason=reason,
+            fields=("hold_amount",),
+        )
+        Reservation.objects.filter(
+            member=member, connector=connector, state=Reservation.State.ACTIVE
+        ).update(state=Reservation.State.USED, ended_at=now, order=order)
+        tariff_services.tariff_version_lock(version=version)
+        if not at_pile:
+            _queue_command("charging.order_send_start", order.pk)
+        task_queue_on_commit("charging.order_check_start", order.pk, countdown=policy.start_timeout_s + 1)
+    return order
+
+
+def order_prepay_create(*, member: Member, connector: Connector, amount: Decimal):
+    """Pay per order, step one: a prepayment of ``amount`` yuan for a new order number.
+    Returns (order number, ``wx.requestPayment`` parameters); after paying, start the order
+    with ``mode=prepay`` and ``prepay_ref`` = that number. Raises OrderRefused for the
+    connector's refusals, and billing's BillingError for the amount."""
+    from billing.payments import services as billing_services
+
+    _check_member(member)
+    _check_connector(connector, member)
+    number = _new_order_number(timezone.now())
+    start = billing_services.prepay_create(member=member, amount=amount, order_ref=number)
+    return number, start.pay_params
+
+
+def order_start_command(order: ChargingOrder) -> port.RemoteStart:
+    return port.RemoteStart(
+        pile_code=order.pile.code,
+        connector_no=order.connector.number,
+        trade_no=order.trade_no,
+        balance_yuan=order.hold_amount,
+        logical_card_no=f"{order.member_id or 0:016d}",
+    )
+
+
+def order_fail(
+    *, order_id: int, reason: str, pile_code: int | None = None, actor: str = Actor.SYSTEM
+) -> ChargingOrder:
+    """Fail an order that never started; its funds are released. No-op unless starting."""
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state not in (S.CREATED, S.STARTING):
+            return order
+        order.stop_reason = StopReason.START_FAILED
+        order.pile_stop_code = pile_code
+        order_transition(
+            order, S.FAILED, actor=actor, reason=reason, fields=("stop_reason", "pile_stop_code")
+        )
+        funds.release_for_order(order)
+    return order
+
+
+def order_start_result(event: port.StartResult) -> None:
+    """The pile accepted (→ charging) or refused (→ failed, funds released) a start."""
+    order = ChargingOrder.objects.filter(trade_no=event.trade_no).first()
+    if order is None:
+        logger.warning("start result for unknown trade %s", event.trade_no)
+        return
+    if not event.accepted:
+        order_fail(
+            order_id=order.pk,
+            reason=f"pile refused start (code {event.protocol_code})",
+            pile_code=event.protocol_code,
+            actor=Actor.PILE,
+        )
+        return
+    with transaction.atomic():
+        order = _lock(order.pk)
+        if order.state == S.STARTING:
+            order.started_at = event.at or timezone.now()
+            order_transition(order, S.CHARGING, actor=Actor.PILE, fields=("started_at",))
+
+
+def order_check_start(*, order_id: int, now: datetime | None = None) -> ChargingOrder:
+    """Start timeout: an order still starting past its deadline fails and is stopped at the
+    pile in case it starts late."""
+    now = now or timezone.now()
+    order = ChargingOrder.objects.get(pk=order_id)
+    if order.state != S.STARTING or (order.start_deadline and order.start_deadline > now):
+        return order
+    order = order_fail(order_id=order_id, reason="start timed out")
+    _queue_command("charging.order_send_stop", order.pk)
+    return order
+
+
+def order_start_send(*, order_id: int, deadline: float | None = None) -> str:
+    """Send the remote start of a ``starting`` order (the Celery task's body). Sent only
+    before ``deadline`` (epoch s) and the order's start deadline; a pile that cannot be
+    reached fails the order at once. Returns what happened: sent, expired, the order's
+    state, or the bus error."""
+    from .. import bus
+
+    if deadline is not None and time.time() > deadline:
+        return "expired"
+    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
+    if order.state != S.STARTING:
+        return order.state
+    if order.start_deadline and order.start_deadline <= timezone.now():
+        return "expired"
+    result = bus.send(_schema(), order_start_command(order), timeout=_command_timeout(deadline))
+    if not result.ok:
+        order_fail(order_id=order_id, reason=f"remote start: {result.error}")
+    return "sent" if result.ok else result.error

@@ -1,0 +1,24 @@
+"""The port's door: every event and query a gateway may send has a handler."""
+
+from __future__ import annotations
+
+import pytest
+
+from charging import handlers, port
+
+GATEWAY_MESSAGES = (
+    port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
+    port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
+    port.StopResult, port.TransactionRecord, port.CardStartRequest,
+)
+
+
+def test_every_gateway_message_has_a_handler():
+    assert set(handlers.HANDLERS) == set(GATEWAY_MESSAGES)
+
+
+def test_anything_else_is_refused():
+    with pytest.raises(TypeError):
+        handlers.handle(port.RemoteStop(pile_code="44010600000101", connector_no=1))
+    with pytest.raises(TypeError):
+        handlers.handle({"type": "Progress"})

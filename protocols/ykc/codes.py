@@ -1,0 +1,76 @@
+"""YKC's own codes mapped to charging's port vocabulary, here at the protocol's edge.
+
+Pure (no Django): the 0x13 status, the 0x3B 停止原因 (§4.5), the 0x32 失败原因 (§4.3) and
+the 0x35 失败原因 (§4.4).
+"""
+
+from __future__ import annotations
+
+from charging.port import ConnectorStatus, StartRefusal, StopReason, StopRefusal
+
+from .enums import ConnectorStatus as YkcStatus
+from .enums import RemoteStopFailure, StartAuthFailure
+from .enums import StopReason as YkcStop
+
+# 0x3B 停止原因 → why the session ended. Codes not listed: 0x4A–0x8F are faults (start
+# failures 0x4A–0x5F, abnormal stops 0x6A–0x8F), anything else unknown.
+STOP_REASONS: dict[int, StopReason] = {
+    YkcStop.APP_STOP: StopReason.DRIVER,
+    YkcStop.SOC_FULL: StopReason.FULL,
+    YkcStop.ENERGY_TARGET_REACHED: StopReason.FULL,
+    YkcStop.AMOUNT_TARGET_REACHED: StopReason.FULL,
+    YkcStop.TIME_TARGET_REACHED: StopReason.FULL,
+    YkcStop.MANUAL_STOP: StopReason.AT_PILE,
+    YkcStop.START_FAILED_INSUFFICIENT_BALANCE: StopReason.BALANCE,
+    YkcStop.ABNORMAL_INSUFFICIENT_BALANCE: StopReason.BALANCE,
+    YkcStop.START_FAILED_PILOT_DISCONNECTED: StopReason.UNPLUGGED,
+    YkcStop.ABNORMAL_PILOT_DISCONNECTED: StopReason.UNPLUGGED,
+    YkcStop.START_FAILED_EMERGENCY_STOP: StopReason.EMERGENCY,
+    YkcStop.ABNORMAL_EMERGENCY_STOP: StopReason.EMERGENCY,
+}
+
+
+def stop_reason(code: int) -> StopReason:
+    """The port's stop reason for a 0x3B 停止原因 byte (YKC 0x3B, §4.5)."""
+    if code in STOP_REASONS:
+        return STOP_REASONS[code]
+    if 0x4A <= code <= 0x8F:
+        return StopReason.FAULT
+    return StopReason.UNKNOWN
+
+
+# The platform's start refusals → 0x32 失败原因. A connector the pile cannot start on for
+# the platform's rules (closed station, fault, busy, no tariff …) is "pile disabled" to
+# the pile; a connector reserved for another member is "account not allowed here".
+_START_REFUSALS: dict[StartRefusal, StartAuthFailure] = {
+    StartRefusal.MEMBER_DISABLED: StartAuthFailure.ACCOUNT_FROZEN,
+    StartRefusal.INSUFFICIENT_BALANCE: StartAuthFailure.INSUFFICIENT_BALANCE,
+    StartRefusal.ORDER_IN_PROGRESS: StartAuthFailure.CARD_UNSETTLED_BILL,
+    StartRefusal.CONNECTOR_RESERVED: StartAuthFailure.ACCOUNT_NOT_ALLOWED_HERE,
+}
+
+
+def start_refusal_code(refusal: StartRefusal | None, *, vin: bool) -> StartAuthFailure:
+    """The 0x32 失败原因 for a refused card/VIN start (``vin``: started by VIN, 0x31
+    启动方式 0x03). An unknown credential is 0x09 for a VIN, else 0x01."""
+    if refusal is StartRefusal.CREDENTIAL_UNKNOWN or refusal is None:
+        return StartAuthFailure.VIN_UNKNOWN if vin else StartAuthFailure.ACCOUNT_NOT_FOUND
+    return _START_REFUSALS.get(refusal, StartAuthFailure.PILE_DISABLED)
+
+
+def connector_status(status: int, plugged: bool) -> ConnectorStatus:
+    """YKC 0x13 状态 + 是否插枪 → the port's connector status."""
+    if status == YkcStatus.CHARGING:
+        return ConnectorStatus.CHARGING
+    if status == YkcStatus.IDLE:
+        return ConnectorStatus.PLUGGED if plugged else ConnectorStatus.IDLE
+    if status == YkcStatus.OFFLINE:
+        return ConnectorStatus.OFFLINE
+    return ConnectorStatus.FAULT
+
+
+def stop_refusal(code: int) -> StopRefusal:
+    """The port's refusal for a 0x35 失败原因 (0x02: the connector is not charging)."""
+    if code == RemoteStopFailure.NOT_CHARGING:
+        return StopRefusal.NOT_CHARGING
+    return StopRefusal.OTHER

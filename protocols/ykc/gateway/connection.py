@@ -1,0 +1,221 @@
+"""One pile's TCP connection: framing, bad input, per-pile job order, replies
+awaited by commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..errors import BadCRC, BadField, BadLength, BadStartByte, FrameError
+from ..frame import Frame, encode_frame
+from ..splitter import FrameSplitter
+from .common import ERROR_LIMIT, GARBAGE_LIMIT, _code, logger
+
+if TYPE_CHECKING:
+    from .server import YkcGateway
+
+
+class ConnectorState:
+    """What the gateway knows of one connector: its status and the session (trade number)
+    in the pile's latest 0x13 (None until a reading arrived on this connection, "" for
+    none)."""
+
+    __slots__ = ("status", "sampled_at", "trade_no")
+
+    def __init__(self, status: str | None) -> None:
+        self.status = status
+        self.sampled_at = 0.0
+        self.trade_no: str | None = None
+
+
+class PileConnection(asyncio.Protocol):
+    """One TCP connection from a pile. Before a successful login 0x01 it has no pile code
+    and no schema; after it, every frame must carry its pile code."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, gateway: YkcGateway) -> None:
+        self.gateway = gateway
+        self.loop = gateway.loop
+        self.id = f"{next(self._ids)}"
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.splitter = FrameSplitter(max_frame_size=gateway.max_frame_size)
+        self.pile_code = ""
+        self.schema = ""
+        self.logged_in = False
+        self.closed = False
+        self.heartbeat_interval = 10.0
+        self.connected_at = self.last_rx = self.loop.time()
+        self.garbage = 0
+        self.errors_since_good = 0
+        self.heartbeats = 0
+        self.sequence = 0
+        self.connectors: dict[int, ConnectorState] = {}
+        self.pending: dict[tuple[int, int | None], asyncio.Future] = {}
+        self.inbox: deque[tuple[Frame, float]] = deque()
+        self.pump: asyncio.Task | None = None
+        self.jobs: deque = deque()
+        self.job_runner: asyncio.Task | None = None
+        # When the database last heard of this pile through pile_mark_online (loop time),
+        # and whether Redis lost its route and liveness (rebuilt from its next frame).
+        self.marked_online_at = 0.0
+        self.relink = False
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else ""
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.gateway.connections.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.gateway.connections.discard(self)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("pile disconnected"))
+        self.pending.clear()
+        if self.logged_in and self.gateway.sessions.get(self.pile_code) is self:
+            del self.gateway.sessions[self.pile_code]
+            self.gateway.pile_gone(self)
+
+    def data_received(self, data: bytes) -> None:
+        now = self.loop.time()
+        self.last_rx = now
+        frames, errors = self.splitter.feed(data)
+        for error in errors:
+            self._bad_input(error)
+        if frames:
+            self.garbage = self.errors_since_good = 0
+        elif self.garbage > GARBAGE_LIMIT or self.errors_since_good > ERROR_LIMIT:
+            self.gateway.metrics.error("garbage_flood")
+            logger.warning("%s %s: garbage flood, closing", self.peer, self.pile_code)
+            self.close()
+            return
+        for frame in frames:
+            self.inbox.append((frame, now))
+        if self.inbox and self.pump is None:
+            self._drain()
+
+    # --- frame processing in order ------------------------------------------------------
+
+    def _drain(self) -> None:
+        while self.inbox and not self.closed:
+            frame, received = self.inbox.popleft()
+            try:
+                pending = self.gateway.handle(self, frame, received)
+            except Exception:
+                self._handler_failed(frame)
+                continue
+            if pending is not None:
+                self.pump = asyncio.create_task(self._drain_async(pending, frame))
+                return
+
+    async def _drain_async(self, pending, frame: Frame) -> None:
+        try:
+            await pending
+        except Exception:
+            self._handler_failed(frame)
+        while self.inbox and not self.closed:
+            frame, received = self.inbox.popleft()
+            try:
+                pending = self.gateway.handle(self, frame, received)
+                if pending is not None:
+                    await pending
+            except Exception:
+                self._handler_failed(frame)
+        self.pump = None
+
+    def _handler_failed(self, frame: Frame) -> None:
+        self.gateway.metrics.error("handler_failed")
+        logger.exception("%s: handling %s failed", self.pile_code or self.peer,
+                         _code(frame.frame_type))
+
+    def _bad_input(self, error: FrameError) -> None:
+        self.errors_since_good += 1
+        if isinstance(error, BadStartByte):
+            kind = "garbage"
+            self.garbage += len(error.data)
+        elif isinstance(error, BadCRC):
+            kind = "bad_crc"
+        elif isinstance(error, BadLength):
+            kind = "oversize" if len(error.data) == 2 else "bad_length"
+        elif isinstance(error, BadField):
+            kind = "bad_field"
+        else:
+            kind = "bad_frame"
+        self.gateway.metrics.error(kind)
+        logger.info("%s %s: %s: %s", self.peer, self.pile_code, kind, error)
+
+    # --- background jobs of this pile, in order ------------------------------------------
+
+    def job(self, fn, *args, **kwargs) -> None:
+        """Run ``fn`` in the DB pool after this pile's earlier jobs; failures are logged."""
+        self.jobs.append((fn, args, kwargs))
+        if self.job_runner is None:
+            self.job_runner = asyncio.create_task(self._run_jobs())
+
+    async def settle(self) -> None:
+        """Wait for this pile's queued jobs, so a domain event awaited next (0x3B, 0x31)
+        reaches the domain after the events of the frames before it."""
+        while self.job_runner is not None:
+            await asyncio.shield(self.job_runner)
+
+    async def _run_jobs(self) -> None:
+        while self.jobs:
+            fn, args, kwargs = self.jobs.popleft()
+            try:
+                await self.gateway.run_background(fn, *args, **kwargs)
+            except Exception:
+                self.gateway.metrics.error("job_failed")
+                logger.exception("%s: %s failed", self.pile_code, getattr(fn, "__name__", fn))
+        self.job_runner = None
+
+    # --- writing ------------------------------------------------------------------------
+
+    def send(self, message, sequence: bytes | None = None, received: float | None = None) -> None:
+        """Write ``message``; a reply echoes the request's ``sequence`` (§1.3), a
+        platform-initiated frame takes this connection's counter (LE)."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            return
+        if sequence is None:
+            self.sequence = (self.sequence + 1) & 0xFFFF
+            sequence = self.sequence
+        data = encode_frame(message, sequence)
+        self.transport.write(data)
+        gateway = self.gateway
+        code = _code(message.FRAME_TYPE)
+        gateway.metrics.frames_out.inc(code)
+        if received is not None:
+            gateway.metrics.latency.observe(self.loop.time() - received, code)
+        gateway.log_frame(self, "out", message.FRAME_TYPE, type(message).__name__,
+                          getattr(message, "trade_no", ""), data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def expect(self, frame_type: int, connector_no: int | None) -> asyncio.Future:
+        key = (frame_type, connector_no)
+        if key in self.pending:
+            raise RuntimeError("busy")
+        future = self.loop.create_future()
+        self.pending[key] = future
+        return future
+
+    def resolve(self, frame_type: int, connector_no: int | None, message) -> bool:
+        future = self.pending.pop((frame_type, connector_no), None)
+        if future is not None and not future.done():
+            future.set_result(message)
+            return True
+        return False

@@ -1,0 +1,324 @@
+"""What the gateway does with each frame a pile sends (YKC upstream messages)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from charging import handlers, port
+from evplatform import money
+from protocols import adapters
+
+from .. import codes
+from .. import messages as m
+from ..enums import StartMode
+from ..fields import PILE_TZ
+from ..frame import Frame, encode_frame
+from .common import (
+    HEARTBEAT_TYPES,
+    PERIODS,
+    SESSION_TYPES,
+    ZERO_CARD,
+    ZERO_TRADE,
+    _code,
+    _jsonable,
+    _utc,
+    adapters_call,
+    connector_status,
+    logger,
+)
+from .connection import ConnectorState, PileConnection
+
+
+class FrameHandlers:
+    """The gateway's frame handlers (mixed into :class:`YkcGateway`): one
+    method per upstream message, ``HANDLERS`` maps the frame type to it."""
+
+    def log_frame(self, conn: PileConnection, direction: str, frame_type: int, name: str,
+                  trade_no: str, data) -> None:
+        if not conn.schema:
+            return  # before login there is no operator to log it for
+        if frame_type in HEARTBEAT_TYPES:
+            every = self.heartbeat_log_every
+            if every <= 0 or (conn.heartbeats % every):
+                return
+        self.batcher.frame(conn.schema, (conn.pile_code, time.time(), direction, frame_type,
+                                         name, trade_no or "", data))
+
+    def handle(self, conn: PileConnection, frame: Frame, received: float):
+        """Handle one frame; returns an awaitable when the reply needs the database."""
+        message = frame.message
+        frame_type = message.frame_type
+        code = _code(frame_type)
+        self.metrics.frames_in.inc(code)
+        if frame.encrypted:
+            self.metrics.error("encrypted")
+            return None
+        if isinstance(message, m.UnknownMessage):
+            self.metrics.error("unknown_type")
+            logger.info("%s: unknown frame type %s ignored", conn.pile_code or conn.peer, code)
+            return None
+        if frame_type == 0x01:
+            return self.on_login(conn, frame, received)
+        if not conn.logged_in:
+            self.metrics.error("before_login")
+            logger.info("%s: %s before login dropped", conn.peer, code)
+            return None
+        pile_code = getattr(message, "pile_code", conn.pile_code)
+        if pile_code != conn.pile_code:
+            self.metrics.error("pile_mismatch")
+            logger.warning("%s: frame %s for pile %s dropped", conn.pile_code, code, pile_code)
+            return None
+        if frame_type == 0x03:
+            conn.heartbeats += 1
+        self.log_frame(conn, "in", frame_type, type(message).__name__,
+                       getattr(message, "trade_no", ""), frame)
+        self.live.pile_seen(conn.schema, conn.pile_code, time.time())
+        self.still_online(conn)
+        handler = self.HANDLERS.get(frame_type)
+        if handler is None:
+            if not message.upstream:
+                self.metrics.error("downstream_type")
+            return None
+        return handler(self, conn, frame, received)
+
+    # 0x01 → 0x02 (+ 0x56)
+    async def on_login(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        login: m.Login = frame.message
+        if conn.logged_in:
+            if login.pile_code == conn.pile_code:  # the pile did not see our 0x02: again
+                conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
+            else:
+                self.metrics.error("pile_mismatch")
+            return
+        at = datetime.now(UTC)
+        outcome = await self.run_db(handlers.dispatch, None, port.PileLogin(
+            pile_code=login.pile_code, peer=conn.peer, at=at,
+            firmware_version=login.firmware_version, iccid=login.sim))
+        if conn.closed:
+            return
+        if not outcome.accepted:
+            self.metrics.error(f"login_{outcome.refusal}")
+            logger.warning("login of %s from %s refused: %s", login.pile_code, conn.peer,
+                           outcome.refusal)
+            conn.send(m.LoginReply(login.pile_code, False), frame.sequence, received)
+            conn.close()  # §4.2: "fail (platform may then close the socket)"
+            return
+        conn.pile_code, conn.schema = login.pile_code, outcome.schema
+        conn.heartbeat_interval = float(outcome.heartbeat_interval_s)
+        conn.connectors = {no: ConnectorState(s) for no, s in outcome.connectors.items()}
+        previous = self.sessions.get(login.pile_code)
+        if previous is not None and previous is not conn:
+            logger.info("%s: new connection from %s replaces %s", login.pile_code, conn.peer,
+                        previous.peer)
+            previous.logged_in = False  # its close must not mark the pile offline
+            previous.close()
+        self.sessions[login.pile_code] = conn
+        conn.logged_in = True
+        self.log_frame(conn, "in", 0x01, "Login", "", frame)
+        conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
+        conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
+        await self.bus.register(conn.schema, conn.pile_code, conn.id)
+        conn.marked_online_at = self.loop.time()
+        conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
+
+    def pile_gone(self, conn: PileConnection) -> None:
+        """A logged-in pile's connection closed and no newer one holds the pile."""
+        async def offline():
+            with contextlib.suppress(Exception):
+                await self.bus.unregister(conn.schema, conn.pile_code, conn.id)
+            if conn.job_runner is not None:
+                with contextlib.suppress(Exception):
+                    await conn.job_runner
+            if self.sessions.get(conn.pile_code) is None:
+                try:
+                    await self.run_background(handlers.dispatch, conn.schema, port.PileOffline(
+                        conn.pile_code, datetime.now(UTC)))
+                except Exception:
+                    logger.exception("%s: marking offline failed", conn.pile_code)
+        task = self.loop.create_task(offline())
+        self._offline_tasks.add(task)
+        task.add_done_callback(self._offline_tasks.discard)
+
+    def kick(self, schema: str, pile_code: str, route: str) -> None:
+        """The bus says a newer connection on another gateway took ``pile_code``."""
+        conn = self.sessions.get(pile_code)
+        if conn is not None and self.bus.route_value(conn.id) == route:
+            logger.info("%s: connected elsewhere now, closing here", pile_code)
+            del self.sessions[pile_code]
+            conn.logged_in = False
+            conn.close()
+
+    # 0x03 → 0x04
+    def on_heartbeat(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        beat: m.Heartbeat = frame.message
+        conn.send(m.HeartbeatReply(beat.pile_code, beat.connector_no, 0), frame.sequence,
+                  received)
+
+    # 0x05 → 0x06
+    async def on_billing_verify(self, conn: PileConnection, frame: Frame, received: float):
+        verify: m.BillingModelVerify = frame.message
+        same = await self.run_db(adapters_call, adapters.billing_model_verified, conn.schema,
+                                 verify.pile_code, verify.billing_model_no)
+        conn.send(m.BillingModelVerifyReply(verify.pile_code, verify.billing_model_no,
+                                            not same), frame.sequence, received)
+
+    # 0x09 → 0x0A
+    async def on_billing_request(self, conn: PileConnection, frame: Frame, received: float):
+        model = await self.run_db(adapters_call, adapters.billing_model_for, conn.schema,
+                                  conn.pile_code)
+        if model is None:
+            self.metrics.error("no_billing_model")
+            logger.info("%s asks for a billing model and has none", conn.pile_code)
+            return
+        conn.send(m.BillingModelReply(conn.pile_code, model), frame.sequence, received)
+        conn.job(adapters_call, adapters.billing_model_delivered, conn.schema, conn.pile_code,
+                 model.model_no)
+
+    # 0x13 (unsolicited or answering 0x12)
+    def on_realtime(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        data: m.RealtimeData = frame.message
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC)
+        no = data.connector_no
+        status = connector_status(data)
+        trade_no = "" if data.trade_no == ZERO_TRADE else data.trade_no
+        power = (data.output_voltage * data.output_current / 1000).quantize(Decimal("0.01"))
+        conn.resolve(0x13, no, data)
+        self.live.connector(conn.schema, conn.pile_code, no, {
+            "status": status, "trade_no": trade_no, "energy_kwh": data.energy,
+            "amount_yuan": data.amount, "power_kw": power, "voltage_v": data.output_voltage,
+            "current_a": data.output_current, "soc_percent": data.soc,
+            "remaining_min": data.remaining_minutes})
+        state = conn.connectors.get(no)
+        if state is None:
+            state = conn.connectors[no] = ConnectorState(None)
+        state.trade_no = trade_no
+        changed = state.status != status
+        if changed:
+            state.status = status
+            conn.job(handlers.dispatch, conn.schema, port.ConnectorStatusChanged(
+                conn.pile_code, no, status, at))
+        faults = int(data.hardware_faults)
+        progress = port.Progress(
+            pile_code=conn.pile_code, connector_no=no, status=status, at=at,
+            trade_no=trade_no or None, plugged=data.plugged, energy_kwh=data.energy,
+            amount_yuan=money.yuan(data.amount),
+            power_kw=power, voltage_v=data.output_voltage, current_a=data.output_current,
+            soc_percent=data.soc, elapsed_min=data.charged_minutes,
+            remaining_min=data.remaining_minutes,
+            fault_code=f"0x{faults:04X}" if faults else None)
+        if changed or now - state.sampled_at >= self.sample_interval:
+            state.sampled_at = now
+            self.batcher.sample(conn.schema, progress)
+        conn.job(handlers.dispatch, conn.schema, progress)
+
+    # 0x15 … 0x25: kept with their session
+    def on_session_message(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        message = frame.message
+        raw = encode_frame(message, frame.sequence)
+        self.batcher.message(conn.schema, {
+            "trade_no": message.trade_no, "pile_code": conn.pile_code,
+            "connector_no": message.connector_no, "at": datetime.now(UTC),
+            "frame_type": message.FRAME_TYPE, "name": type(message).__name__,
+            "data": {k: v for k, v in _jsonable(message).items()
+                     if k not in ("trade_no", "pile_code", "connector_no")},
+            "hex": raw.hex().upper()})
+
+    # 0x31 → 0x32
+    async def on_card_start(self, conn: PileConnection, frame: Frame, received: float):
+        request: m.PileStartRequest = frame.message
+        vin_start = request.start_mode == StartMode.VIN
+        event = port.CardStartRequest(
+            pile_code=conn.pile_code, connector_no=request.connector_no,
+            start_mode="vin" if vin_start else "card",
+            card_no="" if vin_start else request.physical_card_no,
+            vin=request.vin if vin_start else "",
+            password=request.password_md5.hex() if request.needs_password else "")
+        try:
+            await conn.settle()
+            decision = await self.run_db(handlers.dispatch, conn.schema, event)
+        except Exception:
+            self.metrics.error("dispatch_failed")
+            logger.exception("%s: card start decision failed; no 0x32", conn.pile_code)
+            return
+        if not isinstance(decision, port.CardStartDecision):
+            self.metrics.error("dispatch_failed")
+            return
+        logical = decision.card_no if decision.card_no.isdigit() else ""
+        conn.send(m.StartAuthReply(
+            decision.trade_no or ZERO_TRADE, conn.pile_code, request.connector_no,
+            logical.zfill(16)[-16:], decision.balance_yuan, decision.accepted,
+            0 if decision.accepted else codes.start_refusal_code(decision.refusal,
+                                                                 vin=vin_start)),
+            frame.sequence, received)
+
+    # 0x33: answer to our 0x34
+    def on_start_reply(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        reply: m.RemoteStartReply = frame.message
+        conn.resolve(0x33, reply.connector_no, reply)
+        conn.job(handlers.dispatch, conn.schema, port.StartResult(
+            pile_code=conn.pile_code, connector_no=reply.connector_no, trade_no=reply.trade_no,
+            accepted=reply.started,
+            protocol_code=None if reply.started else int(reply.failure_reason),
+            at=datetime.now(UTC)))
+
+    # 0x35: answer to our 0x36
+    def on_stop_reply(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        reply: m.RemoteStopReply = frame.message
+        conn.resolve(0x35, reply.connector_no, reply)
+        conn.job(handlers.dispatch, conn.schema, port.StopResult(
+            pile_code=conn.pile_code, connector_no=reply.connector_no, accepted=reply.stopped,
+            refusal=None if reply.stopped else codes.stop_refusal(int(reply.failure_reason)),
+            protocol_code=None if reply.stopped else int(reply.failure_reason),
+            at=datetime.now(UTC)))
+
+    # 0x3B → stored by the domain → 0x40
+    async def on_transaction(self, conn: PileConnection, frame: Frame, received: float):
+        record: m.TransactionRecord = frame.message
+        now = datetime.now(UTC)
+        raw = encode_frame(record, frame.sequence)
+        if frame.crc_swapped:
+            raw = raw[:-2] + raw[-1:] + raw[-2:-1]
+        event = port.TransactionRecord(
+            pile_code=conn.pile_code, connector_no=record.connector_no,
+            trade_no=record.trade_no,
+            started_at=_utc(record.start_time, now), stopped_at=_utc(record.end_time, now),
+            meter_start_kwh=record.meter_start, meter_stop_kwh=record.meter_end,
+            energy_kwh=record.total_energy,
+            pile_amount_yuan=money.yuan(record.total_amount),
+            stop_reason=codes.stop_reason(int(record.stop_reason)),
+            protocol_stop_code=int(record.stop_reason),
+            energy_by_period={name: usage.energy
+                              for name, usage in zip(PERIODS, record.periods, strict=False)},
+            amount_by_period={name: money.yuan(usage.amount)
+                              for name, usage in zip(PERIODS, record.periods, strict=False)},
+            vin=record.vin, card_no="" if record.physical_card_no == ZERO_CARD
+            else record.physical_card_no, raw_hex=raw.hex().upper())
+        try:
+            await conn.settle()
+            ack = await self.run_db(handlers.dispatch, conn.schema, event)
+        except Exception:
+            # Not stored: no 0x40, the pile sends the record again (§5 retransmission).
+            self.metrics.error("record_not_stored")
+            logger.exception("%s: record %s not stored, not acknowledged", conn.pile_code,
+                             record.trade_no)
+            return
+        if isinstance(ack, port.RecordAck) and ack.stored:
+            conn.send(m.TransactionRecordAck(record.trade_no, True), frame.sequence, received)
+        else:
+            self.metrics.error("record_not_stored")
+
+    def on_reply(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        """0x41, 0x51, 0x55, 0x57, 0x91: answers to our commands (one outstanding each)."""
+        conn.resolve(frame.message.FRAME_TYPE, None, frame.message)
+
+    HANDLERS = {
+        0x03: on_heartbeat, 0x05: on_billing_verify, 0x09: on_billing_request,
+        0x13: on_realtime, 0x31: on_card_start, 0x33: on_start_reply, 0x35: on_stop_reply,
+        0x3B: on_transaction, 0x41: on_reply, 0x51: on_reply, 0x55: on_reply, 0x57: on_reply,
+        0x91: on_reply,
+        **dict.fromkeys(SESSION_TYPES, on_session_message),
+    }

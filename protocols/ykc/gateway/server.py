@@ -1,0 +1,251 @@
+"""The gateway process: listening socket, thread pools, sweeps, start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from charging import bus, handlers, port
+from protocols import metrics
+
+from .. import store
+from .commands import CommandRunner
+from .common import LAST_SEEN_DB_EVERY_S, logger
+from .connection import PileConnection
+from .frames import FrameHandlers
+from .writers import Batcher, LiveWriter
+
+
+class GatewayMetrics:
+    """The gateway's Prometheus metrics (``--metrics-port``)."""
+
+    def __init__(self, gateway: YkcGateway) -> None:
+        r = self.registry = metrics.Registry()
+        r.add(metrics.Gauge("ykc_connections", "Open TCP connections.",
+                            read=lambda: len(gateway.connections)))
+        r.add(metrics.Gauge("ykc_piles_connected", "Piles logged in on this gateway.",
+                            read=lambda: len(gateway.sessions)))
+        self.frames_in = r.add(metrics.Counter("ykc_frames_in", "Frames received, by type.",
+                                               ("type",)))
+        self.frames_out = r.add(metrics.Counter("ykc_frames_out", "Frames sent, by type.",
+                                                ("type",)))
+        self.errors = r.add(metrics.Counter("ykc_errors", "Bad input and failures, by kind.",
+                                            ("kind",)))
+        self.latency = r.add(metrics.Histogram(
+            "ykc_reply_latency_seconds",
+            "Time from receiving a frame to writing its reply, by reply type.", ("type",)))
+        r.add(metrics.Gauge("ykc_db_backlog", "Rows waiting for the batch writer.",
+                            read=lambda: gateway.batcher.backlog))
+        self.loop_lag = r.add(metrics.Histogram(
+            "ykc_event_loop_lag_seconds",
+            "How late a 50 ms timer fires: time frames wait before the gateway reads them."))
+        self.rows_written = r.add(metrics.Counter("ykc_rows_written",
+                                                  "Rows written by the batch writer.",
+                                                  ("table",)))
+
+    def error(self, kind: str) -> None:
+        self.errors.inc(kind)
+
+
+class YkcGateway(FrameHandlers, CommandRunner):
+    """The server: accepts piles on ``host:port``, serves metrics on ``metrics_port``,
+    consumes the command bus as ``gateway_id``."""
+
+    def __init__(self, *, host: str = "0.0.0.0", port: int = 8768,
+                 metrics_host: str = "0.0.0.0", metrics_port: int | None = None,
+                 gateway_id: str | None = None, db_threads: int | None = None,
+                 redis_url: str | None = None) -> None:
+        self.host, self.port = host, port
+        self.metrics_host, self.metrics_port = metrics_host, metrics_port
+        self.gateway_id = gateway_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.max_frame_size = settings.YKC_MAX_FRAME_SIZE
+        self.login_timeout = settings.YKC_LOGIN_TIMEOUT_S
+        self.idle_heartbeats = settings.YKC_IDLE_HEARTBEATS
+        self.sample_interval = settings.YKC_SAMPLE_INTERVAL_S
+        self.heartbeat_log_every = settings.YKC_FRAME_LOG_HEARTBEAT_EVERY
+        self.executor = ThreadPoolExecutor(max_workers=db_threads or settings.YKC_DB_THREADS,
+                                           thread_name_prefix="ykc-db")
+        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ykc-bg")
+        self.redis_url = redis_url or settings.REDIS_URL
+        self.connections: set[PileConnection] = set()
+        self.sessions: dict[str, PileConnection] = {}
+        self.metrics = GatewayMetrics(self)
+        self.batcher = Batcher(self)
+        self._tasks: list[asyncio.Task] = []
+        self._offline_tasks: set[asyncio.Task] = set()
+        self.server: asyncio.Server | None = None
+        self.metrics_server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        # A blocking pool: a burst of logins waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=64, timeout=10, decode_responses=True)
+        self.redis = aioredis.Redis(connection_pool=pool)
+        self.live = LiveWriter(self.redis, sentinel=bus.alive_key(self.gateway_id),
+                               on_lost=self.redis_lost)
+        self.bus = bus.GatewayBus(self.redis, self.gateway_id, self.execute, self.kick,
+                                  on_lost=self.redis_lost)
+        await self.bus.start()
+        self.live.start()
+        self.batcher.start()
+        self.server = await self.loop.create_server(
+            lambda: PileConnection(self), self.host, self.port, backlog=4096, reuse_address=True)
+        self.port = self.server.sockets[0].getsockname()[1]
+        if self.metrics_port is not None:
+            self.metrics_server = await metrics.serve(self.metrics.registry, self.metrics_host,
+                                                      self.metrics_port)
+            self.metrics_port = self.metrics_server.sockets[0].getsockname()[1]
+        # Long-lived state (one connection object graph per pile) would make every full
+        # cyclic GC scan all of it: freeze what exists and collect the young rarely; frames
+        # and messages are freed by reference counting anyway.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+        self._tasks = [asyncio.create_task(self._sweep(), name="ykc-sweep"),
+                       asyncio.create_task(self._watch_loop(), name="ykc-lag"),
+                       asyncio.create_task(self._push_due_models(), name="ykc-tariffs")]
+        logger.info("YKC gateway %s listening on %s:%s", self.gateway_id, self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection, flush the buffers."""
+        for task in self._tasks:
+            task.cancel()
+        if self.server is not None:
+            self.server.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        for conn in list(self.connections):
+            conn.close()
+        await asyncio.sleep(0.05)  # let connection_lost run and queue its jobs
+        pending = [c.job_runner for c in list(self.sessions.values()) if c.job_runner]
+        pending += [t for t in self._offline_tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        self.live.sentinel = ""  # the alive key goes with the bus: no loss to detect
+        await self.bus.stop()
+        await self.live.stop()
+        await self.batcher.stop()
+        await self.redis.aclose(close_connection_pool=True)
+        for pool in (self.executor, self.background):
+            await self.loop.run_in_executor(None, self._close_db_threads, pool)
+
+    @staticmethod
+    def _close_db_threads(pool: ThreadPoolExecutor) -> None:
+        """Close every pool thread's database connection, then the pool."""
+        workers = pool._max_workers
+        barrier = threading.Barrier(workers)
+
+        def close():
+            store.close_connection()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)  # one job per thread: all threads close theirs
+
+        for future in [pool.submit(close) for _ in range(workers)]:
+            with contextlib.suppress(Exception):
+                future.result()
+        pool.shutdown(wait=True)
+
+    async def run_db(self, fn, *args, **kwargs):
+        """Run ``fn`` in the pool for answers a pile waits for (0x01, 0x05, 0x09, 0x31, 0x3B)."""
+        return await self.loop.run_in_executor(
+            self.executor, lambda: store.db_call(fn, *args, **kwargs))
+
+    async def run_background(self, fn, *args, **kwargs):
+        """Run ``fn`` in the pool of background writes (jobs, batches), so a slow database
+        delays logs and samples before it delays logins and bills."""
+        return await self.loop.run_in_executor(
+            self.background, lambda: store.db_call(fn, *args, **kwargs))
+
+    async def _watch_loop(self, period: float = 0.05) -> None:
+        while True:
+            start = self.loop.time()
+            await asyncio.sleep(period)
+            self.metrics.loop_lag.observe(self.loop.time() - start - period)
+
+    async def _sweep(self) -> None:
+        """Close connections that never logged in (``YKC_LOGIN_TIMEOUT_S``) or went silent
+        for ``YKC_IDLE_HEARTBEATS`` heartbeat intervals (half-open TCP)."""
+        while True:
+            await asyncio.sleep(1)
+            now = self.loop.time()
+            for conn in list(self.connections):
+                if not conn.logged_in:
+                    if now - conn.connected_at > self.login_timeout:
+                        self.metrics.error("login_timeout")
+                        conn.close()
+                elif now - conn.last_rx > self.idle_heartbeats * conn.heartbeat_interval:
+                    self.metrics.error("idle_timeout")
+                    logger.info("%s: silent for %.0f s, closing", conn.pile_code,
+                                now - conn.last_rx)
+                    conn.close()
+
+    def still_online(self, conn: PileConnection) -> None:
+        """A frame from a logged-in pile: the database hears of it every
+        ``LAST_SEEN_DB_EVERY_S`` (so the offline check's fallback stays fresh and a pile
+        marked offline meanwhile comes back), and after Redis lost its data the pile's
+        command route is registered again at once."""
+        now = self.loop.time()
+        if conn.relink:
+            conn.relink = False
+            task = self.loop.create_task(self._relink(conn))
+            self._offline_tasks.add(task)
+            task.add_done_callback(self._offline_tasks.discard)
+        elif now - conn.marked_online_at < LAST_SEEN_DB_EVERY_S:
+            return
+        conn.marked_online_at = now
+        conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code,
+                                                                 datetime.now(UTC)))
+
+    async def _relink(self, conn: PileConnection) -> None:
+        try:
+            await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
+            if not conn.closed and self.sessions.get(conn.pile_code) is conn:
+                await self.bus.register(conn.schema, conn.pile_code, conn.id)
+        except Exception:
+            conn.relink = True  # Redis still away: the next frame tries again
+            logger.warning("%s: route not registered again", conn.pile_code, exc_info=True)
+
+    async def _restore(self) -> None:
+        try:
+            await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
+            await self.bus.refresh_routes()
+        except Exception:
+            logger.warning("routes not restored yet (Redis away)", exc_info=True)
+
+    def redis_lost(self, just_seen: set[tuple[str, str]] | None = None) -> None:
+        """Redis lost this gateway's keys (flushed or restarted empty): the alive key and
+        every route are set again now; each pile's liveness is reported again from its next
+        frame (at once for the piles whose frame revealed the loss, ``just_seen``)."""
+        self.metrics.error("redis_lost")
+        logger.warning("Redis lost the gateway's keys: restoring routes, liveness from the "
+                       "piles' next frames")
+        task = self.loop.create_task(self._restore())
+        self._offline_tasks.add(task)
+        task.add_done_callback(self._offline_tasks.discard)
+        just_seen = just_seen or set()
+        for conn in list(self.sessions.values()):
+            if (conn.schema, conn.pile_code) in just_seen:
+                conn.marked_online_at = self.loop.time()
+                conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code,
+                                                                         datetime.now(UTC)))
+            else:
+                conn.relink = True
+
+
+async def run(gateway: YkcGateway, stop: asyncio.Event | None = None) -> None:
+    """Start ``gateway`` and serve until ``stop`` is set (or forever)."""
+    await gateway.start()
+    try:
+        await (stop.wait() if stop is not None else asyncio.Future())
+    finally:
+        await gateway.stop()

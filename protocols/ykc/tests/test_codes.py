@@ -1,0 +1,46 @@
+"""YKC's own codes ↔ charging's port vocabulary (protocols/ykc/codes.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from charging.port import ConnectorStatus, StartRefusal, StopReason
+from protocols.ykc.codes import connector_status, start_refusal_code, stop_reason
+from protocols.ykc.enums import StartAuthFailure
+
+
+@pytest.mark.parametrize(("code", "reason"), [
+    (0x40, StopReason.DRIVER), (0x41, StopReason.FULL), (0x44, StopReason.FULL),
+    (0x45, StopReason.AT_PILE), (0x4E, StopReason.BALANCE), (0x6E, StopReason.BALANCE),
+    (0x4B, StopReason.UNPLUGGED), (0x6B, StopReason.UNPLUGGED),
+    (0x50, StopReason.EMERGENCY), (0x72, StopReason.EMERGENCY),
+    (0x4A, StopReason.FAULT), (0x8F, StopReason.FAULT), (0x75, StopReason.FAULT),
+    (0x46, StopReason.UNKNOWN), (0x90, StopReason.UNKNOWN), (0x00, StopReason.UNKNOWN),
+])
+def test_0x3b_stop_reasons(code, reason):
+    assert stop_reason(code) is reason
+
+
+def test_every_start_refusal_has_a_0x32_code():
+    codes = {refusal: start_refusal_code(refusal, vin=False) for refusal in StartRefusal}
+    assert codes[StartRefusal.CREDENTIAL_UNKNOWN] is StartAuthFailure.ACCOUNT_NOT_FOUND
+    assert start_refusal_code(StartRefusal.CREDENTIAL_UNKNOWN, vin=True) is \
+        StartAuthFailure.VIN_UNKNOWN
+    assert codes[StartRefusal.MEMBER_DISABLED] is StartAuthFailure.ACCOUNT_FROZEN
+    assert codes[StartRefusal.INSUFFICIENT_BALANCE] is StartAuthFailure.INSUFFICIENT_BALANCE
+    assert codes[StartRefusal.ORDER_IN_PROGRESS] is StartAuthFailure.CARD_UNSETTLED_BILL
+    assert codes[StartRefusal.CONNECTOR_RESERVED] is StartAuthFailure.ACCOUNT_NOT_ALLOWED_HERE
+    for refusal in (StartRefusal.STATION_CLOSED, StartRefusal.CONNECTOR_FAULT,
+                    StartRefusal.PILE_OFFLINE, StartRefusal.TARIFF_MISSING,
+                    StartRefusal.CONNECTOR_BUSY, StartRefusal.CONNECTOR_UNKNOWN):
+        assert codes[refusal] is StartAuthFailure.PILE_DISABLED
+    assert StartAuthFailure.NONE not in codes.values()
+
+
+@pytest.mark.parametrize(("status", "plugged", "expected"), [
+    (0x00, False, ConnectorStatus.OFFLINE), (0x01, True, ConnectorStatus.FAULT),
+    (0x02, False, ConnectorStatus.IDLE), (0x02, True, ConnectorStatus.PLUGGED),
+    (0x03, True, ConnectorStatus.CHARGING),
+])
+def test_0x13_connector_status(status, plugged, expected):
+    assert connector_status(status, plugged) is expected
