@@ -223,7 +223,7 @@ def login(page, platform, name: str) -> None:
 HAN = re.compile(r"[\u4e00-\u9fa5]")
 
 
-def test_scan_errors_reservation_and_wallet_screens(platform, phone):
+def test_scan_errors_reservation_and_wallet_screens(platform, phone, django_db_blocker):
     page = phone
     login(page, platform, "erin")  # a new driver: nothing in the wallet
 
@@ -237,12 +237,21 @@ def test_scan_errors_reservation_and_wallet_screens(platform, phone):
     # A real code, as a QR link (https://<host>/q/<code>), then start with no money.
     free = httpx.get(f"{platform.web.url}/api/app/v1/stations/recommend",
                      params={"lat": "23.1378", "lng": "113.3253"}, headers={"X-Tenant": "demo"}).json()
-    code = free["results"][-1]["connector"]["code"]
+    connector_id = free["results"][-1]["connector"]["id"]
+    from django_tenants.utils import schema_context
+
+    from stations.models import Connector
+
+    # The label's value (the API shows no codes): what a driver's camera would read.
+    with django_db_blocker.unblock(), schema_context(platform.operator.schema_name):
+        connector = Connector.objects.select_related("pile").get(pk=connector_id)
+        code, number, pile_code = connector.code, connector.number, connector.pile.code
     page.goto(app_url(platform) + "#/pages/scan/scan")
     field(page, "请输入充电枪编号").fill(f"https://demo.example.com/q/{code}")
     page.get_by_text("确定", exact=True).click()
     page.get_by_text("开始充电", exact=True).wait_for()
-    assert code in page.locator(".card").first.inner_text()
+    assert f"{number}号枪" in page.locator(".card").first.inner_text()
+    assert pile_code not in page.locator(".card").first.inner_text()  # no pile code shown
     page.get_by_text("开始充电", exact=True).click()
     page.get_by_text("钱包余额不足以启动充电，请先充值。").wait_for()
     page.wait_for_timeout(1600)  # the login toast has gone
@@ -255,7 +264,8 @@ def test_scan_errors_reservation_and_wallet_screens(platform, phone):
     page.get_by_text("确定", exact=True).last.click()
     page.goto(app_url(platform) + "#/pages/reservations/list")
     page.get_by_text("预约中").wait_for()
-    assert code in page.locator(".card").first.inner_text()
+    assert f"{number}号枪" in page.locator(".card").first.inner_text()
+    assert pile_code not in page.locator(".card").first.inner_text()  # no pile code shown
     shot(page, "12-reservation")
     page.get_by_text("取消预约", exact=True).click()
     page.get_by_text("当前没有预约").wait_for()
