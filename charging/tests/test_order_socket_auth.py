@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from channels.routing import URLRouter
 from django.db import connection
 from django_tenants.utils import schema_context
@@ -82,6 +82,15 @@ def order_world(tenant):
     connection.set_tenant(tenant)
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A channel layer of the test's own: each test runs its own event loop, and a Redis
+    layer keeps per-loop receive state (locks, buffers) that must not outlive the loop."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 class Socket(ApplicationCommunicator):
     """A WebSocket client speaking ASGI to the consumer (channels.testing's needs daphne)."""
 
@@ -108,17 +117,33 @@ class Socket(ApplicationCommunicator):
         return json.loads(reply["text"])
 
     async def disconnect(self) -> None:
-        await self.send_input({"type": "websocket.disconnect", "code": 1000})
-        await self.wait(1)
+        """Hang up and let the consumer leave its group and stop, as a server would."""
+        if not self.future.done():
+            await self.send_input({"type": "websocket.disconnect", "code": 1000})
+            await self.wait(1)
+
+
+_open: list[Socket] = []
 
 
 def _communicator(order_id: int, *, query: str = "", token: str | None = None) -> Socket:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    return Socket(f"/ws/app/orders/{order_id}/", query, headers)
+    ws = Socket(f"/ws/app/orders/{order_id}/", query, headers)
+    _open.append(ws)
+    return ws
 
 
 def _run(coro):
-    return asyncio.run(coro)
+    """Run a test's client, then hang up every socket it opened before the loop closes."""
+
+    async def main():
+        try:
+            return await coro
+        finally:
+            while _open:
+                await _open.pop().disconnect()
+
+    return asyncio.run(main())
 
 
 def test_token_in_the_header_connects(order_world):
