@@ -23,14 +23,13 @@ class OrderStartIn(serializers.Serializer):
 
 class OrderOut(serializers.ModelSerializer):
     station = serializers.CharField(source="station.name")
-    pile_code = serializers.CharField(source="pile.code")
-    connector_no = serializers.IntegerField(source="connector.number")
+    connector_no = serializers.IntegerField(source="connector.number", help_text="The gun's number on its pile (1号枪).")
     bill_lines = serializers.SerializerMethodField()
 
     class Meta:
         model = ChargingOrder
         fields = [
-            "id", "number", "state", "mode", "station", "pile_code", "connector_no",
+            "id", "number", "state", "mode", "station", "connector_id", "connector_no",
             "created_at", "started_at", "stopped_at", "settled_at", "energy_kwh",
             "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
             "total_amount", "paid_amount", "refunded_amount", "stop_reason", "soc_start",
@@ -64,12 +63,14 @@ class ReservationIn(serializers.Serializer):
 
 
 class ReservationOut(serializers.ModelSerializer):
-    connector_code = serializers.CharField(source="connector.code")
+    """A reservation as its member sees it: the gun by id and number, never by pile code."""
+
+    connector_no = serializers.IntegerField(source="connector.number", help_text="The gun's number on its pile (1号枪).")
     station = serializers.CharField(source="connector.pile.station.name")
 
     class Meta:
         model = Reservation
-        fields = ["id", "state", "connector_code", "station", "fee", "created_at", "expires_at"]
+        fields = ["id", "state", "connector_id", "connector_no", "station", "fee", "created_at", "expires_at"]
 
 
 ZERO = Decimal("0")

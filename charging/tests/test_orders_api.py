@@ -19,7 +19,7 @@ def test_start_by_code_is_202_with_the_order(member_api, funded_member, connecto
     r = _start(member_api)
     assert r.status_code == 202, r.json()
     body = r.json()
-    assert body["state"] == "starting" and body["pile_code"] == "44010600000101" and body["connector_no"] == 1
+    assert body["state"] == "starting" and "pile_code" not in body and body["connector_no"] == 1
     assert member_api.get(f"{ORDERS}/{body['id']}").json()["number"] == body["number"]
     assert member_api.get(f"{ORDERS}/current").json()["id"] == body["id"]
     assert member_api.get(ORDERS).json()["count"] == 1
@@ -29,7 +29,7 @@ def test_start_by_code_is_202_with_the_order(member_api, funded_member, connecto
 def test_start_by_id_and_qr_value(member_api, funded_member, connector, tariff, how):
     body = {"connector_id": connector.pk} if how == "id" else {"connector_code": connector.qr_code}
     r = _start(member_api, **body)
-    assert r.status_code == 202 and r.json()["pile_code"] == connector.pile.code and r.json()["connector_no"] == 1
+    assert r.status_code == 202 and r.json()["connector_id"] == connector.pk and r.json()["connector_no"] == 1
 
 
 def _code(r):
