@@ -111,6 +111,28 @@ def phone_number(mini_program: MiniProgram, code: str) -> str:
     return phone
 
 
+def url_link(mini_program: MiniProgram, *, path: str, query: str = "", expire_days: int = 30) -> str:
+    """A URL Link (``https://wxaurl.cn/…``) that opens ``path?query`` of the mini-program from
+    a browser or a scan outside WeChat (``wxa/generate_urllink``; the link expires after
+    ``expire_days``, at most 30). Raises WeChatError."""
+    client = client_for(mini_program)
+    try:
+        data = client.wxa._post(
+            "wxa/generate_urllink",
+            data={"path": path.lstrip("/"), "query": query, "expire_type": 1,
+                  "expire_interval": min(max(expire_days, 1), 30)},
+            api_base_url=client.base_url,
+        )
+    except WeChatClientException as exc:
+        raise WeChatError(exc.errmsg or "WeChat URL link failed", exc.errcode) from exc
+    except Exception as exc:
+        raise WeChatError(f"WeChat unreachable: {exc.__class__.__name__}") from exc
+    link = data.get("url_link") or ""
+    if not link.startswith("https://"):
+        raise WeChatError("WeChat returned no URL link")
+    return link
+
+
 def subscribe_message_send(
     mini_program: MiniProgram, *, openid: str, template_id: str, data: dict, page: str | None = None
 ) -> None:

@@ -101,12 +101,14 @@ def build(orders: int) -> None:
                 INSERT INTO charging_chargingorder (number, connector_id, pile_id, station_id, trade_no, mode, state,
                     created_at, started_at, stopped_at, settled_at, energy_kwh, electricity_amount, service_amount,
                     occupancy_amount, discount_amount, total_amount, paid_amount, refunded_amount, hold_amount,
-                    amount_mismatch, abnormal, pile_initiated, progress, card_no, vin, stop_reason, bill)
+                    amount_mismatch, abnormal, pile_initiated, progress, card_no, vin, stop_reason, bill,
+                    idempotency_key, review_reason, stop_attempts, stop_result)
                 SELECT 'BD' || (g + %s), c.id, c.pile_id, c.station_id, 'BDT' || (g + %s), 'wallet', 'settled',
                     t - interval '40 minutes', t - interval '40 minutes', t, t, 20, 16, 8, 0, 1, 23, 23, 0, 0,
                     false, false, false, '{{}}', '', '', 'full',
                     '{{"period_energy": {{"peak": "12", "valley": "8"}}, "lines": [{{"periods": ["peak", "valley"],
-                       "energy_kwh": "20", "electricity_yuan": "16", "service_yuan": "8"}}]}}'::jsonb
+                       "energy_kwh": "20", "electricity_yuan": "16", "service_yuan": "8"}}]}}'::jsonb,
+                    '', '', 0, ''
                 FROM generate_series(1, %s) g
                 CROSS JOIN LATERAL (SELECT now() - (g::float8 / %s) * interval '{DAYS} days' AS t) tt
                 JOIN bench_conn c ON c.k = g %% {len(connectors)}

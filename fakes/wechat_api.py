@@ -10,6 +10,7 @@ Endpoints imitated (errors come back as HTTP 200 + ``errcode``/``errmsg``, like 
 * ``POST /wxa/business/getuserphonenumber``  phone code -> phone_info
 * ``POST /cgi-bin/message/subscribe/send``   recorded; read back with ``GET /_fake/messages``
 * ``POST /wxa/getwxacodeunlimit``            a PNG (a real QR code of ``page?scene=...``)
+* ``POST /wxa/generate_urllink``              a URL Link ``https://wxaurl.cn/…`` for ``path?query``
 * the Open Platform third-party platform and code management: see ``fakes.wechat_component``
 
 Login codes (what ``wx.login()`` would hand the mini-program):
@@ -180,6 +181,7 @@ class WeChatApiServer(ComponentEndpoints, FakeServer):
             route("POST", r"/wxa/business/getuserphonenumber", self.h_phone),
             route("POST", r"/cgi-bin/message/subscribe/send", self.h_subscribe_send),
             route("POST", r"/wxa/getwxacodeunlimit", self.h_wxacode),
+            route("POST", r"/wxa/generate_urllink", self.h_urllink),
             route("GET", r"/_fake/health", self.c_health),
             route("GET", r"/_fake/apps", self.c_apps),
             route("POST", r"/_fake/apps", self.c_apps),
@@ -376,6 +378,21 @@ class WeChatApiServer(ComponentEndpoints, FakeServer):
         width = int(data.get("width") or 430)
         png = make_png(f"{page}?scene={scene}", width)
         return Reply(200, png, content_type="image/png")
+
+    def h_urllink(self, request: Request) -> Reply:
+        app = self._check_token(request)
+        try:
+            data = request.json()
+        except ValueError:
+            return _err(47001, "data format error")
+        path, query = str(data.get("path") or ""), str(data.get("query") or "")
+        if path.startswith("/") or len(path) > 1024 or len(query) > 1024:
+            return _err(40165, "invalid weapp pagepath")
+        interval = int(data.get("expire_interval") or 30)
+        if data.get("expire_type", 0) == 1 and not 1 <= interval <= 30:
+            return _err(85400, "invalid expire_interval")
+        return json_reply(200, {"errcode": 0, "errmsg": "ok",
+                                "url_link": "https://wxaurl.cn/" + _b64hash(app.appid, path, query)[:12]})
 
     # ----------------------------------------------------------------- control endpoints
     def c_health(self, request: Request) -> Reply:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.validators import URLValidator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
@@ -25,7 +26,7 @@ from evplatform.admin_display import html_table, period_name
 from . import selectors, services
 from .labels import LabelError, labels_pdf
 from .models import Connector, Fault, OperatorSettings, Pile, Station
-from .resources import ConnectorResource, PileResource, StationResource
+from .resources import RESOURCES, ConnectorResource, PileResource, StationResource, template_xlsx
 
 
 class OwnerScopeMixin:
@@ -48,9 +49,45 @@ class OwnerScopeMixin:
 
 
 class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
-    """Owner scoping plus import (operator admins only) and export (XLSX, CSV)."""
+    """Owner scoping plus import (operator admins only) and export (XLSX, CSV). The import
+    page offers the sheet's template (``import-template/``: Chinese headers, the code lists
+    explained) and states every row error in words, never a traceback."""
 
     formats = [XLSX, CSV]
+    import_template_name = "admin/stations/import.html"
+    import_error_display = ("message",)
+
+    def get_urls(self):
+        from django.urls import path
+
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("import-template/", self.admin_site.admin_view(self.import_template_view),
+                 name="%s_%s_import_template" % info),
+            *super().get_urls(),
+        ]
+
+    def import_kind(self) -> str:
+        return next(kind for kind, resource in RESOURCES.items() if resource in self.resource_classes)
+
+    def import_template_view(self, request):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        kind = self.import_kind()
+        response = HttpResponse(
+            template_xlsx(kind),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{kind}-template.xlsx"'
+        return response
+
+    def get_import_context_data(self, **kwargs):
+        context = super().get_import_context_data(**kwargs)
+        context["template_url"] = reverse("admin:%s_%s_import_template" % (self.opts.app_label, self.opts.model_name))
+        resource = RESOURCES[self.import_kind()]()
+        context["import_columns"] = [(resource.column_label(n), n) for n in resource.column_names()]
+        context["column_titles"] = resource.column_titles()
+        return context
 
     def get_valid_export_item_pks(self, request):
         return self.get_queryset(request).values_list("pk", flat=True)

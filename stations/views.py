@@ -1,13 +1,47 @@
 """Pages for people outside the admin: what a connector's QR code opens in a browser."""
 
+import logging
+
+from django.core.cache import cache
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+
+from accounts.wechat import WeChatError, url_link
 
 from evplatform.admin_display import period_name
 from tenants.models import MiniProgram
 
 from . import selectors
 from .models import Connector
+
+log = logging.getLogger(__name__)
+
+# The mini-program page a scan opens, with the connector's code (miniprogram/src/pages/connector).
+CONNECTOR_PAGE = "pages/connector/connector"
+LINK_DAYS = 30  # WeChat's longest URL Link life; a link is reused for LINK_KEEP_S of it
+LINK_KEEP_S = 25 * 86400
+LINK_RETRY_S = 300  # after WeChat refused or was unreachable
+
+
+def open_link(mini_program: MiniProgram | None, code: str) -> str:
+    """A URL Link that opens the connector's page in the operator's mini-program (from a
+    browser, WeChat included), cached; "" when there is no mini-program or WeChat fails (the
+    page then says to scan with WeChat)."""
+    if mini_program is None:
+        return ""
+    key = f"qr:urllink:{mini_program.appid}:{code}"
+    link = cache.get(key)
+    if link is not None:
+        return link
+    try:
+        link = url_link(mini_program, path=CONNECTOR_PAGE, query=f"code={code}", expire_days=LINK_DAYS)
+    except WeChatError as exc:
+        log.warning("no URL link for %s (%s): %s", code, mini_program.appid, exc)
+        cache.set(key, "", LINK_RETRY_S)
+        return ""
+    cache.set(key, link, LINK_KEEP_S)
+    return link
+
 
 # A colour per state, so a driver sees at a glance whether the connector is usable.
 STATUS_STYLE = {
@@ -50,5 +84,6 @@ def qr_landing(request, code: str):
             "price_now": selectors.station_price_now(station),
             "operator": request.tenant,
             "appid": mini_program.appid if mini_program else "",
+            "open_link": open_link(mini_program, connector.code),
         },
     )

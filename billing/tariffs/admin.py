@@ -135,6 +135,9 @@ def preview_table(snapshot: pricing.TariffSnapshot, start) -> SafeString:
 
 
 def _draft_without_number(data: dict) -> dict:
+    """A snapshot dict in canonical form (parsed and written again), without its YKC number,
+    so the working copy and a version compare by content."""
+    data = pricing.TariffSnapshot.from_dict(data).to_dict()
     return {k: v for k, v in data.items() if k != "model_number"}
 
 
@@ -270,11 +273,7 @@ class TariffAdmin(admin.ModelAdmin):
         table = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
         )
-        note = ""
-        if current is None or _draft_without_number(current.snapshot) != _draft_without_number(
-            obj.draft
-        ):
-            note = _("The working copy differs from the version in force: publish to apply it.")
+        note = self._working_copy_note(obj, current, now)
         return format_html(
             "<table><tr><th>{}</th><th>{}</th><th>{}</th><th></th><th>{}</th></tr>{}</table>"
             "<p>{}</p>",
@@ -285,6 +284,20 @@ class TariffAdmin(admin.ModelAdmin):
             table,
             note,
         )
+
+    @staticmethod
+    def _working_copy_note(obj: Tariff, current, now) -> str:
+        """How the working copy stands against the versions: in force, scheduled at a time,
+        or different from both (publish to apply)."""
+        draft = _draft_without_number(obj.draft)
+        if current is not None and _draft_without_number(current.snapshot) == draft:
+            return _("The working copy is the version in force.")
+        scheduled = obj.versions.filter(effective_from__gt=now).order_by("-effective_from").first()
+        if scheduled is not None and _draft_without_number(scheduled.snapshot) == draft:
+            return _("The working copy is published and takes effect at %(when)s.") % {
+                "when": timezone.localtime(scheduled.effective_from).strftime("%Y-%m-%d %H:%M")
+            }
+        return _("The working copy differs from the version in force: publish to apply it.")
 
     def save_model(self, request, obj: Tariff, form: TariffForm, change: bool) -> None:
         if change:

@@ -11,11 +11,12 @@ form field they name.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from . import pricing
@@ -30,6 +31,10 @@ PERIOD_LABELS = {
     Period.FLAT: _("flat (平)"),
     Period.VALLEY: _("valley (谷)"),
 }
+# A publish time typed as "now" is a few seconds old when the form arrives.
+PAST_TOLERANCE = timedelta(minutes=2)
+# Written back in the admin's language, so what staff type in Chinese reads back in Chinese.
+_CHINESE_NAMES = {Period.SHARP: "尖", Period.PEAK: "峰", Period.FLAT: "平", Period.VALLEY: "谷"}
 _ALIASES = {
     "sharp": Period.SHARP,
     "尖": Period.SHARP,
@@ -90,6 +95,12 @@ def _hhmm(slot: int) -> str:
     return f"{slot * 30 // 60:02d}:{slot * 30 % 60:02d}"
 
 
+def period_word(period: Period) -> str:
+    """The period's name as staff type it: 尖/峰/平/谷 in Chinese, sharp/peak/… otherwise."""
+    language = translation.get_language() or ""
+    return _CHINESE_NAMES[period] if language.lower().startswith("zh") else period.value
+
+
 def ranges_of(slots, base) -> list[str]:
     """Runs of ``slots`` that differ from ``base`` (a period or a 48-slot map) as range text."""
     base_map = [base] * SLOTS if isinstance(base, Period) else list(base)
@@ -98,7 +109,7 @@ def ranges_of(slots, base) -> list[str]:
         [s if s != b else None for s, b in zip(slots, base_map, strict=True)]
     ):
         if value is not None:
-            out.append(f"{value.value} {_hhmm(first)}-{_hhmm(end)}")
+            out.append(f"{period_word(value)} {_hhmm(first)}-{_hhmm(end)}")
     return out
 
 
@@ -243,6 +254,11 @@ class TariffForm(forms.ModelForm):
             self.add_error(form_field_for(exc.field), str(exc))
             return data
         when = data.get("publish_effective_from")
+        if when is not None and when < timezone.now() - PAST_TOLERANCE:
+            self.add_error(
+                "publish_effective_from",
+                _("A version cannot take effect in the past; give the current time or later."),
+            )
         if when is not None and self.instance.pk:
             clash = TariffVersion.objects.filter(tariff=self.instance, effective_from=when)
             if clash.exists():

@@ -124,6 +124,59 @@ CATCH_ALL_4XX = {
 }
 
 
+# One line per operation, Chinese · English, shown beside each operation in /api/docs/.
+# ``evplatform/tests/test_api_schema.py`` fails for an operation without one.
+SUMMARIES = {
+    ("post", "auth/logout"): "退出登录 · Sign out",
+    ("post", "auth/refresh"): "刷新访问令牌 · Refresh the access token",
+    ("post", "auth/wechat-login"): "微信登录 · Sign in with WeChat",
+    ("get", "connectors/{id}"): "充电枪详情 · A connector by id",
+    ("get", "connectors/by-code/{code}"): "扫码查询充电枪 · A connector by its QR code",
+    ("get", "invoices"): "我的发票 · My invoices",
+    ("post", "invoices"): "申请开票 · Request an invoice",
+    ("get", "invoices/{id}"): "发票详情 · An invoice",
+    ("get", "invoices/{id}/pdf"): "下载发票 PDF · The invoice as PDF",
+    ("get", "invoices/orders"): "可开票订单 · Orders that can be invoiced",
+    ("get", "invoices/titles"): "发票抬头列表 · Saved invoice titles",
+    ("post", "invoices/titles"): "新增发票抬头 · Save an invoice title",
+    ("put", "invoices/titles/{id}"): "修改发票抬头 · Change an invoice title",
+    ("delete", "invoices/titles/{id}"): "删除发票抬头 · Delete an invoice title",
+    ("get", "me"): "我的资料 · My profile",
+    ("post", "me/phone"): "绑定手机号 · Bind my phone number",
+    ("get", "orders"): "我的充电订单 · My charging orders",
+    ("post", "orders"): "开始充电 · Start charging",
+    ("get", "orders/{order_id}"): "订单详情 · An order",
+    ("post", "orders/{order_id}/stop"): "停止充电 · Stop charging",
+    ("get", "orders/current"): "进行中的订单 · The order in progress",
+    ("post", "orders/prepay"): "单次预付 · Prepay one order",
+    ("get", "owner/faults"): "站长：故障 · Station owner: faults",
+    ("get", "owner/orders"): "站长：订单 · Station owner: orders",
+    ("get", "owner/overview"): "站长：概览 · Station owner: overview",
+    ("get", "owner/statements"): "站长：结算单 · Station owner: statements",
+    ("get", "owner/statements/{id}"): "站长：结算单详情 · Station owner: a statement",
+    ("get", "owner/stations"): "站长：我的电站 · Station owner: my stations",
+    ("get", "reservations"): "我的预约 · My reservation",
+    ("post", "reservations"): "预约充电枪 · Reserve a connector",
+    ("post", "reservations/{reservation_id}/cancel"): "取消预约 · Cancel a reservation",
+    ("get", "stations"): "附近电站 · Stations nearby",
+    ("get", "stations/{id}"): "电站详情 · A station",
+    ("get", "stations/map"): "地图电站 · Stations on the map",
+    ("get", "stations/recommend"): "一键找空闲枪 · Nearest free connectors",
+    ("get", "wallet"): "我的钱包 · My wallet",
+    ("get", "wallet/ledger"): "钱包明细 · Wallet movements",
+    ("get", "wallet/payments/{out_trade_no}"): "支付结果 · A payment's state",
+    ("get", "wallet/refunds"): "退款记录 · My refunds",
+    ("post", "wallet/refunds"): "申请退款 · Request a refund",
+    ("get", "wallet/refunds/{id}"): "退款详情 · A refund",
+    ("get", "wallet/refunds/preview"): "退款预览 · Preview a refund",
+    ("get", "wallet/top-up-options"): "充值档位 · Top-up options",
+    ("post", "wallet/top-ups"): "钱包充值 · Top up the wallet",
+    ("get", "wallet/withdrawals"): "提现记录 · My withdrawals",
+    ("post", "wallet/withdrawals"): "申请提现 · Request a withdrawal",
+    ("get", "wallet/withdrawals/{id}"): "提现详情 · A withdrawal",
+}
+
+
 def postprocess(result, generator, request, public):
     """Tags per domain, tenant headers, and the error shape on every operation's 4xx."""
     components = result.setdefault("components", {})
@@ -139,6 +192,9 @@ def postprocess(result, generator, request, public):
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             operation["tags"] = [tag]
+            summary = SUMMARIES.get((method, path[len(API_PREFIX):]))
+            if summary and not operation.get("summary"):
+                operation["summary"] = summary
             params = operation.setdefault("parameters", [])
             names = {p.get("name") for p in params}
             params.extend(h for h in TENANT_HEADERS if h["name"] not in names)

@@ -41,3 +41,18 @@ def test_description_covers_websocket_and_pay_notify_in_both_languages(db, opera
     assert "/ws/app/orders/{order_id}/" in description and "4403" in description
     assert "/api/pay/notify/" in description and "204" in description
     assert "车主小程序接口" in description and "mini-program API" in description
+
+
+def test_every_operation_has_a_chinese_and_english_summary(db, operators):
+    import re
+
+    schema = _schema(db, operators)
+    missing = []
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            if not path.startswith("/api/app/v1/") or method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            summary = op.get("summary", "")
+            if not (re.search(r"[\u4e00-\u9fff]", summary) and re.search(r"[A-Za-z]", summary)):
+                missing.append(f"{method} {path}")
+    assert not missing, "add to evplatform.api.schema.SUMMARIES: " + ", ".join(missing)

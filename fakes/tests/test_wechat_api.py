@@ -259,3 +259,14 @@ def test_openid_control_endpoint(api_server: wechat_api.WeChatApiServer) -> None
 
     assert res["openid"] == wechat_api.demo_openid(APPID, "alice")
     assert res["phone"] == wechat_api.demo_phone("alice")
+
+
+def test_url_link_opens_a_page_with_its_query(client):
+    res = client.wxa._post("wxa/generate_urllink", data={"path": "pages/connector/connector",
+                                                          "query": "code=abc", "expire_type": 1,
+                                                          "expire_interval": 30},
+                           api_base_url=f"{client.base_url}/")
+    assert res["url_link"].startswith("https://wxaurl.cn/")
+    with pytest.raises(WeChatClientException) as exc:
+        client.wxa._post("wxa/generate_urllink", data={"path": "/pages/x"}, api_base_url=f"{client.base_url}/")
+    assert exc.value.errcode == 40165

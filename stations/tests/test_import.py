@@ -168,3 +168,87 @@ def test_command_unknown_headers(tenant, tmp_path):
     path.write_text("foo,bar\n1,2\n", encoding="utf-8")
     with pytest.raises(CommandError, match="fits no known sheet"):
         call_command("import_assets", str(path), tenant="tenant-a")
+
+
+def _chinese(dataset: tablib.Dataset, kind: str) -> tablib.Dataset:
+    """The same sheet titled as the template titles it (zh-hans labels)."""
+    from django.utils import translation
+
+    from stations.resources import RESOURCES
+
+    resource = RESOURCES[kind]()
+    with translation.override("zh-hans"):
+        labels = {n: resource.column_label(n) for n in resource.column_names()}
+    out = tablib.Dataset(headers=[labels[h] for h in dataset.headers])
+    for row in dataset:
+        out.append(row)
+    return out
+
+
+def test_the_template_has_chinese_headers_and_explains_the_codes(admin_client, tenant):
+    from openpyxl import load_workbook
+
+    response = admin_client.get("/admin/stations/pile/import-template/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.content))
+    data, notes = book.worksheets
+    headers = [c.value for c in data[1]]
+    assert headers[:3] == ["桩编号", "电站编号", "名称"] and "交直流类型" in headers
+    explained = {row[1]: row for row in notes.iter_rows(min_row=2, values_only=True)}
+    assert "1 = 直流" in explained["current_type"][4] and "ykc = 云快充 v1.6" in explained["protocol"][4]
+    assert explained["code"][3] == "是"
+    page = admin_client.get("/admin/stations/pile/import/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "下载导入模板" in page and "/admin/stations/pile/import-template/" in page
+
+
+def test_a_station_owner_gets_no_template(tenant, django_user_model):
+    from django.test import Client
+
+    from accounts.roles import STATION_OWNER, role_group
+
+    from .conftest import TENANT_HOST
+
+    owner = django_user_model.objects.create_user("tpl-owner", password="x", is_staff=True)
+    owner.groups.add(role_group(STATION_OWNER))
+    client = Client(HTTP_HOST=TENANT_HOST)
+    client.force_login(owner)
+    assert client.get("/admin/stations/station/import-template/").status_code == 403
+
+
+def test_chinese_headers_import_in_the_admin_and_the_command(admin_client, tenant, tmp_path):
+    preview = _admin_import(admin_client, "station", _chinese(stations_sheet(5), "stations"))
+    result = preview.context["result"]
+    assert not result.has_errors() and not result.has_validation_errors() and result.totals["new"] == 5
+    _confirm(admin_client, "station", preview)
+    path = tmp_path / "桩.xlsx"
+    path.write_bytes(_chinese(piles_sheet(["IMP00000"], n=3), "piles").export("xlsx"))
+    out = io.StringIO()
+    call_command("import_assets", str(path), tenant="tenant-a", stdout=out, stderr=io.StringIO())
+    assert "piles: 3 rows, created 3" in out.getvalue()
+
+
+def test_an_export_imports_back_as_it_is(admin_client, tenant):
+    make_station(code="RT0001")
+    response = admin_client.post("/admin/stations/station/export/", {
+        "format": "0", "resource": "0", **{f"stationresource_{f}": "on" for f in (
+            "code", "name", "address", "province", "city", "district", "area_code", "latitude", "longitude",
+            "station_type", "status", "opening_hours", "phone", "parking_fee_note", "time_zone")},
+    }, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert response.status_code == 200
+    sheet = tablib.Dataset().load(response.content, format="xlsx")
+    assert sheet.headers[0] == "电站编号"
+    preview = _admin_import(admin_client, "station", sheet)
+    assert preview.context["result"].totals["skip"] == 1  # unchanged, matched by its code
+
+
+def test_row_errors_read_as_words(admin_client, tenant):
+    make_station(code="IMP00000")
+    sheet = piles_sheet(["IMP00000"], n=2)
+    sheet.append(["44009999999998", "IMP00000", "坏行", "ykc", 1, "六十", 2, 10, 1])
+    sheet.append(["44009999999997", "NOPE", "坏站", "ykc", 1, "60", 2, 10, 1])
+    page = _admin_import(admin_client, "pile", sheet).content.decode()
+    assert "请填写数字，而不是“六十”。" in page and "不存在编号为 NOPE 的充电站。" in page
+    assert "以下行的数据不符合要求" in page and "<strong>额定功率（kW）</strong>" in page
+    for technical in ("Traceback", "InvalidOperation", "ValueError", "DoesNotExist", "decimal."):
+        assert technical not in page
+    assert not Pile.objects.filter(code__startswith="440099").exists()

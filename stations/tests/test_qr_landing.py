@@ -52,3 +52,36 @@ def test_unknown_code_is_a_chinese_404_page(tenant):
     r = Client().get("/q/nope", **HOST)
     assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
     assert "未找到充电枪" in r.text and "请核对标签" in r.text
+
+
+def test_a_button_opens_the_mini_program_at_the_connector(tenant, fake_wechat):
+    from django.core.cache import cache
+
+    station = Station.objects.create(
+        name="体育中心站", code="QR09", address="广州市天河区", area_code="440106",
+        latitude=Decimal("23.1"), longitude=Decimal("113.3"),
+    )
+    pile = Pile.objects.create(station=station, code="44010699990009", rated_power_kw=Decimal("120"))
+    connector = Connector.objects.create(pile=pile, number=1, rated_power_kw=Decimal("60"), qr_code="label-90")
+    cache.delete_many([f"qr:urllink:wxtenanta0000001:{connector.code}"])
+    body = Client().get("/q/label-90", **HOST).content.decode()
+    assert "打开小程序充电" in body and 'href="https://wxaurl.cn/' in body
+    link = body.split('href="https://wxaurl.cn/')[1].split('"')[0]
+    fake_wechat.shutdown()  # cached: the page keeps its button while WeChat is away
+    assert f"https://wxaurl.cn/{link}" in Client().get("/q/label-90", **HOST).content.decode()
+
+
+def test_without_wechat_the_page_still_says_how_to_charge(tenant, settings):
+    from django.core.cache import cache
+
+    settings.WECHAT_API_BASE_URL = "http://127.0.0.1:9/"  # nothing listens there
+    station = Station.objects.create(
+        name="体育中心站", code="QR10", address="广州市天河区", area_code="440106",
+        latitude=Decimal("23.1"), longitude=Decimal("113.3"),
+    )
+    pile = Pile.objects.create(station=station, code="44010699990010", rated_power_kw=Decimal("120"))
+    connector = Connector.objects.create(pile=pile, number=1, rated_power_kw=Decimal("60"), qr_code="label-91")
+    cache.delete_many([f"qr:urllink:wxtenanta0000001:{connector.code}"])
+    r = Client().get("/q/label-91", **HOST)
+    body = r.content.decode()
+    assert r.status_code == 200 and "打开小程序充电" not in body and "微信" in body

@@ -118,12 +118,12 @@ def test_admin_add_then_publish_creates_a_version(admin_web):
     assert tariff.kind == "tou"
     assert tariff.versions.count() == 0
 
-    data = _form_data(publish_effective_from_0="2026-03-01", publish_effective_from_1="00:00:00")
+    data = _form_data(publish_effective_from_0="2099-03-01", publish_effective_from_1="00:00:00")
     r = admin_web.post(f"/admin/billing/tariff/{tariff.pk}/change/", data)
     assert r.status_code == 302
     version = tariff.versions.get()
     # Admin times are the operator's wall clock (Asia/Shanghai).
-    assert version.effective_from == datetime(2026, 2, 28, 16, 0, tzinfo=UTC)
+    assert version.effective_from == datetime(2099, 2, 28, 16, 0, tzinfo=UTC)
     assert version.snapshot["model_number"] == version.model_number
     assert version.created_by.username == "admin"
 
@@ -212,3 +212,44 @@ def test_station_owner_views_own_tariffs_but_cannot_change(
     assert Tariff.objects.get(pk=gd_tariff.pk).draft == before
     assert owner_web.get(f"/admin/billing/tariff/{flat_tariff.pk}/change/").status_code == 302
     assert owner_web.get("/admin/billing/tariff/add/").status_code == 403
+
+
+def test_a_version_cannot_be_published_in_the_past(admin_web):
+    admin_web.post("/admin/billing/tariff/add/", _form_data())
+    tariff = Tariff.objects.get(name="分时电价")
+    data = _form_data(publish_effective_from_0="2020-03-01", publish_effective_from_1="00:00:00")
+    r = admin_web.post(f"/admin/billing/tariff/{tariff.pk}/change/", data)
+    assert r.status_code == 200
+    assert r.context["adminform"].form.errors["publish_effective_from"]
+    assert not tariff.versions.exists()
+
+
+def test_chinese_period_names_read_back_in_chinese(admin_web):
+    form = TariffForm(data=_form_data())
+    assert form.is_valid(), form.errors
+    with translation.override("zh-hans"):
+        initial = initial_from_snapshot(form.snapshot.to_dict())
+    assert initial["ranges"].splitlines() == ["谷 00:00-08:00", "峰 10:00-12:00", "峰 14:00-19:00"]
+    with translation.override("en"):
+        assert initial_from_snapshot(form.snapshot.to_dict())["ranges"].startswith("valley 00:00-08:00")
+
+
+def test_the_working_copy_note_follows_publishing(admin_web):
+    from django.utils import timezone
+
+    admin_web.post("/admin/billing/tariff/add/", _form_data())
+    tariff = Tariff.objects.get(name="分时电价")
+    url = f"/admin/billing/tariff/{tariff.pk}/change/"
+    assert "工作副本与当前生效版本不同" in admin_web.get(url).content.decode() or \
+        "differs from the version in force" in admin_web.get(url).content.decode()
+    later = timezone.localtime(timezone.now()).replace(year=2099)
+    admin_web.post(url, _form_data(publish_effective_from_0=later.strftime("%Y-%m-%d"),
+                                   publish_effective_from_1="08:00:00"))
+    page = admin_web.get(url).content.decode()
+    assert "differs from the version in force" not in page and "工作副本与当前生效版本不同" not in page
+    assert "2099-" in page and ("takes effect at" in page or "将于" in page)
+    now = timezone.localtime(timezone.now())
+    admin_web.post(url, _form_data(name="分时电价", publish_effective_from_0=now.strftime("%Y-%m-%d"),
+                                   publish_effective_from_1=now.strftime("%H:%M:%S")))
+    page = admin_web.get(url).content.decode()
+    assert "is the version in force" in page or "工作副本与当前生效版本一致" in page
