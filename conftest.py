@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, settings
+
+# These machines are shared and their speed varies tenfold: property tests check what is
+# computed, never how fast (speed lives in benchmarks/), so no deadline or slowness check.
+settings.register_profile(
+    "shared-machine", deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("shared-machine")
 
 
 @pytest.fixture(autouse=True)

@@ -63,7 +63,7 @@ class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("import-template/", self.admin_site.admin_view(self.import_template_view),
-                 name="%s_%s_import_template" % info),
+                 name=f"{info[0]}_{info[1]}_import_template"),
             *super().get_urls(),
         ]
 
@@ -83,7 +83,7 @@ class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
 
     def get_import_context_data(self, **kwargs):
         context = super().get_import_context_data(**kwargs)
-        context["template_url"] = reverse("admin:%s_%s_import_template" % (self.opts.app_label, self.opts.model_name))
+        context["template_url"] = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import_template")
         resource = RESOURCES[self.import_kind()]()
         context["import_columns"] = [(resource.column_label(n), n) for n in resource.column_names()]
         context["column_titles"] = resource.column_titles()

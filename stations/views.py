@@ -7,7 +7,6 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from accounts.wechat import WeChatError, url_link
-
 from evplatform.admin_display import period_name
 from tenants.models import MiniProgram
 
