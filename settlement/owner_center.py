@@ -71,7 +71,9 @@ def owner_overview(owner, *, now: datetime | None = None) -> dict:
 
 
 def owner_station_list(owner) -> list[dict]:
-    """The owner's stations, each with its connectors' live status."""
+    """The owner's stations, each with its connectors' live status. Guns are named by id,
+    their pile's name (else "Pile <n>", its place in the station) and number (1号枪), never
+    by pile or connector code (those belong to the operator's staff)."""
     stations = list(owner_stations(owner).prefetch_related("piles__connectors"))
     connectors = [c for s in stations for p in s.piles.all() for c in p.connectors.all()]
     for c in connectors:
@@ -81,10 +83,10 @@ def owner_station_list(owner) -> list[dict]:
         {
             "id": s.pk, "name": s.name, "address": s.address,
             "connectors": [
-                {"code": c.code, "pile": p.code, "number": c.number,
+                {"id": c.pk, "pile": p.name or _("Pile %(n)s") % {"n": i}, "number": c.number,
                  "status": live.get(c.pk, {}).get("status", c.status),
                  "power_kw": live.get(c.pk, {}).get("power_kw")}
-                for p in s.piles.all() for c in p.connectors.all()
+                for i, p in enumerate(s.piles.all(), 1) for c in p.connectors.all()
             ],
         }
         for s in stations
@@ -108,7 +110,7 @@ def owner_faults(owner) -> QuerySet[Fault]:
     """Open faults of the owner's stations' piles, newest first."""
     return (
         Fault.objects.filter(pile__station__owners=owner, cleared_at__isnull=True)
-        .select_related("pile", "connector").order_by("-started_at")
+        .select_related("pile__station", "connector").order_by("-started_at")
     )
 
 

@@ -35,8 +35,10 @@ class OwnerOverviewOut(serializers.Serializer):
 
 
 class OwnerConnectorOut(serializers.Serializer):
-    code = serializers.CharField()
-    pile = serializers.CharField()
+    """A gun at the owner's station: by id, pile name and number, never by pile code."""
+
+    id = serializers.IntegerField()
+    pile = serializers.CharField(help_text="the pile's name (or 'Pile n', its place in the station)")
     number = serializers.IntegerField()
     status = serializers.CharField()
     power_kw = serializers.DecimalField(max_digits=8, decimal_places=1, allow_null=True)
@@ -80,7 +82,12 @@ class OwnerStatementOut(serializers.Serializer):
 
 class OwnerFaultOut(serializers.Serializer):
     id = serializers.IntegerField()
-    pile = serializers.CharField(source="pile.code")
-    code = serializers.CharField()
+    station = serializers.CharField(source="pile.station.name")
+    pile = serializers.SerializerMethodField(help_text="the pile's name, never its code")
+    connector_no = serializers.IntegerField(source="connector.number", allow_null=True)
+    code = serializers.CharField(help_text="the pile's fault code")
     description = serializers.CharField()
     started_at = serializers.DateTimeField()
+
+    def get_pile(self, fault) -> str:
+        return fault.pile.name or fault.pile.station.name
