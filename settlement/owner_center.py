@@ -18,9 +18,10 @@ from evplatform.money import ZERO, kwh, yuan
 from stations import selectors as station_selectors
 from stations.models import Fault, Station
 
-from .models import Account, OrderSplit, OwnerContract, SplitLine, Statement
+from .models import Account, OrderSplit, OwnerContract, OwnerWithdrawal, SplitLine, Statement
 from .splits import SettlementError
 from .statements import operator_zone
+from .withdrawals import owner_available
 
 
 def owner_for_member(member: Member):
@@ -67,6 +68,7 @@ def owner_overview(owner, *, now: datetime | None = None) -> dict:
         "month": _figures(owner, month),
         "payable": payable.balance if payable else ZERO,
         "not_yet_on_a_statement": yuan(unbilled or 0),
+        "available": owner_available(owner.pk),
     }
 
 
@@ -114,3 +116,7 @@ def owner_faults(owner) -> QuerySet[Fault]:
     )
 
 
+
+
+def owner_withdrawals(owner) -> QuerySet[OwnerWithdrawal]:
+    return OwnerWithdrawal.objects.filter(owner=owner).order_by("-requested_at")

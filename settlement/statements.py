@@ -136,18 +136,18 @@ def _build_many(
             [ids],
         )
         cursor.execute(_TOTALS_SQL, {"ids": ids, "share": SplitLine.Kind.SHARE,
-                                     "reversal": SplitLine.Kind.REVERSAL,
-                                     "carried_in": SplitLine.Kind.CARRIED_IN})
+                                     "reversal": SplitLine.Kind.REVERSAL})
     return list(Statement.objects.filter(pk__in=ids).order_by("owner_id"))
 
 
 # The statement's figures from its lines, for many statements at once: the orders behind its
-# share lines (each once), the lines by kind, the refunds behind its reversals.
+# share lines (each once), the shares, everything else as adjustments (refund reversals,
+# carried amounts, withdrawals paid ahead), the refunds behind its reversals.
 _TOTALS_SQL = """
 WITH lines AS (
     SELECT statement_id,
            COALESCE(SUM(amount) FILTER (WHERE kind = %(share)s), 0) AS share,
-           COALESCE(SUM(amount) FILTER (WHERE kind IN (%(reversal)s, %(carried_in)s)), 0) AS adjustments,
+           COALESCE(SUM(amount) FILTER (WHERE kind <> %(share)s), 0) AS adjustments,
            COALESCE(SUM(refund) FILTER (WHERE kind = %(reversal)s), 0) AS refunds,
            SUM(amount) AS net
       FROM settlement_splitline WHERE statement_id = ANY(%(ids)s) GROUP BY statement_id
@@ -315,12 +315,20 @@ def payout_finish(*, payout_id: int, success: bool, reason: str = "") -> Payout:
     """WeChat's final answer on a transfer: success moves the money from transit to WeChat
     clearing (statement paid); failure returns it to the owner's payable (statement back to
     confirmed, to be paid again). Idempotent: a finished payout is returned unchanged."""
-    payout = Payout.objects.select_for_update().select_related("statement").get(pk=payout_id)
+    payout = Payout.objects.select_for_update(of=("self",)).select_related("statement").get(pk=payout_id)
     if payout.status not in Payout.OPEN:
+        return payout
+    now = timezone.now()
+    if payout.withdrawal_id:  # an owner's withdrawal, not a statement
+        from .withdrawals import payout_finished
+
+        payout_finished(payout, success=success, reason=reason)
+        payout.status = Payout.Status.SUCCESS if success else Payout.Status.FAILED
+        payout.fail_reason, payout.finished_at = ("" if success else reason[:200]), now
+        payout.save(update_fields=["status", "fail_reason", "finished_at"])
         return payout
     statement = _locked(payout.statement_id)
     transit = ledger.system_account(Account.Kind.PAYOUT_TRANSIT)
-    now = timezone.now()
     if success:
         ledger.posting_create(
             key=f"wx:transfer:{payout.out_bill_no}", kind=Posting.Kind.PAYOUT_SUCCESS,

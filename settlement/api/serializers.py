@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 
@@ -32,6 +34,27 @@ class OwnerOverviewOut(serializers.Serializer):
     month = OwnerFiguresOut()
     payable = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="yuan owed to the owner")
     not_yet_on_a_statement = serializers.DecimalField(max_digits=14, decimal_places=2)
+    available = serializers.DecimalField(
+        max_digits=14, decimal_places=2,
+        help_text="yuan the owner may withdraw now (payable less built statements and the refund window)",
+    )
+
+
+class OwnerWithdrawalIn(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"),
+                                      help_text="yuan")
+
+
+class OwnerWithdrawalOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    method = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField(source="get_status_display")
+    reason = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class OwnerConnectorOut(serializers.Serializer):
