@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -495,6 +496,7 @@ class WeChatPayServer(FakeServer):
         self.refunds: dict[tuple[str, str], Refund] = {}
         self.transfers: dict[tuple[str, str], Transfer] = {}
         self.notifications: dict[str, Notification] = {}
+        self.bill_files: dict[str, tuple[str, bytes, bool]] = {}
 
     @property
     def public_key_id(self) -> str:
@@ -839,7 +841,7 @@ class WeChatPayServer(FakeServer):
         return json_reply(404, {"code": "NOT_FOUND", "message": f"无此接口 {request.path}"})
 
     def finish_reply(self, request: Request, reply: Reply) -> Reply:
-        if request.path.startswith("/v3/"):
+        if request.path.startswith("/v3/") and reply.content_type.startswith("application/json"):
             body = reply.body.decode("utf-8")
             reply.headers.update(
                 signed_headers(self.platform_key.private_key, self.public_key_id, body)
@@ -862,6 +864,8 @@ class WeChatPayServer(FakeServer):
             route("GET", bills + r"/transfer-bill-no/(?P<tno>[^/]+)", self.h_transfer_query),
             route("POST", bills + r"/out-bill-no/(?P<no>[^/]+)/cancel", self.h_transfer_cancel),
             route("GET", r"/v3/certificates", self.h_certificates),
+            route("GET", r"/v3/bill/tradebill", self.h_trade_bill),
+            route("GET", r"/v3/billdownload/file", self.h_bill_download),
             # control endpoints (not WeChat): see fakes/README.md
             route("GET", r"/_fake/health", self.c_health),
             route("GET", r"/_fake/platform-key", self.c_health),
@@ -1218,6 +1222,94 @@ class WeChatPayServer(FakeServer):
         threading.Thread(target=self._notify_transfer, args=(transfer,), daemon=True).start()
         return json_reply(200, reply)
 
+    # ------------------------------------------------------------------ bills
+    BILL_HEADER = (
+        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
+        "交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,"
+        "充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,"
+        "费率备注"
+    )
+    BILL_FEE_RATE = 0.006  # 0.60 %, the fee column (rounded half up to the fen)
+
+    def trade_bill(self, mchid: str, bill_date: str) -> str:
+        """The merchant's trade bill (bill_type ALL) of one China-time day, as WeChat's CSV:
+        a header, one line per successful payment (SUCCESS) and per successful refund
+        (REFUND) that day, each field prefixed with a backquote, then the totals. Amounts
+        in yuan with two decimals. Raises FakePayError NO_STATEMENT_EXIST when the day has
+        no line."""
+
+        def fen(n: int) -> str:
+            return f"{n / 100:.2f}"
+
+        def fee(n: int) -> int:
+            return int(n * self.BILL_FEE_RATE + 0.5)
+
+        rows, paid, refunded, fees, ordered, asked = [], 0, 0, 0, 0, 0
+        with self.lock:
+            for order in self.orders.values():
+                if order.mchid != mchid or not order.success_time or not order.success_time.startswith(bill_date):
+                    continue
+                paid, fees, ordered = paid + order.total, fees + fee(order.total), ordered + order.total
+                rows.append([order.success_time.replace("T", " ")[:19], order.appid, mchid, "0", "",
+                             order.transaction_id, order.out_trade_no, order.openid, "JSAPI",
+                             "SUCCESS", "OTHERS", "CNY", fen(order.total), "0.00", "0", "0", "0.00",
+                             "0.00", "", "", order.description, order.attach or "",
+                             fen(fee(order.total)), "0.60%", fen(order.total), "0.00", ""])
+            for refund in self.refunds.values():
+                if (refund.mchid != mchid or refund.status != "SUCCESS"
+                        or not (refund.success_time or "").startswith(bill_date)):
+                    continue
+                order = refund.order
+                refunded, fees, asked = refunded + refund.refund, fees - fee(refund.refund), asked + refund.refund
+                rows.append([refund.success_time.replace("T", " ")[:19], order.appid, mchid, "0", "",
+                             order.transaction_id, order.out_trade_no, order.openid, "JSAPI",
+                             "REFUND", "OTHERS", "CNY", "0.00", "0.00", refund.refund_id,
+                             refund.out_refund_no, fen(refund.refund), "0.00", "ORIGINAL", "SUCCESS",
+                             order.description, order.attach or "", fen(-fee(refund.refund)), "0.60%",
+                             "0.00", fen(refund.refund), ""])
+        if not rows:
+            raise FakePayError(400, "NO_STATEMENT_EXIST", "账单不存在 (当日无交易)")
+        rows.sort(key=lambda r: r[0])
+        lines = [self.BILL_HEADER, *(",".join("`" + v for v in row) for row in rows)]
+        lines.append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
+        lines.append(",".join("`" + v for v in (str(len(rows)), fen(paid), fen(refunded), "0.00",
+                                                fen(fees), fen(ordered), fen(asked))))
+        return "\r\n".join(lines) + "\r\n"
+
+    def h_trade_bill(self, request: Request) -> Reply:
+        """申请交易账单: ``{hash_type: SHA1, hash_value, download_url}``; the hash is of the
+        bill file as downloaded (gzip when tar_type=GZIP)."""
+        merchant = self._authenticate(request)
+        bill_date = request.query.get("bill_date", "")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", bill_date):
+            raise _pay_error(400, "PARAM_ERROR", "bill_date 格式应为 YYYY-MM-DD")
+        if request.query.get("bill_type", "ALL") not in ("ALL", "SUCCESS", "REFUND"):
+            raise _pay_error(400, "PARAM_ERROR", "bill_type 不正确")
+        try:
+            text = self.trade_bill(merchant.mchid, bill_date)
+        except FakePayError as exc:
+            raise _pay_error(exc.status, exc.code, exc.message) from None
+        data = text.encode("utf-8")
+        if request.query.get("tar_type") == "GZIP":
+            data = gzip.compress(data, mtime=0)
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.bill_files[token] = (merchant.mchid, data, request.query.get("tar_type") == "GZIP")
+        return json_reply(200, {
+            "hash_type": "SHA1", "hash_value": hashlib.sha1(data).hexdigest(),
+            "download_url": f"{self.url}/v3/billdownload/file?token={token}",
+        })
+
+    def h_bill_download(self, request: Request) -> Reply:
+        """下载账单: the file behind a download_url (signed request, unsigned raw reply)."""
+        merchant = self._authenticate(request)
+        with self.lock:
+            found = self.bill_files.get(request.query.get("token", ""))
+        if found is None or found[0] != merchant.mchid:
+            raise _pay_error(400, "INVALID_REQUEST", "下载地址无效或已过期")
+        kind = "application/octet-stream" if found[2] else "text/plain; charset=utf-8"
+        return Reply(200, found[1], kind)
+
     def h_certificates(self, request: Request) -> Reply:
         self._authenticate(request)
         # Like a merchant opened after 2024-09: public-key mode only, no platform certificates.
@@ -1362,6 +1454,7 @@ class WeChatPayServer(FakeServer):
             self.refunds.clear()
             self.transfers.clear()
             self.notifications.clear()
+            self.bill_files.clear()
             if not keep_merchants:
                 self.merchants.clear()
         self.failures.clear()

@@ -13,6 +13,8 @@ and decrypts the resource with the APIv3 key.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
 import secrets
@@ -182,6 +184,28 @@ class Gateway:
 
     def transfer_cancel(self, out_bill_no: str) -> dict[str, Any]:
         return self._call("mch_transfer_bills_cancel", out_bill_no=out_bill_no)
+
+    # ------------------------------------------------------------------ bills
+    def trade_bill(self, bill_date: str) -> str | None:
+        """The trade bill (type ALL) of one China-time day ``YYYY-MM-DD``, downloaded (gzip),
+        checked against its SHA1 and decoded: WeChat's CSV text. None when WeChat has no
+        bill for the day (NO_STATEMENT_EXIST: nothing happened). Raises PayError (code
+        ``BILL_HASH_MISMATCH`` when the file does not match its hash)."""
+        try:
+            meta = self._call("trade_bill", bill_date=bill_date, bill_type="ALL", tar_type="GZIP")
+        except PayError as exc:
+            if exc.code == "NO_STATEMENT_EXIST":
+                return None
+            raise
+        try:
+            status, body = self.client.download_bill(meta["download_url"])
+        except requests.RequestException as exc:
+            raise PayError("NETWORK", exc.__class__.__name__, unclear=True) from exc
+        if not 200 <= status < 300 or not isinstance(body, bytes):
+            raise PayError(f"HTTP_{status}", "bill download failed", status=status, unclear=True)
+        if hashlib.sha1(body).hexdigest() != str(meta.get("hash_value", "")).lower():
+            raise PayError("BILL_HASH_MISMATCH", "the bill does not match its SHA1")
+        return gzip.decompress(body).decode("utf-8")
 
     # ------------------------------------------------------------------ notifications
     def parse_notification(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
