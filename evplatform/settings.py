@@ -53,6 +53,7 @@ SHARED_APPS = [
     "channels",
     "axes",
     "analytics.platform",  # cross-operator daily rollups (public schema)
+    "settlement.platform",  # the platform's commission statements (public schema)
 ]
 # The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
 # installed unless EVP_DEMO=0 (default: on outside production, off in production).
