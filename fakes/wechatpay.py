@@ -497,6 +497,12 @@ class WeChatPayServer(FakeServer):
         self.transfers: dict[tuple[str, str], Transfer] = {}
         self.notifications: dict[str, Notification] = {}
         self.bill_files: dict[str, tuple[str, bytes, bool]] = {}
+        # 分账: receivers per merchant {(type, account): {...}}, orders and returns by
+        # (mchid, out_order_no) / (mchid, out_return_no), unfrozen transactions.
+        self.ps_receivers: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.ps_orders: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ps_returns: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ps_unfrozen: set[str] = set()
 
     @property
     def public_key_id(self) -> str:
@@ -865,6 +871,13 @@ class WeChatPayServer(FakeServer):
             route("POST", bills + r"/out-bill-no/(?P<no>[^/]+)/cancel", self.h_transfer_cancel),
             route("GET", r"/v3/certificates", self.h_certificates),
             route("GET", r"/v3/bill/tradebill", self.h_trade_bill),
+            route("POST", r"/v3/profitsharing/receivers/add", self.h_ps_receiver_add),
+            route("POST", r"/v3/profitsharing/orders", self.h_ps_order),
+            route("POST", r"/v3/profitsharing/orders/unfreeze", self.h_ps_unfreeze),
+            route("GET", r"/v3/profitsharing/orders/(?P<no>[^/?]+)", self.h_ps_order_query),
+            route("POST", r"/v3/profitsharing/return-orders", self.h_ps_return),
+            route("GET", r"/v3/profitsharing/return-orders/(?P<no>[^/?]+)", self.h_ps_return_query),
+            route("GET", r"/v3/profitsharing/transactions/(?P<tid>[^/]+)/amounts", self.h_ps_amounts),
             route("GET", r"/v3/billdownload/file", self.h_bill_download),
             # control endpoints (not WeChat): see fakes/README.md
             route("GET", r"/_fake/health", self.c_health),
@@ -1310,6 +1323,194 @@ class WeChatPayServer(FakeServer):
         kind = "application/octet-stream" if found[2] else "text/plain; charset=utf-8"
         return Reply(200, found[1], kind)
 
+    # ------------------------------------------------------------------ 分账 (profit sharing)
+    PS_MAX_RATIO = 0.30  # of the order amount, over all of a transaction's profit sharing
+    PS_TYPES = ("MERCHANT_ID", "PERSONAL_OPENID", "PERSONAL_SUB_OPENID")
+
+    def _decrypt_field(self, request: Request, value: str, name: str) -> str:
+        """A field encrypted with the platform public key (RSA-OAEP, SHA-1), as the SDK sends."""
+        if request.headers.get("Wechatpay-Serial") != self.public_key_id:
+            raise _pay_error(400, "PARAM_ERROR", "加密字段须带 Wechatpay-Serial 请求头")
+        try:
+            return self.platform_key.private_key.decrypt(
+                base64.b64decode(value),
+                padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None),
+            ).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise _pay_error(400, "PARAM_ERROR", f"{name} 解密失败") from None
+
+    def h_ps_receiver_add(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "appid", "type", "account", "relation_type")
+        if data["appid"] not in merchant.appids:
+            raise _pay_error(400, "APPID_MCHID_NOT_MATCH", "appid 和 mch_id 不匹配")
+        if data["type"] not in self.PS_TYPES:
+            raise _pay_error(400, "PARAM_ERROR", "type 不正确")
+        name = self._decrypt_field(request, data["name"], "name") if data.get("name") else None
+        if data["type"] == "MERCHANT_ID" and not name:
+            raise _pay_error(400, "PARAM_ERROR", "商户类型接收方须填写 name (商户全称)")
+        if data["relation_type"] == "CUSTOM" and not data.get("custom_relation"):
+            raise _pay_error(400, "PARAM_ERROR", "relation_type 为 CUSTOM 时须填写 custom_relation")
+        receiver = {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"],
+                    "custom_relation": data.get("custom_relation"), "name": name}
+        with self.lock:
+            self.ps_receivers.setdefault(merchant.mchid, {})[(data["type"], data["account"])] = receiver
+        reply = {k: v for k, v in receiver.items() if k != "name" and v is not None}
+        return json_reply(200, reply)
+
+    def _ps_order_for(self, merchant: Merchant, transaction_id: str) -> Order:
+        order = next((o for o in self.orders.values()
+                      if o.mchid == merchant.mchid and o.transaction_id == transaction_id), None)
+        if order is None:
+            raise _pay_error(404, "RESOURCE_NOT_EXISTS", "微信订单号不存在")
+        return order
+
+    def ps_shared(self, mchid: str, transaction_id: str) -> int:
+        """Fen already split (not returned) from one transaction. Caller holds the lock."""
+        return sum(r["amount"] for (m, _no), o in self.ps_orders.items() if m == mchid
+                   and o["transaction_id"] == transaction_id for r in o["receivers"]) - sum(
+            r["amount"] for (m, _no), r in self.ps_returns.items() if m == mchid
+            and r["transaction_id"] == transaction_id and r["result"] == "SUCCESS")
+
+    def h_ps_order(self, request: Request) -> Reply:
+        """请求分账: answered PROCESSING with every receiver PENDING; the split is done
+        (FINISHED, receivers SUCCESS) when it is next queried — the result must be queried."""
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "appid", "transaction_id", "out_order_no", "receivers")
+        if not isinstance(data.get("unfreeze_unsplit"), bool):
+            raise _pay_error(400, "PARAM_ERROR", "缺少参数 unfreeze_unsplit")
+        no = data["out_order_no"]
+        if not re.fullmatch(r"[0-9A-Za-z_\-|*@]{1,64}", no):
+            raise _pay_error(400, "PARAM_ERROR", "out_order_no 格式错误")
+        receivers = data["receivers"]
+        if not isinstance(receivers, list) or not 1 <= len(receivers) <= 50:
+            raise _pay_error(400, "PARAM_ERROR", "receivers 须为 1-50 个接收方")
+        with self.lock:
+            existing = self.ps_orders.get((merchant.mchid, no))
+            if existing is not None:
+                if existing["request"] != data:
+                    raise _pay_error(400, "INVALID_REQUEST", "商户分账单号重复，且参数不一致")
+                return json_reply(200, self._ps_order_json(existing))
+            order = self._ps_order_for(merchant, data["transaction_id"])
+            if order.trade_state not in ("SUCCESS", "REFUND"):
+                raise _pay_error(400, "INVALID_REQUEST", "订单未支付，不能分账")
+            if not (order.request.get("settle_info") or {}).get("profit_sharing"):
+                raise _pay_error(400, "INVALID_REQUEST", "该订单下单时未指定需要分账 (settle_info.profit_sharing)")
+            if data["transaction_id"] in self.ps_unfrozen:
+                raise _pay_error(400, "INVALID_REQUEST", "订单剩余资金已解冻，不能再分账")
+            known = self.ps_receivers.get(merchant.mchid, {})
+            total = 0
+            for r in receivers:
+                amount = r.get("amount")
+                if not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
+                    raise _pay_error(400, "PARAM_ERROR", "receivers.amount 须为正整数 (分)")
+                if (r.get("type"), r.get("account")) not in known:
+                    raise _pay_error(400, "RECEIVER_INVALID", f"分账接收方 {r.get('account')} 未添加")
+                if not r.get("description"):
+                    raise _pay_error(400, "PARAM_ERROR", "缺少参数 receivers.description")
+                total += amount
+            limit = int(order.total * self.PS_MAX_RATIO) - self.ps_shared(merchant.mchid, order.transaction_id)
+            if total > limit:
+                raise _pay_error(400, "RULE_LIMIT", f"分账金额超出最大分账比例 (剩余可分 {limit} 分)")
+            if total > order.total - order.refunded - self.ps_shared(merchant.mchid, order.transaction_id):
+                raise _pay_error(400, "NOT_ENOUGH", "分账金额不足")
+            now = _now_str()
+            made = {
+                "transaction_id": order.transaction_id, "out_order_no": no,
+                "order_id": "3008" + _now_digits() + _digits(8), "state": "PROCESSING",
+                "request": data, "unfreeze_unsplit": data["unfreeze_unsplit"],
+                "receivers": [
+                    {"amount": r["amount"], "description": r["description"], "type": r["type"],
+                     "account": r["account"], "result": "PENDING", "detail_id": "3600" + _digits(24),
+                     "create_time": now}
+                    for r in receivers
+                ],
+            }
+            self.ps_orders[(merchant.mchid, no)] = made
+            if data["unfreeze_unsplit"]:
+                self.ps_unfrozen.add(order.transaction_id)
+            return json_reply(200, self._ps_order_json(made))
+
+    @staticmethod
+    def _ps_order_json(order: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in order.items() if k not in ("request", "unfreeze_unsplit")}
+
+    def h_ps_order_query(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        with self.lock:
+            order = self.ps_orders.get((merchant.mchid, request.params["no"]))
+            if order is None or order["transaction_id"] != request.query.get("transaction_id"):
+                raise _pay_error(404, "RESOURCE_NOT_EXISTS", "分账单不存在")
+            if order["state"] == "PROCESSING":
+                order["state"] = "FINISHED"
+                for r in order["receivers"]:
+                    r["result"], r["finish_time"] = "SUCCESS", _now_str()
+            return json_reply(200, self._ps_order_json(order))
+
+    def h_ps_unfreeze(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "transaction_id", "out_order_no", "description")
+        with self.lock:
+            order = self._ps_order_for(merchant, data["transaction_id"])
+            self.ps_unfrozen.add(order.transaction_id)
+            made = {"transaction_id": order.transaction_id, "out_order_no": data["out_order_no"],
+                    "order_id": "3008" + _now_digits() + _digits(8), "state": "FINISHED",
+                    "receivers": [], "request": data}
+            self.ps_orders.setdefault((merchant.mchid, data["out_order_no"]), made)
+            return json_reply(200, self._ps_order_json(self.ps_orders[(merchant.mchid, data["out_order_no"])]))
+
+    def h_ps_return(self, request: Request) -> Reply:
+        """请求分账回退: only from a MERCHANT_ID receiver of the split, up to what it got."""
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "out_return_no", "return_mchid", "amount", "description")
+        with self.lock:
+            key = (merchant.mchid, data["out_return_no"])
+            if key in self.ps_returns:
+                return json_reply(200, self._ps_return_json(self.ps_returns[key]))
+            order = next((o for (m, no), o in self.ps_orders.items() if m == merchant.mchid and (
+                no == data.get("out_order_no") or o["order_id"] == data.get("order_id"))), None)
+            if order is None:
+                raise _pay_error(404, "RESOURCE_NOT_EXISTS", "分账单不存在")
+            got = sum(r["amount"] for r in order["receivers"]
+                      if r["type"] == "MERCHANT_ID" and r["account"] == data["return_mchid"])
+            if not got:
+                raise _pay_error(400, "INVALID_REQUEST", "只能从商户类型的分账接收方回退")
+            back = sum(r["amount"] for (m, _no), r in self.ps_returns.items() if m == merchant.mchid
+                       and r["out_order_no"] == order["out_order_no"] and r["return_mchid"] == data["return_mchid"])
+            if not isinstance(data["amount"], int) or data["amount"] < 1 or data["amount"] > got - back:
+                raise _pay_error(400, "NOT_ENOUGH", "回退金额超过分账金额")
+            made = {"order_id": order["order_id"], "out_order_no": order["out_order_no"],
+                    "out_return_no": data["out_return_no"], "return_id": "3008" + _digits(24),
+                    "return_mchid": data["return_mchid"], "amount": data["amount"],
+                    "description": data["description"], "result": "SUCCESS", "create_time": _now_str(),
+                    "finish_time": _now_str(), "transaction_id": order["transaction_id"]}
+            self.ps_returns[key] = made
+            return json_reply(200, self._ps_return_json(made))
+
+    @staticmethod
+    def _ps_return_json(ret: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in ret.items() if k != "transaction_id"}
+
+    def h_ps_return_query(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        with self.lock:
+            ret = self.ps_returns.get((merchant.mchid, request.params["no"]))
+            if ret is None or ret["out_order_no"] != request.query.get("out_order_no"):
+                raise _pay_error(404, "RESOURCE_NOT_EXISTS", "回退单不存在")
+            return json_reply(200, self._ps_return_json(ret))
+
+    def h_ps_amounts(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        with self.lock:
+            order = self._ps_order_for(merchant, request.params["tid"])
+            left = 0 if order.transaction_id in self.ps_unfrozen else (
+                order.total - order.refunded - self.ps_shared(merchant.mchid, order.transaction_id))
+            return json_reply(200, {"transaction_id": order.transaction_id, "unsplit_amount": left})
+
     def h_certificates(self, request: Request) -> Reply:
         self._authenticate(request)
         # Like a merchant opened after 2024-09: public-key mode only, no platform certificates.
@@ -1455,6 +1656,10 @@ class WeChatPayServer(FakeServer):
             self.transfers.clear()
             self.notifications.clear()
             self.bill_files.clear()
+            self.ps_receivers.clear()
+            self.ps_orders.clear()
+            self.ps_returns.clear()
+            self.ps_unfrozen.clear()
             if not keep_merchants:
                 self.merchants.clear()
         self.failures.clear()
