@@ -151,3 +151,38 @@ def test_owner_center_api(earning, staff):
     other = APIClient(HTTP_AUTHORIZATION=f"Bearer {tokens_for(stranger).access}")
     r = other.post("/api/app/v1/owner/withdrawals", {"amount": "1.00"}, format="json")
     assert r.status_code == 403 and r.json()["code"] == "not_station_owner"
+
+
+def test_admin_review_two_people_and_reject(earning, django_user_model):
+    from django.test import Client
+
+    host = {"HTTP_HOST": "tenant-a.testserver"}
+    policy = ledger.money_policy()
+    policy.owner_withdrawal_two_person_above = D("20.00")
+    policy.save()
+    big = withdrawals.withdrawal_request(owner_id=earning.pk, amount=D("25"))
+    small = withdrawals.withdrawal_request(owner_id=earning.pk, amount=D("10"))
+    clients = []
+    for name in ("ops-a", "ops-b"):
+        client = Client()
+        client.force_login(django_user_model.objects.create_superuser(name, password="x-pass-123"))
+        clients.append(client)
+    url = "/admin/settlement/ownerwithdrawal/"
+    assert big.number in clients[0].get(url, **host).content.decode()
+    act = {"action": "approve", "_selected_action": [big.pk]}
+    clients[0].post(url, act, **host)
+    clients[0].post(url, act, **host)  # the same person again: refused, still waiting
+    big.refresh_from_db()
+    assert big.status == W.SECOND_REVIEW
+    clients[1].post(url, act, **host)
+    big.refresh_from_db()
+    assert big.status == W.APPROVED and big.second_approver.username == "ops-b"
+    page = clients[0].get(f"{url}{small.pk}/change/", **host).content.decode()
+    assert f"{url}{small.pk}/reject/" in page
+    r = clients[0].post(f"{url}{small.pk}/reject/", {"reason": "资料不全"}, **host)
+    assert r.status_code == 302
+    small.refresh_from_db()
+    assert (small.status, small.reason) == (W.REJECTED, "资料不全")
+    r = clients[0].post(f"{url}{big.pk}/pay-offline/", {"reference": "ICBC-9"}, **host)
+    big.refresh_from_db()
+    assert big.status == W.PAID and big.reference == "ICBC-9"
