@@ -53,6 +53,7 @@ SHARED_APPS = [
     "channels",
     "axes",
     "analytics.platform",  # cross-operator daily rollups (public schema)
+    "settlement.platform",  # the platform's commission statements (public schema)
 ]
 # The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
 # installed unless EVP_DEMO=0 (default: on outside production, off in production).
@@ -243,6 +244,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "evplatform.fan_out",
         "schedule": env_int("PAYMENTS_RECONCILE_SECONDS", 60),
         "args": ["billing.reconcile_tenant"],
+    },
+    # Yesterday's WeChat Pay trade bill matched line by line against payments and refunds
+    # (a day is checked once it downloads; WeChat publishes it after 10:00 the next day).
+    "billing-bills-reconcile": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("BILLS_RECONCILE_SECONDS", 3600),
+        "args": ["billing.bills_reconcile"],
     },
     # Owners' settlement statements, each period T+N after it ends (per owner contract).
     "settlement-statements": {

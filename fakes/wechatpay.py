@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -495,6 +496,13 @@ class WeChatPayServer(FakeServer):
         self.refunds: dict[tuple[str, str], Refund] = {}
         self.transfers: dict[tuple[str, str], Transfer] = {}
         self.notifications: dict[str, Notification] = {}
+        self.bill_files: dict[str, tuple[str, bytes, bool]] = {}
+        # 分账: receivers per merchant {(type, account): {...}}, orders and returns by
+        # (mchid, out_order_no) / (mchid, out_return_no), unfrozen transactions.
+        self.ps_receivers: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.ps_orders: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ps_returns: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ps_unfrozen: set[str] = set()
 
     @property
     def public_key_id(self) -> str:
@@ -839,7 +847,7 @@ class WeChatPayServer(FakeServer):
         return json_reply(404, {"code": "NOT_FOUND", "message": f"无此接口 {request.path}"})
 
     def finish_reply(self, request: Request, reply: Reply) -> Reply:
-        if request.path.startswith("/v3/"):
+        if request.path.startswith("/v3/") and reply.content_type.startswith("application/json"):
             body = reply.body.decode("utf-8")
             reply.headers.update(
                 signed_headers(self.platform_key.private_key, self.public_key_id, body)
@@ -862,6 +870,15 @@ class WeChatPayServer(FakeServer):
             route("GET", bills + r"/transfer-bill-no/(?P<tno>[^/]+)", self.h_transfer_query),
             route("POST", bills + r"/out-bill-no/(?P<no>[^/]+)/cancel", self.h_transfer_cancel),
             route("GET", r"/v3/certificates", self.h_certificates),
+            route("GET", r"/v3/bill/tradebill", self.h_trade_bill),
+            route("POST", r"/v3/profitsharing/receivers/add", self.h_ps_receiver_add),
+            route("POST", r"/v3/profitsharing/orders", self.h_ps_order),
+            route("POST", r"/v3/profitsharing/orders/unfreeze", self.h_ps_unfreeze),
+            route("GET", r"/v3/profitsharing/orders/(?P<no>[^/?]+)", self.h_ps_order_query),
+            route("POST", r"/v3/profitsharing/return-orders", self.h_ps_return),
+            route("GET", r"/v3/profitsharing/return-orders/(?P<no>[^/?]+)", self.h_ps_return_query),
+            route("GET", r"/v3/profitsharing/transactions/(?P<tid>[^/]+)/amounts", self.h_ps_amounts),
+            route("GET", r"/v3/billdownload/file", self.h_bill_download),
             # control endpoints (not WeChat): see fakes/README.md
             route("GET", r"/_fake/health", self.c_health),
             route("GET", r"/_fake/platform-key", self.c_health),
@@ -1218,6 +1235,282 @@ class WeChatPayServer(FakeServer):
         threading.Thread(target=self._notify_transfer, args=(transfer,), daemon=True).start()
         return json_reply(200, reply)
 
+    # ------------------------------------------------------------------ bills
+    BILL_HEADER = (
+        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
+        "交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,"
+        "充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,"
+        "费率备注"
+    )
+    BILL_FEE_RATE = 0.006  # 0.60 %, the fee column (rounded half up to the fen)
+
+    def trade_bill(self, mchid: str, bill_date: str) -> str:
+        """The merchant's trade bill (bill_type ALL) of one China-time day, as WeChat's CSV:
+        a header, one line per successful payment (SUCCESS) and per successful refund
+        (REFUND) that day, each field prefixed with a backquote, then the totals. Amounts
+        in yuan with two decimals. Raises FakePayError NO_STATEMENT_EXIST when the day has
+        no line."""
+
+        def fen(n: int) -> str:
+            return f"{n / 100:.2f}"
+
+        def fee(n: int) -> int:
+            return int(n * self.BILL_FEE_RATE + 0.5)
+
+        rows, paid, refunded, fees, ordered, asked = [], 0, 0, 0, 0, 0
+        with self.lock:
+            for order in self.orders.values():
+                if order.mchid != mchid or not order.success_time or not order.success_time.startswith(bill_date):
+                    continue
+                paid, fees, ordered = paid + order.total, fees + fee(order.total), ordered + order.total
+                rows.append([order.success_time.replace("T", " ")[:19], order.appid, mchid, "0", "",
+                             order.transaction_id, order.out_trade_no, order.openid, "JSAPI",
+                             "SUCCESS", "OTHERS", "CNY", fen(order.total), "0.00", "0", "0", "0.00",
+                             "0.00", "", "", order.description, order.attach or "",
+                             fen(fee(order.total)), "0.60%", fen(order.total), "0.00", ""])
+            for refund in self.refunds.values():
+                if (refund.mchid != mchid or refund.status != "SUCCESS"
+                        or not (refund.success_time or "").startswith(bill_date)):
+                    continue
+                order = refund.order
+                refunded, fees, asked = refunded + refund.refund, fees - fee(refund.refund), asked + refund.refund
+                rows.append([refund.success_time.replace("T", " ")[:19], order.appid, mchid, "0", "",
+                             order.transaction_id, order.out_trade_no, order.openid, "JSAPI",
+                             "REFUND", "OTHERS", "CNY", "0.00", "0.00", refund.refund_id,
+                             refund.out_refund_no, fen(refund.refund), "0.00", "ORIGINAL", "SUCCESS",
+                             order.description, order.attach or "", fen(-fee(refund.refund)), "0.60%",
+                             "0.00", fen(refund.refund), ""])
+        if not rows:
+            raise FakePayError(400, "NO_STATEMENT_EXIST", "账单不存在 (当日无交易)")
+        rows.sort(key=lambda r: r[0])
+        lines = [self.BILL_HEADER, *(",".join("`" + v for v in row) for row in rows)]
+        lines.append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
+        lines.append(",".join("`" + v for v in (str(len(rows)), fen(paid), fen(refunded), "0.00",
+                                                fen(fees), fen(ordered), fen(asked))))
+        return "\r\n".join(lines) + "\r\n"
+
+    def h_trade_bill(self, request: Request) -> Reply:
+        """申请交易账单: ``{hash_type: SHA1, hash_value, download_url}``; the hash is of the
+        bill file as downloaded (gzip when tar_type=GZIP)."""
+        merchant = self._authenticate(request)
+        bill_date = request.query.get("bill_date", "")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", bill_date):
+            raise _pay_error(400, "PARAM_ERROR", "bill_date 格式应为 YYYY-MM-DD")
+        if request.query.get("bill_type", "ALL") not in ("ALL", "SUCCESS", "REFUND"):
+            raise _pay_error(400, "PARAM_ERROR", "bill_type 不正确")
+        try:
+            text = self.trade_bill(merchant.mchid, bill_date)
+        except FakePayError as exc:
+            raise _pay_error(exc.status, exc.code, exc.message) from None
+        data = text.encode("utf-8")
+        if request.query.get("tar_type") == "GZIP":
+            data = gzip.compress(data, mtime=0)
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.bill_files[token] = (merchant.mchid, data, request.query.get("tar_type") == "GZIP")
+        return json_reply(200, {
+            "hash_type": "SHA1", "hash_value": hashlib.sha1(data).hexdigest(),
+            "download_url": f"{self.url}/v3/billdownload/file?token={token}",
+        })
+
+    def h_bill_download(self, request: Request) -> Reply:
+        """下载账单: the file behind a download_url (signed request, unsigned raw reply)."""
+        merchant = self._authenticate(request)
+        with self.lock:
+            found = self.bill_files.get(request.query.get("token", ""))
+        if found is None or found[0] != merchant.mchid:
+            raise _pay_error(400, "INVALID_REQUEST", "下载地址无效或已过期")
+        kind = "application/octet-stream" if found[2] else "text/plain; charset=utf-8"
+        return Reply(200, found[1], kind)
+
+    # ------------------------------------------------------------------ 分账 (profit sharing)
+    PS_MAX_RATIO = 0.30  # of the order amount, over all of a transaction's profit sharing
+    PS_TYPES = ("MERCHANT_ID", "PERSONAL_OPENID", "PERSONAL_SUB_OPENID")
+
+    def _decrypt_field(self, request: Request, value: str, name: str) -> str:
+        """A field encrypted with the platform public key (RSA-OAEP, SHA-1), as the SDK sends."""
+        if request.headers.get("Wechatpay-Serial") != self.public_key_id:
+            raise _pay_error(400, "PARAM_ERROR", "加密字段须带 Wechatpay-Serial 请求头")
+        try:
+            return self.platform_key.private_key.decrypt(
+                base64.b64decode(value),
+                padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None),
+            ).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise _pay_error(400, "PARAM_ERROR", f"{name} 解密失败") from None
+
+    def h_ps_receiver_add(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "appid", "type", "account", "relation_type")
+        if data["appid"] not in merchant.appids:
+            raise _pay_error(400, "APPID_MCHID_NOT_MATCH", "appid 和 mch_id 不匹配")
+        if data["type"] not in self.PS_TYPES:
+            raise _pay_error(400, "PARAM_ERROR", "type 不正确")
+        name = self._decrypt_field(request, data["name"], "name") if data.get("name") else None
+        if data["type"] == "MERCHANT_ID" and not name:
+            raise _pay_error(400, "PARAM_ERROR", "商户类型接收方须填写 name (商户全称)")
+        if data["relation_type"] == "CUSTOM" and not data.get("custom_relation"):
+            raise _pay_error(400, "PARAM_ERROR", "relation_type 为 CUSTOM 时须填写 custom_relation")
+        receiver = {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"],
+                    "custom_relation": data.get("custom_relation"), "name": name}
+        with self.lock:
+            self.ps_receivers.setdefault(merchant.mchid, {})[(data["type"], data["account"])] = receiver
+        reply = {k: v for k, v in receiver.items() if k != "name" and v is not None}
+        return json_reply(200, reply)
+
+    def _ps_order_for(self, merchant: Merchant, transaction_id: str) -> Order:
+        order = next((o for o in self.orders.values()
+                      if o.mchid == merchant.mchid and o.transaction_id == transaction_id), None)
+        if order is None:
+            raise _pay_error(404, "RESOURCE_NOT_EXISTS", "微信订单号不存在")
+        return order
+
+    def ps_shared(self, mchid: str, transaction_id: str) -> int:
+        """Fen already split (not returned) from one transaction. Caller holds the lock."""
+        return sum(r["amount"] for (m, _no), o in self.ps_orders.items() if m == mchid
+                   and o["transaction_id"] == transaction_id for r in o["receivers"]) - sum(
+            r["amount"] for (m, _no), r in self.ps_returns.items() if m == mchid
+            and r["transaction_id"] == transaction_id and r["result"] == "SUCCESS")
+
+    def h_ps_order(self, request: Request) -> Reply:
+        """请求分账: answered PROCESSING with every receiver PENDING; the split is done
+        (FINISHED, receivers SUCCESS) when it is next queried — the result must be queried."""
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "appid", "transaction_id", "out_order_no", "receivers")
+        if not isinstance(data.get("unfreeze_unsplit"), bool):
+            raise _pay_error(400, "PARAM_ERROR", "缺少参数 unfreeze_unsplit")
+        no = data["out_order_no"]
+        if not re.fullmatch(r"[0-9A-Za-z_\-|*@]{1,64}", no):
+            raise _pay_error(400, "PARAM_ERROR", "out_order_no 格式错误")
+        receivers = data["receivers"]
+        if not isinstance(receivers, list) or not 1 <= len(receivers) <= 50:
+            raise _pay_error(400, "PARAM_ERROR", "receivers 须为 1-50 个接收方")
+        with self.lock:
+            existing = self.ps_orders.get((merchant.mchid, no))
+            if existing is not None:
+                if existing["request"] != data:
+                    raise _pay_error(400, "INVALID_REQUEST", "商户分账单号重复，且参数不一致")
+                return json_reply(200, self._ps_order_json(existing))
+            order = self._ps_order_for(merchant, data["transaction_id"])
+            if order.trade_state not in ("SUCCESS", "REFUND"):
+                raise _pay_error(400, "INVALID_REQUEST", "订单未支付，不能分账")
+            if not (order.request.get("settle_info") or {}).get("profit_sharing"):
+                raise _pay_error(400, "INVALID_REQUEST", "该订单下单时未指定需要分账 (settle_info.profit_sharing)")
+            if data["transaction_id"] in self.ps_unfrozen:
+                raise _pay_error(400, "INVALID_REQUEST", "订单剩余资金已解冻，不能再分账")
+            known = self.ps_receivers.get(merchant.mchid, {})
+            total = 0
+            for r in receivers:
+                amount = r.get("amount")
+                if not isinstance(amount, int) or isinstance(amount, bool) or amount < 1:
+                    raise _pay_error(400, "PARAM_ERROR", "receivers.amount 须为正整数 (分)")
+                if (r.get("type"), r.get("account")) not in known:
+                    raise _pay_error(400, "RECEIVER_INVALID", f"分账接收方 {r.get('account')} 未添加")
+                if not r.get("description"):
+                    raise _pay_error(400, "PARAM_ERROR", "缺少参数 receivers.description")
+                total += amount
+            limit = int(order.total * self.PS_MAX_RATIO) - self.ps_shared(merchant.mchid, order.transaction_id)
+            if total > limit:
+                raise _pay_error(400, "RULE_LIMIT", f"分账金额超出最大分账比例 (剩余可分 {limit} 分)")
+            if total > order.total - order.refunded - self.ps_shared(merchant.mchid, order.transaction_id):
+                raise _pay_error(400, "NOT_ENOUGH", "分账金额不足")
+            now = _now_str()
+            made = {
+                "transaction_id": order.transaction_id, "out_order_no": no,
+                "order_id": "3008" + _now_digits() + _digits(8), "state": "PROCESSING",
+                "request": data, "unfreeze_unsplit": data["unfreeze_unsplit"],
+                "receivers": [
+                    {"amount": r["amount"], "description": r["description"], "type": r["type"],
+                     "account": r["account"], "result": "PENDING", "detail_id": "3600" + _digits(24),
+                     "create_time": now}
+                    for r in receivers
+                ],
+            }
+            self.ps_orders[(merchant.mchid, no)] = made
+            if data["unfreeze_unsplit"]:
+                self.ps_unfrozen.add(order.transaction_id)
+            return json_reply(200, self._ps_order_json(made))
+
+    @staticmethod
+    def _ps_order_json(order: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in order.items() if k not in ("request", "unfreeze_unsplit")}
+
+    def h_ps_order_query(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        with self.lock:
+            order = self.ps_orders.get((merchant.mchid, request.params["no"]))
+            if order is None or order["transaction_id"] != request.query.get("transaction_id"):
+                raise _pay_error(404, "RESOURCE_NOT_EXISTS", "分账单不存在")
+            if order["state"] == "PROCESSING":
+                order["state"] = "FINISHED"
+                for r in order["receivers"]:
+                    r["result"], r["finish_time"] = "SUCCESS", _now_str()
+            return json_reply(200, self._ps_order_json(order))
+
+    def h_ps_unfreeze(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "transaction_id", "out_order_no", "description")
+        with self.lock:
+            order = self._ps_order_for(merchant, data["transaction_id"])
+            self.ps_unfrozen.add(order.transaction_id)
+            made = {"transaction_id": order.transaction_id, "out_order_no": data["out_order_no"],
+                    "order_id": "3008" + _now_digits() + _digits(8), "state": "FINISHED",
+                    "receivers": [], "request": data}
+            self.ps_orders.setdefault((merchant.mchid, data["out_order_no"]), made)
+            return json_reply(200, self._ps_order_json(self.ps_orders[(merchant.mchid, data["out_order_no"])]))
+
+    def h_ps_return(self, request: Request) -> Reply:
+        """请求分账回退: only from a MERCHANT_ID receiver of the split, up to what it got."""
+        merchant = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "out_return_no", "return_mchid", "amount", "description")
+        with self.lock:
+            key = (merchant.mchid, data["out_return_no"])
+            if key in self.ps_returns:
+                return json_reply(200, self._ps_return_json(self.ps_returns[key]))
+            order = next((o for (m, no), o in self.ps_orders.items() if m == merchant.mchid and (
+                no == data.get("out_order_no") or o["order_id"] == data.get("order_id"))), None)
+            if order is None:
+                raise _pay_error(404, "RESOURCE_NOT_EXISTS", "分账单不存在")
+            got = sum(r["amount"] for r in order["receivers"]
+                      if r["type"] == "MERCHANT_ID" and r["account"] == data["return_mchid"])
+            if not got:
+                raise _pay_error(400, "INVALID_REQUEST", "只能从商户类型的分账接收方回退")
+            back = sum(r["amount"] for (m, _no), r in self.ps_returns.items() if m == merchant.mchid
+                       and r["out_order_no"] == order["out_order_no"] and r["return_mchid"] == data["return_mchid"])
+            if not isinstance(data["amount"], int) or data["amount"] < 1 or data["amount"] > got - back:
+                raise _pay_error(400, "NOT_ENOUGH", "回退金额超过分账金额")
+            made = {"order_id": order["order_id"], "out_order_no": order["out_order_no"],
+                    "out_return_no": data["out_return_no"], "return_id": "3008" + _digits(24),
+                    "return_mchid": data["return_mchid"], "amount": data["amount"],
+                    "description": data["description"], "result": "SUCCESS", "create_time": _now_str(),
+                    "finish_time": _now_str(), "transaction_id": order["transaction_id"]}
+            self.ps_returns[key] = made
+            return json_reply(200, self._ps_return_json(made))
+
+    @staticmethod
+    def _ps_return_json(ret: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in ret.items() if k != "transaction_id"}
+
+    def h_ps_return_query(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        with self.lock:
+            ret = self.ps_returns.get((merchant.mchid, request.params["no"]))
+            if ret is None or ret["out_order_no"] != request.query.get("out_order_no"):
+                raise _pay_error(404, "RESOURCE_NOT_EXISTS", "回退单不存在")
+            return json_reply(200, self._ps_return_json(ret))
+
+    def h_ps_amounts(self, request: Request) -> Reply:
+        merchant = self._authenticate(request)
+        with self.lock:
+            order = self._ps_order_for(merchant, request.params["tid"])
+            left = 0 if order.transaction_id in self.ps_unfrozen else (
+                order.total - order.refunded - self.ps_shared(merchant.mchid, order.transaction_id))
+            return json_reply(200, {"transaction_id": order.transaction_id, "unsplit_amount": left})
+
     def h_certificates(self, request: Request) -> Reply:
         self._authenticate(request)
         # Like a merchant opened after 2024-09: public-key mode only, no platform certificates.
@@ -1362,6 +1655,11 @@ class WeChatPayServer(FakeServer):
             self.refunds.clear()
             self.transfers.clear()
             self.notifications.clear()
+            self.bill_files.clear()
+            self.ps_receivers.clear()
+            self.ps_orders.clear()
+            self.ps_returns.clear()
+            self.ps_unfrozen.clear()
             if not keep_merchants:
                 self.merchants.clear()
         self.failures.clear()

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -25,7 +26,7 @@ from accounts.models import Member
 from evplatform.admin_display import html_table, local_seconds
 from stations import selectors as station_selectors
 
-from . import exports, selectors, splits, statements
+from . import exports, selectors, splits, statements, withdrawals
 from .models import (
     Account,
     Entry,
@@ -33,6 +34,7 @@ from .models import (
     MoneyPolicy,
     OrderSplit,
     OwnerContract,
+    OwnerWithdrawal,
     Payout,
     Posting,
     SplitLine,
@@ -488,11 +490,101 @@ class StatementAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ["out_bill_no", "statement", "method", "amount", "status", "reference",
-                    "created_at", "finished_at"]
+    list_display = ["out_bill_no", "statement", "withdrawal", "method", "amount", "status",
+                    "reference", "created_at", "finished_at"]
     list_filter = ["method", "status"]
-    search_fields = ["out_bill_no", "reference", "statement__number"]
+    search_fields = ["out_bill_no", "reference", "statement__number", "withdrawal__number"]
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        return qs if _sees_all(request) else qs.filter(statement__owner=request.user)
+        return qs if _sees_all(request) else qs.filter(
+            Q(statement__owner=request.user) | Q(withdrawal__owner=request.user)
+        )
+
+
+class WithdrawalRejectForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=200)
+
+
+@admin.register(OwnerWithdrawal)
+class OwnerWithdrawalAdmin(ReadOnly, admin.ModelAdmin):
+    """Station owners' withdrawals: approved (two different people above the money policy's
+    threshold), rejected with a reason, or, for owners paid by bank, recorded as paid with
+    the transfer's reference. Owners see only their own and cannot approve them."""
+
+    list_display = ["number", "owner", "amount", "method", "status", "two_person",
+                    "first_approver", "second_approver", "requested_at", "finished_at"]
+    list_filter = ["status", "method", "two_person"]
+    search_fields = ["number", "owner__username", "reference"]
+    list_select_related = ["owner", "first_approver", "second_approver"]
+    actions = ["approve"]
+    readonly_fields = [f.name for f in OwnerWithdrawal._meta.fields]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if _sees_all(request) else qs.filter(owner=request.user)
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("settlement.approve_owner_withdrawal")
+
+    @admin.action(description=_("Approve the selected withdrawals"), permissions=["approve"])
+    def approve(self, request, queryset):
+        done = 0
+        for withdrawal in queryset:
+            try:
+                withdrawals.withdrawal_approve(withdrawal_id=withdrawal.pk, user=request.user)
+                done += 1
+            except splits.SettlementError as exc:
+                self.message_user(request, f"{withdrawal.number}: {exc.detail}", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(n)s approval(s) recorded.") % {"n": done}, messages.SUCCESS)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/reject/", view(self.reject_view), name="settlement_ownerwithdrawal_reject"),
+            path("<int:pk>/pay-offline/", view(self.pay_offline_view),
+                 name="settlement_ownerwithdrawal_pay_offline"),
+        ] + super().get_urls()
+
+    def _form_view(self, request, pk, form_class, call, done, title):
+        withdrawal = self.get_queryset(request).filter(pk=pk).first()
+        if withdrawal is None or not self.has_approve_permission(request):
+            raise PermissionDenied
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                call(withdrawal, form.cleaned_data)
+            except splits.SettlementError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+            return redirect("admin:settlement_ownerwithdrawal_change", pk)
+        context = {**self.admin_site.each_context(request), "form": form, "withdrawal": withdrawal,
+                   "title": title, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/settlement/ownerwithdrawal/form.html", context)
+
+    def reject_view(self, request, pk: int):
+        return self._form_view(
+            request, pk, WithdrawalRejectForm,
+            lambda w, data: withdrawals.withdrawal_reject(
+                withdrawal_id=w.pk, user=request.user, reason=data["reason"]),
+            _("The withdrawal is rejected; the amount is back in the owner's payable."),
+            _("Reject a withdrawal"),
+        )
+
+    def pay_offline_view(self, request, pk: int):
+        return self._form_view(
+            request, pk, OfflinePayForm,
+            lambda w, data: withdrawals.withdrawal_pay_offline(
+                withdrawal_id=w.pk, user=request.user, reference=data["reference"]),
+            _("The bank transfer is recorded."), _("Record an offline bank transfer"),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        if self.has_approve_permission(request):
+            extra_context["reject_url"] = reverse("admin:settlement_ownerwithdrawal_reject", args=[object_id])
+            extra_context["pay_offline_url"] = reverse(
+                "admin:settlement_ownerwithdrawal_pay_offline", args=[object_id])
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -260,6 +260,14 @@ class MoneyPolicy(models.Model):
     payment_expire_minutes = models.PositiveIntegerField(
         _("unpaid payments expire after (minutes)"), default=15
     )
+    owner_min_withdrawal = models.DecimalField(
+        _("station owners' minimum withdrawal (yuan)"), max_digits=10, decimal_places=2,
+        default=Decimal("10.00"),
+    )
+    owner_withdrawal_two_person_above = models.DecimalField(
+        _("owner withdrawals above this need two approvers (yuan)"), max_digits=12,
+        decimal_places=2, default=Decimal("2000.00"),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -512,12 +520,16 @@ class SplitLine(models.Model):
         REVERSAL = "reversal", _("Refund reversal")
         CARRIED_IN = "carried_in", _("Carried from an earlier statement")
         CARRIED_OUT = "carried_out", _("Carried to the next statement")
+        WITHDRAWAL = "withdrawal", _("Withdrawn in advance")
+        WITHDRAWAL_RETURN = "withdrawal_return", _("Withdrawal refused or failed, returned")
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="split_lines",
         verbose_name=_("station owner"),
     )
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    withdrawal = models.ForeignKey("OwnerWithdrawal", on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="lines", verbose_name=_("withdrawal"))
     split = models.ForeignKey(OrderSplit, on_delete=models.PROTECT, null=True, blank=True,
                               related_name="lines", verbose_name=_("order split"))
     posting = models.ForeignKey(Posting, on_delete=models.PROTECT, null=True, blank=True,
@@ -553,8 +565,10 @@ class Payout(models.Model):
     OPEN = (Status.SENT, Status.UNCLEAR, Status.WAIT_USER_CONFIRM)
     Method = OwnerContract.Method
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="payouts",
-                                  verbose_name=_("statement"))
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="payouts", verbose_name=_("statement"))
+    withdrawal = models.ForeignKey("OwnerWithdrawal", on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="payouts", verbose_name=_("withdrawal"))
     method = models.CharField(_("method"), max_length=20, choices=OwnerContract.Method.choices)
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     out_bill_no = models.CharField(_("out bill no"), max_length=32, unique=True)
@@ -576,8 +590,83 @@ class Payout(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["statement"], condition=~Q(status="failed"), name="payout_one_live_per_statement"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["withdrawal"], condition=~Q(status="failed"),
+                name="payout_one_live_per_withdrawal",
+            ),
+            models.CheckConstraint(
+                condition=Q(statement__isnull=True) ^ Q(withdrawal__isnull=True),
+                name="payout_for_a_statement_or_a_withdrawal",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.out_bill_no
+
+    @property
+    def owner_id(self) -> int:
+        return (self.statement or self.withdrawal).owner_id
+
+    @property
+    def for_number(self) -> str:
+        """The statement's or the withdrawal's number (what the payout pays)."""
+        return (self.statement or self.withdrawal).number
+
+
+class OwnerWithdrawal(models.Model):
+    """A station owner's request to be paid part of their available payable now, ahead of
+    the statement (which then nets it off). Reviewed by staff: one approval, or two by
+    different people above the money policy's threshold; then paid by WeChat merchant
+    transfer or an offline bank transfer, per the owner's contract. Amounts in yuan."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Waiting for review")
+        SECOND_REVIEW = "second_review", _("Waiting for a second approver")
+        APPROVED = "approved", _("Approved, being paid")
+        PAID = "paid", _("Paid")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Payment failed")
+
+    OPEN = (Status.REQUESTED, Status.SECOND_REVIEW, Status.APPROVED)
+
+    number = models.CharField(_("withdrawal number"), max_length=32, unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="owner_withdrawals", verbose_name=_("station owner"))
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    method = models.CharField(_("payout method"), max_length=20,
+                              choices=OwnerContract.Method.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.REQUESTED)
+    two_person = models.BooleanField(_("needs two approvers"), default=False)
+    first_approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                       null=True, blank=True, related_name="+",
+                                       verbose_name=_("approved by"))
+    first_approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    second_approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                        null=True, blank=True, related_name="+",
+                                        verbose_name=_("second approver"))
+    second_approved_at = models.DateTimeField(_("second approval"), null=True, blank=True)
+    rejected_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    null=True, blank=True, related_name="+",
+                                    verbose_name=_("rejected by"))
+    reason = models.CharField(_("rejection or failure reason"), max_length=200, blank=True)
+    reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("owner withdrawal")
+        verbose_name_plural = _("owner withdrawals")
+        ordering = ["-requested_at"]
+        permissions = [("approve_owner_withdrawal", _("Can approve station owners' withdrawals"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="owner_withdrawal_positive"),
+            models.CheckConstraint(
+                condition=Q(second_approver__isnull=True) | ~Q(second_approver=models.F("first_approver")),
+                name="owner_withdrawal_two_different_approvers",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number

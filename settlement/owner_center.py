@@ -18,9 +18,10 @@ from evplatform.money import ZERO, kwh, yuan
 from stations import selectors as station_selectors
 from stations.models import Fault, Station
 
-from .models import Account, OrderSplit, OwnerContract, SplitLine, Statement
+from .models import Account, OrderSplit, OwnerContract, OwnerWithdrawal, SplitLine, Statement
 from .splits import SettlementError
 from .statements import operator_zone
+from .withdrawals import owner_available
 
 
 def owner_for_member(member: Member):
@@ -67,11 +68,14 @@ def owner_overview(owner, *, now: datetime | None = None) -> dict:
         "month": _figures(owner, month),
         "payable": payable.balance if payable else ZERO,
         "not_yet_on_a_statement": yuan(unbilled or 0),
+        "available": owner_available(owner.pk),
     }
 
 
 def owner_station_list(owner) -> list[dict]:
-    """The owner's stations, each with its connectors' live status."""
+    """The owner's stations, each with its connectors' live status. Guns are named by id,
+    their pile's name (else "Pile <n>", its place in the station) and number (1号枪), never
+    by pile or connector code (those belong to the operator's staff)."""
     stations = list(owner_stations(owner).prefetch_related("piles__connectors"))
     connectors = [c for s in stations for p in s.piles.all() for c in p.connectors.all()]
     for c in connectors:
@@ -81,10 +85,10 @@ def owner_station_list(owner) -> list[dict]:
         {
             "id": s.pk, "name": s.name, "address": s.address,
             "connectors": [
-                {"code": c.code, "pile": p.code, "number": c.number,
+                {"id": c.pk, "pile": p.name or _("Pile %(n)s") % {"n": i}, "number": c.number,
                  "status": live.get(c.pk, {}).get("status", c.status),
                  "power_kw": live.get(c.pk, {}).get("power_kw")}
-                for p in s.piles.all() for c in p.connectors.all()
+                for i, p in enumerate(s.piles.all(), 1) for c in p.connectors.all()
             ],
         }
         for s in stations
@@ -108,7 +112,11 @@ def owner_faults(owner) -> QuerySet[Fault]:
     """Open faults of the owner's stations' piles, newest first."""
     return (
         Fault.objects.filter(pile__station__owners=owner, cleared_at__isnull=True)
-        .select_related("pile", "connector").order_by("-started_at")
+        .select_related("pile__station", "connector").order_by("-started_at")
     )
 
 
+
+
+def owner_withdrawals(owner) -> QuerySet[OwnerWithdrawal]:
+    return OwnerWithdrawal.objects.filter(owner=owner).order_by("-requested_at")

@@ -131,13 +131,14 @@ def ledger_check() -> LedgerReport:
 
 
 def owner_payable_expected() -> dict[int, Decimal]:
-    """Per owner (user id): Σ payable lines (shares, refund reversals, carried amounts) −
-    payouts not failed, in yuan: what each owner's payable balance must be."""
+    """Per owner (user id): Σ payable lines (shares, refund reversals, carried amounts,
+    withdrawals and their returns) − statements' payouts not failed, in yuan: what each owner's payable balance must be."""
     expected: dict[int, Decimal] = dict(
         SplitLine.objects.values_list("owner_id").annotate(s=Sum("amount")).values_list("owner_id", "s")
     )
     paid = (
-        Payout.objects.exclude(status=Payout.Status.FAILED)
+        # A withdrawal's payout is already a line (−amount) when it is asked for.
+        Payout.objects.exclude(status=Payout.Status.FAILED).filter(statement__isnull=False)
         .values_list("statement__owner_id").annotate(s=Sum("amount"))
         .values_list("statement__owner_id", "s")
     )

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F, Sum
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -91,6 +91,22 @@ def owner_account(owner_id: int) -> Account:
     return account
 
 
+def accounts_locked(*, kinds: Sequence[str] = (), owner_ids: Sequence[int] = ()) -> dict[str, Account]:
+    """The operator's accounts of ``kinds`` and the payables of ``owner_ids``, made when
+    missing, locked and fresh, in one query once they exist: {code: account}. Locks in
+    primary-key order like ``_lock``. Caller holds a transaction."""
+    codes = [*kinds, *(f"{Kind.OWNER_PAYABLE}:{oid}" for oid in owner_ids)]
+    query = Account.objects.select_for_update().filter(code__in=codes).order_by("pk")
+    found = {a.code: a for a in query}
+    if len(found) < len(set(codes)):
+        for kind in kinds:
+            system_account(kind)
+        for oid in owner_ids:
+            owner_account(oid)
+        found = {a.code: a for a in query.all()}
+    return found
+
+
 def money_policy() -> MoneyPolicy:
     """This operator's money policy (made with defaults on first use)."""
     policy = MoneyPolicy.objects.order_by("pk").first()
@@ -143,11 +159,19 @@ def _write(
     Entry.objects.bulk_create(
         Entry(posting=posting, account_id=pk, amount=amount) for pk, amount in merged.items()
     )
+    deltas = []
     for pk, amount in merged.items():
         account = locked[pk]
         delta = amount if account.debit_normal else -amount
-        Account.objects.filter(pk=pk).update(balance=F("balance") + delta)
+        deltas.append((pk, delta))
         account.balance += delta  # keep the locked copy current for later postings
+    # One statement for every account the posting touches (the rows are locked already).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Account._meta.db_table} AS a SET balance = a.balance + v.delta "
+            "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, delta) WHERE a.id = v.id",
+            [[pk for pk, _d in deltas], [d for _pk, d in deltas]],
+        )
     return posting
 
 

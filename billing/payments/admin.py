@@ -9,7 +9,15 @@ from import_export.admin import ExportMixin
 from evplatform.admin_display import TotalsMixin
 
 from . import services
-from .models import Payment, PaymentRefund, TopUpOffer, WalletRefund, Withdrawal
+from .models import (
+    BillCheck,
+    BillMismatch,
+    Payment,
+    PaymentRefund,
+    TopUpOffer,
+    WalletRefund,
+    Withdrawal,
+)
 
 __all__ = ["PaymentAdmin", "WalletRefundAdmin", "PaymentRefundAdmin", "WithdrawalAdmin", "TopUpOfferAdmin"]
 
@@ -125,3 +133,49 @@ class WithdrawalAdmin(ReviewMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin)
 
     def review(self, obj, **kwargs):
         services.withdrawal_review(withdrawal=obj, **kwargs)
+
+
+class BillMismatchInline(admin.TabularInline):
+    model = BillMismatch
+    extra = 0
+    can_delete = False
+    fields = ["kind", "out_trade_no", "out_refund_no", "transaction_id", "bill_amount",
+              "our_amount", "action"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class DayForm(ActionForm):
+    day = forms.DateField(label=_("bill date"), required=False, help_text=_("YYYY-MM-DD"))
+
+
+@admin.register(BillCheck)
+class BillCheckAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """WeChat Pay trade bills matched against our payments and refunds, one row per day,
+    with each difference and what to do. Checked daily for yesterday; "check again" re-runs
+    the selected days (or the date given)."""
+
+    list_display = ["bill_date", "status", "bill_lines", "bill_paid", "ledger_paid",
+                    "bill_refunded", "ledger_refunded", "bill_fees", "differences", "checked_at"]
+    list_filter = ["status"]
+    inlines = [BillMismatchInline]
+    actions = ["check_again"]
+    action_form = DayForm
+
+    @admin.display(description=_("differences"))
+    def differences(self, obj):
+        return obj.mismatches.count()
+
+    @admin.action(description=_("Check the bill again (the selected days, or the date given)"))
+    def check_again(self, request, queryset):
+        days = [c.bill_date for c in queryset]
+        if request.POST.get("day"):
+            form = DayForm(request.POST)
+            if form.is_valid() and form.cleaned_data["day"]:
+                days.append(form.cleaned_data["day"])
+        for day in sorted(set(days)):
+            check = services.bill_reconcile(day=day)
+            level = messages.SUCCESS if check.status in ("matched", "no_bill") else messages.WARNING
+            self.message_user(request, f"{day}: {check.get_status_display()}", level)

@@ -244,3 +244,68 @@ class Withdrawal(models.Model):
 
     def __str__(self) -> str:
         return self.out_bill_no
+
+
+class BillCheck(models.Model):
+    """One day's WeChat Pay trade bill matched line by line against our payments and refunds
+    (``services.bill_reconcile``). Counts and totals in yuan; each difference is a
+    :class:`BillMismatch` with what to do."""
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", _("Matched")
+        MISMATCHED = "mismatched", _("Differences found")
+        NO_BILL = "no_bill", _("No bill (no trade that day)")
+        FAILED = "failed", _("Could not download")
+
+    bill_date = models.DateField(_("bill date"), unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    bill_lines = models.PositiveIntegerField(_("lines in the bill"), default=0)
+    bill_paid = models.DecimalField(_("paid in the bill"), max_digits=14, decimal_places=2, default=0)
+    bill_refunded = models.DecimalField(_("refunded in the bill"), max_digits=14, decimal_places=2,
+                                        default=0)
+    bill_fees = models.DecimalField(_("WeChat fees in the bill"), max_digits=14, decimal_places=2,
+                                    default=0)
+    ledger_paid = models.DecimalField(_("paid in our records"), max_digits=14, decimal_places=2,
+                                      default=0)
+    ledger_refunded = models.DecimalField(_("refunded in our records"), max_digits=14,
+                                          decimal_places=2, default=0)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    checked_at = models.DateTimeField(_("checked"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("WeChat bill check")
+        verbose_name_plural = _("WeChat bill checks")
+        ordering = ["-bill_date"]
+
+    def __str__(self) -> str:
+        return f"{self.bill_date}"
+
+
+class BillMismatch(models.Model):
+    """One difference between the bill and our records."""
+
+    class Kind(models.TextChoices):
+        NOT_IN_RECORDS = "not_in_records", _("In the bill, not in our records")
+        NOT_IN_BILL = "not_in_bill", _("In our records, not in the bill")
+        AMOUNT = "amount", _("Amounts differ")
+        STATE = "state", _("Paid or refunded at WeChat, not in our records")
+
+    bill_check = models.ForeignKey(BillCheck, on_delete=models.CASCADE, related_name="mismatches",
+                              verbose_name=_("bill check"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    out_trade_no = models.CharField(_("out_trade_no"), max_length=32, blank=True)
+    out_refund_no = models.CharField(_("out_refund_no"), max_length=64, blank=True)
+    transaction_id = models.CharField(_("WeChat transaction id"), max_length=64, blank=True)
+    bill_amount = models.DecimalField(_("amount in the bill"), max_digits=12, decimal_places=2,
+                                      null=True, blank=True)
+    our_amount = models.DecimalField(_("amount in our records"), max_digits=12, decimal_places=2,
+                                     null=True, blank=True)
+    action = models.CharField(_("what to do"), max_length=300)
+
+    class Meta:
+        verbose_name = _("bill difference")
+        verbose_name_plural = _("bill differences")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.out_refund_no or self.out_trade_no}"

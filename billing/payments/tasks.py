@@ -34,7 +34,15 @@ def reconcile_tenant_task() -> dict:
     return {"payments": result.payments, "refunds": result.refunds, "withdrawals": result.withdrawals}
 
 
+@app.task(name="billing.bills_reconcile")
+def bills_reconcile_task() -> str | None:
+    """The daily job for one operator: yesterday's WeChat trade bill against our records."""
+    check = services.bills_reconcile_due()
+    return check.status if check else None
+
+
 __all__ = [
+    "bills_reconcile_task",
     "payment_sync_task", "payment_refund_submit_task", "withdrawal_submit_task",
     "reconcile_tenant_task", "owner_payout_submit_task",
 ]

@@ -13,6 +13,8 @@ and decrypts the resource with the APIv3 key.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
 import secrets
@@ -79,9 +81,9 @@ class Gateway:
         return self.mini_program.mchid
 
     # ------------------------------------------------------------------ calls
-    def _call(self, name: str, *args, **kwargs) -> dict[str, Any]:
+    def _call(self, _method: str, *args, **kwargs) -> dict[str, Any]:
         try:
-            status, text = getattr(self.client, name)(*args, **kwargs)
+            status, text = getattr(self.client, _method)(*args, **kwargs)
         except requests.RequestException as exc:
             raise PayError("NETWORK", exc.__class__.__name__, unclear=True) from exc
         except Exception as exc:  # the SDK raises bare Exception for bad reply signatures
@@ -94,11 +96,13 @@ class Gateway:
 
     def jsapi_prepay(
         self, *, out_trade_no: str, description: str, total_fen: int, openid: str,
-        expires_at: datetime, attach: str = "",
+        expires_at: datetime, attach: str = "", profit_sharing: bool = False,
     ) -> str:
-        """Create (or repeat, same body) the JSAPI order; returns the prepay_id."""
+        """Create (or repeat, same body) the JSAPI order; returns the prepay_id. With
+        ``profit_sharing`` the funds are frozen for 分账 (``settle_info.profit_sharing``)."""
+        extra = {"settle_info": {"profit_sharing": True}} if profit_sharing else {}
         data = self._call(
-            "pay",
+            "pay", **extra,
             description=description,
             out_trade_no=out_trade_no,
             amount={"total": total_fen, "currency": "CNY"},
@@ -182,6 +186,62 @@ class Gateway:
 
     def transfer_cancel(self, out_bill_no: str) -> dict[str, Any]:
         return self._call("mch_transfer_bills_cancel", out_bill_no=out_bill_no)
+
+    # ------------------------------------------------------------------ 分账 (profit sharing)
+    def profit_sharing_receiver_add(self, *, openid: str, relation_type: str = "PARTNER",
+                                    name: str | None = None) -> dict[str, Any]:
+        """Add a person (``openid`` of this appid) as a receiver; ``name`` is sent encrypted
+        with the platform public key (the SDK does it). Idempotent at WeChat."""
+        return self._call("profitsharing_add_receiver", account_type="PERSONAL_OPENID",
+                          account=openid, relation_type=relation_type, name=name)
+
+    def profit_sharing_order(
+        self, *, transaction_id: str, out_order_no: str,
+        receivers: list[tuple[str, int, str]], unfreeze_unsplit: bool = True,
+    ) -> dict[str, Any]:
+        """请求分账 of one paid transaction: ``receivers`` are (openid, fen, description).
+        The answer is PROCESSING; the result must be queried (``profit_sharing_query``)."""
+        return self._call(
+            "profitsharing_order", transaction_id=transaction_id, out_order_no=out_order_no,
+            receivers=[{"type": "PERSONAL_OPENID", "account": openid, "amount": fen,
+                        "description": description[:80]} for openid, fen, description in receivers],
+            unfreeze_unsplit=unfreeze_unsplit,
+        )
+
+    def profit_sharing_query(self, *, transaction_id: str, out_order_no: str) -> dict[str, Any] | None:
+        try:
+            return self._call("profitsharing_order_query", transaction_id=transaction_id,
+                              out_order_no=out_order_no)
+        except PayError as exc:
+            if exc.code in ("RESOURCE_NOT_EXISTS", "NOT_FOUND"):
+                return None
+            raise
+
+    def profit_sharing_unsplit(self, transaction_id: str) -> int:
+        """Fen of the transaction still frozen for splitting."""
+        return int(self._call("profitsharing_amount_query", transaction_id=transaction_id)["unsplit_amount"])
+
+    # ------------------------------------------------------------------ bills
+    def trade_bill(self, bill_date: str) -> str | None:
+        """The trade bill (type ALL) of one China-time day ``YYYY-MM-DD``, downloaded (gzip),
+        checked against its SHA1 and decoded: WeChat's CSV text. None when WeChat has no
+        bill for the day (NO_STATEMENT_EXIST: nothing happened). Raises PayError (code
+        ``BILL_HASH_MISMATCH`` when the file does not match its hash)."""
+        try:
+            meta = self._call("trade_bill", bill_date=bill_date, bill_type="ALL", tar_type="GZIP")
+        except PayError as exc:
+            if exc.code == "NO_STATEMENT_EXIST":
+                return None
+            raise
+        try:
+            status, body = self.client.download_bill(meta["download_url"])
+        except requests.RequestException as exc:
+            raise PayError("NETWORK", exc.__class__.__name__, unclear=True) from exc
+        if not 200 <= status < 300 or not isinstance(body, bytes):
+            raise PayError(f"HTTP_{status}", "bill download failed", status=status, unclear=True)
+        if hashlib.sha1(body).hexdigest() != str(meta.get("hash_value", "")).lower():
+            raise PayError("BILL_HASH_MISMATCH", "the bill does not match its SHA1")
+        return gzip.decompress(body).decode("utf-8")
 
     # ------------------------------------------------------------------ notifications
     def parse_notification(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The station-owner center: members who are station owners see their stations, figures,
-orders, statements, payable and faults — only their own (403 ``not_station_owner`` for
+orders, statements, payable, withdrawals and faults — only their own (403 ``not_station_owner`` for
 anyone else)."""
 
 from drf_spectacular.utils import extend_schema
@@ -8,7 +8,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from evplatform.api.pagination import Pagination
-from settlement import owner_center
+from settlement import owner_center, withdrawals
 
 from .serializers import (
     OwnerFaultOut,
@@ -16,6 +16,8 @@ from .serializers import (
     OwnerOverviewOut,
     OwnerStatementOut,
     OwnerStationOut,
+    OwnerWithdrawalIn,
+    OwnerWithdrawalOut,
 )
 
 
@@ -66,3 +68,18 @@ def statement_detail(request, pk: int):
 def faults(request):
     owner = owner_center.owner_for_member(request.user)
     return _page(request, owner_center.owner_faults(owner), OwnerFaultOut)
+
+
+@extend_schema(request=OwnerWithdrawalIn, responses={200: OwnerWithdrawalOut(many=True), 201: OwnerWithdrawalOut})
+@api_view(["GET", "POST"])
+def owner_withdrawals(request):
+    """GET: my withdrawals, newest first. POST ``{"amount": "100.00"}``: ask to be paid that
+    much of my available payable now; staff review it. Errors: ``withdrawal_below_minimum``,
+    ``withdrawal_exceeds_available`` (409), ``no_contract``, ``no_openid``."""
+    owner = owner_center.owner_for_member(request.user)
+    if request.method == "GET":
+        return _page(request, owner_center.owner_withdrawals(owner), OwnerWithdrawalOut)
+    data = OwnerWithdrawalIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    made = withdrawals.withdrawal_request(owner_id=owner.pk, amount=data.validated_data["amount"])
+    return Response(OwnerWithdrawalOut(made).data, status=201)

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 
@@ -32,11 +34,34 @@ class OwnerOverviewOut(serializers.Serializer):
     month = OwnerFiguresOut()
     payable = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="yuan owed to the owner")
     not_yet_on_a_statement = serializers.DecimalField(max_digits=14, decimal_places=2)
+    available = serializers.DecimalField(
+        max_digits=14, decimal_places=2,
+        help_text="yuan the owner may withdraw now (payable less built statements and the refund window)",
+    )
+
+
+class OwnerWithdrawalIn(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"),
+                                      help_text="yuan")
+
+
+class OwnerWithdrawalOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    method = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField(source="get_status_display")
+    reason = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class OwnerConnectorOut(serializers.Serializer):
-    code = serializers.CharField()
-    pile = serializers.CharField()
+    """A gun at the owner's station: by id, pile name and number, never by pile code."""
+
+    id = serializers.IntegerField()
+    pile = serializers.CharField(help_text="the pile's name (or 'Pile n', its place in the station)")
     number = serializers.IntegerField()
     status = serializers.CharField()
     power_kw = serializers.DecimalField(max_digits=8, decimal_places=1, allow_null=True)
@@ -80,7 +105,12 @@ class OwnerStatementOut(serializers.Serializer):
 
 class OwnerFaultOut(serializers.Serializer):
     id = serializers.IntegerField()
-    pile = serializers.CharField(source="pile.code")
-    code = serializers.CharField()
+    station = serializers.CharField(source="pile.station.name")
+    pile = serializers.SerializerMethodField(help_text="the pile's name, never its code")
+    connector_no = serializers.IntegerField(source="connector.number", allow_null=True)
+    code = serializers.CharField(help_text="the pile's fault code")
     description = serializers.CharField()
     started_at = serializers.DateTimeField()
+
+    def get_pile(self, fault) -> str:
+        return fault.pile.name or fault.pile.station.name

@@ -11,4 +11,5 @@ urlpatterns = [
     path("owner/statements", owner_views.statements, name="owner-statements"),
     path("owner/statements/<int:pk>", owner_views.statement_detail, name="owner-statement"),
     path("owner/faults", owner_views.faults, name="owner-faults"),
+    path("owner/withdrawals", owner_views.owner_withdrawals, name="owner-withdrawals"),
 ]

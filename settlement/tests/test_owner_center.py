@@ -45,7 +45,11 @@ def test_owner_sees_own_figures(owner_member, owner, funded_member, connector, t
     assert body["payable"] == "2.00" and body["not_yet_on_a_statement"] == "2.00"
     stations = api.get(f"{BASE}/stations").json()
     assert [s["name"] for s in stations] == ["珠江新城站"]
-    assert {c["code"] for c in stations[0]["connectors"]} == {c.code for c in connector.pile.connectors.all()}
+    assert {c["id"] for c in stations[0]["connectors"]} == {c.pk for c in connector.pile.connectors.all()}
+    pile = connector.pile
+    for path in ("stations", "faults", "orders", "overview"):  # the owner never sees a pile's code
+        text = api.get(f"{BASE}/{path}").content.decode()
+        assert pile.code not in text and connector.code not in text, path
     orders = api.get(f"{BASE}/orders").json()["results"]
     assert [(o["order_ref"], o["my_share"]) for o in orders] == [(order.number, "2.00")]
     end = timezone.now()

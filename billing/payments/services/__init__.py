@@ -16,6 +16,7 @@ a notification racing each other all post once.
 from __future__ import annotations
 
 from ..wechatpay import NotifyRejected
+from .bills import bill_reconcile, bills_reconcile_due, parse_trade_bill
 from .common import BillingError, NotificationMismatch
 from .notifications import notification_handle
 from .payments import (
@@ -67,6 +68,9 @@ __all__ = [
     "withdrawal_sync",
     "withdrawal_apply",
     "reconcile",
+    "bill_reconcile",
+    "bills_reconcile_due",
+    "parse_trade_bill",
     "owner_payout_submit",
     "owner_payout_sync",
     "owner_payout_apply",

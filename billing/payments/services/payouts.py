@@ -1,5 +1,6 @@
 """Station-owner payouts by WeChat Pay merchant transfer (商家转账, scene 佣金报酬): send the
-transfer of a payout opened by ``settlement.statements.statement_pay_wechat``, query an
+transfer of a payout opened by ``settlement.statements.statement_pay_wechat`` or by the last
+approval of an owner's withdrawal (``settlement.withdrawals``), query an
 unclear one, apply WeChat's answer. The ledger side (payable → in transit → clearing, or
 back to the payable on failure) is ``settlement.statements``."""
 
@@ -28,10 +29,10 @@ OWNER_PAYOUT_PREFIX = "PO"  # settlement.statements numbers owner payouts PO…;
 def owner_payout_submit(*, payout_id: int) -> Payout:
     """Send (or, after an unclear answer, first query) the payout's transfer to the owner's
     openid. The same out_bill_no is reused, so the money is never sent twice."""
-    payout = Payout.objects.select_related("statement").get(pk=payout_id)
+    payout = Payout.objects.select_related("statement", "withdrawal").get(pk=payout_id)
     if payout.status not in (Payout.Status.SENT, Payout.Status.UNCLEAR):
         return payout
-    contract = OwnerContract.objects.get(owner_id=payout.statement.owner_id)
+    contract = OwnerContract.objects.get(owner_id=payout.owner_id)
     gateway = _gateway()
     try:
         if payout.status == Payout.Status.UNCLEAR:
@@ -46,7 +47,10 @@ def owner_payout_submit(*, payout_id: int) -> Payout:
             scene_id=COMMISSION_SCENE,
             report_infos=[
                 {"info_type": "岗位类型", "info_content": "充电站站长"},
-                {"info_type": "报酬说明", "info_content": f"结算单 {payout.statement.number}"},
+                {"info_type": "报酬说明", "info_content": (
+                    f"结算单 {payout.statement.number}" if payout.statement_id
+                    else f"站长提现 {payout.withdrawal.number}"
+                )},
             ],
         )
     except PayError as exc:
