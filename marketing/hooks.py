@@ -48,11 +48,11 @@ def order_discount(*, order, gross: Decimal) -> Decimal:
     if order.member_id is None or gross <= 0:
         coupon_unchoose(order_ref=order.number)
         return ZERO
-    at = order.started_at or order.created_at or timezone.now()
+    at = timezone.now()  # coupons and SVIP valid at settlement apply
     member = order.member
     # The member's usable coupons, row-locked (a racing settlement of the same member waits).
     coupons = list(
-        Coupon.objects.select_for_update().filter(member=member, valid_from__lte=at, valid_until__gt=timezone.now())
+        Coupon.objects.select_for_update().filter(member=member, valid_from__lte=at, valid_until__gt=at)
         .filter(status__in=(Coupon.Status.AVAILABLE, Coupon.Status.LOCKED)).order_by("valid_until", "pk")
     )
     coupons = [c for c in coupons if c.status == Coupon.Status.AVAILABLE or c.order_ref == order.number]
