@@ -14,7 +14,14 @@ from django_tenants.utils import tenant_context
 
 from marketing import cards, coupons, scratch
 from marketing.common import MarketingError
-from marketing.models import Coupon, CouponTemplate, PointCardBatch, ScratchCampaign, ScratchCard, ScratchPrize
+from marketing.models import (
+    Coupon,
+    CouponTemplate,
+    PointCardBatch,
+    ScratchCampaign,
+    ScratchCard,
+    ScratchPrize,
+)
 from settlement import selectors as ledger_selectors
 
 D = Decimal

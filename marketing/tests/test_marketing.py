@@ -288,3 +288,27 @@ def test_hooks_without_a_member_give_nothing(tenant):
         number = "X1"
 
     assert hooks.order_discount(order=Anon(), gross=D("10")) == D("0.00")
+
+
+def test_admin_pages_and_statistics(tenant, django_user_model, member):
+    from django.core.management import call_command
+    from django.test import Client
+
+    user = django_user_model.objects.create_superuser("mkt-admin", password="x-pass-123")
+    client = Client(HTTP_HOST="tenant-a.testserver")
+    client.force_login(user)
+    template = _template()
+    coupons.coupon_claim(member=member, template_id=template.pk)
+    for name in ("coupontemplate", "coupon", "svipplan", "svippurchase", "pointsentry", "mallitem",
+                 "mallredemption", "scratchcampaign", "pointcardbatch", "pointcard"):
+        r = client.get(f"/admin/marketing/{name}/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+        assert r.status_code == 200, name
+    r = client.get("/admin/marketing/coupontemplate/statistics/")
+    assert r.status_code == 200 and "满10减3" in r.content.decode()
+    r = client.post(f"/admin/marketing/coupontemplate/{template.pk}/grant/", {"segment": "all"})
+    assert r.status_code == 302
+    batch = PointCardBatch.objects.create(name="批次", face_value=D("10"), count=2)
+    r = client.post("/admin/marketing/pointcardbatch/", {"action": "generate", "_selected_action": [batch.pk]})
+    assert r.status_code == 200 and r["Content-Type"].startswith("application/vnd.openxml")
+    assert batch.cards.count() == 2
+    call_command("points_verify", tenant=tenant.slug)
