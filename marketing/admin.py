@@ -20,7 +20,7 @@ from accounts.models import Member
 from evplatform.errors import DomainError
 from settlement.models import Account
 
-from . import cards, coupons, mall, svip
+from . import cards, coupons, mall, sms, svip
 from .models import (
     Coupon,
     CouponTemplate,
@@ -34,6 +34,11 @@ from .models import (
     ScratchCampaign,
     ScratchCard,
     ScratchPrize,
+    SmsCampaign,
+    SmsConsent,
+    SmsMessage,
+    SmsSettings,
+    SmsTemplate,
     SvipPlan,
     SvipPurchase,
 )
@@ -339,3 +344,61 @@ class PointCardAdmin(ReadOnly):
     list_filter = ["batch"]
     search_fields = ["number"]
     exclude = ["pin_hash"]
+
+
+@admin.register(SmsSettings)
+class SmsSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "provider", "sdk_app_id", "sign_name", "price_per_message", "rate_per_second"]
+
+    def has_add_permission(self, request):
+        return not SmsSettings.objects.exists()
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["secret_key"].widget = forms.PasswordInput(render_value=True)
+        return form
+
+
+@admin.register(SmsTemplate)
+class SmsTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "template_id", "content"]
+
+
+@admin.register(SmsCampaign)
+class SmsCampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "template", "segment", "status", "total", "sent", "failed", "delivered", "progress",
+                    "billed", "cost", "created_at"]
+    list_filter = ["status", "segment"]
+    readonly_fields = ["status", "total", "sent", "failed", "delivered", "billed", "cost", "started_at", "finished_at"]
+    actions = ["send", "pull_receipts"]
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return f"{sms.sms_progress(obj)['percent']}%"
+
+    @admin.action(description=_("Send now"))
+    def send(self, request, queryset):
+        for campaign in queryset:
+            try:
+                started = sms.sms_campaign_start(campaign_id=campaign.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{campaign}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(name)s: sending to %(n)d numbers.") % {"name": started.name, "n": started.total})
+
+    @admin.action(description=_("Fetch delivery receipts"))
+    def pull_receipts(self, request, queryset):
+        self.message_user(request, _("%(n)d receipts recorded.") % {"n": sms.sms_pull_receipts()})
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(ReadOnly):
+    list_display = ["phone", "campaign", "status", "fee", "serial_no", "error", "sent_at", "receipt_at"]
+    list_filter = ["status", "campaign"]
+    search_fields = ["phone", "serial_no"]
+
+
+@admin.register(SmsConsent)
+class SmsConsentAdmin(ReadOnly):
+    list_display = ["member", "consented", "opted_out_at", "updated_at"]
+    list_filter = ["consented"]

@@ -474,3 +474,136 @@ class PointCard(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+# --------------------------------------------------------------------------- bulk SMS
+class SmsSettings(models.Model):
+    """The operator's SMS account (one row): Tencent Cloud SMS, or the local fake."""
+
+    class Provider(models.TextChoices):
+        TENCENT = "tencent", _("Tencent Cloud SMS")
+
+    provider = models.CharField(_("provider"), max_length=10, choices=Provider.choices, default=Provider.TENCENT)
+    sdk_app_id = models.CharField(_("SMS SdkAppId"), max_length=20, blank=True)
+    secret_id = models.CharField(_("SecretId"), max_length=64, blank=True)
+    secret_key = models.CharField(_("SecretKey"), max_length=64, blank=True)
+    region = models.CharField(_("region"), max_length=20, default="ap-guangzhou")
+    endpoint = models.CharField(
+        _("endpoint"), max_length=100, blank=True,
+        help_text=_("Empty: sms.tencentcloudapi.com. A host:port here is called over plain HTTP (the local fake)."),
+    )
+    sign_name = models.CharField(_("signature"), max_length=20, blank=True, help_text=_("The approved SMS signature (签名)."))
+    price_per_message = models.DecimalField(
+        _("price per message (yuan)"), max_digits=6, decimal_places=3, default=Decimal("0.045"),
+        help_text=_("What one billed message costs; the cost of a send is this × the messages the provider billed."),
+    )
+    rate_per_second = models.PositiveIntegerField(_("messages per second"), default=100, validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("SMS settings")
+        verbose_name_plural = _("SMS settings")
+
+    def __str__(self) -> str:
+        return str(_("SMS settings"))
+
+
+class SmsTemplate(models.Model):
+    name = models.CharField(_("name"), max_length=60)
+    template_id = models.CharField(_("provider template ID"), max_length=20)
+    content = models.CharField(_("content"), max_length=300, help_text=_("As approved, with {1}, {2}… for the parameters."))
+    params = models.JSONField(_("parameters"), default=list, blank=True, help_text=_('e.g. ["5元", "12月31日"]'))
+
+    class Meta:
+        verbose_name = _("SMS template")
+        verbose_name_plural = _("SMS templates")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SmsConsent(models.Model):
+    """A member's answer to marketing SMS: only members who agreed and did not opt out
+    (in the app, or by replying TD) receive campaigns."""
+
+    member = models.OneToOneField("accounts.Member", on_delete=models.CASCADE, related_name="sms_consent", verbose_name=_("member"))
+    consented = models.BooleanField(_("agreed to marketing SMS"), default=False)
+    opted_out_at = models.DateTimeField(_("opted out"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("SMS consent")
+        verbose_name_plural = _("SMS consents")
+
+    def __str__(self) -> str:
+        return str(self.member)
+
+
+class SmsCampaign(models.Model):
+    """A bulk send (群发短信) to an audience."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SENDING = "sending", _("Sending")
+        DONE = "done", _("Sent")
+
+    class Segment(models.TextChoices):
+        ALL = "all", _("All members")
+        INACTIVE = "inactive", _("Inactive for N days")
+        SVIP = "svip", _("SVIP members")
+        STATION = "station", _("Users of a station")
+        BALANCE = "balance", _("Wallet balance above X")
+        PHONES = "phones", _("A list of phone numbers")
+
+    name = models.CharField(_("name"), max_length=60)
+    template = models.ForeignKey(SmsTemplate, on_delete=models.PROTECT, verbose_name=_("template"))
+    segment = models.CharField(_("audience"), max_length=10, choices=Segment.choices, default=Segment.ALL)
+    inactive_days = models.PositiveIntegerField(_("inactive days"), default=30)
+    station = models.ForeignKey("stations.Station", on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("station"))
+    min_balance = models.DecimalField(_("balance above (yuan)"), max_digits=10, decimal_places=2, default=ZERO)
+    phones = models.TextField(_("phone numbers (one a line)"), blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
+    total = models.PositiveIntegerField(_("recipients"), default=0)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    delivered = models.PositiveIntegerField(_("delivered"), default=0)
+    billed = models.PositiveIntegerField(_("billed messages"), default=0)
+    cost = models.DecimalField(_("cost (yuan)"), max_digits=10, decimal_places=3, default=Decimal("0"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SMS campaign")
+        verbose_name_plural = _("SMS campaigns")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SmsMessage(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent (waiting for the receipt)")
+        FAILED = "failed", _("Refused by the provider")
+        DELIVERED = "delivered", _("Delivered")
+        UNDELIVERED = "undelivered", _("Not delivered")
+
+    campaign = models.ForeignKey(SmsCampaign, on_delete=models.CASCADE, related_name="messages", verbose_name=_("campaign"))
+    member = models.ForeignKey("accounts.Member", on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("member"))
+    phone = models.CharField(_("phone"), max_length=20)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    serial_no = models.CharField(_("provider serial number"), max_length=64, blank=True, db_index=True)
+    fee = models.PositiveSmallIntegerField(_("billed messages"), default=0)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    receipt_at = models.DateTimeField(_("receipt"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SMS message")
+        verbose_name_plural = _("SMS messages")
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "phone"], name="marketing_sms_one_per_phone")]
+
+    def __str__(self) -> str:
+        return self.phone

@@ -22,7 +22,7 @@ TAG_OF_SEGMENT = {
     "orders": "charging", "reservations": "charging",
     "wallet": "wallet",
     "coupons": "marketing", "points": "marketing", "svip": "marketing",
-    "scratch-cards": "marketing", "point-cards": "marketing",
+    "scratch-cards": "marketing", "point-cards": "marketing", "sms-consent": "marketing",
     "owner": "owner",
     "invoices": "invoices",
 }

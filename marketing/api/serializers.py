@@ -151,3 +151,7 @@ class CardRedeemOut(serializers.Serializer):
     number = serializers.CharField()
     amount = serializers.DecimalField(max_digits=8, decimal_places=2)
     credited_as = serializers.CharField(help_text="cash or bonus")
+
+
+class SmsConsentIO(serializers.Serializer):
+    consented = serializers.BooleanField(help_text="agreed to marketing SMS (false: opted out)")

@@ -18,4 +18,5 @@ urlpatterns = [
     path("scratch-cards", views.scratch_cards, name="scratch-cards"),
     path("scratch-cards/<int:pk>/scratch", views.scratch_card_scratch, name="scratch-card-scratch"),
     path("point-cards/redeem", views.point_card_redeem, name="point-card-redeem"),
+    path("sms-consent", views.sms_consent, name="sms-consent"),
 ]

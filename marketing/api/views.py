@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from evplatform.api.pagination import Pagination
 from evplatform.api.schema import paginated
-from marketing import cards, coupons, discounts, mall, points, scratch, svip
+from marketing import cards, coupons, discounts, mall, points, scratch, sms, svip
 from marketing.common import MarketingError, local
 from marketing.models import (
     MallItem,
@@ -209,3 +209,17 @@ def point_card_redeem(request):
 
 
 
+
+
+@extend_schema(methods=["GET"], operation_id="sms_consent_get", responses=s.SmsConsentIO)
+@extend_schema(methods=["PUT"], request=s.SmsConsentIO, responses=s.SmsConsentIO)
+@api_view(["GET", "PUT"])
+def sms_consent(request):
+    """营销短信订阅 · Whether the member receives marketing SMS; PUT to agree or opt out."""
+    if request.method == "PUT":
+        data = s.SmsConsentIO(data=request.data)
+        data.is_valid(raise_exception=True)
+        consent = sms.sms_consent_set(member=request.user, consented=data.validated_data["consented"])
+    else:
+        consent = sms.SmsConsent.objects.filter(member=request.user).first()
+    return Response({"consented": bool(consent and consent.consented and consent.opted_out_at is None)})
