@@ -23,8 +23,6 @@ from .points import points_earn_for_order, points_reverse_for_order
 from .scratch import scratch_cards_grant
 from .svip import svip_purchase_at
 
-LABELS = {"svip": "SVIP", "coupon": "coupon"}
-
 
 def _facts(order, gross: Decimal) -> discounts.OrderFacts:
     current_type = getattr(getattr(order, "pile", None), "current_type", 1)
@@ -130,3 +128,25 @@ def order_refunded(*, order) -> None:
 def order_released(*, order) -> None:
     """An order ended without a bill (never started): a coupon chosen for it goes back."""
     coupon_unchoose(order_ref=order.number)
+
+
+def coupon_check_usable(*, member, coupon_id: int) -> None:
+    """Before a start with a chosen coupon: raise MarketingError coupon_unavailable unless the
+    coupon is the member's, available and in date."""
+    now = timezone.now()
+    if not Coupon.objects.filter(pk=coupon_id, member=member, status=Coupon.Status.AVAILABLE,
+                                 valid_from__lte=now, valid_until__gt=now).exists():
+        from django.utils.translation import gettext as _
+
+        raise MarketingError("coupon_unavailable", _("This coupon cannot be used now."))
+
+
+def coupon_choose_for_order(*, member, coupon_id: int, order_ref: str) -> bool:
+    """Set the coupon aside for the order just started; False when another order took it."""
+    from .coupons import coupon_choose
+
+    try:
+        coupon_choose(member=member, coupon_id=coupon_id, order_ref=order_ref)
+    except MarketingError:
+        return False
+    return True

@@ -13,6 +13,10 @@ class OrderStartIn(serializers.Serializer):
     prepay_ref = serializers.CharField(
         max_length=64, required=False, help_text="The paid prepayment's reference (pay per order)."
     )
+    coupon_id = serializers.IntegerField(
+        min_value=1, required=False,
+        help_text="A coupon of the member's to use on this order (GET /coupons/applicable); default: the best one at settlement.",
+    )
 
     def validate(self, attrs):
         if not attrs.get("connector_code") and not attrs.get("connector_id"):

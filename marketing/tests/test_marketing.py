@@ -312,3 +312,19 @@ def test_admin_pages_and_statistics(tenant, django_user_model, member):
     assert r.status_code == 200 and r["Content-Type"].startswith("application/vnd.openxml")
     assert batch.cards.count() == 2
     call_command("points_verify", tenant=tenant.slug)
+
+
+def test_a_coupon_chosen_at_start_through_the_orders_api(member_api, connector, tariff):
+    from charging.tests.money import wallet_credit
+
+    member = member_api.member
+    wallet_credit(member, D("100"))
+    small = coupons.coupon_grant(template_id=_template(name="减1", kind="fixed", amount=D("1")).pk,
+                                 member=member, source="staff")[0]
+    coupons.coupon_grant(template_id=_template(name="减2", kind="fixed", amount=D("2")).pk, member=member, source="staff")
+    r = member_api.post("/api/app/v1/orders", {"connector_id": connector.pk, "coupon_id": 999999}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "coupon_unavailable"
+    r = member_api.post("/api/app/v1/orders", {"connector_id": connector.pk, "coupon_id": small.pk}, format="json")
+    assert r.status_code == 202, r.content
+    small.refresh_from_db()
+    assert (small.status, small.order_ref) == ("locked", r.json()["number"])
