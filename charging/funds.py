@@ -37,7 +37,10 @@ def hold_for_order(order: ChargingOrder) -> Decimal | None:
 
 
 def release_for_order(order: ChargingOrder) -> None:
-    """Give back what an order that never charged had reserved."""
+    """Give back what an order that never charged had reserved (funds, a chosen coupon)."""
+    from marketing import hooks as marketing_hooks
+
+    marketing_hooks.order_released(order=order)
     if order.mode == PaymentMode.PREPAY:
         billing_services.prepay_settle(
             order_ref=order.number, amount_used=ZERO, key=f"order:{order.number}:charge"

@@ -36,7 +36,9 @@ class Journey:
     connector_code: str | None = None
     timeout_s: float = 120.0
     say: Callable[[str], None] = print
+    marketing: bool = False  # buy SVIP and claim a coupon before charging (the bill shows both)
     token: str = ""
+    perks: dict = field(default_factory=dict)
     log: list[dict] = field(default_factory=list)
 
     # --- HTTP -------------------------------------------------------------------------
@@ -181,6 +183,8 @@ class Journey:
         before = self.wallet()
         self.say(f"余额 / balance ¥{before['available']}")
         self.top_up_and_pay()
+        if self.marketing:
+            self.perks = self.marketing_perks()
         topped = self.wallet()
         self.say(f"余额 / balance after top-up ¥{topped['available']}")
         connector = self.pick_connector()
@@ -190,12 +194,31 @@ class Journey:
             raise JourneyError(f"order ended {final['state']}")
         order = self._call("GET", f"/orders/{order['id']}")
         self.say("账单 / bill:")
+        self._say_bill(order)
+        after = self.wallet()
+        self.say(f"余额 / balance now ¥{after['available']}")
+        return {"order": order, "before": topped, "after": after}
+
+    def marketing_perks(self) -> dict:
+        """Buy the first SVIP plan on sale from the wallet and claim the first claimable coupon."""
+        svip = self._call("GET", "/svip")
+        bought = None
+        if not svip["active"] and svip["plans"]:
+            plan = svip["plans"][0]
+            bought = self._call("POST", "/svip/purchases", expect=(201,), json={"plan_id": plan["id"]})
+            self.say(f"开通 / SVIP {plan['name']} ¥{plan['price']} (服务费 {plan['service_discount_percent']}% off)")
+        claimed = None
+        for template in self._call("GET", "/coupons/claimable")[:1]:
+            claimed = self._call("POST", "/coupons/claim", expect=(201,), json={"template_id": template["id"]})
+            self.say(f"领券 / coupon {template['name']}")
+        return {"svip": bought, "coupon": claimed}
+
+    def _say_bill(self, order: dict) -> None:
         for line in order["bill_lines"]:
             self.say(
                 f"  {','.join(line['periods'] or [])}: {line['energy_kwh']} kWh  "
                 f"电费 ¥{line['electricity_yuan']}  服务费 ¥{line['service_yuan']}"
             )
+        for line in order.get("discount_lines", []):
+            self.say(f"  优惠 / {line['kind']} {line['name']}: -¥{line['amount']}")
         self.say(f"  合计 / total ¥{order['total_amount']} for {order['energy_kwh']} kWh")
-        after = self.wallet()
-        self.say(f"余额 / balance now ¥{after['available']}")
-        return {"order": order, "before": topped, "after": after}

@@ -260,6 +260,20 @@ def _member() -> None:
         policy.save(update_fields=["notify_template_id"])
 
 
+def _marketing() -> None:
+    """An SVIP plan and a coupon drivers can claim (``demo_session --marketing`` uses both)."""
+    from marketing.models import CouponTemplate, SvipPlan
+
+    CouponTemplate.objects.get_or_create(
+        name="新人立减1元", defaults={"kind": "fixed", "amount": Decimal("1.00"), "claimable": True,
+                                  "per_member_limit": 1, "valid_days": 30},
+    )
+    SvipPlan.objects.get_or_create(
+        name="SVIP 月卡", defaults={"months": 1, "price": Decimal("15.00"), "service_discount_percent": Decimal("20"),
+                                  "priority_reservation": True},
+    )
+
+
 def seed_demo_operator(
     *, key_dir: Path = FAKE_PAY_KEY_DIR, notify_base_url: str | None = None,
     fapiao_url: str | None = None,
@@ -279,6 +293,7 @@ def seed_demo_operator(
     with tenant_context(operator), transaction.atomic():
         codes = _estate()
         _member()
+        _marketing()
         demo_invoicing_configure(
             fapiao_url=fapiao_url or DEMO_FAPIAO_URL,
             callback_base_url=notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}",

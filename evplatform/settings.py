@@ -275,6 +275,17 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("ORDERS_RECONCILE_SECONDS", 60),
         "args": ["charging.orders_reconcile"],
     },
+    # Marketing: points past their expiry; SMS delivery receipts pulled from the provider.
+    "marketing-points-expire": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("POINTS_EXPIRE_SECONDS", 3600),
+        "args": ["marketing.points_expire"],
+    },
+    "marketing-sms-receipts": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("SMS_RECEIPTS_SECONDS", 60),
+        "args": ["marketing.sms_pull_receipts"],
+    },
 }
 
 # Reverse proxies in front of the web process that append to X-Forwarded-For; the client's

@@ -116,6 +116,9 @@ class Posting(models.Model):
         PAYOUT_SUCCESS = "payout_success", _("Owner payout paid")
         PAYOUT_RETURN = "payout_return", _("Owner payout failed, back to payable")
         ADJUSTMENT = "adjustment", _("Manual adjustment")
+        DISCOUNT = "discount", _("Marketing discount (coupon, SVIP)")
+        GIFT = "gift", _("Marketing gift to the wallet bonus")
+        CARD_REDEEM = "card_redeem", _("Point card redeemed")
 
     key = models.CharField(_("idempotency key"), max_length=128, unique=True)
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from charging.models import ChargingOrder, PaymentMode, Reservation
@@ -12,6 +13,10 @@ class OrderStartIn(serializers.Serializer):
     prepay_ref = serializers.CharField(
         max_length=64, required=False, help_text="The paid prepayment's reference (pay per order)."
     )
+    coupon_id = serializers.IntegerField(
+        min_value=1, required=False,
+        help_text="A coupon of the member's to use on this order (GET /coupons/applicable); default: the best one at settlement.",
+    )
 
     def validate(self, attrs):
         if not attrs.get("connector_code") and not attrs.get("connector_id"):
@@ -21,10 +26,17 @@ class OrderStartIn(serializers.Serializer):
         return attrs
 
 
+class DiscountLineOut(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["svip", "coupon"])
+    name = serializers.CharField(help_text="the SVIP plan's or the coupon's name")
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, help_text="yuan taken off")
+
+
 class OrderOut(serializers.ModelSerializer):
     station = serializers.CharField(source="station.name")
     connector_no = serializers.IntegerField(source="connector.number", help_text="The gun's number on its pile (1号枪).")
     bill_lines = serializers.SerializerMethodField()
+    discount_lines = serializers.SerializerMethodField()
 
     class Meta:
         model = ChargingOrder
@@ -33,7 +45,7 @@ class OrderOut(serializers.ModelSerializer):
             "created_at", "started_at", "stopped_at", "settled_at", "energy_kwh",
             "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
             "total_amount", "paid_amount", "refunded_amount", "stop_reason", "soc_start",
-            "soc_end", "progress", "bill_lines",
+            "soc_end", "progress", "bill_lines", "discount_lines",
         ]
 
     def get_bill_lines(self, order) -> list[dict]:
@@ -49,6 +61,16 @@ class OrderOut(serializers.ModelSerializer):
                 "service_yuan": line.get("service_yuan"),
             }
             for line in order.bill.get("lines", [])
+        ]
+
+
+    @extend_schema_field(DiscountLineOut(many=True))
+    def get_discount_lines(self, order) -> list[dict]:
+        """The bill's discounts, each its own line: ``svip`` (the plan's service-fee
+        discount) and ``coupon``; ``discount_amount`` is their sum."""
+        return [
+            {"kind": d["kind"], "name": d["name"], "amount": d["amount"]}
+            for d in (order.bill or {}).get("discounts", [])
         ]
 
 

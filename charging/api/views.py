@@ -12,6 +12,7 @@ from charging.models import OrderTransition, Reservation
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
 from evplatform.api.schema import paginated
+from marketing import hooks as marketing_hooks
 from stations import selectors as station_selectors
 from stations.models import Connector
 
@@ -71,6 +72,9 @@ def orders(request):
     data = OrderStartIn(data=request.data)
     data.is_valid(raise_exception=True)
     connector = _connector(data.validated_data)
+    coupon_id = data.validated_data.get("coupon_id")
+    if coupon_id:
+        marketing_hooks.coupon_check_usable(member=request.user, coupon_id=coupon_id)
     order = services.order_start(
         member=request.user,
         connector=connector,
@@ -78,6 +82,9 @@ def orders(request):
         prepay_ref=data.validated_data.get("prepay_ref"),
         idempotency_key=_idempotency_key(request),
     )
+    if coupon_id:
+        # Set aside for the order; lost to a concurrent order, the best coupon applies instead.
+        marketing_hooks.coupon_choose_for_order(member=request.user, coupon_id=coupon_id, order_ref=order.number)
     return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
 
 

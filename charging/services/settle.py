@@ -81,6 +81,7 @@ def record_settle(*, record_id: int) -> ChargingOrder:
         order_transition(
             order, S.SETTLED, actor=Actor.SYSTEM, fields=("paid_amount", "refunded_amount", "settled_at")
         )
+        marketing_hooks.order_settled(order=order)
         task_queue_on_commit("charging.order_notify", order.pk)
     from .. import realtime
 

@@ -58,6 +58,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
     from the wallet), refund_exceeds (more than what is left to refund).
     """
     from billing.invoices.services import invoice_order_refunded
+    from marketing import hooks as marketing_hooks
     from settlement import services as ledger
     from settlement.models import Posting
 
@@ -86,6 +87,7 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
         order.save(update_fields=["refunded_amount"])
         task_queue_on_commit("analytics.order_update", order.pk)
         funds.refund_split(order)
+        marketing_hooks.order_refunded(order=order)
         # An invoice holding the order is red-reversed and re-issued for what remains.
         invoice_order_refunded(order_number=order.number)
         OrderTransition.objects.create(

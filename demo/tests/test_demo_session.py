@@ -66,6 +66,32 @@ def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
         assert step in said, said
 
 
+def test_a_coupon_and_an_svip_discount_on_the_demo_bill_with_the_ledger_clean(platform, capsys):
+    """Must-show (#15): `demo_session --marketing`: the driver buys the SVIP plan from the
+    wallet and claims a coupon, charges, and the bill carries both discounts as lines."""
+    lines = []
+    journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver="dora", marketing=True,
+                      stop_at_kwh=Decimal("1.0"), timeout_s=60, say=lines.append)
+    result = journey.run()
+    order, before, after = result["order"], result["before"], result["after"]
+    assert journey.perks["svip"] and journey.perks["coupon"]
+    kinds = {line["kind"]: Decimal(line["amount"]) for line in order["discount_lines"]}
+    gross = sum((Decimal(x["electricity_yuan"]) + Decimal(x["service_yuan"]) for x in order["bill_lines"]), Decimal(0))
+    service = sum((Decimal(x["service_yuan"]) for x in order["bill_lines"]), Decimal(0))
+    assert kinds["svip"] == (service * Decimal("0.20")).quantize(Decimal("0.01"))  # the plan's 20 % of the service fee
+    assert kinds["coupon"] == min(Decimal("1.00"), gross - kinds["svip"])
+    assert Decimal(order["discount_amount"]) == kinds["svip"] + kinds["coupon"]
+    assert Decimal(order["total_amount"]) == Decimal(order["paid_amount"]) == gross - Decimal(order["discount_amount"])
+    assert Decimal(before["available"]) == Decimal("85.00")  # ¥100 top-up − ¥15 SVIP
+    assert Decimal(after["available"]) == Decimal(before["available"]) - Decimal(order["paid_amount"])
+    capsys.readouterr()
+    call_command("ledger_verify", tenant="demo")
+    assert capsys.readouterr().out.strip().endswith("postings: ok")
+    said = "\n".join(lines)
+    for step in ("开通 / SVIP", "领券", "优惠 / svip", "优惠 / coupon"):
+        assert step in said, said
+
+
 def test_owner_is_credited_paid_and_a_later_refund_nets_off(platform, capsys):
     """Must-show: the station owner's payable credited by the rule (owner center and admin),
     a statement built, confirmed and paid through the fake WeChat Pay, a refund after the

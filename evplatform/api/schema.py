@@ -21,7 +21,8 @@ TAG_OF_SEGMENT = {
     "stations": "stations", "connectors": "stations",
     "orders": "charging", "reservations": "charging",
     "wallet": "wallet",
-    "coupons": "marketing", "points": "marketing",
+    "coupons": "marketing", "points": "marketing", "svip": "marketing",
+    "scratch-cards": "marketing", "point-cards": "marketing", "sms-consent": "marketing",
     "owner": "owner",
     "invoices": "invoices",
 }
@@ -30,7 +31,7 @@ TAGS = [
     {"name": "stations", "description": "找站、扫码查枪 · stations by distance, price, map; a connector by its QR code"},
     {"name": "charging", "description": "充电订单与预约 · start, watch and stop a charge; reservations"},
     {"name": "wallet", "description": "钱包、充值、退费、提现 · balance, ledger, WeChat Pay top-ups, refunds, withdrawals"},
-    {"name": "marketing", "description": "营销 · coupons, points"},
+    {"name": "marketing", "description": "营销 · coupons, SVIP, points and the points mall, scratch cards, point cards"},
     {"name": "invoices", "description": "电子发票 · invoiceable orders, saved titles, invoice requests and PDFs"},
     {"name": "owner", "description": "站长中心 · a station owner's stations, earnings, statements and faults"},
 ]

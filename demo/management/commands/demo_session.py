@@ -32,6 +32,10 @@ class Command(BaseCommand):
             help="skip the station owner's settlement (statement, payout, refund) after the charge",
         )
         parser.add_argument(
+            "--marketing", action="store_true",
+            help="buy the SVIP plan and claim a coupon first: the bill shows both discounts",
+        )
+        parser.add_argument(
             "--invoice", action="store_true",
             help="then ask for the order's e-invoice (fake 诺诺) and save its PDF under var/invoices/",
         )
@@ -41,6 +45,7 @@ class Command(BaseCommand):
             api_url=o["api"].rstrip("/"), pay_url=o["pay"].rstrip("/"), tenant=o["tenant"],
             driver=o["driver"], top_up=Decimal(o["top_up"]), stop_at_kwh=Decimal(o["stop_at"]),
             connector_code=o["connector"], timeout_s=o["timeout"], say=self.stdout.write,
+            marketing=o["marketing"],
         )
         try:
             result = journey.run()
