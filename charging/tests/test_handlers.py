@@ -9,7 +9,7 @@ from charging import handlers, port
 GATEWAY_MESSAGES = (
     port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
     port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
-    port.StopResult, port.TransactionRecord, port.CardStartRequest,
+    port.StopResult, port.TransactionRecord, port.CardStartRequest, port.CredentialQuery,
 )
 
 
