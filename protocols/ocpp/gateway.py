@@ -657,6 +657,9 @@ class OcppGateway:
             detail = {"trade_no": command.trade_no, "connector_no": command.connector_no}
             if reply.status == "Accepted":
                 return port.CommandResult(ok=True, detail=detail)
+            # As YKC's refused 0x33: the order fails and its funds are released.
+            self.spawn(session.db(transactions.remote_start_refused, session.pile_code,
+                                  command.connector_no, command.trade_no))
             return port.CommandResult(ok=False, error="refused",
                                       detail={**detail, "status": reply.status})
         if isinstance(command, port.RemoteStop):
@@ -666,7 +669,12 @@ class OcppGateway:
                 return port.CommandResult(ok=False, error="refused", detail={
                     "refusal": str(port.StopRefusal.NOT_CHARGING)})
             reply = await self._call(session, call.RemoteStopTransaction(transaction_id=found[0]))
-            if reply.status == "Accepted":
+            accepted = reply.status == "Accepted"
+            self.spawn(session.db(handlers.dispatch, port.StopResult(
+                pile_code=session.pile_code, connector_no=command.connector_no,
+                accepted=accepted, refusal=None if accepted else port.StopRefusal.OTHER,
+                at=datetime.now(UTC))))
+            if accepted:
                 return port.CommandResult(ok=True, detail={"transaction_id": found[0]})
             return port.CommandResult(ok=False, error="refused", detail={
                 "refusal": str(port.StopRefusal.OTHER), "status": reply.status})

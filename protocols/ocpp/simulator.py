@@ -236,7 +236,6 @@ class SimulatedOcppPile:
         tx = conn.tx = {"id": None}
         conn.plugged = True
         conn.session_start_wh = conn.meter_wh
-        self.set_status(conn, "Charging")
         meter, at = int(conn.meter_wh), _now()
 
         def build():
@@ -249,6 +248,8 @@ class SimulatedOcppPile:
                 conn.transaction_id = reply.transaction_id
             if reply.id_tag_info["status"] != "Accepted" and conn.charging:
                 self.finish(conn, "DeAuthorized")
+            elif conn.charging:  # energy flows once the transaction is authorised
+                self.set_status(conn, "Charging")
 
         build.answered = answered
         self.queue(build)
