@@ -330,6 +330,14 @@ class SimulatedOcppPile:
     # --- connection -----------------------------------------------------------------
 
     async def run(self) -> None:
+        # The meter runs whether or not the link is up: offline readings queue up.
+        meter = asyncio.create_task(self._meter_loop())
+        try:
+            await self._run()
+        finally:
+            meter.cancel()
+
+    async def _run(self) -> None:
         backoff = 0.2
         while not self._stopped:
             if self.offline:
@@ -370,7 +378,6 @@ class SimulatedOcppPile:
                 await self._status(conn)
             self.online.set()
             self._tasks = [asyncio.create_task(self._heartbeats()),
-                           asyncio.create_task(self._meter_loop()),
                            asyncio.create_task(self._flush_outbox())]
             await reader
         finally:

@@ -121,20 +121,20 @@ def test_boot_heartbeat_and_status_reach_the_domain(ocpp, make_pile, raw):
     assert reply[0] == 3 and reply[1] == "1"
     assert reply[2]["status"] == "Accepted" and reply[2]["interval"] == 90
     assert client.call("2", "Heartbeat", {})[2]["currentTime"]
-    wait_for(lambda: _pile(code).online)
+    wait_for(lambda: _pile(code).online, timeout=20)
     assert _pile(code).firmware_version == "fw-9.1"
     client.call("3", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
                                             "status": "Preparing"})
     client.call("4", "StatusNotification", {"connectorId": 2, "errorCode": "GroundFailure",
                                             "status": "Faulted"})
     wait_for(lambda: {c.number: c.status for c in _pile(code).connectors.all()}
-             == {1: "plugged", 2: "fault"})
+             == {1: "plugged", 2: "fault"}, timeout=20)
     # connectorId 0 is the pile: its fault is every connector's.
     client.call("5", "StatusNotification", {"connectorId": 0, "errorCode": "PowerMeterFailure",
                                             "status": "Faulted"})
-    wait_for(lambda: {c.status for c in _pile(code).connectors.all()} == {"fault"})
+    wait_for(lambda: {c.status for c in _pile(code).connectors.all()} == {"fault"}, timeout=20)
     client.close()
-    wait_for(lambda: not _pile(code).online, timeout=10)
+    wait_for(lambda: not _pile(code).online, timeout=20)
 
 
 def test_idtag_start_at_the_pile_meter_values_and_stop_make_one_record(ocpp, make_pile, raw,
@@ -317,3 +317,50 @@ def test_commands_reach_the_pile_and_its_replies_are_correlated(ocpp, make_pile,
     metrics = ocpp.gateway.metrics
     assert metrics.messages_out.get("GetConfiguration") == 1
     assert metrics.messages_in.get("BootNotification") >= 2
+
+
+# --- offline and retries ----------------------------------------------------------------
+
+
+def test_a_pile_back_online_replays_its_queued_messages_once(ocpp, make_pile, sims, recorder):
+    code = make_pile(protocol="ocpp")
+    pile = sims.pile(code, ocpp.url, power_kw=22, time_scale=60)
+    sims.online(pile)
+    sims.run(pile.plug, 1)
+    sims.run(pile.begin, pile.connectors[1], "CARD0001")
+    sims.drained(pile)
+    wait_for(lambda: recorder.of(port.StartResult), timeout=15)
+    # The link drops mid-session: meter values and the stop queue up on the pile.
+    sims.run(pile.go_offline)
+    wait_for(lambda: not pile.online.is_set(), timeout=15)
+    wait_for(lambda: len(pile.outbox) >= 3, timeout=30)
+    sims.run(pile.finish, pile.connectors[1], "Local")
+    queued = len(pile.outbox)
+    sims.run(pile.go_online)
+    sims.online(pile)
+    sims.drained(pile)
+    wait_for(lambda: recorder.of(port.TransactionRecord), timeout=15)
+    records = recorder.of(port.TransactionRecord)
+    assert len(records) == 1 and records[0].trade_no == "1" * 32
+    assert records[0].energy_kwh > 0 and records[0].stop_reason == port.StopReason.AT_PILE
+    readings = [p for p in recorder.of(port.Progress) if p.trade_no == "1" * 32]
+    assert len(readings) >= queued - 1  # every queued MeterValues (and the end reading)
+    energies = [p.energy_kwh for p in readings]
+    assert energies == sorted(energies) and energies[-1] == records[0].energy_kwh
+    assert len(recorder.of(port.CardStartRequest)) == 1
+    assert pile.stats.boots == 1  # a reconnect, not a reboot: no BootNotification again
+
+
+def test_ocpp_command_cli_reaches_the_pile(ocpp, make_pile, sims, capsys):
+    from django.core.management import call_command
+
+    from charging import bus as bus_
+
+    code = make_pile(protocol="ocpp")
+    pile = sims.pile(code, ocpp.url)
+    sims.online(pile)
+    wait_for(lambda: bus_._redis().get(bus_.route_key(SCHEMA, code)))
+    call_command("ocpp_command", "set-config", tenant="tenant-a", pile=code,
+                 key=["MeterValueSampleInterval"], value="30", timeout=10)
+    assert '"ok": true' in capsys.readouterr().out
+    assert pile.configuration["MeterValueSampleInterval"] == "30"
