@@ -396,6 +396,8 @@ class OcppGateway:
         self.gateway_id = gateway_id or f"ocpp-{socket.gethostname()}-{os.getpid()}"
         self.executor = ThreadPoolExecutor(max_workers=db_threads or settings.YKC_DB_THREADS,
                                            thread_name_prefix="ocpp-db")
+        # Liveness and frame-log writes: a slow database delays these before the replies.
+        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocpp-bg")
         self.redis_url = redis_url or settings.REDIS_URL
         self.sessions: dict[str, OcppSession] = {}
         self.frames: list[tuple] = []
@@ -455,11 +457,19 @@ class OcppGateway:
         from protocols.ykc.gateway.server import YkcGateway
 
         YkcGateway._close_db_threads(self.executor)
+        YkcGateway._close_db_threads(self.background)
 
     async def run_db(self, fn, *args):
+        """Run ``fn`` in the pool for what a pile's reply waits on."""
         from protocols.ykc import store
 
         return await self.loop.run_in_executor(self.executor,
+                                               lambda: store.db_call(fn, *args))
+
+    async def run_background(self, fn, *args):
+        from protocols.ykc import store
+
+        return await self.loop.run_in_executor(self.background,
                                                lambda: store.db_call(fn, *args))
 
     def spawn(self, coro) -> None:
@@ -557,8 +567,8 @@ class OcppGateway:
         if now - session.marked_online_at < LAST_SEEN_DB_EVERY_S:
             return
         session.marked_online_at = now
-        self.spawn(self.run_db(handlers.dispatch, session.schema,
-                               port.PileOnline(session.pile_code, datetime.now(UTC))))
+        self.spawn(self.run_background(handlers.dispatch, session.schema,
+                                       port.PileOnline(session.pile_code, datetime.now(UTC))))
 
     def redis_lost(self, just_seen=None) -> None:
         self.metrics.error("redis_lost")
@@ -613,7 +623,7 @@ class OcppGateway:
         if not self.frames:
             return
         rows, self.frames = self.frames, []
-        await self.loop.run_in_executor(self.executor, _write_frames, rows)
+        await self.run_background(_write_frames, rows)
 
     # --- commands from the bus ------------------------------------------------------
 
