@@ -10,7 +10,7 @@ from __future__ import annotations
 from stations.models import Connector
 
 from . import port, services
-from .models import MemberCredential, PaymentMode
+from .models import ACTIVE_STATES, ChargingOrder, MemberCredential, PaymentMode
 
 
 def card_start_decide(request: port.CardStartRequest) -> port.CardStartDecision:
@@ -50,6 +50,24 @@ def card_start_decide(request: port.CardStartRequest) -> port.CardStartDecision:
         card_no=f"{member.pk:016d}",
         balance_yuan=order.hold_amount,
     )
+
+
+def credential_check(query: port.CredentialQuery) -> port.CredentialDecision:
+    """Whether card / tag ``query.card_no`` may start on the pile (OCPP Authorize): an
+    enabled card bound to an active member with no order in progress. Creates nothing; the
+    start itself (:func:`card_start_decide`) applies every rule again."""
+    credential = (
+        MemberCredential.objects.select_related("member")
+        .filter(kind=MemberCredential.Kind.CARD, value=query.card_no, enabled=True)
+        .first()
+    )
+    if credential is None:
+        return port.CredentialDecision(False, port.StartRefusal.CREDENTIAL_UNKNOWN)
+    if not credential.member.is_active:
+        return port.CredentialDecision(False, port.StartRefusal.MEMBER_DISABLED)
+    if ChargingOrder.objects.filter(member=credential.member, state__in=ACTIVE_STATES).exists():
+        return port.CredentialDecision(False, port.StartRefusal.ORDER_IN_PROGRESS)
+    return port.CredentialDecision(True)
 
 
 def _refused(refusal: port.StartRefusal) -> port.CardStartDecision:

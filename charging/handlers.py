@@ -21,7 +21,8 @@ def _login(event: port.PileLogin) -> port.LoginDecision:
 
     outcome = login.pile_login(pile_code=event.pile_code, peer=event.peer,
                                   firmware_version=event.firmware_version, iccid=event.iccid,
-                                  at=event.at)
+                                  at=event.at, protocol=event.protocol,
+                                  password=event.password)
     if not outcome.accepted:
         return port.LoginDecision(accepted=False, refusal=port.LoginRefusal(outcome.reason))
     return port.LoginDecision(accepted=True, schema=outcome.schema,
@@ -181,6 +182,12 @@ def _card_start(event: port.CardStartRequest) -> port.CardStartDecision:
     return cards.card_start_decide(event)
 
 
+def _credential(query: port.CredentialQuery) -> port.CredentialDecision:
+    from . import cards
+
+    return cards.credential_check(query)
+
+
 HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileLogin: _login,
     port.PileOnline: _online,
@@ -197,6 +204,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.StopResult: _stop_result,
     port.TransactionRecord: _record,
     port.CardStartRequest: _card_start,
+    port.CredentialQuery: _credential,
 }
 
 

@@ -223,7 +223,10 @@ class TransactionRecord(models.Model):
     meter_start_kwh = models.DecimalField(_("meter start (kWh)"), max_digits=14, decimal_places=4)
     meter_stop_kwh = models.DecimalField(_("meter stop (kWh)"), max_digits=14, decimal_places=4)
     energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4)
-    pile_amount_yuan = models.DecimalField(_("pile's amount (yuan)"), max_digits=12, decimal_places=2)
+    pile_amount_yuan = models.DecimalField(
+        _("pile's amount (yuan)"), max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text=_("Empty when the pile does not price sessions (OCPP)."),
+    )
     stop_reason = models.CharField(_("stop reason"), max_length=14, choices=StopReason.choices)
     protocol_stop_code = models.PositiveSmallIntegerField(_("pile's stop code"), null=True, blank=True)
     vin = models.CharField(_("VIN"), max_length=17, blank=True)

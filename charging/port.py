@@ -78,6 +78,8 @@ class LoginRefusal(StrEnum):
     NOT_IN_ESTATE = "not_in_estate"
     PILE_DISABLED = "pile_disabled"
     OPERATOR_SUSPENDED = "operator_suspended"
+    WRONG_PROTOCOL = "wrong_protocol"  # the pile is registered for another protocol
+    BAD_PASSWORD = "bad_password"  # OCPP security profile 1: missing or wrong password
 
 
 # --- pile presence: gateway → domain ----------------------------------------------------
@@ -85,14 +87,19 @@ class LoginRefusal(StrEnum):
 
 @dataclass(frozen=True)
 class PileLogin:
-    """A pile logs in (YKC 0x01, OCPP BootNotification). Dispatched without a schema: the
-    public pile registry names the operator. Answered with :class:`LoginDecision`."""
+    """A pile logs in (YKC 0x01, OCPP WebSocket handshake and BootNotification). Dispatched
+    without a schema: the public pile registry names the operator. ``protocol`` ("ykc",
+    "ocpp"; empty: not checked) must be the pile's; ``password`` is what the pile presented
+    (OCPP HTTP Basic; None: the protocol has none), checked against the pile's stored hash
+    when it has one. Answered with :class:`LoginDecision`."""
 
     pile_code: str
     peer: str
     at: datetime
     firmware_version: str = ""
     iccid: str = ""
+    protocol: str = ""
+    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -372,7 +379,9 @@ class TransactionRecord:
     """The pile's final record of one session (YKC 0x3B, OCPP StopTransaction).
 
     ``energy_by_period`` / ``amount_by_period`` map period names (sharp, peak, flat,
-    valley) to kWh (4 dp) / yuan (2 dp) when the pile splits its session by tariff period;
+    valley) to kWh (4 dp) / yuan (2 dp) when the pile splits its session by tariff period
+    (empty: the domain prices the session from its meter timeline); ``pile_amount_yuan`` is
+    None when the pile does not price sessions (OCPP), so nothing is compared with it;
     ``stop_reason`` is the protocol's stop code mapped at its edge, ``protocol_stop_code``
     that code itself (opaque, for staff); ``raw_hex`` is the whole frame as received.
     """
@@ -385,7 +394,7 @@ class TransactionRecord:
     meter_start_kwh: Decimal
     meter_stop_kwh: Decimal
     energy_kwh: Decimal
-    pile_amount_yuan: Decimal
+    pile_amount_yuan: Decimal | None
     stop_reason: StopReason
     protocol_stop_code: int | None = None
     energy_by_period: dict[str, Decimal] = field(default_factory=dict)
@@ -407,7 +416,25 @@ class CardStartRequest:
     password: str = ""
 
 
+@dataclass(frozen=True)
+class CredentialQuery:
+    """May this card / tag start on pile ``pile_code``? (OCPP Authorize: a check only, the
+    start comes later with its connector.) Answered with a :class:`CredentialDecision`."""
+
+    pile_code: str
+    card_no: str
+
+
 # --- replies the gateway needs before answering the pile -------------------------------
+
+
+@dataclass(frozen=True)
+class CredentialDecision:
+    """Answer to a CredentialQuery: accepted, or refused with ``refusal``
+    (credential_unknown, member_disabled, order_in_progress)."""
+
+    accepted: bool
+    refusal: StartRefusal | None = None
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ STATIONS = [
         "琶洲会展中心充电站", "GZ-HZ-001", "广州市海珠区阅江中路380号琶洲会展中心B区停车场", "海珠区",
         "440105", "23.100900", "113.366500",
         [("44010500000031", "dc", "120.0", 2), ("44010500000032", "dc", "120.0", 2),
-         ("44010500000033", "ac", "7.0", 1)],
+         ("44010500000033", "ac", "7.0", 1),
+         # Imported AC piles speaking OCPP 1.6J (ws://…/ocpp/{code}), next to the YKC ones.
+         ("44010500000034", "ocpp-ac", "22.0", 1), ("44010500000035", "ocpp-ac", "22.0", 1)],
     ),
 ]
 
@@ -177,11 +179,14 @@ def _estate() -> list[str]:
             if Pile.objects.filter(code=pile_code).exists():
                 continue
             dc = kind == "dc"
+            ocpp = kind.startswith("ocpp")
             pile = pile_create(
                 station=station, code=pile_code, rated_power_kw=Decimal(kw),
                 current_type=Pile.CurrentType.DC if dc else Pile.CurrentType.AC,
-                connector_count=guns, vendor="演示桩厂", model="DC120" if dc else "AC7",
-                network="4G",
+                connector_count=guns, vendor="演示桩厂", network="4G",
+                model="AC22-OCPP" if ocpp else "DC120" if dc else "AC7",
+                protocol=Pile.Protocol.OCPP if ocpp else Pile.Protocol.YKC,
+                heartbeat_interval_s=60 if ocpp else 10,
             )
             for n in range(1, guns + 1):
                 Connector.objects.create(

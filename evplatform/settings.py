@@ -373,6 +373,7 @@ SPECTACULAR_SETTINGS = {
 
 # YKC v1.6 pile gateway (`manage.py ykc_gateway`); times in seconds.
 YKC_GATEWAY_PORT = env_int("YKC_PORT", 8768)  # where piles connect (TCP)
+OCPP_GATEWAY_PORT = env_int("OCPP_PORT", 8769)  # OCPP 1.6J charge points (WebSocket)
 YKC_MAX_FRAME_SIZE = env_int("YKC_MAX_FRAME_SIZE", 204)  # the PDF caps L at 200
 YKC_LOGIN_TIMEOUT_S = env_int("YKC_LOGIN_TIMEOUT_S", 30)  # connect → successful 0x01
 YKC_IDLE_HEARTBEATS = env_int("YKC_IDLE_HEARTBEATS", 3)  # silent for 3 heartbeat intervals

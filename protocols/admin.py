@@ -11,7 +11,9 @@ charging's port: :class:`port.VisiblePilesQuery`, :class:`port.PilesQuery`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 from enum import Enum
 
 from django.contrib import admin
@@ -103,6 +105,12 @@ def _field_value(value) -> str:
     return str(value)
 
 
+def _is_ocpp(obj) -> bool:
+    """A YKC frame starts with 0x68; an OCPP-J message is JSON text (or what a pile sent
+    instead of it)."""
+    return not obj.hex.startswith("68")
+
+
 @admin.register(FrameLog)
 class FrameLogAdmin(ReadOnlyAdmin):
     list_display = ["at_seconds", "pile", "direction", "frame_code", "short_hex"]
@@ -124,6 +132,8 @@ class FrameLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("frame type"), ordering="frame_type")
     def frame_code(self, obj):
+        if _is_ocpp(obj):  # OCPP-J: the message type id and the action
+            return format_html("<code>[{}]</code> {}", obj.frame_type, obj.name)
         return format_html("<code>{}</code> {}", f"0x{obj.frame_type:02X}", frame_name(obj.frame_type))
 
     @admin.display(description=_("frame (hex)"))
@@ -133,7 +143,13 @@ class FrameLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("decoded fields"))
     def decoded(self, obj):
-        """The frame decoded again from its hex (YKC v1.6 codec): one row per field."""
+        """The frame decoded again from its hex (YKC v1.6 codec): one row per field; an
+        OCPP message is shown as its JSON text."""
+        if _is_ocpp(obj):
+            text = bytes.fromhex(obj.hex).decode("utf-8", "replace")
+            with contextlib.suppress(ValueError):
+                text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+            return format_html('<pre class="decoded">{}</pre>', text)
         try:
             message = decode_frame(bytes.fromhex(obj.hex)).message
         except (ValueError, FrameError) as exc:

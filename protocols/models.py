@@ -67,3 +67,35 @@ class SessionMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trade_no} 0x{self.frame_type:02X} {self.name}"
+
+
+class OcppTransaction(models.Model):
+    """One OCPP 1.6J transaction of a pile, mapped to the platform's trade number.
+
+    The primary key is the ``transactionId`` the central system hands the pile in
+    StartTransaction.conf (an integer, unique per operator: one table per tenant schema).
+    A row is made when the platform sends RemoteStartTransaction (``id_tag`` is then a
+    platform-issued tag naming the order) or when a pile starts with a driver's tag; its
+    ``started_at`` / ``meter_start_wh`` come from the pile's StartTransaction, so a queued
+    StartTransaction sent again is answered with the same transactionId.
+    """
+
+    pile_code = models.CharField(_("pile code"), max_length=14)
+    connector_no = models.PositiveSmallIntegerField(_("connector"))
+    trade_no = models.CharField(_("transaction number"), max_length=32, unique=True)
+    id_tag = models.CharField(_("idTag"), max_length=20)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    meter_start_wh = models.BigIntegerField(_("meter start (Wh)"), null=True, blank=True)
+    last_meter_at = models.DateTimeField(_("last meter value"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    meter_stop_wh = models.BigIntegerField(_("meter stop (Wh)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("OCPP transaction")
+        verbose_name_plural = _("OCPP transactions")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["pile_code", "id_tag"], name="ocpptx_pile_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.pile_code} #{self.pk} {self.trade_no}"

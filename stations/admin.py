@@ -365,9 +365,25 @@ class FaultInline(admin.TabularInline):
         return False
 
 
+class PileAdminForm(forms.ModelForm):
+    """The pile form: the OCPP password is typed in clear and stored hashed (never shown)."""
+
+    new_ocpp_password = forms.CharField(
+        label=_("new OCPP password"), required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("OCPP security profile 1: set or replace the pile's HTTP Basic password "
+                    "(stored hashed). Leave empty to keep the current one."))
+    clear_ocpp_password = forms.BooleanField(label=_("ask no OCPP password"), required=False)
+
+    class Meta:
+        model = Pile
+        exclude = ["ocpp_password"]  # noqa: DJ006 (every field, as before, but the hash)
+
+
 @admin.register(Pile)
 class PileAdmin(OwnerScopedAdmin):
     owner_path = "station__owners"
+    form = PileAdminForm
     resource_classes = [PileResource]
     list_display = ["code", "station", "current_type", "rated_power_kw", "online", "last_frame", "open_faults", "enabled"]
     list_filter = ["online", "enabled", "protocol", "current_type", VisibleStationFilter, VisibleCityFilter]
@@ -408,6 +424,10 @@ class PileAdmin(OwnerScopedAdmin):
         return obj.open_fault_count
 
     def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("clear_ocpp_password"):
+            obj.ocpp_password_set("")
+        elif form.cleaned_data.get("new_ocpp_password"):
+            obj.ocpp_password_set(form.cleaned_data["new_ocpp_password"])
         services.pile_save(pile=obj)
 
     def delete_model(self, request, obj):

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.contrib.auth.hashers import check_password
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django_tenants.utils import get_public_schema_name, schema_context
@@ -28,12 +29,14 @@ class LoginOutcome:
 
 
 def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
-               at: datetime) -> LoginOutcome:
+               at: datetime, protocol: str = "", password: str | None = None) -> LoginOutcome:
     """Route a logging-in pile through the public registry to its operator and pile.
 
     Refused: code not registered (``unknown``), operator suspended, pile absent from the
     operator's estate (``not_in_estate``) or disabled — each refusal is recorded in the
-    public ``RefusedPileLogin`` list. Accepted: firmware/ICCID are refreshed on the pile.
+    public ``RefusedPileLogin`` list; so is a pile of another ``protocol`` (when given,
+    ``wrong_protocol``) and, when the pile has an OCPP password, a missing or wrong
+    ``password`` (``bad_password``). Accepted: firmware/ICCID are refreshed on the pile.
 
     Two SQL statements (registry + operator; pile + connectors with schema-qualified
     tables): a gateway restart makes every pile log in at once, so this is the hot path.
@@ -51,6 +54,7 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
             schema = quote(row[1])
             cursor.execute(
                 "SELECT p.id, p.enabled, p.heartbeat_interval_s, p.firmware_version, p.iccid,"
+                " p.protocol, p.ocpp_password,"
                 " coalesce(json_object_agg(c.number, c.status) FILTER (WHERE c.id IS NOT NULL),"
                 f" '{{}}') FROM {schema}.{quote(Pile._meta.db_table)} p"
                 f" LEFT JOIN {schema}.{quote(Connector._meta.db_table)} c ON c.pile_id = p.id"
@@ -64,8 +68,12 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
         reason = Reason.NOT_IN_ESTATE
     elif not pile[1]:
         reason = Reason.PILE_DISABLED
+    elif protocol and pile[5] != protocol:
+        reason = Reason.WRONG_PROTOCOL
+    elif pile[6] and not (password is not None and check_password(password, pile[6])):
+        reason = Reason.BAD_PASSWORD
     else:
-        pk, _enabled, heartbeat_s, old_firmware, old_iccid, connectors = pile
+        pk, _enabled, heartbeat_s, old_firmware, old_iccid, _protocol, _hash, connectors = pile
         changed = {}
         if firmware_version and old_firmware != firmware_version[:50]:
             changed["firmware_version"] = firmware_version[:50]

@@ -131,6 +131,11 @@ class Pile(models.Model):
     firmware_version = models.CharField(_("firmware"), max_length=50, blank=True)
     iccid = models.CharField(_("SIM ICCID"), max_length=22, blank=True)
     network = models.CharField(_("network"), max_length=20, blank=True)
+    ocpp_password = models.CharField(
+        _("OCPP password (hashed)"), max_length=128, blank=True,
+        help_text=_("OCPP security profile 1: the pile's HTTP Basic password, stored hashed. "
+                    "Empty: no password asked."),
+    )
     heartbeat_interval_s = models.PositiveSmallIntegerField(
         _("heartbeat interval (s)"), default=10
     )
@@ -147,6 +152,12 @@ class Pile(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.code
+
+    def ocpp_password_set(self, raw: str) -> None:
+        """Store the OCPP Basic-auth password hashed (empty: no password asked); not saved."""
+        from django.contrib.auth.hashers import make_password
+
+        self.ocpp_password = make_password(raw) if raw else ""
 
     def clean(self) -> None:
         """Refuse a pile code that another operator has registered (public registry)."""

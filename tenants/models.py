@@ -290,6 +290,8 @@ class RefusedPileLogin(models.Model):
         NOT_IN_ESTATE = "not_in_estate", _("Registered, but not among the operator's piles")
         PILE_DISABLED = "pile_disabled", _("Pile disabled")
         OPERATOR_SUSPENDED = "operator_suspended", _("Operator suspended")
+        WRONG_PROTOCOL = "wrong_protocol", _("Pile registered for another protocol")
+        BAD_PASSWORD = "bad_password", _("Missing or wrong password (OCPP)")
 
     pile_code = models.CharField(_("pile code"), max_length=14, unique=True)
     operator = models.ForeignKey(

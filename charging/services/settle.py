@@ -56,7 +56,8 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             order.service_amount = bill.service_yuan
             order.occupancy_amount = bill.occupancy_yuan
             gross = bill.total_yuan
-            order.amount_mismatch = pricing.compare_with_pile(bill, order.pile_amount).mismatch
+            order.amount_mismatch = order.pile_amount is not None and pricing.compare_with_pile(
+                bill, order.pile_amount).mismatch
         else:
             gross = Decimal("0.00")
             order.abnormal = True

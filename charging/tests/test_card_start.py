@@ -135,3 +135,16 @@ def test_refused_with_too_little_money(member, connector, tariff):
     MemberCredential.objects.create(member=member, kind="card", value=CARD)
     _refused_and_nothing_left(_swipe(connector), R.INSUFFICIENT_BALANCE, None)
     assert balance(member).available == Decimal("0.00")
+
+
+def test_credential_check_creates_nothing(card_member, connector, tariff):
+    """OCPP Authorize: the card is checked (bound, enabled, member active, no order in
+    progress) and no order is created."""
+    card = MemberCredential.objects.filter(member=card_member, kind="card").first().value
+    query = port.CredentialQuery(pile_code=connector.pile.code, card_no=card)
+    assert cards.credential_check(query) == port.CredentialDecision(True)
+    assert not ChargingOrder.objects.exists()
+    assert cards.credential_check(port.CredentialQuery(connector.pile.code, "NOPE")) == \
+        port.CredentialDecision(False, port.StartRefusal.CREDENTIAL_UNKNOWN)
+    Member.objects.filter(pk=card_member.pk).update(status=Member.Status.DISABLED)
+    assert cards.credential_check(query).refusal == port.StartRefusal.MEMBER_DISABLED

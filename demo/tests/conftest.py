@@ -1,7 +1,7 @@
 """The whole platform in one test process, on real sockets: the ASGI app under uvicorn
-(HTTP + WebSocket), the YKC gateway, simulated piles, a Celery worker on the real broker,
-and the fake WeChat and WeChat Pay servers — with the demo operator seeded (committed)
-and removed afterwards."""
+(HTTP + WebSocket), the YKC and OCPP gateways, simulated piles of both protocols, a Celery
+worker on the real broker, and the fake WeChat and WeChat Pay servers — with the demo
+operator seeded (committed) and removed afterwards."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ class Platform:
     gateway: object
     simulator: Simulator
     operator: object
+    ocpp_gateway: object = None
+    ocpp_simulator: object = None
+    ocpp_piles: dict | None = None
 
 
 
@@ -75,6 +78,7 @@ def platform(operators, django_db_blocker, tmp_path_factory):
     from evplatform.celery import app
     from fakes import wechat_api, wechatpay
     from protocols.tests.helpers import GatewayThread, wait_for
+    from protocols.tests.ocpp_helpers import OcppGatewayThread, SimLoop
     from stations.models import Pile
 
     key_dir = tmp_path_factory.mktemp("fake_wechatpay")
@@ -97,21 +101,34 @@ def platform(operators, django_db_blocker, tmp_path_factory):
         )
         connection.set_schema_to_public()
         gateway = GatewayThread()
+        ocpp_gateway = OcppGatewayThread()
         with schema_context(info.operator.schema_name):
-            piles = [
-                (code, guns, float(kw) / guns)
-                for code, guns, kw in Pile.objects.values_list("code", "connector_count", "rated_power_kw")
-            ]
+            rows = Pile.objects.values_list("code", "connector_count", "rated_power_kw", "protocol")
+            piles = [(code, guns, float(kw) / guns) for code, guns, kw, protocol in rows
+                     if protocol == "ykc"]
+            ocpp_codes = [(code, guns, float(kw) / guns) for code, guns, kw, protocol in rows
+                          if protocol == "ocpp"]
         simulator = Simulator(piles, gateway.port)
+        ocpp_simulator = SimLoop()
+        ocpp_piles = {code: ocpp_simulator.pile(code, ocpp_gateway.url, connectors=guns,
+                                                power_kw=kw, time_scale=SIM_TIME_SCALE)
+                      for code, guns, kw in ocpp_codes}
+        for pile in ocpp_piles.values():
+            ocpp_simulator.online(pile)
+            for number in pile.connectors:
+                ocpp_simulator.run(pile.plug, number)  # the "demo" scenario: plugged in
         with schema_context(info.operator.schema_name):
-            wait_for(lambda: Pile.objects.filter(online=True).count() == len(piles), timeout=30)
+            wait_for(lambda: Pile.objects.filter(online=True).count() == len(rows), timeout=30)
             wait_for(lambda: not Pile.objects.filter(connectors__status="offline").exists(), timeout=30)
         connection.set_schema_to_public()
         with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
                           loglevel="WARNING"):
-            yield Platform(web, wechat, pay, gateway, simulator, info.operator)
+            yield Platform(web, wechat, pay, gateway, simulator, info.operator, ocpp_gateway,
+                           ocpp_simulator, ocpp_piles)
         simulator.stop()
+        ocpp_simulator.stop()
         gateway.stop()
+        ocpp_gateway.stop()
         web.stop()
         pay.shutdown()
         wechat.shutdown()

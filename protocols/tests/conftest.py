@@ -78,19 +78,23 @@ def make_pile(unblocked, station, operators):
     made: list[str] = []
 
     def make(*, connectors: int = 1, enabled: bool = True, operator: str = "tenant-a",
-             register: bool = True, in_estate: bool = True, heartbeat_s: int = 10) -> str:
+             register: bool = True, in_estate: bool = True, heartbeat_s: int = 10,
+             protocol: str = "ykc", password: str = "") -> str:
         code = f"3201{int(time.time()) % 100000:05d}{next(_codes):05d}"
         made.append(code)
         committed(create, code, connectors, enabled, operator, register, in_estate,
-                  heartbeat_s)
+                  heartbeat_s, protocol, password)
         return code
 
-    def create(code, connectors, enabled, operator, register, in_estate, heartbeat_s):
+    def create(code, connectors, enabled, operator, register, in_estate, heartbeat_s,
+               protocol, password):
         if in_estate:
             with schema_context(SCHEMA):
-                pile = Pile.objects.create(station=station, code=code, rated_power_kw=60,
-                                           connector_count=connectors, enabled=enabled,
-                                           heartbeat_interval_s=heartbeat_s)
+                pile = Pile(station=station, code=code, rated_power_kw=60,
+                            connector_count=connectors, enabled=enabled,
+                            heartbeat_interval_s=heartbeat_s, protocol=protocol)
+                pile.ocpp_password_set(password)
+                pile.save()
                 for n in range(1, connectors + 1):
                     pile.connectors.create(number=n, rated_power_kw=60, qr_code=f"{code}{n:02d}")
         if register:
@@ -103,13 +107,13 @@ def make_pile(unblocked, station, operators):
 
 def cleanup(made: list[str]) -> None:
     from charging.models import MeterSample
-    from protocols.models import FrameLog, SessionMessage
+    from protocols.models import FrameLog, OcppTransaction, SessionMessage
     from stations.models import Pile
     from tenants.models import PileRegistration, RefusedPileLogin
 
     with schema_context(SCHEMA):
         Pile.objects.filter(code__in=made).delete()
-        for model in (FrameLog, MeterSample, SessionMessage):
+        for model in (FrameLog, MeterSample, SessionMessage, OcppTransaction):
             model.objects.filter(pile_code__in=made).delete()
     with schema_context(get_public_schema_name()):
         PileRegistration.objects.filter(code__in=made).delete()
@@ -157,6 +161,10 @@ class Recorder:
             return port.RecordAck(stored=True, duplicate=duplicate)
         if isinstance(event, port.CardStartRequest):
             return self.card_decision
+        if isinstance(event, port.CredentialQuery):
+            return port.CredentialDecision(accepted=event.card_no != "BADCARD",
+                                           refusal=None if event.card_no != "BADCARD"
+                                           else port.StartRefusal.CREDENTIAL_UNKNOWN)
         return None
 
     def of(self, cls) -> list:

@@ -54,3 +54,23 @@ def test_platform_admin_lists_refused_logins(make_pile):
 
     assert page.status_code == 200
     assert code in page.content.decode()
+
+
+def test_the_frame_viewer_shows_an_ocpp_message_as_json(make_pile):
+    code = make_pile(protocol="ocpp")
+    text = '[2,"42","Heartbeat",{}]'
+
+    def given():
+        with schema_context(SCHEMA):
+            return FrameLog.objects.create(pile_code=code, at=datetime.now(UTC), direction="in",
+                                           frame_type=2, name="Heartbeat",
+                                           hex=text.encode().hex().upper()).pk
+
+    pk = committed(given)
+    client = Client(HTTP_HOST="tenant-a.testserver")
+    with schema_context(SCHEMA):
+        assert client.login(username="admin", password="admin-pass-123")
+    listing = client.get(f"/admin/protocols/framelog/?pile_code={code}").content.decode()
+    assert "<code>[2]</code> Heartbeat" in listing
+    page = client.get(f"/admin/protocols/framelog/{pk}/change/").content.decode()
+    assert "&quot;Heartbeat&quot;" in page and "&quot;42&quot;" in page

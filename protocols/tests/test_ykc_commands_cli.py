@@ -21,6 +21,10 @@ def test_ykc_command_time_sync_reaches_the_pile(gateway, make_pile):
     try:
         sims.run(pile)
         wait_for(lambda: events(pile, "logged_in"))
+        # The bus route is written just after the 0x02 the pile saw: wait for it too.
+        from charging import bus
+
+        wait_for(lambda: bus._redis().get(bus.route_key("op_tenant_a", code)))
         out = io.StringIO()
 
         call_command("ykc_command", "time-sync", tenant="tenant-a", pile=code, timeout=5,

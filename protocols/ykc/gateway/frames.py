@@ -96,7 +96,7 @@ class FrameHandlers:
         at = datetime.now(UTC)
         outcome = await self.run_db(handlers.dispatch, None, port.PileLogin(
             pile_code=login.pile_code, peer=conn.peer, at=at,
-            firmware_version=login.firmware_version, iccid=login.sim))
+            firmware_version=login.firmware_version, iccid=login.sim, protocol="ykc"))
         if conn.closed:
             return
         if not outcome.accepted:

@@ -1,0 +1,284 @@
+"""Load benchmark of the OCPP 1.6J gateway: N simulated charge points on loopback.
+
+    DB_NAME=evplatform .venv/bin/python benchmarks/ocpp_gateway_load.py [--piles 10000]
+
+Creates (once, in bulk) an operator ``ocpp-bench`` with N registered OCPP piles, starts the
+gateway as a subprocess (``manage.py ocpp_gateway``), connects the piles (WebSocket
+handshake = login, BootNotification, a StatusNotification per connector), then measures
+for ``--duration`` seconds while every pile sends Heartbeat every ``--heartbeat`` s (60)
+and the ``--charging`` share of piles sends MeterValues every ``--meter`` s (15) inside a
+transaction. The clients are light raw-WebSocket piles (JSON text, no schema validation),
+so the client side does not hide the gateway's limit. Prints connections held, messages/s,
+the reply round trip p50/p99 measured by the piles and the gateway's receive → reply
+histogram, the gateway's CPU and RSS, and each figure beside its target as a ratio
+(target: 10,000 piles with p99 < 50 ms). Needs PostgreSQL and Redis (``make setup``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
+
+from benchmarks.ykc_gateway_load import (  # noqa: E402
+    percentile,
+    proc_stats,
+    raise_nofile,
+    scrape,
+)
+
+TARGET_PILES = 10_000
+TARGET_P99_S = 0.050
+
+
+def ensure_estate(count: int, prefix: str) -> str:
+    """The bench operator and ``count`` OCPP piles (one connector each); its schema."""
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    from django_tenants.utils import get_public_schema_name, schema_context
+
+    from stations.models import Connector, Pile, Station
+    from tenants.models import PileRegistration
+    from tenants.selectors import operator_get_by_slug
+    from tenants.services import operator_create
+
+    operator = operator_get_by_slug("ocpp-bench")
+    if operator is None:
+        operator = operator_create(slug="ocpp-bench", name="OCPP 压测",
+                                   domain="ocpp-bench.localhost",
+                                   admin_username="admin").operator
+    codes = [f"{prefix}{i:0{14 - len(prefix)}d}" for i in range(count)]
+    with schema_context(operator.schema_name):
+        station, _ = Station.objects.get_or_create(
+            code="OCPP-BENCH", defaults={"name": "压测站", "address": "-",
+                                         "area_code": "310000", "latitude": Decimal("31.2"),
+                                         "longitude": Decimal("121.4")})
+        have = set(Pile.objects.filter(code__in=codes).values_list("code", flat=True))
+        missing = [c for c in codes if c not in have]
+        for start in range(0, len(missing), 2000):
+            piles = Pile.objects.bulk_create([
+                Pile(station=station, code=c, rated_power_kw=22, connector_count=1,
+                     protocol=Pile.Protocol.OCPP, heartbeat_interval_s=60)
+                for c in missing[start:start + 2000]])
+            Connector.objects.bulk_create([
+                Connector(pile=p, number=1, rated_power_kw=22, qr_code=f"{p.code}01")
+                for p in piles])
+        Pile.objects.filter(code__in=codes).update(online=False)
+    with schema_context(get_public_schema_name()):
+        have = set(PileRegistration.objects.filter(code__in=codes)
+                   .values_list("code", flat=True))
+        PileRegistration.objects.bulk_create(
+            [PileRegistration(code=c, operator=operator) for c in codes if c not in have],
+            batch_size=2000)
+    from django.db import connection
+
+    connection.close()
+    return operator.schema_name
+
+
+class Pile:
+    """A light charge point: raw JSON over one WebSocket, replies matched by unique id."""
+
+    ids = itertools.count(1)
+
+    def __init__(self, code: str, url: str, charging: bool, args, latencies: list) -> None:
+        self.code, self.url, self.charging, self.args = code, url, charging, args
+        self.latencies = latencies
+        self.pending: dict[str, tuple[float, asyncio.Future]] = {}
+        self.ready = asyncio.Event()
+        self.measure = False
+        self.meter_wh = 0
+
+    async def call(self, action: str, payload: dict) -> dict:
+        uid = str(next(self.ids))
+        future = asyncio.get_running_loop().create_future()
+        self.pending[uid] = (time.perf_counter(), future)
+        await self.ws.send(json.dumps([2, uid, action, payload]))
+        return await future
+
+    async def _reader(self) -> None:
+        async for text in self.ws:
+            msg = json.loads(text)
+            if msg[0] in (3, 4) and msg[1] in self.pending:
+                sent, future = self.pending.pop(msg[1])
+                if self.measure:
+                    self.latencies.append(time.perf_counter() - sent)
+                if not future.done():
+                    future.set_result(msg[2] if msg[0] == 3 else {"error": msg[2]})
+            elif msg[0] == 2:  # answer any call from the gateway
+                await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
+
+    async def run(self) -> None:
+        from websockets.asyncio.client import connect
+
+        async with connect(f"{self.url}/{self.code}", subprotocols=["ocpp1.6"],
+                           open_timeout=120, ping_interval=None) as ws:
+            self.ws = ws
+            reader = asyncio.create_task(self._reader())
+            await self.call("BootNotification", {"chargePointVendor": "Bench",
+                                                 "chargePointModel": "B1"})
+            await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                                   "status": "Available"})
+            tx = None
+            if self.charging:
+                reply = await self.call("StartTransaction", {
+                    "connectorId": 1, "idTag": "BENCHTAG", "meterStart": 0,
+                    "timestamp": _now()})
+                tx = reply.get("transactionId")
+            self.ready.set()
+            loops = [self._every(self.args.heartbeat, "Heartbeat", lambda: {})]
+            if tx is not None:
+                loops.append(self._every(self.args.meter, "MeterValues", lambda: {
+                    "connectorId": 1, "transactionId": tx, "meterValue": [{
+                        "timestamp": _now(), "sampledValue": [
+                            {"value": str(self._accrue()), "unit": "Wh"},
+                            {"value": "22000", "measurand": "Power.Active.Import",
+                             "unit": "W"}]}]}))
+            await asyncio.gather(reader, *loops)
+
+    def _accrue(self) -> int:
+        self.meter_wh += int(22000 * self.args.meter / 3600)
+        return self.meter_wh
+
+    async def _every(self, period: float, action: str, payload) -> None:
+        await asyncio.sleep(random.uniform(0, period))
+        while True:
+            await self.call(action, payload())
+            await asyncio.sleep(period)
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def run(args, gateway_pid: int) -> None:
+    url = f"ws://127.0.0.1:{args.port}/ocpp"
+    latencies: list[float] = []
+    piles = [Pile(f"{args.prefix}{i:0{14 - len(args.prefix)}d}", url,
+                  random.random() < args.charging, args, latencies) for i in range(args.piles)]
+    print(f"ramp: {args.piles} piles over {args.ramp:.0f} s …", flush=True)
+    started = time.monotonic()
+    tasks = []
+    for pile in piles:
+        tasks.append(asyncio.create_task(pile.run()))
+        await asyncio.sleep(args.ramp / args.piles)
+    while sum(p.ready.is_set() for p in piles) < len(piles) and \
+            time.monotonic() - started < args.ramp + 300:
+        await asyncio.sleep(1)
+    ready = sum(p.ready.is_set() for p in piles)
+    print(f"  {ready} piles booted {time.monotonic() - started:.0f} s after the first connect",
+          flush=True)
+    await asyncio.sleep(args.settle)
+    before = scrape(args.metrics_port)
+    cpu0, _ = proc_stats(gateway_pid)
+    for pile in piles:
+        pile.measure = True
+    t0 = time.monotonic()
+    rss_peak = 0
+    while time.monotonic() - t0 < args.duration:
+        await asyncio.sleep(1)
+        rss_peak = max(rss_peak, proc_stats(gateway_pid)[1])
+    for pile in piles:
+        pile.measure = False
+    elapsed = time.monotonic() - t0
+    cpu1, rss = proc_stats(gateway_pid)
+    after = scrape(args.metrics_port)
+    held = after.get("ocpp_connections", 0)
+    total_in = sum(v - before.get(k, 0) for k, v in after.items()
+                   if k.startswith("ocpp_messages_in_total"))
+    errors = {k: v - before.get(k, 0) for k, v in after.items()
+              if k.startswith("ocpp_errors_total") and v - before.get(k, 0)}
+    print()
+    print(f"piles simulated            {args.piles} ({args.charging:.0%} in a transaction)")
+    print(f"connections held           {held:.0f}   (target {TARGET_PILES}: "
+          f"ratio {held / TARGET_PILES:.2f})")
+    print(f"gateway messages in/s      {total_in / elapsed:.0f}")
+    if latencies:
+        p99 = percentile(latencies, 0.99)
+        print(f"reply round trip           p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+              f"p99 {p99 * 1000:.1f} ms (target < {TARGET_P99_S * 1000:.0f} ms: ratio "
+              f"{p99 / TARGET_P99_S:.2f}), max {max(latencies) * 1000:.1f} ms "
+              f"(n={len(latencies)})")
+    for action in ("Heartbeat", "MeterValues"):
+        q99 = _hist(before, after, action)
+        if q99 is not None:
+            print(f"gateway {action:<12} p99 ≤ {q99 * 1000:g} ms (histogram bucket bound)")
+    print(f"gateway CPU                {(cpu1 - cpu0) / elapsed * 100:.0f} % of one core")
+    print(f"gateway RSS                {rss / 2**20:.0f} MiB (peak {rss_peak / 2**20:.0f} MiB)")
+    print(f"gateway errors             {errors or 'none'}")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _hist(before: dict, after: dict, action: str) -> float | None:
+    """p99 bucket bound of the gateway's receive → reply histogram for ``action``."""
+    prefix = f'ocpp_reply_latency_seconds_bucket{{action="{action}",le="'
+    buckets = sorted((float("inf") if n[len(prefix):-2] == "+Inf" else float(n[len(prefix):-2]),
+                      v - before.get(n, 0)) for n, v in after.items() if n.startswith(prefix))
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = 0.99 * buckets[-1][1]
+    return next((bound for bound, cumulative in buckets if cumulative >= rank), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--piles", type=int, default=TARGET_PILES)
+    parser.add_argument("--charging", type=float, default=0.3)
+    parser.add_argument("--heartbeat", type=float, default=60.0)
+    parser.add_argument("--meter", type=float, default=15.0)
+    parser.add_argument("--ramp", type=float, default=120.0)
+    parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--port", type=int, default=18769)
+    parser.add_argument("--metrics-port", type=int, default=19769)
+    parser.add_argument("--prefix", default="3298")
+    args = parser.parse_args()
+    limit = raise_nofile()
+    print(f"estate: {args.piles} OCPP piles …", flush=True)
+    started = time.monotonic()
+    ensure_estate(args.piles, args.prefix)
+    print(f"  ready in {time.monotonic() - started:.1f} s; open files limit {limit}", flush=True)
+    env = dict(os.environ)
+    env.setdefault("LOG_LEVEL", "WARNING")
+    gateway = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "ocpp_gateway", "--host", "127.0.0.1",
+         "--port", str(args.port), "--metrics-host", "127.0.0.1",
+         "--metrics-port", str(args.metrics_port), "--gateway-id", "ocpp-bench"], env=env)
+    try:
+        for _ in range(150):
+            try:
+                scrape(args.metrics_port)
+                break
+            except OSError:
+                time.sleep(0.2)
+        import uvloop
+
+        uvloop.run(run(args, gateway.pid))
+    finally:
+        gateway.terminate()
+        try:
+            gateway.wait(30)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+
+
+if __name__ == "__main__":
+    main()

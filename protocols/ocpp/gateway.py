@@ -1,0 +1,790 @@
+"""The OCPP 1.6J gateway process: a WebSocket server holding many charge points.
+
+Piles connect to ``ws://H:P/ocpp/{chargePointId}`` with subprotocol ``ocpp1.6``. The
+handshake is the login: the path names the pile code, which the domain routes through the
+platform-wide registry (:class:`charging.port.PileLogin` with ``protocol="ocpp"`` and the
+HTTP Basic password, security profile 1); a refused pile gets an HTTP error and is listed
+with the refused YKC logins. TLS (security profile 2) is terminated at a reverse proxy.
+
+Each connection is an :class:`OcppSession` (the library's ``ChargePoint``, central-system
+side): messages are parsed and schema-checked by the ``ocpp`` library and handled in order;
+what needs PostgreSQL runs in a thread pool and goes to the domain only through
+``charging.handlers.dispatch`` (``transactions``). Bad input is answered with a CALLERROR
+and the connection stays usable: malformed JSON or a message that is not an OCPP array →
+FormationViolation; a wrong message-type id → ProtocolError; schema violations → the
+library's FormationViolation / PropertyConstraintViolation / TypeConstraintViolation /
+OccurenceConstraintViolation; unknown actions → NotImplemented / NotSupported; any call
+but BootNotification from a pile that never booted → SecurityError; a repeated unique id
+with a different call → ProtocolError (the same call again is answered again, idempotent).
+
+Commands from ``charging.bus`` (the port's RemoteStart, RemoteStop, ReadRealtime and the
+OCPP-only ``commands``) become calls to the pile; the reply is correlated by the library
+(by unique id) or the bus deadline expires. Frames in and out go to the frame log
+(``protocols.FrameLog``, the JSON text hex-encoded, ``frame_type`` the message-type id);
+Prometheus metrics on ``--metrics-port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import UTC, datetime
+from http import HTTPStatus
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, CallResult, MessageType, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from charging import bus, handlers, port
+from protocols import metrics
+
+from . import mapping, transactions
+from .commands import OCPP_COMMANDS
+
+logger = logging.getLogger("protocols.ocpp.gateway")
+
+SUBPROTOCOL = "ocpp1.6"
+PATH_PREFIX = "/ocpp/"
+LAST_SEEN_DB_EVERY_S = 30
+BOOTED_TTL_S = 30 * 24 * 3600
+RECENT_IDS = 64  # unique ids remembered per connection (duplicate detection)
+
+# OCPP-J 1.6 spells two error codes differently from later versions.
+_V16_CODES = {"FormatViolation": "FormationViolation",
+              "OccurrenceConstraintViolation": "OccurenceConstraintViolation"}
+
+
+def booted_key(pile_code: str) -> str:
+    """Redis key set once a pile's BootNotification was accepted (any gateway)."""
+    return f"{settings.REDIS_KEY_PREFIX}:ocpp:booted:{pile_code}"
+
+
+def call_error(unique_id: str, code: str, description: str, details: dict | None = None) -> str:
+    """A CALLERROR frame; of ``details`` only the text ``cause`` is kept (the library puts
+    the offending message object there too)."""
+    cause = (details or {}).get("cause")
+    return json.dumps([MessageType.CallError, unique_id, _V16_CODES.get(code, code),
+                       description[:255], {"cause": str(cause)[:255]} if cause else {}],
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+class GatewayMetrics:
+    def __init__(self, gateway: OcppGateway) -> None:
+        r = self.registry = metrics.Registry()
+        r.add(metrics.Gauge("ocpp_connections", "Open WebSocket connections.",
+                            read=lambda: len(gateway.sessions)))
+        self.messages_in = r.add(metrics.Counter("ocpp_messages_in",
+                                                 "Messages received, by action.", ("action",)))
+        self.messages_out = r.add(metrics.Counter("ocpp_messages_out",
+                                                  "Messages sent, by action.", ("action",)))
+        self.errors = r.add(metrics.Counter("ocpp_errors", "Bad input and failures, by kind.",
+                                            ("kind",)))
+        self.latency = r.add(metrics.Histogram(
+            "ocpp_reply_latency_seconds", "Time from receiving a call to sending its reply.",
+            ("action",)))
+        r.add(metrics.Gauge("ocpp_framelog_backlog", "Frame log rows waiting to be written.",
+                            read=lambda: len(gateway.frames)))
+
+    def error(self, kind: str) -> None:
+        self.errors.inc(kind)
+
+
+class _Wire:
+    """The session's connection: every message in and out goes to the frame log."""
+
+    def __init__(self, ws: ServerConnection, session: OcppSession) -> None:
+        self.ws = ws
+        self.session = session
+
+    async def recv(self) -> str:
+        message = await self.ws.recv()
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        self.session.log("in", message)
+        return message
+
+    async def send(self, message: str) -> None:
+        self.session.log("out", message)
+        await self.ws.send(message)
+
+
+class OcppSession(ChargePoint):
+    """One charge point's connection, central-system side (OCPP 1.6J core profile)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, gateway: OcppGateway, ws: ServerConnection, pile_code: str,
+                 decision: port.LoginDecision) -> None:
+        super().__init__(pile_code, _Wire(ws, self),
+                         response_timeout=settings.YKC_COMMAND_TIMEOUT_S * 3)
+        self.gateway = gateway
+        self.ws = ws
+        self.cid = f"ocpp-{next(self._ids)}"
+        self.pile_code = pile_code
+        self.schema = decision.schema
+        self.heartbeat_interval = decision.heartbeat_interval_s
+        self.connectors: dict[int, str] = {no: str(s) for no, s in decision.connectors.items()}
+        self.booted = False
+        self.closed = False
+        self.recent: dict[str, tuple[str, str]] = {}  # unique id → (request, response)
+        self.meter_waiters: dict[int, list[asyncio.Future]] = {}
+        self.marked_online_at = 0.0
+        self.peer = ""
+        self.password: str | None = None  # presented at the handshake (checked again at boot)
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def log(self, direction: str, text: str) -> None:
+        self.gateway.frame(self, direction, text)
+
+    def db(self, fn, *args):
+        return self.gateway.run_db(fn, self.schema, *args)
+
+    async def route_message(self, raw_msg):
+        """Route one message: calls are answered (a CALLERROR for bad input), replies go
+        to the pending call; nothing here closes the connection."""
+        received = time.monotonic()
+        gw = self.gateway
+        gw.live.pile_seen(self.schema, self.pile_code, time.time())
+        gw.still_online(self)
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError as error:
+            await self._bad_frame(raw_msg, error)
+            return
+        if msg.message_type_id != MessageType.Call:
+            gw.metrics.messages_in.inc("CallResult" if msg.message_type_id == MessageType.CallResult
+                                       else "CallError")
+            self._response_queue.put_nowait(msg)
+            return
+        action = str(msg.action)
+        gw.metrics.messages_in.inc(action[:40])
+        if not isinstance(msg.unique_id, str) or not isinstance(msg.payload, dict) or \
+                not isinstance(msg.action, str):
+            gw.metrics.error("formation_violation")
+            await self._send(call_error(str(msg.unique_id)[:36], "FormationViolation",
+                                        "unique id and action are strings, payload an object"))
+            return
+        seen = self.recent.get(msg.unique_id)
+        if seen is not None:
+            if seen[0] == raw_msg:  # the pile missed our reply: answer it again
+                gw.metrics.error("repeated_call")
+                await self._send(seen[1])
+            else:
+                gw.metrics.error("duplicate_unique_id")
+                await self._send(call_error(msg.unique_id, "ProtocolError",
+                                            "unique id already used for another call"))
+            return
+        if action != Action.boot_notification and not self.booted:
+            self.booted = bool(await gw.redis.exists(booted_key(self.pile_code)))
+            if not self.booted:
+                gw.metrics.error("before_boot")
+                await self._send(call_error(msg.unique_id, "SecurityError",
+                                            "BootNotification not accepted yet"))
+                return
+        self._replied = None
+        try:
+            await self._handle_call(msg)
+        except OCPPError as error:
+            gw.metrics.error(f"call_{error.code}")
+            logger.info("%s: %s refused: %s %s", self.pile_code, action, error.code,
+                        error.description)
+            await self._send(call_error(msg.unique_id, error.code, error.description or "",
+                                        error.details if isinstance(error.details, dict) else None))
+        gw.metrics.latency.observe(time.monotonic() - received, action[:40])
+        if self._replied is not None:
+            self.recent[msg.unique_id] = (raw_msg, self._replied)
+            if len(self.recent) > RECENT_IDS:
+                del self.recent[next(iter(self.recent))]
+
+    async def _send(self, message):
+        try:
+            kind = json.loads(message)
+            name = kind[2] if kind[0] == MessageType.Call else (
+                "CallResult" if kind[0] == MessageType.CallResult else "CallError")
+        except (ValueError, IndexError, TypeError, KeyError):
+            name = "?"
+        if name in ("CallResult", "CallError"):
+            self._replied = message  # the answer to the call being handled
+            if name == "CallError" and kind[2] == "InternalError":
+                self.gateway.metrics.error("handler_failed")
+        self.gateway.metrics.messages_out.inc(str(name)[:40])
+        with contextlib.suppress(ConnectionClosed):
+            await self._connection.send(message)
+
+    async def _bad_frame(self, raw_msg, error: OCPPError) -> None:
+        """A message that is not an OCPP array: answered with the unique id we can read."""
+        unique_id = "-1"
+        code = error.code
+        try:
+            data = json.loads(raw_msg)
+        except ValueError:
+            data = None
+            code = "FormationViolation"
+        if isinstance(data, list):
+            if len(data) > 1 and isinstance(data[1], str):
+                unique_id = data[1]
+            if not data or data[0] not in (2, 3, 4):
+                code = "ProtocolError"
+                description = "unknown message type id"
+            else:
+                description = error.description or "malformed message"
+        else:
+            code = "FormationViolation"
+            description = "not an OCPP-J message array"
+        self.gateway.metrics.error(f"bad_{_V16_CODES.get(code, code)}")
+        logger.info("%s: bad message %.200r: %s", self.pile_code, raw_msg, code)
+        if isinstance(data, list) and data and data[0] in (3, 4):
+            return  # never answer a reply with an error (OCPP-J §4.2.3)
+        await self._send(call_error(unique_id, code, description))
+
+    # --- calls from the pile --------------------------------------------------------
+
+    @on(Action.boot_notification)
+    async def on_boot(self, charge_point_vendor: str, charge_point_model: str,
+                      firmware_version: str = "", iccid: str = "", **_):
+        decision = await self.gateway.run_db(handlers.dispatch, None, port.PileLogin(
+            pile_code=self.pile_code, peer=self.peer, at=datetime.now(UTC),
+            firmware_version=firmware_version or "", iccid=iccid or "", protocol="ocpp",
+            password=self.password))
+        now = datetime.now(UTC).isoformat()
+        if not decision.accepted:
+            self.gateway.metrics.error(f"boot_{decision.refusal}")
+            return call_result.BootNotification(current_time=now, interval=300,
+                                                status="Rejected")
+        self.booted = True
+        self.heartbeat_interval = decision.heartbeat_interval_s
+        await self.gateway.redis.set(booted_key(self.pile_code), "1", ex=BOOTED_TTL_S)
+        return call_result.BootNotification(current_time=now,
+                                            interval=decision.heartbeat_interval_s,
+                                            status="Accepted")
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self):
+        return call_result.Heartbeat(current_time=datetime.now(UTC).isoformat())
+
+    @on(Action.status_notification)
+    async def on_status(self, connector_id: int, error_code: str, status: str,
+                        timestamp: str | None = None, info: str | None = None,
+                        vendor_error_code: str | None = None, **_):
+        at = mapping.timestamp(timestamp)
+        fault = None if error_code == "NoError" else "/".join(
+            x for x in (error_code, vendor_error_code, info) if x)[:40]
+        if connector_id == 0:  # the pile itself: a pile fault is every connector's
+            targets = {no: mapping.status(status) for no in self.connectors} \
+                if status in ("Faulted", "Unavailable") else {}
+        else:
+            targets = {connector_id: mapping.status(status)}
+        for no, new in targets.items():
+            self.gateway.live.connector(self.schema, self.pile_code, no, {"status": new})
+            if self.connectors.get(no) != new:
+                self.connectors[no] = str(new)
+                await self.db(handlers.dispatch, port.ConnectorStatusChanged(
+                    self.pile_code, no, new, at))
+            await self.db(handlers.dispatch, port.Progress(
+                pile_code=self.pile_code, connector_no=no, status=new, at=at,
+                plugged=status in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
+                                   "Finishing"),
+                fault_code=fault))
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str):
+        status = await self.db(transactions.authorize, self.pile_code, id_tag)
+        return call_result.Authorize(id_tag_info={"status": status})
+
+    @on(Action.start_transaction)
+    async def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                       **_):
+        if connector_id < 1:
+            raise _property("connectorId of a transaction is 1 or more")
+        started = await self.db(transactions.start_transaction, self.pile_code, connector_id,
+                                id_tag, meter_start, mapping.timestamp(timestamp))
+        self.gateway.live.connector(self.schema, self.pile_code, connector_id,
+                                    {"trade_no": started.trade_no})
+        return call_result.StartTransaction(transaction_id=started.transaction_id,
+                                            id_tag_info={"status": started.status})
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, connector_id: int, meter_value: list,
+                              transaction_id: int | None = None):
+        readings = [mapping.readings(v) for v in meter_value]
+        status = port.ConnectorStatus(self.connectors.get(connector_id) or "idle") \
+            if self.connectors.get(connector_id) in set(port.ConnectorStatus) \
+            else port.ConnectorStatus.IDLE
+        sent = await self.db(transactions.meter_values, self.pile_code, connector_id,
+                             transaction_id, readings, status)
+        for event in sent[-1:]:
+            self.gateway.live.connector(self.schema, self.pile_code, connector_id, {
+                "status": event.status, "trade_no": event.trade_no or "",
+                "energy_kwh": event.energy_kwh, "power_kw": event.power_kw,
+                "voltage_v": event.voltage_v, "current_a": event.current_a,
+                "soc_percent": event.soc_percent})
+        for future in self.meter_waiters.pop(connector_id, []):
+            if not future.done():
+                future.set_result(readings[-1] if readings else None)
+        return call_result.MeterValues()
+
+    @on(Action.stop_transaction)
+    async def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int,
+                      reason: str | None = None, id_tag: str | None = None,
+                      transaction_data: list | None = None, **kwargs):
+        data = [mapping.readings(v) for v in transaction_data or ()]
+        running = [no for no, s in self.connectors.items() if s in ("charging", "finishing")]
+        raw = json.dumps({"transactionId": transaction_id, "meterStop": meter_stop,
+                          "timestamp": timestamp, "reason": reason, "idTag": id_tag})
+        ack = await self.db(transactions.stop_transaction, self.pile_code, transaction_id,
+                            meter_stop, mapping.timestamp(timestamp), reason, id_tag, data,
+                            running[0] if len(running) == 1 else 1, raw)
+        if not (isinstance(ack, port.RecordAck) and ack.stored):
+            self.gateway.metrics.error("record_not_stored")
+            raise _internal("transaction not stored; send it again")
+        return call_result.StopTransaction(
+            id_tag_info={"status": "Accepted"} if id_tag else None)
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, message_id: str | None = None,
+                         data: str | None = None):
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics(self, status: str):
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware(self, status: str):
+        return call_result.FirmwareStatusNotification()
+
+
+def _property(text: str) -> OCPPError:
+    from ocpp.exceptions import PropertyConstraintViolationError
+
+    return PropertyConstraintViolationError(description=text)
+
+
+def _internal(text: str) -> OCPPError:
+    from ocpp.exceptions import InternalError
+
+    return InternalError(description=text)
+
+
+class OcppGateway:
+    """The server: accepts charge points on ``host:port``, serves metrics on
+    ``metrics_port``, consumes the command bus as ``gateway_id``."""
+
+    def __init__(self, *, host: str = "0.0.0.0", port: int = 8769,
+                 metrics_host: str = "127.0.0.1", metrics_port: int | None = None,
+                 gateway_id: str | None = None, db_threads: int | None = None,
+                 redis_url: str | None = None) -> None:
+        self.host, self.port = host, port
+        self.metrics_host, self.metrics_port = metrics_host, metrics_port
+        self.gateway_id = gateway_id or f"ocpp-{socket.gethostname()}-{os.getpid()}"
+        self.executor = ThreadPoolExecutor(max_workers=db_threads or settings.YKC_DB_THREADS,
+                                           thread_name_prefix="ocpp-db")
+        # Liveness and frame-log writes: a slow database delays these before the replies.
+        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocpp-bg")
+        self.redis_url = redis_url or settings.REDIS_URL
+        self.sessions: dict[str, OcppSession] = {}
+        self.frames: list[tuple] = []
+        self.metrics = GatewayMetrics(self)
+        self._tasks: list[asyncio.Task] = []
+        self._background: set[asyncio.Task] = set()
+        self.server = None
+        self.metrics_server = None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from protocols.ykc.gateway.writers import LiveWriter
+
+        self.loop = asyncio.get_running_loop()
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=64, timeout=10, decode_responses=True)
+        self.redis = aioredis.Redis(connection_pool=pool)
+        self.live = LiveWriter(self.redis, sentinel=bus.alive_key(self.gateway_id),
+                               on_lost=self.redis_lost)
+        self.bus = bus.GatewayBus(self.redis, self.gateway_id, self.execute, self.kick,
+                                  on_lost=self.redis_lost)
+        await self.bus.start()
+        self.live.start()
+        self.server = await serve(self.connection, self.host, self.port,
+                                  subprotocols=[SUBPROTOCOL], process_request=self.handshake,
+                                  ping_interval=60, ping_timeout=60, max_size=2**20)
+        self.port = next(iter(self.server.sockets)).getsockname()[1]
+        if self.metrics_port is not None:
+            self.metrics_server = await metrics.serve(self.metrics.registry, self.metrics_host,
+                                                      self.metrics_port)
+            self.metrics_port = self.metrics_server.sockets[0].getsockname()[1]
+        self._tasks = [asyncio.create_task(self._flush_frames(), name="ocpp-frames"),
+                       asyncio.create_task(self._sweep(), name="ocpp-sweep")]
+        logger.info("OCPP gateway %s listening on ws://%s:%s%s{chargePointId}",
+                    self.gateway_id, self.host, self.port, PATH_PREFIX)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 10)
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=10)
+        self.live.sentinel = ""
+        await self.bus.stop()
+        await self.live.stop()
+        await self.flush_frames()
+        await self.redis.aclose(close_connection_pool=True)
+        await self.loop.run_in_executor(None, self._close_db_threads)
+
+    def _close_db_threads(self) -> None:
+        from protocols.ykc.gateway.server import YkcGateway
+
+        YkcGateway._close_db_threads(self.executor)
+        YkcGateway._close_db_threads(self.background)
+
+    async def run_db(self, fn, *args):
+        """Run ``fn`` in the pool for what a pile's reply waits on."""
+        from protocols.ykc import store
+
+        return await self.loop.run_in_executor(self.executor,
+                                               lambda: store.db_call(fn, *args))
+
+    async def run_background(self, fn, *args):
+        from protocols.ykc import store
+
+        return await self.loop.run_in_executor(self.background,
+                                               lambda: store.db_call(fn, *args))
+
+    def spawn(self, coro) -> None:
+        task = self.loop.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- handshake = login ----------------------------------------------------------
+
+    async def handshake(self, connection: ServerConnection, request):
+        """Refuse anything but ``/ocpp/{known pile}`` with subprotocol ocpp1.6 (and the
+        right password when the pile has one) before the upgrade."""
+        path = request.path.split("?", 1)[0]
+        code = path[len(PATH_PREFIX):].strip("/") if path.startswith(PATH_PREFIX) else ""
+        if not code or "/" in code or len(code) > 14:
+            self.metrics.error("bad_path")
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown charge point\n")
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if SUBPROTOCOL not in offered:
+            self.metrics.error("no_subprotocol")
+            return connection.respond(HTTPStatus.BAD_REQUEST, "subprotocol ocpp1.6 required\n")
+        password = _basic_password(request.headers.get("Authorization", ""), code)
+        peer = connection.remote_address
+        peer_text = f"{peer[0]}:{peer[1]}" if peer else ""
+        decision = await self.run_db(handlers.dispatch, None, port.PileLogin(
+            pile_code=code, peer=peer_text, at=datetime.now(UTC), protocol="ocpp",
+            password=password))
+        if not decision.accepted:
+            self.metrics.error(f"login_{decision.refusal}")
+            logger.warning("OCPP login of %s from %s refused: %s", code, peer_text,
+                           decision.refusal)
+            if decision.refusal == port.LoginRefusal.BAD_PASSWORD:
+                response = connection.respond(HTTPStatus.UNAUTHORIZED, "unauthorized\n")
+                response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
+                return response
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown charge point\n")
+        connection.evp_login = (code, decision, peer_text, password)
+        return None
+
+    async def connection(self, ws: ServerConnection) -> None:
+        code, decision, peer, password = ws.evp_login
+        session = OcppSession(self, ws, code, decision)
+        session.peer, session.password = peer, password
+        previous = self.sessions.get(code)
+        self.sessions[code] = session
+        if previous is not None:
+            logger.info("%s: new connection from %s replaces %s", code, peer, previous.peer)
+            previous.closed = True
+            await previous.ws.close(1000, "replaced")
+        await self.bus.register(session.schema, code, session.cid)
+        session.marked_online_at = self.loop.time()
+        await self.run_db(handlers.dispatch, session.schema,
+                          port.PileOnline(code, datetime.now(UTC)))
+        try:
+            await session.start()
+        except ConnectionClosed:
+            pass
+        except Exception:
+            self.metrics.error("session_failed")
+            logger.exception("%s: session failed", code)
+        finally:
+            await self._gone(session)
+
+    async def _gone(self, session: OcppSession) -> None:
+        replaced = session.closed
+        session.closed = True
+        for waiters in session.meter_waiters.values():
+            for future in waiters:
+                if not future.done():
+                    future.set_exception(ConnectionError("pile disconnected"))
+        if self.sessions.get(session.pile_code) is session:
+            del self.sessions[session.pile_code]
+        if replaced:
+            return
+        with contextlib.suppress(Exception):
+            await self.bus.unregister(session.schema, session.pile_code, session.cid)
+        if session.pile_code not in self.sessions:
+            try:
+                await self.run_db(handlers.dispatch, session.schema, port.PileOffline(
+                    session.pile_code, datetime.now(UTC)))
+            except Exception:
+                logger.exception("%s: marking offline failed", session.pile_code)
+
+    def kick(self, schema: str, pile_code: str, route: str) -> None:
+        """The bus says a newer connection on another gateway took ``pile_code``."""
+        session = self.sessions.get(pile_code)
+        if session is not None and self.bus.route_value(session.cid) == route:
+            logger.info("%s: connected elsewhere now, closing here", pile_code)
+            del self.sessions[pile_code]
+            session.closed = True
+            self.spawn(session.ws.close(1000, "connected elsewhere"))
+
+    def still_online(self, session: OcppSession) -> None:
+        now = self.loop.time()
+        if now - session.marked_online_at < LAST_SEEN_DB_EVERY_S:
+            return
+        session.marked_online_at = now
+        self.spawn(self.run_background(handlers.dispatch, session.schema,
+                                       port.PileOnline(session.pile_code, datetime.now(UTC))))
+
+    def redis_lost(self, just_seen=None) -> None:
+        self.metrics.error("redis_lost")
+
+        async def restore():
+            with contextlib.suppress(Exception):
+                await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
+                await self.bus.refresh_routes()
+                for session in list(self.sessions.values()):
+                    if session.booted:
+                        await self.redis.set(booted_key(session.pile_code), "1",
+                                             ex=BOOTED_TTL_S)
+        self.spawn(restore())
+
+    async def _sweep(self) -> None:
+        """Close connections silent for ``YKC_IDLE_HEARTBEATS`` heartbeat intervals (the
+        WebSocket pings catch half-open TCP too)."""
+        while True:
+            await asyncio.sleep(5)
+            horizon = time.time()
+            for session in list(self.sessions.values()):
+                last = self.live_last.get(session.pile_code)
+                if last and horizon - last > settings.YKC_IDLE_HEARTBEATS * max(
+                        session.heartbeat_interval, 60):
+                    self.metrics.error("idle_timeout")
+                    self.spawn(session.ws.close(1001, "silent"))
+
+    @property
+    def live_last(self) -> dict[str, float]:
+        return {s.pile_code: getattr(s.ws, "evp_last_rx", 0.0) for s in self.sessions.values()}
+
+    # --- frame log ------------------------------------------------------------------
+
+    def frame(self, session: OcppSession, direction: str, text: str) -> None:
+        if direction == "in":
+            session.ws.evp_last_rx = time.time()
+        if len(self.frames) >= 100_000:
+            self.metrics.error("framelog_dropped")
+            return
+        self.frames.append((session.schema, session.pile_code, time.time(), direction, text))
+
+    async def _flush_frames(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                await self.flush_frames()
+            except Exception:
+                self.metrics.error("batch_write_failed")
+                logger.exception("frame log write failed")
+
+    async def flush_frames(self) -> None:
+        if not self.frames:
+            return
+        rows, self.frames = self.frames, []
+        await self.run_background(_write_frames, rows)
+
+    # --- commands from the bus ------------------------------------------------------
+
+    async def execute(self, schema: str, data: dict) -> port.CommandResult:
+        """Run one bus command on the pile's connection; the bus applies the deadline."""
+        try:
+            kind = data["type"]
+            if kind in port.COMMANDS:
+                command = port.command_from_dict(data)
+            else:
+                command = OCPP_COMMANDS[kind](**data["fields"])
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return port.CommandResult(ok=False, error="unsupported",
+                                      detail={"type": str(data.get("type"))})
+        session = self.sessions.get(command.pile_code)
+        if session is None or session.schema != schema or session.closed:
+            return port.CommandResult(ok=False, error="pile_offline")
+        try:
+            return await self._run(session, command)
+        except OCPPError as error:
+            return port.CommandResult(ok=False, error="refused",
+                                      detail={"call_error": _V16_CODES.get(error.code,
+                                                                           error.code),
+                                              "description": error.description or ""})
+        except ConnectionClosed:
+            return port.CommandResult(ok=False, error="pile_offline")
+        except ConnectionError:
+            return port.CommandResult(ok=False, error="pile_offline")
+
+    async def _call(self, session: OcppSession, payload):
+        return await session.call(payload, suppress=False)
+
+    async def _run(self, session: OcppSession, command) -> port.CommandResult:
+        from . import commands as c
+
+        if isinstance(command, port.RemoteStart):
+            id_tag = await session.db(transactions.remote_start_prepare, session.pile_code,
+                                      command.connector_no, command.trade_no)
+            reply = await self._call(session, call.RemoteStartTransaction(
+                id_tag=id_tag, connector_id=command.connector_no))
+            detail = {"trade_no": command.trade_no, "connector_no": command.connector_no}
+            if reply.status == "Accepted":
+                return port.CommandResult(ok=True, detail=detail)
+            # As YKC's refused 0x33: the order fails and its funds are released.
+            self.spawn(session.db(transactions.remote_start_refused, session.pile_code,
+                                  command.connector_no, command.trade_no))
+            return port.CommandResult(ok=False, error="refused",
+                                      detail={**detail, "status": reply.status})
+        if isinstance(command, port.RemoteStop):
+            found = await session.db(transactions.running, session.pile_code,
+                                     command.connector_no, command.trade_no)
+            if found is None:
+                return port.CommandResult(ok=False, error="refused", detail={
+                    "refusal": str(port.StopRefusal.NOT_CHARGING)})
+            reply = await self._call(session, call.RemoteStopTransaction(transaction_id=found[0]))
+            accepted = reply.status == "Accepted"
+            self.spawn(session.db(handlers.dispatch, port.StopResult(
+                pile_code=session.pile_code, connector_no=command.connector_no,
+                accepted=accepted, refusal=None if accepted else port.StopRefusal.OTHER,
+                at=datetime.now(UTC))))
+            if accepted:
+                return port.CommandResult(ok=True, detail={"transaction_id": found[0]})
+            return port.CommandResult(ok=False, error="refused", detail={
+                "refusal": str(port.StopRefusal.OTHER), "status": reply.status})
+        if isinstance(command, port.ReadRealtime):
+            future = self.loop.create_future()
+            session.meter_waiters.setdefault(command.connector_no, []).append(future)
+            reply = await self._call(session, call.TriggerMessage(
+                requested_message="MeterValues", connector_id=command.connector_no))
+            if reply.status != "Accepted":
+                return port.CommandResult(ok=False, error="refused",
+                                          detail={"status": reply.status})
+            readings = await future
+            detail = {"status": session.connectors.get(command.connector_no, "")}
+            if readings is not None:
+                detail.update({k: (str(v) if v is not None and not isinstance(v, int) else v)
+                               for k, v in (("power_kw", readings.power_kw),
+                                            ("voltage_v", readings.voltage_v),
+                                            ("current_a", readings.current_a),
+                                            ("soc_percent", readings.soc_percent))})
+            return port.CommandResult(ok=True, detail=detail)
+        if isinstance(command, port.BalanceUpdate):
+            return port.CommandResult(ok=False, error="unsupported",
+                                      detail={"reason": "OCPP 1.6 has no balance message"})
+        payload = None
+        if isinstance(command, c.OcppReset):
+            payload = call.Reset(type=command.type)
+        elif isinstance(command, c.OcppChangeAvailability):
+            payload = call.ChangeAvailability(connector_id=command.connector_no,
+                                              type=command.type)
+        elif isinstance(command, c.OcppUnlockConnector):
+            payload = call.UnlockConnector(connector_id=command.connector_no)
+        elif isinstance(command, c.OcppTriggerMessage):
+            payload = call.TriggerMessage(requested_message=command.requested_message,
+                                          connector_id=command.connector_no)
+        elif isinstance(command, c.OcppGetConfiguration):
+            payload = call.GetConfiguration(key=list(command.keys) or None)
+        elif isinstance(command, c.OcppChangeConfiguration):
+            payload = call.ChangeConfiguration(key=command.key, value=command.value)
+        elif isinstance(command, c.OcppDataTransfer):
+            payload = call.DataTransfer(vendor_id=command.vendor_id,
+                                        message_id=command.message_id or None,
+                                        data=command.data or None)
+        if payload is None:
+            return port.CommandResult(ok=False, error="unsupported")
+        reply = await self._call(session, payload)
+        detail = _jsonable(asdict(reply))
+        status = detail.get("status")
+        ok = status is None or status in ("Accepted", "Scheduled", "Unlocked")
+        return port.CommandResult(ok=ok, error="" if ok else "refused", detail=detail)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def _basic_password(header: str, code: str) -> str | None:
+    """The password of an HTTP Basic ``Authorization`` header whose user is the pile code
+    (OCPP 1.6 security profile 1); None when absent or malformed."""
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode(
+            "utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return password if user == code else None
+
+
+def _write_frames(rows: list[tuple]) -> None:
+    """Frame log rows (schema, pile, epoch, direction, JSON text) → ``FrameLog``."""
+    from protocols.ykc import store
+
+    by_schema: dict[str, list[tuple]] = {}
+    for schema, pile_code, at, direction, text in rows:
+        try:
+            data = json.loads(text)
+            type_id = int(data[0]) if isinstance(data, list) and data and \
+                isinstance(data[0], int) and 0 <= data[0] < 100 else 0
+            name = (str(data[2]) if type_id == 2 and len(data) > 2
+                    else {3: "CallResult", 4: "CallError"}.get(type_id, "Invalid"))
+        except (ValueError, TypeError, IndexError):
+            type_id, name = 0, "Invalid"
+        by_schema.setdefault(schema, []).append((
+            pile_code, datetime.fromtimestamp(at, UTC).isoformat(), direction, type_id,
+            name[:40], "", text.encode("utf-8", "replace").hex().upper()))
+    for schema, frames in by_schema.items():
+        store.batch_write(schema=schema, frames=frames, messages=[])
+
+
+async def run(gateway: OcppGateway, stop: asyncio.Event | None = None) -> None:
+    """Start ``gateway`` and serve until ``stop`` is set (or forever)."""
+    await gateway.start()
+    try:
+        await (stop.wait() if stop is not None else asyncio.Future())
+    finally:
+        await gateway.stop()
+
+
+__all__ = ["Call", "CallError", "CallResult", "OcppGateway", "OcppSession", "run"]
