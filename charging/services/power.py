@@ -127,6 +127,10 @@ def station_power_plan(*, station_id: int, reason: str = "",
     with _AdvisoryLock(station_id):
         piles = _active_piles(station)
         limit = station.max_power_kw
+        last = PowerPlan.objects.filter(station=station).first()
+        # What each pile was last asked and took: asked again for the same, it is not sent.
+        settled = {row["pile"]: row["cap_kw"] for row in (last.caps if last else [])
+                   if row.get("ok") is not False and row.get("cap_kw") is not None}
         fixed: dict[int, Decimal] = {}  # piles that did not take a lower cap: kW counted
         rows: dict[int, dict] = {}
         allocation = loadplan.Allocation(limit_kw=limit)
@@ -145,6 +149,8 @@ def station_power_plan(*, station_id: int, reason: str = "",
             failed = False
             for pk, cap in targets.items():
                 state = piles[pk]
+                if _unchanged(state, cap, settled):
+                    continue
                 if cap >= state.believed_kw and state.pile.power_cap_kw is not None:
                     continue
                 if cap > state.believed_kw:
@@ -163,7 +169,7 @@ def station_power_plan(*, station_id: int, reason: str = "",
             targets = {}
         for pk, cap in targets.items():
             state = piles[pk]
-            if pk in fixed or not cap > state.believed_kw or (
+            if pk in fixed or _unchanged(state, cap, settled) or not cap > state.believed_kw or (
                     state.pile.power_cap_kw is None and cap >= state.pile.rated_power_kw):
                 continue
             result = _send(state.pile, cap)
@@ -185,6 +191,12 @@ def station_power_plan(*, station_id: int, reason: str = "",
         logger.error("station %s: piles may draw %s kW over its %s kW limit", station.pk,
                      total, limit)
     return plan
+
+
+def _unchanged(state: _PileState, cap: Decimal, settled: dict[str, str]) -> bool:
+    """The pile took this very cap last time (and holds what it took)."""
+    return (state.pile.power_cap_kw is not None and settled.get(state.pile.code) is not None
+            and Decimal(settled[state.pile.code]) == cap)
 
 
 def _row(state: _PileState, cap: Decimal | None, result: port.CommandResult | None) -> dict:

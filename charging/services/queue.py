@@ -203,7 +203,8 @@ def queue_expire(*, now: datetime | None = None) -> int:
         | ~Q(reservation__state=Reservation.State.ACTIVE)
     ).values_list("pk", flat=True):
         with transaction.atomic():
-            entry = QueueEntry.objects.select_for_update().select_related("reservation").get(pk=entry_id)
+            entry = QueueEntry.objects.select_for_update(of=("self",)).select_related("reservation").get(
+                pk=entry_id)
             if entry.state != E.OFFERED:
                 continue
             reservation = entry.reservation
