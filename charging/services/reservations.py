@@ -31,7 +31,8 @@ def reservation_create(*, member: Member, connector: Connector, now: datetime | 
     policy = ChargingPolicy.current()
     with transaction.atomic():
         Member.objects.select_for_update().get(pk=member.pk)
-        connector = Connector.objects.select_for_update().select_related("pile__station").get(pk=connector.pk)
+        connector = (Connector.objects.select_for_update(of=("self",))
+                     .select_related("pile__station").get(pk=connector.pk))
         if Reservation.objects.filter(member=member, state=Reservation.State.ACTIVE).exists():
             raise OrderRefused("reservation_exists", _("You already have a reservation."))
         if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():

@@ -145,9 +145,12 @@ def order_create(
                         422,
                     )
                 return earlier
-        connector = Connector.objects.select_for_update().select_related("pile__station").get(
-            pk=connector.pk
-        )
+        # A station with a power limit: its row first (as the queue's offers lock it), so
+        # two starts there are admitted one at a time.
+        list(Station.objects.select_for_update(of=("self",))
+             .filter(piles__connectors=connector.pk, max_power_kw__isnull=False))
+        connector = (Connector.objects.select_for_update(of=("self",))
+                     .select_related("pile__station").get(pk=connector.pk))
         if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():
             raise OrderRefused("order_in_progress", _("You already have a charge in progress."))
         _check_connector(connector, member)
