@@ -12,7 +12,14 @@ import pytest
 from django.utils import timezone
 
 from charging import port, services
-from charging.models import ChargingOrder, ChargingPolicy, OrderState, PowerPlan, QueueEntry, Reservation
+from charging.models import (
+    ChargingOrder,
+    ChargingPolicy,
+    OrderState,
+    PowerPlan,
+    QueueEntry,
+    Reservation,
+)
 from charging.services.common import OrderRefused
 
 D = Decimal
