@@ -73,10 +73,9 @@ def limited_station(unblocked, operators):
 def _starting_order(station_id: int, code: str, n: int) -> int:
     from datetime import timedelta
 
+    from billing.tariffs import pricing
     from charging.models import ChargingOrder
     from stations.models import Pile
-
-    from billing.tariffs import pricing
 
     pile = Pile.objects.get(code=code)
     now = timezone.now()
