@@ -425,9 +425,9 @@ class ChargingPolicy(models.Model):
     )
     typical_ac_minutes = models.PositiveIntegerField(_("typical AC session (min)"), default=240)
     power_floor_percent = models.PositiveSmallIntegerField(
-        _("lowest power cap (% of a pile's rating)"), default=30,
+        _("lowest power cap (percent of a pile's rating)"), default=30,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text=_("Piles take no lower cap (YKC: 30 %). A session whose share would fall "
+        help_text=_("Piles take no lower cap (YKC: 30 percent). A session whose share would fall "
                     "below it is not started."),
     )
 

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='chargingpolicy',
             name='power_floor_percent',
-            field=models.PositiveSmallIntegerField(default=30, help_text='Piles take no lower cap (YKC: 30 %). A session whose share would fall below it is not started.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)], verbose_name="lowest power cap (% of a pile's rating)"),
+            field=models.PositiveSmallIntegerField(default=30, help_text='Piles take no lower cap (YKC: 30 percent). A session whose share would fall below it is not started.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)], verbose_name="lowest power cap (percent of a pile's rating)"),
         ),
         migrations.AddField(
             model_name='chargingpolicy',

@@ -46,6 +46,12 @@ class _PileState:
     pile: Pile
     believed_kw: Decimal  # what it may draw now: last acknowledged cap, else its rating
     order_ids: list[int]
+    connectors_kw: Decimal = ZERO  # Σ rating of its connectors with sessions
+
+    @property
+    def ceiling_kw(self) -> Decimal:
+        """The most its sessions can draw: its rating, or less with fewer guns in use."""
+        return min(self.pile.rated_power_kw, self.connectors_kw or self.pile.rated_power_kw)
 
 
 def floor_kw(pile: Pile, policy: ChargingPolicy) -> Decimal:
@@ -56,7 +62,7 @@ def floor_kw(pile: Pile, policy: ChargingPolicy) -> Decimal:
 def _active_piles(station: Station) -> dict[int, _PileState]:
     piles: dict[int, _PileState] = {}
     orders = (ChargingOrder.objects.filter(station=station, state__in=ACTIVE_STATES)
-              .select_related("pile").order_by("created_at", "pk"))
+              .select_related("pile", "connector").order_by("created_at", "pk"))
     for order in orders:
         state = piles.get(order.pile_id)
         if state is None:
@@ -64,6 +70,7 @@ def _active_piles(station: Station) -> dict[int, _PileState]:
             believed = pile.power_cap_kw if pile.power_cap_kw is not None else pile.rated_power_kw
             state = piles[order.pile_id] = _PileState(pile, min(believed, pile.rated_power_kw), [])
         state.order_ids.append(order.pk)
+        state.connectors_kw += order.connector.rated_power_kw
     return piles
 
 
@@ -137,8 +144,8 @@ def station_power_plan(*, station_id: int, reason: str = "",
         for _round in range(MAX_ROUNDS):
             budget = limit - sum(fixed.values(), ZERO)
             demands = [
-                loadplan.Demand(key=str(pk), floor_kw=floor_kw(s.pile, policy),
-                                ceiling_kw=s.pile.rated_power_kw)
+                loadplan.Demand(key=str(pk), floor_kw=min(floor_kw(s.pile, policy), s.ceiling_kw),
+                                ceiling_kw=s.ceiling_kw)
                 for pk, s in piles.items() if pk not in fixed
             ]
             allocation = loadplan.allocate(max(budget, ZERO), demands)

@@ -313,3 +313,18 @@ def test_a_station_without_a_limit_is_not_planned(station, fake_bus):
     running_order(make_pile(station))
     assert services.station_power_plan(station_id=station.pk) is None
     assert fake_bus.sent == [] and not PowerPlan.objects.exists()
+
+
+def test_a_pile_with_one_gun_in_use_is_not_given_more_than_that_gun_takes(station, fake_bus):
+    station.max_power_kw = D("200")
+    station.save()
+    two_guns = make_pile(station, rated="120", connectors=2)  # 2 × 120 kW guns on 120 kW
+    two_guns.connectors.update(rated_power_kw=D("60"))
+    one = make_pile(station)
+    running_order(two_guns)
+    running_order(one)
+    services.station_power_plan(station_id=station.pk)
+    assert believed([two_guns, one]) == {two_guns.code: D("60.0"), one.code: D("120.0")}
+    running_order(two_guns, connector_no=2)
+    services.station_power_plan(station_id=station.pk)
+    assert believed([two_guns, one]) == {two_guns.code: D("100.0"), one.code: D("100.0")}
