@@ -154,6 +154,16 @@ def queue_offer(*, station_id: int, now: datetime | None = None) -> list[QueueEn
             for choice in [c for c in free if not entry.kind or c.current_kind == entry.kind]:
                 if not _still_admits(station, choice, taken_piles):
                     continue
+                # The connector's row before the reservation (as reservation_create and
+                # order_create lock it), then look again: taken meanwhile, it is skipped.
+                locked = Connector.objects.select_for_update(of=("self",)).get(pk=choice.pk)
+                if (locked.status != Connector.Status.IDLE
+                        or Reservation.objects.filter(connector=choice,
+                                                      state=Reservation.State.ACTIVE).exists()
+                        or ChargingOrder.objects.filter(connector=choice,
+                                                        state__in=ACTIVE_STATES).exists()):
+                    free.remove(choice)
+                    continue
                 try:
                     with transaction.atomic():
                         reservation = Reservation.objects.create(
