@@ -328,3 +328,27 @@ def test_a_pile_with_one_gun_in_use_is_not_given_more_than_that_gun_takes(statio
     running_order(two_guns, connector_no=2)
     services.station_power_plan(station_id=station.pk)
     assert believed([two_guns, one]) == {two_guns.code: D("100.0"), one.code: D("100.0")}
+
+
+def test_the_offer_is_sent_as_a_subscribe_message_once_configured(station, members, monkeypatch):
+    from accounts import wechat
+    from charging import notify
+
+    sent = []
+    monkeypatch.setattr(wechat, "subscribe_message_send", lambda mp, **kw: sent.append(kw))
+    pile = make_pile(station, status="idle")
+    running_order(pile)
+    entry = services.queue_join(member=members[0], station=station)
+    ChargingOrder.objects.filter(pile=pile).update(state=OrderState.SETTLED)
+    services.queue_offer(station_id=station.pk)
+    assert notify.queue_offer_notify(entry_id=entry.pk) == "no_template"
+    policy = ChargingPolicy.current()
+    policy.queue_template_id = "TPL_QUEUE_OFFER"
+    policy.save()
+    assert notify.queue_offer_notify(entry_id=entry.pk) == "sent"
+    (message,) = sent
+    assert message["openid"] == members[0].openid and message["template_id"] == "TPL_QUEUE_OFFER"
+    assert message["data"]["thing1"]["value"] == station.name
+    assert message["data"]["character_string2"]["value"] == "1"
+    services.queue_decline(entry=QueueEntry.objects.get(pk=entry.pk))
+    assert notify.queue_offer_notify(entry_id=entry.pk) == "skipped"
