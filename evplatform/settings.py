@@ -353,6 +353,7 @@ SPECTACULAR_SETTINGS = {
         "InvoiceTitleKindEnum": "billing.invoices.models.TitleKind",
         "InvoiceKindEnum": "billing.invoices.models.Invoice.Kind",
         "TariffKindEnum": "billing.tariffs.models.Tariff.Kind",
+        "QueueKindEnum": "charging.models.QueueEntry.Kind",
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from charging.models import ChargingOrder, PaymentMode, Reservation
+from charging.models import ChargingOrder, PaymentMode, QueueEntry, Reservation
 
 
 class OrderStartIn(serializers.Serializer):
@@ -87,7 +87,7 @@ class PrepayOut(serializers.Serializer):
 
 class QueueJoinIn(serializers.Serializer):
     station_id = serializers.IntegerField(min_value=1)
-    kind = serializers.ChoiceField(choices=["", "ac", "dc"], required=False, default="",
+    kind = serializers.ChoiceField(choices=QueueEntry.Kind.choices, required=False, default="",
                                    allow_blank=True, help_text="ac, dc, or empty for any connector.")
 
 
@@ -100,7 +100,7 @@ class QueueOut(serializers.Serializer):
     state = serializers.CharField(source="entry.state")
     station_id = serializers.IntegerField(source="entry.station_id")
     station = serializers.CharField(source="entry.station.name")
-    kind = serializers.CharField(source="entry.kind")
+    kind = serializers.ChoiceField(source="entry.kind", choices=QueueEntry.Kind.choices)
     joined_at = serializers.DateTimeField(source="entry.joined_at")
     position = serializers.IntegerField(allow_null=True)
     wait_min = serializers.IntegerField(allow_null=True)
