@@ -21,6 +21,8 @@ from .models import (
     MemberCredential,
     MeterSample,
     OrderTransition,
+    PowerPlan,
+    QueueEntry,
     RecordPeriod,
     Reservation,
     StopReason,
@@ -381,6 +383,88 @@ class ReservationAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return _owned(request, super().get_queryset(request), "connector__pile__station")
+
+
+@admin.register(QueueEntry)
+class QueueEntryAdmin(admin.ModelAdmin):
+    """Staff see each station's queue in order and can take a driver out or offer free
+    connectors now (the queue lives in the database: it survives restarts)."""
+
+    list_display = ["id", "station", "member", "kind", "state", "joined_at", "offered_at",
+                    "offer_expires", "ended_at", "end_reason"]
+    list_filter = ["state", "kind", VisibleStationFilter]
+    search_fields = ["member__phone", "member__nickname", "station__name"]
+    ordering = ["station", "joined_at"]
+    raw_id_fields = ["member", "reservation"]
+    readonly_fields = ["station", "member", "kind", "state", "joined_at", "offered_at",
+                       "reservation", "ended_at", "end_reason"]
+    actions = ["remove_from_queue", "offer_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        return _owned(request, super().get_queryset(request).select_related(
+            "station", "member", "reservation"))
+
+    @admin.display(description=_("offer expires"))
+    def offer_expires(self, obj):
+        if obj.state != QueueEntry.State.OFFERED or obj.reservation is None:
+            return "-"
+        return local_seconds(obj.reservation.expires_at)
+
+    @admin.action(description=_("Take out of the queue"))
+    def remove_from_queue(self, request, queryset):
+        done = 0
+        for entry in queryset.filter(state__in=QueueEntry.OPEN):
+            services.queue_leave(entry=entry)
+            done += 1
+        self.message_user(request, _("%(n)d taken out of the queue.") % {"n": done})
+
+    @admin.action(description=_("Offer free connectors now"))
+    def offer_now(self, request, queryset):
+        offered = 0
+        for station_id in set(queryset.values_list("station_id", flat=True)):
+            offered += len(services.queue_offer(station_id=station_id))
+        self.message_user(request, _("%(n)d connectors offered.") % {"n": offered})
+
+
+@admin.register(PowerPlan)
+class PowerPlanAdmin(admin.ModelAdmin):
+    """Each re-plan of a station's power limit: the caps asked, what each pile took."""
+
+    list_display = ["at", "station", "reason", "limit_kw", "total_kw", "assumed_kw", "piles"]
+    list_filter = [VisibleStationFilter]
+    readonly_fields = ["station", "at", "reason", "limit_kw", "total_kw", "assumed_kw",
+                       "caps_table", "unserved"]
+    exclude = ["caps"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return _owned(request, super().get_queryset(request).select_related("station"))
+
+    @admin.display(description=_("piles"))
+    def piles(self, obj):
+        return len(obj.caps)
+
+    @admin.display(description=_("caps"))
+    def caps_table(self, obj):
+        from django.utils.html import format_html_join
+
+        return format_html(
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            _("pile"), _("cap asked (kW)"), _("may draw (kW)"), _("answer"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+                (row["pile"], row.get("cap_kw") or "-", row.get("believed_kw") or "-",
+                 _("not sent") if not row.get("sent") else (_("taken") if row.get("ok")
+                                                            else row.get("error")))
+                for row in obj.caps)),
+        )
 
 
 @admin.register(MemberCredential)

@@ -47,6 +47,20 @@ def _connector_status(event: port.ConnectorStatusChanged) -> None:
 
     services.connector_status_save(pile_code=event.pile_code, connector_no=event.connector_no,
                                    status=str(event.status), at=event.at)
+    if event.status == port.ConnectorStatus.IDLE:
+        # The car left: the next driver in the station's queue is offered the connector.
+        from django.db import transaction
+
+        from evplatform.queue import task_queue_on_commit
+        from stations.models import Pile
+
+        station_id = Pile.objects.filter(code=event.pile_code).values_list("station_id", flat=True).first()
+        if station_id is not None:
+            from .models import QueueEntry
+
+            if QueueEntry.objects.filter(station_id=station_id, state="waiting").exists():
+                with transaction.atomic():
+                    task_queue_on_commit("charging.station_schedule", station_id, "connector idle")
 
 
 def tariff_day(snapshot, day) -> port.TariffDay:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -414,6 +415,24 @@ class ChargingPolicy(models.Model):
     notify_template_id = models.CharField(
         _("subscribe message template (order settled)"), max_length=64, blank=True
     )
+    queue_hold_minutes = models.PositiveIntegerField(
+        _("queue: minutes to take an offered connector"), default=5,
+        validators=[MinValueValidator(1)],
+    )
+    queue_template_id = models.CharField(
+        _("subscribe message template (your connector is free)"), max_length=64, blank=True
+    )
+    typical_dc_minutes = models.PositiveIntegerField(
+        _("typical DC session (min)"), default=45,
+        help_text=_("For queue wait estimates when a pile reports no remaining time."),
+    )
+    typical_ac_minutes = models.PositiveIntegerField(_("typical AC session (min)"), default=240)
+    power_floor_percent = models.PositiveSmallIntegerField(
+        _("lowest power cap (percent of a pile's rating)"), default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Piles take no lower cap (YKC: 30 percent). A session whose share would fall "
+                    "below it is not started."),
+    )
 
     class Meta:
         verbose_name = _("charging policy")
@@ -426,6 +445,95 @@ class ChargingPolicy(models.Model):
     def current(cls) -> ChargingPolicy:
         policy = cls.objects.first()
         return policy if policy is not None else cls.objects.create()
+
+
+class QueueEntry(models.Model):
+    """A driver waiting at a full station (排队) for a connector of a kind (AC, DC or any).
+
+    Waiting entries are served first come, first served. When a connector of the kind frees,
+    the first one is *offered* it: the offer is a :class:`Reservation` of
+    ``ChargingPolicy.queue_hold_minutes`` (the one rule for who may start on a connector);
+    the driver starts on it (``served``), declines or lets it expire (``passed``: a no-show
+    leaves the queue) and the next one is offered it.
+    """
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        OFFERED = "offered", _("Offered a connector")
+        SERVED = "served", _("Started charging")
+        PASSED = "passed", _("Passed (declined or no-show)")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Kind(models.TextChoices):
+        ANY = "", _("Any connector")
+        AC = "ac", _("AC")
+        DC = "dc", _("DC")
+
+    OPEN = (State.WAITING, State.OFFERED)
+
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.CASCADE, related_name="queue_entries",
+        verbose_name=_("station"),
+    )
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.CASCADE, related_name="queue_entries",
+        verbose_name=_("member"),
+    )
+    kind = models.CharField(_("connector kind"), max_length=2, choices=Kind.choices, blank=True,
+                            default=Kind.ANY)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices,
+                             default=State.WAITING, db_index=True)
+    joined_at = models.DateTimeField(_("joined"), db_index=True)
+    offered_at = models.DateTimeField(_("offered"), null=True, blank=True)
+    reservation = models.OneToOneField(
+        Reservation, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="queue_entry", verbose_name=_("offer"),
+    )
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    end_reason = models.CharField(_("why it ended"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("queue entry")
+        verbose_name_plural = _("queue")
+        ordering = ["joined_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"], condition=models.Q(state__in=["waiting", "offered"]),
+                name="queue_one_open_per_member",
+            ),
+        ]
+        indexes = [models.Index(fields=["station", "state", "joined_at"], name="queue_station_open")]
+
+    def __str__(self) -> str:
+        return f"{self.station} · {self.member} ({self.get_state_display()})"
+
+
+class PowerPlan(models.Model):
+    """One re-plan of a station's power limit: what each pile was given and what it
+    acknowledged. ``caps``: [{"pile", "order", "cap_kw", "sent", "ok", "error",
+    "applied_kw"}]; ``assumed_kw`` the power counted for piles that did not answer (their
+    last acknowledged cap, else their rating)."""
+
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.CASCADE, related_name="power_plans",
+        verbose_name=_("station"),
+    )
+    at = models.DateTimeField(_("planned"), db_index=True)
+    reason = models.CharField(_("reason"), max_length=100, blank=True)
+    limit_kw = models.DecimalField(_("limit (kW)"), max_digits=8, decimal_places=1)
+    total_kw = models.DecimalField(_("caps, total (kW)"), max_digits=8, decimal_places=1)
+    assumed_kw = models.DecimalField(_("unanswered piles (kW)"), max_digits=8, decimal_places=1,
+                                     default=ZERO)
+    caps = models.JSONField(_("caps"), default=list)
+    unserved = models.JSONField(_("not served"), default=list)
+
+    class Meta:
+        verbose_name = _("power plan")
+        verbose_name_plural = _("power plans")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.station} {self.at:%Y-%m-%d %H:%M:%S} {self.total_kw}/{self.limit_kw} kW"
 
 
 class MemberCredential(models.Model):

@@ -503,6 +503,20 @@ class ReadRealtime:
 
 
 @dataclass(frozen=True)
+class PowerLimit:
+    """Cap a pile's total output at ``max_power_kw`` kW (load management: YKC 0x52
+    最大允许输出功率, OCPP SetChargingProfile on connector 0). ``rated_power_kw`` is the
+    pile's rating, for protocols that cap in percent of it; a protocol that cannot honour
+    the cap answers ``CommandResult(ok=False, error="invalid")``; ``ok`` carries
+    ``detail["applied_kw"]``, the cap the pile actually took (never above the one asked)."""
+
+    pile_code: str
+    max_power_kw: Decimal
+    rated_power_kw: Decimal
+    connector_no: int = 0  # 0: the whole pile
+
+
+@dataclass(frozen=True)
 class CommandResult:
     """What the gateway answered: ``ok`` with the reply's fields, or an error code
     (``pile_offline``, ``timeout``, ``refused``, ``unsupported``, ``session_mismatch``). A
@@ -514,7 +528,8 @@ class CommandResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-COMMANDS = {cls.__name__: cls for cls in (RemoteStart, RemoteStop, BalanceUpdate, ReadRealtime)}
+COMMANDS = {cls.__name__: cls for cls in (RemoteStart, RemoteStop, BalanceUpdate, ReadRealtime,
+                                          PowerLimit)}
 
 
 def command_to_dict(command) -> dict:
@@ -526,7 +541,7 @@ def command_from_dict(data: dict):
     """Rebuild a command; raises KeyError/TypeError on an unknown or malformed one."""
     cls = COMMANDS[data["type"]]
     fields = dict(data["fields"])
-    for name in ("balance_yuan",):
+    for name in ("balance_yuan", "max_power_kw", "rated_power_kw"):
         if name in fields:
             fields[name] = Decimal(fields[name])
     return cls(**fields)

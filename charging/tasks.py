@@ -68,3 +68,24 @@ def samples_prune() -> int:
     from . import samples
 
     return samples.samples_prune(now=timezone.now())
+
+
+@app.task(name="charging.station_schedule", acks_late=True)
+def station_schedule(station_id: int, reason: str = "") -> dict:
+    """Re-plan a station's power limit and offer its free connectors to its queue."""
+    return services.station_schedule(station_id=station_id, reason=reason)
+
+
+@app.task(name="charging.scheduling_tick")
+def scheduling_tick() -> dict:
+    from django.conf import settings
+
+    return services.scheduling_tick(replan_after_s=settings.POWER_REPLAN_SECONDS)
+
+
+@app.task(name="charging.queue_offer_notify", autoretry_for=(Exception,), retry_backoff=10,
+          retry_kwargs={"max_retries": 3})
+def queue_offer_notify(entry_id: int) -> str:
+    from . import notify
+
+    return notify.queue_offer_notify(entry_id=entry_id)

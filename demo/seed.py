@@ -195,6 +195,10 @@ def _estate() -> list[str]:
                     rated_voltage_v=750 if dc else 220, rated_current_a=250 if dc else 32,
                     qr_code=f"{pile_code}{n:02d}",
                 )
+    # Load management: 琶洲's grid connection takes 200 kW for its four 60 kW DC guns (two
+    # 120 kW piles) and an AC pile — four DC sessions get 50 kW each, a fifth car queues.
+    Station.objects.filter(code="GZ-HZ-001", max_power_kw__isnull=True).update(
+        max_power_kw=Decimal("200"))
     tariff_create_guangdong_demo(stations=stations)
     User = get_user_model()
     owner = User.objects.filter(username=DEMO_OWNER[0]).first()

@@ -269,6 +269,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "tenants.authorizer_tokens_refresh",
         "schedule": env_int("AUTHORIZER_TOKENS_REFRESH_S", 600),
     },
+    # The station queue's offers past their hold window pass to the next driver; stations
+    # with a power limit are re-planned when a pile did not take its cap.
+    "charging-scheduling": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("SCHEDULING_TICK_SECONDS", 30),
+        "args": ["charging.scheduling_tick"],
+    },
     # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",
@@ -287,6 +294,9 @@ CELERY_BEAT_SCHEDULE: dict = {
         "args": ["marketing.sms_pull_receipts"],
     },
 }
+
+# Limited stations are re-planned at least this often (a lost event, a pile back online).
+POWER_REPLAN_SECONDS = env_int("POWER_REPLAN_SECONDS", 300)
 
 # Reverse proxies in front of the web process that append to X-Forwarded-For; the client's
 # address is the one the outermost of them saw (evplatform/net.py). 0: trust no header.
@@ -362,6 +372,7 @@ SPECTACULAR_SETTINGS = {
         "InvoiceTitleKindEnum": "billing.invoices.models.TitleKind",
         "InvoiceKindEnum": "billing.invoices.models.Invoice.Kind",
         "TariffKindEnum": "billing.tariffs.models.Tariff.Kind",
+        "QueueKindEnum": "charging.models.QueueEntry.Kind",
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

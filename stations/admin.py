@@ -236,7 +236,8 @@ class PileInline(admin.TabularInline):
 
     model = Pile
     extra = 0
-    fields = ["pile_link", "name", "current_type", "rated_power_kw", "online", "connectors_now"]
+    fields = ["pile_link", "name", "current_type", "rated_power_kw", "power_cap_kw", "online",
+              "connectors_now"]
     readonly_fields = fields
     can_delete = False
     show_change_link = False
@@ -275,7 +276,7 @@ class StationAdmin(OwnerScopedAdmin):
     filter_horizontal = ["owners"]
     actions = [print_qr_labels]
     inlines = [PileInline]
-    readonly_fields = ["prices_today", "map_link", "created_at", "updated_at"]
+    readonly_fields = ["prices_today", "map_link", "power_caps_now", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "code", "status", "station_type", "owners"]}),
         (_("Where"), {"fields": ["address", "province", "city", "district", "area_code",
@@ -283,8 +284,25 @@ class StationAdmin(OwnerScopedAdmin):
         (_("For drivers"), {"fields": ["opening_hours", "phone", "parking_fee_note",
                                        "facilities", "photos"]}),
         (_("Today's prices"), {"fields": ["prices_today"]}),
+        (_("Load management"), {"fields": ["max_power_kw", "power_caps_now"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
+
+    @admin.display(description=_("power caps now"))
+    def power_caps_now(self, obj):
+        """Each pile's acknowledged cap and their sum against the limit (the plans
+        themselves: Charging › Power plans)."""
+        if obj is None or obj.pk is None or obj.max_power_kw is None:
+            return _("No limit: piles run at their rating.")
+        piles = [p for p in obj.piles.order_by("code") if p.power_cap_kw is not None]
+        if not piles:
+            return _("No cap sent yet.")
+        total = sum(p.power_cap_kw for p in piles)
+        return format_html(
+            "{}<br>{}",
+            format_html_join("；", "{} {} kW", ((p.code, p.power_cap_kw) for p in piles)),
+            _("Σ %(total)s kW of %(limit)s kW") % {"total": total, "limit": obj.max_power_kw},
+        )
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "owners":  # only staff in the station-owner role

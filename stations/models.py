@@ -6,6 +6,8 @@ field has a CEC meaning; enum values are the CEC codes. Coordinates are GCJ-02 d
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -84,6 +86,13 @@ class Station(models.Model):
     # "periods": [{"start": "HH:MM", "end": "HH:MM", "period", "electricity", "service"}]}.
     # Kept here so station search can sort and filter by price in SQL.
     price_today = models.JSONField(_("today's prices"), null=True, blank=True, editable=False)
+    # Load management: the grid connection's limit, shared among the running sessions.
+    max_power_kw = models.DecimalField(
+        _("power limit (kW)"), max_digits=8, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("1"))],
+        help_text=_("The station's grid connection. Empty: no limit. With a limit, the "
+                    "platform shares it among the sessions and caps each pile."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -142,6 +151,12 @@ class Pile(models.Model):
     online = models.BooleanField(_("online"), default=False, db_index=True)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
+    # Load management: the cap the pile last acknowledged (None: none sent, full rating).
+    power_cap_kw = models.DecimalField(
+        _("power cap (kW)"), max_digits=7, decimal_places=1, null=True, blank=True,
+        editable=False,
+    )
+    power_cap_at = models.DateTimeField(_("power cap set"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

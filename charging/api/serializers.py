@@ -3,7 +3,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from charging.models import ChargingOrder, PaymentMode, Reservation
+from charging.models import ChargingOrder, PaymentMode, QueueEntry, Reservation
 
 
 class OrderStartIn(serializers.Serializer):
@@ -105,3 +105,27 @@ class PrepayIn(ReservationIn):
 class PrepayOut(serializers.Serializer):
     prepay_ref = serializers.CharField(help_text="Start the order with this after paying.")
     pay_params = serializers.DictField(help_text="Arguments for wx.requestPayment.")
+
+
+class QueueJoinIn(serializers.Serializer):
+    station_id = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=QueueEntry.Kind.choices, required=False, default="",
+                                   allow_blank=True, help_text="ac, dc, or empty for any connector.")
+
+
+class QueueOut(serializers.Serializer):
+    """The driver's place in a station's queue: ``position`` 1 = next (0 while a connector
+    is offered), ``wait_min`` estimated minutes (null: unknown), ``offer`` the connector held
+    for them with ``expires_in_s`` seconds left to start on it."""
+
+    id = serializers.IntegerField(source="entry.pk")
+    state = serializers.CharField(source="entry.state")
+    station_id = serializers.IntegerField(source="entry.station_id")
+    station = serializers.CharField(source="entry.station.name")
+    kind = serializers.ChoiceField(source="entry.kind", choices=QueueEntry.Kind.choices)
+    joined_at = serializers.DateTimeField(source="entry.joined_at")
+    position = serializers.IntegerField(allow_null=True)
+    wait_min = serializers.IntegerField(allow_null=True)
+    offer = ReservationOut(allow_null=True)
+    expires_in_s = serializers.IntegerField(allow_null=True)
+    end_reason = serializers.CharField(source="entry.end_reason")

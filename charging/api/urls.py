@@ -10,4 +10,7 @@ urlpatterns = [
     path("orders/<int:order_id>/stop", views.order_stop, name="order-stop"),
     path("reservations", views.reservations, name="reservations"),
     path("reservations/<int:reservation_id>/cancel", views.reservation_cancel, name="reservation-cancel"),
+    path("queue", views.queue, name="queue"),
+    path("queue/<int:entry_id>/leave", views.queue_leave, name="queue-leave"),
+    path("queue/<int:entry_id>/decline", views.queue_decline, name="queue-decline"),
 ]

@@ -1,4 +1,4 @@
-"""Driver API for charging: start, watch, stop, history, reservations."""
+"""Driver API for charging: start, watch, stop, history, reservations, the station queue."""
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -8,7 +8,7 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from charging import selectors, services
-from charging.models import OrderTransition, Reservation
+from charging.models import OrderTransition, QueueEntry, Reservation
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
 from evplatform.api.schema import paginated
@@ -16,7 +16,16 @@ from marketing import hooks as marketing_hooks
 from stations import selectors as station_selectors
 from stations.models import Connector
 
-from .serializers import OrderOut, OrderStartIn, PrepayIn, PrepayOut, ReservationIn, ReservationOut
+from .serializers import (
+    OrderOut,
+    OrderStartIn,
+    PrepayIn,
+    PrepayOut,
+    QueueJoinIn,
+    QueueOut,
+    ReservationIn,
+    ReservationOut,
+)
 
 
 def _connector(data) -> Connector:
@@ -149,3 +158,49 @@ def reservation_cancel(request, reservation_id: int):
     reservation = get_object_or_404(Reservation.objects.filter(member=request.user), pk=reservation_id)
     reservation = services.reservation_cancel(reservation=reservation)
     return Response(ReservationOut(reservation).data)
+
+
+def _queue_entries(member):
+    return QueueEntry.objects.filter(member=member).select_related(
+        "station", "reservation__connector__pile__station")
+
+
+@extend_schema(methods=["GET"], responses=QueueOut)
+@extend_schema(methods=["POST"], request=QueueJoinIn, responses={201: QueueOut})
+@api_view(["GET", "POST"])
+def queue(request):
+    """GET: the member's place in a station's queue (404 queue_none if not queued): position,
+    estimated wait, and the connector offered with its countdown. POST: join a full
+    station's queue (409 connector_free when a connector of the kind is free)."""
+    if request.method == "GET":
+        entry = _queue_entries(request.user).filter(state__in=QueueEntry.OPEN).first()
+        if entry is None:
+            raise APIError("queue_none", _("You are not in a queue."), status.HTTP_404_NOT_FOUND)
+        return Response(QueueOut(services.queue_status(entry)).data)
+    data = QueueJoinIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    station = station_selectors.station_get(station_id=data.validated_data["station_id"])
+    if station is None:
+        raise APIError("station_not_found", _("No such station."), status.HTTP_404_NOT_FOUND)
+    entry = services.queue_join(member=request.user, station=station,
+                                kind=data.validated_data.get("kind") or "")
+    entry = _queue_entries(request.user).get(pk=entry.pk)
+    return Response(QueueOut(services.queue_status(entry)).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=None, responses=QueueOut)
+@api_view(["POST"])
+def queue_leave(request, entry_id: int):
+    """Leave the queue (an offered connector passes to the next driver)."""
+    entry = get_object_or_404(_queue_entries(request.user), pk=entry_id)
+    entry = services.queue_leave(entry=entry)
+    return Response(QueueOut(services.queue_status(entry)).data)
+
+
+@extend_schema(request=None, responses=QueueOut)
+@api_view(["POST"])
+def queue_decline(request, entry_id: int):
+    """Decline the connector offered: it passes to the next driver; you leave the queue."""
+    entry = get_object_or_404(_queue_entries(request.user), pk=entry_id)
+    entry = services.queue_decline(entry=entry)
+    return Response(QueueOut(services.queue_status(entry)).data)

@@ -15,6 +15,8 @@ retried settlement posts nothing twice.
 - ``staff``: staff actions (settle an abnormal order by hand, partial refund).
 - ``reconcile``: the periodic reconciler that finishes what was lost in between.
 - ``reservations``: holding a connector.
+- ``queue``: the station queue (offers are reservations), and the scheduling tick.
+- ``power``: load management (a station's power limit shared among its piles).
 
 Callers use this package (``from charging import services``; ``services.order_start``)."""
 
@@ -32,11 +34,27 @@ from .common import (  # noqa: F401
     S,
     order_transition,
 )
+from .power import (  # noqa: F401
+    power_admits,
+    station_power_plan,
+)
 from .progress import (  # noqa: F401
     Live,
     estimate_amount,
     order_ask_readings,
     order_progress,
+)
+from .queue import (  # noqa: F401
+    QueueStatus,
+    connectors_free,
+    queue_decline,
+    queue_expire,
+    queue_join,
+    queue_leave,
+    queue_offer,
+    queue_status,
+    scheduling_tick,
+    station_schedule,
 )
 from .reconcile import (  # noqa: F401
     orders_reconcile,

@@ -16,6 +16,7 @@ from evplatform.queue import task_queue_on_commit
 from stations.models import Pile
 
 from ..models import (
+    ACTIVE_STATES,
     ChargingOrder,
     OrderState,
     OrderTransition,
@@ -93,8 +94,14 @@ def order_transition(
         actor_id=str(actor_id),
         reason=reason[:200],
     )
+    was_active = order.state in ACTIVE_STATES
     order.state = to_state
     order.save(update_fields=["state", *fields])
+    if (was_active and to_state not in ACTIVE_STATES) or (
+            to_state == S.STARTING and order.pile_initiated):
+        # Power freed (or taken by a start at the pile): re-plan, offer the queue.
+        task_queue_on_commit("charging.station_schedule", order.station_id,
+                             f"order {order.number} {to_state}")
     if to_state == S.SETTLED:
         task_queue_on_commit("analytics.order_update", order.pk)  # the dashboards' aggregates
 

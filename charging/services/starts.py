@@ -22,9 +22,11 @@ from ..models import (
     ChargingOrder,
     ChargingPolicy,
     PaymentMode,
+    QueueEntry,
     Reservation,
     StopReason,
 )
+from . import power
 from .common import (
     Actor,
     OrderRefused,
@@ -143,12 +145,16 @@ def order_create(
                         422,
                     )
                 return earlier
-        connector = Connector.objects.select_for_update().select_related("pile__station").get(
-            pk=connector.pk
-        )
+        # A station with a power limit: its row first (as the queue's offers lock it), so
+        # two starts there are admitted one at a time.
+        list(Station.objects.select_for_update(of=("self",))
+             .filter(piles__connectors=connector.pk, max_power_kw__isnull=False))
+        connector = (Connector.objects.select_for_update(of=("self",))
+                     .select_related("pile__station").get(pk=connector.pk))
         if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():
             raise OrderRefused("order_in_progress", _("You already have a charge in progress."))
         _check_connector(connector, member)
+        power.power_check_start(station=connector.pile.station, pile=connector.pile)
         locked = tariff_selectors.snapshot_for_connector(connector, now)
         if locked is None:
             raise OrderRefused("tariff_missing", _("This pile has no tariff yet."))
@@ -206,6 +212,10 @@ def order_create(
         Reservation.objects.filter(
             member=member, connector=connector, state=Reservation.State.ACTIVE
         ).update(state=Reservation.State.USED, ended_at=now, order=order)
+        # A driver in this station's queue is served, whether offered this connector or not.
+        QueueEntry.objects.filter(
+            member=member, station=order.station, state__in=QueueEntry.OPEN
+        ).update(state=QueueEntry.State.SERVED, ended_at=now, end_reason=f"order {order.number}")
         tariff_services.tariff_version_lock(version=version)
         if not at_pile:
             _queue_command("charging.order_send_start", order.pk)
@@ -296,11 +306,17 @@ def order_start_send(*, order_id: int, deadline: float | None = None) -> str:
 
     if deadline is not None and time.time() > deadline:
         return "expired"
-    order = ChargingOrder.objects.select_related("pile", "connector").get(pk=order_id)
+    order = ChargingOrder.objects.select_related("pile", "connector", "station").get(pk=order_id)
     if order.state != S.STARTING:
         return order.state
     if order.start_deadline and order.start_deadline <= timezone.now():
         return "expired"
+    if order.station.max_power_kw is not None:
+        # Cap the piles (this one included) before it starts drawing power.
+        plan = power.station_power_plan(station_id=order.station_id, reason=f"start {order.number}")
+        if not power.pile_cap_acknowledged(plan, order.pile):
+            order_fail(order_id=order_id, reason="the pile did not take its power cap")
+            return "power_cap_refused"
     result = bus.send(_schema(), order_start_command(order), timeout=_command_timeout(deadline))
     if not result.ok:
         order_fail(order_id=order_id, reason=f"remote start: {result.error}")

@@ -19,7 +19,7 @@ API_PREFIX = "/api/app/v1/"
 TAG_OF_SEGMENT = {
     "auth": "accounts", "me": "accounts",
     "stations": "stations", "connectors": "stations",
-    "orders": "charging", "reservations": "charging",
+    "orders": "charging", "reservations": "charging", "queue": "charging",
     "wallet": "wallet",
     "coupons": "marketing", "points": "marketing", "svip": "marketing",
     "scratch-cards": "marketing", "point-cards": "marketing", "sms-consent": "marketing",

@@ -62,6 +62,7 @@ def stack(operators, tmp_path):
         "TARIFFS_REFRESH_SECONDS": "2",
         "PAYMENTS_RECONCILE_SECONDS": "2",
         "ORDERS_RECONCILE_SECONDS": "2",
+        "SCHEDULING_TICK_SECONDS": "2",
         "STATEMENTS_BUILD_SECONDS": "2",
         "BILLS_RECONCILE_SECONDS": "2",
         "INVOICES_RECONCILE_SECONDS": "2",
@@ -88,7 +89,7 @@ def stack(operators, tmp_path):
 def test_every_periodic_job_runs_on_the_procfile_worker_and_beat(stack, client, db):
     prefix, procs = stack
     wanted = {task for task, _ in periodic_jobs().values()} | {"evplatform.fan_out"}
-    assert len(wanted) == 14
+    assert len(wanted) == 15
     r = _client()
     ran: dict = {}
     deadline = time.monotonic() + 120

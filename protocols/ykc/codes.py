@@ -74,3 +74,20 @@ def stop_refusal(code: int) -> StopRefusal:
     if code == RemoteStopFailure.NOT_CHARGING:
         return StopRefusal.NOT_CHARGING
     return StopRefusal.OTHER
+
+
+# 0x52 最大允许输出功率: 1 %/bit of the pile's rating, 30–100 (§3.8).
+POWER_PERCENT_MIN = 30
+POWER_PERCENT_MAX = 100
+
+
+def power_limit_percent(max_power_kw, rated_power_kw) -> int | None:
+    """The 0x52 percent for a cap of ``max_power_kw`` on a pile rated ``rated_power_kw``,
+    rounded down so the pile never draws above the cap; 100 for a cap at or above the
+    rating; None when the cap is below 30 % (the lowest a YKC pile takes)."""
+    if rated_power_kw <= 0:
+        return None
+    percent = int(max_power_kw * 100 // rated_power_kw)
+    if percent < POWER_PERCENT_MIN:
+        return None
+    return min(percent, POWER_PERCENT_MAX)

@@ -23,7 +23,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from . import messages as m
 from .billing import BillingModel
@@ -330,12 +330,17 @@ class SimulatedPile:
             return
         hours = Decimal(str((loop_time - connector.last_tick) * self.time_scale / 3600))
         connector.last_tick = loop_time
-        power = self.power_kw * self.max_power_percent / 100
-        energy = (power * hours).quantize(Q4, ROUND_HALF_UP)
+        energy = (self.session_power_kw() * hours).quantize(Q4, ROUND_HALF_UP)
         session.energy += energy
         session.by_period[self.slot_period()] += energy
         session.minutes += float(hours) * 60
         connector.meter += energy
+
+    def session_power_kw(self) -> Decimal:
+        """What each running session draws: the pile's rating under its 0x52 cap (% of the
+        rating), shared by the connectors charging at once (the cap is the pile's)."""
+        charging = sum(1 for c in self.connectors.values() if c.session is not None) or 1
+        return self.power_kw * self.max_power_percent / 100 / charging
 
     def amount(self, session: Session) -> Decimal:
         total = Decimal("0")
@@ -348,8 +353,8 @@ class SimulatedPile:
         session = connector.session
         charging = session is not None
         voltage = Decimal("380.0") if charging else Decimal("0.0")
-        current = ((self.power_kw * self.max_power_percent / 100 * 1000 / voltage)
-                   .quantize(Decimal("0.1")) if charging else Decimal("0.0"))
+        current = ((self.session_power_kw() * 1000 / voltage)
+                   .quantize(Decimal("0.1"), ROUND_DOWN) if charging else Decimal("0.0"))
         energy = session.energy if charging else Decimal("0")
         self.send(m.RealtimeData(
             session.trade_no if charging else ZERO_TRADE, self.pile_code, connector.number,

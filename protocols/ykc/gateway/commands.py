@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 
@@ -97,6 +98,18 @@ class CommandRunner:
                 "status": connector_status(reply), "energy_kwh": str(reply.energy),
                 "amount_yuan": str(reply.amount), "soc_percent": reply.soc,
                 "voltage_v": str(reply.output_voltage), "current_a": str(reply.output_current)})
+        if isinstance(command, port.PowerLimit):
+            percent = codes.power_limit_percent(command.max_power_kw, command.rated_power_kw)
+            if percent is None:
+                return port.CommandResult(ok=False, error="invalid", detail={
+                    "message": "below the pile's lowest cap (30 % of its rating)"})
+            reply = await self._ask(conn, m.WorkParams(pile, True, percent), 0x51)
+            if not reply.success:
+                return port.CommandResult(ok=False, error="refused")
+            applied = (command.rated_power_kw * percent / 100).quantize(Decimal("0.1"),
+                                                                        ROUND_DOWN)
+            return port.CommandResult(ok=True, detail={"applied_kw": str(applied),
+                                                       "percent": percent})
         if isinstance(command, YkcTimeSync):
             reply = await self._ask(conn, m.TimeSync(pile, datetime.now(PILE_TZ)), 0x55)
             clock = reply.current_time.isoformat() if reply.current_time else None

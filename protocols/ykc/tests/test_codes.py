@@ -44,3 +44,16 @@ def test_every_start_refusal_has_a_0x32_code():
 ])
 def test_0x13_connector_status(status, plugged, expected):
     assert connector_status(status, plugged) is expected
+
+
+def test_power_cap_to_0x52_percent_rounds_down_and_refuses_below_30():
+    from decimal import Decimal as D
+
+    from protocols.ykc.codes import power_limit_percent
+
+    assert power_limit_percent(D("50"), D("120")) == 41  # 49.2 kW: never above the cap
+    assert power_limit_percent(D("120"), D("120")) == 100
+    assert power_limit_percent(D("500"), D("120")) == 100
+    assert power_limit_percent(D("36"), D("120")) == 30
+    assert power_limit_percent(D("35.9"), D("120")) is None
+    assert power_limit_percent(D("10"), D("0")) is None
