@@ -17,10 +17,11 @@ from django.http import Http404, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportModelAdmin
+from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from evplatform.admin_display import html_table, period_name
+from evplatform.admin_export import ScopedExportMixin
 
 from . import selectors, services
 from .labels import LabelError, labels_pdf
@@ -47,13 +48,12 @@ class OwnerScopeMixin:
         return obj
 
 
-class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
-    """Owner scoping plus import (operator admins only) and export (XLSX, CSV)."""
+class OwnerScopedAdmin(OwnerScopeMixin, ImportMixin, ScopedExportMixin, admin.ModelAdmin):
+    """Owner scoping plus import (operator admins only) and export (XLSX, CSV; the export
+    permission, the owner's own rows)."""
 
     formats = [XLSX, CSV]
-
-    def get_valid_export_item_pks(self, request):
-        return self.get_queryset(request).values_list("pk", flat=True)
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
 
     def has_import_permission(self, request):
         return selectors.sees_all_stations(request.user) and super().has_import_permission(request)
@@ -116,7 +116,7 @@ class ConnectorCityFilter(VisibleCityFilter):
     city_path = "pile__station__city"
 
 
-@admin.action(description=_("Print QR labels (PDF)"))
+@admin.action(description=_("Print QR labels (PDF)"), permissions=["view"])
 def print_qr_labels(modeladmin, request, queryset):
     """A PDF with one label per connector of the selected stations or connectors."""
     model = queryset.model
