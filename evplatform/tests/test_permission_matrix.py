@@ -34,6 +34,7 @@ from accounts.roles import (
 )
 from evplatform.admin_export import exporting_admins
 from evplatform.admin_sites import platform_admin_site
+from evplatform.tests.helpers import export_form_data
 
 HOST = "tenant-a.testserver"
 ROLES = ["superuser", "operator_admin", "station_owner", "view_only"]
@@ -169,6 +170,8 @@ def test_operator_admin_matrix(model, roles, calls, rf):
     assert su_client.get(_url(model)).status_code == 200, "the superuser sees every list"
     if exports:
         assert su_client.get(_url(model, "export/")).status_code == 200
+        r = su_client.post(_url(model, "export/"), export_form_data(model))
+        assert "attachment" in r["Content-Disposition"]
     request = rf.get("/")
     request.user = roles["superuser"][1]
     actions = _actions(model_admin, request)
@@ -193,9 +196,10 @@ def test_operator_admin_matrix(model, roles, calls, rf):
             status = client.get(_url(model, "export/")).status_code
             if status != (200 if may_export else 403):
                 failures.append(f"{role}: export page {status}")
-            status = client.post(_url(model, "export/"), {"format": "0", "resource": "0"}).status_code
-            if (status == 200) != may_export:
-                failures.append(f"{role}: export file {status}")
+            r = client.post(_url(model, "export/"), export_form_data(model))
+            got_file = r.status_code == 200 and "attachment" in r.get("Content-Disposition", "")
+            if got_file != may_export or (not may_export and r.status_code != 403):
+                failures.append(f"{role}: export file {r.status_code}")
         for name, needs in actions.items():
             allowed = name in possible and may_view and all(
                 _grants(granted, model, ACTION_PERMISSIONS[p]) for p in needs)
