@@ -181,7 +181,7 @@ class StationForm(forms.ModelForm):
         fields = [
             "name", "code", "status", "station_type", "owners", "address", "province", "city",
             "district", "area_code", "latitude", "longitude", "time_zone", "opening_hours",
-            "phone", "parking_fee_note", "facilities", "photos",
+            "phone", "parking_fee_note", "facilities", "photos", "pile_networks",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -283,7 +283,8 @@ class StationAdmin(OwnerScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not selectors.sees_all_stations(request.user):
-            fields += ["owners", "code"]  # an owner cannot hand stations around
+            # An owner cannot hand stations around nor open them to other addresses.
+            fields += ["owners", "code", "pile_networks"]
         return fields
 
     def get_changelist_instance(self, request):
@@ -338,6 +339,13 @@ class PileAdmin(OwnerScopedAdmin):
     list_select_related = ["station"]
     inlines = [ConnectorInline, FaultInline]
     readonly_fields = ["online", "last_seen_at", "frames", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not selectors.sees_all_stations(request.user):
+            # The SIM binding is the pile's credential: operator admins approve a change.
+            fields.append("iccid")
+        return fields
 
     @admin.display(description=_("frame log"))
     def frames(self, obj):

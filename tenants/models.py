@@ -290,6 +290,9 @@ class RefusedPileLogin(models.Model):
         NOT_IN_ESTATE = "not_in_estate", _("Registered, but not among the operator's piles")
         PILE_DISABLED = "pile_disabled", _("Pile disabled")
         OPERATOR_SUSPENDED = "operator_suspended", _("Operator suspended")
+        ICCID_MISMATCH = "iccid_mismatch", _("SIM ICCID differs from the bound one")
+        ADDRESS_NOT_ALLOWED = "address_refused", _("Address outside the station's networks")
+        TAKEOVER = "takeover", _("Pile already connected from another address")
 
     pile_code = models.CharField(_("pile code"), max_length=14, unique=True)
     operator = models.ForeignKey(
