@@ -17,6 +17,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from tenants.models import Operator, PileRegistration, RefusedPileLogin
@@ -84,8 +85,9 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
     elif _sim(pile[4]) and _sim(iccid) != _sim(pile[4]):
         reason = Reason.ICCID_MISMATCH
         with schema_context(row[1]):
-            pile_alarm(pile_id=pile[0], code=ALARM_ICCID, at=at, description=(
-                f"SIM ICCID {_sim(iccid) or '-'} from {peer}; bound: {_sim(pile[4])}")[:200])
+            pile_alarm(pile_id=pile[0], code=ALARM_ICCID, at=at, description=gettext(
+                "Login from %(peer)s with SIM ICCID %(iccid)s refused; the pile's is %(bound)s.")
+                % {"peer": peer, "iccid": _sim(iccid) or "-", "bound": _sim(pile[4])})
     else:
         pk, _enabled, heartbeat_s, old_firmware, old_iccid, connectors, _networks = pile
         changed = {}
@@ -140,6 +142,7 @@ def peer_allowed(peer: str, networks_text: str | None) -> bool:
 def pile_alarm(*, pile_id: int, code: str, at: datetime, description: str) -> None:
     """Open a platform alarm on the pile, or refresh the open one with this ``code``
     (repeated attempts keep one open alarm; ``RefusedPileLogin.count`` counts them)."""
+    description = description[:200]
     open_alarm = Fault.objects.filter(pile_id=pile_id, code=code, cleared_at__isnull=True)
     if not open_alarm.update(description=description):
         Fault.objects.create(pile_id=pile_id, source=Fault.Source.PLATFORM, code=code,
@@ -152,8 +155,9 @@ def takeover_refused(*, pile_code: str, peer: str, holder_peer: str, at: datetim
     (in the current, the pile's operator's, schema)."""
     pile = Pile.objects.filter(code=pile_code).values_list("pk", flat=True).first()
     if pile is not None:
-        pile_alarm(pile_id=pile, code=ALARM_TAKEOVER, at=at, description=(
-            f"login from {peer} refused: connected from {holder_peer}")[:200])
+        pile_alarm(pile_id=pile, code=ALARM_TAKEOVER, at=at, description=gettext(
+            "Login from %(peer)s refused: the pile is connected from %(holder)s.")
+            % {"peer": peer, "holder": holder_peer})
     operator = Operator.objects.filter(schema_name=connection.schema_name).first()
     refused_login_record(pile_code=pile_code, reason=RefusedPileLogin.Reason.TAKEOVER,
                          operator=operator, peer=peer, firmware_version="", at=at)
