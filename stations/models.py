@@ -91,7 +91,8 @@ class Station(models.Model):
         _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
     )
     pile_networks = models.TextField(
-        _("pile source networks"), blank=True, validators=[validate_networks],
+        _("pile source networks"), blank=True, default="", db_default="",
+        validators=[validate_networks],
         help_text=_("Addresses or networks (CIDR, e.g. 10.8.0.0/16) the station's piles may "
                     "connect from, one per line. Empty: any address."),
     )
