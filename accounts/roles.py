@@ -36,6 +36,13 @@ STATION_OWNER_PERMISSIONS = [
     "protocols.view_framelog",
     "charging.view_metersample",
     "protocols.view_sessionmessage",
+    # Exports of what they see (each admin exports only the owner's own rows).
+    "stations.export_station",
+    "stations.export_pile",
+    "stations.export_connector",
+    "charging.export_chargingorder",
+    "settlement.export_ordersplit",
+    "settlement.export_statement",
 ]
 
 
@@ -45,7 +52,11 @@ def role_group(role: str) -> Group:
 
 
 def roles_sync() -> None:
-    """Create both role groups in the current schema and set their permissions."""
+    """Create both role groups in the current schema and set their permissions (after
+    making the ``export_*`` permissions of the exporting admins)."""
+    from evplatform.admin_export import export_permissions_ensure
+
+    export_permissions_ensure()
     admin_group = role_group(OPERATOR_ADMIN)
     tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing", "ykc",
                      "protocols"}

@@ -7,9 +7,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
-from import_export.admin import ExportMixin
 
 from evplatform.admin_display import TotalsMixin, local_seconds
+from evplatform.admin_export import ScopedExportMixin
 from stations import selectors as station_selectors
 from stations.admin import VisibleStationFilter
 
@@ -123,7 +123,7 @@ class ReviewFilter(admin.SimpleListFilter):
 
 
 @admin.register(ChargingOrder)
-class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
+class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     list_display = [
         "number", "state", "station", "member", "energy_kwh", "total_amount", "created", "flags",
@@ -216,7 +216,7 @@ class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
             return "-"
         return format_html('<a href="{}?pile_code={}">{}</a>', url, obj.pile.code, _("Frames of this pile"))
 
-    @admin.action(description=_("Force stop"))
+    @admin.action(description=_("Force stop"), permissions=["change"])
     def force_stop(self, request, queryset):
         done = 0
         for order in queryset:
@@ -230,7 +230,7 @@ class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
                 self.message_user(request, f"{order.number}: {exc.detail}", messages.WARNING)
         self.message_user(request, _("Stop sent to %(n)d orders.") % {"n": done}, messages.SUCCESS)
 
-    @admin.action(description=_("Re-send stop (pile still charging)"))
+    @admin.action(description=_("Re-send stop (pile still charging)"), permissions=["change"])
     def resend_stop(self, request, queryset):
         charging = set(services.orders_pile_still_charging())
         sent = 0

@@ -30,6 +30,13 @@ def _login(event: port.PileLogin) -> port.LoginDecision:
                               connectors=outcome.connectors)
 
 
+def _takeover_refused(event: port.PileTakeoverRefused) -> None:
+    from stations import login
+
+    login.takeover_refused(pile_code=event.pile_code, peer=event.peer,
+                           holder_peer=event.holder_peer, at=event.at)
+
+
 def _online(event: port.PileOnline) -> None:
     from stations import services
 
@@ -205,6 +212,7 @@ def _credential(query: port.CredentialQuery) -> port.CredentialDecision:
 HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileLogin: _login,
     port.PileOnline: _online,
+    port.PileTakeoverRefused: _takeover_refused,
     port.PileOffline: _offline,
     port.ConnectorStatusChanged: _connector_status,
     port.PileTariffQuery: _pile_tariff,

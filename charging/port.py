@@ -80,6 +80,9 @@ class LoginRefusal(StrEnum):
     OPERATOR_SUSPENDED = "operator_suspended"
     WRONG_PROTOCOL = "wrong_protocol"  # the pile is registered for another protocol
     BAD_PASSWORD = "bad_password"  # OCPP security profile 1: missing or wrong password
+    ICCID_MISMATCH = "iccid_mismatch"  # the SIM differs from the one the pile is bound to
+    ADDRESS_NOT_ALLOWED = "address_refused"  # outside the station's source networks
+    TAKEOVER = "takeover"  # another connection holds the pile (the gateway decides)
 
 
 # --- pile presence: gateway → domain ----------------------------------------------------
@@ -112,6 +115,18 @@ class LoginDecision:
     schema: str = ""
     heartbeat_interval_s: int = 10
     connectors: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PileTakeoverRefused:
+    """The gateway refused a login for ``pile_code`` from ``peer`` (host:port) because a
+    live connection from ``holder_peer`` holds the pile. Dispatched with the operator's
+    schema; the domain records it (refused logins, an alarm on the pile)."""
+
+    pile_code: str
+    peer: str
+    holder_peer: str
+    at: datetime
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ PERMISSION_VERBS = {
     "change": _("Can change %(model)s"),
     "delete": _("Can delete %(model)s"),
     "view": _("Can view %(model)s"),
+    "export": _("Can export %(model)s"),
 }
 
 

@@ -302,6 +302,11 @@ POWER_REPLAN_SECONDS = env_int("POWER_REPLAN_SECONDS", 300)
 # address is the one the outermost of them saw (evplatform/net.py). 0: trust no header.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
+# Admin import/export: exporting needs <app>.export_<model> (made for every exporting admin,
+# evplatform/admin_export.py), importing needs the add permission.
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+
 # Admin logins (operator hosts and the super admin), django-axes: after AXES_FAILURE_LIMIT
 # failures a username is locked out from every address, and an address for every username,
 # for AXES_COOLOFF_MINUTES; a successful login before that resets the count.

@@ -19,11 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ExportMixin
 
 from accounts.admin import MemberAdmin as BaseMemberAdmin
 from accounts.models import Member
 from evplatform.admin_display import html_table, local_seconds
+from evplatform.admin_export import ScopedExportMixin
 from stations import selectors as station_selectors
 
 from . import exports, selectors, splits, statements, withdrawals
@@ -154,7 +154,7 @@ class EntryInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnly, ExportMixin, admin.ModelAdmin):
+class AccountAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
     """A member's wallet: filter by member (search by openid/phone), open an account to see
     its ledger lines."""
 
@@ -183,7 +183,7 @@ class PostingEntryInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Posting)
-class PostingAdmin(ReadOnly, ExportMixin, admin.ModelAdmin):
+class PostingAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["id", "kind", "member", "memo_or_ref", "created"]
     readonly_fields = ["key_text"]
     list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
@@ -349,7 +349,7 @@ class OwnerContractAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderSplit)
-class OrderSplitAdmin(ReadOnly, ExportMixin, admin.ModelAdmin):
+class OrderSplitAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["order_ref", "station", "rule", "energy_kwh", "gross", "base", "commission",
                     "owners_total", "operator_part", "refunded", "settled_at"]
     list_filter = [("settled_at", admin.DateFieldListFilter)]
@@ -406,6 +406,11 @@ class StatementAdmin(ReadOnly, admin.ModelAdmin):
     def has_settle_permission(self, request):
         return request.user.has_perm("settlement.settle_statement")
 
+    def has_export_permission(self, request, obj=None):
+        """A statement's XLSX/PDF: ``settlement.export_statement`` and seeing it."""
+        return (self.has_view_permission(request, obj)
+                and request.user.has_perm("settlement.export_statement"))
+
     @admin.display(description=_("export"))
     def exports(self, obj):
         base = reverse("admin:settlement_statement_export", args=[obj.pk, "xlsx"])
@@ -451,8 +456,10 @@ class StatementAdmin(ReadOnly, admin.ModelAdmin):
 
     def export_view(self, request, pk: int, fmt: str):
         statement = self.get_queryset(request).filter(pk=pk).first()
-        if statement is None or not self.has_view_permission(request, statement) or fmt not in ("xlsx", "pdf"):
+        if statement is None or fmt not in ("xlsx", "pdf"):
             raise Http404
+        if not self.has_export_permission(request, statement):
+            raise PermissionDenied
         if fmt == "xlsx":
             body, kind = exports.statement_xlsx(statement), (
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

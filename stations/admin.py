@@ -18,10 +18,11 @@ from django.http import Http404, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportModelAdmin
+from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from evplatform.admin_display import html_table, period_name
+from evplatform.admin_export import ScopedExportMixin
 
 from . import selectors, services
 from .labels import LabelError, labels_pdf
@@ -48,12 +49,14 @@ class OwnerScopeMixin:
         return obj
 
 
-class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
-    """Owner scoping plus import (operator admins only) and export (XLSX, CSV). The import
-    page offers the sheet's template (``import-template/``: Chinese headers, the code lists
-    explained) and states every row error in words, never a traceback."""
+class OwnerScopedAdmin(OwnerScopeMixin, ImportMixin, ScopedExportMixin, admin.ModelAdmin):
+    """Owner scoping plus import (operator admins only) and export (XLSX, CSV; the export
+    permission, the owner's own rows). The import page offers the sheet's template
+    (``import-template/``: Chinese headers, the code lists explained) and states every row
+    error in words, never a traceback."""
 
     formats = [XLSX, CSV]
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
     import_template_name = "admin/stations/import.html"
     import_error_display = ("message",)
 
@@ -88,9 +91,6 @@ class OwnerScopedAdmin(OwnerScopeMixin, ImportExportModelAdmin):
         context["import_columns"] = [(resource.column_label(n), n) for n in resource.column_names()]
         context["column_titles"] = resource.column_titles()
         return context
-
-    def get_valid_export_item_pks(self, request):
-        return self.get_queryset(request).values_list("pk", flat=True)
 
     def has_import_permission(self, request):
         return selectors.sees_all_stations(request.user) and super().has_import_permission(request)
@@ -153,7 +153,7 @@ class ConnectorCityFilter(VisibleCityFilter):
     city_path = "pile__station__city"
 
 
-@admin.action(description=_("Print QR labels (PDF)"))
+@admin.action(description=_("Print QR labels (PDF)"), permissions=["view"])
 def print_qr_labels(modeladmin, request, queryset):
     """A PDF with one label per connector of the selected stations or connectors."""
     model = queryset.model
@@ -218,7 +218,7 @@ class StationForm(forms.ModelForm):
         fields = [
             "name", "code", "status", "station_type", "owners", "address", "province", "city",
             "district", "area_code", "latitude", "longitude", "time_zone", "opening_hours",
-            "phone", "parking_fee_note", "facilities", "photos",
+            "phone", "parking_fee_note", "facilities", "photos", "pile_networks",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -338,7 +338,8 @@ class StationAdmin(OwnerScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not selectors.sees_all_stations(request.user):
-            fields += ["owners", "code"]  # an owner cannot hand stations around
+            # An owner cannot hand stations around nor open them to other addresses.
+            fields += ["owners", "code", "pile_networks"]
         return fields
 
     def get_changelist_instance(self, request):
@@ -409,6 +410,13 @@ class PileAdmin(OwnerScopedAdmin):
     list_select_related = ["station"]
     inlines = [ConnectorInline, FaultInline]
     readonly_fields = ["online", "last_seen_at", "frames", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not selectors.sees_all_stations(request.user):
+            # The SIM binding is the pile's credential: operator admins approve a change.
+            fields.append("iccid")
+        return fields
 
     @admin.display(description=_("frame log"))
     def frames(self, obj):

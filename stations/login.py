@@ -1,8 +1,16 @@
 """A pile logs in (any protocol): the public registry routes its code to an operator and
-the operator's pile; refusals are counted in the public ``RefusedPileLogin`` list."""
+the operator's pile; refusals are counted in the public ``RefusedPileLogin`` list.
+
+Pile codes are no secret and YKC carries no credential, so a login must also come from the
+pile's SIM (ICCID bound on first login; a different one is refused until staff change the
+pile's ICCID) and, when its station lists source networks, from one of them. A refused
+ICCID and a refused takeover (decided by the gateway, which knows the live connection)
+raise an alarm on the pile (an open ``Fault``, source platform).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,11 +18,15 @@ from datetime import datetime
 from django.contrib.auth.hashers import check_password
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from tenants.models import Operator, PileRegistration, RefusedPileLogin
 
-from .models import Connector, Pile
+from .models import Connector, Fault, Pile, Station, networks_parse
+
+ALARM_ICCID = "iccid_mismatch"
+ALARM_TAKEOVER = "takeover_refused"
 
 
 @dataclass
@@ -33,10 +45,13 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
     """Route a logging-in pile through the public registry to its operator and pile.
 
     Refused: code not registered (``unknown``), operator suspended, pile absent from the
-    operator's estate (``not_in_estate``) or disabled — each refusal is recorded in the
-    public ``RefusedPileLogin`` list; so is a pile of another ``protocol`` (when given,
-    ``wrong_protocol``) and, when the pile has an OCPP password, a missing or wrong
-    ``password`` (``bad_password``). Accepted: firmware/ICCID are refreshed on the pile.
+    operator's estate (``not_in_estate``) or disabled, a pile of another ``protocol`` (when
+    given, ``wrong_protocol``), a missing or wrong ``password`` when the pile has an OCPP
+    password (``bad_password``), ``peer`` outside the station's ``pile_networks``
+    (``address_refused``), or an ICCID other than the one bound to the pile
+    (``iccid_mismatch``, with an alarm on the pile) — each refusal is recorded in the
+    public ``RefusedPileLogin`` list. Accepted: the firmware is refreshed; a pile with no
+    ICCID yet is bound to the one it reports (an all-zero ICCID is none).
 
     Two SQL statements (registry + operator; pile + connectors with schema-qualified
     tables): a gateway restart makes every pile log in at once, so this is the hot path.
@@ -56,9 +71,10 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
                 "SELECT p.id, p.enabled, p.heartbeat_interval_s, p.firmware_version, p.iccid,"
                 " p.protocol, p.ocpp_password,"
                 " coalesce(json_object_agg(c.number, c.status) FILTER (WHERE c.id IS NOT NULL),"
-                f" '{{}}') FROM {schema}.{quote(Pile._meta.db_table)} p"
+                f" '{{}}'), s.pile_networks FROM {schema}.{quote(Pile._meta.db_table)} p"
+                f" JOIN {schema}.{quote(Station._meta.db_table)} s ON s.id = p.station_id"
                 f" LEFT JOIN {schema}.{quote(Connector._meta.db_table)} c ON c.pile_id = p.id"
-                " WHERE p.code = %s GROUP BY p.id", [pile_code])
+                " WHERE p.code = %s GROUP BY p.id, s.pile_networks", [pile_code])
             pile = cursor.fetchone()
     if row is None:
         reason = Reason.UNKNOWN
@@ -72,13 +88,21 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
         reason = Reason.WRONG_PROTOCOL
     elif pile[6] and not (password is not None and check_password(password, pile[6])):
         reason = Reason.BAD_PASSWORD
+    elif not peer_allowed(peer, pile[8]):
+        reason = Reason.ADDRESS_NOT_ALLOWED
+    elif _sim(pile[4]) and _sim(iccid) != _sim(pile[4]):
+        reason = Reason.ICCID_MISMATCH
+        with schema_context(row[1]):
+            pile_alarm(pile_id=pile[0], code=ALARM_ICCID, at=at, description=gettext(
+                "Login from %(peer)s with SIM ICCID %(iccid)s refused; the pile's is %(bound)s.")
+                % {"peer": peer, "iccid": _sim(iccid) or "-", "bound": _sim(pile[4])})
     else:
-        pk, _enabled, heartbeat_s, old_firmware, old_iccid, _protocol, _hash, connectors = pile
+        pk, _enabled, heartbeat_s, old_firmware, old_iccid, _protocol, _hash, connectors, _networks = pile
         changed = {}
         if firmware_version and old_firmware != firmware_version[:50]:
             changed["firmware_version"] = firmware_version[:50]
-        if iccid and iccid.strip("0") and old_iccid != iccid[:22]:
-            changed["iccid"] = iccid[:22]
+        if _sim(iccid) and not _sim(old_iccid):  # trust on first login
+            changed["iccid"] = _sim(iccid)
         if changed:
             with schema_context(row[1]):
                 Pile.objects.filter(pk=pk).update(**changed)
@@ -90,6 +114,61 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
     refused_login_record(pile_code=pile_code, reason=reason, operator=operator, peer=peer,
                          firmware_version=firmware_version, at=at)
     return LoginOutcome(False, reason)
+
+
+def _sim(iccid: str) -> str:
+    """An ICCID as bound (22 characters at most); all zeros or blank: none."""
+    iccid = (iccid or "").strip()[:22]
+    return iccid if iccid.strip("0") else ""
+
+
+def peer_host(peer: str) -> str:
+    """``10.0.0.5`` from ``10.0.0.5:4001``, ``::1`` from ``[::1]:4001`` (or ``::1:4001``
+    as asyncio's peername joined by a colon)."""
+    if peer.startswith("["):
+        return peer[1:].split("]", 1)[0]
+    host, sep, port = peer.rpartition(":")
+    if not sep:
+        return peer
+    return host if port.isdigit() else peer
+
+
+def peer_allowed(peer: str, networks_text: str | None) -> bool:
+    """Whether ``peer`` (host:port) is inside the station's networks (none listed: yes)."""
+    if not (networks_text or "").strip():
+        return True
+    try:
+        address = ipaddress.ip_address(peer_host(peer))
+        networks = networks_parse(networks_text)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks if net.version == address.version)
+
+
+def pile_alarm(*, pile_id: int, code: str, at: datetime, description: str) -> None:
+    """Open a platform alarm on the pile, or refresh the open one with this ``code``
+    (repeated attempts keep one open alarm; ``RefusedPileLogin.count`` counts them)."""
+    description = description[:200]
+    open_alarm = Fault.objects.filter(pile_id=pile_id, code=code, cleared_at__isnull=True)
+    if not open_alarm.update(description=description):
+        Fault.objects.create(pile_id=pile_id, source=Fault.Source.PLATFORM, code=code,
+                             description=description, started_at=at)
+
+
+def takeover_refused(*, pile_code: str, peer: str, holder_peer: str, at: datetime) -> None:
+    """The gateway refused a login from ``peer`` because a live connection from
+    ``holder_peer`` holds the pile: counted in the refused logins and an alarm on the pile
+    (in the current, the pile's operator's, schema)."""
+    pile = Pile.objects.filter(code=pile_code).values_list("pk", flat=True).first()
+    if pile is not None:
+        pile_alarm(pile_id=pile, code=ALARM_TAKEOVER, at=at, description=gettext(
+            "Login from %(peer)s refused: the pile is connected from %(holder)s.")
+            % {"peer": peer, "holder": holder_peer})
+    operator = Operator.objects.filter(schema_name=connection.schema_name).first()
+    refused_login_record(pile_code=pile_code, reason=RefusedPileLogin.Reason.TAKEOVER,
+                         operator=operator, peer=peer, firmware_version="", at=at)
 
 
 def refused_login_record(*, pile_code: str, reason: str, operator, peer: str,

@@ -6,9 +6,11 @@ field has a CEC meaning; enum values are the CEC codes. Coordinates are GCJ-02 d
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +19,20 @@ from tenants.models import validate_time_zone
 
 pile_code_validator = RegexValidator(r"^\d{14}$", _("A pile code is 14 digits."))
 area_code_validator = RegexValidator(r"^\d{6}$", _("A GB/T 2260 area code is 6 digits."))
+
+
+def networks_parse(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``Station.pile_networks`` as networks: one address or CIDR per line (or separated
+    by commas/spaces); a bare address is a /32 (/128). Raises ValueError on a bad entry."""
+    return [ipaddress.ip_network(item, strict=False)
+            for item in text.replace(",", " ").split() if item]
+
+
+def validate_networks(text: str) -> None:
+    try:
+        networks_parse(text)
+    except ValueError as exc:
+        raise ValidationError(_("Not an address or network: %(error)s"), params={"error": exc}) from None
 
 
 class Station(models.Model):
@@ -74,6 +90,12 @@ class Station(models.Model):
     photos = models.JSONField(_("photos"), default=list, blank=True, help_text=_("Image URLs."))
     time_zone = models.CharField(
         _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
+    )
+    pile_networks = models.TextField(
+        _("pile source networks"), blank=True, default="", db_default="",
+        validators=[validate_networks],
+        help_text=_("Addresses or networks (CIDR, e.g. 10.8.0.0/16) the station's piles may "
+                    "connect from, one per line. Empty: any address."),
     )
     owners = models.ManyToManyField(
         settings.AUTH_USER_MODEL,

@@ -184,12 +184,12 @@ class OperatorAdmin(admin.ModelAdmin):
                    if status == Operator.Status.SUSPENDED else ""}
         return TemplateResponse(request, "admin/tenants/operator/status_confirm.html", context)
 
-    @admin.action(description=_("Suspend selected operators"))
+    @admin.action(description=_("Suspend selected operators"), permissions=["change"])
     def suspend(self, request, queryset):
         return self._status_change(request, queryset, Operator.Status.SUSPENDED,
                                    _("Suspend operators"), _("Suspended."))
 
-    @admin.action(description=_("Resume selected operators"))
+    @admin.action(description=_("Resume selected operators"), permissions=["change"])
     def resume(self, request, queryset):
         return self._status_change(request, queryset, Operator.Status.ACTIVE,
                                    _("Resume operators"), _("Resumed."))
@@ -279,14 +279,14 @@ class MiniProgramAdmin(admin.ModelAdmin):
             modeladmin.message_user(request, _("No code template yet: add one first."), messages.ERROR)
         return template
 
-    @admin.action(description=_("Commit the latest code template"))
+    @admin.action(description=_("Commit the latest code template"), permissions=["change"])
     def commit_latest(self, request, queryset):
         if template := self._latest(request, self):
             _run(self, request, queryset,
                  lambda mp: open_platform.code_commit(mini_program=mp, template=template),
                  _("Committed %(count)d mini-program(s)."))
 
-    @admin.action(description=_("Commit the latest code template and submit for audit"))
+    @admin.action(description=_("Commit the latest code template and submit for audit"), permissions=["change"])
     def commit_and_submit_latest(self, request, queryset):
         def both(mp):
             open_platform.code_commit(mini_program=mp, template=template)
@@ -295,17 +295,17 @@ class MiniProgramAdmin(admin.ModelAdmin):
         if template := self._latest(request, self):
             _run(self, request, queryset, both, _("Committed and submitted %(count)d mini-program(s)."))
 
-    @admin.action(description=_("Submit the committed version for audit"))
+    @admin.action(description=_("Submit the committed version for audit"), permissions=["change"])
     def submit_audit(self, request, queryset):
         _run(self, request, queryset, lambda mp: open_platform.code_submit_audit(mini_program=mp),
              _("Submitted %(count)d mini-program(s) for audit."))
 
-    @admin.action(description=_("Ask WeChat for the audit state"))
+    @admin.action(description=_("Ask WeChat for the audit state"), permissions=["change"])
     def refresh_audit(self, request, queryset):
         _run(self, request, queryset, lambda mp: open_platform.code_audit_refresh(mini_program=mp),
              _("Audit state of %(count)d mini-program(s) refreshed."))
 
-    @admin.action(description=_("Release the approved version"))
+    @admin.action(description=_("Release the approved version"), permissions=["change"])
     def release(self, request, queryset):
         _run(self, request, queryset, lambda mp: open_platform.code_release(mini_program=mp),
              _("Released %(count)d mini-program(s)."))

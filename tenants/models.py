@@ -292,6 +292,9 @@ class RefusedPileLogin(models.Model):
         OPERATOR_SUSPENDED = "operator_suspended", _("Operator suspended")
         WRONG_PROTOCOL = "wrong_protocol", _("Pile registered for another protocol")
         BAD_PASSWORD = "bad_password", _("Missing or wrong password (OCPP)")
+        ICCID_MISMATCH = "iccid_mismatch", _("SIM ICCID differs from the bound one")
+        ADDRESS_NOT_ALLOWED = "address_refused", _("Address outside the station's networks")
+        TAKEOVER = "takeover", _("Pile already connected from another address")
 
     pile_code = models.CharField(_("pile code"), max_length=14, unique=True)
     operator = models.ForeignKey(

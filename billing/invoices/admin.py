@@ -5,8 +5,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ExportMixin
 
+from evplatform.admin_export import ScopedExportMixin
 from tenants.crypto import mask
 
 from . import services
@@ -90,7 +90,7 @@ class NoteForm(ActionForm):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ExportMixin, admin.ModelAdmin):
+class InvoiceAdmin(ScopedExportMixin, admin.ModelAdmin):
     list_display = ["number", "kind", "status", "title_name", "total", "tax", "invoice_no",
                     "member", "created_at", "issued_at", "needs_reversal"]
     list_filter = ["status", "kind", "title_kind", "needs_reversal", ("created_at", admin.DateFieldListFilter)]
@@ -121,13 +121,13 @@ class InvoiceAdmin(ExportMixin, admin.ModelAdmin):
                 self.message_user(request, f"{invoice}: {exc.detail}", messages.WARNING)
         self.message_user(request, done_message % {"n": done}, messages.SUCCESS)
 
-    @admin.action(description=_("Approve selected for issue"))
+    @admin.action(description=_("Approve selected for issue"), permissions=["change"])
     def approve(self, request, queryset):
         self._each(request, queryset, lambda i: services.invoice_review(
             invoice=i, approve=True, reviewer=request.user, note=request.POST.get("reason", "")
         ), _("%(n)d approved."))
 
-    @admin.action(description=_("Reject selected (reason required)"))
+    @admin.action(description=_("Reject selected (reason required)"), permissions=["change"])
     def reject(self, request, queryset):
         reason = request.POST.get("reason", "")
         if not reason:
@@ -137,11 +137,11 @@ class InvoiceAdmin(ExportMixin, admin.ModelAdmin):
             invoice=i, user=request.user, note=reason
         ), _("%(n)d rejected."))
 
-    @admin.action(description=_("Retry selected failed requests"))
+    @admin.action(description=_("Retry selected failed requests"), permissions=["change"])
     def retry(self, request, queryset):
         self._each(request, queryset, lambda i: services.invoice_retry(invoice=i, user=request.user),
                    _("%(n)d queued again."))
 
-    @admin.action(description=_("Ask the provider for the state now"))
+    @admin.action(description=_("Ask the provider for the state now"), permissions=["change"])
     def ask_provider(self, request, queryset):
         self._each(request, queryset, lambda i: services.invoice_sync(invoice_id=i.pk), _("%(n)d asked."))

@@ -4,9 +4,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ExportMixin
 
 from evplatform.admin_display import TotalsMixin
+from evplatform.admin_export import ScopedExportMixin
 
 from . import services
 from .models import (
@@ -56,7 +56,7 @@ class PaymentRefundInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(TotalsMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+class PaymentAdmin(TotalsMixin, ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
     totals = {"amount": _("amount (yuan)"), "bonus": _("bonus"),
               "refunded_amount": _("refunded")}
     totals_money = ("amount", "bonus", "refunded_amount")
@@ -71,7 +71,12 @@ class PaymentAdmin(TotalsMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
     inlines = [PaymentRefundInline]
     actions = ["query_wechat"]
 
-    @admin.action(description=_("Ask WeChat for the state now"))
+    def has_sync_permission(self, request):
+        # Asking WeChat changes the payment's state: the change permission (the admin
+        # itself is read-only, so Django's has_change_permission is always False).
+        return request.user.has_perm("billing.change_payment")
+
+    @admin.action(description=_("Ask WeChat for the state now"), permissions=["sync"])
     def query_wechat(self, request, queryset):
         for payment in queryset.filter(status=Payment.Status.PENDING):
             services.payment_sync(payment=payment)
@@ -79,7 +84,7 @@ class PaymentAdmin(TotalsMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
 
 
 @admin.register(PaymentRefund)
-class PaymentRefundAdmin(ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+class PaymentRefundAdmin(ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["out_refund_no", "payment", "wallet_refund", "amount", "status", "wechat_status", "created_at", "finished_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["out_refund_no", "refund_id", "payment__out_trade_no"]
@@ -104,17 +109,23 @@ class ReviewMixin:
                 self.message_user(request, f"{obj}: {exc.detail}", messages.WARNING)
         self.message_user(request, _("%(n)d reviewed.") % {"n": done}, messages.SUCCESS)
 
-    @admin.action(description=_("Approve selected (reason optional)"))
+    def has_review_permission(self, request):
+        """Approving or rejecting needs the model's change permission (the admin itself is
+        read-only: Django's has_change_permission is always False here)."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description=_("Approve selected (reason optional)"), permissions=["review"])
     def approve(self, request, queryset):
         self._review(request, queryset, True)
 
-    @admin.action(description=_("Reject selected (reason required)"))
+    @admin.action(description=_("Reject selected (reason required)"), permissions=["review"])
     def reject(self, request, queryset):
         self._review(request, queryset, False)
 
 
 @admin.register(WalletRefund)
-class WalletRefundAdmin(ReviewMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+class WalletRefundAdmin(ReviewMixin, ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["id", "member", "amount", "bonus_forfeited", "status", "created_at", "reviewed_by", "finished_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["member__openid", "member__phone", "member__nickname"]
@@ -125,7 +136,7 @@ class WalletRefundAdmin(ReviewMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmi
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(ReviewMixin, ReadOnlyMixin, ExportMixin, admin.ModelAdmin):
+class WithdrawalAdmin(ReviewMixin, ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["out_bill_no", "member", "amount", "status", "wechat_state", "created_at", "reviewed_by", "finished_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["out_bill_no", "transfer_bill_no", "member__openid", "member__phone"]

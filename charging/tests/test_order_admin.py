@@ -121,3 +121,54 @@ def test_meter_samples_admin_shows_a_station_owner_only_own_piles(connector, dja
     connector.pile.station.owners.add(owner)
     r = client.get("/admin/charging/metersample/", **HOST)
     assert [s.pile_code for s in r.context["cl"].result_list] == [connector.pile.code]
+
+
+def _owner_of(station, username):
+    from django.contrib.auth import get_user_model
+
+    from accounts.roles import STATION_OWNER, role_group
+
+    user = get_user_model().objects.create_user(username, password="x-pass-123", is_staff=True)
+    user.groups.add(role_group(STATION_OWNER))
+    if station is not None:
+        station.owners.add(user)
+    client = Client(**HOST)
+    client.force_login(user)
+    return client
+
+
+def test_a_view_only_owner_cannot_force_stop_their_own_stations_order(funded_member, connector, tariff):
+    order = services.order_start(member=funded_member, connector=connector)
+    owner = _owner_of(connector.pile.station, "view-owner")
+    r = owner.post("/admin/charging/chargingorder/", {
+        "action": "force_stop", "index": "0", "_selected_action": [order.pk]})
+    assert r.status_code in (200, 302)
+    order.refresh_from_db()
+    assert order.state == OrderState.STARTING and order.stop_attempts == 0
+    assert not order.transitions.filter(actor="staff").exists()
+
+
+def _export_rows(client) -> list[list]:
+    import csv as csv_module
+
+    from evplatform.tests.helpers import export_form_data
+
+    r = client.post("/admin/charging/chargingorder/export/", export_form_data(ChargingOrder))
+    assert r.status_code == 200 and "attachment" in r["Content-Disposition"], r.status_code
+    return list(csv_module.reader(r.content.decode("utf-8-sig").splitlines()))[1:]
+
+
+def test_an_owners_export_of_orders_holds_only_their_stations(funded_member, connector, tariff):
+    from stations.tests.conftest import make_station
+
+    _settled(funded_member, connector)
+    assert len(_export_rows(_owner_of(connector.pile.station, "own-owner"))) == 1
+    assert _export_rows(_owner_of(make_station(name="别家"), "other-owner")) == []
+
+
+def test_a_station_owner_cannot_export_payments(tenant, funded_member):
+    owner = _owner_of(None, "pay-owner")
+    assert owner.get("/admin/billing/payment/").status_code == 403
+    assert owner.get("/admin/billing/payment/export/").status_code == 403
+    r = owner.post("/admin/billing/payment/export/", {"format": "0", "resource": "0"})
+    assert r.status_code == 403

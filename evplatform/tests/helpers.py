@@ -51,3 +51,21 @@ class Uvicorn:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def export_form_data(model, file_format=None) -> dict:
+    """The POST of an admin's import-export form for ``model``: its first resource with
+    every field ticked, in ``file_format`` (a base_formats class; CSV by default)."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+    from import_export.formats.base_formats import CSV
+    from import_export.forms import SelectableFieldsExportForm
+
+    model_admin = admin.site._registry[model]
+    formats = model_admin.get_export_formats()
+    wanted = file_format or CSV
+    data = {"format": str(next(i for i, f in enumerate(formats) if f is wanted)), "resource": "0"}
+    resource = model_admin.get_export_resource_classes(RequestFactory().get("/"))[0]
+    for field in resource().get_export_order():
+        data[SelectableFieldsExportForm.create_boolean_field_name(resource, field)] = "on"
+    return data

@@ -121,3 +121,16 @@ def test_owner_sees_only_own_statements_and_cannot_settle(owner_client, built, o
     r = owner_client.post(f"/admin/settlement/statement/{built.pk}/pay-offline/", {"reference": "x"}, **HOST)
     assert r.status_code == 403
     assert Statement.objects.get(pk=built.pk).status == Statement.Status.DRAFT
+
+
+def test_a_statement_export_needs_the_export_permission(owner_client, built, owner):
+    from django.contrib.auth.models import Permission
+
+    url = f"/admin/settlement/statement/{built.pk}/export/xlsx/"
+    assert owner_client.get(url, **HOST).status_code == 200
+    # The same owner holding only the view permission (no export_statement): refused.
+    owner.groups.clear()
+    owner.user_permissions.add(Permission.objects.get(codename="view_statement"))
+    owner_client.force_login(type(owner).objects.get(pk=owner.pk))
+    assert owner_client.get("/admin/settlement/statement/", **HOST).status_code == 200
+    assert owner_client.get(url, **HOST).status_code == 403

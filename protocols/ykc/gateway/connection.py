@@ -44,6 +44,7 @@ class PileConnection(asyncio.Protocol):
         self.id = f"{next(self._ids)}"
         self.transport: asyncio.Transport | None = None
         self.peer = ""
+        self.host = ""
         self.splitter = FrameSplitter(max_frame_size=gateway.max_frame_size)
         self.pile_code = ""
         self.schema = ""
@@ -72,6 +73,7 @@ class PileConnection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else ""
+        self.host = peer[0] if peer else ""  # the source address, without the port
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

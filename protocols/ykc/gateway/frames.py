@@ -106,10 +106,13 @@ class FrameHandlers:
             conn.send(m.LoginReply(login.pile_code, False), frame.sequence, received)
             conn.close()  # §4.2: "fail (platform may then close the socket)"
             return
+        previous = self.sessions.get(login.pile_code)
+        if previous is not None and previous is not conn and not self.may_take_over(previous, conn):
+            self.takeover_refuse(conn, previous, frame, received, outcome.schema, at)
+            return
         conn.pile_code, conn.schema = login.pile_code, outcome.schema
         conn.heartbeat_interval = float(outcome.heartbeat_interval_s)
         conn.connectors = {no: ConnectorState(s) for no, s in outcome.connectors.items()}
-        previous = self.sessions.get(login.pile_code)
         if previous is not None and previous is not conn:
             logger.info("%s: new connection from %s replaces %s", login.pile_code, conn.peer,
                         previous.peer)
@@ -123,6 +126,36 @@ class FrameHandlers:
         await self.bus.register(conn.schema, conn.pile_code, conn.id)
         conn.marked_online_at = self.loop.time()
         conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
+
+    def may_take_over(self, previous: PileConnection, conn: PileConnection) -> bool:
+        """A second login for a pile replaces the live connection only from the same host
+        (the pile reconnecting, its old socket not yet seen closed) or when the live one is
+        stale: no frame for ``idle_heartbeats`` heartbeat intervals."""
+        if previous.host == conn.host:
+            return True
+        silent = self.loop.time() - previous.last_rx
+        return silent > self.idle_heartbeats * previous.heartbeat_interval
+
+    def takeover_refuse(self, conn: PileConnection, holder: PileConnection, frame: Frame,
+                        received: float, schema: str, at: datetime) -> None:
+        """Refuse a competing login (0x02 failure, socket closed) and have the domain
+        record it: a refused login and an alarm on the pile."""
+        login: m.Login = frame.message
+        self.metrics.error("login_takeover")
+        logger.warning("login of %s from %s refused: connected from %s", login.pile_code,
+                       conn.peer, holder.peer)
+        conn.send(m.LoginReply(login.pile_code, False), frame.sequence, received)
+        conn.close()
+        task = self.loop.create_task(self.run_background(
+            handlers.dispatch, schema, port.PileTakeoverRefused(
+                pile_code=login.pile_code, peer=conn.peer, holder_peer=holder.peer, at=at)))
+        self._offline_tasks.add(task)
+        task.add_done_callback(self._takeover_recorded)
+
+    def _takeover_recorded(self, task) -> None:
+        self._offline_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("recording a refused takeover failed: %r", task.exception())
 
     def pile_gone(self, conn: PileConnection) -> None:
         """A logged-in pile's connection closed and no newer one holds the pile."""
