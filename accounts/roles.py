@@ -36,6 +36,11 @@ STATION_OWNER_PERMISSIONS = [
     "protocols.view_framelog",
     "charging.view_metersample",
     "protocols.view_sessionmessage",
+    # Alarms of their own piles (acknowledge, close) and the remote-control page, where
+    # the operator's ControlPolicy says which commands they may send.
+    "operations.view_alarm",
+    "operations.change_alarm",
+    "operations.view_pilecontrol",
 ]
 
 
@@ -48,7 +53,7 @@ def roles_sync() -> None:
     """Create both role groups in the current schema and set their permissions."""
     admin_group = role_group(OPERATOR_ADMIN)
     tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing", "ykc",
-                     "protocols"}
+                     "protocols", "operations"}
     admin_group.permissions.set(
         Permission.objects.filter(content_type__app_label__in=tenant_labels)
     )

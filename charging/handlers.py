@@ -48,6 +48,15 @@ def _connector_status(event: port.ConnectorStatusChanged) -> None:
                                    status=str(event.status), at=event.at)
 
 
+def _faults(event: port.FaultsReported) -> None:
+    from stations import faults
+
+    faults.faults_report(
+        pile_code=event.pile_code, connector_no=event.connector_no, at=event.at,
+        faults=[faults.ReportedFault(str(f.code), str(f.severity), f.protocol_code)
+                for f in event.faults])
+
+
 def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
     from datetime import datetime, time
     from zoneinfo import ZoneInfo
@@ -118,6 +127,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileOnline: _online,
     port.PileOffline: _offline,
     port.ConnectorStatusChanged: _connector_status,
+    port.FaultsReported: _faults,
     port.PileTariffQuery: _pile_tariff,
     port.Progress: _progress,
     port.ReadingsSampled: _samples,

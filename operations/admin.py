@@ -1,0 +1,232 @@
+"""Operator admin for operations: alarms (acknowledge, close), who hears of them, the
+remote-control page of each pile, and the audit log."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from import_export import resources
+from import_export.admin import ExportMixin
+from import_export.fields import Field
+from import_export.formats.base_formats import CSV, XLSX
+
+from accounts import audit
+from accounts.models import AuditEntry
+from stations import selectors as station_selectors
+
+from . import alarms, control
+from .models import (
+    Alarm,
+    AlarmDelivery,
+    AlarmSettings,
+    AlarmWebhook,
+    ControlPolicy,
+    DutyContact,
+    PileControl,
+)
+
+
+def _scoped(request, qs, path: str):
+    if station_selectors.sees_all_stations(request.user):
+        return qs
+    return qs.filter(**{path: request.user})
+
+
+class AlarmDeliveryInline(admin.TabularInline):
+    model = AlarmDelivery
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["at", "channel", "target", "ok", "error"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alarm)
+class AlarmAdmin(admin.ModelAdmin):
+    list_display = ["title", "severity", "status", "station", "occurrences", "first_at", "last_at",
+                    "acknowledged_by", "auto_cleared"]
+    list_filter = ["status", "severity", "kind"]
+    search_fields = ["title", "pile__code", "station__name"]
+    list_select_related = ["station", "acknowledged_by"]
+    date_hierarchy = "first_at"
+    readonly_fields = ["kind", "severity", "status", "title", "group_key", "station", "pile",
+                       "connector", "fault", "occurrences", "first_at", "last_at", "notified_at",
+                       "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "auto_cleared",
+                       "note"]
+    inlines = [AlarmDeliveryInline]
+    actions = ["acknowledge", "close"]
+
+    def get_queryset(self, request):
+        return _scoped(request, super().get_queryset(request), "station__owners")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Acknowledge"), permissions=["change"])
+    def acknowledge(self, request, queryset):
+        done = 0
+        for alarm in queryset:
+            try:
+                alarms.alarm_acknowledge(alarm_id=alarm.pk, user=request.user)
+                done += 1
+            except alarms.AlarmError as exc:
+                self.message_user(request, f"{alarm}: {exc.detail}", messages.WARNING)
+        self.message_user(request, _("%(n)d alarms acknowledged.") % {"n": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Close"), permissions=["change"])
+    def close(self, request, queryset):
+        done = 0
+        for alarm in queryset:
+            try:
+                alarms.alarm_close(alarm_id=alarm.pk, user=request.user)
+                done += 1
+            except alarms.AlarmError as exc:
+                self.message_user(request, f"{alarm}: {exc.detail}", messages.WARNING)
+        self.message_user(request, _("%(n)d alarms closed.") % {"n": done}, messages.SUCCESS)
+
+
+@admin.register(AlarmSettings)
+class AlarmSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "fault_min_severity", "offline_after_min", "finishing_stuck_min",
+                    "max_notifications_per_hour"]
+
+    def has_add_permission(self, request):
+        return not AlarmSettings.objects.exists() and super().has_add_permission(request)
+
+
+@admin.register(ControlPolicy)
+class ControlPolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "owner_commands"]
+
+    def has_add_permission(self, request):
+        return not ControlPolicy.objects.exists() and super().has_add_permission(request)
+
+
+@admin.register(DutyContact)
+class DutyContactAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "phone", "openid", "on_duty"]
+    list_filter = ["on_duty"]
+
+
+@admin.register(AlarmWebhook)
+class AlarmWebhookAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "enabled"]
+
+
+class CommandForm(forms.Form):
+    command = forms.ChoiceField(label=_("command"), choices=[])
+    connector_no = forms.TypedChoiceField(label=_("connector"), coerce=int, required=False,
+                                          empty_value=None, choices=[])
+    percent = forms.IntegerField(label=_("power cap (%)"), min_value=30, max_value=100,
+                                 required=False)
+    when_idle = forms.BooleanField(label=_("reboot when idle"), required=False, initial=True)
+
+    def __init__(self, *args, names: list[str], connectors: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["command"].choices = [(n, control.COMMANDS[n][0]) for n in names]
+        self.fields["connector_no"].choices = [("", "-")] + [(n, f"{n}号枪") for n in connectors]
+
+
+@admin.register(PileControl)
+class PileControlAdmin(admin.ModelAdmin):
+    list_display = ["code", "station", "online", "control_link"]
+    list_filter = ["online"]
+    search_fields = ["code", "station__name"]
+    list_select_related = ["station"]
+
+    def get_queryset(self, request):
+        return _scoped(request, super().get_queryset(request), "station__owners")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("remote control"))
+    def control_link(self, obj):
+        url = reverse("admin:operations_pilecontrol_send", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Open"))
+
+    def get_urls(self):
+        return [path("<int:pile_id>/send/", self.admin_site.admin_view(self.send_view),
+                     name="operations_pilecontrol_send")] + super().get_urls()
+
+    def send_view(self, request, pile_id: int):
+        pile = self.get_queryset(request).select_related("station").filter(pk=pile_id).first()
+        if pile is None:
+            raise Http404(_("Not found."))
+        names = control.commands_allowed(request.user, pile)
+        if not names:
+            raise PermissionDenied
+        connectors = list(pile.connectors.order_by("number").values_list("number", flat=True))
+        form = CommandForm(request.POST or None, names=names, connectors=connectors)
+        outcome = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                outcome = control.command_send(
+                    user=request.user, pile=pile, name=data["command"],
+                    connector_no=data["connector_no"], percent=data["percent"],
+                    when_idle=data["when_idle"])
+            except control.ControlRefused as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+        history = AuditEntry.objects.filter(target_type="stations.pile", target_id=str(pile.pk))[:20]
+        context = {**self.admin_site.each_context(request), "title": _("Remote control: %(pile)s") % {"pile": pile.code},
+                   "pile": pile, "form": form, "outcome": outcome,
+                   "reply": sorted((outcome.result.detail or {}).items()) if outcome else [],
+                   "history": history, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/operations/pile_control.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return redirect("admin:operations_pilecontrol_send", int(object_id))
+
+
+class AuditResource(resources.ModelResource):
+    action_label = Field(attribute="action", column_name=str(_("action")))
+
+    class Meta:
+        model = AuditEntry
+        fields = ["at", "actor_name", "action", "target_type", "target_id", "target_label",
+                  "changes", "detail"]
+
+    def dehydrate_action_label(self, entry):
+        return audit.action_label(entry.action)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [AuditResource]
+    formats = [XLSX, CSV]
+    list_display = ["at", "actor_name", "action_name", "target_label", "detail"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_name", "target_label", "detail"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_name(self, obj):
+        return audit.action_label(obj.action)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
