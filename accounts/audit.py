@@ -42,7 +42,8 @@ def record(user, action: str, target: Any = None, *, changes: dict | None = None
         detail=detail,
     )
     if target is not None:
-        entry.target_type = f"{target._meta.app_label}.{target._meta.model_name}"
+        meta = target._meta.concrete_model._meta  # a proxy's rows are its model's
+        entry.target_type = f"{meta.app_label}.{meta.model_name}"
         entry.target_id = str(target.pk)
         entry.target_label = str(target)[:200]
     entry.save()

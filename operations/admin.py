@@ -201,7 +201,7 @@ class AuditResource(resources.ModelResource):
 
     class Meta:
         model = AuditEntry
-        fields = ["at", "actor_name", "action", "target_type", "target_id", "target_label",
+        fields = ["at", "actor_name", "action", "action_label", "target_type", "target_id", "target_label",
                   "changes", "detail"]
 
     def dehydrate_action_label(self, entry):

@@ -234,7 +234,8 @@ def _text(alarm: Alarm, held: int) -> str:
 def alarm_notify(*, alarm_id: int) -> list[AlarmDelivery]:
     """Send the alarm to every channel (a queued task, ``operations.alarm_notify``).
     Returns the deliveries recorded. A closed or acknowledged alarm is not sent."""
-    alarm = Alarm.objects.select_related("station", "pile", "connector").filter(pk=alarm_id).first()
+    alarm = (Alarm.objects.select_related("station", "pile", "connector", "fault")
+             .filter(pk=alarm_id).first())
     if alarm is None or alarm.status != Alarm.Status.OPEN:
         return []
     conf = AlarmSettings.load()
@@ -274,6 +275,13 @@ def _webhook_send(alarm: Alarm, hook: AlarmWebhook, text: str) -> AlarmDelivery:
                                         target=hook.name, ok=not error, error=error)
 
 
+def _short(alarm: Alarm) -> str:
+    """The alarm in at most 20 characters (a subscribe message's ``thing`` limit)."""
+    what = alarm.fault.description if alarm.fault and alarm.kind == Alarm.Kind.FAULT else \
+        alarm.get_kind_display()
+    return f"{alarm.pile.code[-6:]} {what}"[:20]
+
+
 def _wechat_send(alarm: Alarm, contact: DutyContact, conf: AlarmSettings) -> AlarmDelivery:
     from accounts import wechat
     from tenants.models import MiniProgram
@@ -287,7 +295,7 @@ def _wechat_send(alarm: Alarm, contact: DutyContact, conf: AlarmSettings) -> Ala
         try:
             wechat.subscribe_message_send(
                 mini_program, openid=contact.openid, template_id=conf.wechat_template_id,
-                data={"thing1": {"value": alarm.title[:20]},
+                data={"thing1": {"value": _short(alarm)},
                       "thing2": {"value": alarm.station.name[:20]},
                       "time3": {"value": f"{local:%Y-%m-%d %H:%M}"},
                       "phrase4": {"value": str(alarm.get_severity_display())[:5]}})

@@ -82,7 +82,8 @@ def faults_report(*, pile_code: str, connector_no: int, faults: list[ReportedFau
     cleared: list[int] = []
     with transaction.atomic():
         # Serialise reports of one pile (two gateways, a resend racing a change).
-        Pile.objects.select_for_update().filter(pk=pile.pk).values_list("pk").first()
+        # FOR NO KEY UPDATE: rows that merely reference the pile do not block it.
+        Pile.objects.select_for_update(no_key=True).filter(pk=pile.pk).values_list("pk").first()
         open_now = {f.code: f for f in Fault.objects.filter(
             pile=pile, connector=connector, source=Fault.Source.PILE, cleared_at__isnull=True)}
         for code, fault in open_now.items():
