@@ -66,6 +66,7 @@ def stack(operators, tmp_path):
         "INVOICES_RECONCILE_SECONDS": "2",
         "AUTHORIZER_TOKENS_REFRESH_S": "2",
         "STATS_REFRESH_SECONDS": "2",
+        "ALARMS_EVALUATE_SECONDS": "2",
     }
     worker_cmd = _procfile("worker")
     beat_cmd = [a.replace("var/celerybeat-schedule", str(tmp_path / "beat")) for a in _procfile("beat")]
@@ -85,7 +86,7 @@ def stack(operators, tmp_path):
 def test_every_periodic_job_runs_on_the_procfile_worker_and_beat(stack, client, db):
     prefix, procs = stack
     wanted = {task for task, _ in periodic_jobs().values()} | {"evplatform.fan_out"}
-    assert len(wanted) == 11
+    assert len(wanted) == 12
     r = _client()
     ran: dict = {}
     deadline = time.monotonic() + 120
