@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import AuditEntry
 from charging import handlers, port
 from operations import alarms
-from operations.models import Alarm, AlarmDelivery, AlarmSettings, AlarmWebhook, DutyContact
+from operations.models import Alarm, AlarmSettings, AlarmWebhook, DutyContact
 from stations.faults import ReportedFault, faults_report
 from stations.models import Connector, Fault
 
