@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -9,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportMixin
 
+from accounts import audit
 from evplatform.admin_display import TotalsMixin, local_seconds
 from stations import selectors as station_selectors
 from stations.admin import VisibleStationFilter
@@ -219,10 +221,13 @@ class ChargingOrderAdmin(TotalsMixin, ExportMixin, admin.ModelAdmin):
         done = 0
         for order in queryset:
             try:
-                services.order_stop(
-                    order_id=order.pk, actor=OrderTransition.Actor.STAFF, actor_id=request.user.pk,
-                    reason=StopReason.PLATFORM,
-                )
+                with transaction.atomic():
+                    services.order_stop(
+                        order_id=order.pk, actor=OrderTransition.Actor.STAFF,
+                        actor_id=request.user.pk, reason=StopReason.PLATFORM,
+                    )
+                    audit.record(request.user, "order.force_stop", order,
+                                 changes={"state": [order.state, "stopping"]})
                 done += 1
             except services.OrderRefused as exc:
                 self.message_user(request, f"{order.number}: {exc.detail}", messages.WARNING)
