@@ -188,7 +188,8 @@ class PileControlAdmin(admin.ModelAdmin):
         history = AuditEntry.objects.filter(target_type="stations.pile", target_id=str(pile.pk))[:20]
         context = {**self.admin_site.each_context(request), "title": _("Remote control: %(pile)s") % {"pile": pile.code},
                    "pile": pile, "form": form, "outcome": outcome,
-                   "reply": sorted((outcome.result.detail or {}).items()) if outcome else [],
+                   "reply": control.reply_rows(outcome.result) if outcome else [],
+                   "error": control.error_label(outcome.result.error) if outcome else "",
                    "history": history, "opts": self.model._meta}
         return TemplateResponse(request, "admin/operations/pile_control.html", context)
 

@@ -32,6 +32,46 @@ COMMANDS: dict[str, tuple[str, bool]] = {
 }
 
 
+# The bus's error codes and the reply's fields in words staff read.
+ERRORS = {
+    "pile_offline": _("pile offline"),
+    "timeout": _("no answer from the pile (timeout)"),
+    "refused": _("refused by the pile"),
+    "busy": _("the pile is busy with the same command"),
+    "unsupported": _("not supported by this pile"),
+    "invalid": _("invalid parameters"),
+    "session_mismatch": _("another session runs on the connector"),
+    "no_billing_model": _("no billing model for this pile"),
+    "failed": _("the gateway failed"),
+}
+REPLY_FIELDS = {
+    "pile_time": _("pile's clock"),
+    "model_no": _("billing model number"),
+    "status": _("status"),
+    "energy_kwh": _("energy (kWh)"),
+    "amount_yuan": _("amount (yuan)"),
+    "soc_percent": _("SOC (%)"),
+    "voltage_v": _("voltage (V)"),
+    "current_a": _("current (A)"),
+    "order": _("order"),
+    "reason_code": _("protocol code"),
+    "refusal": _("refusal"),
+    "running": _("running session"),
+    "trade_no": _("trade number"),
+    "connector_no": _("connector"),
+}
+
+
+def error_label(code: str) -> str:
+    return str(ERRORS.get(code, code))
+
+
+def reply_rows(result: port.CommandResult) -> list[tuple[str, str]]:
+    """The reply's fields as (label, value) rows for staff."""
+    return [(str(REPLY_FIELDS.get(k, k)), "-" if v is None else str(v))
+            for k, v in sorted((result.detail or {}).items()) if k not in ("gateway", "redis")]
+
+
 class ControlRefused(DomainError):
     pass
 
@@ -111,9 +151,10 @@ def command_send(*, user, pile: Pile, name: str, connector_no: int | None = None
     timeout = float(getattr(settings, "YKC_COMMAND_TIMEOUT_S", 10)) + 2
     result = bus.send(connection.schema_name, command, timeout=timeout)
     where = f"{pile.code}" + (f" {connector_no}号枪" if needs_connector else "")
-    outcome = "ok" if result.ok else result.error
+    said = _("ok") if result.ok else error_label(result.error)
+    reply = "，".join(f"{label}：{value}" for label, value in reply_rows(result))
     audit.record(user, "pile.command", pile,
                  changes={"command": [None, name]} if name != "power_cap" else
                  {"command": [None, name], "percent": [None, percent]},
-                 detail=f"{COMMANDS[name][0]} {where} → {outcome} {result.detail or ''}".strip())
+                 detail=f"{COMMANDS[name][0]} {where} → {said}" + (f"（{reply}）" if reply else ""))
     return ControlOutcome(name, result)

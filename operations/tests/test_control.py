@@ -33,7 +33,7 @@ def test_an_offline_pile_answers_pile_offline_and_the_attempt_is_audited(pile, a
     assert (outcome.result.ok, outcome.result.error) == (False, "pile_offline")
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.target_type, entry.actor_name) == ("pile.command", "stations.pile", "ops-ctl")
-    assert "pile_offline" in entry.detail and "重启" in entry.detail
+    assert entry.detail == "重启 44010600000101 → 桩离线"
 
 
 def test_refusals(pile, admin_user):

@@ -123,12 +123,13 @@ def test_a_reboot_from_the_admin_reaches_the_pile_and_its_reply_is_shown(
 
     response = client.post(f"/admin/operations/pilecontrol/{pk}/send/",
                            {"command": "time_sync"}, **HOST)
-    assert "pile_time" in response.content.decode()
+    assert "桩的时钟" in response.content.decode()
 
     entries = list(AuditEntry.objects.filter(target_type="stations.pile", target_id=str(pk))
                    .order_by("pk"))
     assert [e.action for e in entries] == ["pile.command", "pile.command"]
     assert entries[0].actor_name == "ops-reboot"
-    assert "重启" in entries[0].detail and "ok" in entries[0].detail
+    assert entries[0].detail == f"重启 {code} → 成功"
+    assert entries[1].detail.startswith(f"对时设置 {code} → 成功（桩的时钟：")
     log = client.get("/admin/accounts/auditentry/", **HOST).content.decode()
     assert "ops-reboot" in log and code in log
