@@ -14,19 +14,9 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from .models import AuditEntry
+from .models import AuditAction, AuditEntry
 
-ACTIONS = {
-    "pile.command": _("Pile command sent"),
-    "alarm.acknowledge": _("Alarm acknowledged"),
-    "alarm.close": _("Alarm closed"),
-    "order.force_stop": _("Order force-stopped"),
-    "order.settle_by_hand": _("Order settled by hand"),
-    "order.refund": _("Order refunded"),
-    "tariff.publish": _("Tariff published"),
-    "split_rule.change": _("Split rule changed"),
-    "operator.suspend": _("Operator suspended"),
-}
+ACTIONS = dict(AuditAction.choices)
 
 
 def record(user, action: str, target: Any = None, *, changes: dict | None = None,

@@ -77,6 +77,19 @@ class MemberSession(models.Model):
         return f"{self.member_id}:{self.pk}"
 
 
+class AuditAction(models.TextChoices):
+    """The staff actions the audit log records (``accounts.audit.record``)."""
+
+    PILE_COMMAND = "pile.command", _("Pile command sent")
+    ALARM_ACKNOWLEDGE = "alarm.acknowledge", _("Alarm acknowledged")
+    ALARM_CLOSE = "alarm.close", _("Alarm closed")
+    ORDER_FORCE_STOP = "order.force_stop", _("Order force-stopped")
+    ORDER_SETTLE_BY_HAND = "order.settle_by_hand", _("Order settled by hand")
+    ORDER_REFUND = "order.refund", _("Order refunded")
+    TARIFF_PUBLISH = "tariff.publish", _("Tariff published")
+    SPLIT_RULE_CHANGE = "split_rule.change", _("Split rule changed")
+
+
 class AuditEntry(models.Model):
     """One staff action: who, when, what (``action``), on what, and what changed.
 
@@ -90,7 +103,7 @@ class AuditEntry(models.Model):
         verbose_name=_("staff user"),
     )
     actor_name = models.CharField(_("staff"), max_length=150, blank=True)
-    action = models.CharField(_("action"), max_length=50, db_index=True)
+    action = models.CharField(_("action"), max_length=50, choices=AuditAction.choices, db_index=True)
     target_type = models.CharField(_("object type"), max_length=100, blank=True)
     target_id = models.CharField(_("object id"), max_length=64, blank=True)
     target_label = models.CharField(_("object"), max_length=200, blank=True)

@@ -39,11 +39,22 @@ def _scoped(request, qs, path: str):
     return qs.filter(**{path: request.user})
 
 
+DELIVERY_ERRORS = {
+    "no_template": _("no subscribe message template or mini-program"),
+    "no_sms_provider": _("no SMS provider configured"),
+    "rate_limited": _("held back by the hourly limit"),
+}
+
+
 class AlarmDeliveryInline(admin.TabularInline):
     model = AlarmDelivery
     extra = 0
     can_delete = False
-    fields = readonly_fields = ["at", "channel", "target", "ok", "error"]
+    fields = readonly_fields = ["at", "channel", "target", "ok", "error_said"]
+
+    @admin.display(description=_("error"))
+    def error_said(self, obj):
+        return DELIVERY_ERRORS.get(obj.error, obj.error) or "-"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -51,8 +62,8 @@ class AlarmDeliveryInline(admin.TabularInline):
 
 @admin.register(Alarm)
 class AlarmAdmin(admin.ModelAdmin):
-    list_display = ["title", "severity", "status", "station", "occurrences", "first_at", "last_at",
-                    "acknowledged_by", "auto_cleared"]
+    list_display = ["title", "severity", "status", "station", "occurrences", "last_at",
+                    "acknowledged_by"]
     list_filter = ["status", "severity", "kind"]
     search_fields = ["title", "pile__code", "station__name"]
     list_select_related = ["station", "acknowledged_by"]
@@ -66,6 +77,10 @@ class AlarmAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return _scoped(request, super().get_queryset(request), "station__owners")
+
+    def lookup_allowed(self, lookup, value, request):
+        # The pile page links here with its alarms (the queryset is scoped already).
+        return lookup == "pile__id__exact" or super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request):
         return False
@@ -209,12 +224,31 @@ class AuditResource(resources.ModelResource):
         return audit.action_label(entry.action)
 
 
+class TargetTypeFilter(admin.SimpleListFilter):
+    title = _("object type")
+    parameter_name = "target_type"
+
+    def lookups(self, request, model_admin):
+        from django.apps import apps
+
+        out = []
+        for label in AuditEntry.objects.values_list("target_type", flat=True).distinct():
+            try:
+                out.append((label, apps.get_model(label)._meta.verbose_name))
+            except (LookupError, ValueError):
+                out.append((label, label))
+        return sorted(out, key=lambda pair: str(pair[1]))
+
+    def queryset(self, request, queryset):
+        return queryset.filter(target_type=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ExportMixin, admin.ModelAdmin):
     resource_classes = [AuditResource]
     formats = [XLSX, CSV]
     list_display = ["at", "actor_name", "action_name", "target_label", "detail"]
-    list_filter = ["action", "target_type"]
+    list_filter = ["action", TargetTypeFilter]
     search_fields = ["actor_name", "target_label", "detail"]
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]

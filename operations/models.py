@@ -108,7 +108,7 @@ class Alarm(models.Model):
         STUCK_FINISHING = "stuck_finishing", _("Connector stuck in finishing")
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", _("Unhandled")
         ACKNOWLEDGED = "acknowledged", _("Acknowledged")
         CLOSED = "closed", _("Closed")
 
@@ -195,7 +195,7 @@ class AlarmDelivery(models.Model):
         ordering = ["-at"]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.target}"
+        return f"{self.get_channel_display()} {self.target}"
 
 
 class ControlPolicy(models.Model):
