@@ -88,6 +88,7 @@ class AuditAction(models.TextChoices):
     ORDER_REFUND = "order.refund", _("Order refunded")
     TARIFF_PUBLISH = "tariff.publish", _("Tariff published")
     SPLIT_RULE_CHANGE = "split_rule.change", _("Split rule changed")
+    FEEDBACK_REPLY = "feedback.reply", _("Feedback replied")
 
 
 class AuditEntry(models.Model):

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportMixin
@@ -21,7 +21,7 @@ from accounts import audit
 from accounts.models import AuditEntry
 from stations import selectors as station_selectors
 
-from . import alarms, control
+from . import alarms, control, feedback
 from .models import (
     Alarm,
     AlarmDelivery,
@@ -29,6 +29,9 @@ from .models import (
     AlarmWebhook,
     ControlPolicy,
     DutyContact,
+    Feedback,
+    FeedbackReply,
+    FeedbackSettings,
     PileControl,
 )
 
@@ -265,3 +268,93 @@ class AuditEntryAdmin(ExportMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(FeedbackSettings)
+class FeedbackSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "reply_template_id"]
+
+    def has_add_permission(self, request):
+        return not FeedbackSettings.objects.exists() and super().has_add_permission(request)
+
+
+class FeedbackReplyInline(admin.TabularInline):
+    model = FeedbackReply
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["at", "who", "text", "notified_at"]
+
+    @admin.display(description=_("from"))
+    def who(self, obj):
+        return _("driver") if obj.from_member else (obj.staff.get_username() if obj.staff else "-")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(label=_("reply"), widget=forms.Textarea(attrs={"rows": 4}), max_length=1000)
+    close = forms.BooleanField(label=_("close after replying"), required=False)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "category", "status", "member", "short_text", "assigned_to",
+                    "created_at", "replied_at"]
+    list_filter = ["status", "category"]
+    search_fields = ["text", "member__nickname", "order__number"]
+    list_select_related = ["member", "assigned_to"]
+    readonly_fields = ["member", "category", "text", "photo_links", "order", "connector",
+                       "status", "created_at", "replied_at"]
+    fields = readonly_fields + ["assigned_to"]
+    inlines = [FeedbackReplyInline]
+    actions = ["assign_to_me"]
+    change_form_template = "admin/operations/feedback/change_form.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("content"))
+    def short_text(self, obj):
+        return obj.text[:40]
+
+    @admin.display(description=_("photos"))
+    def photo_links(self, obj):
+        if not obj.photos:
+            return "-"
+        return format_html_join(" ", '<a href="{}" target="_blank"><img src="{}" height="80"></a>',
+                                ((u, u) for u in obj.photos))
+
+    @admin.action(description=_("Assign to me"), permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        for item in queryset:
+            feedback.feedback_assign(feedback_id=item.pk, staff=request.user)
+        self.message_user(request, _("%(n)d assigned to you.") % {"n": queryset.count()},
+                          messages.SUCCESS)
+
+    def get_urls(self):
+        return [path("<int:feedback_id>/reply/", self.admin_site.admin_view(self.reply_view),
+                     name="operations_feedback_reply")] + super().get_urls()
+
+    def reply_view(self, request, feedback_id: int):
+        item = self.get_object(request, str(feedback_id))
+        if item is None:
+            raise Http404(_("Not found."))
+        if not self.has_change_permission(request, item):
+            raise PermissionDenied
+        form = ReplyForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                feedback.feedback_reply(feedback_id=item.pk, staff=request.user,
+                                        text=form.cleaned_data["text"],
+                                        close=form.cleaned_data["close"])
+                self.message_user(request, _("Replied; the driver is notified."), messages.SUCCESS)
+            except feedback.FeedbackError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            return redirect("admin:operations_feedback_change", item.pk)
+        context = {**self.admin_site.each_context(request), "title": _("Reply to %(item)s") % {"item": item},
+                   "item": item, "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/operations/feedback_reply.html", context)

@@ -229,3 +229,99 @@ class PileControl(Pile):
         verbose_name_plural = _("remote control")
         default_permissions = ("view",)
         permissions = [("send_command", _("Can send commands to piles"))]
+
+
+class FeedbackSettings(models.Model):
+    """How drivers hear of staff replies to their feedback (one row)."""
+
+    reply_template_id = models.CharField(
+        _("reply subscribe message template"), max_length=64, blank=True,
+        help_text=_("Template with thing1 (subject), thing2 (reply), time3 (time)."),
+    )
+
+    class Meta:
+        verbose_name = _("feedback settings")
+        verbose_name_plural = _("feedback settings")
+
+    def __str__(self) -> str:
+        return str(_("feedback settings"))
+
+    @classmethod
+    def load(cls) -> FeedbackSettings:
+        obj = cls.objects.order_by("pk").first()
+        return obj or cls.objects.create()
+
+
+class Feedback(models.Model):
+    """A driver's feedback or complaint, optionally about an order or a connector, handled
+    by staff: assigned, replied to (the driver is notified), closed."""
+
+    class Category(models.TextChoices):
+        FAULT = "fault", _("Equipment fault")
+        BILLING = "billing", _("Charges and payment")
+        SERVICE = "service", _("Service complaint")
+        SUGGESTION = "suggestion", _("Suggestion")
+        OTHER = "other", _("Other")
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        IN_PROGRESS = "in_progress", _("In progress")
+        REPLIED = "replied", _("Replied")
+        CLOSED = "closed", _("Closed")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.CASCADE, related_name="feedback", verbose_name=_("member")
+    )
+    category = models.CharField(_("category"), max_length=12, choices=Category.choices)
+    text = models.TextField(_("content"), max_length=1000)
+    photos = models.JSONField(_("photos"), default=list, blank=True, help_text=_("Image URLs."))
+    order = models.ForeignKey(
+        "charging.ChargingOrder", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("order"),
+    )
+    connector = models.ForeignKey(
+        "stations.Connector", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("connector"),
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.NEW, db_index=True
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("assigned to"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    replied_at = models.DateTimeField(_("last replied"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback and complaints")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_category_display()}"
+
+
+class FeedbackReply(models.Model):
+    """One message in a feedback's thread: staff's reply (``staff`` set) or the driver's
+    follow-up."""
+
+    feedback = models.ForeignKey(
+        Feedback, on_delete=models.CASCADE, related_name="replies", verbose_name=_("feedback")
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("staff"),
+    )
+    from_member = models.BooleanField(_("from the driver"), default=False)
+    text = models.TextField(_("content"), max_length=1000)
+    at = models.DateTimeField(_("time"), auto_now_add=True)
+    notified_at = models.DateTimeField(_("driver notified"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reply")
+        verbose_name_plural = _("replies")
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return self.text[:30]

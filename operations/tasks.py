@@ -27,3 +27,15 @@ def alarm_notify(alarm_id: int) -> int:
 def alarms_evaluate() -> dict:
     """The periodic alarm rules (offline, stuck in finishing) and their clearing."""
     return alarms.alarms_evaluate()
+
+
+@app.task(name="operations.feedback_reply_notify", bind=True, max_retries=5)
+def feedback_reply_notify(self, reply_id: int) -> str:
+    from accounts.wechat import WeChatError
+
+    from . import feedback
+
+    try:
+        return feedback.feedback_reply_notify(reply_id=reply_id)
+    except WeChatError as exc:
+        raise self.retry(exc=exc, countdown=60) from exc
