@@ -89,6 +89,7 @@ class AuditAction(models.TextChoices):
     TARIFF_PUBLISH = "tariff.publish", _("Tariff published")
     SPLIT_RULE_CHANGE = "split_rule.change", _("Split rule changed")
     FEEDBACK_REPLY = "feedback.reply", _("Feedback replied")
+    WORK_ORDER_CHANGE = "work_order.change", _("Work order changed")
 
 
 class AuditEntry(models.Model):

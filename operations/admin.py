@@ -21,7 +21,7 @@ from accounts import audit
 from accounts.models import AuditEntry
 from stations import selectors as station_selectors
 
-from . import alarms, control, feedback
+from . import alarms, control, feedback, workorders
 from .models import (
     Alarm,
     AlarmDelivery,
@@ -33,6 +33,8 @@ from .models import (
     FeedbackReply,
     FeedbackSettings,
     PileControl,
+    WorkOrder,
+    WorkOrderNote,
 )
 
 
@@ -76,7 +78,7 @@ class AlarmAdmin(admin.ModelAdmin):
                        "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "auto_cleared",
                        "note"]
     inlines = [AlarmDeliveryInline]
-    actions = ["acknowledge", "close"]
+    actions = ["acknowledge", "close", "make_work_order"]
 
     def get_queryset(self, request):
         return _scoped(request, super().get_queryset(request), "station__owners")
@@ -101,6 +103,13 @@ class AlarmAdmin(admin.ModelAdmin):
             except alarms.AlarmError as exc:
                 self.message_user(request, f"{alarm}: {exc.detail}", messages.WARNING)
         self.message_user(request, _("%(n)d alarms acknowledged.") % {"n": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Create a work order (pile in maintenance)"), permissions=["change"])
+    def make_work_order(self, request, queryset):
+        for alarm in queryset.select_related("pile__station"):
+            made = workorders.work_order_create(user=request.user, title=alarm.title, alarm=alarm,
+                                                fault=alarm.fault, pile_maintenance=True)
+            self.message_user(request, _("Work order %(wo)s created.") % {"wo": made}, messages.SUCCESS)
 
     @admin.action(description=_("Close"), permissions=["change"])
     def close(self, request, queryset):
@@ -358,3 +367,101 @@ class FeedbackAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": _("Reply to %(item)s") % {"item": item},
                    "item": item, "form": form, "opts": self.model._meta}
         return TemplateResponse(request, "admin/operations/feedback_reply.html", context)
+
+
+class WorkOrderNoteInline(admin.TabularInline):
+    model = WorkOrderNote
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["at", "author", "status", "text"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ProgressForm(forms.Form):
+    status = forms.ChoiceField(label=_("status"), choices=WorkOrder.Status.choices)
+    assigned_to = forms.ModelChoiceField(label=_("assigned to"), required=False, queryset=None)
+    note = forms.CharField(label=_("note"), widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, **kwargs):
+        from django.contrib.auth import get_user_model
+
+        super().__init__(*args, **kwargs)
+        self.fields["assigned_to"].queryset = get_user_model().objects.filter(is_staff=True, is_active=True)
+
+
+@admin.register(WorkOrder)
+class WorkOrderAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "kind", "station", "pile", "status", "assigned_to", "due_at",
+                    "is_overdue", "pile_maintenance"]
+    list_filter = ["status", "kind"]
+    search_fields = ["title", "pile__code", "station__name"]
+    list_select_related = ["station", "pile", "assigned_to"]
+    autocomplete_fields = []
+    inlines = [WorkOrderNoteInline]
+    change_form_template = "admin/operations/workorder/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["kind", "title", "description", "station", "pile", "assigned_to", "due_at",
+                    "pile_maintenance", "photos"]
+        return ["kind", "title", "description", "station", "pile", "fault", "alarm", "feedback",
+                "status", "assigned_to", "due_at", "pile_maintenance", "photos", "created_by",
+                "created_at", "closed_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["station", "pile", "fault", "alarm", "feedback", "status", "assigned_to",
+                "pile_maintenance", "created_by", "created_at", "closed_at"]
+
+    def get_queryset(self, request):
+        return _scoped(request, super().get_queryset(request), "station__owners")
+
+    @admin.display(description=_("overdue"), boolean=True)
+    def is_overdue(self, obj):
+        from django.utils import timezone
+
+        return bool(obj.due_at and obj.due_at < timezone.now()
+                    and obj.status not in (WorkOrder.Status.DONE, WorkOrder.Status.CLOSED))
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        made = workorders.work_order_create(
+            user=request.user, title=obj.title, station=obj.station, pile=obj.pile, kind=obj.kind,
+            description=obj.description, due_at=obj.due_at, pile_maintenance=obj.pile_maintenance,
+            assigned_to=obj.assigned_to)
+        obj.pk = made.pk
+        obj.refresh_from_db()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [path("<int:wo_id>/progress/", self.admin_site.admin_view(self.progress_view),
+                     name="operations_workorder_progress")] + super().get_urls()
+
+    def progress_view(self, request, wo_id: int):
+        item = self.get_object(request, str(wo_id))
+        if item is None:
+            raise Http404(_("Not found."))
+        if not self.has_change_permission(request, item):
+            raise PermissionDenied
+        form = ProgressForm(request.POST or None, initial={"status": item.status,
+                                                           "assigned_to": item.assigned_to})
+        if request.method == "POST" and form.is_valid():
+            try:
+                workorders.work_order_move(work_order_id=item.pk, user=request.user,
+                                           status=form.cleaned_data["status"],
+                                           note=form.cleaned_data["note"],
+                                           assigned_to=form.cleaned_data["assigned_to"])
+                self.message_user(request, _("Work order updated."), messages.SUCCESS)
+            except workorders.WorkOrderError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            return redirect("admin:operations_workorder_change", item.pk)
+        context = {**self.admin_site.each_context(request), "title": _("Progress of %(wo)s") % {"wo": item},
+                   "item": item, "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/operations/workorder_progress.html", context)

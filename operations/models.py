@@ -325,3 +325,78 @@ class FeedbackReply(models.Model):
 
     def __str__(self) -> str:
         return self.text[:30]
+
+
+class WorkOrder(models.Model):
+    """A maintenance or cleaning job (工单) at a station or on a pile: made from a fault, an
+    alarm, feedback or by hand; assigned, due, worked and closed. While an open work order
+    holds its pile in maintenance (``pile_maintenance``), the pile is disabled (no start)."""
+
+    class Kind(models.TextChoices):
+        MAINTENANCE = "maintenance", _("Maintenance")
+        CLEANING = "cleaning", _("Cleaning")
+        INSPECTION = "inspection", _("Inspection")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("To be assigned")
+        ASSIGNED = "assigned", _("Assigned")
+        IN_PROGRESS = "in_progress", _("In progress")
+        DONE = "done", _("Done, to be checked")
+        CLOSED = "closed", _("Closed")
+
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.MAINTENANCE)
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="+",
+                                verbose_name=_("station"))
+    pile = models.ForeignKey("stations.Pile", on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="work_orders", verbose_name=_("pile"))
+    fault = models.ForeignKey("stations.Fault", on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+", verbose_name=_("fault"))
+    alarm = models.ForeignKey(Alarm, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="work_orders", verbose_name=_("alarm"))
+    feedback = models.ForeignKey("operations.Feedback", on_delete=models.SET_NULL, null=True,
+                                 blank=True, related_name="work_orders", verbose_name=_("feedback"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices,
+                              default=Status.OPEN, db_index=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("assigned to"))
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    pile_maintenance = models.BooleanField(
+        _("pile in maintenance while open"), default=False,
+        help_text=_("The pile cannot be started until the work order is closed."))
+    photos = models.JSONField(_("photos"), default=list, blank=True, help_text=_("Image URLs."))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("created by"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("work order")
+        verbose_name_plural = _("work orders")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+
+class WorkOrderNote(models.Model):
+    """Progress on a work order: who, when, what (and the status it moved to)."""
+
+    work_order = models.ForeignKey(WorkOrder, on_delete=models.CASCADE, related_name="notes",
+                                   verbose_name=_("work order"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                               blank=True, related_name="+", verbose_name=_("staff"))
+    text = models.TextField(_("note"))
+    status = models.CharField(_("status"), max_length=12, choices=WorkOrder.Status.choices, blank=True)
+    at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("progress note")
+        verbose_name_plural = _("progress notes")
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return self.text[:30]

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='time')),
                 ('actor_name', models.CharField(blank=True, max_length=150, verbose_name='staff')),
-                ('action', models.CharField(choices=[('pile.command', 'Pile command sent'), ('alarm.acknowledge', 'Alarm acknowledged'), ('alarm.close', 'Alarm closed'), ('order.force_stop', 'Order force-stopped'), ('order.settle_by_hand', 'Order settled by hand'), ('order.refund', 'Order refunded'), ('tariff.publish', 'Tariff published'), ('split_rule.change', 'Split rule changed'), ('feedback.reply', 'Feedback replied')], db_index=True, max_length=50, verbose_name='action')),
+                ('action', models.CharField(choices=[('pile.command', 'Pile command sent'), ('alarm.acknowledge', 'Alarm acknowledged'), ('alarm.close', 'Alarm closed'), ('order.force_stop', 'Order force-stopped'), ('order.settle_by_hand', 'Order settled by hand'), ('order.refund', 'Order refunded'), ('tariff.publish', 'Tariff published'), ('split_rule.change', 'Split rule changed'), ('feedback.reply', 'Feedback replied'), ('work_order.change', 'Work order changed')], db_index=True, max_length=50, verbose_name='action')),
                 ('target_type', models.CharField(blank=True, max_length=100, verbose_name='object type')),
                 ('target_id', models.CharField(blank=True, max_length=64, verbose_name='object id')),
                 ('target_label', models.CharField(blank=True, max_length=200, verbose_name='object')),
