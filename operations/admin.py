@@ -132,9 +132,25 @@ class AlarmSettingsAdmin(admin.ModelAdmin):
         return not AlarmSettings.objects.exists() and super().has_add_permission(request)
 
 
+class ControlPolicyForm(forms.ModelForm):
+    owner_commands = forms.MultipleChoiceField(
+        label=_("commands station owners may send"), required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(name, label) for name, (label, _connector) in control.COMMANDS.items()])
+
+    class Meta:
+        model = ControlPolicy
+        fields = ["owner_commands"]
+
+
 @admin.register(ControlPolicy)
 class ControlPolicyAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "owner_commands"]
+    form = ControlPolicyForm
+    list_display = ["__str__", "commands"]
+
+    @admin.display(description=_("commands station owners may send"))
+    def commands(self, obj):
+        return "、".join(str(control.COMMANDS[n][0]) for n in obj.owner_commands if n in control.COMMANDS) or "-"
 
     def has_add_permission(self, request):
         return not ControlPolicy.objects.exists() and super().has_add_permission(request)
@@ -221,7 +237,10 @@ class PileControlAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/operations/pile_control.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        return redirect("admin:operations_pilecontrol_send", int(object_id))
+        try:
+            return self.send_view(request, int(object_id))
+        except ValueError:
+            raise Http404(_("Not found.")) from None
 
 
 class AuditResource(resources.ModelResource):
