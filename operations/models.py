@@ -184,7 +184,7 @@ class AlarmDelivery(models.Model):
         null=True, blank=True,
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
-    target = models.CharField(_("to"), max_length=200)
+    target = models.CharField(_("recipient"), max_length=200)
     ok = models.BooleanField(_("delivered"))
     error = models.CharField(_("error"), max_length=300, blank=True)
     at = models.DateTimeField(_("at"), auto_now_add=True)

@@ -106,7 +106,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('channel', models.CharField(choices=[('wechat', 'WeChat subscribe message'), ('sms', 'SMS'), ('webhook', 'Group robot')], max_length=10, verbose_name='channel')),
-                ('target', models.CharField(max_length=200, verbose_name='to')),
+                ('target', models.CharField(max_length=200, verbose_name='recipient')),
                 ('ok', models.BooleanField(verbose_name='delivered')),
                 ('error', models.CharField(blank=True, max_length=300, verbose_name='error')),
                 ('at', models.DateTimeField(auto_now_add=True, verbose_name='at')),
