@@ -75,3 +75,48 @@ class MemberSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}:{self.pk}"
+
+
+class AuditAction(models.TextChoices):
+    """The staff actions the audit log records (``accounts.audit.record``)."""
+
+    PILE_COMMAND = "pile.command", _("Pile command sent")
+    ALARM_ACKNOWLEDGE = "alarm.acknowledge", _("Alarm acknowledged")
+    ALARM_CLOSE = "alarm.close", _("Alarm closed")
+    ORDER_FORCE_STOP = "order.force_stop", _("Order force-stopped")
+    ORDER_SETTLE_BY_HAND = "order.settle_by_hand", _("Order settled by hand")
+    ORDER_REFUND = "order.refund", _("Order refunded")
+    TARIFF_PUBLISH = "tariff.publish", _("Tariff published")
+    SPLIT_RULE_CHANGE = "split_rule.change", _("Split rule changed")
+    FEEDBACK_REPLY = "feedback.reply", _("Feedback replied")
+    WORK_ORDER_CHANGE = "work_order.change", _("Work order changed")
+
+
+class AuditEntry(models.Model):
+    """One staff action: who, when, what (``action``), on what, and what changed.
+
+    Written by :func:`accounts.audit.record`; never edited. ``changes`` is
+    {field: [before, after]} where the action changes fields, else {}.
+    """
+
+    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("staff user"),
+    )
+    actor_name = models.CharField(_("staff"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=50, choices=AuditAction.choices, db_index=True)
+    target_type = models.CharField(_("object type"), max_length=100, blank=True)
+    target_id = models.CharField(_("object id"), max_length=64, blank=True)
+    target_label = models.CharField(_("object"), max_length=200, blank=True)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action}"

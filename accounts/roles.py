@@ -43,6 +43,11 @@ STATION_OWNER_PERMISSIONS = [
     "charging.export_chargingorder",
     "settlement.export_ordersplit",
     "settlement.export_statement",
+    # Alarms of their own piles (acknowledge, close) and the remote-control page, where
+    # the operator's ControlPolicy says which commands they may send.
+    "operations.view_alarm",
+    "operations.change_alarm",
+    "operations.view_pilecontrol",
 ]
 
 
@@ -59,7 +64,7 @@ def roles_sync() -> None:
     export_permissions_ensure()
     admin_group = role_group(OPERATOR_ADMIN)
     tenant_labels = {"accounts", "stations", "charging", "billing", "settlement", "marketing", "ykc",
-                     "protocols"}
+                     "protocols", "operations"}
     admin_group.permissions.set(
         Permission.objects.filter(content_type__app_label__in=tenant_labels)
     )

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -8,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 
+from accounts import audit
 from evplatform.admin_display import TotalsMixin, local_seconds
 from evplatform.admin_export import ScopedExportMixin
 from stations import selectors as station_selectors
@@ -221,10 +223,13 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
         done = 0
         for order in queryset:
             try:
-                services.order_stop(
-                    order_id=order.pk, actor=OrderTransition.Actor.STAFF, actor_id=request.user.pk,
-                    reason=StopReason.PLATFORM,
-                )
+                with transaction.atomic():
+                    services.order_stop(
+                        order_id=order.pk, actor=OrderTransition.Actor.STAFF,
+                        actor_id=request.user.pk, reason=StopReason.PLATFORM,
+                    )
+                    audit.record(request.user, "order.force_stop", order,
+                                 changes={"state": [order.state, "stopping"]})
                 done += 1
             except services.OrderRefused as exc:
                 self.message_user(request, f"{order.number}: {exc.detail}", messages.WARNING)

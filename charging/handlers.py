@@ -81,6 +81,15 @@ def tariff_day(snapshot, day) -> port.TariffDay:
     )
 
 
+def _faults(event: port.FaultsReported) -> None:
+    from stations import faults
+
+    faults.faults_report(
+        pile_code=event.pile_code, connector_no=event.connector_no, at=event.at,
+        faults=[faults.ReportedFault(str(f.code), str(f.severity), f.protocol_code)
+                for f in event.faults])
+
+
 def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
     from datetime import datetime, time
     from zoneinfo import ZoneInfo
@@ -215,6 +224,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileTakeoverRefused: _takeover_refused,
     port.PileOffline: _offline,
     port.ConnectorStatusChanged: _connector_status,
+    port.FaultsReported: _faults,
     port.PileTariffQuery: _pile_tariff,
     port.PileTariffsQuery: _pile_tariffs,
     port.PilesQuery: _piles,

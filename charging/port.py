@@ -71,6 +71,42 @@ class StopRefusal(StrEnum):
     OTHER = "other"
 
 
+class FaultSeverity(StrEnum):
+    """How bad a pile's fault is: ``critical`` stops charging or is unsafe, ``major`` needs
+    a technician, ``minor`` degrades the pile but it may still charge."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+
+
+class FaultCode(StrEnum):
+    """A pile's fault in the platform's words. YKC 0x13 硬件故障 bits and OCPP
+    StatusNotification ``errorCode`` map to these at each protocol's edge (``OTHER`` for
+    anything unlisted, the protocol's own code kept opaque beside it)."""
+
+    EMERGENCY_STOP = "emergency_stop"
+    POWER_MODULE = "power_module"
+    OVER_TEMPERATURE = "over_temperature"
+    SURGE_PROTECTOR = "surge_protector"
+    INTERNAL_COMMS = "internal_comms"
+    METER = "meter"
+    CARD_READER = "card_reader"
+    FAN = "fan"
+    FUSE = "fuse"
+    CONTACTOR = "contactor"
+    DOOR_OPEN = "door_open"
+    CONNECTOR_LOCK = "connector_lock"
+    EV_COMMUNICATION = "ev_communication"
+    GROUND = "ground"
+    OVER_CURRENT = "over_current"
+    OVER_VOLTAGE = "over_voltage"
+    UNDER_VOLTAGE = "under_voltage"
+    WEAK_SIGNAL = "weak_signal"
+    CONNECTOR = "connector"  # the connector reports "fault" and names no cause
+    OTHER = "other"
+
+
 class LoginRefusal(StrEnum):
     """Why a pile may not log in (``tenants.RefusedPileLogin.Reason``)."""
 
@@ -152,6 +188,29 @@ class ConnectorStatusChanged:
     pile_code: str
     connector_no: int
     status: ConnectorStatus
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ActiveFault:
+    """One fault a pile reports as present; ``protocol_code`` is the protocol's own code
+    (e.g. YKC ``"bit 1"``, OCPP ``"GroundFailure"``), opaque, for staff."""
+
+    code: FaultCode
+    severity: FaultSeverity
+    protocol_code: str = ""
+
+
+@dataclass(frozen=True)
+class FaultsReported:
+    """Every fault connector ``connector_no`` of a pile reports now (YKC 0x13 硬件故障 and
+    状态 故障, OCPP StatusNotification errorCode). The whole set, not a change: faults no
+    longer listed have cleared, and an empty ``faults`` means healthy. Gateways send it when
+    the set changes and again at an interval while it is not empty."""
+
+    pile_code: str
+    connector_no: int
+    faults: tuple[ActiveFault, ...]
     at: datetime
 
 
@@ -532,6 +591,40 @@ class PowerLimit:
 
 
 @dataclass(frozen=True)
+class Reboot:
+    """Restart the pile (YKC 0x92, OCPP Reset): ``when_idle`` waits for running sessions to
+    end (YKC 执行控制 2, OCPP Soft), else now (YKC 1, OCPP Hard)."""
+
+    pile_code: str
+    when_idle: bool = True
+
+
+@dataclass(frozen=True)
+class TimeSync:
+    """Set the pile's clock to the platform's (YKC 0x56; reply ``detail["pile_time"]``)."""
+
+    pile_code: str
+
+
+@dataclass(frozen=True)
+class PowerCap:
+    """Allow or forbid charging on the pile and cap its output at ``percent`` (30–100) of
+    its rated power (YKC 0x52 工作参数, OCPP SetChargingProfile)."""
+
+    pile_code: str
+    percent: int = 100
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class PushTariff:
+    """Send the pile the tariff in force for it now (YKC 0x58 计费模型; reply
+    ``detail["model_no"]``)."""
+
+    pile_code: str
+
+
+@dataclass(frozen=True)
 class CommandResult:
     """What the gateway answered: ``ok`` with the reply's fields, or an error code
     (``pile_offline``, ``timeout``, ``refused``, ``unsupported``, ``session_mismatch``). A
@@ -544,7 +637,7 @@ class CommandResult:
 
 
 COMMANDS = {cls.__name__: cls for cls in (RemoteStart, RemoteStop, BalanceUpdate, ReadRealtime,
-                                          PowerLimit)}
+                                          PowerLimit, Reboot, TimeSync, PowerCap, PushTariff)}
 
 
 def command_to_dict(command) -> dict:

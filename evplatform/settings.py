@@ -76,6 +76,7 @@ TENANT_APPS = [
     "protocols",
     "protocols.ykc",
     "analytics",
+    "operations",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -276,6 +277,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("SCHEDULING_TICK_SECONDS", 30),
         "args": ["charging.scheduling_tick"],
     },
+    # Alarm rules that need the clock: piles offline too long, connectors stuck in finishing.
+    "operations-alarms-evaluate": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("ALARMS_EVALUATE_SECONDS", 60),
+        "args": ["operations.alarms_evaluate"],
+    },
     # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",
@@ -403,6 +410,8 @@ METER_SAMPLE_DAYS = env_int("METER_SAMPLE_DAYS", YKC_SAMPLE_DAYS)
 YKC_FRAME_LOG_HEARTBEAT_EVERY = env_int("YKC_FRAME_LOG_HEARTBEAT_EVERY", 1)
 YKC_DB_THREADS = env_int("YKC_DB_THREADS", 8)  # thread pool for PostgreSQL work
 YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
+# Alarms by SMS: a class (dotted path) with send(phone, text) (operations/sms.py); unset, none.
+SMS_PROVIDER = env_str("SMS_PROVIDER", "")
 # Prometheus metrics (unauthenticated): loopback unless a scraper elsewhere needs them.
 YKC_METRICS_HOST = env_str("YKC_METRICS_HOST", "127.0.0.1")
 

@@ -30,6 +30,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from evplatform.errors import DomainError
 from evplatform.money import ZERO, yuan
 
@@ -112,6 +113,10 @@ def split_rule_create(
     SplitShare.objects.bulk_create(
         SplitShare(rule=rule, owner_id=s.owner_id, kind=s.kind, value=s.value) for s in shares
     )
+    if user is not None:
+        audit.record(user, "split_rule.change", rule, detail=note[:200], changes={
+            "version": [version - 1 or None, version],
+            "shares": [None, [f"{s.owner_id}:{s.kind}:{s.value}" for s in shares]]})
     return rule
 
 

@@ -373,7 +373,8 @@ class ConnectorInline(admin.TabularInline):
 class FaultInline(admin.TabularInline):
     model = Fault
     extra = 0
-    fields = ["source", "code", "connector", "description", "started_at", "cleared_at"]
+    fields = ["severity", "source", "connector", "description", "protocol_code", "started_at",
+              "last_seen_at", "cleared_at"]
     readonly_fields = fields
     can_delete = False
 
@@ -523,8 +524,9 @@ class ConnectorAdmin(OwnerScopedAdmin):
 @admin.register(Fault)
 class FaultAdmin(OwnerScopeMixin, admin.ModelAdmin):
     owner_path = "pile__station__owners"
-    list_display = ["pile", "connector", "source", "code", "description", "started_at", "cleared_at"]
-    list_filter = ["source", ("cleared_at", admin.EmptyFieldListFilter), PileCityFilter]
+    list_display = ["pile", "connector", "severity", "source", "description", "protocol_code",
+                    "started_at", "last_seen_at", "cleared_at"]
+    list_filter = ["severity", "source", ("cleared_at", admin.EmptyFieldListFilter), PileCityFilter]
     search_fields = ["pile__code", "code", "description", "pile__station__name"]
     list_select_related = ["pile", "connector__pile"]
     date_hierarchy = "started_at"

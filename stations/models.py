@@ -302,10 +302,22 @@ class Fault(models.Model):
         blank=True,
         verbose_name=_("connector"),
     )
+    class Severity(models.TextChoices):
+        CRITICAL = "critical", _("Critical")
+        MAJOR = "major", _("Major")
+        MINOR = "minor", _("Minor")
+
     source = models.CharField(_("source"), max_length=10, choices=Source.choices)
     code = models.CharField(_("code"), max_length=32)
+    severity = models.CharField(
+        _("severity"), max_length=10, choices=Severity.choices, default=Severity.MAJOR, db_index=True
+    )
+    protocol_code = models.CharField(
+        _("protocol code"), max_length=40, blank=True, help_text=_("The pile's own code, as it sent it.")
+    )
     description = models.CharField(_("description"), max_length=200, blank=True)
     started_at = models.DateTimeField(_("started"))
+    last_seen_at = models.DateTimeField(_("last reported"), null=True, blank=True)
     cleared_at = models.DateTimeField(_("cleared"), null=True, blank=True)
 
     class Meta:

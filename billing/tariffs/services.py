@@ -23,6 +23,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from evplatform.errors import DomainError
 from stations.models import Pile, Station
 
@@ -184,6 +185,9 @@ def tariff_version_publish(
         model_number=number,
         created_by=created_by,
     )
+    if created_by is not None:
+        audit.record(created_by, "tariff.publish", tariff, changes={
+            "model_number": [None, number], "effective_from": [None, effective_from.isoformat()]})
     now = timezone.now()
     if effective_from <= now:
         _tariff_consequences(tariff, now)

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from evplatform import money
 from evplatform.queue import task_queue_on_commit
 
@@ -47,6 +48,8 @@ def order_settle_by_staff(*, order_id: int, user, reason: str) -> ChargingOrder:
             reason=reason,
             fields=("energy_kwh", "stopped_at", "total_amount", "paid_amount", "refunded_amount", "settled_at"),
         )
+        audit.record(user, "order.settle_by_hand", order, detail=reason, changes={
+            "state": [S.ABNORMAL, S.SETTLED], "total_amount": [None, str(order.total_amount)]})
     return order
 
 
@@ -83,8 +86,11 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
             amount=amount,
             memo=reason[:200],
         )
+        before = order.refunded_amount
         order.refunded_amount += amount
         order.save(update_fields=["refunded_amount"])
+        audit.record(user, "order.refund", order, detail=reason, changes={
+            "refunded_amount": [str(before), str(order.refunded_amount)]})
         task_queue_on_commit("analytics.order_update", order.pk)
         funds.refund_split(order)
         marketing_hooks.order_refunded(order=order)

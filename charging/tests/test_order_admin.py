@@ -58,6 +58,10 @@ def test_refund_part_of_an_order(staff_client, funded_member, connector, tariff)
     order.refresh_from_db()
     assert order.refunded_amount == Decimal("5.00") and balance(funded_member).available == Decimal("90.00")
     assert order.transitions.last().reason.startswith("refund ¥5.00")
+    from accounts.models import AuditEntry
+
+    entry = AuditEntry.objects.get(action="order.refund")
+    assert entry.changes == {"refunded_amount": ["0.00", "5.00"]} and entry.detail == "充电桩限功率，补偿"
     # More than what is left is refused, and nothing moves.
     staff_client.post(url, {"amount": "10.01", "reason": "again"}, **HOST)
     order.refresh_from_db()
@@ -86,6 +90,21 @@ def test_force_stop_and_settle_by_hand(staff_client, funded_member, connector, t
     r = staff_client.post(f"/admin/charging/chargingorder/{order.pk}/settle/", {"reason": "桩断电"}, **HOST)
     assert r.status_code == 302
     assert ChargingOrder.objects.get(pk=order.pk).state == OrderState.SETTLED
+    # Both are in the audit log, with who and why, and the log exports.
+    from accounts.models import AuditEntry
+
+    entries = list(AuditEntry.objects.filter(target_type="charging.chargingorder",
+                                             target_id=str(order.pk)).order_by("pk"))
+    assert [(e.action, e.actor_name) for e in entries] == [
+        ("order.force_stop", "ops-admin"), ("order.settle_by_hand", "ops-admin")]
+    assert entries[0].changes == {"state": ["charging", "stopping"]}
+    assert entries[1].detail == "桩断电"
+    log = staff_client.get("/admin/accounts/auditentry/", **HOST).content.decode()
+    assert "强制停止订单" in log and "人工结算订单" in log and order.number in log
+    export = staff_client.post("/admin/accounts/auditentry/export/",
+                               {"format": "1", "resource": "0", "actorname": "on",
+                                "export_items": [e.pk for e in entries]}, **HOST)
+    assert export.status_code == 200, export.content[:500]
 
 
 def test_station_owner_sees_only_own_stations_orders(funded_member, connector, tariff, django_user_model):

@@ -34,6 +34,7 @@ TAGS = [
     {"name": "marketing", "description": "营销 · coupons, SVIP, points and the points mall, scratch cards, point cards"},
     {"name": "invoices", "description": "电子发票 · invoiceable orders, saved titles, invoice requests and PDFs"},
     {"name": "owner", "description": "站长中心 · a station owner's stations, earnings, statements and faults"},
+    {"name": "feedback", "description": "意见反馈与投诉 · feedback and complaints, staff replies"},
 ]
 
 # What each 4xx means here, with the codes it may carry (all in the common error shape).

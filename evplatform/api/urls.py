@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("settlement.api.urls")),
     path("", include("charging.api.urls")),
     path("", include("marketing.api.urls")),
+    path("", include("operations.api.urls")),
 ]

@@ -70,6 +70,7 @@ def stack(operators, tmp_path):
         "STATS_REFRESH_SECONDS": "2",
         "POINTS_EXPIRE_SECONDS": "2",
         "SMS_RECEIPTS_SECONDS": "2",
+        "ALARMS_EVALUATE_SECONDS": "2",
     }
     worker_cmd = _procfile("worker")
     beat_cmd = [a.replace("var/celerybeat-schedule", str(tmp_path / "beat")) for a in _procfile("beat")]
@@ -89,7 +90,7 @@ def stack(operators, tmp_path):
 def test_every_periodic_job_runs_on_the_procfile_worker_and_beat(stack, client, db):
     prefix, procs = stack
     wanted = {task for task, _ in periodic_jobs().values()} | {"evplatform.fan_out"}
-    assert len(wanted) == 15
+    assert len(wanted) == 16
     r = _client()
     ran: dict = {}
     deadline = time.monotonic() + 120

@@ -1,15 +1,23 @@
 """YKC's own codes mapped to charging's port vocabulary, here at the protocol's edge.
 
-Pure (no Django): the 0x13 status, the 0x3B 停止原因 (§4.5), the 0x32 失败原因 (§4.3) and
+Pure (no Django): the 0x13 status and 硬件故障 bits, the 0x3B 停止原因 (§4.5), the 0x32 失败原因 (§4.3) and
 the 0x35 失败原因 (§4.4).
 """
 
 from __future__ import annotations
 
-from charging.port import ConnectorStatus, StartRefusal, StopReason, StopRefusal
+from charging.port import (
+    ActiveFault,
+    ConnectorStatus,
+    FaultCode,
+    FaultSeverity,
+    StartRefusal,
+    StopReason,
+    StopRefusal,
+)
 
 from .enums import ConnectorStatus as YkcStatus
-from .enums import RemoteStopFailure, StartAuthFailure
+from .enums import HardwareFault, RemoteStopFailure, StartAuthFailure
 from .enums import StopReason as YkcStop
 
 # 0x3B 停止原因 → why the session ended. Codes not listed: 0x4A–0x8F are faults (start
@@ -91,3 +99,38 @@ def power_limit_percent(max_power_kw, rated_power_kw) -> int | None:
     if percent < POWER_PERCENT_MIN:
         return None
     return min(percent, POWER_PERCENT_MAX)
+
+
+# 0x13 硬件故障 bits → the port's fault and how bad it is.
+HARDWARE_FAULTS: dict[HardwareFault, tuple[FaultCode, FaultSeverity]] = {
+    HardwareFault.EMERGENCY_STOP: (FaultCode.EMERGENCY_STOP, FaultSeverity.CRITICAL),
+    HardwareFault.NO_RECTIFIER_MODULE: (FaultCode.POWER_MODULE, FaultSeverity.CRITICAL),
+    HardwareFault.AIR_OUTLET_OVER_TEMPERATURE: (FaultCode.OVER_TEMPERATURE, FaultSeverity.MAJOR),
+    HardwareFault.AC_SURGE_PROTECTOR: (FaultCode.SURGE_PROTECTOR, FaultSeverity.MAJOR),
+    HardwareFault.DC20_COMMS_LOST: (FaultCode.INTERNAL_COMMS, FaultSeverity.MAJOR),
+    HardwareFault.FC08_COMMS_LOST: (FaultCode.INTERNAL_COMMS, FaultSeverity.MAJOR),
+    HardwareFault.METER_COMMS_LOST: (FaultCode.METER, FaultSeverity.MAJOR),
+    HardwareFault.CARD_READER_COMMS_LOST: (FaultCode.CARD_READER, FaultSeverity.MINOR),
+    HardwareFault.RC10_COMMS_LOST: (FaultCode.INTERNAL_COMMS, FaultSeverity.MAJOR),
+    HardwareFault.FAN_BOARD: (FaultCode.FAN, FaultSeverity.MINOR),
+    HardwareFault.DC_FUSE: (FaultCode.FUSE, FaultSeverity.CRITICAL),
+    HardwareFault.HV_CONTACTOR: (FaultCode.CONTACTOR, FaultSeverity.CRITICAL),
+    HardwareFault.DOOR_OPEN: (FaultCode.DOOR_OPEN, FaultSeverity.MINOR),
+}
+
+
+def active_faults(bits: int, *, status_fault: bool = False) -> tuple[ActiveFault, ...]:
+    """The port's faults for a 0x13 硬件故障 word (uint16) and 状态 (``status_fault``:
+    状态 0x01 故障). Bits the document does not name become ``OTHER`` (major), and a
+    connector in fault with no bit set becomes ``CONNECTOR`` (major); each keeps its
+    ``protocol_code`` ("bit n", doc numbering from 1, or "status 0x01")."""
+    out: list[ActiveFault] = []
+    for n in range(16):
+        if not bits & (1 << n):
+            continue
+        mapped = HARDWARE_FAULTS.get(1 << n)  # type: ignore[call-overload]
+        code, severity = mapped or (FaultCode.OTHER, FaultSeverity.MAJOR)
+        out.append(ActiveFault(code, severity, f"bit {n + 1}"))
+    if not out and status_fault:
+        out.append(ActiveFault(FaultCode.CONNECTOR, FaultSeverity.MAJOR, "status 0x01"))
+    return tuple(out)

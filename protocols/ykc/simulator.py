@@ -419,6 +419,12 @@ class SimulatedPile:
         else:
             self.send_realtime(connector)
 
+    def clear_fault(self, connector_no: int = 1) -> None:
+        """The fault is repaired: the next 0x13 reports the connector healthy."""
+        connector = self.connectors[connector_no]
+        connector.fault = False
+        self.send_realtime(connector)
+
     def start_local(self, connector_no: int = 1) -> str:
         """Start a session without the platform (load tests): the pile mints the number."""
         connector = self.connectors[connector_no]

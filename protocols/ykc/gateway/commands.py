@@ -58,6 +58,7 @@ class CommandRunner:
 
     async def _run_command(self, conn: PileConnection, command) -> port.CommandResult:
         pile = conn.pile_code
+        command = _ykc_command(command)
         if isinstance(command, port.RemoteStart):
             reply = await self._ask(conn, m.RemoteStart(
                 command.trade_no, pile, command.connector_no,
@@ -161,3 +162,18 @@ class CommandRunner:
                             await self.push_billing_model(conn)
                     except (TimeoutError, RuntimeError, ConnectionError):
                         self.metrics.error("billing_push_failed")
+
+
+def _ykc_command(command):
+    """The port's pile-level commands as this protocol's own (same frames)."""
+    if isinstance(command, port.Reboot):
+        return YkcReboot(command.pile_code, 2 if command.when_idle else 1)
+    if isinstance(command, port.TimeSync):
+        return YkcTimeSync(command.pile_code)
+    if isinstance(command, port.PowerCap):
+        if not 30 <= command.percent <= 100:
+            raise EncodeError("power cap percent must be 30–100")
+        return YkcWorkParams(command.pile_code, command.enabled, command.percent)
+    if isinstance(command, port.PushTariff):
+        return YkcPushBillingModel(command.pile_code)
+    return command

@@ -24,12 +24,15 @@ class ConnectorState:
     in the pile's latest 0x13 (None until a reading arrived on this connection, "" for
     none)."""
 
-    __slots__ = ("status", "sampled_at", "trade_no")
+    __slots__ = ("status", "sampled_at", "trade_no", "faults", "faults_sent_at")
 
     def __init__(self, status: str | None) -> None:
         self.status = status
         self.sampled_at = 0.0
         self.trade_no: str | None = None
+        # The fault set last reported to the domain (None: nothing reported yet).
+        self.faults: tuple | None = None
+        self.faults_sent_at = 0.0
 
 
 class PileConnection(asyncio.Protocol):

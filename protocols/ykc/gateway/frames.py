@@ -31,6 +31,9 @@ from .common import (
 )
 from .connection import ConnectorState, PileConnection
 
+# While a connector reports faults, tell the domain again this often (its "last seen").
+FAULTS_RESEND_S = 300.0
+
 
 class FrameHandlers:
     """The gateway's frame handlers (mixed into :class:`YkcGateway`): one
@@ -235,6 +238,11 @@ class FrameHandlers:
             conn.job(handlers.dispatch, conn.schema, port.ConnectorStatusChanged(
                 conn.pile_code, no, status, at))
         faults = int(data.hardware_faults)
+        active = codes.active_faults(faults, status_fault=status == port.ConnectorStatus.FAULT)
+        if active != state.faults or (active and now - state.faults_sent_at >= FAULTS_RESEND_S):
+            state.faults, state.faults_sent_at = active, now
+            conn.job(handlers.dispatch, conn.schema, port.FaultsReported(
+                conn.pile_code, no, active, at))
         progress = port.Progress(
             pile_code=conn.pile_code, connector_no=no, status=status, at=at,
             trade_no=trade_no or None, plugged=data.plugged, energy_kwh=data.energy,

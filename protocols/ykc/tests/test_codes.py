@@ -57,3 +57,20 @@ def test_power_cap_to_0x52_percent_rounds_down_and_refuses_below_30():
     assert power_limit_percent(D("36"), D("120")) == 30
     assert power_limit_percent(D("35.9"), D("120")) is None
     assert power_limit_percent(D("10"), D("0")) is None
+
+
+def test_hardware_fault_bits_map_to_the_ports_faults():
+    from charging.port import ActiveFault, FaultCode, FaultSeverity
+    from protocols.ykc.codes import active_faults
+
+    assert active_faults(0) == ()
+    assert active_faults(0, status_fault=True) == (
+        ActiveFault(FaultCode.CONNECTOR, FaultSeverity.MAJOR, "status 0x01"),)
+    assert active_faults(0x0001 | 0x1000) == (
+        ActiveFault(FaultCode.EMERGENCY_STOP, FaultSeverity.CRITICAL, "bit 1"),
+        ActiveFault(FaultCode.DOOR_OPEN, FaultSeverity.MINOR, "bit 13"))
+    # Bits the document leaves unnamed are kept, as "other".
+    assert active_faults(0x8000, status_fault=True) == (
+        ActiveFault(FaultCode.OTHER, FaultSeverity.MAJOR, "bit 16"),)
+    # Two comms bits are one kind of fault, each kept with its own bit.
+    assert [f.protocol_code for f in active_faults(0x0010 | 0x0020)] == ["bit 5", "bit 6"]

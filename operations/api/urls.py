@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("feedback", views.feedback, name="feedback"),
+    path("feedback/<int:feedback_id>", views.feedback_detail, name="feedback-detail"),
+    path("feedback/<int:feedback_id>/replies", views.feedback_follow_up, name="feedback-follow-up"),
+]
