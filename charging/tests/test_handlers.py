@@ -10,7 +10,7 @@ GATEWAY_MESSAGES = (
     port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
     port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,
-    port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery,
+    port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery, port.RecordReviewQuery,
 )
 
 

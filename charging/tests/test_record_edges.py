@@ -22,7 +22,7 @@ from charging import port, services
 from charging.models import ChargingOrder, OrderState, RecordPeriod, TransactionRecord
 from charging.services import record_checks
 from charging.tests.money import balance, ledger_clean
-from settlement.models import Posting
+from settlement.models import Entry, Posting
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 2, 7, 0, tzinfo=SHANGHAI)
@@ -92,8 +92,9 @@ def _settle(event) -> ChargingOrder:
 
 
 def _charged(order) -> Decimal:
-    postings = Posting.objects.filter(key=f"order:{order.number}:charge")
-    return sum((p.amount for p in postings), Decimal("0")) if postings else Decimal("0")
+    """Yuan the ledger's charge posting of the order moved (its debit side; 0 if none)."""
+    entries = Entry.objects.filter(posting__key=f"order:{order.number}:charge", amount__gt=0)
+    return sum((e.amount for e in entries), Decimal("0"))
 
 
 # ---------------------------------------------------------------- whose buckets
