@@ -20,7 +20,6 @@ from django.utils import timezone
 from billing.tariffs import pricing
 from charging import port, services
 from charging.models import ChargingOrder, OrderState, RecordPeriod, TransactionRecord
-from charging.services import record_checks
 from charging.tests.money import balance, ledger_clean
 from settlement.models import Entry, Posting
 
@@ -36,7 +35,11 @@ ON_BUCKETS = Decimal("26.90")
 
 @pytest.fixture
 def tou(station):
-    from billing.tariffs.services import station_tariff_assign, tariff_create, tariff_version_publish
+    from billing.tariffs.services import (
+        station_tariff_assign,
+        tariff_create,
+        tariff_version_publish,
+    )
 
     from .conftest import LONG_AGO
 
