@@ -74,6 +74,9 @@ def bucket_doubt(order: ChargingOrder, record: TransactionRecord) -> str:
     differs = sum_differs(record)
     if differs:
         return differs
+    if order.pile_initiated and order.member_id is None:
+        return _say(gettext_noop("a session the platform never started: the buckets are the "
+                                 "pile's own"))
     ours = (order.tariff_snapshot or {}).get("model_number")
     if record.pile_tariff_version is None:
         return _say(gettext_noop("the pile never confirmed our billing model"))

@@ -263,12 +263,14 @@ def test_a_plausible_fast_session_is_not_flagged(funded_member, connector, tou):
 
 
 def test_a_record_for_an_unknown_trade_number_is_kept_for_review(funded_member, connector, tou):
-    event = _record(None, trade_no="7" * 32, pile_amount="30.00")
+    # Even from a pile on our model: a session nobody started here is priced by time of day.
+    event = _record(None, trade_no="7" * 32, pile_amount="30.00", pile_tariff_version=1,
+                    pile_tariff_since=START - timedelta(days=1))
     settled = _settle(event)
     assert settled.pile_initiated and settled.member is None
     assert settled.state == OrderState.REVIEW and "未发起过" in settled.review_reason
     assert settled.pile_amount == Decimal("30.00")  # the pile's own figures kept
-    assert settled.total_amount == BY_TIME  # never confirmed: priced by time of day
+    assert settled.total_amount == BY_TIME and "从未发起" in settled.bill["by_time_because"]
     assert not Posting.objects.filter(ref=settled.number).exists()  # charged to nobody
     approved = services.order_review_approve(order_id=settled.pk, user=_user(), reason="桩离线启动")
     assert approved.state == OrderState.SETTLED and approved.paid_amount == 0
