@@ -65,8 +65,12 @@ def sum_differs(record: TransactionRecord) -> str:
 
 
 def bucket_doubt(order: ChargingOrder, record: TransactionRecord) -> str:
-    """Why the record's buckets can't be priced as our periods ("" when they can)."""
-    extra = [p for p in record.periods.all() if p.period not in STANDARD and p.energy_kwh]
+    """Why the record's buckets can't be priced as our periods ("" when they can, or when the
+    pile sent none: then the bill is by time of day anyway)."""
+    periods = [p for p in record.periods.all() if p.energy_kwh]
+    if not periods:
+        return ""
+    extra = [p for p in periods if p.period not in STANDARD]
     if extra:
         return _say(gettext_noop("the pile reported %(kwh)s kWh in price groups beyond the four "
                                  "standard ones"),
