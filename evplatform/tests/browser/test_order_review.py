@@ -14,6 +14,7 @@ from evplatform.tests.estate import ADMIN
 @pytest.fixture(scope="module")
 def held_order(site, django_db_blocker):
     """A session whose pile reports ¥0.00 while we bill more: held, nothing charged."""
+    from django.db import connection
     from django.utils import timezone
     from django_tenants.utils import tenant_context
 
@@ -23,6 +24,9 @@ def held_order(site, django_db_blocker):
     from protocols.tests.helpers import record
     from protocols.ykc.frame import encode_frame
 
+    with django_db_blocker.unblock():
+        # An earlier module's teardown ends the database's other sessions: start afresh.
+        connection.close_if_unusable_or_obsolete()
     with django_db_blocker.unblock(), tenant_context(site.operator):
         connector = site.estate.owned_pile.connectors.get(number=1)
         order = services.order_start(member=site.estate.member, connector=connector)
@@ -44,7 +48,7 @@ def held_order(site, django_db_blocker):
     return order
 
 
-def test_a_held_order_says_why_and_offers_the_decision(open_page, held_order):
+def test_a_held_order_says_why_and_offers_the_decision(held_order, open_page):
     page = open_page()
     page.login(*ADMIN)
     page.goto("/admin/charging/chargingorder/?review=held")
