@@ -112,15 +112,20 @@ class PileStillChargingFilter(admin.SimpleListFilter):
 
 
 class ReviewFilter(admin.SimpleListFilter):
+    """Orders with a reason for staff to look: all of them, or only those held (priced,
+    not charged) until someone approves or rejects them."""
+
     title = _("needs review")
     parameter_name = "review"
 
     def lookups(self, request, model_admin):
-        return [("yes", _("Yes"))]
+        return [("yes", _("Yes")), ("held", _("Held: awaiting approval"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
             return queryset.exclude(review_reason="")
+        if self.value() == "held":
+            return queryset.filter(state="review")
         return queryset
 
 
@@ -144,7 +149,7 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
     totals_money = ("total_amount", "paid_amount", "refunded_amount")
     # Read-only with actions: staff never edit an order, they stop, settle or refund it.
     fieldsets = [
-        (None, {"fields": ["number", "state", "station", "pile", "connector",
+        (None, {"fields": ["review_box", "number", "state", "station", "pile", "connector",
                            "member", "mode", "trade_no", "frame_log"]}),
         (_("Times"), {"fields": ["created_at", "started_at", "stopped_at", "settled_at"]}),
         (_("Energy and money"), {"fields": [
@@ -157,7 +162,7 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
         (_("Stop commands"), {"fields": ["stop_attempts", "stop_sent_at", "stop_result",
                                          "stop_confirmed_at"]}),
     ]
-    readonly_fields = ["frame_log", "bill_lines", "tariff"] + [
+    readonly_fields = ["review_box", "frame_log", "bill_lines", "tariff"] + [
         f.name for f in ChargingOrder._meta.fields
     ]
 
@@ -172,6 +177,16 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
             (bool(obj.review_reason), _("needs review")),
         ) if flag]
         return format_html('<span class="order-flag">{}</span>', "、".join(map(str, words))) if words else ""
+
+    @admin.display(description=_("needs review"))
+    def review_box(self, obj):
+        """Why staff must look at the order, and whether money waits on them."""
+        if not obj.review_reason:
+            return "-"
+        held = (_("Held: priced, nothing charged until approved or rejected.")
+                if obj.state == "review" else "")
+        return format_html('<div class="order-review"><strong>{}</strong> {}</div>',
+                           obj.review_reason, held)
 
     @admin.display(description=_("bill"))
     def bill_lines(self, obj):
@@ -206,6 +221,11 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
             return []
         if obj.state == "abnormal":
             return [(_("Settle by hand"), reverse("admin:charging_chargingorder_settle", args=[obj.pk]))]
+        if obj.state == "review":
+            return [
+                (_("Approve and charge"), reverse("admin:charging_chargingorder_approve", args=[obj.pk])),
+                (_("Reject: charge nothing"), reverse("admin:charging_chargingorder_reject", args=[obj.pk])),
+            ]
         if obj.state == "settled" and obj.mode == "wallet" and obj.paid_amount > obj.refunded_amount:
             return [(_("Refund part"), reverse("admin:charging_chargingorder_refund", args=[obj.pk]))]
         return []
@@ -216,7 +236,12 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
             url = reverse("admin:protocols_framelog_changelist")
         except Exception:
             return "-"
-        return format_html('<a href="{}?pile_code={}">{}</a>', url, obj.pile.code, _("Frames of this pile"))
+        pile = format_html('<a href="{}?pile_code={}">{}</a>', url, obj.pile.code,
+                           _("Frames of this pile"))
+        if not obj.trade_no:
+            return pile
+        return format_html('{} · <a href="{}?q={}">{}</a>', pile, url, obj.trade_no,
+                           _("Frames of this session"))
 
     @admin.action(description=_("Force stop"), permissions=["change"])
     def force_stop(self, request, queryset):
@@ -260,6 +285,16 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
                 name="charging_chargingorder_settle",
             ),
             path(
+                "<int:order_id>/approve/",
+                self.admin_site.admin_view(self.approve_view),
+                name="charging_chargingorder_approve",
+            ),
+            path(
+                "<int:order_id>/reject/",
+                self.admin_site.admin_view(self.reject_view),
+                name="charging_chargingorder_reject",
+            ),
+            path(
                 "<int:order_id>/refund/",
                 self.admin_site.admin_view(self.refund_view),
                 name="charging_chargingorder_refund",
@@ -294,6 +329,30 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
             title=_("Settle abnormal order"),
             explain=_("No record will come from the pile: the member pays what the last readings show."),
             done=_("Order settled."),
+        )
+
+    def approve_view(self, request, order_id: int):
+        return self._staff_action(
+            request, order_id, ReasonForm,
+            lambda order, data: services.order_review_approve(
+                order_id=order.pk, user=request.user, reason=data["reason"]
+            ),
+            title=_("Approve an order under review"),
+            explain=_("The member is charged the bill shown on the order (nothing, if nobody "
+                      "started it here); the order is settled."),
+            done=_("Order approved and settled."),
+        )
+
+    def reject_view(self, request, order_id: int):
+        return self._staff_action(
+            request, order_id, ReasonForm,
+            lambda order, data: services.order_review_reject(
+                order_id=order.pk, user=request.user, reason=data["reason"]
+            ),
+            title=_("Reject an order under review"),
+            explain=_("Nothing is charged: the member's reserved balance or prepayment goes back; "
+                      "the pile's figures stay on the order."),
+            done=_("Order rejected: nothing charged."),
         )
 
     def refund_view(self, request, order_id: int):

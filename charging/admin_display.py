@@ -99,6 +99,9 @@ def bill_table(bill: dict | None):
     source = {"pile": _("energy per period as the pile reported it"),
               "meter": _("energy split at period boundaries from the meter readings")}.get(
         bill.get("source"), "")
+    if bill.get("by_time_because"):
+        source = format_html("{}（{}）", _("billed by time of day, not on the pile's buckets"),
+                             bill["by_time_because"])
     note = format_html('<p class="help">{}</p>', source) if source else ""
     more = format_html("<p>{}</p>", "；".join(str(e) for e in extras)) if extras else ""
     return format_html("{}{}{}<p><strong>{}: {}</strong></p>", table, more, note,

@@ -115,7 +115,8 @@ def consistency_check(*, now: datetime | None = None, grace_s: int = 120) -> Con
     for number, o in orders.items():
         key = f"order:{number}:hold"
         active = o["state"] in ACTIVE_STATES
-        if key in held and not active and o["state"] != S.ABNORMAL:
+        # Abnormal orders and orders under review keep their hold until staff decide.
+        if key in held and not active and o["state"] not in (S.ABNORMAL, S.REVIEW):
             add(("hold_kept", number, f"hold still held while {o['state']}"))
         if (
             active and o["state"] != S.CREATED and o["mode"] == PaymentMode.WALLET

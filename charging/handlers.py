@@ -206,6 +206,21 @@ def _record(event: port.TransactionRecord) -> port.RecordAck:
     return services.record_store(event)
 
 
+def _record_review(query: port.RecordReviewQuery) -> port.RecordReview | None:
+    from .models import TransactionRecord
+
+    record = TransactionRecord.objects.select_related("order").filter(
+        trade_no=query.trade_no).first()
+    if record is None:
+        return None
+    order = record.order
+    if order is None:
+        return port.RecordReview(None, "", "", "", "")
+    return port.RecordReview(order.pk, order.number, order.get_state_display(),
+                             order.review_reason,
+                             str((order.bill or {}).get("by_time_because", "")))
+
+
 def _card_start(event: port.CardStartRequest) -> port.CardStartDecision:
     from . import cards
 
@@ -235,6 +250,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.StartResult: _start_result,
     port.StopResult: _stop_result,
     port.TransactionRecord: _record,
+    port.RecordReviewQuery: _record_review,
     port.CardStartRequest: _card_start,
     port.CredentialQuery: _credential,
 }

@@ -20,6 +20,8 @@ class OrderState(models.TextChoices):
     CHARGING = "charging", _("Charging")
     STOPPING = "stopping", _("Stopping")
     FINISHED = "finished", _("Finished")
+    # Priced but not charged: a suspicious record waits for staff to approve or reject it.
+    REVIEW = "review", _("Under review")
     SETTLED = "settled", _("Settled")
     FAILED = "failed", _("Failed")
     ABNORMAL = "abnormal", _("Abnormal")
@@ -132,7 +134,7 @@ class ChargingOrder(models.Model):
     stop_result = models.CharField(_("last stop result"), max_length=20, blank=True)
     stop_confirmed_at = models.DateTimeField(_("stop confirmed by the pile"), null=True, blank=True)
     review_reason = models.CharField(
-        _("needs review"), max_length=200, blank=True,
+        _("needs review"), max_length=500, blank=True,
         help_text=_("Why staff should look at this order (empty: nothing to review)."),
     )
     # The driver app's Idempotency-Key of the start request (a retried POST finds this order).
@@ -204,6 +206,12 @@ class Period(models.TextChoices):
     PEAK = "peak", _("peak (峰)")
     FLAT = "flat", _("flat (平)")
     VALLEY = "valley", _("valley (谷)")
+    # A non-standard record's extra price groups (YKC 0x3B of length 0xB2: a fifth group).
+    GROUP5 = "group5", _("pile's 5th group")
+    GROUP6 = "group6", _("pile's 6th group")
+    GROUP7 = "group7", _("pile's 7th group")
+    GROUP8 = "group8", _("pile's 8th group")
+    GROUP9 = "group9", _("pile's 9th group")
 
 
 class TransactionRecord(models.Model):
@@ -235,6 +243,11 @@ class TransactionRecord(models.Model):
     raw_hex = models.TextField(_("raw frame (hex)"), blank=True)
     received_at = models.DateTimeField(_("received"), auto_now_add=True)
     duplicates = models.PositiveIntegerField(_("repeats received"), default=0)
+    # The tariff version the pile had confirmed holding, and since when (None: never).
+    pile_tariff_version = models.PositiveIntegerField(
+        _("tariff version on the pile"), null=True, blank=True
+    )
+    pile_tariff_since = models.DateTimeField(_("held since"), null=True, blank=True)
     order = models.OneToOneField(
         ChargingOrder,
         on_delete=models.PROTECT,

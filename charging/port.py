@@ -454,10 +454,20 @@ class TransactionRecord:
 
     ``energy_by_period`` / ``amount_by_period`` map period names (sharp, peak, flat,
     valley) to kWh (4 dp) / yuan (2 dp) when the pile splits its session by tariff period
-    (empty: the domain prices the session from its meter timeline); ``pile_amount_yuan`` is
-    None when the pile does not price sessions (OCPP), so nothing is compared with it;
-    ``stop_reason`` is the protocol's stop code mapped at its edge, ``protocol_stop_code``
-    that code itself (opaque, for staff); ``raw_hex`` is the whole frame as received.
+    (empty: the domain prices the session from its meter timeline); groups a pile sends
+    beyond those four (a non-standard record with a fifth price group) are named ``group5``
+    … ``group9`` in the order received: the pile's own buckets, which no tariff of ours
+    prices. ``pile_amount_yuan`` is None when the pile does not price sessions (OCPP), so
+    nothing is compared with it; ``stop_reason`` is the protocol's stop code mapped at its
+    edge, ``protocol_stop_code`` that code itself (opaque, for staff); ``raw_hex`` is the
+    whole frame as received.
+
+    ``pile_tariff_version`` is the tariff version number the pile last confirmed holding
+    from us (YKC: the 计费模型编号 delivered in 0x0A or accepted in 0x58/0x57; a number a
+    pile merely claims in 0x05 does not count), None when it never confirmed one;
+    ``pile_tariff_since`` the aware instant since which it has held that version unchanged
+    (None: unknown). The per-period buckets are the platform's periods only when that
+    version is the order's and was held before the session began.
     """
 
     pile_code: str
@@ -476,6 +486,33 @@ class TransactionRecord:
     vin: str = ""
     card_no: str = ""
     raw_hex: str = ""
+    pile_tariff_version: int | None = None
+    pile_tariff_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecordReviewQuery:
+    """Staff tooling (the frame log beside a 0x3B): how the domain judged the record with
+    ``trade_no``. Answered with :class:`RecordReview`, or None when no record was stored."""
+
+    trade_no: str
+
+
+@dataclass(frozen=True)
+class RecordReview:
+    """Answer to :class:`RecordReviewQuery`: the order the record belongs to (``order_id``
+    None before settlement), its ``state``, ``review_reason`` (why staff must look, "" for
+    nothing) and ``billed_by_time_because`` (why the pile's buckets were not used, "")."""
+
+    order_id: int | None
+    order_number: str
+    state: str
+    review_reason: str
+    billed_by_time_because: str
+
+
+EXTRA_GROUPS = tuple(f"group{n}" for n in range(5, 10))
+"""Names of a record's price groups beyond sharp, peak, flat and valley (the 5th … 9th)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 created → starting → charging → stopping → finished → settled; failed (start refused or
 timed out) and abnormal (record missing past its deadline, pile lost). A record that
 arrives late finishes an abnormal order, or a failed one whose pile started after all;
-staff may settle an abnormal order by hand.
+staff may settle an abnormal order by hand. A record that cannot be billed silently (impossible
+figures, buckets that don't add up, a session nobody started here) leaves its order under
+review (finished → review): priced, not charged, until staff approve or reject it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.STARTING: frozenset({S.CHARGING, S.STOPPING, S.FINISHED, S.FAILED, S.ABNORMAL}),
     S.CHARGING: frozenset({S.STOPPING, S.FINISHED, S.ABNORMAL}),
     S.STOPPING: frozenset({S.CHARGING, S.FINISHED, S.ABNORMAL}),
-    S.FINISHED: frozenset({S.SETTLED}),
+    S.FINISHED: frozenset({S.SETTLED, S.REVIEW}),
+    # A suspicious record: staff approve (charge the bill) or reject (charge nothing).
+    S.REVIEW: frozenset({S.SETTLED}),
     S.ABNORMAL: frozenset({S.FINISHED, S.SETTLED}),
     S.SETTLED: frozenset(),
     # A failed start whose pile started late after all: its record still bills it.

@@ -65,3 +65,8 @@ def billing_model_acked(pile_code: str, model_no: str, success: bool) -> None:
     """The pile answered a 0x58 with 0x57 (``success`` = 设置结果 0x01)."""
     tariff_sync.pile_billing_model_acked(
         pile_code=pile_code, model_number=int(model_no), success=success)
+
+
+def billing_model_held(pile_code: str):
+    """``(model number, since)`` the pile confirmed holding, ``(None, None)`` if never."""
+    return tariff_sync.pile_billing_model_held(pile_code)

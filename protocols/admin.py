@@ -119,8 +119,33 @@ class FrameLogAdmin(ReadOnlyAdmin):
     date_hierarchy = "at"
     list_per_page = 100
     show_full_result_count = False  # counting a big log is slow
-    fields = ["at_seconds", "pile", "direction", "frame_code", "trade_no", "hex", "decoded"]
+    fields = ["at_seconds", "pile", "direction", "frame_code", "trade_no", "record_review",
+              "hex", "decoded"]
     readonly_fields = fields
+
+    @admin.display(description=_("how the record was billed"))
+    def record_review(self, obj):
+        """For a transaction record (YKC 0x3B): its order, and why it is held for review or
+        billed by time of day, as the domain judged it (charging's port)."""
+        if obj.frame_type != 0x3B or not obj.trade_no:
+            return "-"
+        review = handlers.handle(port.RecordReviewQuery(obj.trade_no))
+        if review is None:
+            return _("Not stored (not acknowledged to the pile).")
+        if review.order_id is None:
+            return _("Stored, not settled yet.")
+        try:
+            url = reverse("admin:charging_chargingorder_change", args=[review.order_id])
+        except NoReverseMatch:
+            url = ""
+        parts = [format_html('<a href="{}">{}</a> {}', url, review.order_number, review.state)]
+        if review.review_reason:
+            parts.append(format_html("<strong>{}</strong>: {}", _("needs review"),
+                                     review.review_reason))
+        if review.billed_by_time_because:
+            parts.append(format_html("{}: {}", _("billed by time of day"),
+                                     review.billed_by_time_because))
+        return format_html_join("", "<p>{}</p>", ((p,) for p in parts))
 
     @admin.display(description=_("time"), ordering="at")
     def at_seconds(self, obj):

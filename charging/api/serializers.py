@@ -37,6 +37,10 @@ class OrderOut(serializers.ModelSerializer):
     connector_no = serializers.IntegerField(source="connector.number", help_text="The gun's number on its pile (1号枪).")
     bill_lines = serializers.SerializerMethodField()
     discount_lines = serializers.SerializerMethodField()
+    under_review = serializers.SerializerMethodField(
+        help_text="True while the pile's record is being checked by staff (state ``review``): "
+        "the bill is priced but nothing is charged until the check ends.",
+    )
 
     class Meta:
         model = ChargingOrder
@@ -45,8 +49,11 @@ class OrderOut(serializers.ModelSerializer):
             "created_at", "started_at", "stopped_at", "settled_at", "energy_kwh",
             "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
             "total_amount", "paid_amount", "refunded_amount", "stop_reason", "soc_start",
-            "soc_end", "progress", "bill_lines", "discount_lines",
+            "soc_end", "progress", "bill_lines", "discount_lines", "under_review",
         ]
+
+    def get_under_review(self, order) -> bool:
+        return order.state == "review"
 
     def get_bill_lines(self, order) -> list[dict]:
         if not order.bill:

@@ -12,7 +12,9 @@ retried settlement posts nothing twice.
 - ``stops``: stop requests, sending and re-sending the stop, the pile's confirmation.
 - ``records``: the pile's transaction record, stored once per trade number.
 - ``settle``: pricing an order from its record and snapshot, settlement.
-- ``staff``: staff actions (settle an abnormal order by hand, partial refund).
+- ``staff``: staff actions (settle an abnormal order by hand, partial refund, approve or
+  reject an order under review).
+- ``record_checks``: what a record may be billed on, and what holds it for review.
 - ``reconcile``: the periodic reconciler that finishes what was lost in between.
 - ``reservations``: holding a connector.
 - ``queue``: the station queue (offers are reservations), and the scheduling tick.
@@ -72,6 +74,8 @@ from .settle import (  # noqa: F401
 )
 from .staff import (  # noqa: F401
     order_refund_partial,
+    order_review_approve,
+    order_review_reject,
     order_settle_by_staff,
 )
 from .starts import (  # noqa: F401

@@ -106,7 +106,7 @@ def orders_reconcile(*, now: datetime | None = None) -> dict[str, int]:
         counts["stops_resent"] += 1
     for record_id in TransactionRecord.objects.filter(
         received_at__lt=now - timedelta(minutes=1)
-    ).exclude(order__state=S.SETTLED).exclude(order__pile_initiated=True, order__member__isnull=True).values_list(
+    ).exclude(order__state__in=(S.SETTLED, S.REVIEW)).values_list(
         "pk", flat=True
     ):
         record_settle(record_id=record_id)

@@ -51,6 +51,8 @@ def record_store(event: port.TransactionRecord) -> port.RecordAck:
                 "vin": event.vin,
                 "card_no": event.card_no,
                 "raw_hex": event.raw_hex,
+                "pile_tariff_version": event.pile_tariff_version,
+                "pile_tariff_since": event.pile_tariff_since,
             },
         )
         if created:

@@ -18,13 +18,22 @@ from ..models import (
     StopReason,
     TransactionRecord,
 )
+from . import record_checks
 from .common import REQUESTED_STOPS, STOP_GRACE_S, Actor, S, _lock, order_transition
 from .records import _record_order
 
 
 def record_settle(*, record_id: int) -> ChargingOrder:
     """Price an order from its record and snapshot, charge the member, settle. Exactly
-    once: a settled order is left alone; the ledger posting is keyed by the order."""
+    once: a settled order (or one under review) is left alone; the ledger posting is keyed
+    by the order.
+
+    The record's per-period buckets are priced as our periods only when they can be
+    (:func:`record_checks.bucket_doubt`); otherwise its total is billed by time of day and
+    the bill says why. A record that must not be charged silently (impossible figures,
+    buckets that don't add up, a pile amount of zero, an earlier conflicting copy, nobody
+    to charge) leaves the order under review (``review``): priced, the member's hold kept,
+    nothing captured until staff approve or reject it (:mod:`.staff`)."""
     from marketing import hooks as marketing_hooks
 
     with transaction.atomic():
@@ -33,8 +42,9 @@ def record_settle(*, record_id: int) -> ChargingOrder:
         if record.order_id is None:
             record.order = order
             record.save(update_fields=["order"])
-        if order.state in (S.SETTLED,):
+        if order.state in (S.SETTLED, S.REVIEW):
             return order
+        held_before = order.review_reason  # e.g. a conflicting copy of the record
         order.stopped_at = record.stopped_at
         order.started_at = order.started_at or record.started_at
         order.meter_start_kwh = record.meter_start_kwh
@@ -46,11 +56,28 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             order.stop_reason = record.stop_reason
         if order.progress.get("soc_percent") is not None:
             order.soc_end = order.progress["soc_percent"]
-        bill, note = _price_to_stop(order, record)
+        doubt = record_checks.bucket_doubt(order, record)
+        holds = record_checks.impossible(order, record)
+        differs = record_checks.sum_differs(record)
+        if differs:
+            holds.append(differs)
+        bill, note = _price_to_stop(order, record, by_time=bool(doubt))
+        if bill is not None:
+            zero = record_checks.pile_amount_zero(record, bill.charging_yuan)
+            if zero:
+                holds.append(zero)
+        if order.member_id is None:
+            holds.append(record_checks.unknown_trade())
+        if holds:
+            order.abnormal = True
+            order.review_reason = "; ".join(
+                r for r in (order.review_reason, *holds) if r)[:500]
         if note:
             order.abnormal = True
-            order.review_reason = "; ".join(r for r in (order.review_reason, note) if r)[:200]
+            order.review_reason = "; ".join(r for r in (order.review_reason, note) if r)[:500]
         order.bill = bill.to_dict() if bill else None
+        if order.bill is not None and doubt:
+            order.bill["by_time_because"] = doubt
         if bill is not None:
             order.electricity_amount = bill.electricity_yuan
             order.service_amount = bill.service_yuan
@@ -75,8 +102,10 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             order_transition(order, S.FINISHED, actor=Actor.PILE, reason="transaction record", fields=fields)
         else:
             order.save(update_fields=list(fields))
-        if order.member_id is None:
-            return order  # nobody to charge here: staff review (abnormal, pile-initiated)
+        if holds or held_before:
+            order_transition(order, S.REVIEW, actor=Actor.SYSTEM,
+                             reason=(order.review_reason or held_before)[:200])
+            return order  # priced, not charged: staff approve or reject (services.staff)
         order.paid_amount, order.refunded_amount = funds.capture_for_order(order, order.total_amount)
         order.settled_at = timezone.now()
         order_transition(
@@ -112,7 +141,8 @@ def energy_at(order: ChargingOrder, at: datetime) -> Decimal:
     return order.energy_kwh
 
 
-def _price_to_stop(order: ChargingOrder, record: TransactionRecord) -> tuple[pricing.Bill | None, str]:
+def _price_to_stop(order: ChargingOrder, record: TransactionRecord, *,
+                   by_time: bool = False) -> tuple[pricing.Bill | None, str]:
     """The bill, and a note for review when part of the energy is not billed: a stop the
     platform asked for (driver, balance guard, platform) that took effect more than
     ``STOP_GRACE_S`` later is billed only up to the request; the rest is flagged."""
@@ -126,7 +156,7 @@ def _price_to_stop(order: ChargingOrder, record: TransactionRecord) -> tuple[pri
         or order.stopped_at <= requested + timedelta(seconds=STOP_GRACE_S)
         or requested <= order.started_at
     ):
-        return _price(order, record), ""
+        return _price(order, record, by_time=by_time), ""
     billed = energy_at(order, requested)
     readings = [(order.started_at, Decimal("0"))]
     readings += [
@@ -145,20 +175,36 @@ def _price_to_stop(order: ChargingOrder, record: TransactionRecord) -> tuple[pri
     return bill, note
 
 
-def _price(order: ChargingOrder, record: TransactionRecord) -> pricing.Bill | None:
+def _price(order: ChargingOrder, record: TransactionRecord, *,
+           by_time: bool = False) -> pricing.Bill | None:
+    """The bill: the pile's buckets priced as our periods, or (``by_time``, or no buckets)
+    the record's total split by time of day along the meter samples, else its start and end.
+    None without a tariff snapshot or when no timeline can be made of the figures (a session
+    ending before it started: such a record is held for review anyway)."""
     if not order.tariff_snapshot:
         return None
     snapshot = pricing.TariffSnapshot.from_dict(order.tariff_snapshot)
     by_period = record.energy_by_period()
     idle_minutes = 0
-    if by_period:
+    if by_period and not by_time:
         return pricing.price_pile_energy(
             snapshot, {pricing.Period(k): v for k, v in by_period.items()}, idle_minutes=idle_minutes
         )
+    if order.stopped_at < order.started_at or order.energy_kwh < 0:
+        return None
     readings = [(order.started_at, Decimal("0"))]
     readings += [
         (s.at, s.energy_kwh)
         for s in order.samples.filter(at__gt=order.started_at, at__lt=order.stopped_at)
+        if Decimal("0") <= s.energy_kwh <= order.energy_kwh
     ]
     readings.append((order.stopped_at, order.energy_kwh))
-    return pricing.price_meter_readings(snapshot, readings, idle_minutes=idle_minutes)
+    try:
+        return pricing.price_meter_readings(snapshot, readings, idle_minutes=idle_minutes)
+    except pricing.PricingError:  # samples that go backwards: start and end only
+        pass
+    try:
+        return pricing.price_meter_readings(
+            snapshot, [readings[0], readings[-1]], idle_minutes=idle_minutes)
+    except pricing.PricingError:  # energy in no time at all: no timeline to bill on
+        return None

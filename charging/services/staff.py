@@ -105,3 +105,53 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
             reason=f"refund ¥{amount}: {reason}"[:200],
         )
     return order
+
+
+def order_review_approve(*, order_id: int, user, reason: str) -> ChargingOrder:
+    """Approve an order under review: charge the member the bill as priced (the hold on the
+    wallet, or the prepayment, is settled by it) and settle. An order nobody started here
+    (no member) is closed with nothing charged. Requires a reason.
+
+    Raises OrderRefused: reason_required, order_not_in_review.
+    """
+    return _review_decide(order_id=order_id, user=user, reason=reason, charge=True)
+
+
+def order_review_reject(*, order_id: int, user, reason: str) -> ChargingOrder:
+    """Reject an order under review: nothing is charged (the wallet hold is released, a
+    prepayment refunded in full) and the order is settled at ¥0.00 with the reason on its
+    timeline; the pile's figures and our bill stay on the order. Requires a reason.
+
+    Raises OrderRefused: reason_required, order_not_in_review.
+    """
+    return _review_decide(order_id=order_id, user=user, reason=reason, charge=False)
+
+
+def _review_decide(*, order_id: int, user, reason: str, charge: bool) -> ChargingOrder:
+    if not reason.strip():
+        raise OrderRefused("reason_required", _("Give a reason."), 400)
+    with transaction.atomic():
+        order = _lock(order_id)
+        if order.state != S.REVIEW:
+            raise OrderRefused("order_not_in_review", _("Only orders under review can be approved "
+                                                        "or rejected."))
+        if not charge:
+            order.discount_amount = Decimal("0.00")
+            order.total_amount = Decimal("0.00")
+        if order.member_id is not None:
+            if charge or order.mode == PaymentMode.PREPAY:
+                order.paid_amount, order.refunded_amount = funds.capture_for_order(
+                    order, order.total_amount)
+            else:
+                funds.release_for_order(order)
+        order.settled_at = timezone.now()
+        word = _("approved") if charge else _("rejected")
+        order_transition(
+            order, S.SETTLED, actor=Actor.STAFF, actor_id=user.pk,
+            reason=f"{word}: {reason}"[:200],
+            fields=("discount_amount", "total_amount", "paid_amount", "refunded_amount",
+                    "settled_at"),
+        )
+        if order.member_id is not None:
+            task_queue_on_commit("charging.order_notify", order.pk)
+    return order

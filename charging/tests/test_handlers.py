@@ -12,6 +12,7 @@ GATEWAY_MESSAGES = (
     port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,
     port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery, port.CredentialQuery,
+    port.RecordReviewQuery,
 )
 
 

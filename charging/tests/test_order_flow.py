@@ -145,7 +145,9 @@ def test_record_for_unknown_trade_creates_flagged_pile_order(connector, tariff):
     services.record_store(event)
     order = services.record_settle(record_id=TransactionRecord.objects.get().pk)
     assert order.pile_initiated and order.abnormal and order.member is None
-    assert order.state == OrderState.FINISHED and order.total_amount == Decimal("6.00")
+    # Held for review with the pile's figures priced, charged to nobody.
+    assert order.state == OrderState.REVIEW and order.total_amount == Decimal("6.00")
+    assert "未发起过" in order.review_reason
 
 
 def test_reconciler_marks_silent_stops_abnormal_and_late_record_settles(funded_member, connector, tariff):

@@ -21,7 +21,8 @@ def _record(order, kwh, at):
     )
 
 
-def test_a_conflicting_repeat_is_kept_apart_and_flags_the_order(funded_member, connector, tariff):
+def test_a_conflicting_repeat_is_kept_apart_and_flags_the_order(funded_member, connector, tariff,
+                                                                django_user_model):
     order = services.order_start(member=funded_member, connector=connector)
     at = timezone.now()
     assert services.record_store(_record(order, "10", at)) == port.RecordAck(True, False)
@@ -40,4 +41,8 @@ def test_a_conflicting_repeat_is_kept_apart_and_flags_the_order(funded_member, c
     settled = services.record_settle(record_id=record.pk)
     assert settled.total_amount == Decimal("15.00")  # the first record bills
     assert settled.abnormal and settled.review_reason.startswith("conflicting copy")
+    # Which copy is right is for staff to say: held, nothing charged until approved.
+    assert settled.state == "review" and balance(funded_member).available == Decimal("0.00")
+    user = django_user_model.objects.create_user("reviewer")
+    services.order_review_approve(order_id=order.pk, user=user, reason="first copy is right")
     assert balance(funded_member).available == Decimal("85.00")

@@ -40,6 +40,9 @@ class PileBillingModel(models.Model):
     )
     slots_acked = models.CharField(_("slot map on the pile"), max_length=48, blank=True)
     acked_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    # Since when the pile has held ``model_number_acked`` unchanged (a 0x05 repeating the same
+    # number does not move it): a session billed on the pile's buckets must start after it.
+    held_since = models.DateTimeField(_("held since"), null=True, blank=True)
     last_result = models.CharField(
         _("last result"), max_length=8, choices=Result.choices, blank=True
     )

@@ -35,6 +35,7 @@ __all__ = [
     "pile_billing_model",
     "pile_billing_model_acked",
     "pile_billing_model_due",
+    "pile_billing_model_held",
     "pile_billing_model_sent",
     "pile_billing_model_states",
     "pile_billing_model_verified",
@@ -194,13 +195,16 @@ def pile_billing_model_acked(*, pile_code: str, model_number: int, success: bool
     state = _state_for_update(pile_code)
     now = timezone.now()
     if success:
+        if state.model_number_acked != model_number or state.held_since is None:
+            state.held_since = now
         state.model_number_acked = model_number
         state.slots_acked = state.slots_sent if state.model_number_sent == model_number else ""
         state.acked_at = now
         state.last_result = PileBillingModel.Result.OK
     else:
         state.last_result = PileBillingModel.Result.FAILED
-    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result"])
+    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result",
+                              "held_since"])
 
 
 @transaction.atomic
@@ -217,11 +221,28 @@ def pile_billing_model_verified(*, pile_code: str, model_number: int) -> bool:
     if state.model_number_acked != model_number:
         state.model_number_acked = model_number
         state.slots_acked = ""
+        # A number the pile merely claims (a pile from another platform may hold one with the
+        # same number) is not a confirmation: only a delivered 0x0A or an accepted 0x58 is.
+        state.held_since = None
     due = _due_today(pile_code)
     same = due is not None and due == (model_number, state.slots_acked)
     state.acked_at = timezone.now()
     state.last_result = (
         PileBillingModel.Result.VERIFIED_SAME if same else PileBillingModel.Result.VERIFIED_DIFFERS
     )
-    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result"])
+    state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result",
+                              "held_since"])
     return same
+
+
+def pile_billing_model_held(pile_code: str) -> tuple[int | None, datetime | None]:
+    """``(model number, held since)`` of the model the pile confirmed holding from us (a
+    0x0A delivered, or a 0x58 it accepted with 0x57; a 0x05 repeating that number keeps it),
+    ``(None, None)`` when it never confirmed one: a pile logging in for the first time, one
+    moved from another platform (its 0x05 claims a number we never sent it), one that
+    refused our model."""
+    state = (PileBillingModel.objects.filter(pile__code=pile_code)
+             .values_list("model_number_acked", "held_since").first())
+    if state is None or not state[0] or state[1] is None:
+        return None, None
+    return state[0], state[1]

@@ -55,6 +55,7 @@ export const ORDER_STATES = {
   charging: "充电中",
   stopping: "停止中",
   finished: "结算中",
+  review: "账单核对中",
   settled: "已完成",
   failed: "启动失败",
   abnormal: "异常",

@@ -35,6 +35,31 @@ from .connection import ConnectorState, PileConnection
 FAULTS_RESEND_S = 300.0
 
 
+def record_event(pile_code: str, record: m.TransactionRecord, raw_hex: str, now: datetime,
+                 held: tuple[int | None, datetime | None] = (None, None)
+                 ) -> port.TransactionRecord:
+    """The port's record of a 0x3B: every price group kept (the four standard ones by
+    period name, a non-standard record's 5th … 9th as ``group5`` …), times in UTC (``now``
+    when the pile sent none), ``held`` the (model number, since) the pile confirmed holding
+    (:func:`protocols.adapters.billing_model_held`)."""
+    names = PERIODS + port.EXTRA_GROUPS
+    groups = list(zip(names, record.periods, strict=False))
+    return port.TransactionRecord(
+        pile_code=pile_code, connector_no=record.connector_no,
+        trade_no=record.trade_no,
+        started_at=_utc(record.start_time, now), stopped_at=_utc(record.end_time, now),
+        meter_start_kwh=record.meter_start, meter_stop_kwh=record.meter_end,
+        energy_kwh=record.total_energy,
+        pile_amount_yuan=money.yuan(record.total_amount),
+        stop_reason=codes.stop_reason(int(record.stop_reason)),
+        protocol_stop_code=int(record.stop_reason),
+        energy_by_period={name: usage.energy for name, usage in groups},
+        amount_by_period={name: money.yuan(usage.amount) for name, usage in groups},
+        vin=record.vin, card_no="" if record.physical_card_no == ZERO_CARD
+        else record.physical_card_no, raw_hex=raw_hex,
+        pile_tariff_version=held[0], pile_tariff_since=held[1])
+
+
 class FrameHandlers:
     """The gateway's frame handlers (mixed into :class:`YkcGateway`): one
     method per upstream message, ``HANDLERS`` maps the frame type to it."""
@@ -323,23 +348,11 @@ class FrameHandlers:
         raw = encode_frame(record, frame.sequence)
         if frame.crc_swapped:
             raw = raw[:-2] + raw[-1:] + raw[-2:-1]
-        event = port.TransactionRecord(
-            pile_code=conn.pile_code, connector_no=record.connector_no,
-            trade_no=record.trade_no,
-            started_at=_utc(record.start_time, now), stopped_at=_utc(record.end_time, now),
-            meter_start_kwh=record.meter_start, meter_stop_kwh=record.meter_end,
-            energy_kwh=record.total_energy,
-            pile_amount_yuan=money.yuan(record.total_amount),
-            stop_reason=codes.stop_reason(int(record.stop_reason)),
-            protocol_stop_code=int(record.stop_reason),
-            energy_by_period={name: usage.energy
-                              for name, usage in zip(PERIODS, record.periods, strict=False)},
-            amount_by_period={name: money.yuan(usage.amount)
-                              for name, usage in zip(PERIODS, record.periods, strict=False)},
-            vin=record.vin, card_no="" if record.physical_card_no == ZERO_CARD
-            else record.physical_card_no, raw_hex=raw.hex().upper())
         try:
             await conn.settle()
+            held = await self.run_db(adapters_call, adapters.billing_model_held, conn.schema,
+                                     conn.pile_code)
+            event = record_event(conn.pile_code, record, raw.hex().upper(), now, held)
             ack = await self.run_db(handlers.dispatch, conn.schema, event)
         except Exception:
             # Not stored: no 0x40, the pile sends the record again (§5 retransmission).

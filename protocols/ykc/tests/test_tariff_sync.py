@@ -157,3 +157,27 @@ def test_season_switch_changes_the_due_slot_map(station, pile, gd_tariff):
     assert after.slots_due[22:24] == "00"  # sharp 11:00–12:00
     assert after.due_since == july
     assert pile_billing_models_refresh(at=july + timedelta(hours=1)) == 0
+
+
+def test_what_the_pile_holds_counts_only_once_we_delivered_it(station, pile, flat_tariff):
+    from protocols.ykc.tariff_sync import pile_billing_model_held
+
+    station_tariff_assign(stations=[station], tariff=flat_tariff)
+    number = flat_tariff.versions.get().model_number
+    assert pile_billing_model_held(pile.code) == (None, None)
+    # A pile moved from another platform claims a model with our number: not ours.
+    pile_billing_model_verified(pile_code=pile.code, model_number=number)
+    assert pile_billing_model_held(pile.code) == (None, None)
+    before = timezone.now()
+    pile_billing_model_sent(pile_code=pile.code, model_number=number)
+    pile_billing_model_acked(pile_code=pile.code, model_number=number, success=True)
+    held, since = pile_billing_model_held(pile.code)
+    assert held == number and since >= before
+    # Re-verifying the same number (a reconnection mid-session) keeps the time it began.
+    pile_billing_model_verified(pile_code=pile.code, model_number=number)
+    assert pile_billing_model_held(pile.code) == (number, since)
+    # A refused push changes nothing; a different number claimed clears it.
+    pile_billing_model_acked(pile_code=pile.code, model_number=number + 1, success=False)
+    assert pile_billing_model_held(pile.code) == (number, since)
+    pile_billing_model_verified(pile_code=pile.code, model_number=number + 1)
+    assert pile_billing_model_held(pile.code) == (None, None)
