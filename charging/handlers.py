@@ -42,10 +42,14 @@ def _offline(event: port.PileOffline) -> None:
 
 
 def _connector_status(event: port.ConnectorStatusChanged) -> None:
+    from evplatform.queue import task_queue_on_commit
     from stations import services
 
-    services.connector_status_save(pile_code=event.pile_code, connector_no=event.connector_no,
-                                   status=str(event.status), at=event.at)
+    changed = services.connector_status_save(pile_code=event.pile_code,
+                                             connector_no=event.connector_no,
+                                             status=str(event.status), at=event.at)
+    if changed:  # partners and regulators hear of it (notification_stationStatus)
+        task_queue_on_commit("cec.connector_status", event.pile_code, event.connector_no)
 
 
 def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
@@ -113,6 +117,36 @@ def _card_start(event: port.CardStartRequest) -> port.CardStartDecision:
     return cards.card_start_decide(event)
 
 
+def _stations(query: port.StationsQuery) -> tuple[port.StationView, ...]:
+    from . import partners
+
+    return partners.stations_view(query)
+
+
+def _orders(query: port.OrdersQuery) -> tuple[port.OrderView, ...]:
+    from . import partners
+
+    return partners.orders_view(query)
+
+
+def _partner_start(request: port.PartnerStart) -> port.PartnerOrderReply:
+    from . import partners
+
+    return partners.partner_start(request)
+
+
+def _partner_stop(request: port.PartnerStop) -> port.PartnerOrderReply:
+    from . import partners
+
+    return partners.partner_stop(request)
+
+
+def _partner_balance(query: port.PartnerBalanceQuery):
+    from settlement import selectors
+
+    return selectors.partner_receivable(query.partner)
+
+
 HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileLogin: _login,
     port.PileOnline: _online,
@@ -125,6 +159,11 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.StopResult: _stop_result,
     port.TransactionRecord: _record,
     port.CardStartRequest: _card_start,
+    port.StationsQuery: _stations,
+    port.OrdersQuery: _orders,
+    port.PartnerStart: _partner_start,
+    port.PartnerStop: _partner_stop,
+    port.PartnerBalanceQuery: _partner_balance,
 }
 
 

@@ -67,3 +67,7 @@ class SessionMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trade_no} 0x{self.frame_type:02X} {self.name}"
+
+
+# The interconnection partners' models (T/CEC) live beside their protocol package.
+from protocols.cec.models import IssuedToken, Partner, Push  # noqa: E402, F401

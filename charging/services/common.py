@@ -97,6 +97,10 @@ def order_transition(
     order.save(update_fields=["state", *fields])
     if to_state == S.SETTLED:
         task_queue_on_commit("analytics.order_update", order.pk)  # the dashboards' aggregates
+    # Interconnection: the partner whose order this is hears of every step (start result,
+    # stop result, the settled order); every settled order reaches the regulators.
+    if order.partner or to_state == S.SETTLED:
+        task_queue_on_commit("cec.order_changed", order.pk, to_state)
 
 
 def _new_order_number(now: datetime) -> str:

@@ -15,6 +15,7 @@ from evplatform.queue import task_queue_on_commit
 from .. import funds
 from ..models import (
     ChargingOrder,
+    PaymentMode,
     StopReason,
     TransactionRecord,
 )
@@ -74,7 +75,7 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             order_transition(order, S.FINISHED, actor=Actor.PILE, reason="transaction record", fields=fields)
         else:
             order.save(update_fields=list(fields))
-        if order.member_id is None:
+        if order.member_id is None and order.mode != PaymentMode.PARTNER:
             return order  # nobody to charge here: staff review (abnormal, pile-initiated)
         order.paid_amount, order.refunded_amount = funds.capture_for_order(order, order.total_amount)
         order.settled_at = timezone.now()

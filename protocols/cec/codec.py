@@ -152,18 +152,29 @@ def envelope_parse(body: bytes | str) -> dict[str, str]:
     return {f: str(envelope[f]) for f in ENVELOPE_FIELDS}
 
 
-def request_verify(envelope: dict[str, str], secrets: Secrets) -> Any:
-    """Check the envelope's Sig (CecError 4001), then decrypt and parse Data (CecError 4004
-    when undecryptable or not JSON). Returns the business object."""
+def request_check_sig(envelope: dict[str, str], secrets: Secrets) -> None:
+    """Check the request envelope's Sig; raises CecError(4001) when it does not match."""
     e = envelope
     expected = sign(e["OperatorID"] + e["Data"] + e["TimeStamp"] + e["Seq"], secrets.sig_secret)
     if not _same(e["Sig"], expected):
         raise CecError(RET_SIGNATURE, "signature mismatch")
-    plain = decrypt(e["Data"], secrets.data_secret, secrets.data_iv)
+
+
+def request_open(envelope: dict[str, str], secrets: Secrets) -> Any:
+    """Decrypt and parse the request's Data (CecError 4004 when undecryptable or not JSON);
+    numbers with a fraction come back as Decimal."""
+    plain = decrypt(envelope["Data"], secrets.data_secret, secrets.data_iv)
     try:
         return json.loads(plain, parse_float=Decimal)
     except ValueError as exc:
         raise CecError(RET_PARAMETER, "Data is not JSON") from exc
+
+
+def request_verify(envelope: dict[str, str], secrets: Secrets) -> Any:
+    """:func:`request_check_sig` (4001) then :func:`request_open` (4004): the business
+    object of a request."""
+    request_check_sig(envelope, secrets)
+    return request_open(envelope, secrets)
 
 
 def response_build(ret: int, msg: str, data: Any, secrets: Secrets | None) -> dict[str, Any]:
