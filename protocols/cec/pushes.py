@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,7 +34,7 @@ LEASE_S = 120  # a push being sent is not picked up again for this long
 
 
 def _ask(message):
-    return handlers.dispatch(connection.schema_name, message)
+    return handlers.handle(message)  # already in the operator's schema
 
 
 def push_enqueue(*, partner: Partner, interface: str, key: str, payload: dict,

@@ -20,7 +20,6 @@ from decimal import Decimal
 from math import ceil
 from typing import Any
 
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -38,7 +37,7 @@ Handler = Callable[[Partner, dict], dict]
 
 
 def _ask(message):
-    return handlers.dispatch(connection.schema_name, message)
+    return handlers.handle(message)  # already in the operator's schema
 
 
 def _field(data: dict, name: str, kind: type = str, *, required: bool = True, default=None):
@@ -128,13 +127,34 @@ def query_stations_info(partner: Partner, data: dict) -> dict:
 
 def _policies(station: port.StationView, on: date) -> list[dict]:
     """The PolicyInfos of the station's first pile with a tariff (via the port)."""
-    from .tariff import to_cec_policy_infos
-
     for pile in station.piles:
         day = _ask(port.PileTariffQuery(pile_code=pile.code, on_date=on))
         if day is not None:
-            return to_cec_policy_infos(day)
+            return _policy_infos(day)
     return []
+
+
+def _policy_infos(day: port.TariffDay) -> list[dict]:
+    """``tariff.to_cec_policy_infos`` of a port TariffDay. (Until the tariff conversion
+    takes the port's TariffDay, the same conversion is made here from its slots.)"""
+    from decimal import ROUND_HALF_UP
+
+    from . import tariff
+
+    try:
+        return tariff.to_cec_policy_infos(day)
+    except TypeError:
+        pass
+    quantum = Decimal("0.0001")
+    infos: list[dict] = []
+    for slot, period in enumerate(day.slots):
+        elec, service = (p.quantize(quantum, rounding=ROUND_HALF_UP) for p in day.prices[period])
+        if infos and (infos[-1]["ElecPrice"], infos[-1]["SevicePrice"]) == (elec, service):
+            continue
+        minutes = slot * 30
+        infos.append({"StartTime": f"{minutes // 60:02d}{minutes % 60:02d}00",
+                      "ElecPrice": elec, "SevicePrice": service})
+    return infos
 
 
 def query_station_status(partner: Partner, data: dict) -> dict:
@@ -210,9 +230,7 @@ def query_equip_business_policy(partner: Partner, data: dict) -> dict:
     if day is None:
         return {"EquipBizSeq": seq, "ConnectorID": data["ConnectorID"], "SuccStat": 1,
                 "FailReason": 1, "SumPeriod": 0, "PolicyInfos": []}
-    from .tariff import to_cec_policy_infos
-
-    infos = to_cec_policy_infos(day)
+    infos = _policy_infos(day)
     return {"EquipBizSeq": seq, "ConnectorID": data["ConnectorID"], "SuccStat": 0,
             "FailReason": 0, "SumPeriod": len(infos), "PolicyInfos": infos}
 
