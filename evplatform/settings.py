@@ -281,6 +281,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("CEC_PUSHES_DUE_SECONDS", 15),
         "args": ["cec.pushes_due"],
     },
+    "cec-partner-stations": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("CEC_PARTNER_STATIONS_SECONDS", 3600),
+        "args": ["cec.partner_stations_pull"],
+    },
     "cec-check-orders": {
         "task": "evplatform.fan_out",
         "schedule": env_int("CEC_CHECK_ORDERS_SECONDS", 86400),

@@ -13,6 +13,8 @@ As the partner we push to (``{prefix}`` default ``/evcs/v1/``):
   ``notification_charge_order_info``, ``check_charge_orders``: need a current Bearer token
   (4002 otherwise), a good Sig (4001) and decryptable Data (4004); each message received is
   kept in ``received`` (interface, data) and answered with the standard's success fields.
+- As an infrastructure partner: ``query_stations_info`` (paged) and ``query_station_status``
+  over ``stations`` (one demo station, two connectors) and ``statuses``.
 - ``/_fake/failures`` as the other fakes (timeouts, resets, errors); ``revoke_tokens()``
   forgets every token (the next call gets 4002); ``GET /_fake/received`` lists messages.
 
@@ -58,6 +60,23 @@ ACKS = {
 }
 
 
+DEMO_STATION = {
+    "StationID": "FAKE001", "OperatorID": "MA1FAKE01", "EquipmentOwnerID": "MA1FAKE01",
+    "StationName": "互联伙伴·科技园站", "CountryCode": "CN", "AreaCode": "440305",
+    "Address": "深圳市南山区科技园", "ServiceTel": "4000000000", "StationType": 1,
+    "StationStatus": 50, "ParkNums": 0, "StationLng": 113.953, "StationLat": 22.54,
+    "Construction": 255, "ElectricityFee": "000000:0.9000+0.6000",
+    "EquipmentInfos": [{"EquipmentID": "MA1FAKE01P00001", "EquipmentType": 1, "Power": 120.0,
+                        "ConnectorInfos": [
+                            {"ConnectorID": "MA1FAKE01P0000101", "ConnectorType": 4,
+                             "VoltageUpperLimits": 750, "VoltageLowerLimits": 200, "Current": 250,
+                             "Power": 60.0, "NationalStandard": 2},
+                            {"ConnectorID": "MA1FAKE01P0000102", "ConnectorType": 4,
+                             "VoltageUpperLimits": 750, "VoltageLowerLimits": 200, "Current": 250,
+                             "Power": 60.0, "NationalStandard": 2}]}],
+}
+
+
 def encrypt(plain: str, key: str, iv: str) -> str:
     padder = padding.PKCS7(128).padder()
     data = padder.update(plain.encode("utf-8")) + padder.finalize()
@@ -92,6 +111,9 @@ class CecPeer(FakeServer):
         self.token_ttl = token_ttl
         self.tokens: dict[str, float] = {}
         self.received: list[tuple[str, dict[str, Any]]] = []
+        # As an infrastructure partner: its stations (StationInfo) and connector statuses.
+        self.stations: list[dict[str, Any]] = [DEMO_STATION]
+        self.statuses: dict[str, int] = {"MA1FAKE01P0000101": 1, "MA1FAKE01P0000102": 3}
         self.lock = threading.Lock()
 
     # --- as the partner we push to -------------------------------------------------------
@@ -143,6 +165,20 @@ class CecPeer(FakeServer):
             return self._answer(0, "", {"OperatorID": env["OperatorID"], "SuccStat": 0,
                                         "AccessToken": token, "TokenAvailableTime": self.token_ttl,
                                         "FailReason": 0})
+        if interface == "query_stations_info":
+            size = int(data.get("PageSize") or 10)
+            page = int(data.get("PageNo") or 1)
+            pages = max(1, -(-len(self.stations) // size))
+            return self._answer(0, "", {"PageNo": page, "PageCount": pages,
+                                        "ItemSize": len(self.stations),
+                                        "StationInfos": self.stations[(page - 1) * size:page * size]})
+        if interface == "query_station_status":
+            wanted = set(data.get("StationIDs") or [])
+            infos = [{"StationID": st["StationID"], "ConnectorStatusInfos": [
+                {"ConnectorID": c["ConnectorID"], "Status": self.statuses.get(c["ConnectorID"], 0)}
+                for e in st["EquipmentInfos"] for c in e["ConnectorInfos"]]}
+                for st in self.stations if st["StationID"] in wanted]
+            return self._answer(0, "", {"Total": len(infos), "StationStatusInfos": infos})
         ack = ACKS.get(interface)
         if ack is None:
             return self._answer(4004, f"unknown interface {interface}")

@@ -70,4 +70,10 @@ class SessionMessage(models.Model):
 
 
 # The interconnection partners' models (T/CEC) live beside their protocol package.
-from protocols.cec.models import IssuedToken, Partner, Push  # noqa: E402, F401
+from protocols.cec.models import (  # noqa: E402, F401
+    IssuedToken,
+    Partner,
+    Push,
+    RemoteConnector,
+    RemoteStation,
+)

@@ -299,7 +299,22 @@ def query_stop_charge(partner: Partner, data: dict) -> dict:
     return answer | {"SuccStat": 0, "FailReason": 0}
 
 
+def notification_station_status(partner: Partner, data: dict) -> dict:
+    """An infrastructure partner's connector changed (a single ConnectorStatusInfo, or the
+    ``ConnectorStatusInfos`` array some profiles send). Status 0 kept, 1 ignored."""
+    from .remote import connector_status_save
+
+    if not partner.is_infrastructure:
+        raise CecError(RET_PARAMETER, "not an infrastructure partner")
+    infos = data.get("ConnectorStatusInfos") or [data.get("ConnectorStatusInfo")]
+    if not all(isinstance(i, dict) for i in infos):
+        raise CecError(RET_PARAMETER, "ConnectorStatusInfo is required")
+    saved = [connector_status_save(partner=partner, info=i) for i in infos]
+    return {"Status": 0 if all(saved) else 1}
+
+
 INTERFACES: dict[str, Handler] = {
+    "notification_stationStatus": notification_station_status,
     "query_token": query_token,
     "query_stations_info": query_stations_info,
     "query_station_status": query_station_status,

@@ -4,6 +4,7 @@ id and calls ``protocols.cec.pushes``; beat entries ``cec-pushes-due`` and
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.utils import timezone
@@ -11,6 +12,8 @@ from django.utils import timezone
 from evplatform.celery import app
 
 from . import convert, pushes
+
+logger = logging.getLogger(__name__)
 
 
 @app.task(name="cec.order_changed")
@@ -41,3 +44,20 @@ def check_orders() -> int:
     """Daily reconciliation: yesterday's (China time) orders to partners and regulators."""
     yesterday = (timezone.now().astimezone(convert.CHINA) - timedelta(days=1)).date()
     return len(pushes.check_orders(day=yesterday))
+
+
+@app.task(name="cec.partner_stations_pull")
+def partner_stations_pull() -> dict[str, int | str]:
+    """Every infrastructure partner's stations and connector status, pulled again."""
+    from .client import CallFailed
+    from .models import Partner
+    from .remote import stations_pull
+
+    done: dict[str, int | str] = {}
+    for partner in Partner.objects.filter(enabled=True, is_infrastructure=True).exclude(base_url=""):
+        try:
+            done[partner.operator_id] = stations_pull(partner=partner)
+        except CallFailed as exc:
+            logger.warning("CEC stations pull from %s failed: %s", partner, exc)
+            done[partner.operator_id] = str(exc)[:200]
+    return done
