@@ -149,7 +149,10 @@ def envelope_parse(body: bytes | str) -> dict[str, str]:
         raise CecError(RET_ENVELOPE, "missing " + ", ".join(missing))
     if not all(isinstance(envelope[f], str | int) for f in ENVELOPE_FIELDS):
         raise CecError(RET_ENVELOPE, "envelope fields must be strings")
-    return {f: str(envelope[f]) for f in ENVELOPE_FIELDS}
+    fields = {f: str(envelope[f]) for f in ENVELOPE_FIELDS}
+    if len(fields["TimeStamp"]) != 14 or not fields["TimeStamp"].isdigit():
+        raise CecError(RET_ENVELOPE, "TimeStamp must be yyyyMMddHHmmss")
+    return fields
 
 
 def request_check_sig(envelope: dict[str, str], secrets: Secrets) -> None:

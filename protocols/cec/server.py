@@ -90,7 +90,8 @@ def _connector(partner: Partner, data: dict) -> tuple[str, int, port.StationView
 def query_token(partner: Partner, data: dict) -> dict:
     ok = (
         data.get("OperatorID") == partner.operator_id
-        and secrets.compare_digest(str(data.get("OperatorSecret", "")), partner.in_operator_secret)
+        and secrets.compare_digest(str(data.get("OperatorSecret", "")).encode(),
+                                   partner.in_operator_secret.encode())
     )
     if not ok:
         return {"OperatorID": partner.operator_id, "SuccStat": 1, "AccessToken": "",

@@ -115,7 +115,8 @@ def test_response_roundtrip_and_signature():
 
 @pytest.mark.parametrize(
     "body", [b"", b"not json", b"[1,2]", b'{"OperatorID":"1","Data":"x","TimeStamp":"1","Seq":"1"}',
-             b'{"OperatorID":"1","Data":"","TimeStamp":"1","Seq":"1","Sig":"x"}'],
+             b'{"OperatorID":"1","Data":"","TimeStamp":"1","Seq":"1","Sig":"x"}',
+             b'{"OperatorID":"1","Data":"x","TimeStamp":"1722","Seq":"1","Sig":"x"}'],
 )
 def test_bad_envelopes_are_4003(body):
     with pytest.raises(codec.CecError) as err:
