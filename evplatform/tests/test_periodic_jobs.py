@@ -66,6 +66,9 @@ def stack(operators, tmp_path):
         "INVOICES_RECONCILE_SECONDS": "2",
         "AUTHORIZER_TOKENS_REFRESH_S": "2",
         "STATS_REFRESH_SECONDS": "2",
+        "CEC_PUSHES_DUE_SECONDS": "2",
+        "CEC_PARTNER_STATIONS_SECONDS": "2",
+        "CEC_CHECK_ORDERS_SECONDS": "2",
     }
     worker_cmd = _procfile("worker")
     beat_cmd = [a.replace("var/celerybeat-schedule", str(tmp_path / "beat")) for a in _procfile("beat")]
