@@ -10,6 +10,9 @@ GATEWAY_MESSAGES = (
     port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
     port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest,
+    # interconnection (T/CEC): partners' queries and requests
+    port.StationsQuery, port.OrdersQuery, port.PartnerStart, port.PartnerStop,
+    port.PartnerBalanceQuery,
 )
 
 
