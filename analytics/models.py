@@ -95,6 +95,51 @@ class ConnectorDay(OrderFigures):
         return f"{self.connector_id} {self.day}"
 
 
+class StationDay(models.Model):
+    """One station's day: the sums of its connector days (peak power the highest of them),
+    rebuilt with them; the home page, rankings and reports read these rows, a fiftieth as
+    many as connector days at 50 connectors a station."""
+
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="+",
+                                verbose_name=_("station"))
+    day = models.DateField(_("day"))
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    energy_kwh = _kwh(_("energy (kWh)"))
+    energy_sharp_kwh = _kwh(_("sharp energy (kWh)"))
+    energy_peak_kwh = _kwh(_("peak energy (kWh)"))
+    energy_flat_kwh = _kwh(_("flat energy (kWh)"))
+    energy_valley_kwh = _kwh(_("valley energy (kWh)"))
+    revenue_sharp_yuan = _yuan(_("sharp revenue (yuan)"))
+    revenue_peak_yuan = _yuan(_("peak revenue (yuan)"))
+    revenue_flat_yuan = _yuan(_("flat revenue (yuan)"))
+    revenue_valley_yuan = _yuan(_("valley revenue (yuan)"))
+    electricity_yuan = _yuan(_("electricity (yuan)"))
+    service_yuan = _yuan(_("service fee (yuan)"))
+    discount_yuan = _yuan(_("discounts (yuan)"))
+    refund_yuan = _yuan(_("refunds (yuan)"))
+    total_yuan = _yuan(_("revenue (yuan)"))
+    charging_s = models.PositiveBigIntegerField(_("charging time (s)"), default=0)
+    peak_power_kw = models.DecimalField(_("peak power (kW)"), max_digits=8, decimal_places=2, default=ZERO)
+    faults = models.PositiveIntegerField(_("faults"), default=0)
+    offline_s = models.PositiveBigIntegerField(_("offline time (s)"), default=0)
+
+    SUMMED = (
+        "orders", "energy_kwh", "energy_sharp_kwh", "energy_peak_kwh", "energy_flat_kwh", "energy_valley_kwh",
+        "revenue_sharp_yuan", "revenue_peak_yuan", "revenue_flat_yuan", "revenue_valley_yuan",
+        "electricity_yuan", "service_yuan", "discount_yuan", "refund_yuan", "total_yuan", "charging_s",
+        "faults", "offline_s",
+    )
+
+    class Meta:
+        verbose_name = _("station day")
+        verbose_name_plural = _("station days")
+        constraints = [models.UniqueConstraint(fields=["station", "day"], name="stats_station_day")]
+        indexes = [models.Index(fields=["day", "station"], name="stats_sday_day_station")]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} {self.day}"
+
+
 class MemberDay(models.Model):
     """Members and their money on one local day; ``wallet_yuan`` is the total of all wallets
     (cash + bonus, held included) when the day was last rebuilt."""

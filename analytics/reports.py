@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from stations.models import Station
 
-from .models import ConnectorDay, MemberDay
+from .models import MemberDay, StationDay
 
 KINDS = ("charging", "revenue", "members")
 MAX_DAYS = 366
@@ -26,7 +26,7 @@ def kind_titles() -> dict[str, str]:
 
 
 def _station_days(stations: QuerySet[Station], start: date, end: date, **sums):
-    return (ConnectorDay.objects.filter(day__gte=start, day__lte=end, station__in=stations)
+    return (StationDay.objects.filter(day__gte=start, day__lte=end, station__in=stations)
             .values("day", "station_id").annotate(station_name=F("station__name"), **sums)
             .order_by("day", "station_name"))
 

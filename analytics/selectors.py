@@ -18,7 +18,7 @@ from django.utils import timezone
 from stations.models import Connector, Fault, Station
 from stations.selectors import connectors_live
 
-from .models import PERIODS, ConnectorDay, ConnectorHour, MemberDay
+from .models import PERIODS, ConnectorHour, MemberDay, StationDay
 from .services import day_bounds, operator_zone
 
 ZERO = Decimal("0")
@@ -38,8 +38,8 @@ def local_today() -> date:
     return timezone.now().astimezone(operator_zone()).date()
 
 
-def _days(stations: QuerySet[Station], start: date, end: date) -> QuerySet[ConnectorDay]:
-    return ConnectorDay.objects.filter(day__gte=start, day__lte=end, station__in=stations)
+def _days(stations: QuerySet[Station], start: date, end: date) -> QuerySet[StationDay]:
+    return StationDay.objects.filter(day__gte=start, day__lte=end, station__in=stations)
 
 
 def day_totals(stations: QuerySet[Station], day: date) -> dict:

@@ -18,7 +18,7 @@ from django.db.models import Count, Max, Q, Sum
 
 from evplatform import money
 
-from .models import PERIODS, ConnectorDay, ConnectorHour, MemberDay
+from .models import PERIODS, ConnectorDay, ConnectorHour, MemberDay, StationDay
 
 ZERO = Decimal("0")
 
@@ -184,7 +184,35 @@ def connector_days_rebuild(*, day: date, connector_id: int | None = None) -> int
                      offline_s=faults.get(cid, (0, 0))[1], **f.values())
         for cid, f in days.items()
     )
+    station_days_rebuild(day=day, station_id=_station_of(connector_id) if connector_id is not None else None)
     return len(days)
+
+
+def _station_of(connector_id: int) -> int | None:
+    from stations.models import Connector
+
+    return Connector.objects.filter(pk=connector_id).values_list("pile__station_id", flat=True).first()
+
+
+def station_days_rebuild(*, day: date, station_id: int | None = None) -> int:
+    """Recompute the station rows of ``day`` from its connector rows (one station, or all):
+    sums, and the highest peak power. Returns the number of station rows written."""
+    from django.db.models import Max
+
+    rows = ConnectorDay.objects.filter(day=day)
+    old = StationDay.objects.filter(day=day)
+    if station_id is not None:
+        rows, old = rows.filter(station_id=station_id), old.filter(station_id=station_id)
+    sums = rows.values("station_id").annotate(
+        peak=Max("peak_power_kw"), **{f: Sum(f) for f in StationDay.SUMMED}
+    )
+    old.delete()
+    created = StationDay.objects.bulk_create(
+        StationDay(day=day, station_id=r["station_id"], peak_power_kw=r["peak"],
+                   **{f: r[f] for f in StationDay.SUMMED})
+        for r in sums
+    )
+    return len(created)
 
 
 @transaction.atomic
@@ -224,7 +252,7 @@ def operator_day_publish(*, day: date) -> None:
     from .platform.models import OperatorDay
 
     tenant = connection.tenant
-    totals = ConnectorDay.objects.filter(day=day).aggregate(
+    totals = StationDay.objects.filter(day=day).aggregate(
         orders=Sum("orders"), energy=Sum("energy_kwh"), gmv=Sum("total_yuan"), refund=Sum("refund_yuan")
     )
     piles = Pile.objects.aggregate(n=Count("id"), online=Count("id", filter=Q(online=True)))

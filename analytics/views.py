@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -24,6 +25,9 @@ def bigscreen(request):
     return render(request, "analytics/bigscreen.html", {"site_header": admin.site.site_header})
 
 
+ROWS_PER_PAGE = 100
+
+
 def _date(value: str | None, default):
     if not value:
         return default
@@ -35,8 +39,9 @@ def _date(value: str | None, default):
 
 def report_page(request):
     """``/reports/?kind=charging|revenue|members&from=YYYY-MM-DD&to=…&station=ID&owner=ID``,
-    ``&format=xlsx`` for the spreadsheet. Bad dates or a range over a year: 400 with the
-    reason shown. Station owners see only their stations."""
+    ``&page=N`` (ROWS_PER_PAGE rows a page), ``&format=xlsx`` for the whole range as a
+    spreadsheet. Bad dates or a range over a year: 400 with the reason shown. Station owners
+    see only their stations."""
     if not admin.site.has_permission(request):
         return redirect_to_login(request.get_full_path(), "admin:login")
     today = selectors.local_today()
@@ -70,11 +75,14 @@ def report_page(request):
             return response
     else:
         columns, rows, title = [], [], _("Reports")
+    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    others = request.GET.copy()
+    others.pop("page", None)
     owners = get_user_model().objects.filter(owned_stations__in=visible).distinct().order_by("username")
     context = {
         **admin.site.each_context(request), "title": title, "kinds": reports.kind_titles().items(),
         "kind": kind, "start": start or "", "end": end or "", "stations": visible.order_by("name"),
-        "owners": owners, "station_id": station_id, "owner_id": owner_id, "columns": columns, "rows": rows,
-        "error": error, "query": request.GET.urlencode(),
+        "owners": owners, "station_id": station_id, "owner_id": owner_id, "columns": columns, "rows": page.object_list,
+        "page": page, "row_count": len(rows), "error": error, "query": others.urlencode(),
     }
     return render(request, "analytics/report.html", context, status=400 if error else 200)

@@ -13,3 +13,10 @@ class ChargingConfig(AppConfig):
         from .invoicing import ChargingOrderSource
 
         order_source_set(ChargingOrderSource())
+
+        # Tariff changes reach the protocols that keep tariffs on piles through the port.
+        from billing.tariffs.signals import tariffs_changed
+
+        from .handlers import tariffs_changed as forward_tariffs_changed
+
+        tariffs_changed.connect(forward_tariffs_changed, dispatch_uid="charging.port.tariffs")

@@ -52,6 +52,17 @@ def _connector_status(event: port.ConnectorStatusChanged) -> None:
         task_queue_on_commit("cec.connector_status", event.pile_code, event.connector_no)
 
 
+def tariff_day(snapshot, day) -> port.TariffDay:
+    """Billing's ``TariffSnapshot`` as the port's :class:`port.TariffDay` for local date ``day``
+    (its season / special-day map; prices as stored, yuan/kWh)."""
+    return port.TariffDay(
+        version_number=snapshot.model_number,
+        prices={str(p.period): (p.electricity, p.service) for p in snapshot.prices},
+        slots=tuple(str(period) for period in snapshot.slots_on(day)),
+        loss_ratio=snapshot.loss_ratio,
+    )
+
+
 def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
     from datetime import datetime, time
     from zoneinfo import ZoneInfo
@@ -71,14 +82,71 @@ def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
     # Today: the version in force now; another day: the one in force at its start.
     at = now if day == today else datetime.combine(day, time(0), tzinfo=zone)
     snapshot = tariffs.pile_snapshot(pile, at)
-    if snapshot is None:
-        return None
-    return port.TariffDay(
-        version_number=snapshot.model_number,
-        prices={str(p.period): (p.electricity, p.service) for p in snapshot.prices},
-        slots=tuple(str(period) for period in snapshot.slots_on(day)),
-        loss_ratio=snapshot.loss_ratio,
-    )
+    return None if snapshot is None else tariff_day(snapshot, day)
+
+
+def _pile_tariffs(query: port.PileTariffsQuery) -> port.PileTariffs:
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from billing.tariffs import selectors as tariffs
+    from stations.models import Pile
+
+    at = query.at or timezone.now()
+    piles = Pile.objects.all()
+    if query.pile_codes is not None:
+        piles = piles.filter(code__in=query.pile_codes)
+    if query.protocol:
+        piles = piles.filter(protocol=query.protocol)
+    out: dict[str, port.PileTariff] = {}
+    for pile, snapshot in tariffs.pile_snapshots(piles.order_by("code"), at):
+        day = at.astimezone(ZoneInfo(pile.station.time_zone)).date()
+        out[pile.code] = port.PileTariff(
+            pile_code=pile.code, pile_id=pile.pk, on_date=day,
+            day=None if snapshot is None else tariff_day(snapshot, day),
+            missing=port.TariffMissing.NO_TARIFF if snapshot is None else None,
+        )
+    unknown = ()
+    if query.pile_codes is not None:
+        known = set(Pile.objects.filter(code__in=query.pile_codes).values_list("code", flat=True))
+        unknown = tuple(sorted(set(query.pile_codes) - known))
+    return port.PileTariffs(piles=out, unknown=unknown)
+
+
+def _pile_infos(piles) -> tuple[port.PileInfo, ...]:
+    rows = piles.order_by("code").values_list(
+        "code", "pk", "name", "protocol", "enabled", "connector_count", "rated_power_kw")
+    return tuple(port.PileInfo(*row) for row in rows)
+
+
+def _piles(query: port.PilesQuery) -> tuple[port.PileInfo, ...]:
+    from stations.models import Pile
+
+    piles = Pile.objects.all()
+    if query.pile_codes is not None:
+        piles = piles.filter(code__in=query.pile_codes)
+    if query.protocol:
+        piles = piles.filter(protocol=query.protocol)
+    if query.enabled_only:
+        piles = piles.filter(enabled=True)
+    return _pile_infos(piles)
+
+
+def _visible_piles(query: port.VisiblePilesQuery) -> port.VisiblePiles:
+    from stations import selectors
+    from stations.models import Pile
+
+    sees_all = selectors.sees_all_stations(query.user)
+    piles = Pile.objects.filter(station__in=selectors.stations_visible_to(query.user))
+    return port.VisiblePiles(sees_all=sees_all, piles=_pile_infos(piles))
+
+
+def _operator(query: port.OperatorQuery) -> str | None:
+    from tenants.selectors import operator_get_by_slug
+
+    operator = operator_get_by_slug(query.slug)
+    return None if operator is None else operator.schema_name
 
 
 def _progress(event: port.Progress) -> None:
@@ -153,6 +221,10 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileOffline: _offline,
     port.ConnectorStatusChanged: _connector_status,
     port.PileTariffQuery: _pile_tariff,
+    port.PileTariffsQuery: _pile_tariffs,
+    port.PilesQuery: _piles,
+    port.VisiblePilesQuery: _visible_piles,
+    port.OperatorQuery: _operator,
     port.Progress: _progress,
     port.ReadingsSampled: _samples,
     port.StartResult: _start_result,
@@ -189,6 +261,34 @@ def dispatch(schema_name: str | None, event):
             return handle(event)
         finally:
             connection.close_if_unusable_or_obsolete()
+
+
+# --- domain → protocol notices ----------------------------------------------------------
+
+_LISTENERS: dict[type, list[Callable[[Any], Any]]] = {}
+
+
+def listen(notice_type: type, listener: Callable[[Any], Any]) -> None:
+    """Register ``listener`` for port notices of ``notice_type`` (e.g.
+    :class:`port.TariffsChanged`); registering the same function twice is a no-op. Protocols
+    call this from their ``AppConfig.ready``."""
+    listeners = _LISTENERS.setdefault(notice_type, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def notify(notice) -> list[Any]:
+    """Deliver ``notice`` to its listeners, in the caller's schema and transaction; returns
+    their replies in registration order (a listener's error propagates)."""
+    return [listener(notice) for listener in _LISTENERS.get(type(notice), ())]
+
+
+def tariffs_changed(sender, *, piles, at, **kwargs) -> int:
+    """Receiver of billing's ``tariffs_changed`` (connected in ``ChargingConfig.ready``):
+    passes it to the protocols as :class:`port.TariffsChanged` with pile codes (``piles`` a
+    pile queryset, or None for all). Returns the number of records they changed."""
+    codes = None if piles is None else tuple(piles.values_list("code", flat=True))
+    return sum(notify(port.TariffsChanged(pile_codes=codes, at=at)))
 
 
 def live_queue(pipe, *, seen: dict[str, dict[str, float]],

@@ -162,6 +162,144 @@ class TariffDay:
     slots: tuple[str, ...]
     loss_ratio: int = 0
 
+    def price_at(self, slot: int) -> tuple[Decimal, Decimal]:
+        """(electricity, service) yuan/kWh of half hour ``slot`` (0 = 00:00–00:30)."""
+        return self.prices[self.slots[slot]]
+
+
+class TariffMissing(StrEnum):
+    """Why a pile has no :class:`TariffDay`."""
+
+    PILE_UNKNOWN = "pile_unknown"  # no pile with that code in the operator's estate
+    NO_TARIFF = "no_tariff"  # neither the pile nor its station has a tariff in force
+
+
+class TariffUnavailable(LookupError):
+    """Raised by :meth:`PileTariffs.day` for a pile without a tariff day: ``pile_code`` and
+    ``reason`` (a :class:`TariffMissing`) say which and why."""
+
+    def __init__(self, pile_code: str, reason: TariffMissing):
+        self.pile_code = pile_code
+        self.reason = reason
+        super().__init__(f"pile {pile_code!r} has no tariff: {reason.value}")
+
+
+@dataclass(frozen=True)
+class PileTariffsQuery:
+    """The tariff day of many piles at once, at the aware instant ``at`` (None: now): for
+    each pile its local date at ``at`` and the version in force at ``at`` (the batch form of
+    :class:`PileTariffQuery`, for keeping piles' copies of their tariff in step).
+
+    ``pile_codes`` None means every pile of the operator; ``protocol`` ("ykc", "ocpp"; ""
+    any) keeps only the piles that speak it. Answered with :class:`PileTariffs`, in a fixed
+    number of queries whatever the number of piles.
+    """
+
+    pile_codes: tuple[str, ...] | None = None
+    protocol: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PileTariff:
+    """One pile's answer in :class:`PileTariffs`: ``pile_id`` is the domain's key of the pile
+    (what a protocol's own records reference), ``on_date`` the pile's local date at the
+    query's instant, ``day`` its tariff that day, or None with ``missing`` saying why."""
+
+    pile_code: str
+    pile_id: int
+    on_date: date
+    day: TariffDay | None
+    missing: TariffMissing | None = None
+
+
+@dataclass(frozen=True)
+class PileTariffs:
+    """Answer to :class:`PileTariffsQuery`: ``piles`` maps each pile code found to its
+    :class:`PileTariff`; ``unknown`` lists the asked codes that name no pile (sorted)."""
+
+    piles: dict[str, PileTariff]
+    unknown: tuple[str, ...] = ()
+
+    def day(self, pile_code: str) -> TariffDay:
+        """The pile's tariff day; raises :class:`TariffUnavailable` (``PILE_UNKNOWN`` or
+        ``NO_TARIFF``) when there is none."""
+        entry = self.piles.get(pile_code)
+        if entry is None:
+            raise TariffUnavailable(pile_code, TariffMissing.PILE_UNKNOWN)
+        if entry.day is None:
+            raise TariffUnavailable(pile_code, entry.missing or TariffMissing.NO_TARIFF)
+        return entry.day
+
+
+# --- domain → gateway notices -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TariffsChanged:
+    """The tariff of some piles may have changed (a version published or withdrawn, an
+    assignment, the periodic refresh): protocols that keep a copy on the pile re-read it.
+    ``pile_codes`` None means every pile of the operator; ``at`` the aware instant to
+    evaluate. Delivered inside the writing transaction, in the operator's schema, to the
+    listeners registered with ``charging.handlers.listen``; each returns how many of its
+    records changed (an int)."""
+
+    pile_codes: tuple[str, ...] | None
+    at: datetime
+
+
+# --- staff tooling around the gateways (admin, CLI): queries ---------------------------
+
+
+@dataclass(frozen=True)
+class PileInfo:
+    """A pile as protocol tooling lists it: ``pile_id`` the domain's key (the admin's pile
+    page), ``rated_power_kw`` the pile's total kW."""
+
+    pile_code: str
+    pile_id: int
+    name: str
+    protocol: str
+    enabled: bool
+    connector_count: int
+    rated_power_kw: Decimal
+
+
+@dataclass(frozen=True)
+class PilesQuery:
+    """Piles of the operator, sorted by code: only ``pile_codes`` when given, only those
+    speaking ``protocol`` when not "", only enabled ones with ``enabled_only``. Answered with
+    a tuple of :class:`PileInfo`."""
+
+    pile_codes: tuple[str, ...] | None = None
+    protocol: str = ""
+    enabled_only: bool = False
+
+
+@dataclass(frozen=True)
+class VisiblePilesQuery:
+    """The piles staff ``user`` may see in the admin (station owners: their stations' piles).
+    ``user`` is the request's user, passed through opaque. Answered with
+    :class:`VisiblePiles`."""
+
+    user: Any
+
+
+@dataclass(frozen=True)
+class VisiblePiles:
+    """``sees_all`` (operator admins: no filtering needed) and the visible piles by code."""
+
+    sees_all: bool
+    piles: tuple[PileInfo, ...]
+
+
+@dataclass(frozen=True)
+class OperatorQuery:
+    """The schema of the operator with ``slug`` (dispatch it without a schema). Answered
+    with the schema name, or None for no such (active) operator."""
+
+    slug: str
+
 
 # --- charging sessions: gateway → domain -----------------------------------------------
 

@@ -9,31 +9,24 @@ holds of its model is kept beside the protocol (``protocols.ykc.tariff_sync``).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from charging import handlers, port
-from evplatform import money
 from protocols.ykc import tariff_sync
+from protocols.ykc.tariff import to_ykc_billing_model, ykc_wire_rates
 
 from .ykc.billing import BillingModel
 from .ykc.enums import TariffPeriod
-
-_ZERO = (Decimal("0"), Decimal("0"))
-
 
 # --- billing model (tariffs) ----------------------------------------------------------------
 
 
 def billing_model(day: port.TariffDay) -> BillingModel:
     """The YKC billing model (0x0A/0x58 body) of a pile's tariff day: the version number as
-    the 4-digit 计费模型编号, (electricity, service) yuan/kWh per period to 5 dp (periods
-    the tariff does not price are sent as 0; no slot uses them), the 48 slot codes."""
-    rates = []
-    for period in TariffPeriod:
-        price = day.prices.get(period.name.lower(), _ZERO)
-        rates += [money.unit_price(price[0]), money.unit_price(price[1])]
-    return BillingModel(f"{day.version_number:04d}", *rates, day.loss_ratio,
-                        tuple(TariffPeriod[name.upper()] for name in day.slots))
+    the 4-digit 计费模型编号, (electricity, service) yuan/kWh per period to 5 dp in wire
+    order (periods the tariff does not price are sent as 0; no slot uses them), the 48 slot
+    codes (:func:`protocols.ykc.tariff.to_ykc_billing_model`)."""
+    model = to_ykc_billing_model(day)
+    return BillingModel(f"{model['model_number']:04d}", *ykc_wire_rates(model),
+                        model["loss_ratio"], tuple(TariffPeriod(c) for c in model["slots"]))
 
 
 def billing_model_for(pile_code: str) -> BillingModel | None:

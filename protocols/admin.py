@@ -5,7 +5,8 @@ A pile's frame log is ``admin:protocols_framelog_changelist`` with ``?pile_code=
 (the pile admin links there by URL name; nothing imports this module). Frame types show
 by the protocol document's names (``protocols.ykc.names``), times to the second in the
 operator's zone, and a frame's page decodes its fields beside the hex. Station owners see
-the frames and messages of their own stations' piles only.
+the frames and messages of their own stations' piles only (asked of the domain through
+charging's port: :class:`port.VisiblePilesQuery`, :class:`port.PilesQuery`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from charging import handlers, port
+
 from .models import FrameLog, SessionMessage
 from .ykc.errors import FrameError
 from .ykc.frame import decode_frame
@@ -27,12 +30,8 @@ from .ykc.names import FRAME_NAMES, frame_name
 
 def _visible_pile_codes(user):
     """Codes of the piles ``user`` may see, or None for all (operator admins)."""
-    from stations import selectors
-    from stations.models import Pile
-
-    if selectors.sees_all_stations(user):
-        return None
-    return Pile.objects.filter(station__in=selectors.stations_visible_to(user)).values("code")
+    visible = handlers.handle(port.VisiblePilesQuery(user))
+    return None if visible.sees_all else [pile.pile_code for pile in visible.piles]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -63,12 +62,8 @@ class PileFilter(admin.SimpleListFilter):
     parameter_name = "pile_code"
 
     def lookups(self, request, model_admin):
-        from stations import selectors
-        from stations.models import Pile
-
-        piles = Pile.objects.filter(station__in=selectors.stations_visible_to(request.user))
-        return [(code, f"{code} {name}".strip()) for code, name in
-                piles.order_by("code").values_list("code", "name")[:500]]
+        piles = handlers.handle(port.VisiblePilesQuery(request.user)).piles
+        return [(p.pile_code, f"{p.pile_code} {p.name}".strip()) for p in piles[:500]]
 
     def queryset(self, request, queryset):
         return queryset.filter(pile_code=self.value()) if self.value() else queryset
@@ -88,14 +83,12 @@ class FrameTypeFilter(admin.SimpleListFilter):
 
 
 def _pile_link(code: str):
-    from stations.models import Pile
-
-    pile = Pile.objects.filter(code=code).only("pk").first()
-    if pile is None:
+    piles = handlers.handle(port.PilesQuery(pile_codes=(code,)))
+    if not piles:
         return code
     try:
         return format_html('<a href="{}">{}</a>',
-                           reverse("admin:stations_pile_change", args=[pile.pk]), code)
+                           reverse("admin:stations_pile_change", args=[piles[0].pile_id]), code)
     except NoReverseMatch:
         return code
 

@@ -138,3 +138,31 @@ def test_operator_day_published_to_public(orders, tenant):
     with schema_context("public"):
         row = OperatorDay.objects.get(operator=tenant, day=DAY)
         assert (row.orders, row.gmv_yuan, row.piles) == (3, Decimal("28.00"), 1)
+
+
+def test_station_days_sum_their_connector_days(orders, connector, member):
+    from stations.models import Connector
+
+    second = Connector.objects.create(pile=connector.pile, number=7, rated_power_kw=Decimal("60"), qr_code="qr-7")
+    _order(second, member, 21, stopped=datetime(2026, 3, 10, 5, tzinfo=UTC), energy="7.0000", elec="5.00",
+           service="3.00", discount="0.00")
+    services.stats_day_rebuild(day=DAY)
+    from analytics.models import StationDay
+
+    day = StationDay.objects.get(station=connector.pile.station, day=DAY)
+    parts = ConnectorDay.objects.filter(station=connector.pile.station, day=DAY)
+    assert parts.count() == 2
+    for field in StationDay.SUMMED:
+        assert getattr(day, field) == sum(getattr(p, field) for p in parts), field
+    assert day.peak_power_kw == max(p.peak_power_kw for p in parts)
+    assert (day.orders, day.energy_kwh, day.total_yuan) == (4, Decimal("32.0000"), Decimal("36.00"))
+
+    # One order's update rebuilds its station's row only, to the same figures as a full rebuild.
+    orders[0].refunded_amount = Decimal("2.00")
+    orders[0].save()
+    services.stats_order_update(order_id=orders[0].pk)
+    updated = StationDay.objects.get(station=connector.pile.station, day=DAY)
+    services.stats_day_rebuild(day=DAY)
+    rebuilt = StationDay.objects.get(station=connector.pile.station, day=DAY)
+    assert updated.refund_yuan == rebuilt.refund_yuan == Decimal("3.50")
+    assert StationDay.objects.filter(day=DAY).count() == 1

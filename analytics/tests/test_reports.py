@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import BytesIO
 
@@ -88,3 +88,25 @@ def test_members_report(estate, django_user_model):
 def test_reports_need_login(tenant):
     response = Client().get("/reports/", **HOST)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_long_reports_come_in_pages_and_the_xlsx_holds_every_row(estate, django_user_model):
+    from openpyxl import load_workbook
+
+    from analytics.models import MemberDay
+    from analytics.views import ROWS_PER_PAGE
+
+    MemberDay.objects.all().delete()
+    MemberDay.objects.bulk_create(MemberDay(day=date(2026, 1, 1) + timedelta(days=i)) for i in range(181))
+    client = _client(django_user_model)
+    query = {"kind": "members", "from": "2026-01-01", "to": "2026-06-30"}  # one row a day: 181
+    first = client.get("/reports/", query, **HOST)
+    assert len(first.context["rows"]) == ROWS_PER_PAGE and first.context["row_count"] == 181
+    assert "共 181 行，第 1 / 2 页" in first.content.decode()
+    second = client.get("/reports/", {**query, "page": 2}, **HOST)
+    assert len(second.context["rows"]) == 181 - ROWS_PER_PAGE
+    assert second.context["rows"][-1][0] == date(2026, 6, 30)
+    beyond = client.get("/reports/", {**query, "page": "x"}, **HOST)  # a bad page is the first
+    assert beyond.status_code == 200 and beyond.context["rows"][0][0] == date(2026, 1, 1)
+    sheet = load_workbook(BytesIO(client.get("/reports/", {**query, "format": "xlsx"}, **HOST).content)).active
+    assert sheet.max_row == 1 + 181

@@ -9,7 +9,8 @@ from charging import handlers, port
 GATEWAY_MESSAGES = (
     port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
     port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
-    port.StopResult, port.TransactionRecord, port.CardStartRequest,
+    port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,
+    port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery,
     # interconnection (T/CEC): partners' queries and requests
     port.StationsQuery, port.OrdersQuery, port.PartnerStart, port.PartnerStop,
     port.PartnerBalanceQuery,

@@ -136,26 +136,9 @@ def _policies(station: port.StationView, on: date) -> list[dict]:
 
 
 def _policy_infos(day: port.TariffDay) -> list[dict]:
-    """``tariff.to_cec_policy_infos`` of a port TariffDay. (Until the tariff conversion
-    takes the port's TariffDay, the same conversion is made here from its slots.)"""
-    from decimal import ROUND_HALF_UP
+    from .tariff import to_cec_policy_infos
 
-    from . import tariff
-
-    try:
-        return tariff.to_cec_policy_infos(day)
-    except TypeError:
-        pass
-    quantum = Decimal("0.0001")
-    infos: list[dict] = []
-    for slot, period in enumerate(day.slots):
-        elec, service = (p.quantize(quantum, rounding=ROUND_HALF_UP) for p in day.prices[period])
-        if infos and (infos[-1]["ElecPrice"], infos[-1]["SevicePrice"]) == (elec, service):
-            continue
-        minutes = slot * 30
-        infos.append({"StartTime": f"{minutes // 60:02d}{minutes % 60:02d}00",
-                      "ElecPrice": elec, "SevicePrice": service})
-    return infos
+    return to_cec_policy_infos(day)
 
 
 def query_station_status(partner: Partner, data: dict) -> dict:

@@ -10,8 +10,8 @@ class YkcConfig(AppConfig):
     verbose_name = _("YKC piles")
 
     def ready(self) -> None:
-        from billing.tariffs.signals import tariffs_changed
+        from charging import handlers, port
 
         from .tariff_sync import on_tariffs_changed
 
-        tariffs_changed.connect(on_tariffs_changed, dispatch_uid="ykc.tariff_sync")
+        handlers.listen(port.TariffsChanged, on_tariffs_changed)

@@ -1,35 +1,44 @@
-"""The domain's tariff ⇄ the YKC billing model (计费模型, 0x0A / 0x58): plain data the gateway
-wraps in the codec's :class:`protocols.ykc.billing.BillingModel`.
+"""A pile's tariff day (``charging.port.TariffDay``) ⇄ the YKC billing model (计费模型,
+0x0A / 0x58): plain data the gateway wraps in the codec's :class:`protocols.ykc.billing.BillingModel`.
 
 Rates are yuan/kWh with 5 decimals (the wire's 0.00001 unit); periods 尖峰平谷 are slot codes
-0..3; a pile holds one day map, so the map sent is the one of a given local date.
+0..3 (:class:`protocols.ykc.enums.TariffPeriod`); a pile holds one day map, so the map sent is
+that of the day the port answered for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from billing.tariffs.pricing import (
-    MAX_UNIT_PRICE,
-    PERIOD_ORDER,
-    SLOTS_PER_DAY,
-    OccupancyFee,
-    Period,
-    PeriodPrice,
-    TariffError,
-    TariffKind,
-    TariffSnapshot,
-    check_decimal,
-    slot_label,
-)
+from charging.port import TariffDay
 from evplatform import money
 
-__all__ = ["YkcBillingModel", "from_ykc_billing_model", "to_ykc_billing_model", "ykc_wire_rates"]
+from .enums import TariffPeriod
+
+__all__ = [
+    "YkcBillingModel",
+    "YkcTariffError",
+    "from_ykc_billing_model",
+    "to_ykc_billing_model",
+    "ykc_wire_rates",
+]
 
 _ZERO = Decimal("0")
+SLOTS_PER_DAY = 48
+MAX_UNIT_PRICE = Decimal("42949.67295")  # UINT32 in 0.00001 yuan
+MAX_MODEL_NUMBER = 9999  # 2 BCD bytes
+_PERIODS = tuple(TariffPeriod)  # sharp, peak, flat, valley: codes 0..3
+
+
+class YkcTariffError(ValueError):
+    """A YKC billing model that is not a valid tariff day: ``field`` names the bad part
+    (``"rates"``, ``"slots[5]"``, ``"rates[5] (peak service)"``, ...)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
 
 
 class YkcBillingModel(TypedDict):
@@ -49,6 +58,10 @@ class YkcBillingModel(TypedDict):
     slots: tuple[int, ...]
 
 
+def _name(period: TariffPeriod) -> str:
+    return period.name.lower()
+
+
 def ykc_wire_rates(model: YkcBillingModel) -> tuple[Decimal, ...]:
     """The 8 rates in YKC 0x0A/0x58 byte order: sharp elec, sharp svc, peak elec, peak svc,
     flat elec, flat svc, valley elec, valley svc (yuan/kWh)."""
@@ -56,70 +69,72 @@ def ykc_wire_rates(model: YkcBillingModel) -> tuple[Decimal, ...]:
     return tuple(rate for i in range(4) for rate in (rates[i], rates[i + 4]))
 
 
-def to_ykc_billing_model(snapshot: TariffSnapshot, on_date: date | None = None) -> YkcBillingModel:
-    """The YKC billing model for local date ``on_date`` (its special/season map), or the
-    default map when ``on_date`` is None.
+def to_ykc_billing_model(day: TariffDay) -> YkcBillingModel:
+    """The YKC billing model of a pile's tariff day: the version number as model number,
+    prices rounded to the wire's 5 dp, the day's 48 slots as codes 0..3.
 
-    Periods the tariff does not price are sent as rate 0 (no slot uses them). The pile holds
+    Periods the day does not price are sent as rate 0 (no slot uses them). The pile holds
     one map, so push a new model before a day whose map differs (season start, critical-peak
-    day). Never raises for a valid snapshot.
+    day). Raises KeyError when a slot names something other than sharp/peak/flat/valley.
     """
-    slots = snapshot.slots if on_date is None else snapshot.slots_on(on_date)
-    prices = {price.period: price for price in snapshot.prices}
-    electricity = []
-    service = []
-    for period in PERIOD_ORDER:
-        price = prices.get(period)
-        electricity.append(money.unit_price(price.electricity if price else _ZERO))
-        service.append(money.unit_price(price.service if price else _ZERO))
+    electricity, service = [], []
+    for period in _PERIODS:
+        price = day.prices.get(_name(period), (_ZERO, _ZERO))
+        electricity.append(money.unit_price(price[0]))
+        service.append(money.unit_price(price[1]))
     return YkcBillingModel(
-        model_number=snapshot.model_number,
+        model_number=day.version_number,
         rates=tuple(electricity + service),
-        loss_ratio=snapshot.loss_ratio,
-        slots=tuple(p.code for p in slots),
+        loss_ratio=day.loss_ratio,
+        slots=tuple(TariffPeriod[name.upper()].value for name in day.slots),
     )
 
 
-def from_ykc_billing_model(
-    model: Mapping[str, Any],
-    *,
-    timezone: str = "Asia/Shanghai",
-    occupancy: OccupancyFee | None = None,
-    minimum_charge: Decimal | None = None,
-) -> TariffSnapshot:
-    """Snapshot from a :class:`YkcBillingModel` (e.g. decoded from a pile's 0x0A/0x58).
+def _check_rate(value: Any, field: str) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise YkcTariffError(field, f"must be a finite Decimal, got {value!r}")
+    if value < 0 or value > MAX_UNIT_PRICE:
+        raise YkcTariffError(field, f"must be within 0..{MAX_UNIT_PRICE}, got {value}")
+    if value != money.unit_price(value):
+        raise YkcTariffError(field, f"at most 5 decimals, got {value}")
 
-    Only the periods the 48 slots use are priced; the kind is flat when one period is used,
-    otherwise TOU. Raises :class:`TariffError` for a wrong number of rates or slots, slot
-    codes outside 0..3, rates < 0 or with more than 5 dp, or an out-of-range model number /
+
+def _check_int(value: Any, field: str, maximum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        raise YkcTariffError(field, f"must be an int 0..{maximum}, got {value!r}")
+
+
+def from_ykc_billing_model(model: Mapping[str, Any]) -> TariffDay:
+    """The tariff day a :class:`YkcBillingModel` describes (e.g. decoded from a pile's
+    0x0A/0x58): only the periods the 48 slots use are priced.
+
+    Raises :class:`YkcTariffError` for a wrong number of rates or slots, slot codes outside
+    0..3, rates < 0, too large or with more than 5 dp, or an out-of-range model number /
     loss ratio.
     """
     rates = model.get("rates")
     if not isinstance(rates, Sequence) or len(rates) != 8:
-        raise TariffError("rates", "YKC carries exactly 8 rates (4 electricity, 4 service)")
+        raise YkcTariffError("rates", "YKC carries exactly 8 rates (4 electricity, 4 service)")
     raw_slots = model.get("slots")
     if not isinstance(raw_slots, Sequence) or len(raw_slots) != SLOTS_PER_DAY:
-        raise TariffError("slots", f"YKC carries exactly {SLOTS_PER_DAY} slot codes")
+        raise YkcTariffError("slots", f"YKC carries exactly {SLOTS_PER_DAY} slot codes")
     slots = []
     for i, code in enumerate(raw_slots):
         try:
-            slots.append(Period.from_code(code))
+            slots.append(TariffPeriod(code))
         except ValueError:
-            raise TariffError(
-                f"slots[{i}]", f"slot {slot_label(i)} has code {code!r}, expected 0..3"
-            ) from None
+            start = i * 30
+            raise YkcTariffError(
+                f"slots[{i}]", f"slot at {start // 60:02d}:{start % 60:02d} has code {code!r}, "
+                "expected 0..3") from None
     for i, rate in enumerate(rates):
-        name = f"rates[{i}] ({PERIOD_ORDER[i % 4].value} {'electricity' if i < 4 else 'service'})"
-        check_decimal(rate, name, 5, MAX_UNIT_PRICE)
-    used = [p for p in PERIOD_ORDER if p in slots]
-    prices = tuple(PeriodPrice(p, rates[p.code], rates[p.code + 4]) for p in used)
-    return TariffSnapshot(
-        kind=TariffKind.FLAT if len(used) == 1 else TariffKind.TOU,
-        prices=prices,
-        slots=tuple(slots),
-        timezone=timezone,
-        occupancy=occupancy,
-        minimum_charge=minimum_charge,
-        model_number=model.get("model_number"),
+        kind = "electricity" if i < 4 else "service"
+        _check_rate(rate, f"rates[{i}] ({_name(_PERIODS[i % 4])} {kind})")
+    _check_int(model.get("model_number"), "model_number", MAX_MODEL_NUMBER)
+    _check_int(model.get("loss_ratio", 0), "loss_ratio", 255)
+    return TariffDay(
+        version_number=model["model_number"],
+        prices={_name(p): (rates[p.value], rates[p.value + 4]) for p in _PERIODS if p in slots},
+        slots=tuple(_name(p) for p in slots),
         loss_ratio=model.get("loss_ratio", 0),
     )

@@ -6,32 +6,32 @@ map), what the gateway sent (0x0A reply or 0x58 push) and what the pile acknowle
 0x05 verification). Slot maps are stored as 48-character strings of YKC slot codes 0..3, so a
 season or critical-peak day under the same version still shows as a difference.
 
-Reads the domain through :mod:`billing.tariffs.selectors` (neutral snapshots); learns of
-tariff changes through :data:`billing.tariffs.signals.tariffs_changed`. Every function runs
-inside the operator's schema.
+Reads piles and their tariff days through charging's port (:class:`port.PileTariffQuery`,
+the batch :class:`port.PileTariffsQuery`, :class:`port.PilesQuery`); learns of tariff
+changes through the port's :class:`port.TariffsChanged` notice (registered in
+``YkcConfig.ready``). Every function runs inside the operator's schema.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.tariffs import selectors as tariffs
-from billing.tariffs.pricing import TariffSnapshot
+from charging import handlers, port
 from evplatform.errors import DomainError
-from stations.models import Pile
 
 from .models import PileBillingModel
 from .tariff import YkcBillingModel, to_ykc_billing_model
 
 __all__ = [
     "PileNotFound",
+    "on_tariffs_changed",
     "pile_billing_model",
     "pile_billing_model_acked",
     "pile_billing_model_due",
@@ -42,6 +42,8 @@ __all__ = [
     "piles_due_billing_model",
     "slots_code",
 ]
+
+YKC = "ykc"  # stations.Pile.Protocol.YKC
 
 
 class PileNotFound(DomainError):
@@ -54,12 +56,11 @@ def slots_code(model: YkcBillingModel | dict) -> str:
     return "".join(str(code) for code in model["slots"])
 
 
-def _model(snapshot: TariffSnapshot | None, day: date) -> dict[str, Any] | None:
-    return None if snapshot is None else dict(to_ykc_billing_model(snapshot, day))
-
-
-def _local_date(pile: Pile, at: datetime) -> date:
-    return at.astimezone(ZoneInfo(pile.station.time_zone)).date()
+def _due(day: port.TariffDay | None) -> tuple[int, str] | None:
+    if day is None:
+        return None
+    model = to_ykc_billing_model(day)
+    return (model["model_number"], slots_code(model))
 
 
 # ---------------------------------------------------------------- reads
@@ -75,79 +76,70 @@ def pile_billing_model(pile_code: str, on_date: date | None = None) -> dict[str,
     ``ykc_wire_rates`` for wire order —, ``loss_ratio``, ``slots`` 48 ints 0..3), or None when
     the pile is unknown or has no tariff in force.
     """
-    pile = Pile.objects.select_related("station").filter(code=pile_code).first()
-    if pile is None:
-        return None
-    now = timezone.now()
-    today = _local_date(pile, now)
-    day = on_date or today
-    at = (
-        now
-        if day == today
-        else datetime.combine(day, time(0), tzinfo=ZoneInfo(pile.station.time_zone))
-    )
-    return _model(tariffs.pile_snapshot(pile, at), day)
+    day = handlers.handle(port.PileTariffQuery(pile_code, on_date))
+    return None if day is None else dict(to_ykc_billing_model(day))
 
 
-def pile_billing_model_due(pile: Pile, at: datetime) -> tuple[int, str] | None:
-    """``(model number, slot map)`` the pile should hold at ``at``, or None without tariff."""
-    model = _model(tariffs.pile_snapshot(pile, at), _local_date(pile, at))
-    return None if model is None else (model["model_number"], slots_code(model))
+def pile_billing_model_due(pile_code: str, at: datetime) -> tuple[int, str] | None:
+    """``(model number, slot map)`` the pile should hold at ``at``, or None when it is
+    unknown or has no tariff."""
+    entry = _dues([pile_code], at).get(pile_code)
+    return None if entry is None else entry[1]
 
 
-def _dues(piles: QuerySet[Pile], at: datetime) -> list[tuple[Pile, tuple[int, str] | None]]:
-    """Each YKC pile of ``piles`` with the (model number, slot map) it is due at ``at``."""
-    ykc = piles.filter(protocol=Pile.Protocol.YKC).select_related("billing_model")
-    out = []
-    for pile, snapshot in tariffs.pile_snapshots(ykc, at):
-        model = _model(snapshot, _local_date(pile, at))
-        out.append((pile, None if model is None else (model["model_number"], slots_code(model))))
-    return out
+def _dues(pile_codes: Iterable[str] | None,
+          at: datetime) -> dict[str, tuple[int, tuple[int, str] | None]]:
+    """Each YKC pile of ``pile_codes`` (None: all) → (pile id, the (model number, slot map)
+    it is due at ``at``, None without tariff)."""
+    codes = None if pile_codes is None else tuple(pile_codes)
+    answer = handlers.handle(port.PileTariffsQuery(pile_codes=codes, protocol=YKC, at=at))
+    return {code: (entry.pile_id, _due(entry.day)) for code, entry in answer.piles.items()}
 
 
-def _acked(pile: Pile) -> tuple[int | None, str]:
-    state = getattr(pile, "billing_model", None)
-    if state is None:
-        return (None, "")
-    return (state.model_number_acked, state.slots_acked)
+def _acked(state: PileBillingModel | None) -> tuple[int | None, str]:
+    return (None, "") if state is None else (state.model_number_acked, state.slots_acked)
 
 
 def piles_due_billing_model() -> list[str]:
     """Codes of YKC piles whose due billing model (number and today's slot map) differs from
     what they acknowledged, sorted. Piles without a tariff in force are never due."""
+    dues = _dues(None, timezone.now())
+    states = {s.pile_id: s for s in PileBillingModel.objects.all()}
     return sorted(
-        pile.code
-        for pile, due in _dues(Pile.objects.all(), timezone.now())
-        if due is not None and due != _acked(pile)
+        code for code, (pile_id, due) in dues.items()
+        if due is not None and due != _acked(states.get(pile_id))
     )
 
 
-def pile_billing_model_states(piles: QuerySet[Pile] | None = None) -> QuerySet[PileBillingModel]:
-    """Recorded sync states (admin lists)."""
-    states = PileBillingModel.objects.select_related("pile", "pile__station")
-    return states if piles is None else states.filter(pile__in=piles)
+def pile_billing_model_states(pile_codes: Iterable[str] | None = None
+                              ) -> QuerySet[PileBillingModel]:
+    """Recorded sync states (admin lists), of ``pile_codes`` when given."""
+    states = PileBillingModel.objects.all()
+    return states if pile_codes is None else states.filter(pile__code__in=list(pile_codes))
 
 
 # ---------------------------------------------------------------- writes
 
 
 @transaction.atomic
-def pile_billing_models_refresh(*, piles: QuerySet[Pile] | None = None,
+def pile_billing_models_refresh(*, pile_codes: Iterable[str] | None = None,
                                 at: datetime | None = None) -> int:
-    """Record, for YKC ``piles`` (a Pile queryset; default all), the billing model each is
+    """Record, for the YKC piles of ``pile_codes`` (default all), the billing model each is
     due at ``at`` (default now); ``due_since`` moves only when the due model changes.
     Returns how many records changed."""
     at = at or timezone.now()
-    piles = Pile.objects.all() if piles is None else piles
+    dues = _dues(pile_codes, at)
+    states = {s.pile_id: s for s in PileBillingModel.objects.filter(
+        pile_id__in=[pile_id for pile_id, _due in dues.values()])}
     changed = 0
-    for pile, due in _dues(piles, at):
+    for pile_id, due in dues.values():
         number, slots = due if due is not None else (None, "")
-        state = getattr(pile, "billing_model", None)
+        state = states.get(pile_id)
         if state is None:
             if due is None:
                 continue
             PileBillingModel.objects.create(
-                pile=pile, model_number_due=number, slots_due=slots, due_since=at
+                pile_id=pile_id, model_number_due=number, slots_due=slots, due_since=at
             )
             changed += 1
         elif (state.model_number_due, state.slots_due) != (number, slots):
@@ -158,16 +150,17 @@ def pile_billing_models_refresh(*, piles: QuerySet[Pile] | None = None,
     return changed
 
 
-def on_tariffs_changed(sender, *, piles: QuerySet[Pile] | None, at: datetime, **kwargs) -> int:
-    """Receiver of ``tariffs_changed``: refresh what those piles are due."""
-    return pile_billing_models_refresh(piles=piles, at=at)
+def on_tariffs_changed(notice: port.TariffsChanged) -> int:
+    """Listener of the port's :class:`port.TariffsChanged`: refresh what those piles are due."""
+    return pile_billing_models_refresh(pile_codes=notice.pile_codes, at=notice.at)
 
 
 def _state_for_update(pile_code: str) -> PileBillingModel:
-    pile = Pile.objects.filter(code=pile_code).first()
-    if pile is None:
+    piles = handlers.handle(port.PilesQuery(pile_codes=(pile_code,)))
+    if not piles:
         raise PileNotFound(detail=_("No pile with code %(code)s.") % {"code": pile_code})
-    state, _created = PileBillingModel.objects.select_for_update().get_or_create(pile=pile)
+    state, _created = PileBillingModel.objects.select_for_update().get_or_create(
+        pile_id=piles[0].pile_id)
     return state
 
 

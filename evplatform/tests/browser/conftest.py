@@ -73,6 +73,7 @@ def site(operators, django_db_blocker):
     db_settings = connections.settings["default"]
     saved_max_age, db_settings["CONN_MAX_AGE"] = db_settings["CONN_MAX_AGE"], 0
     with django_db_blocker.unblock():
+        connection.set_schema_to_public()  # whatever schema an earlier test left set
         operator = operator_create(
             slug=SLUG, name="浏览器测试运营商", domain=TENANT_HOST, admin_username="admin",
             admin_password="admin-pass-123",

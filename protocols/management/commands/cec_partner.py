@@ -13,7 +13,6 @@ import string
 from datetime import date, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 
 def _secret() -> str:
@@ -46,16 +45,15 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="end", help="push-orders: last day (yyyy-mm-dd)")
 
     def handle(self, *args, **o):
-        from tenants.selectors import operator_get_by_slug
+        from django_tenants.utils import schema_context
 
-        operator = operator_get_by_slug(o["tenant"])
-        if operator is None:
+        from charging import handlers, port
+
+        schema = handlers.dispatch(None, port.OperatorQuery(o["tenant"]))
+        if schema is None:
             raise CommandError(f"no operator {o['tenant']!r}")
-        connection.set_tenant(operator)
-        try:
+        with schema_context(schema):
             getattr(self, "do_" + o["action"].replace("-", "_"))(o)
-        finally:
-            connection.set_schema_to_public()
 
     def _partner(self, o):
         from protocols.cec.models import Partner

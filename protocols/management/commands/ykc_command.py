@@ -28,17 +28,16 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=10.0)
 
     def handle(self, *args, **o):
-        from charging import bus, port
+        from charging import bus, handlers, port
         from protocols.ykc.commands import (
             YkcPushBillingModel,
             YkcReboot,
             YkcTimeSync,
             YkcWorkParams,
         )
-        from tenants.selectors import operator_get_by_slug
 
-        operator = operator_get_by_slug(o["tenant"])
-        if operator is None:
+        schema = handlers.dispatch(None, port.OperatorQuery(o["tenant"]))
+        if schema is None:
             raise CommandError(f"no operator {o['tenant']!r}")
         pile, no = o["pile"], o["connector"]
         command = {
@@ -51,7 +50,7 @@ class Command(BaseCommand):
             "read": lambda: port.ReadRealtime(pile, no),
             "balance": lambda: port.BalanceUpdate(pile, no, Decimal(o["balance"])),
         }[o["action"]]()
-        result = bus.send(operator.schema_name, command, timeout=o["timeout"])
+        result = bus.send(schema, command, timeout=o["timeout"])
         self.stdout.write(json.dumps({"ok": result.ok, "error": result.error,
                                       "detail": result.detail}, ensure_ascii=False))
         if not result.ok:

@@ -111,15 +111,11 @@ class Command(BaseCommand):
 
     def piles_of(self, slug: str | None, connectors: int | None) -> list[tuple]:
         """The operator's enabled YKC piles: (code, connectors, kW per connector)."""
-        from django_tenants.utils import tenant_context
+        from charging import handlers, port
 
-        from stations.models import Pile
-        from tenants.selectors import operator_get_by_slug
-
-        operator = operator_get_by_slug(slug or "")
-        if operator is None:
+        schema = handlers.dispatch(None, port.OperatorQuery(slug or ""))
+        if schema is None:
             raise CommandError(f"no operator {slug!r}")
-        with tenant_context(operator):
-            return [(code, connectors or count, float(kw) / count) for code, count, kw in
-                    Pile.objects.filter(protocol="ykc", enabled=True)
-                    .values_list("code", "connector_count", "rated_power_kw")]
+        piles = handlers.dispatch(schema, port.PilesQuery(protocol="ykc", enabled_only=True))
+        return [(p.pile_code, connectors or p.connector_count,
+                 float(p.rated_power_kw) / p.connector_count) for p in piles]
