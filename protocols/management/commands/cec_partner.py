@@ -45,11 +45,12 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="end", help="push-orders: last day (yyyy-mm-dd)")
 
     def handle(self, *args, **o):
-        from django_tenants.utils import schema_context
+        from django_tenants.utils import get_public_schema_name, schema_context
 
         from charging import handlers, port
 
-        schema = handlers.dispatch(None, port.OperatorQuery(o["tenant"]))
+        with schema_context(get_public_schema_name()):  # (a one-shot command: no dispatch's
+            schema = handlers.handle(port.OperatorQuery(o["tenant"]))  # connection cleanup)
         if schema is None:
             raise CommandError(f"no operator {o['tenant']!r}")
         with schema_context(schema):
