@@ -88,7 +88,7 @@ def stack(operators, tmp_path):
 def test_every_periodic_job_runs_on_the_procfile_worker_and_beat(stack, client, db):
     prefix, procs = stack
     wanted = {task for task, _ in periodic_jobs().values()} | {"evplatform.fan_out"}
-    assert len(wanted) == 11
+    assert len(wanted) == 14
     r = _client()
     ran: dict = {}
     deadline = time.monotonic() + 120
