@@ -53,6 +53,13 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
     """Charge ``amount`` yuan for the order (beyond the funds: the member's arrears).
     Returns (paid, refunded): for pay-per-order, the unused prepayment is refunded."""
     key = f"order:{order.number}:charge"
+    if order.mode == PaymentMode.PARTNER:
+        ledger.partner_order_charge(
+            partner=order.partner, amount=amount, key=key, ref=order.number,
+            memo=_memo(gettext_noop("Partner order %(ref)s"), f"{order.number} {order.partner_seq}"),
+        )
+        _split(order, amount)
+        return amount, ZERO
     if order.mode == PaymentMode.PREPAY:
         settled = billing_services.prepay_settle(order_ref=order.number, amount_used=amount, key=key)
         refunded = settled.refund.amount if settled.refund is not None else ZERO

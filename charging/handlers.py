@@ -50,15 +50,18 @@ def _offline(event: port.PileOffline) -> None:
 
 
 def _connector_status(event: port.ConnectorStatusChanged) -> None:
+    from evplatform.queue import task_queue_on_commit
     from stations import services
 
-    services.connector_status_save(pile_code=event.pile_code, connector_no=event.connector_no,
-                                   status=str(event.status), at=event.at)
+    changed = services.connector_status_save(pile_code=event.pile_code,
+                                             connector_no=event.connector_no,
+                                             status=str(event.status), at=event.at)
+    if changed:  # partners and regulators hear of it (notification_stationStatus)
+        task_queue_on_commit("cec.connector_status", event.pile_code, event.connector_no)
     if event.status == port.ConnectorStatus.IDLE:
         # The car left: the next driver in the station's queue is offered the connector.
         from django.db import transaction
 
-        from evplatform.queue import task_queue_on_commit
         from stations.models import Pile
 
         station_id = Pile.objects.filter(code=event.pile_code).values_list("station_id", flat=True).first()
@@ -233,6 +236,36 @@ def _credential(query: port.CredentialQuery) -> port.CredentialDecision:
     return cards.credential_check(query)
 
 
+def _stations(query: port.StationsQuery) -> tuple[port.StationView, ...]:
+    from . import partners
+
+    return partners.stations_view(query)
+
+
+def _orders(query: port.OrdersQuery) -> tuple[port.OrderView, ...]:
+    from . import partners
+
+    return partners.orders_view(query)
+
+
+def _partner_start(request: port.PartnerStart) -> port.PartnerOrderReply:
+    from . import partners
+
+    return partners.partner_start(request)
+
+
+def _partner_stop(request: port.PartnerStop) -> port.PartnerOrderReply:
+    from . import partners
+
+    return partners.partner_stop(request)
+
+
+def _partner_balance(query: port.PartnerBalanceQuery):
+    from settlement import selectors
+
+    return selectors.partner_receivable(query.partner)
+
+
 HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileLogin: _login,
     port.PileOnline: _online,
@@ -253,6 +286,11 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.RecordReviewQuery: _record_review,
     port.CardStartRequest: _card_start,
     port.CredentialQuery: _credential,
+    port.StationsQuery: _stations,
+    port.OrdersQuery: _orders,
+    port.PartnerStart: _partner_start,
+    port.PartnerStop: _partner_stop,
+    port.PartnerBalanceQuery: _partner_balance,
 }
 
 

@@ -34,6 +34,7 @@ class PaymentMode(models.TextChoices):
     WALLET = "wallet", _("Wallet")
     PREPAY = "prepay", _("Pay per order")
     CARD = "card", _("Card / VIN")
+    PARTNER = "partner", _("Partner platform")
 
 
 class StopReason(models.TextChoices):
@@ -139,6 +140,10 @@ class ChargingOrder(models.Model):
     )
     # The driver app's Idempotency-Key of the start request (a retried POST finds this order).
     idempotency_key = models.CharField(_("idempotency key"), max_length=64, blank=True)
+    # An interconnection partner's order (T/CEC query_start_charge): the partner platform's
+    # OperatorID and its StartChargeSeq; billed to the partner's receivable, no member.
+    partner = models.CharField(_("partner platform"), max_length=9, blank=True, db_index=True)
+    partner_seq = models.CharField(_("partner's order number"), max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("charging order")
@@ -160,6 +165,11 @@ class ChargingOrder(models.Model):
                 fields=["member", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
                 name="order_idempotency_key_per_member",
+            ),
+            models.UniqueConstraint(
+                fields=["partner", "partner_seq"],
+                condition=~models.Q(partner_seq=""),
+                name="order_partner_seq_unique",
             ),
         ]
 

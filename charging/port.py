@@ -690,3 +690,166 @@ def command_from_dict(data: dict):
         if name in fields:
             fields[name] = Decimal(fields[name])
     return cls(**fields)
+
+
+# --- interconnection (T/CEC platforms): protocol → domain queries and requests ---------
+# A partner platform's drivers charge on the operator's piles: the CEC server asks for the
+# operator's stations and starts, stops and follows partner orders through these; the
+# domain creates partner orders through the same order-creation path as the app's.
+
+
+@dataclass(frozen=True)
+class ConnectorView:
+    """One connector as partners see it: ``connector_type`` is the CEC ConnectorType code
+    (the platform stores that code), power kW, voltage V, current A."""
+
+    connector_no: int
+    name: str
+    status: ConnectorStatus
+    connector_type: int
+    power_kw: Decimal
+    voltage_v: int
+    current_a: int
+    status_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PileView:
+    """One pile: ``current_type`` is the CEC EquipmentType code (1 DC, 2 AC, 3 both)."""
+
+    code: str
+    name: str
+    current_type: int
+    power_kw: Decimal
+    vendor: str
+    model: str
+    online: bool
+    connectors: tuple[ConnectorView, ...]
+
+
+@dataclass(frozen=True)
+class StationView:
+    """One station as partners see it: ``station_type`` / ``status`` are the CEC
+    StationType / StationStatus codes (the platform stores those), coordinates GCJ-02."""
+
+    id: int
+    code: str
+    name: str
+    address: str
+    area_code: str
+    latitude: Decimal | None
+    longitude: Decimal | None
+    station_type: int
+    status: int
+    phone: str
+    opening_hours: str
+    parking_fee_note: str
+    time_zone: str
+    updated_at: datetime
+    piles: tuple[PileView, ...]
+
+
+@dataclass(frozen=True)
+class StationsQuery:
+    """The operator's stations, with piles and connectors, by id (``station_ids`` None:
+    all), changed since ``changed_since`` if given. Answered with ``tuple[StationView]``
+    ordered by id."""
+
+    station_ids: tuple[int, ...] | None = None
+    changed_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    """One priced part of an order: kWh 4 dp, prices yuan/kWh, money yuan 2 dp."""
+
+    start: datetime
+    end: datetime
+    energy_kwh: Decimal
+    electricity_price: Decimal
+    service_price: Decimal
+    electricity_yuan: Decimal
+    service_yuan: Decimal
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order as a partner or regulator sees it. ``state`` is the order state's value
+    (created, starting, charging, stopping, finished, settled, failed...); money yuan,
+    energy kWh; the live readings are the latest the pile sent."""
+
+    id: int
+    number: str
+    partner: str
+    partner_seq: str
+    station_id: int
+    pile_code: str
+    connector_no: int
+    connector_status: ConnectorStatus
+    state: str
+    stop_reason: StopReason | None
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    settled_at: datetime | None
+    energy_kwh: Decimal
+    electricity_yuan: Decimal
+    service_yuan: Decimal
+    total_yuan: Decimal
+    voltage_v: Decimal | None = None
+    current_a: Decimal | None = None
+    soc_percent: int | None = None
+    details: tuple[OrderDetail, ...] = ()
+
+
+@dataclass(frozen=True)
+class PartnerStart:
+    """A partner platform asks to start charging on ``pile_code``/``connector_no`` for its
+    order ``partner_seq``; the pile may spend up to ``credit_yuan``. Answered with
+    :class:`PartnerOrderReply` (a repeated ``partner_seq`` returns the first order)."""
+
+    partner: str
+    partner_seq: str
+    pile_code: str
+    connector_no: int
+    credit_yuan: Decimal
+
+
+@dataclass(frozen=True)
+class PartnerStop:
+    """A partner platform asks to stop its order ``partner_seq``. Answered with
+    :class:`PartnerOrderReply`."""
+
+    partner: str
+    partner_seq: str
+
+
+@dataclass(frozen=True)
+class PartnerOrderReply:
+    """The order (None when there is none), or why it was refused: a
+    :class:`StartRefusal` value, ``order_unknown``, ``not_charging``, ``seq_reused``."""
+
+    order: OrderView | None
+    refusal: str = ""
+
+
+@dataclass(frozen=True)
+class OrdersQuery:
+    """Orders by id (``order_ids``), or of partner ``partner`` (empty: every order) by
+    ``partner_seq``, or settled in [``settled_from``, ``settled_to``), or still active
+    (``active``). Answered with ``tuple[OrderView]`` ordered by id."""
+
+    order_ids: tuple[int, ...] | None = None
+    partner: str = ""
+    partner_seq: str = ""
+    settled_from: datetime | None = None
+    settled_to: datetime | None = None
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class PartnerBalanceQuery:
+    """What partner ``partner`` (OperatorID) owes the operator for its drivers' orders.
+    Answered with yuan (Decimal, 2 dp; 0 when nothing)."""
+
+    partner: str

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
+from demo.interconnect import demo_partner_configure
 from demo.invoicing import DEMO_FAPIAO_URL, demo_invoicing_configure
 from tenants.models import MiniProgram, Operator
 from tenants.selectors import operator_get_by_slug
@@ -307,4 +308,5 @@ def seed_demo_operator(
             fapiao_url=fapiao_url or DEMO_FAPIAO_URL,
             callback_base_url=notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}",
         )
+        demo_partner_configure()
     return DemoInfo(operator=operator, host=demo_host(), created=created, pile_codes=codes)

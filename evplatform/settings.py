@@ -212,6 +212,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # operator's schema (evplatform/tenancy.py).
 # How often the big screen's server side rebuilds its state and pushes what changed.
 BIGSCREEN_TICK_MS = env_int("BIGSCREEN_TICK_MS", 1000)
+# T/CEC 102 interconnection: where partners call us on an operator's host, and how pushes
+# to partners are retried (seconds after each failed attempt; then the push is dead).
+CEC_PATH_PREFIX = env_str("CEC_PATH_PREFIX", "/evcs/v1/")
+CEC_RETRY_DELAYS_S = tuple(
+    int(x) for x in env_str("CEC_RETRY_DELAYS_S", "15,60,300,1800,3600").split(",") if x.strip()
+)
+CEC_HTTP_TIMEOUT_S = env_int("CEC_HTTP_TIMEOUT_S", 10)
 CELERY_BEAT_SCHEDULE: dict = {
     # Today's statistics: faults, offline time, members and wallets (orders update theirs
     # as they settle).
@@ -299,6 +306,23 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "evplatform.fan_out",
         "schedule": env_int("SMS_RECEIPTS_SECONDS", 60),
         "args": ["marketing.sms_pull_receipts"],
+    },
+    # Interconnection (T/CEC): charge-status pushes at partners' cadence and pushes due
+    # (retries); the daily order reconciliation (check_charge_orders) with partners.
+    "cec-pushes-due": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("CEC_PUSHES_DUE_SECONDS", 15),
+        "args": ["cec.pushes_due"],
+    },
+    "cec-partner-stations": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("CEC_PARTNER_STATIONS_SECONDS", 3600),
+        "args": ["cec.partner_stations_pull"],
+    },
+    "cec-check-orders": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("CEC_CHECK_ORDERS_SECONDS", 86400),
+        "args": ["cec.check_orders"],
     },
 }
 

@@ -1,5 +1,6 @@
 """URLs on an operator's host, and the driver API (routed to the operator's schema)."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -22,6 +23,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("q/<str:code>", qr_landing, name="qr-landing"),
+    # T/CEC 102 interconnection: partner and regulator platforms call us here.
+    path(settings.CEC_PATH_PREFIX.strip("/") + "/", include("protocols.cec.urls")),
     path("bigscreen/", bigscreen, name="bigscreen"),
     path("reports/", report_page, name="reports"),
     # The drivers' H5 app (miniprogram/, built by `make miniprogram`).

@@ -203,3 +203,6 @@ class SessionMessageAdmin(ReadOnlyAdmin):
     @admin.display(description=_("message"), ordering="frame_type")
     def frame_code(self, obj):
         return format_html("<code>{}</code> {}", f"0x{obj.frame_type:02X}", frame_name(obj.frame_type))
+
+
+from protocols.cec import admin as _cec_admin  # noqa: E402, F401  (partners, push log)

@@ -99,3 +99,13 @@ class OcppTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pile_code} #{self.pk} {self.trade_no}"
+
+
+# The interconnection partners' models (T/CEC) live beside their protocol package.
+from protocols.cec.models import (  # noqa: E402, F401
+    IssuedToken,
+    Partner,
+    Push,
+    RemoteConnector,
+    RemoteStation,
+)

@@ -14,3 +14,6 @@ def prune() -> dict[str, int]:
     from protocols.ykc.store import prune as prune_rows
 
     return prune_rows(now=timezone.now())
+
+
+from protocols.cec import tasks as _cec_tasks  # noqa: E402, F401  (registers cec.* tasks)

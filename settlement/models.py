@@ -39,8 +39,12 @@ class Account(models.Model):
         COMMISSION = "platform_commission", _("Platform commission payable")
         PAYOUT_TRANSIT = "payout_in_transit", _("Owner payouts in transit")
         BANK = "bank", _("Bank account (offline transfers)")
+        # per interconnection partner platform (T/CEC): what its drivers' orders owe us
+        PARTNER_RECEIVABLE = "partner_receivable", _("Partner platform receivable")
 
-    DEBIT_NORMAL = {Kind.ARREARS, Kind.CLEARING, Kind.PROMOTION, Kind.BANK}
+    DEBIT_NORMAL = {
+        Kind.ARREARS, Kind.CLEARING, Kind.PROMOTION, Kind.BANK, Kind.PARTNER_RECEIVABLE
+    }
     MEMBER_KINDS = (
         Kind.WALLET_CASH, Kind.WALLET_BONUS, Kind.HELD_CASH, Kind.HELD_BONUS, Kind.ARREARS
     )
@@ -101,6 +105,7 @@ class Posting(models.Model):
         HOLD = "hold", _("Funds held for an order")
         HOLD_RELEASE = "hold_release", _("Held funds released")
         ORDER_CHARGE = "order_charge", _("Charging order payment")
+        PARTNER_ORDER = "partner_order", _("Partner platform order (receivable)")
         PREPAY_RECEIVED = "prepay_received", _("Order prepayment received")
         PREPAY_SETTLE = "prepay_settle", _("Order prepayment settled")
         REFUND_REQUEST = "refund_request", _("Refund requested")

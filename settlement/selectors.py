@@ -145,3 +145,10 @@ def owner_payable_expected() -> dict[int, Decimal]:
     for owner_id, amount in paid:
         expected[owner_id] = expected.get(owner_id, ZERO) - amount
     return expected
+
+
+def partner_receivable(partner: str) -> Decimal:
+    """What interconnection partner ``partner`` (OperatorID) owes us for its drivers'
+    orders, yuan (0 before its first order)."""
+    account = Account.objects.filter(code=f"{Account.Kind.PARTNER_RECEIVABLE}:{partner}").first()
+    return account.balance if account is not None else ZERO

@@ -107,6 +107,16 @@ def accounts_locked(*, kinds: Sequence[str] = (), owner_ids: Sequence[int] = ())
     return found
 
 
+def partner_account(partner: str) -> Account:
+    """The receivable of interconnection partner ``partner`` (its 9-character OperatorID):
+    what the orders its drivers ran on our piles owe us (debit-normal)."""
+    account, _created = Account.objects.get_or_create(
+        code=f"{Kind.PARTNER_RECEIVABLE}:{partner}",
+        defaults={"kind": Kind.PARTNER_RECEIVABLE, "allow_negative": True},
+    )
+    return account
+
+
 def money_policy() -> MoneyPolicy:
     """This operator's money policy (made with defaults on first use)."""
     policy = MoneyPolicy.objects.order_by("pk").first()
@@ -416,6 +426,29 @@ def order_charge(
     return _write(
         key=key, kind=Posting.Kind.ORDER_CHARGE, lines=lines, locked=locked, member=member,
         ref=ref, memo=memo,
+    )
+
+
+@transaction.atomic
+def partner_order_charge(
+    *, partner: str, amount: Decimal, key: str, memo: str = "", ref: str = ""
+) -> Posting | None:
+    """A partner platform's order of ``amount`` yuan: debited to the partner's receivable,
+    credited to operator revenue (the split moves the shares out as for any order; the
+    partner pays the receivable by transfer). Idempotent by ``key``; None for a free order."""
+    amount = yuan(amount)
+    if amount < 0:
+        raise LedgerError(_("The amount must not be negative."), "invalid_amount")
+    receivable = partner_account(partner)
+    revenue = system_account(Kind.REVENUE)
+    locked = _lock([receivable, revenue])
+    if existing := _existing(key):
+        return existing
+    if amount == 0:
+        return None
+    return _write(
+        key=key, kind=Posting.Kind.PARTNER_ORDER, lines=[(receivable, amount), (revenue, -amount)],
+        locked=locked, ref=ref, memo=memo,
     )
 
 

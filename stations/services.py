@@ -86,10 +86,11 @@ def connector_save(*, connector: Connector) -> Connector:
 
 
 def connector_status_save(*, pile_code: str, connector_no: int, status: str,
-                          at: datetime) -> None:
-    """``Connector.status`` after a change the pile reported (no-op if already so)."""
-    (Connector.objects.filter(pile__code=pile_code, number=connector_no)
-     .exclude(status=status).update(status=status, status_changed_at=at))
+                          at: datetime) -> bool:
+    """``Connector.status`` after a change the pile reported (no-op if already so).
+    Returns whether it changed."""
+    return bool(Connector.objects.filter(pile__code=pile_code, number=connector_no)
+                .exclude(status=status).update(status=status, status_changed_at=at))
 
 
 def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:

@@ -104,6 +104,10 @@ def order_transition(
                              f"order {order.number} {to_state}")
     if to_state == S.SETTLED:
         task_queue_on_commit("analytics.order_update", order.pk)  # the dashboards' aggregates
+    # Interconnection: the partner whose order this is hears of every step (start result,
+    # stop result, the settled order); every settled order reaches the regulators.
+    if order.partner or to_state == S.SETTLED:
+        task_queue_on_commit("cec.order_changed", order.pk, to_state)
 
 
 def _new_order_number(now: datetime) -> str:

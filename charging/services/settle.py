@@ -15,6 +15,7 @@ from evplatform.queue import task_queue_on_commit
 from .. import funds
 from ..models import (
     ChargingOrder,
+    PaymentMode,
     StopReason,
     TransactionRecord,
 )
@@ -66,7 +67,7 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             zero = record_checks.pile_amount_zero(record, bill.charging_yuan)
             if zero:
                 holds.append(zero)
-        if order.member_id is None:
+        if order.member_id is None and order.mode != PaymentMode.PARTNER:
             holds.append(record_checks.unknown_trade())
         if holds:
             order.abnormal = True

@@ -48,7 +48,7 @@ def _check_member(member: Member) -> None:
         raise OrderRefused("member_disabled", _("This account is disabled."), 403)
 
 
-def _check_connector(connector: Connector, member: Member) -> None:
+def _check_connector(connector: Connector, member: Member | None) -> None:
     pile = connector.pile
     station = pile.station
     if station.status != Station.Status.OPERATING:
@@ -68,7 +68,8 @@ def _check_connector(connector: Connector, member: Member) -> None:
         .first()
     )
     # Only the member holding the reservation may start on a reserved connector.
-    if (reserved_for is not None or status == Connector.Status.RESERVED) and reserved_for != member.pk:
+    member_pk = member.pk if member is not None else None
+    if (reserved_for is not None or status == Connector.Status.RESERVED) and reserved_for != member_pk:
         raise OrderRefused("connector_reserved", _("This connector is reserved."))
     if status not in (Connector.Status.PLUGGED, Connector.Status.RESERVED):
         raise OrderRefused("connector_busy", _("This connector is in use."))
@@ -99,7 +100,7 @@ def order_start(
 
 def order_create(
     *,
-    member: Member,
+    member: Member | None,
     connector: Connector,
     mode: str,
     prepay_ref: str | None = None,
@@ -107,6 +108,9 @@ def order_create(
     card_no: str = "",
     vin: str = "",
     idempotency_key: str = "",
+    partner: str = "",
+    partner_seq: str = "",
+    partner_credit: Decimal | None = None,
     now: datetime | None = None,
 ) -> ChargingOrder:
     """The one path that creates an order, whoever asks: the app (:func:`order_start`), a
@@ -123,16 +127,37 @@ def order_create(
     pile_disabled, pile_offline, connector_fault, connector_not_plugged,
     connector_reserved, connector_busy, tariff_missing, insufficient_balance,
     prepay_unpaid, idempotency_key_reused (the key started another connector's order).
+
+    A partner platform's order (T/CEC ``query_start_charge``): ``member`` None, ``mode``
+    partner, ``partner`` its OperatorID, ``partner_seq`` its StartChargeSeq (a repeat returns
+    the first order, on another connector raises idempotency_key_reused), and
+    ``partner_credit`` the yuan the pile may spend (no wallet hold: the order is billed to
+    the partner's receivable at settlement).
     """
     from billing.tariffs import selectors as tariff_selectors
     from billing.tariffs import services as tariff_services
 
     now = now or timezone.now()
-    _check_member(member)
+    by_partner = mode == PaymentMode.PARTNER
+    if by_partner != (member is None) or (by_partner and not (partner and partner_seq)):
+        raise ValueError("a partner order has a partner and its sequence and no member")
+    if member is not None:
+        _check_member(member)
     policy = ChargingPolicy.current()
     with transaction.atomic():
-        # Lock the member row: two starts of one member serialise here.
-        Member.objects.select_for_update().get(pk=member.pk)
+        if member is not None:
+            # Lock the member row: two starts of one member serialise here.
+            Member.objects.select_for_update().get(pk=member.pk)
+        if by_partner:
+            earlier = ChargingOrder.objects.filter(partner=partner, partner_seq=partner_seq).first()
+            if earlier is not None:
+                if earlier.connector_id != connector.pk:
+                    raise OrderRefused(
+                        "idempotency_key_reused",
+                        _("This order number was used for another request."),
+                        422,
+                    )
+                return earlier
         if idempotency_key:
             earlier = ChargingOrder.objects.filter(
                 member=member, idempotency_key=idempotency_key
@@ -151,7 +176,9 @@ def order_create(
              .filter(piles__connectors=connector.pk, max_power_kw__isnull=False))
         connector = (Connector.objects.select_for_update(of=("self",))
                      .select_related("pile__station").get(pk=connector.pk))
-        if ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists():
+        if member is not None and ChargingOrder.objects.filter(
+            member=member, state__in=ACTIVE_STATES
+        ).exists():
             raise OrderRefused("order_in_progress", _("You already have a charge in progress."))
         _check_connector(connector, member)
         power.power_check_start(station=connector.pile.station, pile=connector.pile)
@@ -183,6 +210,8 @@ def order_create(
             pile_initiated=at_pile,
             start_deadline=now + timedelta(seconds=policy.start_timeout_s),
             idempotency_key=idempotency_key,
+            partner=partner,
+            partner_seq=partner_seq,
         )
         if mode == PaymentMode.PREPAY:
             order.prepay_amount = paid
@@ -193,6 +222,8 @@ def order_create(
             raise OrderRefused("connector_busy", _("This connector is in use.")) from exc
         if mode == PaymentMode.PREPAY:
             order.hold_amount = order.prepay_amount
+        elif by_partner:
+            order.hold_amount = partner_credit or Decimal("0.00")
         else:
             held = funds.hold_for_order(order)
             if held is None:
@@ -203,19 +234,22 @@ def order_create(
         if at_pile:
             actor, actor_id = Actor.PILE, ""
             reason = f"{'vin' if vin else 'card'} start at the pile"
+        elif by_partner:
+            actor, actor_id, reason = Actor.SYSTEM, partner, f"partner order {partner_seq}"
         else:
             actor, actor_id, reason = Actor.MEMBER, member.pk, ""
         order_transition(
             order, S.STARTING, actor=actor, actor_id=actor_id, reason=reason,
             fields=("hold_amount",),
         )
-        Reservation.objects.filter(
-            member=member, connector=connector, state=Reservation.State.ACTIVE
-        ).update(state=Reservation.State.USED, ended_at=now, order=order)
-        # A driver in this station's queue is served, whether offered this connector or not.
-        QueueEntry.objects.filter(
-            member=member, station=order.station, state__in=QueueEntry.OPEN
-        ).update(state=QueueEntry.State.SERVED, ended_at=now, end_reason=f"order {order.number}")
+        if member is not None:
+            Reservation.objects.filter(
+                member=member, connector=connector, state=Reservation.State.ACTIVE
+            ).update(state=Reservation.State.USED, ended_at=now, order=order)
+            # A driver in this station's queue is served, whether offered this connector or not.
+            QueueEntry.objects.filter(
+                member=member, station=order.station, state__in=QueueEntry.OPEN
+            ).update(state=QueueEntry.State.SERVED, ended_at=now, end_reason=f"order {order.number}")
         tariff_services.tariff_version_lock(version=version)
         if not at_pile:
             _queue_command("charging.order_send_start", order.pk)

@@ -13,6 +13,9 @@ GATEWAY_MESSAGES = (
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,
     port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery, port.CredentialQuery,
     port.RecordReviewQuery,
+    # interconnection (T/CEC): partners' queries and requests
+    port.StationsQuery, port.OrdersQuery, port.PartnerStart, port.PartnerStop,
+    port.PartnerBalanceQuery,
 )
 
 

@@ -1,0 +1,26 @@
+"""The demo operator's interconnection partner: the fake CEC peer (``python -m
+fakes.cec_peer``, started by ``make run``) as aggregator and regulator, seeing every
+station. Development wiring only."""
+
+from __future__ import annotations
+
+import os
+
+DEMO_CEC_URL = os.environ.get("FAKE_CEC_URL", "http://127.0.0.1:8805")
+DEMO_CEC_PEER_ID = "MA1FAKE01"  # the fake peer's OperatorID (its --operator-id)
+DEMO_CEC_OUR_ID = "MA5DEMO01"  # the demo operator's OperatorID (the peer's --our-id)
+DEMO_CEC_SECRET = "1234567890abcdef"  # both sets (the peer's --secret), demo only
+
+
+def demo_partner_configure(*, url: str = DEMO_CEC_URL) -> None:
+    """Create or refresh the demo partner (in the current operator's schema)."""
+    from protocols.cec.models import Partner
+
+    s = DEMO_CEC_SECRET
+    Partner.objects.update_or_create(operator_id=DEMO_CEC_PEER_ID, defaults={
+        "name": "演示互联平台 (fake CEC peer)", "our_operator_id": DEMO_CEC_OUR_ID,
+        "in_operator_secret": s, "in_data_secret": s, "in_data_iv": s, "in_sig_secret": s,
+        "out_operator_secret": s, "out_data_secret": s, "out_data_iv": s, "out_sig_secret": s,
+        "base_url": url, "path_prefix": "/evcs/v1/", "is_customer_operator": True,
+        "is_regulator": True, "all_stations": True, "enabled": True,
+    })

@@ -1,0 +1,285 @@
+"""What we push to partners and regulators, through a queue that survives their outages.
+
+Each message is one :class:`Push` row keyed by what it is about (``order_info:<seq>``,
+``start_result:<seq>``, ``status:<connector>:<time>``...), so an event seen twice, a
+manual push of an order already pushed, or a retry never makes a second message: the same
+row is (re)sent. A push is done when the partner confirms it (``Ret`` 0 and the
+interface's success field); otherwise it is retried after ``CEC_RETRY_DELAYS_S`` and, past
+the last delay, left ``dead`` for staff to retry from the admin. Sending happens in the
+worker (``cec.push_send``, and the ``cec.pushes_due`` beat job), never in a driver's
+request: a partner that times out delays nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from charging import handlers, port
+from evplatform.queue import task_queue_on_commit
+
+from . import client, codec, convert
+from .models import Partner, Push
+
+logger = logging.getLogger(__name__)
+
+LEASE_S = 120  # a push being sent is not picked up again for this long
+
+
+def _ask(message):
+    return handlers.handle(message)  # already in the operator's schema
+
+
+def push_enqueue(*, partner: Partner, interface: str, key: str, payload: dict,
+                 resend: bool = False) -> Push:
+    """Queue ``payload`` for ``interface`` at ``partner`` under ``key`` (sent after commit).
+    An existing push with that key is left alone, unless ``resend`` (a dead or done one is
+    queued again, as the same message)."""
+    with transaction.atomic():
+        push = Push.objects.select_for_update().filter(partner=partner, key=key).first()
+        if push is None:
+            try:
+                with transaction.atomic():
+                    push = Push.objects.create(partner=partner, interface=interface, key=key,
+                                               payload=codec.dumps(payload))
+            except IntegrityError:  # queued at the same moment by another worker
+                return Push.objects.get(partner=partner, key=key)
+        elif resend and push.state != Push.State.PENDING:
+            push.state, push.next_attempt_at = Push.State.PENDING, timezone.now()
+            push.payload = codec.dumps(payload)
+            push.save(update_fields=["state", "next_attempt_at", "payload"])
+        else:
+            return push
+        task_queue_on_commit("cec.push_send", push.pk)
+    return push
+
+
+def push_retry(*, push_id: int) -> Push:
+    """Staff: send a dead (or waiting) push again now; its attempts start over."""
+    with transaction.atomic():
+        push = Push.objects.select_for_update().get(pk=push_id)
+        if push.state == Push.State.DONE:
+            return push
+        push.state, push.attempts, push.next_attempt_at = Push.State.PENDING, 0, timezone.now()
+        push.save(update_fields=["state", "attempts", "next_attempt_at"])
+        task_queue_on_commit("cec.push_send", push.pk)
+    return push
+
+
+def _confirmed(interface: str, data: Any) -> bool:
+    data = data if isinstance(data, dict) else {}
+    if interface == "notification_stationStatus":
+        return data.get("Status") in (0, 1)  # 1: ignored, do not retry
+    if interface == "notification_charge_order_info":
+        return data.get("ConfirmResult") is not None  # 1 = disputed: answered, kept in result
+    if interface == "check_charge_orders":
+        return True
+    return data.get("SuccStat") == 0
+
+
+def push_send(*, push_id: int, now: datetime | None = None) -> str:
+    """Send one pending push whose time has come; returns done, retry, dead or skipped."""
+    now = now or timezone.now()
+    claimed = Push.objects.filter(
+        pk=push_id, state=Push.State.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + timedelta(seconds=LEASE_S))
+    if not claimed:
+        return "skipped"
+    push = Push.objects.select_related("partner").get(pk=push_id)
+    push.attempts += 1
+    push.sent_at = now
+    error, ret = "", None
+    try:
+        reply = client.call(push.partner, push.interface, push.data())
+        push.last_request, push.last_response = reply.request, reply.response
+        ret, push.result = reply.ret, reply.data
+        if reply.ret != 0:
+            error = f"Ret {reply.ret} {reply.msg}"
+        elif not _confirmed(push.interface, reply.data):
+            error = "not confirmed by the partner"
+    except client.CallFailed as exc:
+        error = str(exc)
+        push.last_request, push.last_response = exc.request, exc.response
+    push.last_ret, push.last_error = ret, error[:300]
+    delays = settings.CEC_RETRY_DELAYS_S
+    if not error:
+        push.state, push.done_at, outcome = Push.State.DONE, timezone.now(), "done"
+    elif push.attempts > len(delays):
+        push.state, outcome = Push.State.DEAD, "dead"
+        logger.warning("CEC push %s to %s is dead: %s", push.key, push.partner, error)
+    else:
+        push.next_attempt_at = timezone.now() + timedelta(seconds=delays[push.attempts - 1])
+        outcome = "retry"
+    push.save()
+    return outcome
+
+
+def pushes_send_due(*, now: datetime | None = None, limit: int = 200) -> int:
+    """Send the pending pushes whose time has come (the beat job's second half)."""
+    now = now or timezone.now()
+    ids = list(Push.objects.filter(state=Push.State.PENDING, next_attempt_at__lte=now)
+               .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    for push_id in ids:
+        push_send(push_id=push_id, now=now)
+    return len(ids)
+
+
+# --- what is pushed, and to whom ---------------------------------------------------------
+
+
+def _order(order_id: int) -> port.OrderView | None:
+    found = _ask(port.OrdersQuery(order_ids=(order_id,)))
+    return found[0] if found else None
+
+
+def _partner_of(order: port.OrderView) -> Partner | None:
+    if not order.partner:
+        return None
+    return Partner.objects.filter(operator_id=order.partner, enabled=True).first()
+
+
+def _regulators():
+    return Partner.objects.filter(enabled=True, is_regulator=True).exclude(base_url="")
+
+
+def order_changed(*, order_id: int, state: str) -> list[Push]:
+    """An order moved to ``state``: its partner hears the start result (charging, or
+    failed while starting), the stop result (finished) and the settled order; every
+    regulator gets every settled order."""
+    order = _order(order_id)
+    if order is None:
+        return []
+    pushes = []
+    partner = _partner_of(order)
+    if partner is not None and partner.base_url:
+        us, seq = partner.our_operator_id, order.partner_seq
+        cid = convert.connector_id(us, order.pile_code, order.connector_no)
+        if state in ("charging", "failed") and not (state == "failed" and order.started_at):
+            pushes.append(push_enqueue(
+                partner=partner, interface="notification_start_charge_result",
+                key=f"start_result:{seq}",
+                payload={"StartChargeSeq": seq, "StartChargeSeqStat": 2 if state == "charging" else 4,
+                         "ConnectorID": cid, "StartTime": convert.when(order.started_at or order.created_at),
+                         "IdentCode": ""},
+            ))
+        if state in ("finished", "settled"):
+            pushes.append(push_enqueue(
+                partner=partner, interface="notification_stop_charge_result",
+                key=f"stop_result:{seq}",
+                payload={"StartChargeSeq": seq, "StartChargeSeqStat": 4, "ConnectorID": cid,
+                         "SuccStat": 0, "FailReason": 0},
+            ))
+        if state == "settled":
+            pushes.append(push_enqueue(
+                partner=partner, interface="notification_charge_order_info",
+                key=f"order_info:{seq}", payload=convert.charge_order_info(us, order),
+            ))
+    if state == "settled":
+        for regulator in _regulators():
+            pushes.append(order_to_regulator(regulator, order))
+    return pushes
+
+
+def order_to_regulator(regulator: Partner, order: port.OrderView, *, resend: bool = False) -> Push:
+    info = convert.charge_order_info(regulator.our_operator_id, order)
+    return push_enqueue(partner=regulator, interface="notification_charge_order_info",
+                        key=f"order_info:{order.number}", payload=info, resend=resend)
+
+
+def orders_push(*, regulator: Partner, order_ids: tuple[int, ...] | None = None,
+                settled_from: datetime | None = None, settled_to: datetime | None = None) -> int:
+    """Staff: push these settled orders (by id, or settled in the range) to ``regulator``
+    now. An order pushed before is sent again as the same message, never as a new one."""
+    orders = _ask(port.OrdersQuery(order_ids=order_ids, settled_from=settled_from,
+                                   settled_to=settled_to))
+    count = 0
+    for order in orders:
+        if order.state == "settled":
+            order_to_regulator(regulator, order, resend=True)
+            count += 1
+    return count
+
+
+def _visible(partner: Partner, station_id: int) -> bool:
+    return partner.all_stations or partner.stations.filter(pk=station_id).exists()
+
+
+def connector_status(*, pile_code: str, connector_no: int) -> list[Push]:
+    """A connector's status changed: every partner and regulator that sees its station gets
+    ``notification_stationStatus`` (one message per change)."""
+    partners = list(Partner.objects.filter(enabled=True).exclude(base_url="").filter(
+        Q(is_customer_operator=True) | Q(is_regulator=True)))
+    if not partners:
+        return []
+    for station in _ask(port.StationsQuery()):
+        for pile in station.piles:
+            if pile.code != pile_code:
+                continue
+            for c in pile.connectors:
+                if c.connector_no != connector_no:
+                    continue
+                at = (c.status_changed_at or timezone.now()).isoformat()
+                return [
+                    push_enqueue(
+                        partner=p, interface="notification_stationStatus",
+                        key=f"status:{pile_code}:{connector_no}:{at}",
+                        payload={"ConnectorStatusInfo": convert.connector_status_info(
+                            p.our_operator_id, pile_code, c)},
+                    )
+                    for p in partners if _visible(p, station.id)
+                ]
+    return []
+
+
+def charge_status_due(*, now: datetime | None = None) -> int:
+    """Push ``notification_equip_charge_status`` for every charging partner order at its
+    partner's cadence (one message per order and interval)."""
+    now = now or timezone.now()
+    count = 0
+    partners = {p.operator_id: p for p in Partner.objects.filter(enabled=True).exclude(base_url="")}
+    if not partners:
+        return 0
+    for order in _ask(port.OrdersQuery(active=True)):
+        partner = partners.get(order.partner)
+        if partner is None or order.state != "charging":
+            continue
+        bucket = int(now.timestamp()) // max(1, partner.status_interval_s)
+        push_enqueue(partner=partner, interface="notification_equip_charge_status",
+                     key=f"charge_status:{order.partner_seq}:{bucket}",
+                     payload=convert.charge_status(partner.our_operator_id, order, now))
+        count += 1
+    return count
+
+
+def check_orders(*, day, now: datetime | None = None) -> list[Push]:
+    """``check_charge_orders`` for local ``day`` (a date) to every partner with orders that
+    day (its own orders) and every regulator (all orders)."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=convert.CHINA)
+    end = start + timedelta(days=1)
+    orders = _ask(port.OrdersQuery(settled_from=start, settled_to=end))
+    pushes = []
+    for partner in Partner.objects.filter(enabled=True).exclude(base_url=""):
+        mine = [o for o in orders if partner.is_regulator or o.partner == partner.operator_id]
+        if not mine and not partner.is_regulator:
+            continue
+        us = partner.our_operator_id
+        seq = us + f"{day:%Y%m%d}".rjust(18, "0")
+        payload = {
+            "CheckOrderSeq": seq, "StartTime": convert.when(start), "EndTime": convert.when(end),
+            "OrderCount": len(mine),
+            "TotalOrderPower": convert.q(sum((o.energy_kwh for o in mine), Decimal(0)), 2),
+            "TotalOrderMoney": convert.q(sum((o.total_yuan for o in mine), Decimal(0)), 2),
+            "ChargeOrders": [{"StartChargeSeq": convert.start_charge_seq(us, o),
+                              "TotalPower": convert.q(o.energy_kwh, 2),
+                              "TotalMoney": convert.q(o.total_yuan, 2)} for o in mine],
+        }
+        pushes.append(push_enqueue(partner=partner, interface="check_charge_orders",
+                                   key=f"check:{day:%Y-%m-%d}", payload=payload))
+    return pushes
