@@ -21,6 +21,34 @@ settings.register_profile(
 settings.load_profile("shared-machine")
 
 
+def _channel_layer_per_thread() -> None:
+    """Tests run several ASGI servers in threads of one process, each with its own event
+    loop (a deployment runs one loop per process). A channels_redis layer keeps receive
+    state for one loop at a time, so each thread gets a layer of its own; they all meet in
+    the same Redis, as separate processes would."""
+    import threading
+
+    import channels.layers
+
+    class PerThreadLayers(channels.layers.ChannelLayerManager):
+        _local = threading.local()
+
+        @property
+        def backends(self):
+            if not hasattr(self._local, "backends"):
+                self._local.backends = {}
+            return self._local.backends
+
+        @backends.setter
+        def backends(self, value):
+            self._local.backends = value
+
+    channels.layers.channel_layers = PerThreadLayers()
+
+
+_channel_layer_per_thread()
+
+
 @pytest.fixture(autouse=True)
 def _default_language():
     """Every test starts in the default language (zh-hans), whatever an earlier one left."""

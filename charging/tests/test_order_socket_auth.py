@@ -14,7 +14,8 @@ from decimal import Decimal
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
-from channels.layers import channel_layers, get_channel_layer
+import channels.layers
+from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from django.db import connection
 from django_tenants.utils import schema_context
@@ -86,9 +87,9 @@ def order_world(tenant):
 def fresh_channel_layer():
     """A channel layer of the test's own: each test runs its own event loop, and a Redis
     layer keeps per-loop receive state (locks, buffers) that must not outlive the loop."""
-    channel_layers.backends.clear()
+    channels.layers.channel_layers.backends.clear()
     yield
-    channel_layers.backends.clear()
+    channels.layers.channel_layers.backends.clear()
 
 
 class Socket(ApplicationCommunicator):
