@@ -12,9 +12,9 @@ import itertools
 import json
 from decimal import Decimal
 
+import channels.layers
 import pytest
 from asgiref.testing import ApplicationCommunicator
-import channels.layers
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from django.db import connection
