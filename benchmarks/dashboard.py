@@ -172,6 +172,7 @@ def main(orders: int, fresh: bool) -> None:
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("platform_setup", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # the admin pages' assets
     operator = build(orders)
 
     from django.contrib.auth import get_user_model

@@ -14,7 +14,7 @@ from evplatform.admin_sites import platform_admin_site
 from . import open_platform
 from .crypto import mask
 from .models import CodeTemplate, Domain, MiniProgram, OpenPlatform, Operator, RefusedPileLogin
-from .services import operator_create, operator_set_status
+from .services import operator_create, operator_set_status, registry_assign
 
 
 def operators_only():
@@ -392,19 +392,49 @@ class OperatorFilter(admin.SimpleListFilter):
         return queryset.filter(operator__pk=int(value)) if value and value.isdigit() else queryset
 
 
+class RegisterForm(forms.Form):
+    operator = forms.ModelChoiceField(label=_("operator"), queryset=Operator.objects.none())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["operator"].queryset = operators_only().order_by("name")
+
+
 @admin.register(RefusedPileLogin, site=platform_admin_site)
 class RefusedPileLoginAdmin(admin.ModelAdmin):
-    """Piles the YKC gateway turned away; register a listed code to its operator (pile
-    registry) and the pile gets in at its next login."""
+    """Piles the gateways turned away. "Register to an operator" puts a listed code in the
+    pile registry under the chosen operator (never a code another operator holds); the
+    operator's staff then add the pile to a station and it gets in at its next login."""
 
     list_display = ["pile_code", "reason", "operator", "peer", "firmware_version",
                     "first_seen_at", "last_seen_at", "count"]
     list_filter = ["reason", OperatorFilter]
     search_fields = ["=pile_code", "peer"]
     readonly_fields = list_display
+    actions = ["register_to_operator"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description=_("Register the codes to an operator"), permissions=["change"])
+    def register_to_operator(self, request, queryset):
+        form = RegisterForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            operator = form.cleaned_data["operator"]
+            done, held = registry_assign(codes=list(queryset.values_list("pile_code", flat=True)),
+                                         operator=operator)
+            queryset.filter(pile_code__in=done).update(
+                operator=operator, reason=RefusedPileLogin.Reason.NOT_IN_ESTATE)
+            if done:
+                self.message_user(request, gettext("%(n)d codes registered to %(operator)s: %(codes)s.") % {
+                    "n": len(done), "operator": operator.name, "codes": ", ".join(done)}, messages.SUCCESS)
+            if held:
+                self.message_user(request, gettext("Not registered, held by another operator: %(codes)s.") % {
+                    "codes": ", ".join(held)}, messages.ERROR)
+            return None
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "rows": list(queryset), "title": _("Register the codes to an operator")}
+        return TemplateResponse(request, "admin/tenants/refusedpilelogin/register.html", context)
 
 
 @admin.register(RefusedPileLogin)
@@ -412,10 +442,24 @@ class OperatorRefusedPileLoginAdmin(admin.ModelAdmin):
     """In an operator's admin: refused logins of the operator's own piles (disabled, or
     registered but missing from its piles)."""
 
-    list_display = ["pile_code", "reason", "peer", "firmware_version", "last_seen_at", "count"]
+    list_display = ["pile_code", "reason", "peer", "firmware_version", "last_seen_at", "count", "add_pile"]
     list_filter = ["reason"]
     search_fields = ["=pile_code"]
     readonly_fields = list_display
+
+    @admin.display(description=_("pile"))
+    def add_pile(self, obj: RefusedPileLogin) -> str:
+        """A code registered to this operator but missing from its piles: a link to add it."""
+        from django.urls import NoReverseMatch, reverse
+        from django.utils.html import format_html
+
+        if obj.reason != RefusedPileLogin.Reason.NOT_IN_ESTATE:
+            return "—"
+        try:
+            url = reverse("admin:stations_pile_add")
+        except NoReverseMatch:
+            return "—"
+        return format_html('<a href="{}?code={}">{}</a>', url, obj.pile_code, gettext("Add this pile"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(operator__schema_name=connection.schema_name)

@@ -130,3 +130,18 @@ def operator_set_status(*, operator: Operator, status: str) -> Operator:
     operator.save(update_fields=["status"])
     logger.info("operator %s is now %s", operator.slug, status)
     return operator
+
+
+@transaction.atomic
+def registry_assign(*, codes: list[str], operator: Operator) -> tuple[list[str], list[str]]:
+    """Register pile ``codes`` to ``operator`` in the public registry (the super admin's
+    answer to a refused login): ``(registered, held)``, ``held`` the codes another operator
+    already holds (left as they are). A code already the operator's counts as registered."""
+    from .models import PileRegistration
+
+    done, held = [], []
+    for code in sorted(set(codes)):
+        row, _created = PileRegistration.objects.select_for_update().get_or_create(
+            code=code, defaults={"operator": operator})
+        (done if row.operator_id == operator.pk else held).append(code)
+    return done, held
