@@ -16,7 +16,7 @@ from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from stations.models import Connector, Fault, Station
-from stations.selectors import connectors_live
+from stations.selectors import connectors_state_brief
 
 from .models import PERIODS, ConnectorHour, MemberDay, StationDay
 from .services import day_bounds, operator_zone
@@ -118,21 +118,18 @@ def live_state(stations: QuerySet[Station]) -> dict:
     stations: [{id, name, lat, lng, state, charging, total}]}``; a station's ``state`` is
     ``offline`` (no connector online), ``fault`` (any connector faulted), ``charging`` (any
     charging) or ``idle``."""
-    connectors = list(Connector.objects.filter(pile__station__in=stations).select_related("pile"))
-    live = connectors_live(connectors)
     statuses: Counter = Counter()
     power = ZERO
     per_station: dict[int, Counter] = {}
     piles, online = set(), set()
-    for c in connectors:
-        v = live[c.pk]
-        statuses[v["status"]] += 1
-        piles.add(c.pile_id)
-        if c.pile.online:
-            online.add(c.pile_id)
-        if v["status"] == Connector.Status.CHARGING and v["power_kw"]:
-            power += v["power_kw"]
-        per_station.setdefault(c.pile.station_id, Counter())[v["status"]] += 1
+    for c in connectors_state_brief(stations):
+        statuses[c["status"]] += 1
+        piles.add(c["pile_id"])
+        if c["pile_online"]:
+            online.add(c["pile_id"])
+        if c["status"] == Connector.Status.CHARGING and c["power_kw"]:
+            power += c["power_kw"]
+        per_station.setdefault(c["station_id"], Counter())[c["status"]] += 1
     out_stations = []
     for s in stations.values("id", "name", "latitude", "longitude"):
         counts = per_station.get(s["id"], Counter())
