@@ -390,8 +390,14 @@ class SimulatedPile:
             price = self.model.unit_price(period) if self.model else Decimal("0")
             periods.append(m.PeriodUsage(price, energy, energy,
                                          (energy * price).quantize(Q4, ROUND_HALF_UP)))
+        # Sped up (time_scale > 1), the session lived time_scale times longer in pile time
+        # than on the wall clock: its record starts that much earlier, so the energy stays
+        # within what the rated power can deliver in the session's duration.
+        started = session.started
+        if self.time_scale > 1:
+            started = end - (end - session.started) * self.time_scale
         record = m.TransactionRecord(
-            session.trade_no, self.pile_code, connector.number, session.started, end,
+            session.trade_no, self.pile_code, connector.number, started, end,
             tuple(periods), session.meter_start, connector.meter, session.energy,
             session.energy, self.amount(session), "", session.trade_type, end, stop_reason,
             session.card_no)
