@@ -310,7 +310,13 @@ def seed_marketing(platform, name: str) -> dict:
     from demo.seed import DEMO_APPID
     from fakes.wechat_api import demo_openid
     from marketing import cards, points
-    from marketing.models import MallItem, PointCardBatch, ScratchCampaign, ScratchCard, ScratchPrize
+    from marketing.models import (
+        MallItem,
+        PointCardBatch,
+        ScratchCampaign,
+        ScratchCard,
+        ScratchPrize,
+    )
     from protocols.tests.helpers import committed
     from settlement.services import wallet_top_up
 
@@ -413,7 +419,7 @@ def test_coupon_svip_points_mall_scratch_and_card_screens(platform, phone):
     shot(page, "25-svip-active")
     page.locator(".purchase").first.get_by_text("退订", exact=True).click()
     confirm(page, "确认退订")
-    page.get_by_text("已退订", exact=True).wait_for()
+    page.locator(".purchase", has_text="已退订").wait_for()
     assert api._call("GET", "/svip/purchases")[0]["status"] == "refunded"
     assert api.wallet()["available"] == wallet_before
     page.get_by_text("您还不是 SVIP 会员").wait_for()
@@ -467,6 +473,22 @@ def test_coupon_svip_points_mall_scratch_and_card_screens(platform, phone):
     field(page, "点卡密码").fill(pin)
     page.get_by_text("立即充值", exact=True).click()
     page.get_by_text("该点卡已被使用").wait_for()
+    confirm(page, "确定")
+
+    # Charging: choose the coupon for the order in progress (instead of the best one).
+    page.goto(app_url(platform) + f"#/pages/connector/connector?id={connector_id}")
+    page.get_by_text("开始充电", exact=True).click()
+    page.get_by_text("选择本单优惠券 ›").click()
+    page.locator(".coupon.applicable").first.wait_for()
+    number = api._call("GET", "/orders/current")["number"]
+    page.locator(".coupon.applicable", has_text="新人立减1元").click()
+    page.get_by_text("本单已选", exact=True).wait_for()
+    chosen = api._call("GET", "/coupons", params={"status": "usable"})["results"][0]
+    assert chosen["order_ref"] == number and chosen["status"] == "locked"
+    shot(page, "29b-coupon-chosen")
+    page.go_back()
+    page.get_by_text("停止充电", exact=True).click()
+    page.get_by_text("充电已完成").wait_for(timeout=60_000)
     assert not page.problems, page.problems
 
 
