@@ -299,7 +299,7 @@ def driver_api(platform, name: str):
 
 
 def seed_marketing(platform, name: str) -> dict:
-    """For member ``name``: ¥50 in the wallet, 500 points, a mall item, a scratch card whose
+    """For member ``name``: ¥50 in the wallet, 500 points, a second claimable coupon, a mall item, a scratch card whose
     only prize is 30 points, and a fresh ¥20 point card (its number and PIN returned)."""
     from datetime import timedelta
 
@@ -311,6 +311,7 @@ def seed_marketing(platform, name: str) -> dict:
     from fakes.wechat_api import demo_openid
     from marketing import cards, points
     from marketing.models import (
+        CouponTemplate,
         MallItem,
         PointCardBatch,
         ScratchCampaign,
@@ -325,6 +326,8 @@ def seed_marketing(platform, name: str) -> dict:
             member = Member.objects.get(openid=demo_openid(DEMO_APPID, name))
             wallet_top_up(member=member, amount=Decimal("50.00"), key=f"h5:{name}:wallet", memo="test")
             points.points_post(member=member, points=500, kind="adjust", key=f"h5:{name}:points")
+            CouponTemplate.objects.create(name="充电立减2元", kind="fixed", amount=Decimal("2.00"),
+                                          claimable=True, per_member_limit=1, valid_days=30)
             item = MallItem.objects.create(name="5元充电金", kind="bonus", points=200, stock=10,
                                            bonus=Decimal("5.00"))
             now = timezone.now()
@@ -375,12 +378,13 @@ def test_coupon_svip_points_mall_scratch_and_card_screens(platform, phone):
     card.wait_for()
     assert f"¥{template['amount']}" in card.inner_text() and "无门槛" in card.inner_text()
     shot(page, "21-claim")
-    card.get_by_text("领取", exact=True).click()
-    page.get_by_text("领取成功").wait_for()
+    for name in ("新人立减1元", "充电立减2元"):
+        page.locator(".coupon.claimable", has_text=name).get_by_text("领取", exact=True).click()
+        page.locator(".coupon.claimable", has_text=name).wait_for(state="detached")
     page.get_by_text("可使用", exact=True).click()
-    page.locator(".coupon.mine").first.wait_for()
+    page.locator(".coupon.mine").nth(1).wait_for()
     mine = api._call("GET", "/coupons", params={"status": "usable"})["results"]
-    assert [c["template"]["name"] for c in mine] == ["新人立减1元"]
+    assert sorted(c["template"]["name"] for c in mine) == ["充电立减2元", "新人立减1元"]
     assert page.locator(".coupon.mine").count() == len(mine)
     assert mine[0]["status_label"] in page.locator(".coupon.mine").first.inner_text()
     shot(page, "22-coupons")
@@ -475,20 +479,38 @@ def test_coupon_svip_points_mall_scratch_and_card_screens(platform, phone):
     page.get_by_text("该点卡已被使用").wait_for()
     confirm(page, "确定")
 
-    # Charging: choose the coupon for the order in progress (instead of the best one).
+    # A coupon picked on the connector page goes with the start; while charging, another.
     page.goto(app_url(platform) + f"#/pages/connector/connector?id={connector_id}")
+    page.get_by_text(f"{len(applicable)}张可用 ›").click()
+    page.locator(".coupon.applicable", has_text="新人立减1元").click()
+    page.get_by_text("已选：新人立减1元 ›").wait_for()
     page.get_by_text("开始充电", exact=True).click()
     page.get_by_text("选择本单优惠券 ›").click()
-    page.locator(".coupon.applicable").first.wait_for()
     number = api._call("GET", "/orders/current")["number"]
-    page.locator(".coupon.applicable", has_text="新人立减1元").click()
-    page.get_by_text("本单已选", exact=True).wait_for()
-    chosen = api._call("GET", "/coupons", params={"status": "usable"})["results"][0]
-    assert chosen["order_ref"] == number and chosen["status"] == "locked"
+
+    def coupons_by_name():
+        return {c["template"]["name"]: c for c in api._call("GET", "/coupons", params={"status": "usable"})["results"]}
+
+    assert coupons_by_name()["新人立减1元"]["order_ref"] == number
+    page.locator(".coupon.applicable.chosen", has_text="新人立减1元").get_by_text("本单已选").wait_for()
+    page.locator(".coupon.applicable", has_text="充电立减2元").click()
+    page.locator(".coupon.applicable.chosen", has_text="充电立减2元").get_by_text("本单已选").wait_for()
+    now = coupons_by_name()
+    assert now["充电立减2元"]["order_ref"] == number and now["充电立减2元"]["status"] == "locked"
+    assert now["新人立减1元"]["order_ref"] == "" and now["新人立减1元"]["status"] == "available"
     shot(page, "29b-coupon-chosen")
     page.go_back()
     page.get_by_text("停止充电", exact=True).click()
     page.get_by_text("充电已完成").wait_for(timeout=60_000)
+    latest = api._call("GET", "/orders", params={"page_size": 1})["results"][0]
+    bill = api._call("GET", f"/orders/{latest['id']}")
+    assert bill["number"] == number
+    lines = [d for d in bill["discount_lines"] if d["kind"] == "coupon"]
+    assert [d["name"] for d in lines] == ["充电立减2元"]
+    shown = page.locator(".discount-line", has_text="充电立减2元").inner_text()
+    assert f"-¥{lines[0]['amount']}" in shown
+    assert page.locator(".discount-total").inner_text() == f"-¥{bill['discount_amount']}"
+    shot(page, "29c-bill-coupon")
     assert not page.problems, page.problems
 
 
