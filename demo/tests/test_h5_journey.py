@@ -555,6 +555,16 @@ def test_invoice_screens(platform, phone, fapiao_server):
     assert f"¥{invoiceable[order['number']]['net']}" in row.inner_text()
     row.click()
     assert page.locator(".inv-total").inner_text() == f"¥{invoiceable[order['number']]['net']}"
+    # A company title with a tax number failing its check digit: refused, in words.
+    page.get_by_text("企业", exact=True).click()
+    field(page, "企业名称").fill("广州某某科技有限公司")
+    field(page, "纳税人识别号").fill("91440101MA59ABCDE1")
+    field(page, "接收邮箱").fill("gina@example.com")
+    page.get_by_text("提交申请", exact=True).click()
+    page.get_by_text("开票申请未成功").wait_for()
+    assert page.locator(".uni-modal__bd").inner_text() == "税号不正确，请核对"
+    confirm(page, "确定")
+    page.get_by_text("个人", exact=True).click()
     field(page, "个人姓名").fill("葛娜")
     field(page, "接收邮箱").fill("gina@example.com")
     shot(page, "30-invoice-request")
