@@ -283,3 +283,369 @@ def test_scan_errors_reservation_and_wallet_screens(platform, phone, django_db_b
     assert HAN.search(message) and not re.search("[A-Za-z]{4,}", message), message
     shot(page, "14-withdraw-refused")
     assert not page.problems, page.problems
+
+
+# --- The marketing, invoice and station-owner screens (the API's figures, as shown) --------
+
+
+def driver_api(platform, name: str):
+    """The driver API as member ``name`` (the same fake WeChat user the browser logs in as)."""
+    from demo.journey import Journey
+
+    journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver=name,
+                      stop_at_kwh=Decimal("1.0"), timeout_s=90, say=lambda _: None)
+    journey.login()
+    return journey
+
+
+def seed_marketing(platform, name: str) -> dict:
+    """For member ``name``: ¥50 in the wallet, 500 points, a second claimable coupon, a mall item, a scratch card whose
+    only prize is 30 points, and a fresh ¥20 point card (its number and PIN returned)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tenants.utils import schema_context
+
+    from accounts.models import Member
+    from demo.seed import DEMO_APPID
+    from fakes.wechat_api import demo_openid
+    from marketing import cards, points
+    from marketing.models import (
+        CouponTemplate,
+        MallItem,
+        PointCardBatch,
+        ScratchCampaign,
+        ScratchCard,
+        ScratchPrize,
+    )
+    from protocols.tests.helpers import committed
+    from settlement.services import wallet_top_up
+
+    def seed():
+        with schema_context(platform.operator.schema_name):
+            member = Member.objects.get(openid=demo_openid(DEMO_APPID, name))
+            wallet_top_up(member=member, amount=Decimal("50.00"), key=f"h5:{name}:wallet", memo="test")
+            points.points_post(member=member, points=500, kind="adjust", key=f"h5:{name}:points")
+            CouponTemplate.objects.create(name="充电立减2元", kind="fixed", amount=Decimal("2.00"),
+                                          claimable=True, per_member_limit=1, valid_days=30)
+            item = MallItem.objects.create(name="5元充电金", kind="bonus", points=200, stock=10,
+                                           bonus=Decimal("5.00"))
+            now = timezone.now()
+            campaign = ScratchCampaign.objects.create(
+                name="周末刮刮乐", starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1),
+                budget=Decimal("100.00"),
+            )
+            ScratchPrize.objects.create(campaign=campaign, name="30积分", kind="points", points=30,
+                                        weight=10000, stock=10)
+            ScratchCard.objects.create(campaign=campaign, member=member, source_ref=f"h5:{name}")
+            batch = PointCardBatch.objects.create(name="充值点卡", face_value=Decimal("20.00"), count=1)
+            (number, pin), = cards.batch_generate(batch_id=batch.pk)
+            cards.batch_set_status(batch_id=batch.pk, status=PointCardBatch.Status.ACTIVE)
+            return {"item": item.pk, "card": (number, pin)}
+
+    return committed(seed)
+
+
+def confirm(page, text: str) -> None:
+    """Press the confirming button of uni-app's modal."""
+    page.locator(".uni-modal__btn_primary", has_text=text).click()
+
+
+def test_coupon_svip_points_mall_scratch_and_card_screens(platform, phone):
+    page = phone
+    api = driver_api(platform, "frank")
+    seeded = seed_marketing(platform, "frank")
+    login(page, platform, "frank")
+
+    # 我的: every entry, the points balance as the API gives it; no owner center for a driver.
+    page.goto(app_url(platform) + "#/pages/mine/mine")
+    page.get_by_text("积分商城", exact=True).wait_for()
+    balance = api._call("GET", "/points")["balance"]
+    page.wait_for_function("(b) => document.querySelector('.mine-points').textContent.includes(b)",
+                           arg=str(balance), timeout=30_000)
+    for entry in ("优惠券", "SVIP 会员", "我的积分", "刮刮卡", "点卡充值", "发票"):
+        assert page.get_by_text(entry, exact=True).count() == 1, entry
+    assert page.get_by_text("站长中心").count() == 0
+    shot(page, "20-mine")
+
+    # Coupons: claim the operator's coupon, then it is among mine, as the API lists them.
+    page.get_by_text("优惠券", exact=True).click()
+    page.get_by_text("暂无优惠券").wait_for()
+    page.get_by_text("领券中心", exact=True).click()
+    claimable = api._call("GET", "/coupons/claimable")
+    template = next(t for t in claimable if t["name"] == "新人立减1元")
+    card = page.locator(".coupon.claimable", has_text=template["name"])
+    card.wait_for()
+    assert f"¥{template['amount']}" in card.inner_text() and "无门槛" in card.inner_text()
+    shot(page, "21-claim")
+    for name in ("新人立减1元", "充电立减2元"):
+        page.locator(".coupon.claimable", has_text=name).get_by_text("领取", exact=True).click()
+        page.locator(".coupon.claimable", has_text=name).wait_for(state="detached")
+    page.get_by_text("可使用", exact=True).click()
+    page.locator(".coupon.mine").nth(1).wait_for()
+    mine = api._call("GET", "/coupons", params={"status": "usable"})["results"]
+    assert sorted(c["template"]["name"] for c in mine) == ["充电立减2元", "新人立减1元"]
+    assert page.locator(".coupon.mine").count() == len(mine)
+    assert mine[0]["status_label"] in page.locator(".coupon.mine").first.inner_text()
+    shot(page, "22-coupons")
+
+    # The connector page tells how many of them apply there; the list is the API's.
+    free = httpx.get(f"{platform.web.url}/api/app/v1/stations/recommend",
+                     params={"lat": "23.1378", "lng": "113.3253"}, headers={"X-Tenant": "demo"}).json()
+    connector_id = free["results"][0]["connector"]["id"]
+    applicable = api._call("GET", "/coupons/applicable", params={"connector_id": connector_id})
+    page.goto(app_url(platform) + f"#/pages/connector/connector?id={connector_id}")
+    page.get_by_text(f"{len(applicable)}张可用 ›").click()
+    page.locator(".coupon.applicable").first.wait_for()
+    assert page.locator(".coupon.applicable").count() == len(applicable)
+    shot(page, "23-applicable")
+
+    # SVIP: the plan at the API's price, bought from the wallet, then refunded to it.
+    overview = api._call("GET", "/svip")
+    plan = next(p for p in overview["plans"] if p["name"] == "SVIP 月卡")
+    wallet_before = api.wallet()["available"]
+    page.goto(app_url(platform) + "#/pages/svip/svip")
+    row = page.locator(".plan", has_text=plan["name"])
+    row.wait_for()
+    assert f"¥{plan['price']}" in row.inner_text()
+    assert f"¥{wallet_before}" in page.locator(".wallet-line").inner_text()
+    shot(page, "24-svip")
+    row.get_by_text("立即开通", exact=True).click()
+    confirm(page, "确认支付")
+    page.get_by_text("有效期至").wait_for()
+    status = api._call("GET", "/svip")
+    assert status["active"] and status["plan"] == plan["name"]
+    assert f"{status['service_discount_percent']}%" in page.locator(".svip-status").inner_text()
+    paid_wallet = api.wallet()["available"]
+    assert Decimal(paid_wallet) == Decimal(wallet_before) - Decimal(plan["price"])
+    page.wait_for_function("(w) => document.querySelector('.wallet-line').textContent.includes(w)",
+                           arg=f"¥{paid_wallet}", timeout=30_000)
+    shot(page, "25-svip-active")
+    page.locator(".purchase").first.get_by_text("退订", exact=True).click()
+    confirm(page, "确认退订")
+    page.locator(".purchase", has_text="已退订").wait_for()
+    assert api._call("GET", "/svip/purchases")[0]["status"] == "refunded"
+    assert api.wallet()["available"] == wallet_before
+    page.get_by_text("您还不是 SVIP 会员").wait_for()
+
+    # Points: balance and entries as the API has them; the mall spends them.
+    page.goto(app_url(platform) + "#/pages/points/points")
+    page.locator(".entry").first.wait_for()
+    assert page.locator(".points-balance").inner_text() == str(balance) == "500"
+    entries = api._call("GET", "/points/entries")["results"]
+    assert page.locator(".entry").count() == len(entries)
+    shot(page, "26-points")
+    page.get_by_text("去积分商城兑换").click()
+    item = page.locator(".item", has_text="5元充电金")
+    item.wait_for()
+    assert "200 积分" in item.inner_text() and "¥5.00" in item.inner_text()
+    item.get_by_text("立即兑换", exact=True).click()
+    confirm(page, "确定")
+    page.locator(".redemption").first.wait_for()
+    after = api._call("GET", "/points")["balance"]
+    assert after == balance - 200
+    page.wait_for_function("(b) => document.querySelector('.mall-balance').textContent.trim() === b",
+                           arg=str(after), timeout=30_000)
+    redemption = api._call("GET", "/points/mall/redemptions")["results"][0]
+    assert redemption["item"] in page.locator(".redemption").first.inner_text()
+    assert "已发放" in page.locator(".redemption").first.inner_text()
+    shot(page, "27-mall")
+
+    # Scratch card: drawn on the server; the screen shows the API's prize.
+    page.goto(app_url(platform) + "#/pages/scratch/scratch")
+    page.get_by_text("点击刮开").click()
+    page.locator(".result").wait_for()
+    drawn = api._call("GET", "/scratch-cards")[0]
+    assert drawn["scratched"] and drawn["prize"] == "30积分"
+    assert page.locator(".result").inner_text().startswith(f"恭喜获得：{drawn['prize']}")
+    shot(page, "28-scratch")
+
+    # Point card: credited to the wallet; used again, the refusal in words.
+    number, pin = seeded["card"]
+    wallet_before = Decimal(api.wallet()["available"])
+    page.goto(app_url(platform) + "#/pages/cards/redeem")
+    field(page, "点卡卡号").fill(number)
+    field(page, "点卡密码").fill(pin)
+    with page.expect_response(lambda r: "/point-cards/redeem" in r.url) as answer:
+        page.get_by_text("立即充值", exact=True).click()
+    body = answer.value.json()
+    page.get_by_text("充值成功").wait_for()
+    assert page.locator(".card-amount").inner_text() == f"¥{body['amount']}" == "¥20.00"
+    assert Decimal(api.wallet()["available"]) == wallet_before + Decimal(body["amount"])
+    shot(page, "29-card")
+    field(page, "点卡卡号").fill(number)
+    field(page, "点卡密码").fill(pin)
+    page.get_by_text("立即充值", exact=True).click()
+    page.get_by_text("该点卡已被使用").wait_for()
+    confirm(page, "确定")
+
+    # A coupon picked on the connector page goes with the start; while charging, another.
+    page.goto(app_url(platform) + f"#/pages/connector/connector?id={connector_id}")
+    page.get_by_text(f"{len(applicable)}张可用 ›").click()
+    page.locator(".coupon.applicable", has_text="新人立减1元").click()
+    page.get_by_text("已选：新人立减1元 ›").wait_for()
+    page.get_by_text("开始充电", exact=True).click()
+    page.get_by_text("选择本单优惠券 ›").click()
+    number = api._call("GET", "/orders/current")["number"]
+
+    def coupons_by_name():
+        return {c["template"]["name"]: c for c in api._call("GET", "/coupons", params={"status": "usable"})["results"]}
+
+    assert coupons_by_name()["新人立减1元"]["order_ref"] == number
+    page.locator(".coupon.applicable.chosen", has_text="新人立减1元").get_by_text("本单已选").wait_for()
+    page.locator(".coupon.applicable", has_text="充电立减2元").click()
+    page.locator(".coupon.applicable.chosen", has_text="充电立减2元").get_by_text("本单已选").wait_for()
+    now = coupons_by_name()
+    assert now["充电立减2元"]["order_ref"] == number and now["充电立减2元"]["status"] == "locked"
+    assert now["新人立减1元"]["order_ref"] == "" and now["新人立减1元"]["status"] == "available"
+    shot(page, "29b-coupon-chosen")
+    page.go_back()
+    page.get_by_text("停止充电", exact=True).click()
+    page.get_by_text("充电已完成").wait_for(timeout=60_000)
+    latest = api._call("GET", "/orders", params={"page_size": 1})["results"][0]
+    bill = api._call("GET", f"/orders/{latest['id']}")
+    assert bill["number"] == number
+    lines = [d for d in bill["discount_lines"] if d["kind"] == "coupon"]
+    assert [d["name"] for d in lines] == ["充电立减2元"]
+    shown = page.locator(".discount-line", has_text="充电立减2元").inner_text()
+    assert f"-¥{lines[0]['amount']}" in shown
+    assert page.locator(".discount-total").inner_text() == f"-¥{bill['discount_amount']}"
+    shot(page, "29c-bill-coupon")
+    assert not page.problems, page.problems
+
+
+@pytest.fixture
+def fapiao_server(platform):
+    from django_tenants.utils import schema_context
+
+    from demo.invoicing import DEMO_FAPIAO_APP, DEMO_SELLER_TAX, demo_invoicing_configure
+    from evplatform.tests.helpers import free_port
+    from fakes import fapiao
+    from protocols.tests.helpers import committed
+
+    server = fapiao.start_in_thread(port=free_port(), issue_seconds=0.3)
+    server.register_app(*DEMO_FAPIAO_APP, DEMO_SELLER_TAX)
+
+    def configure():
+        with schema_context(platform.operator.schema_name):
+            demo_invoicing_configure(fapiao_url=server.url, callback_base_url=platform.web.url)
+
+    committed(configure)
+    yield server
+    server.shutdown()
+
+
+def test_invoice_screens(platform, phone, fapiao_server):
+    page = phone
+    api = driver_api(platform, "gina")
+    # A settled charge paid from the wallet (on a thread: Playwright's loop runs on this one).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        order = pool.submit(api.run).result(timeout=240)["order"]
+    login(page, platform, "gina")
+    page.goto(app_url(platform) + "#/pages/mine/mine")
+    page.get_by_text("发票", exact=True).click()
+    page.get_by_text("暂无发票").wait_for()
+    page.get_by_text("申请开票", exact=True).click()
+
+    invoiceable = {o["number"]: o for o in api._call("GET", "/invoices/orders")}
+    row = page.locator(".inv-order", has_text=order["number"])
+    row.wait_for()
+    assert f"¥{invoiceable[order['number']]['net']}" in row.inner_text()
+    row.click()
+    assert page.locator(".inv-total").inner_text() == f"¥{invoiceable[order['number']]['net']}"
+    # A company title with a tax number failing its check digit: refused, in words.
+    page.get_by_text("企业", exact=True).click()
+    field(page, "企业名称").fill("广州某某科技有限公司")
+    field(page, "纳税人识别号").fill("91440101MA59ABCDE1")
+    field(page, "接收邮箱").fill("gina@example.com")
+    page.get_by_text("提交申请", exact=True).click()
+    page.get_by_text("开票申请未成功").wait_for()
+    assert page.locator(".uni-modal__bd").inner_text() == "税号不正确，请核对"
+    confirm(page, "确定")
+    page.get_by_text("个人", exact=True).click()
+    field(page, "个人姓名").fill("葛娜")
+    field(page, "接收邮箱").fill("gina@example.com")
+    shot(page, "30-invoice-request")
+    page.get_by_text("提交申请", exact=True).click()
+    page.get_by_text("申请单号").wait_for()
+
+    def issued():
+        body = api._call("GET", "/invoices")["results"]
+        return body[0] if body and body[0]["status"] == "issued" else None
+
+    from protocols.tests.helpers import wait_for
+
+    invoice = wait_for(issued, timeout=60, interval=0.5)
+    assert invoice["order_numbers"] == [order["number"]] and invoice["total"] == invoiceable[order["number"]]["net"]
+    page.reload()
+    page.get_by_text("已开具").wait_for()
+    shown = page.locator(".invoice").first.inner_text()
+    assert f"¥{invoice['total']}" in shown and invoice["invoice_no"] in shown and f"¥{invoice['tax']}" in shown
+    assert "葛娜" in shown
+    shot(page, "31-invoices")
+    with page.context.expect_page() as opened:
+        page.get_by_text("查看 PDF", exact=True).click()
+    pdf = opened.value
+    assert pdf.url.startswith("blob:")
+    pdf.close()
+    # The title was saved for next time.
+    assert [t["name"] for t in api._call("GET", "/invoices/titles")] == ["葛娜"]
+    assert not page.problems, page.problems
+
+
+def test_station_owner_center(platform, phone):
+    page = phone
+    api = driver_api(platform, "zhanzhang")  # the demo station owner's member
+    login(page, platform, "zhanzhang")
+    page.goto(app_url(platform) + "#/pages/mine/mine")
+    page.get_by_text("站长中心", exact=True).click()
+    page.locator(".owner-available").wait_for()
+    overview = api._call("GET", "/owner/overview")
+    assert page.locator(".owner-available").inner_text() == f"¥{overview['available']}"
+    assert page.locator(".owner-payable").inner_text() == f"¥{overview['payable']}"
+    for when in ("today", "month"):
+        text = page.locator(f".owner-{when}").inner_text()
+        figures = overview[when]
+        assert f"{figures['orders']}笔" in text and f"{figures['energy_kwh']}度" in text
+        assert f"¥{figures['earnings']}" in text
+    shot(page, "40-owner")
+
+    page.get_by_text("电站", exact=True).click()
+    page.locator(".owner-station").first.wait_for()
+    stations = api._call("GET", "/owner/stations")
+    assert [s.split("\n")[0] for s in page.locator(".owner-station .title").all_inner_texts()] == \
+        [s["name"] for s in stations]
+    assert page.locator(".gun-cell").count() == sum(len(s["connectors"]) for s in stations)
+    shot(page, "41-owner-stations")
+
+    page.get_by_text("订单", exact=True).first.click()
+    orders = api._call("GET", "/owner/orders")["results"]
+    if orders:
+        page.locator(".owner-order").first.wait_for()
+        assert page.locator(".owner-order").count() == len(orders)
+        assert f"¥{orders[0]['my_share']}" in page.locator(".owner-order").first.inner_text()
+    else:
+        page.get_by_text("暂无订单").wait_for()
+
+    page.get_by_text("结算单", exact=True).click()
+    statements = api._call("GET", "/owner/statements")["results"]
+    if statements:
+        page.locator(".owner-statement").first.wait_for()
+        assert page.locator(".statement-net").first.inner_text() == f"¥{statements[0]['net']}"
+    else:
+        page.get_by_text("暂无结算单").wait_for()
+
+    # A withdrawal beyond what is available: refused, in words.
+    page.get_by_text("提现", exact=True).click()
+    page.get_by_text("提现记录").wait_for()
+    too_much = Decimal(overview["available"]) + Decimal("1000.00")
+    field(page, "提现金额").fill(str(too_much))
+    page.get_by_text("申请提现", exact=True).click()
+    page.get_by_text("提现未成功").wait_for()
+    message = page.locator(".uni-modal__bd").inner_text()
+    assert message == f"当前最多可提现 {overview['available']} 元。", message
+    shot(page, "42-owner-withdraw")
+    assert page.locator(".owner-withdrawal").count() == len(api._call("GET", "/owner/withdrawals")["results"])
+    assert not page.problems, page.problems

@@ -66,3 +66,39 @@ export async function api(method, path, data) {
 
 export const get = (path, query) => api("GET", path, query);
 export const post = (path, body) => api("POST", path, body || {});
+
+// Open a file the API serves to this member only (an invoice's PDF): the token goes in the
+// header, so a plain link would not do. H5: fetched into a blob and opened in a new tab;
+// mp-weixin: downloaded and shown by WeChat's document viewer.
+export async function openFile(path) {
+  const url = config.apiBase + PREFIX + path;
+  const header = { Authorization: "Bearer " + session.access, "Accept-Language": "zh-hans" };
+  // #ifdef H5
+  const res = await fetch(url, { headers: header });
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    throw new ApiError(body.code || "bad_request", messageFor(body.code || "bad_request", body.detail), res.status);
+  }
+  const blob = await res.blob();
+  const href = URL.createObjectURL(blob);
+  const opened = window.open(href, "_blank");
+  if (!opened) window.location.href = href;
+  return href;
+  // #endif
+  // #ifdef MP-WEIXIN
+  return new Promise((resolve, reject) => {
+    uni.downloadFile({
+      url,
+      header,
+      success: (r) => {
+        if (r.statusCode !== 200) {
+          reject(new ApiError("invoice_not_issued", messageFor("invoice_not_issued"), r.statusCode));
+          return;
+        }
+        uni.openDocument({ filePath: r.tempFilePath, fileType: "pdf", showMenu: true, success: () => resolve(r.tempFilePath), fail: reject });
+      },
+      fail: () => reject(new ApiError("network", messageFor("network"), 0)),
+    });
+  });
+  // #endif
+}

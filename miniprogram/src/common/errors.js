@@ -57,11 +57,58 @@ const MESSAGES = {
   location_required: "需要您的位置",
   invalid_coordinates: "位置不正确",
   invalid_parameter: "输入有误，请检查",
+  // Coupons, SVIP, points, mall, scratch cards, point cards
+  connector_id_required: "请先选择充电枪",
+  coupon_not_found: "优惠券不存在",
+  coupon_inactive: "该优惠券已停止发放",
+  coupon_expired: "该优惠券已过期",
+  coupon_limit: "您已领取过该优惠券，已达领取上限",
+  coupon_sold_out: "该优惠券已被领完",
+  coupon_unavailable: "该优惠券不可用于本单",
+  order_not_found: "订单不存在或已结束",
+  svip_plan_not_found: "该会员套餐已下架",
+  svip_not_found: "没有找到该会员购买记录",
+  svip_not_refundable: "该会员已超过可退订期限或已使用权益，无法退订",
+  insufficient_points: "积分不足",
+  invalid_points: "积分数量不正确",
+  mall_item_not_found: "该商品已下架",
+  mall_sold_out: "该商品已兑完",
+  address_required: "实物商品请填写收货人、电话和地址",
+  scratch_not_found: "没有找到该刮刮卡",
+  scratch_ended: "该刮刮卡活动已结束",
+  card_invalid: "卡号或密码错误",
+  card_used: "该点卡已被使用",
+  card_inactive: "该点卡尚未启用",
+  card_expired: "该点卡已过期",
+  too_many_attempts: "尝试次数过多，请稍后再试",
+  // Invoices
+  tax_number_invalid: "税号不正确，请核对",
+  tax_number_required: "企业抬头须填写税号",
+  title_required: "请填写发票抬头",
+  orders_required: "请选择要开票的订单",
+  too_many_orders: "一次选择的订单过多，请分批开票",
+  order_not_settled: "订单尚未结算，暂不能开票",
+  order_zero_amount: "该订单实付金额为零，无需开票",
+  order_already_invoiced: "该订单已开过发票",
+  invoicing_disabled: "运营商暂未开通电子发票",
+  invoicing_not_configured: "运营商暂未开通电子发票",
+  invoice_not_issued: "发票尚未开具，请稍后再试",
+  // Station owner center
+  not_station_owner: "您还不是站长，无法进入站长中心",
+  withdrawal_below_minimum: "提现金额低于最低提现额",
+  withdrawal_exceeds_available: "提现金额超过可提现金额",
+  no_contract: "尚未签订分成合同，无法提现",
+  no_openid: "尚未绑定微信，无法提现到微信零钱",
 };
 
 const HAS_CHINESE = /[\u4e00-\u9fa5]/;
 
+// Refusals whose server text carries a figure (the minimum, what is available): that
+// (translated) text is shown when it is Chinese, else the fixed words above.
+const DETAIL_FIRST = new Set(["withdrawal_below_minimum", "withdrawal_exceeds_available"]);
+
 export function messageFor(code, detail) {
+  if (DETAIL_FIRST.has(code) && detail && HAS_CHINESE.test(detail)) return detail;
   if (MESSAGES[code]) return MESSAGES[code];
   if (detail && HAS_CHINESE.test(detail)) return detail;
   return "操作未成功，请稍后再试";

@@ -6,6 +6,16 @@ export function yuan(value) {
   return "¥" + (Number.isFinite(n) ? n.toFixed(2) : value);
 }
 
+// An amount exactly as the API gives it (a yuan string with its own places): never re-rounded.
+export function amt(value) {
+  if (value === null || value === undefined || value === "") return "--";
+  return "¥" + value;
+}
+
+export function day(iso) {
+  return iso ? dateTime(iso).slice(0, 10) : "--";
+}
+
 export function price(value) {
   if (value === null || value === undefined) return "--";
   return Number(value).toFixed(4).replace(/0{1,2}$/, "");
