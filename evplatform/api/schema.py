@@ -197,6 +197,14 @@ SUMMARIES = {
     ("get", "svip/purchases"): "SVIP 购买记录 · SVIP purchases",
     ("post", "svip/purchases"): "购买或续费 SVIP · Buy or renew SVIP",
     ("post", "svip/purchases/{id}/refund"): "退订 SVIP · Refund an SVIP purchase",
+    ("get", "feedback"): "我的反馈 · My feedback",
+    ("post", "feedback"): "提交反馈或投诉 · Send feedback or a complaint",
+    ("get", "feedback/{feedback_id}"): "反馈详情 · A feedback thread",
+    ("post", "feedback/{feedback_id}/replies"): "追加回复 · Add to a feedback thread",
+    ("get", "queue"): "我的排队 · My place in a queue",
+    ("post", "queue"): "排队充电 · Join a station's queue",
+    ("post", "queue/{entry_id}/decline"): "放弃本次分配 · Decline the offered connector",
+    ("post", "queue/{entry_id}/leave"): "退出排队 · Leave the queue",
 }
 
 

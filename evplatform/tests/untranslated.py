@@ -27,7 +27,9 @@ ALLOWED_WORDS = {
     "appid", "mchid", "openid", "unionid", "gcj", "utc", "gmt", "sms", "ok", "v", "a", "wx",
     "yuan", "tcp", "http", "https", "mini", "program", "django", "swagger", "oas", "sn",
     "amap", "bms", "ftp", "lan", "wan", "mac", "control", "command", "ldap", "scene",
-    "getwxacodeunlimit", "gb", "t", "appsecret", "apiv3", "key",
+    "getwxacodeunlimit", "gb", "t", "appsecret", "apiv3", "key", "basic",
+    # T/CEC 102-2016 field names, as partners' documents write them
+    "operatorid", "datasecret", "datasecretiv", "sigsecret", "operatorsecret",
 }
 CHROME_TAGS = {"th", "label", "h1", "h2", "h3", "h4", "caption", "legend", "button", "option",
                "a", "summary", "p", "li", "span", "div", "strong", "dt", "title", "input", "td"}
