@@ -477,7 +477,7 @@ class QueueEntryAdmin(admin.ModelAdmin):
             return "-"
         return local_seconds(obj.reservation.expires_at)
 
-    @admin.action(description=_("Take out of the queue"))
+    @admin.action(description=_("Take out of the queue"), permissions=["change"])
     def remove_from_queue(self, request, queryset):
         done = 0
         for entry in queryset.filter(state__in=QueueEntry.OPEN):
@@ -485,7 +485,7 @@ class QueueEntryAdmin(admin.ModelAdmin):
             done += 1
         self.message_user(request, _("%(n)d taken out of the queue.") % {"n": done})
 
-    @admin.action(description=_("Offer free connectors now"))
+    @admin.action(description=_("Offer free connectors now"), permissions=["change"])
     def offer_now(self, request, queryset):
         offered = 0
         for station_id in set(queryset.values_list("station_id", flat=True)):

@@ -180,7 +180,7 @@ class SvipPurchaseAdmin(ReadOnly):
     def has_change_permission(self, request, obj=None):
         return obj is None and request.user.has_perm("marketing.change_svippurchase")
 
-    @admin.action(description=_("Refund (unused, within the plan's window)"))
+    @admin.action(description=_("Refund (unused, within the plan's window)"), permissions=["change"])
     def refund(self, request, queryset):
         for purchase in queryset:
             try:
@@ -245,15 +245,15 @@ class MallRedemptionAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"#{r.pk}: {exc.detail}", messages.ERROR)
 
-    @admin.action(description=_("Mark shipped (needs the tracking number)"))
+    @admin.action(description=_("Mark shipped (needs the tracking number)"), permissions=["change"])
     def mark_shipped(self, request, queryset):
         self._move(request, queryset, MallRedemption.Status.SHIPPED)
 
-    @admin.action(description=_("Mark delivered"))
+    @admin.action(description=_("Mark delivered"), permissions=["change"])
     def mark_delivered(self, request, queryset):
         self._move(request, queryset, MallRedemption.Status.DELIVERED)
 
-    @admin.action(description=_("Cancel and return the points"))
+    @admin.action(description=_("Cancel and return the points"), permissions=["change"])
     def cancel(self, request, queryset):
         self._move(request, queryset, MallRedemption.Status.CANCELLED)
 
@@ -308,7 +308,7 @@ class PointCardBatchAdmin(admin.ModelAdmin):
     def redeemed(self, obj):
         return obj.n
 
-    @admin.action(description=_("Generate the cards and download them for printing (XLSX, PINs shown once)"))
+    @admin.action(description=_("Generate the cards and download them for printing (XLSX, PINs shown once)"), permissions=["change"])
     def generate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, _("Choose one batch."), messages.ERROR)
@@ -324,7 +324,7 @@ class PointCardBatchAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="point-cards-{batch.pk}.xlsx"'
         return response
 
-    @admin.action(description=_("Activate"))
+    @admin.action(description=_("Activate"), permissions=["change"])
     def activate(self, request, queryset):
         for batch in queryset:
             try:
@@ -332,7 +332,7 @@ class PointCardBatchAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{batch}: {exc.detail}", messages.ERROR)
 
-    @admin.action(description=_("Void"))
+    @admin.action(description=_("Void"), permissions=["change"])
     def void(self, request, queryset):
         for batch in queryset:
             cards.batch_set_status(batch_id=batch.pk, status=PointCardBatch.Status.VOID)
@@ -376,7 +376,7 @@ class SmsCampaignAdmin(admin.ModelAdmin):
     def progress(self, obj):
         return f"{sms.sms_progress(obj)['percent']}%"
 
-    @admin.action(description=_("Send now"))
+    @admin.action(description=_("Send now"), permissions=["change"])
     def send(self, request, queryset):
         for campaign in queryset:
             try:
@@ -386,7 +386,7 @@ class SmsCampaignAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, _("%(name)s: sending to %(n)d numbers.") % {"name": started.name, "n": started.total})
 
-    @admin.action(description=_("Fetch delivery receipts"))
+    @admin.action(description=_("Fetch delivery receipts"), permissions=["change"])
     def pull_receipts(self, request, queryset):
         self.message_user(request, _("%(n)d receipts recorded.") % {"n": sms.sms_pull_receipts()})
 

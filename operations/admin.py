@@ -13,12 +13,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
-from import_export.admin import ExportMixin
 from import_export.fields import Field
 from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import audit
 from accounts.models import AuditEntry
+from evplatform.admin_export import ScopedExportMixin
 from stations import selectors as station_selectors
 
 from . import alarms, control, feedback, workorders
@@ -275,7 +275,7 @@ class TargetTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ExportMixin, admin.ModelAdmin):
+class AuditEntryAdmin(ScopedExportMixin, admin.ModelAdmin):
     resource_classes = [AuditResource]
     formats = [XLSX, CSV]
     list_display = ["at", "actor_name", "action_name", "target_label", "detail"]

@@ -179,7 +179,7 @@ class BillCheckAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def differences(self, obj):
         return obj.mismatches.count()
 
-    @admin.action(description=_("Check the bill again (the selected days, or the date given)"))
+    @admin.action(description=_("Check the bill again (the selected days, or the date given)"), permissions=["review"])
     def check_again(self, request, queryset):
         days = [c.bill_date for c in queryset]
         if request.POST.get("day"):
@@ -190,3 +190,8 @@ class BillCheckAdmin(ReadOnlyMixin, admin.ModelAdmin):
             check = services.bill_reconcile(day=day)
             level = messages.SUCCESS if check.status in ("matched", "no_bill") else messages.WARNING
             self.message_user(request, f"{day}: {check.get_status_display()}", level)
+
+    def has_review_permission(self, request):
+        """The actions change state: the model's change permission (the admin itself is
+        read-only, so Django's has_change_permission is always False here)."""
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")

@@ -52,6 +52,7 @@ ACTION_PERMISSIONS = {
     "review": "change_{model}",  # approve/reject refunds and withdrawals
     "sync": "change_{model}",  # ask WeChat Pay for a payment's state
     "settle": "settle_statement",  # confirm and pay statements
+    "approve": "approve_owner_withdrawal",  # one of the two approvals of an owner's withdrawal
 }
 
 
