@@ -721,7 +721,11 @@ class OcppGateway:
         if isinstance(command, port.PowerCap):
             return await self._power_cap(session, command)
         if isinstance(command, port.Reboot):
-            command = c.OcppReset(command.pile_code, "Soft" if command.when_idle else "Hard")
+            reply = await self._call(session, call.Reset(
+                type="Soft" if command.when_idle else "Hard"))
+            if reply.status == "Accepted":
+                return port.CommandResult(ok=True)
+            return port.CommandResult(ok=False, error="refused", detail={"status": reply.status})
         if isinstance(command, port.TimeSync | port.PushTariff):
             # OCPP 1.6 piles keep their own clock (set from BootNotification/Heartbeat
             # replies) and do not price: nothing to send.
@@ -821,7 +825,7 @@ class OcppGateway:
         if reply.status not in ("Accepted", "Scheduled"):
             return port.CommandResult(ok=False, error="refused", detail={"status": reply.status})
         if not command.enabled:
-            return port.CommandResult(ok=True, detail={"status": reply.status})
+            return port.CommandResult(ok=True)
         piles = await session.db(handlers.dispatch, port.PilesQuery(
             pile_codes=(session.pile_code,)))
         if not piles or not piles[0].rated_power_kw:

@@ -115,3 +115,39 @@ def test_reboot_resets_soft_or_hard_and_the_rest_is_unsupported(online, sender, 
     assert _run(sender, port.Reboot(code, when_idle=False)).ok
     wait_for(lambda: pile.stats.boots >= 3, timeout=30)
     assert pile.resets == ["Soft", "Hard"]
+
+
+def test_the_admins_remote_control_of_an_ocpp_pile_reads_in_chinese(
+        tenant, online, django_user_model):
+    from django.test import Client
+
+    from accounts.models import AuditEntry
+    from stations.models import Pile
+
+    code, pile = online()
+    user = django_user_model.objects.create_superuser("ops-ocpp", password="x-pass-123")
+    client = Client()
+    client.force_login(user)
+    url = f"/admin/operations/pilecontrol/{Pile.objects.get(code=code).pk}/send/"
+    host = {"HTTP_HOST": "tenant-a.testserver"}
+
+    def send(data):
+        response = client.post(url, data, **host)
+        assert response.status_code == 200
+        html = response.content.decode()
+        return html[html.index('id="command-reply"'):html.index('id="command-history"')]
+
+    for name in ("time_sync", "push_tariff"):
+        reply = send({"command": name})
+        assert "✘ 该桩不支持此指令" in reply and "<table>" not in reply
+    reply = send({"command": "power_cap", "percent": "50"})
+    assert "✔" in reply and "生效功率上限（kW）" in reply and "30.000" in reply
+    assert pile.max_power_w == 30000
+    reply = send({"command": "reboot", "when_idle": "on"})
+    assert "✔" in reply
+    wait_for(lambda: pile.resets == ["Soft"])
+    details = list(AuditEntry.objects.filter(action="pile.command").order_by("pk")
+                   .values_list("detail", flat=True))
+    assert details[0] == f"对时设置 {code} → 该桩不支持此指令"
+    assert "→ 成功（生效功率上限（kW）：30.000" in details[2]
+    assert details[3] == f"重启 {code} → 成功"
