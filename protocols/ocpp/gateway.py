@@ -17,9 +17,14 @@ OccurenceConstraintViolation; unknown actions → NotImplemented / NotSupported;
 but BootNotification from a pile that never booted → SecurityError; a repeated unique id
 with a different call → ProtocolError (the same call again is answered again, idempotent).
 
-Commands from ``charging.bus`` (the port's RemoteStart, RemoteStop, ReadRealtime and the
-OCPP-only ``commands``) become calls to the pile; the reply is correlated by the library
-(by unique id) or the bus deadline expires. Frames in and out go to the frame log
+Commands from ``charging.bus`` (the port's RemoteStart, RemoteStop, ReadRealtime, PowerLimit,
+PowerCap, Reboot and the OCPP-only ``commands``) become calls to the pile; the reply is
+correlated by the library (by unique id) or the bus deadline expires. PowerLimit and
+PowerCap are a ChargePointMaxProfile on connector 0 (SetChargingProfile, Smart Charging
+profile) in W, or in A per phase at 3 × 230 V when the pile's
+``ChargingScheduleAllowedChargingRateUnit`` allows only current; PowerCap also switches the
+pile Operative / Inoperative (ChangeAvailability); Reboot is Reset Soft (``when_idle``) or
+Hard. BalanceUpdate, TimeSync and PushTariff have no OCPP 1.6 message: ``unsupported``. Frames in and out go to the frame log
 (``protocols.FrameLog``, the JSON text hex-encoded, ``frame_type`` the message-type id);
 Prometheus metrics on ``--metrics-port``.
 """
@@ -745,6 +750,8 @@ class OcppGateway:
             payload = call.GetConfiguration(key=list(command.keys) or None)
         elif isinstance(command, c.OcppChangeConfiguration):
             payload = call.ChangeConfiguration(key=command.key, value=command.value)
+            if command.key == RATE_UNIT_KEY:
+                session.rate_unit = None  # asked again before the next cap
         elif isinstance(command, c.OcppDataTransfer):
             payload = call.DataTransfer(vendor_id=command.vendor_id,
                                         message_id=command.message_id or None,

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from charging import bus, port
+from protocols.ocpp import commands as c
 
 from .conftest import SCHEMA
 from .helpers import wait_for
@@ -75,6 +76,12 @@ def test_power_limit_in_amperes_when_the_pile_takes_only_current(online, sender)
     low = _run(sender, port.PowerLimit(code, D("3"), D("60")))
     assert not low.ok and low.error == "invalid"
     assert pile.max_power_w == pytest.approx(19320)
+    # The pile is reconfigured to take power: the next cap goes in W.
+    assert _run(sender, c.OcppChangeConfiguration(
+        code, "ChargingScheduleAllowedChargingRateUnit", "Current,Power")).ok
+    watts = _run(sender, port.PowerLimit(code, D("20"), D("60")))
+    assert watts.detail == {"applied_kw": "20.000", "charging_rate_unit": "W"}
+    assert pile.max_power_w == 20000
 
 
 def test_a_pile_refusing_the_profile_fails_the_limit(online, sender, sims):  # noqa: F811
