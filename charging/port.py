@@ -638,7 +638,9 @@ class Reboot:
 
 @dataclass(frozen=True)
 class TimeSync:
-    """Set the pile's clock to the platform's (YKC 0x56; reply ``detail["pile_time"]``)."""
+    """Set the pile's clock to the platform's (YKC 0x56; reply ``detail["pile_time"]``).
+    OCPP 1.6 has no such call (the pile takes the time from BootNotification and Heartbeat
+    replies): ``unsupported``."""
 
     pile_code: str
 
@@ -646,7 +648,8 @@ class TimeSync:
 @dataclass(frozen=True)
 class PowerCap:
     """Allow or forbid charging on the pile and cap its output at ``percent`` (30–100) of
-    its rated power (YKC 0x52 工作参数, OCPP SetChargingProfile)."""
+    its rated power (YKC 0x52 工作参数; OCPP ChangeAvailability Operative / Inoperative on
+    connector 0, then SetChargingProfile). ``ok`` may carry ``detail["applied_kw"]``."""
 
     pile_code: str
     percent: int = 100
@@ -656,7 +659,7 @@ class PowerCap:
 @dataclass(frozen=True)
 class PushTariff:
     """Send the pile the tariff in force for it now (YKC 0x58 计费模型; reply
-    ``detail["model_no"]``)."""
+    ``detail["model_no"]``). OCPP piles do not price (the platform does): ``unsupported``."""
 
     pile_code: str
 

@@ -59,6 +59,8 @@ REPLY_FIELDS = {
     "running": _("running session"),
     "trade_no": _("trade number"),
     "connector_no": _("connector"),
+    "applied_kw": _("power cap in force (kW)"),
+    "charging_rate_unit": _("cap sent in (W: power, A: current)"),
 }
 
 

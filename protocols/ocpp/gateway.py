@@ -17,9 +17,14 @@ OccurenceConstraintViolation; unknown actions → NotImplemented / NotSupported;
 but BootNotification from a pile that never booted → SecurityError; a repeated unique id
 with a different call → ProtocolError (the same call again is answered again, idempotent).
 
-Commands from ``charging.bus`` (the port's RemoteStart, RemoteStop, ReadRealtime and the
-OCPP-only ``commands``) become calls to the pile; the reply is correlated by the library
-(by unique id) or the bus deadline expires. Frames in and out go to the frame log
+Commands from ``charging.bus`` (the port's RemoteStart, RemoteStop, ReadRealtime, PowerLimit,
+PowerCap, Reboot and the OCPP-only ``commands``) become calls to the pile; the reply is
+correlated by the library (by unique id) or the bus deadline expires. PowerLimit and
+PowerCap are a ChargePointMaxProfile on connector 0 (SetChargingProfile, Smart Charging
+profile) in W, or in A per phase at 3 × 230 V when the pile's
+``ChargingScheduleAllowedChargingRateUnit`` allows only current; PowerCap also switches the
+pile Operative / Inoperative (ChangeAvailability); Reboot is Reset Soft (``when_idle``) or
+Hard. BalanceUpdate, TimeSync and PushTariff have no OCPP 1.6 message: ``unsupported``. Frames in and out go to the frame log
 (``protocols.FrameLog``, the JSON text hex-encoded, ``frame_type`` the message-type id);
 Prometheus metrics on ``--metrics-port``.
 """
@@ -38,6 +43,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
 from http import HTTPStatus
 
 import redis.asyncio as aioredis
@@ -63,6 +69,12 @@ PATH_PREFIX = "/ocpp/"
 LAST_SEEN_DB_EVERY_S = 30
 BOOTED_TTL_S = 30 * 24 * 3600
 RECENT_IDS = 64  # unique ids remembered per connection (duplicate detection)
+RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
+MAX_PROFILE_ID = 1  # our ChargePointMaxProfile: each cap replaces the previous one
+# A pile that takes schedules only in amperes is capped per phase at these (AC, 3 × 230 V).
+NOMINAL_VOLTAGE_V = 230
+NOMINAL_PHASES = 3
+MIN_CURRENT_A = 6  # IEC 61851: the lowest current an EV charges at
 
 # OCPP-J 1.6 spells two error codes differently from later versions.
 _V16_CODES = {"FormatViolation": "FormationViolation",
@@ -146,6 +158,7 @@ class OcppSession(ChargePoint):
         self.marked_online_at = 0.0
         self.peer = ""
         self.password: str | None = None  # presented at the handshake (checked again at boot)
+        self.rate_unit: str | None = None  # "W" / "A" for charging profiles, asked once
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -708,6 +721,20 @@ class OcppGateway:
         if isinstance(command, port.BalanceUpdate):
             return port.CommandResult(ok=False, error="unsupported",
                                       detail={"reason": "OCPP 1.6 has no balance message"})
+        if isinstance(command, port.PowerLimit):
+            return await self._cap(session, command.max_power_kw)
+        if isinstance(command, port.PowerCap):
+            return await self._power_cap(session, command)
+        if isinstance(command, port.Reboot):
+            reply = await self._call(session, call.Reset(
+                type="Soft" if command.when_idle else "Hard"))
+            if reply.status == "Accepted":
+                return port.CommandResult(ok=True)
+            return port.CommandResult(ok=False, error="refused", detail={"status": reply.status})
+        if isinstance(command, port.TimeSync | port.PushTariff):
+            # OCPP 1.6 piles keep their own clock (set from BootNotification/Heartbeat
+            # replies) and do not price: nothing to send.
+            return port.CommandResult(ok=False, error="unsupported")
         payload = None
         if isinstance(command, c.OcppReset):
             payload = call.Reset(type=command.type)
@@ -723,6 +750,8 @@ class OcppGateway:
             payload = call.GetConfiguration(key=list(command.keys) or None)
         elif isinstance(command, c.OcppChangeConfiguration):
             payload = call.ChangeConfiguration(key=command.key, value=command.value)
+            if command.key == RATE_UNIT_KEY:
+                session.rate_unit = None  # asked again before the next cap
         elif isinstance(command, c.OcppDataTransfer):
             payload = call.DataTransfer(vendor_id=command.vendor_id,
                                         message_id=command.message_id or None,
@@ -734,6 +763,81 @@ class OcppGateway:
         status = detail.get("status")
         ok = status is None or status in ("Accepted", "Scheduled", "Unlocked")
         return port.CommandResult(ok=ok, error="" if ok else "refused", detail=detail)
+
+    # --- load management: SetChargingProfile (Smart Charging profile) ----------------
+
+    async def _rate_unit(self, session: OcppSession) -> str:
+        """"W" or "A": how the pile takes charging schedules (its configuration key
+        ``ChargingScheduleAllowedChargingRateUnit``, asked once per connection; "W" when it
+        allows power or does not say)."""
+        if session.rate_unit is None:
+            try:
+                reply = await self._call(session, call.GetConfiguration(
+                    key=[RATE_UNIT_KEY]))
+                values = [str(k.get("value") or "") for k in reply.configuration_key or []
+                          if k.get("key") == RATE_UNIT_KEY]
+            except OCPPError:
+                values = []
+            allowed = {v.strip().lower() for v in ",".join(values).split(",") if v.strip()}
+            session.rate_unit = "A" if allowed and "power" not in allowed and \
+                "current" in allowed else "W"
+        return session.rate_unit
+
+    async def _cap(self, session: OcppSession, max_power_kw: Decimal) -> port.CommandResult:
+        """Cap the whole pile at ``max_power_kw`` with a ChargePointMaxProfile on connector
+        0; ``detail["applied_kw"]`` is the cap as the pile holds it (whole W, or whole A at
+        the nominal voltage and phases: never above the one asked)."""
+        if max_power_kw <= 0:
+            return port.CommandResult(ok=False, error="invalid",
+                                      detail={"max_power_kw": str(max_power_kw)})
+        unit = await self._rate_unit(session)
+        period: dict = {"start_period": 0}
+        if unit == "W":
+            watts = (max_power_kw * 1000).to_integral_value(ROUND_DOWN)
+            period["limit"] = int(watts)
+            applied = watts / 1000
+        else:
+            per_amp_w = NOMINAL_VOLTAGE_V * NOMINAL_PHASES
+            amps = (max_power_kw * 1000 / per_amp_w).to_integral_value(ROUND_DOWN)
+            if amps < MIN_CURRENT_A:
+                return port.CommandResult(ok=False, error="invalid", detail={
+                    "max_power_kw": str(max_power_kw)})
+            period.update(limit=int(amps), number_phases=NOMINAL_PHASES)
+            applied = amps * per_amp_w / 1000
+        profile = {
+            "charging_profile_id": MAX_PROFILE_ID, "stack_level": 0,
+            "charging_profile_purpose": "ChargePointMaxProfile",
+            "charging_profile_kind": "Absolute",
+            "charging_schedule": {
+                "start_schedule": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "charging_rate_unit": unit, "charging_schedule_period": [period]}}
+        reply = await self._call(session, call.SetChargingProfile(connector_id=0,
+                                                                  cs_charging_profiles=profile))
+        if reply.status == "Accepted":
+            return port.CommandResult(ok=True, detail={
+                "applied_kw": str(applied.quantize(Decimal("0.001"), ROUND_DOWN)),
+                "charging_rate_unit": unit})
+        error = "invalid" if reply.status == "NotSupported" else "refused"
+        return port.CommandResult(ok=False, error=error, detail={"status": reply.status})
+
+    async def _power_cap(self, session: OcppSession, command: port.PowerCap
+                         ) -> port.CommandResult:
+        """Allow (ChangeAvailability Operative, then the cap at ``percent`` of the pile's
+        rating) or forbid charging (Inoperative) on the whole pile."""
+        if not 30 <= command.percent <= 100:
+            return port.CommandResult(ok=False, error="invalid",
+                                      detail={"percent": command.percent})
+        reply = await self._call(session, call.ChangeAvailability(
+            connector_id=0, type="Operative" if command.enabled else "Inoperative"))
+        if reply.status not in ("Accepted", "Scheduled"):
+            return port.CommandResult(ok=False, error="refused", detail={"status": reply.status})
+        if not command.enabled:
+            return port.CommandResult(ok=True)
+        piles = await session.db(handlers.dispatch, port.PilesQuery(
+            pile_codes=(session.pile_code,)))
+        if not piles or not piles[0].rated_power_kw:
+            return port.CommandResult(ok=False, error="invalid")
+        return await self._cap(session, piles[0].rated_power_kw * command.percent / 100)
 
 
 def _jsonable(value):

@@ -7,7 +7,10 @@ StatusNotification per connector, Heartbeat at the interval the central system g
 MeterValues every ``meter_interval_s`` while charging (energy rising at the rated power)
 and answers the central system's calls: RemoteStartTransaction, RemoteStopTransaction,
 Reset, ChangeAvailability, UnlockConnector, TriggerMessage, GetConfiguration,
-ChangeConfiguration, DataTransfer. Transaction messages (StartTransaction, MeterValues,
+ChangeConfiguration, DataTransfer, SetChargingProfile and ClearChargingProfile. A
+ChargePointMaxProfile on connector 0 caps the pile (in W, or in A per phase at 230 V as its
+``ChargingScheduleAllowedChargingRateUnit`` says): its output — the rated power under that
+cap — is shared by the connectors charging at once, in the meter and in the readings. Transaction messages (StartTransaction, MeterValues,
 StopTransaction) go through an outbox kept across connections, sent in order and removed
 only once answered — so a pile that was offline replays them when it is back, as field
 firmware does. It reconnects whenever the connection drops.
@@ -99,6 +102,7 @@ class _ChargePoint(ChargePoint):
 
     @on(Action.reset)
     def on_reset(self, type: str):
+        self.pile.resets.append(type)
         return call_result.Reset(status="Accepted")
 
     @after(Action.reset)
@@ -120,6 +124,32 @@ class _ChargePoint(ChargePoint):
                    else [c for c in [self.pile.connector(connector_id)] if c])
         for conn in targets:
             self.pile.set_status(conn, "Unavailable" if type == "Inoperative" else "Available")
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict):
+        if not self.pile.accept_charging_profile:
+            return call_result.SetChargingProfile(status="Rejected")
+        if cs_charging_profiles.get("charging_profile_purpose") != "ChargePointMaxProfile":
+            return call_result.SetChargingProfile(status="NotSupported")
+        schedule = cs_charging_profiles["charging_schedule"]
+        unit = schedule["charging_rate_unit"]
+        allowed = self.pile.configuration["ChargingScheduleAllowedChargingRateUnit"]
+        periods = schedule.get("charging_schedule_period") or []
+        if connector_id != 0 or not periods or \
+                {"W": "Power", "A": "Current"}[unit] not in allowed:
+            return call_result.SetChargingProfile(status="Rejected")
+        first = periods[0]
+        limit = float(first["limit"])
+        if unit == "A":
+            limit *= 230.0 * int(first.get("number_phases") or 3)
+        self.pile.max_power_w = limit
+        self.pile.profiles.append(cs_charging_profiles)
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, **_):
+        self.pile.max_power_w = None
+        return call_result.ClearChargingProfile(status="Accepted")
 
     @on(Action.unlock_connector)
     def on_unlock(self, connector_id: int):
@@ -161,7 +191,8 @@ class SimulatedOcppPile:
 
     def __init__(self, code: str, url: str, *, connectors: int = 1, power_kw: float = 7.0,
                  time_scale: float = 1.0, password: str | None = None,
-                 meter_interval_s: float = 15.0, stats: Stats | None = None) -> None:
+                 meter_interval_s: float = 15.0, stats: Stats | None = None,
+                 rate_unit: str = "Current,Power") -> None:
         self.code = code
         self.url = url.rstrip("/")
         self.password = password
@@ -169,7 +200,12 @@ class SimulatedOcppPile:
         self.time_scale = time_scale
         self.connectors = {n: Connector(n) for n in range(1, connectors + 1)}
         self.configuration = {"HeartbeatInterval": "60",
-                              "MeterValueSampleInterval": str(int(meter_interval_s))}
+                              "MeterValueSampleInterval": str(int(meter_interval_s)),
+                              "ChargingScheduleAllowedChargingRateUnit": rate_unit}
+        self.max_power_w: float | None = None  # the ChargePointMaxProfile's cap (W)
+        self.profiles: list[dict] = []  # charging profiles accepted, in order
+        self.accept_charging_profile = True
+        self.resets: list[str] = []  # Reset types received, in order
         self.stats = stats or Stats()
         self.outbox: deque = deque()
         self.outbox_event = asyncio.Event()
@@ -190,6 +226,21 @@ class SimulatedOcppPile:
 
     def connector(self, number: int) -> Connector | None:
         return self.connectors.get(number)
+
+    def connector_power_w(self, conn: Connector) -> float:
+        """What ``conn`` draws now: the rated power under the pile's cap, shared by the
+        connectors charging at once (0 when it is not charging)."""
+        if not conn.charging:
+            return 0.0
+        charging = sum(1 for c in self.connectors.values() if c.charging) or 1
+        total = self.power_kw * 1000
+        if self.max_power_w is not None:
+            total = min(total, self.max_power_w)
+        return total / charging
+
+    def draw_w(self) -> float:
+        """What the whole pile draws now (W)."""
+        return sum(self.connector_power_w(c) for c in self.connectors.values())
 
     def by_transaction(self, transaction_id: int) -> Connector | None:
         return next((c for c in self.connectors.values()
@@ -257,7 +308,7 @@ class SimulatedOcppPile:
         self.queue(build)
 
     def sample(self, conn: Connector, context: str = "Sample.Periodic") -> dict:
-        watts = self.power_kw * 1000 if conn.charging else 0
+        watts = self.connector_power_w(conn)
         volts = 380.0 if conn.charging else 0.0
         return {"timestamp": _now(), "sampledValue": [
             {"value": str(int(conn.meter_wh)), "context": context,
@@ -417,7 +468,7 @@ class SimulatedOcppPile:
             await asyncio.sleep(self.scaled(interval))
             for conn in self.connectors.values():
                 if conn.charging:
-                    conn.meter_wh += self.power_kw * 1000 * interval / 3600
+                    conn.meter_wh += self.connector_power_w(conn) * interval / 3600
                     conn.soc = min(100.0, conn.soc + 0.5)
                     self.meter(conn)
 
