@@ -16,6 +16,14 @@ pytestmark = pytest.mark.django_db
 APP, SID, SKEY = "1400000001", "AKIDtest", "secret-key-test"
 
 
+
+@pytest.fixture(autouse=True)
+def _one_settings_row(tenant):
+    """The operator's settings are one row: start each test without one left committed by
+    another test (the Procfile jobs' test, browser tests), as the tests create their own."""
+    SmsSettings.objects.all().delete()  # rolled back with the test
+
+
 @pytest.fixture(scope="module")
 def fake_sms():
     server = start_in_thread()

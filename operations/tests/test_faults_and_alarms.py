@@ -18,6 +18,14 @@ from stations.models import Connector, Fault
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
+
+@pytest.fixture(autouse=True)
+def _one_settings_row(tenant):
+    """The operator's settings are one row: start each test without one left committed by
+    another test (the Procfile jobs' test, browser tests), as the tests create their own."""
+    AlarmSettings.objects.all().delete()  # rolled back with the test
+
+
 def _report(pile, no, *codes, at=T0):
     return faults_report(pile_code=pile.code, connector_no=no, at=at,
                          faults=[ReportedFault(c, s, p) for c, s, p in codes])
