@@ -19,17 +19,22 @@ pytestmark = pytest.mark.django_db
 OCPP_CONNECTOR = "4401050000003401"  # the QR value of the first OCPP pile's gun
 
 
+# A 22 kW AC pile in real time: 0.1 kWh in about 16 s.
+STOP_AT_KWH = Decimal("0.1")
+
+
 def test_the_demo_journey_settles_on_an_ocpp_pile(platform, capsys):
     lines = []
     journey = Journey(api_url=platform.web.url, pay_url=platform.pay.url, driver="carol",
-                      connector_code=OCPP_CONNECTOR, stop_at_kwh=Decimal("1.0"), timeout_s=90,
+                      connector_code=OCPP_CONNECTOR, stop_at_kwh=STOP_AT_KWH, timeout_s=120,
                       say=lines.append)
     result = journey.run()
     order = result["order"]
-    assert order["state"] == "settled" and Decimal(order["energy_kwh"]) >= Decimal("1.0")
-    total = sum((Decimal(x["electricity_yuan"]) + Decimal(x["service_yuan"])
+    assert order["state"] == "settled" and Decimal(order["energy_kwh"]) >= STOP_AT_KWH
+    lines = sum((Decimal(x["electricity_yuan"]) + Decimal(x["service_yuan"])
                  for x in order["bill_lines"]), Decimal("0"))
-    assert Decimal(order["total_amount"]) == total > 0
+    total = Decimal(order["total_amount"])
+    assert lines > 0 and total == max(lines, Decimal("1.00"))  # the demo tariff's 1-yuan minimum
     assert Decimal(result["after"]["available"]) == Decimal(result["before"]["available"]) - total
     assert any(o["state"] == "charging" and o["progress"] for o in journey.log)
 
@@ -90,9 +95,9 @@ def test_a_card_start_at_an_ocpp_pile_is_authorised_and_billed(platform):
         order = wait_for(lambda: ChargingOrder.objects.filter(
             pile__code=code, state="charging").first(), timeout=30)
         assert order.mode == "card" and order.pile_initiated and order.member_id == member.pk
-        wait_for(lambda: ChargingOrder.objects.get(pk=order.pk).energy_kwh > 0
-                 or ChargingOrder.objects.get(pk=order.pk).progress.get("energy_kwh"),
-                 timeout=30)
+        # Some energy delivered (real time: about 8 s at 22 kW) before the driver stops.
+        wait_for(lambda: Decimal(ChargingOrder.objects.get(pk=order.pk).progress.get("energy_kwh")
+                                 or 0) >= Decimal("0.05"), timeout=60)
     sims.run(pile.finish, pile.connectors[1], "Local")
     with schema_context(platform.operator.schema_name):
         settled = wait_for(lambda: ChargingOrder.objects.filter(pk=order.pk,

@@ -55,7 +55,6 @@ class Connector:
     soc: float = 30.0
     charging: bool = False
     session_start_wh: float = 0.0
-    session_started: datetime | None = None  # wall clock at StartTransaction
     tx: dict = field(default_factory=dict)  # this session's {"id": transactionId}
 
 
@@ -288,7 +287,6 @@ class SimulatedOcppPile:
         tx = conn.tx = {"id": None}
         conn.plugged = True
         conn.session_start_wh = conn.meter_wh
-        conn.session_started = datetime.now(UTC)
         meter, at = int(conn.meter_wh), _now()
 
         def build():
@@ -338,12 +336,6 @@ class SimulatedOcppPile:
         conn.charging = False
         end = self.sample(conn, "Transaction.End")
         meter, at, tag, tx = int(conn.meter_wh), _now(), conn.id_tag, conn.tx
-        if self.time_scale > 1 and conn.session_started is not None:
-            # Sped up, the session lived time_scale times longer in pile time than on the
-            # wall clock: its stop is stamped at the session's pile-time end, so the energy
-            # stays within what the rated power delivers in the session's duration.
-            lived = (datetime.now(UTC) - conn.session_started) * self.time_scale
-            at = (conn.session_started + lived).isoformat().replace("+00:00", "Z")
 
         def build():
             return call.StopTransaction(meter_stop=meter, timestamp=at,
