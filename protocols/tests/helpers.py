@@ -91,8 +91,16 @@ class GatewayThread:
         self.call(self.gateway.batcher.flush())
 
     def stop(self) -> None:
+        """Stop the gateway (its sessions closed, piles marked offline). On a machine too
+        busy to finish within a minute, say so and stop the loop anyway: a teardown is not
+        what the test checks."""
         if self.loop.is_running():
-            self.call(self.gateway.stop(), timeout=30)
+            try:
+                self.call(self.gateway.stop(), timeout=60)
+            except TimeoutError:
+                import warnings
+
+                warnings.warn("the test gateway did not stop within 60 s", stacklevel=2)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
 

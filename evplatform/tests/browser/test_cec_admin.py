@@ -19,9 +19,12 @@ SECRET = "BrowserSecret123"
 @pytest.fixture(scope="module")
 def dead_push(site, django_db_blocker):
     """A regulator partner and one dead push, committed (the browser is another client)."""
+    from django.db import connection
+
     from protocols.cec.models import Partner, Push
 
     with django_db_blocker.unblock(), tenant_context(site.operator):
+        connection.close()  # a fresh one: an earlier module's server teardown may have ended it
         partner, _ = Partner.objects.update_or_create(operator_id="MA1BROWS1", defaults={
             "name": "浏览器测试平台", "our_operator_id": "MA5BROWS1",
             "in_operator_secret": SECRET, "in_data_secret": SECRET, "in_data_iv": SECRET,
