@@ -124,7 +124,7 @@ def test_caps_follow_starts_and_ends_and_measured_power_stays_under_the_limit(
         sims.run(pile)
     for pile in piles:
         wait_for(lambda p=pile: p.events and bus._redis().get(bus.route_key(SCHEMA, p.pile_code)),
-                 timeout=20)
+                 timeout=60)
         sims.call(pile.plug, 1)
     drawn: list[D] = []
 
@@ -142,7 +142,7 @@ def test_caps_follow_starts_and_ends_and_measured_power_stays_under_the_limit(
     watcher = threading.Thread(target=sampler, daemon=True)
     watcher.start()
 
-    def sample_until(predicate, timeout=30.0):
+    def sample_until(predicate, timeout=60.0):
         """Sample the draw until the reported power satisfies ``predicate(measured)``."""
         deadline = time.monotonic() + timeout
         measured = {}
@@ -158,7 +158,7 @@ def test_caps_follow_starts_and_ends_and_measured_power_stays_under_the_limit(
     for n, code in enumerate(codes, start=1):
         assert in_schema(_start, station.pk, code, n) == "sent"
         wait_for(lambda c=code: in_schema(_order_states, station.pk).get(c) == "charging",
-                 timeout=20)
+                 timeout=60)  # a shared machine can take its time; what is checked is the cap
         expected_each = min(D("60"), (LIMIT / n).quantize(D("0.1"), "ROUND_DOWN"))
         # The piles running now report at most their share (a whole % of 60 kW, rounded down).
         sample_until(lambda m, n=n, e=expected_each: len(m) == n and all(

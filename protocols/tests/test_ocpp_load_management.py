@@ -104,7 +104,7 @@ def test_ocpp_piles_take_their_caps_before_starting_and_draw_no_more(
     watcher = threading.Thread(target=sampler, daemon=True)
     watcher.start()
 
-    def sample_until(predicate, timeout=30.0):
+    def sample_until(predicate, timeout=60.0):
         deadline = time.monotonic() + timeout
         measured = {}
         while time.monotonic() < deadline:
@@ -120,7 +120,7 @@ def test_ocpp_piles_take_their_caps_before_starting_and_draw_no_more(
         for n, code in enumerate(codes, start=1):
             assert in_schema(_start, station.pk, code, n) == "sent"
             wait_for(lambda c=code: in_schema(_order_states, station.pk).get(c) == "charging",
-                     timeout=20)
+                     timeout=60)
             # The piles running now report their share: the cap they took (an equal
             # share to 0.1 kW; the plan hands out the remainder), the whole limit in all.
             share = min(D("60"), (LIMIT / n).quantize(D("0.1"), "ROUND_DOWN"))
