@@ -100,6 +100,28 @@ def _order_states(station_id: int) -> dict:
                 .values_list("pile__code", "state"))
 
 
+def _order_story(station_id: int) -> list[dict]:
+    """Every order at the station with its transitions (what a failed wait shows)."""
+    from charging.models import ChargingOrder
+
+    return [{"pile": o.pile.code, "trade_no": o.trade_no, "state": o.state,
+             "created": o.created_at.isoformat(), "progress": o.progress,
+             "transitions": [(t.from_state, t.to_state, t.actor, t.reason, t.at.isoformat())
+                             for t in o.transitions.all()]}
+            for o in ChargingOrder.objects.filter(station_id=station_id)
+            .select_related("pile").prefetch_related("transitions").order_by("pk")]
+
+
+def wait_charging(station_id: int, code: str, timeout: float = 60.0) -> None:
+    """Wait until ``code``'s order is charging; on timeout, fail with the station's orders."""
+    try:
+        wait_for(lambda: in_schema(_order_states, station_id).get(code) == "charging",
+                 timeout=timeout)
+    except AssertionError:
+        raise AssertionError(
+            f"{code} not charging: {in_schema(_order_story, station_id)}") from None
+
+
 def _caps(codes) -> dict:
     from stations.models import Pile
 
@@ -160,8 +182,7 @@ def test_caps_follow_starts_and_ends_and_measured_power_stays_under_the_limit(
 
     for n, code in enumerate(codes, start=1):
         assert in_schema(_start, station.pk, code, n) == "sent"
-        wait_for(lambda c=code: in_schema(_order_states, station.pk).get(c) == "charging",
-                 timeout=60)  # a shared machine can take its time; what is checked is the cap
+        wait_charging(station.pk, code)  # a shared machine can take its time; the cap is checked
         expected_each = min(D("60"), (LIMIT / n).quantize(D("0.1"), "ROUND_DOWN"))
         # The piles running now report at most their share (a whole % of 60 kW, rounded down).
         sample_until(lambda m, n=n, e=expected_each: len(m) == n and all(

@@ -20,7 +20,7 @@ from charging import bus
 
 from .conftest import SCHEMA
 from .helpers import committed, wait_for
-from .test_load_management import LIMIT, _caps, _order_states, _start, in_schema
+from .test_load_management import LIMIT, _caps, _order_states, _start, in_schema, wait_charging
 from .test_ocpp_gateway import ocpp, sims  # noqa: F401
 
 D = Decimal
@@ -122,8 +122,7 @@ def test_ocpp_piles_take_their_caps_before_starting_and_draw_no_more(
     try:
         for n, code in enumerate(codes, start=1):
             assert in_schema(_start, station.pk, code, n) == "sent"
-            wait_for(lambda c=code: in_schema(_order_states, station.pk).get(c) == "charging",
-                     timeout=60)
+            wait_charging(station.pk, code)
             # The piles running now report their share: the cap they took (an equal
             # share to 0.1 kW; the plan hands out the remainder), the whole limit in all.
             share = min(D("60"), (LIMIT / n).quantize(D("0.1"), "ROUND_DOWN"))
