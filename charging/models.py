@@ -172,6 +172,11 @@ class ChargingOrder(models.Model):
                 name="order_partner_seq_unique",
             ),
         ]
+        indexes = [
+            # The statistics' day rollups and rebuilds read settled orders by stop time.
+            models.Index(fields=["stopped_at"], condition=models.Q(state="settled"),
+                         name="order_settled_stopped_at"),
+        ]
 
     def __str__(self) -> str:
         return self.number
