@@ -27,16 +27,10 @@ def _yuan(label):
     return models.DecimalField(label, max_digits=14, decimal_places=2, default=ZERO)
 
 
-class OrderFigures(models.Model):
-    """The order-derived figures shared by the hour and the day rows."""
+class Figures(models.Model):
+    """The order-derived sums every aggregate row carries (connector hour and day, station
+    day)."""
 
-    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="+",
-                                verbose_name=_("station"))
-    pile = models.ForeignKey("stations.Pile", on_delete=models.CASCADE, related_name="+",
-                             verbose_name=_("pile"))
-    connector = models.ForeignKey("stations.Connector", on_delete=models.CASCADE, related_name="+",
-                                  verbose_name=_("connector"))
-    day = models.DateField(_("day"))
     orders = models.PositiveIntegerField(_("orders"), default=0)
     energy_kwh = _kwh(_("energy (kWh)"))
     energy_sharp_kwh = _kwh(_("sharp energy (kWh)"))
@@ -64,6 +58,21 @@ class OrderFigures(models.Model):
         if not self.charging_s:
             return ZERO
         return self.energy_kwh * 3600 / self.charging_s
+
+
+class OrderFigures(Figures):
+    """The figures of one connector over an hour or a day."""
+
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="+",
+                                verbose_name=_("station"))
+    pile = models.ForeignKey("stations.Pile", on_delete=models.CASCADE, related_name="+",
+                             verbose_name=_("pile"))
+    connector = models.ForeignKey("stations.Connector", on_delete=models.CASCADE, related_name="+",
+                                  verbose_name=_("connector"))
+    day = models.DateField(_("day"))
+
+    class Meta:
+        abstract = True
 
 
 class ConnectorHour(OrderFigures):
@@ -95,7 +104,7 @@ class ConnectorDay(OrderFigures):
         return f"{self.connector_id} {self.day}"
 
 
-class StationDay(models.Model):
+class StationDay(Figures):
     """One station's day: the sums of its connector days (peak power the highest of them),
     rebuilt with them; the home page, rankings and reports read these rows, a fiftieth as
     many as connector days at 50 connectors a station."""
@@ -103,23 +112,8 @@ class StationDay(models.Model):
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="+",
                                 verbose_name=_("station"))
     day = models.DateField(_("day"))
-    orders = models.PositiveIntegerField(_("orders"), default=0)
-    energy_kwh = _kwh(_("energy (kWh)"))
-    energy_sharp_kwh = _kwh(_("sharp energy (kWh)"))
-    energy_peak_kwh = _kwh(_("peak energy (kWh)"))
-    energy_flat_kwh = _kwh(_("flat energy (kWh)"))
-    energy_valley_kwh = _kwh(_("valley energy (kWh)"))
-    revenue_sharp_yuan = _yuan(_("sharp revenue (yuan)"))
-    revenue_peak_yuan = _yuan(_("peak revenue (yuan)"))
-    revenue_flat_yuan = _yuan(_("flat revenue (yuan)"))
-    revenue_valley_yuan = _yuan(_("valley revenue (yuan)"))
-    electricity_yuan = _yuan(_("electricity (yuan)"))
-    service_yuan = _yuan(_("service fee (yuan)"))
-    discount_yuan = _yuan(_("discounts (yuan)"))
-    refund_yuan = _yuan(_("refunds (yuan)"))
-    total_yuan = _yuan(_("revenue (yuan)"))
+    # A station's day sums many connectors' seconds: wider than a connector's.
     charging_s = models.PositiveBigIntegerField(_("charging time (s)"), default=0)
-    peak_power_kw = models.DecimalField(_("peak power (kW)"), max_digits=8, decimal_places=2, default=ZERO)
     faults = models.PositiveIntegerField(_("faults"), default=0)
     offline_s = models.PositiveBigIntegerField(_("offline time (s)"), default=0)
 
