@@ -94,10 +94,14 @@ lint: venv
 	.venv/bin/lint-imports --no-cache
 
 # Every benchmark prints its figures with their targets and ratios to a baseline measured
-# in the same run. The station search needs wrk (Debian: apt-get install wrk).
+# in the same run, and the load average (the machine is shared). The station search needs
+# wrk (Debian: apt-get install wrk). `make bench BENCH_ONLY=station_search` runs one.
+BENCH_ONLY ?=
 bench: setup
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
-	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in $(if $(BENCH_ONLY),$(addprefix benchmarks/,$(addsuffix .py,$(BENCH_ONLY))),benchmarks/*.py); do \
+	  echo "== $$f (load average $$(cut -d' ' -f1-3 /proc/loadavg), $$(nproc) CPUs)"; \
+	  $(PY) $$f || exit 1; done
 
 # Fault matrix on an isolated stack (own database evp_faults, Redis DB 3, ports 18110-18113):
 # `make faults FAULT_SESSIONS=100`.

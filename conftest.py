@@ -60,6 +60,17 @@ def _default_language():
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def _operator_routes_forgotten():
+    """The driver API's per-process operator cache starts empty in every test: a test's
+    rolled-back changes to an operator (its status) must not reach the next one."""
+    from tenants.selectors import operator_routes_forget
+
+    operator_routes_forget()
+    yield
+    operator_routes_forget()
+
+
 @pytest.fixture(scope="session")
 def operators(django_db_setup, django_db_blocker):
     from tenants.models import MiniProgram

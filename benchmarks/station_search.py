@@ -13,19 +13,27 @@ Method (what the figures mean):
 - Server CPU per request: user + system CPU time of the server's processes (master and
   workers, from /proc) over the run, divided by the requests served — what the server
   costs, whatever the client does. PostgreSQL's CPU is not included.
-- Each figure is printed with its target and as a ratio to a baseline measured in the
-  same run on the same server: ``/healthz`` (a bare request that touches PostgreSQL and
-  Redis once each) and the previous design of the list and map
+- Each figure is printed with its target, the load average at that moment (the machine
+  is shared) and as ratios to baselines measured in the same run on the same server
+  process: a bare hello answered before Django (``benchmarks/support/bench_asgi.py``: the
+  server's own floor), the floor of a driver-API request (tenant routing, middleware, DRF,
+  no query: ``/api/app/v1/bench-floor``) and the previous design of the list and map
   (``benchmarks/support/previous_station_list.py``, mounted only in the benchmark's settings).
 - The machine is shared and often busy: absolute figures move with the load; the ratios,
-  measured minutes apart on the same machine, are what to compare.
+  measured seconds apart on the same server, are what to compare.
 
 Servers (``--servers``, all by default), each a single worker process on CPU 0:
 
-- ``uvicorn-pool``: uvicorn, ASGI, psycopg 3 pool (``DB_POOL=1``) — the Procfile's ``web``
-- ``uvicorn-nopool``: uvicorn, ASGI, a new connection per request (the previous Procfile)
+- ``uvicorn-pool``: uvicorn, ASGI, psycopg 3 pool (``DB_POOL=1``), Django's middleware and
+  view as one sync call per request (``ASGI_SYNC_CHAIN=1``) — the Procfile's ``web``
+- ``uvicorn-stock``: the same with Django's stock ASGI handler (``ASGI_SYNC_CHAIN=0``: a
+  thread hop per middleware)
+- ``uvicorn-nopool``: uvicorn, stock ASGI handler, a new connection per request (the
+  Procfile before the pool)
 - ``gunicorn-uvicorn``: gunicorn with one uvicorn worker, ASGI, pool
 - ``gunicorn-wsgi``: gunicorn gthread (WSGI, 8 threads), persistent connections
+
+Run: ``--servers uvicorn-pool --seconds 5`` for a quick look at the Procfile's server.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ CITIES = [  # GCJ-02 centres
     ("武汉市", 30.5928, 114.3055), ("西安市", 34.3416, 108.9398), ("南京市", 32.0603, 118.7969),
     ("重庆市", 29.5630, 106.5516),
 ]
-SERVERS = ("uvicorn-pool", "uvicorn-nopool", "gunicorn-uvicorn", "gunicorn-wsgi")
+SERVERS = ("uvicorn-pool", "uvicorn-stock", "uvicorn-nopool", "gunicorn-uvicorn", "gunicorn-wsgi")
 PORTS = range(int(os.environ.get("BENCH_PORT_FROM", "18610")), int(os.environ.get("BENCH_PORT_TO", "18640")))
 
 WRK_SCRIPT = """
@@ -199,8 +207,10 @@ def _paths(kind: str, prefix: str, n: int = 2000) -> list[str]:
         elif kind == "map":
             out.append(f"{prefix}/stations/map?bbox={lng - 0.05:.6f},{lat - 0.045:.6f},"
                        f"{lng + 0.05:.6f},{lat + 0.045:.6f}")
+        elif kind == "floor":
+            out.append(f"{prefix}/bench-floor")
         else:
-            out.append("/healthz")
+            out.append("/bench/hello")
     return out
 
 
@@ -222,19 +232,23 @@ def start_server(kind: str, port: int) -> subprocess.Popen:
     py = sys.executable
     if kind == "uvicorn-pool":
         env.update(DB_POOL="1")
-        cmd = [py, "-m", "uvicorn", "evplatform.asgi:application", "--host", "127.0.0.1",
+        cmd = [py, "-m", "uvicorn", "benchmarks.support.bench_asgi:asgi", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    elif kind == "uvicorn-stock":
+        env.update(DB_POOL="1", ASGI_SYNC_CHAIN="0")
+        cmd = [py, "-m", "uvicorn", "benchmarks.support.bench_asgi:asgi", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log"]
     elif kind == "uvicorn-nopool":
-        env.update(DB_POOL="0", DB_CONN_MAX_AGE="0")
-        cmd = [py, "-m", "uvicorn", "evplatform.asgi:application", "--host", "127.0.0.1",
+        env.update(DB_POOL="0", DB_CONN_MAX_AGE="0", ASGI_SYNC_CHAIN="0")
+        cmd = [py, "-m", "uvicorn", "benchmarks.support.bench_asgi:asgi", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log"]
     elif kind == "gunicorn-uvicorn":
         env.update(DB_POOL="1")
-        cmd = [py, "-m", "gunicorn", "evplatform.asgi:application", "-k", "uvicorn.workers.UvicornWorker",
+        cmd = [py, "-m", "gunicorn", "benchmarks.support.bench_asgi:asgi", "-k", "uvicorn.workers.UvicornWorker",
                "-w", "1", "-b", bind, "--log-level", "warning"]
     elif kind == "gunicorn-wsgi":
         env.update(DB_POOL="0", DB_CONN_MAX_AGE="600")
-        cmd = [py, "-m", "gunicorn", "evplatform.wsgi:application", "-k", "gthread", "--threads", "8",
+        cmd = [py, "-m", "gunicorn", "benchmarks.support.bench_asgi:wsgi", "-k", "gthread", "--threads", "8",
                "-w", "1", "-b", bind, "--log-level", "warning"]
     else:
         raise SystemExit(f"unknown server {kind}")
@@ -244,7 +258,7 @@ def start_server(kind: str, port: int) -> subprocess.Popen:
 
     for _ in range(600):
         try:
-            urllib.request.urlopen(f"http://{bind}/healthz", timeout=2)
+            urllib.request.urlopen(f"http://{bind}/bench/hello", timeout=2)
             return proc
         except OSError:
             if proc.poll() is not None:
@@ -278,12 +292,31 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def _answered(url: str, within_s: float = 180) -> None:
+    """Wait until ``url`` answers 200 once (a cold server opens its pool, loads the URLconf)."""
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"X-Tenant": SLUG})
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer 200 within {within_s:.0f} s")
+        time.sleep(0.5)
+
+
 def run_wrk(base: str, paths: list[str], seconds: float, server_pid: int, workdir: Path) -> dict:
     paths_file = workdir / "paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
     script = workdir / "bench.lua"
     script.write_text(WRK_SCRIPT)
     env = {**os.environ, "BENCH_PATHS": str(paths_file), "BENCH_TENANT": SLUG}
+    _answered(base + paths[0])
     # Warm up (imports, pools, PostgreSQL's caches), then measure.
     subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", "-d2s", "-s", str(script), base],
                    env=env, capture_output=True, check=True)
@@ -297,14 +330,18 @@ def run_wrk(base: str, paths: list[str], seconds: float, server_pid: int, workdi
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
     result["rps"] = result["requests"] / result["seconds"]
+    result["load"] = os.getloadavg()[0]
     result["cpu_ms"] = cpu / max(result["requests"], 1) * 1000
     return result
 
 
 def _fmt(name: str, r: dict, target: str, ratio: str) -> str:
-    return (f"  {name:<22} p50 {r['p50']:7.1f}  p95 {r['p95']:7.1f}  p99 {r['p99']:7.1f} ms  "
+    return (f"  {name:<24} p50 {r['p50']:7.1f}  p95 {r['p95']:7.1f}  p99 {r['p99']:7.1f} ms  "
             f"{r['rps']:7.1f} req/s  server CPU {r['cpu_ms']:6.2f} ms/req  "
-            f"errors {r['errors'] + r['socket_errors']:<3} | {target} | {ratio}")
+            f"errors {r['errors'] + r['socket_errors']:<3} load {r['load']:5.1f} | {target} | {ratio}")
+
+
+HELLO, FLOOR = "hello (bare server)", "API floor (Django, DRF)"
 
 
 def main():
@@ -332,20 +369,25 @@ def main():
                 print(f"[{kind}]")
                 results = {}
                 for name, paths in (
-                    ("healthz (baseline)", _paths("healthz", "")),
+                    (HELLO, _paths("hello", "")),
+                    (FLOOR, _paths("floor", "/api/app/v1")),
                     ("list, previous design", _paths("list", "/api/app/v1/bench-previous")),
                     ("list", _paths("list", "/api/app/v1")),
                     ("map, previous design", _paths("map", "/api/app/v1/bench-previous")),
                     ("map", _paths("map", "/api/app/v1")),
                 ):
                     r = results[name] = run_wrk(base, paths, args.seconds, server.pid, workdir)
-                    base_r = results["healthz (baseline)"]
-                    if name.startswith("healthz"):
-                        print(_fmt(name, r, "target: none (floor)", "ratio 1.00"))
+                    if name == HELLO:
+                        print(_fmt(name, r, "target: none (the server's floor)", "ratio 1.00"))
                         continue
+                    hello = results[HELLO]
+                    ratio = f"vs hello: p95 x{r['p95'] / hello['p95']:.1f}, CPU x{r['cpu_ms'] / hello['cpu_ms']:.1f}"
+                    if name == FLOOR:
+                        print(_fmt(name, r, "target: none (Django's floor)", ratio))
+                        continue
+                    floor = results[FLOOR]
+                    ratio += f"; vs API floor: p95 x{r['p95'] / floor['p95']:.2f}, CPU x{r['cpu_ms'] / floor['cpu_ms']:.2f}"
                     prev = results.get(f"{name}, previous design")
-                    ratio = (f"p95 x{r['p95'] / base_r['p95']:.2f} of healthz, "
-                             f"CPU x{r['cpu_ms'] / base_r['cpu_ms']:.2f} of healthz")
                     if prev:
                         ratio += (f"; vs previous: p95 x{r['p95'] / prev['p95']:.2f}, "
                                   f"CPU x{r['cpu_ms'] / prev['cpu_ms']:.2f}")
@@ -354,13 +396,20 @@ def main():
                 summary.append((kind, results))
             finally:
                 server.terminate()
-                server.wait(15)
-    print("summary (list, the driver's most frequent request):")
+                try:
+                    server.wait(60)
+                except subprocess.TimeoutExpired:  # a busy machine: gunicorn's graceful stop is slow
+                    server.kill()
+                    server.wait(15)
+    print("summary (each figure beside its target; load average when measured):")
     for kind, results in summary:
-        r, h = results["list"], results["healthz (baseline)"]
-        print(f"  {kind:<18} list p95 {r['p95']:6.1f} ms (target {TARGET_P95_MS:.0f}; x{r['p95'] / TARGET_P95_MS:.2f} "
-              f"of target)  {r['rps']:6.1f} req/s  CPU {r['cpu_ms']:.2f} ms/req "
-              f"(x{r['cpu_ms'] / h['cpu_ms']:.2f} of healthz)")
+        h = results[HELLO]
+        for name in ("list", "map"):
+            r = results[name]
+            print(f"  {kind:<18} {name:<4} p95 {r['p95']:7.1f} ms (target < {TARGET_P95_MS:.0f}: x{r['p95'] / TARGET_P95_MS:.2f} "
+                  f"of target; bare hello's p95 {h['p95']:.1f} ms, x{r['p95'] / h['p95']:.1f})  "
+                  f"{r['rps']:6.1f} req/s  server CPU {r['cpu_ms']:.2f} ms/req (x{r['cpu_ms'] / h['cpu_ms']:.1f} of hello, "
+                  f"x{r['cpu_ms'] / results[FLOOR]['cpu_ms']:.2f} of the API floor)  load {r['load']:.1f}")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 

@@ -128,7 +128,7 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
             appid = match.group(1) if match else None
         if slug or appid:
             header_tenant = (
-                selectors.operator_get_by_slug(slug) if slug else selectors.operator_get_by_appid(appid)
+                selectors.operator_for_api("slug", slug) if slug else selectors.operator_for_api("appid", appid)
             )
             if header_tenant is None:
                 return error_response("tenant_not_found", _("Unknown operator."), 404)
@@ -143,7 +143,7 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
                     return error_response(str(exc), _("Invalid or expired token."), 401)
                 claims = None  # authentication on the view answers 401 for this tenant
             if claims is not None:
-                token_tenant = selectors.operator_get_by_schema(claims.schema_name)
+                token_tenant = selectors.operator_for_api("schema", claims.schema_name)
                 if token_tenant is None or token_tenant.schema_name == get_public_schema_name():
                     return error_response("token_invalid", _("Invalid token."), 401)
                 if header_tenant is not None and header_tenant.pk != token_tenant.pk:

@@ -90,6 +90,10 @@ TENANT_LIMIT_SET_CALLS = True
 # django-tenants' executor (`--executor multiprocessing` for parallel); see tenants/migration_executor.py
 GET_EXECUTOR_FUNCTION = "tenants.migration_executor.get_executor"
 TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MIGRATE_PROCESSES", 2)
+# The driver API's operator (by X-Tenant, X-WX-AppId or the token's schema) is kept per
+# process this many seconds (0: looked up on every request): a suspension made elsewhere
+# reaches every web process within it. See tenants.selectors.operator_for_api.
+TENANT_ROUTE_CACHE_SECONDS = env_int("TENANT_ROUTE_CACHE_SECONDS", 5)
 PUBLIC_SCHEMA_URLCONF = "evplatform.urls_public"
 ROOT_URLCONF = "evplatform.urls"
 
@@ -126,6 +130,9 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "evplatform.wsgi.application"
 ASGI_APPLICATION = "evplatform.asgi.application"
+# HTTP under ASGI: Django's middleware and views as one sync call per request (1), or
+# Django's stock ASGI handler (0: a thread hop per middleware). See evplatform/asgi.py.
+ASGI_SYNC_CHAIN = env_bool("ASGI_SYNC_CHAIN", True)
 
 # DB_POOL=1 (the `web` process): a psycopg 3 connection pool per process (Django's native
 # pool); connections go back to it after each request, so ASGI's thread per request no

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name, schema_exists, tenant_context
 
 from .models import Domain, Operator
+from .selectors import operator_routes_forget
 
 logger = logging.getLogger(__name__)
 
@@ -123,11 +124,16 @@ def operator_create(
 
 def operator_set_status(*, operator: Operator, status: str) -> Operator:
     """Suspend or resume an operator. A suspended operator's API answers 403
-    ``tenant_suspended`` and its piles are refused at login."""
+    ``tenant_suspended`` (at once in this process, within ``TENANT_ROUTE_CACHE_SECONDS``
+    in the other web processes) and its piles are refused at login."""
     if status not in Operator.Status.values:
         raise ValueError(f"unknown status {status!r}")
     operator.status = status
     operator.save(update_fields=["status"])
+    # The driver API caches its operators per process (TENANT_ROUTE_CACHE_SECONDS): forget
+    # them now, and again once committed (a request in between may have read the old row).
+    operator_routes_forget()
+    transaction.on_commit(operator_routes_forget)
     logger.info("operator %s is now %s", operator.slug, status)
     return operator
 

@@ -6,6 +6,8 @@ a third for the page's connector counts, DRF serializers per row; the map an ORM
 aggregate. It reads connector statuses from the database only. Mounted at
 ``/api/app/v1/bench-previous/stations`` and ``.../stations/map`` by
 ``benchmarks/support/bench_settings.py`` (ROOT_URLCONF = this module); never by production.
+Also the floor of a driver-API request (``/api/app/v1/bench-floor``: routing, middleware,
+DRF, no query of its own).
 """
 
 from __future__ import annotations
@@ -236,7 +238,15 @@ def station_map(request):
     return Response({"count": len(pins), "truncated": truncated, "results": pins})
 
 
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def api_floor(request):
+    """The floor of a driver-API request: tenant routing, the middleware, DRF — no query."""
+    return Response({"ok": True})
+
+
 urlpatterns = [
+    path("api/app/v1/bench-floor", api_floor),
     path("api/app/v1/bench-previous/stations", station_list),
     path("api/app/v1/bench-previous/stations/map", station_map),
     *project_urls.urlpatterns,
