@@ -172,8 +172,9 @@ class SvipPlanAdmin(admin.ModelAdmin):
 
 @admin.register(SvipPurchase)
 class SvipPurchaseAdmin(ReadOnly):
-    list_display = ["id", "member", "plan", "amount", "status", "starts_at", "ends_at", "discount_total", "created_at"]
-    list_filter = ["status", "plan"]
+    list_display = ["id", "member", "plan", "amount", "paid_with", "status", "starts_at", "ends_at", "discount_total",
+                    "created_at"]
+    list_filter = ["status", "paid_with", "plan"]
     list_select_related = ["member", "plan"]
     actions = ["refund"]
 

@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = _("Marketing")
+
+    def ready(self) -> None:
+        # Billing sits below marketing and cannot call it: marketing hands billing its
+        # handlers for paid purchases and top-ups (billing.payments.hooks).
+        from billing.payments import hooks
+
+        from . import svip
+
+        hooks.purchase_handler_register("svip", svip.svip_payment_paid)

@@ -188,14 +188,26 @@ class SvipPlan(models.Model):
 
 
 class SvipPurchase(models.Model):
-    """A bought membership period; consecutive purchases extend each other (renewal)."""
+    """A bought membership period; consecutive purchases extend each other (renewal). A
+    WeChat Pay purchase is ``pending`` until its payment arrives; its period is fixed then."""
 
     class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for payment")
         PAID = "paid", _("Paid")
         REFUNDED = "refunded", _("Refunded")
+        CLOSED = "closed", _("Not paid")
+
+    class PaidWith(models.TextChoices):
+        WALLET = "wallet", _("Wallet")
+        WECHAT = "wechat", _("WeChat Pay")
 
     member = models.ForeignKey(
         "accounts.Member", on_delete=models.PROTECT, related_name="svip_purchases", verbose_name=_("member")
+    )
+    paid_with = models.CharField(_("paid with"), max_length=8, choices=PaidWith.choices, default=PaidWith.WALLET)
+    posting_key = models.CharField(
+        _("ledger key"), max_length=100, blank=True,
+        help_text=_("The ledger posting of the payment (wallet: svip:<id>; WeChat Pay: wx:txn:<transaction id>)."),
     )
     plan = models.ForeignKey(SvipPlan, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("plan"))
     amount = models.DecimalField(_("amount (yuan)"), max_digits=8, decimal_places=2)

@@ -197,6 +197,7 @@ SUMMARIES = {
     ("get", "svip/purchases"): "SVIP 购买记录 · SVIP purchases",
     ("post", "svip/purchases"): "购买或续费 SVIP · Buy or renew SVIP",
     ("post", "svip/purchases/{id}/refund"): "退订 SVIP · Refund an SVIP purchase",
+    ("post", "svip/wechat-pay"): "微信支付购买 SVIP · Buy or renew SVIP with WeChat Pay",
     ("get", "feedback"): "我的反馈 · My feedback",
     ("post", "feedback"): "提交反馈或投诉 · Send feedback or a complaint",
     ("get", "feedback/{feedback_id}"): "反馈详情 · A feedback thread",

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from billing.payments.api.serializers import PayParamsOut
 from marketing.models import (
     Coupon,
     CouponTemplate,
@@ -62,7 +63,13 @@ class PurchaseOut(serializers.ModelSerializer):
 
     class Meta:
         model = SvipPurchase
-        fields = ["id", "plan", "amount", "status", "starts_at", "ends_at", "discount_total", "created_at"]
+        fields = ["id", "plan", "amount", "status", "paid_with", "starts_at", "ends_at", "discount_total",
+                  "created_at"]
+
+
+class SvipPayOut(serializers.Serializer):
+    purchase = PurchaseOut(help_text="pending until WeChat Pay confirms; poll svip/purchases")
+    pay_params = PayParamsOut(help_text="pass to wx.requestPayment")
 
 
 class SvipOut(serializers.Serializer):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("coupons/<int:pk>/choose", views.coupon_choose, name="coupon-choose"),
     path("svip", views.svip_overview, name="svip"),
     path("svip/purchases", views.svip_purchases, name="svip-purchases"),
+    path("svip/wechat-pay", views.svip_pay, name="svip-wechat-pay"),
     path("svip/purchases/<int:pk>/refund", views.svip_refund, name="svip-refund"),
     path("points", views.points_overview, name="points"),
     path("points/entries", views.points_entries, name="points-entries"),

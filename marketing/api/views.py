@@ -126,6 +126,20 @@ def svip_purchases(request):
     return Response(s.PurchaseOut(purchase).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(request=s.BuyIn, responses={201: s.SvipPayOut})
+@api_view(["POST"])
+def svip_pay(request):
+    """微信支付购买 / 续费 SVIP · Buy or renew a plan with WeChat Pay: a pending purchase and
+    the ``wx.requestPayment`` parameters; the membership starts when the payment arrives.
+    Errors: svip_plan_not_found (404), pay_not_configured (409), payment_unavailable and
+    payment_refused (502)."""
+    data = s.BuyIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    started = svip.svip_pay_start(member=request.user, plan_id=data.validated_data["plan_id"])
+    body = {"purchase": started.purchase, "pay_params": started.pay_params}
+    return Response(s.SvipPayOut(body).data, status=status.HTTP_201_CREATED)
+
+
 @extend_schema(request=None, responses=s.PurchaseOut)
 @api_view(["POST"])
 def svip_refund(request, pk: int):
