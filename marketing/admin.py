@@ -31,6 +31,8 @@ from .models import (
     PointsAccount,
     PointsEntry,
     PointsRule,
+    Referral,
+    ReferralProgram,
     ScratchCampaign,
     ScratchCard,
     ScratchPrize,
@@ -41,6 +43,7 @@ from .models import (
     SmsTemplate,
     SvipPlan,
     SvipPurchase,
+    TopUpReward,
 )
 
 
@@ -196,6 +199,30 @@ class PointsRuleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not PointsRule.objects.exists()
+
+
+@admin.register(TopUpReward)
+class TopUpRewardAdmin(admin.ModelAdmin):
+    list_display = ["min_amount", "coupon", "count", "active"]
+    list_filter = ["active"]
+    autocomplete_fields = ["coupon"]
+
+
+@admin.register(ReferralProgram)
+class ReferralProgramAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "active", "inviter_coupon", "inviter_points", "invitee_coupon", "min_first_order",
+                    "max_rewards_per_month"]
+
+    def has_add_permission(self, request):
+        return not ReferralProgram.objects.exists() and super().has_add_permission(request)
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnly):
+    list_display = ["id", "inviter", "invitee", "status", "reason", "order_ref", "created_at", "rewarded_at"]
+    list_filter = ["status"]
+    list_select_related = ["inviter", "invitee"]
+    search_fields = ["inviter__phone", "invitee__phone", "order_ref"]
 
 
 @admin.register(PointsAccount)

@@ -11,6 +11,7 @@ class MarketingConfig(AppConfig):
         # handlers for paid purchases and top-ups (billing.payments.hooks).
         from billing.payments import hooks
 
-        from . import svip
+        from . import rewards, svip
 
         hooks.purchase_handler_register("svip", svip.svip_payment_paid)
+        hooks.top_up_listener_register(rewards.top_up_rewarded)

@@ -20,6 +20,7 @@ from .common import MarketingError, local
 from .coupons import coupon_grant, coupon_redeem_locked, coupon_return, coupon_unchoose, terms_of
 from .models import Coupon, CouponTemplate, SvipPurchase
 from .points import points_earn_for_order, points_reverse_for_order
+from .rewards import referral_reward
 from .scratch import scratch_cards_grant
 from .svip import svip_purchase_at
 
@@ -92,7 +93,8 @@ def order_discount(*, order, gross: Decimal) -> Decimal:
 
 def order_settled(*, order) -> None:
     """After a member's order is settled (paid ``order.paid_amount``): points earned, the
-    first-charge reward coupons, scratch cards of running campaigns."""
+    first-charge reward coupons and the referral rewards of an invited member, scratch
+    cards of running campaigns."""
     if order.member_id is None:
         return
     points_earn_for_order(member=order.member, order_ref=order.number, paid=order.paid_amount,
@@ -105,6 +107,7 @@ def order_settled(*, order) -> None:
                              source_ref=f"first:{order.number}")
             except MarketingError:
                 pass  # sold out, over the limit or expired: no reward
+        referral_reward(member=order.member, order_ref=order.number, paid=order.paid_amount)
     if order.paid_amount > 0:
         scratch_cards_grant(member=order.member, source_ref=order.number, amount=order.paid_amount)
 

@@ -226,6 +226,109 @@ class SvipPurchase(models.Model):
         return f"{self.plan} #{self.pk}"
 
 
+# --------------------------------------------------------------------------- rewards
+class TopUpReward(models.Model):
+    """Top up at least ``min_amount`` yuan in one payment: get coupons (the highest tier
+    reached counts, once per payment)."""
+
+    min_amount = models.DecimalField(
+        _("top-up of at least (yuan)"), max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    coupon = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("coupon"))
+    count = models.PositiveSmallIntegerField(_("coupons"), default=1, validators=[MinValueValidator(1), MaxValueValidator(20)])
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("top-up reward")
+        verbose_name_plural = _("top-up rewards")
+        ordering = ["min_amount"]
+
+    def __str__(self) -> str:
+        return f"≥ {self.min_amount}: {self.coupon} × {self.count}"
+
+
+class ReferralProgram(models.Model):
+    """The operator's invite-a-friend rules (one row): both sides are rewarded when the
+    invitee's first charge is settled."""
+
+    active = models.BooleanField(_("active"), default=False)
+    inviter_coupon = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("inviter's coupon"),
+    )
+    inviter_points = models.PositiveIntegerField(_("inviter's points"), default=0)
+    invitee_coupon = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("invitee's coupon"),
+    )
+    min_first_order = models.DecimalField(
+        _("first charge of at least (yuan)"), max_digits=8, decimal_places=2, default=Decimal("5.00"),
+        help_text=_("The invitee's first charge must pay at least this for anyone to be rewarded."),
+    )
+    bind_within_days = models.PositiveSmallIntegerField(
+        _("invite code accepted within (days of joining)"), default=7, validators=[MinValueValidator(1)],
+    )
+    max_rewards_per_month = models.PositiveIntegerField(
+        _("rewards per inviter per month"), default=10,
+        help_text=_("Against abuse: invitations beyond this in a calendar month are not rewarded."),
+    )
+
+    class Meta:
+        verbose_name = _("referral program")
+        verbose_name_plural = _("referral programs")
+
+    def __str__(self) -> str:
+        return str(_("Referral program"))
+
+
+class ReferralCode(models.Model):
+    """A member's own invite code (made on first ask)."""
+
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.CASCADE, related_name="referral_code", verbose_name=_("member")
+    )
+    code = models.CharField(_("invite code"), max_length=12, unique=True)
+
+    class Meta:
+        verbose_name = _("invite code")
+        verbose_name_plural = _("invite codes")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Referral(models.Model):
+    """Who invited whom (a member is invited once), and whether it was rewarded."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the first charge")
+        REWARDED = "rewarded", _("Rewarded")
+        REFUSED = "refused", _("Not rewarded")
+
+    inviter = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="referrals_made", verbose_name=_("inviter")
+    )
+    invitee = models.OneToOneField(
+        "accounts.Member", on_delete=models.PROTECT, related_name="referred_by", verbose_name=_("invitee")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(_("why not rewarded"), max_length=100, blank=True)
+    order_ref = models.CharField(_("first order"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("invited"), auto_now_add=True)
+    rewarded_at = models.DateTimeField(_("rewarded"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(inviter=models.F("invitee")), name="marketing_referral_not_self")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inviter} → {self.invitee}"
+
+
 # --------------------------------------------------------------------------- points
 class PointsRule(models.Model):
     """The operator's points rules (one row)."""
@@ -276,6 +379,7 @@ class PointsEntry(models.Model):
         REVERSE = "reverse", _("Reversed (order refunded)")
         PRIZE = "prize", _("Scratch card prize")
         ADJUST = "adjust", _("Adjusted by staff")
+        REFERRAL = "referral", _("Referral reward")
         RETURN = "return", _("Returned (redemption cancelled)")
 
     account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account"))

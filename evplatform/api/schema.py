@@ -23,6 +23,7 @@ TAG_OF_SEGMENT = {
     "wallet": "wallet",
     "coupons": "marketing", "points": "marketing", "svip": "marketing",
     "scratch-cards": "marketing", "point-cards": "marketing", "sms-consent": "marketing",
+    "referral": "marketing",
     "owner": "owner",
     "invoices": "invoices",
 }
@@ -191,6 +192,8 @@ SUMMARIES = {
     ("post", "points/mall/redemptions"): "积分兑换 · Spend points on an item",
     ("get", "scratch-cards"): "我的刮刮卡 · My scratch cards",
     ("post", "scratch-cards/{id}/scratch"): "刮开刮刮卡 · Scratch a card",
+    ("get", "referral"): "邀请好友 · My invite code and invitations",
+    ("post", "referral/bind"): "填写邀请码 · Accept an invite code",
     ("get", "sms-consent"): "营销短信订阅状态 · Marketing SMS consent",
     ("put", "sms-consent"): "订阅或退订营销短信 · Agree to or opt out of marketing SMS",
     ("get", "svip"): "SVIP 会员 · SVIP status and plans",

@@ -162,3 +162,20 @@ class CardRedeemOut(serializers.Serializer):
 
 class SmsConsentIO(serializers.Serializer):
     consented = serializers.BooleanField(help_text="agreed to marketing SMS (false: opted out)")
+
+
+class ReferralOut(serializers.Serializer):
+    code = serializers.CharField(help_text="the member's invite code")
+    path = serializers.CharField(help_text="mini-program page to share (the invite link)")
+    active = serializers.BooleanField(help_text="whether the operator's invite program runs now")
+    invited = serializers.IntegerField(help_text="members who accepted the code")
+    rewarded = serializers.IntegerField(help_text="of them, rewarded after their first charge")
+    invited_by = serializers.CharField(allow_null=True, help_text="the inviter's nickname, if this member was invited")
+    min_first_order = serializers.DecimalField(max_digits=8, decimal_places=2, help_text="yuan")
+    inviter_coupon = serializers.CharField(allow_null=True)
+    inviter_points = serializers.IntegerField()
+    invitee_coupon = serializers.CharField(allow_null=True)
+
+
+class ReferralBindIn(serializers.Serializer):
+    code = serializers.CharField(max_length=12)

@@ -19,5 +19,7 @@ urlpatterns = [
     path("scratch-cards", views.scratch_cards, name="scratch-cards"),
     path("scratch-cards/<int:pk>/scratch", views.scratch_card_scratch, name="scratch-card-scratch"),
     path("point-cards/redeem", views.point_card_redeem, name="point-card-redeem"),
+    path("referral", views.referral, name="referral"),
+    path("referral/bind", views.referral_bind, name="referral-bind"),
     path("sms-consent", views.sms_consent, name="sms-consent"),
 ]

@@ -10,12 +10,13 @@ from rest_framework.response import Response
 
 from evplatform.api.pagination import Pagination
 from evplatform.api.schema import paginated
-from marketing import cards, coupons, discounts, mall, points, scratch, sms, svip
+from marketing import cards, coupons, discounts, mall, points, rewards, scratch, sms, svip
 from marketing.common import MarketingError, local
 from marketing.models import (
     MallItem,
     MallRedemption,
     PointsEntry,
+    Referral,
     ScratchCard,
     SvipPlan,
     SvipPurchase,
@@ -223,6 +224,41 @@ def point_card_redeem(request):
 
 
 
+
+
+def _referral_body(member) -> dict:
+    program = rewards.referral_program()
+    code = rewards.referral_code_for(member).code
+    made = Referral.objects.filter(inviter=member)
+    invited_by = Referral.objects.filter(invitee=member).select_related("inviter").first()
+    return {
+        "code": code, "path": rewards.invite_path(code), "active": program.active, "invited": made.count(),
+        "rewarded": made.filter(status=Referral.Status.REWARDED).count(),
+        "invited_by": (invited_by.inviter.nickname or "") if invited_by else None,
+        "min_first_order": program.min_first_order,
+        "inviter_coupon": program.inviter_coupon.name if program.inviter_coupon_id else None,
+        "inviter_points": program.inviter_points,
+        "invitee_coupon": program.invitee_coupon.name if program.invitee_coupon_id else None,
+    }
+
+
+@extend_schema(responses=s.ReferralOut)
+@api_view(["GET"])
+def referral(request):
+    """邀请好友 · The member's invite code and link, whom they invited, and the rewards."""
+    return Response(s.ReferralOut(_referral_body(request.user)).data)
+
+
+@extend_schema(request=s.ReferralBindIn, responses={201: s.ReferralOut})
+@api_view(["POST"])
+def referral_bind(request):
+    """填写邀请码 · A new member accepts an invite code (both sides are rewarded after the
+    first charge). Errors: referral_inactive, referral_code_invalid (404), referral_self,
+    referral_exists (409), referral_too_late, referral_same_phone."""
+    data = s.ReferralBindIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    rewards.referral_bind(member=request.user, code=data.validated_data["code"])
+    return Response(s.ReferralOut(_referral_body(request.user)).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(methods=["GET"], operation_id="sms_consent_get", responses=s.SmsConsentIO)
