@@ -6,6 +6,8 @@ commits with the settlement or not at all, once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import F
@@ -18,7 +20,7 @@ from settlement.models import Account, Posting
 from . import discounts
 from .common import MarketingError, local
 from .coupons import coupon_grant, coupon_redeem_locked, coupon_return, coupon_unchoose, terms_of
-from .models import Coupon, CouponTemplate, SvipPurchase
+from .models import Coupon, CouponTemplate, SvipDiscount, SvipPurchase
 from .points import points_earn_for_order, points_reverse_for_order
 from .rewards import referral_reward
 from .scratch import scratch_cards_grant
@@ -73,6 +75,8 @@ def order_discount(*, order, gross: Decimal) -> Decimal:
             name = by_id[line.coupon_id].template.name
         else:
             SvipPurchase.objects.filter(pk=purchase.pk).update(discount_total=F("discount_total") + amount)
+            if amount > 0:
+                SvipDiscount.objects.create(purchase=purchase, order_ref=order.number, amount=amount)
             name = purchase.plan.name
         if amount > 0:
             total += amount
@@ -126,6 +130,17 @@ def order_refunded(*, order) -> None:
     if returned > 0:
         posting = Posting.objects.get(key=f"order:{order.number}:discount")
         ledger.posting_reverse(posting=posting, key=f"order:{order.number}:discount:coupon-back", amount=returned)
+
+
+def members_with_priority(member_ids: Iterable[int], *, at: datetime | None = None) -> set[int]:
+    """Of ``member_ids``, those whose SVIP purchase covering ``at`` (default now) is of a
+    plan with priority reservation: charging's station queue serves them first."""
+    at = at or timezone.now()
+    return set(
+        SvipPurchase.objects.filter(member_id__in=list(member_ids), status=SvipPurchase.Status.PAID,
+                                    starts_at__lte=at, ends_at__gt=at, plan__priority_reservation=True)
+        .values_list("member_id", flat=True)
+    )
 
 
 def order_released(*, order) -> None:

@@ -65,7 +65,8 @@ def svip_status(member, at: datetime | None = None) -> SvipStatus:
 
 
 def svip_priority(member) -> bool:
-    """Whether the member's SVIP plan gives priority reservation now."""
+    """Whether the member's SVIP plan gives priority reservation now (served first in a
+    station's queue: ``hooks.members_with_priority``)."""
     status = svip_status(member)
     return bool(status.active and status.plan.priority_reservation)
 
@@ -225,8 +226,8 @@ def svip_refund(*, purchase_id: int, member=None) -> SvipPurchase:
             posting = Posting.objects.get(key=purchase.posting_key or f"svip:{purchase.pk}")
             ledger.posting_reverse(posting=posting, key=f"svip:{purchase.pk}:refund")
         pack.update(status=Coupon.Status.VOID)
-        purchase.status = SvipPurchase.Status.REFUNDED
-        purchase.save(update_fields=["status"])
+        purchase.status, purchase.refunded_at = SvipPurchase.Status.REFUNDED, timezone.now()
+        purchase.save(update_fields=["status", "refunded_at"])
         # a later renewal moves up into the refunded period
         later = SvipPurchase.objects.filter(
             member=purchase.member, status=SvipPurchase.Status.PAID, starts_at__gte=purchase.ends_at
