@@ -23,6 +23,7 @@ from settlement.models import Account
 from . import cards, coupons, mall, sms, svip
 from .models import (
     Coupon,
+    CouponPurchase,
     CouponTemplate,
     MallItem,
     MallRedemption,
@@ -88,7 +89,8 @@ def segment_members(segment: str, *, balance=None, phones: str = ""):
 
 @admin.register(CouponTemplate)
 class CouponTemplateAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "claimable", "active", "issued", "used", "spent", "budget", "total_quantity"]
+    list_display = ["name", "kind", "claimable", "price", "active", "issued", "used", "spent", "budget",
+                    "total_quantity"]
     list_filter = ["kind", "active", "claimable", "first_charge_reward"]
     search_fields = ["name"]
     filter_horizontal = ["stations"]
@@ -199,6 +201,13 @@ class PointsRuleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not PointsRule.objects.exists()
+
+
+@admin.register(CouponPurchase)
+class CouponPurchaseAdmin(ReadOnly):
+    list_display = ["id", "member", "template", "amount", "status", "coupon", "created_at", "paid_at"]
+    list_filter = ["status"]
+    list_select_related = ["member", "template", "coupon"]
 
 
 @admin.register(TopUpReward)

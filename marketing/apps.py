@@ -11,7 +11,9 @@ class MarketingConfig(AppConfig):
         # handlers for paid purchases and top-ups (billing.payments.hooks).
         from billing.payments import hooks
 
-        from . import rewards, svip
+        from . import coupons, reports, rewards, svip
 
         hooks.purchase_handler_register("svip", svip.svip_payment_paid)
+        hooks.purchase_handler_register("coupon", coupons.coupon_payment_paid)
         hooks.top_up_listener_register(rewards.top_up_rewarded)
+        reports.register()  # on the operator's report page, beside analytics' own

@@ -88,6 +88,11 @@ class CouponTemplate(models.Model):
     )
     spent = models.DecimalField(_("spent (yuan)"), max_digits=12, decimal_places=2, default=ZERO, editable=False)
     claimable = models.BooleanField(_("drivers may claim it in the app"), default=False)
+    price = models.DecimalField(
+        _("price (yuan)"), max_digits=8, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Empty: not sold. Set: drivers may buy it with WeChat Pay."),
+    )
     first_charge_reward = models.BooleanField(_("granted after a member's first charge"), default=False)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -126,6 +131,7 @@ class Coupon(models.Model):
         REWARD = "reward", _("Reward")
         SVIP = "svip", _("SVIP coupon pack")
         MALL = "mall", _("Points mall")
+        BOUGHT = "bought", _("Bought")
         SCRATCH = "scratch", _("Scratch card")
 
     template = models.ForeignKey(
@@ -153,6 +159,37 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name} #{self.pk}"
+
+
+class CouponPurchase(models.Model):
+    """A coupon a member buys with WeChat Pay: ``pending`` until paid, then the coupon is
+    granted (or, sold out meanwhile, the money is credited to the member's wallet)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for payment")
+        PAID = "paid", _("Paid")
+        CLOSED = "closed", _("Not paid")
+        CREDITED = "credited", _("Sold out: credited to the wallet")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="coupon_purchases", verbose_name=_("member")
+    )
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="purchases",
+                                 verbose_name=_("coupon"))
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=8, decimal_places=2)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    coupon = models.OneToOneField(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="purchase",
+                                  verbose_name=_("coupon granted"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coupon purchase")
+        verbose_name_plural = _("coupon purchases")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.template} #{self.pk}"
 
 
 # --------------------------------------------------------------------------- SVIP
@@ -216,6 +253,7 @@ class SvipPurchase(models.Model):
     ends_at = models.DateTimeField(_("ends"))
     discount_total = models.DecimalField(_("discounts given (yuan)"), max_digits=10, decimal_places=2, default=ZERO)
     created_at = models.DateTimeField(_("bought"), auto_now_add=True)
+    refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("SVIP purchase")
@@ -224,6 +262,23 @@ class SvipPurchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan} #{self.pk}"
+
+
+class SvipDiscount(models.Model):
+    """One SVIP discount on one order's bill (append-only): the SVIP statistics by day."""
+
+    purchase = models.ForeignKey(SvipPurchase, on_delete=models.PROTECT, related_name="discounts", verbose_name=_("purchase"))
+    order_ref = models.CharField(_("order"), max_length=32)
+    amount = models.DecimalField(_("discount (yuan)"), max_digits=8, decimal_places=2)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("SVIP discount")
+        verbose_name_plural = _("SVIP discounts")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_ref}: {self.amount}"
 
 
 # --------------------------------------------------------------------------- rewards

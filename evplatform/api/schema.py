@@ -183,6 +183,7 @@ SUMMARIES = {
     ("post", "coupons/{id}/choose"): "本单使用此券 · Use this coupon on an order",
     ("get", "coupons/applicable"): "可用优惠券 · Coupons usable on a connector",
     ("post", "coupons/claim"): "领取优惠券 · Claim a coupon",
+    ("post", "coupons/buy"): "购买优惠券 · Buy a coupon with WeChat Pay",
     ("get", "coupons/claimable"): "可领取的优惠券 · Coupons to claim",
     ("post", "point-cards/redeem"): "点卡充值 · Redeem a point card",
     ("get", "points"): "我的积分 · My points",

@@ -25,7 +25,7 @@ class TemplateOut(serializers.ModelSerializer):
         model = CouponTemplate
         fields = ["id", "name", "kind", "kind_label", "amount", "threshold", "percent", "base", "base_label",
                   "cap", "valid_from", "valid_until", "valid_days", "current", "current_label", "hour_from",
-                  "hour_to", "stacks_with_svip", "station_ids"]
+                  "hour_to", "stacks_with_svip", "station_ids", "price"]
 
     def get_station_ids(self, template) -> list[int]:
         return [s.pk for s in template.stations.all()]
@@ -179,3 +179,20 @@ class ReferralOut(serializers.Serializer):
 
 class ReferralBindIn(serializers.Serializer):
     code = serializers.CharField(max_length=12)
+
+
+class CouponBuyIn(serializers.Serializer):
+    template_id = serializers.IntegerField(min_value=1)
+
+
+class CouponPurchaseOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    template_id = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=8, decimal_places=2, help_text="yuan")
+    status = serializers.CharField(help_text="pending | paid | closed | credited (sold out: money to the wallet)")
+    coupon_id = serializers.IntegerField(allow_null=True)
+
+
+class CouponPayOut(serializers.Serializer):
+    purchase = CouponPurchaseOut()
+    pay_params = PayParamsOut(help_text="pass to wx.requestPayment")

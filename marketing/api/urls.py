@@ -6,6 +6,7 @@ urlpatterns = [
     path("coupons", views.coupon_list, name="coupons"),
     path("coupons/claimable", views.coupon_claimable, name="coupons-claimable"),
     path("coupons/claim", views.coupon_claim, name="coupons-claim"),
+    path("coupons/buy", views.coupon_buy, name="coupons-buy"),
     path("coupons/applicable", views.coupon_applicable, name="coupons-applicable"),
     path("coupons/<int:pk>/choose", views.coupon_choose, name="coupon-choose"),
     path("svip", views.svip_overview, name="svip"),

@@ -62,6 +62,20 @@ def coupon_claim(request):
     return Response(s.CouponOut(coupon).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(request=s.CouponBuyIn, responses={201: s.CouponPayOut})
+@api_view(["POST"])
+def coupon_buy(request):
+    """购买优惠券 · Buy a coupon on sale (its template has a price) with WeChat Pay; the
+    coupon is granted when the payment arrives. Errors: coupon_not_found (404), coupon_inactive,
+    coupon_expired, coupon_limit, coupon_sold_out, pay_not_configured (409),
+    payment_unavailable and payment_refused (502)."""
+    data = s.CouponBuyIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    started = coupons.coupon_pay_start(member=request.user, template_id=data.validated_data["template_id"])
+    body = {"purchase": started.purchase, "pay_params": started.pay_params}
+    return Response(s.CouponPayOut(body).data, status=status.HTTP_201_CREATED)
+
+
 @extend_schema(
     parameters=[OpenApiParameter("connector_id", int, required=True)],
     responses=s.CouponOut(many=True),

@@ -112,3 +112,37 @@ def test_driver_api_wechat_pay(fake, member_api):  # noqa: F811
     r = member_api.post("/api/app/v1/svip/wechat-pay", {"plan_id": "x"}, format="json")
     assert r.status_code == 400
     assert SvipPurchase.objects.count() == 1
+
+
+def test_a_coupon_bought_with_wechat_pay_is_granted_once(fake, member_api):  # noqa: F811
+    member = member_api.member
+    template = CouponTemplate.objects.create(name="5元券", kind="fixed", amount=D("5"), price=D("3.90"),
+                                             total_quantity=1)
+    r = member_api.post("/api/app/v1/coupons/buy", {"template_id": template.pk}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["purchase"]["status"] == "pending" and not Coupon.objects.exists()
+    payment = Payment.objects.get(order_ref=f"coupon:{r.json()['purchase']['id']}")
+    note = fake.paid_notification(payment.out_trade_no)
+    assert notify(note).status_code == 204 and notify(note).status_code == 204
+    coupon = Coupon.objects.get()
+    assert (coupon.member_id, coupon.source) == (member.pk, "bought")
+    assert _balances()["operator_revenue"] == D("3.90") and ledger_selectors.wallet_balance(member).cash == 0
+    unsold = CouponTemplate.objects.create(name="不卖", kind="fixed", amount=D("5"))
+    r = member_api.post("/api/app/v1/coupons/buy", {"template_id": unsold.pk}, format="json")
+    assert r.status_code == 404 and r.json()["code"] == "coupon_not_found"
+    r = member_api.post("/api/app/v1/coupons/buy", {"template_id": template.pk}, format="json")
+    assert r.status_code == 400 and r.json()["code"] in ("coupon_limit", "coupon_sold_out")
+
+
+def test_a_coupon_sold_out_before_the_payment_arrives_credits_the_wallet(fake, member):  # noqa: F811
+    from marketing import coupons
+
+    template = CouponTemplate.objects.create(name="限量券", kind="fixed", amount=D("5"), price=D("2"),
+                                             total_quantity=1)
+    started = coupons.coupon_pay_start(member=member, template_id=template.pk)
+    CouponTemplate.objects.filter(pk=template.pk).update(issued=1)  # the last one went elsewhere
+    payment = Payment.objects.get(order_ref=f"coupon:{started.purchase.pk}")
+    assert notify(fake.paid_notification(payment.out_trade_no)).status_code == 204
+    started.purchase.refresh_from_db()
+    assert started.purchase.status == "credited" and not Coupon.objects.exists()
+    assert ledger_selectors.wallet_balance(member).cash == D("2.00")
