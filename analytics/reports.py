@@ -19,6 +19,7 @@ from io import BytesIO
 
 from django.db.models import F, QuerySet, Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from stations.models import Station
 
@@ -54,7 +55,8 @@ def registered(kind: str) -> Registered | None:
 
 def kind_titles(user=None) -> dict[str, str]:
     """The reports ``user`` may open (all, without a user), kind → translated title."""
-    titles = {"charging": _("Charging"), "revenue": _("Revenue"), "members": _("Members and top-ups")}
+    titles = {"charging": pgettext("report", "Charging"), "revenue": _("Revenue"),
+              "members": _("Members and top-ups")}
     for kind, entry in _registered.items():
         if user is None or user.has_perm(entry.permission):
             titles[kind] = entry.title()

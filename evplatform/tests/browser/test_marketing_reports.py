@@ -63,7 +63,8 @@ def test_marketing_reports_from_the_home(open_page, site):
     page.goto("/reports/?kind=points")
     page.assert_chinese()
     last = page.page.locator("#report-table tbody tr").last.inner_text().split("\t")
-    assert last[1:] == ["120", "30", "0", "0", "90"], last
+    earned = int(last[1])  # 120 given here, and what the estate's settled orders earned
+    assert earned >= 120 and last[2:] == ["30", "0", "0", str(earned - 30)], last
     page.screenshot("points")
 
     page.goto("/reports/?kind=coupons")
