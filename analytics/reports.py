@@ -1,17 +1,25 @@
-"""Report tables from the aggregates: charging (energy by tariff period), revenue, members.
+"""Report tables from the aggregates: charging (energy by tariff period), revenue, members,
+and the reports other apps register (marketing's SVIP, points and coupons).
 
 Each report is ``(columns, rows)``: column titles (translated) and rows of plain values
 (dates, ints, Decimals), one row per day (members) or per station and day (charging,
 revenue), over an inclusive local date range. Never reads raw orders.
+
+Apps beside analytics add their reports with :func:`report_register` at start (their
+``AppConfig.ready``) rather than analytics importing them: the report page then lists them
+with the same date range and XLSX export, for users holding the report's permission.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from io import BytesIO
 
 from django.db.models import F, QuerySet, Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from stations.models import Station
 
@@ -21,8 +29,38 @@ KINDS = ("charging", "revenue", "members")
 MAX_DAYS = 366
 
 
-def kind_titles() -> dict[str, str]:
-    return {"charging": _("Charging"), "revenue": _("Revenue"), "members": _("Members and top-ups")}
+Table = tuple[list[str], list[list]]
+
+
+@dataclass(frozen=True)
+class Registered:
+    title: Callable[[], str]  # translated when asked
+    build: Callable[[QuerySet[Station], date, date], Table]  # (visible stations, first day, last day)
+    permission: str  # e.g. "marketing.view_svippurchase"
+    by_station: bool = False  # whether the station and owner filters apply
+
+
+_registered: dict[str, Registered] = {}
+
+
+def report_register(kind: str, *, title: Callable[[], str], build: Callable[[QuerySet[Station], date, date], Table],
+                    permission: str, by_station: bool = False) -> None:
+    """Add a report to the report page (idempotent by ``kind``)."""
+    _registered[kind] = Registered(title, build, permission, by_station)
+
+
+def registered(kind: str) -> Registered | None:
+    return _registered.get(kind)
+
+
+def kind_titles(user=None) -> dict[str, str]:
+    """The reports ``user`` may open (all, without a user), kind → translated title."""
+    titles = {"charging": pgettext("report", "Charging"), "revenue": _("Revenue"),
+              "members": _("Members and top-ups")}
+    for kind, entry in _registered.items():
+        if user is None or user.has_perm(entry.permission):
+            titles[kind] = entry.title()
+    return titles
 
 
 def _station_days(stations: QuerySet[Station], start: date, end: date, **sums):
@@ -33,6 +71,8 @@ def _station_days(stations: QuerySet[Station], start: date, end: date, **sums):
 
 def report(kind: str, stations: QuerySet[Station], start: date, end: date) -> tuple[list[str], list[list]]:
     """Raises ValueError for an unknown ``kind``."""
+    if kind in _registered:
+        return _registered[kind].build(stations, start, end)
     if kind == "charging":
         columns = [_("Day"), _("Station"), _("Orders"), _("Energy (kWh)"),
                    _("sharp energy (kWh)"), _("peak energy (kWh)"), _("flat energy (kWh)"),

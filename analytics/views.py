@@ -38,7 +38,7 @@ def _date(value: str | None, default):
 
 
 def report_page(request):
-    """``/reports/?kind=charging|revenue|members&from=YYYY-MM-DD&to=…&station=ID&owner=ID``,
+    """``/reports/?kind=charging|revenue|members|<registered>&from=YYYY-MM-DD&to=…&station=ID&owner=ID``,
     ``&page=N`` (ROWS_PER_PAGE rows a page), ``&format=xlsx`` for the whole range as a
     spreadsheet. Bad dates or a range over a year: 400 with the reason shown. Station owners
     see only their stations."""
@@ -52,7 +52,8 @@ def report_page(request):
     stations = visible
     station_id, owner_id = request.GET.get("station") or "", request.GET.get("owner") or ""
     error = ""
-    if kind not in reports.KINDS:
+    titles = reports.kind_titles(request.user)
+    if kind not in titles:
         error = _("Unknown report.")
     elif start is None or end is None:
         error = _("Give dates as YYYY-MM-DD.")
@@ -66,7 +67,7 @@ def report_page(request):
         if owner_id:
             stations = stations.filter(owners__pk=int(owner_id))
         columns, rows = reports.report(kind, stations, start, end)
-        title = reports.kind_titles()[kind]
+        title = titles[kind]
         if request.GET.get("format") == "xlsx":
             response = HttpResponse(
                 reports.xlsx(title, columns, rows),
@@ -80,7 +81,8 @@ def report_page(request):
     others.pop("page", None)
     owners = get_user_model().objects.filter(owned_stations__in=visible).distinct().order_by("username")
     context = {
-        **admin.site.each_context(request), "title": title, "kinds": reports.kind_titles().items(),
+        **admin.site.each_context(request), "title": title, "kinds": titles.items(),
+        "by_station": kind in reports.KINDS or bool((entry := reports.registered(kind)) and entry.by_station),
         "kind": kind, "start": start or "", "end": end or "", "stations": visible.order_by("name"),
         "owners": owners, "station_id": station_id, "owner_id": owner_id, "columns": columns, "rows": page.object_list,
         "page": page, "row_count": len(rows), "error": error, "query": others.urlencode(),

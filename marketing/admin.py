@@ -23,6 +23,7 @@ from settlement.models import Account
 from . import cards, coupons, mall, sms, svip
 from .models import (
     Coupon,
+    CouponPurchase,
     CouponTemplate,
     MallItem,
     MallRedemption,
@@ -31,6 +32,8 @@ from .models import (
     PointsAccount,
     PointsEntry,
     PointsRule,
+    Referral,
+    ReferralProgram,
     ScratchCampaign,
     ScratchCard,
     ScratchPrize,
@@ -41,6 +44,7 @@ from .models import (
     SmsTemplate,
     SvipPlan,
     SvipPurchase,
+    TopUpReward,
 )
 
 
@@ -85,7 +89,8 @@ def segment_members(segment: str, *, balance=None, phones: str = ""):
 
 @admin.register(CouponTemplate)
 class CouponTemplateAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "claimable", "active", "issued", "used", "spent", "budget", "total_quantity"]
+    list_display = ["name", "kind", "claimable", "price", "active", "issued", "used", "spent", "budget",
+                    "total_quantity"]
     list_filter = ["kind", "active", "claimable", "first_charge_reward"]
     search_fields = ["name"]
     filter_horizontal = ["stations"]
@@ -172,8 +177,9 @@ class SvipPlanAdmin(admin.ModelAdmin):
 
 @admin.register(SvipPurchase)
 class SvipPurchaseAdmin(ReadOnly):
-    list_display = ["id", "member", "plan", "amount", "status", "starts_at", "ends_at", "discount_total", "created_at"]
-    list_filter = ["status", "plan"]
+    list_display = ["id", "member", "plan", "amount", "paid_with", "status", "starts_at", "ends_at", "discount_total",
+                    "created_at"]
+    list_filter = ["status", "paid_with", "plan"]
     list_select_related = ["member", "plan"]
     actions = ["refund"]
 
@@ -195,6 +201,37 @@ class PointsRuleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not PointsRule.objects.exists()
+
+
+@admin.register(CouponPurchase)
+class CouponPurchaseAdmin(ReadOnly):
+    list_display = ["id", "member", "template", "amount", "status", "coupon", "created_at", "paid_at"]
+    list_filter = ["status"]
+    list_select_related = ["member", "template", "coupon"]
+
+
+@admin.register(TopUpReward)
+class TopUpRewardAdmin(admin.ModelAdmin):
+    list_display = ["min_amount", "coupon", "count", "active"]
+    list_filter = ["active"]
+    autocomplete_fields = ["coupon"]
+
+
+@admin.register(ReferralProgram)
+class ReferralProgramAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "active", "inviter_coupon", "inviter_points", "invitee_coupon", "min_first_order",
+                    "max_rewards_per_month"]
+
+    def has_add_permission(self, request):
+        return not ReferralProgram.objects.exists() and super().has_add_permission(request)
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnly):
+    list_display = ["id", "inviter", "invitee", "status", "reason", "order_ref", "created_at", "rewarded_at"]
+    list_filter = ["status"]
+    list_select_related = ["inviter", "invitee"]
+    search_fields = ["inviter__phone", "invitee__phone", "order_ref"]
 
 
 @admin.register(PointsAccount)

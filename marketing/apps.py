@@ -5,3 +5,15 @@ from django.utils.translation import gettext_lazy as _
 class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = _("Marketing")
+
+    def ready(self) -> None:
+        # Billing sits below marketing and cannot call it: marketing hands billing its
+        # handlers for paid purchases and top-ups (billing.payments.hooks).
+        from billing.payments import hooks
+
+        from . import coupons, reports, rewards, svip
+
+        hooks.purchase_handler_register("svip", svip.svip_payment_paid)
+        hooks.purchase_handler_register("coupon", coupons.coupon_payment_paid)
+        hooks.top_up_listener_register(rewards.top_up_rewarded)
+        reports.register()  # on the operator's report page, beside analytics' own

@@ -1,5 +1,5 @@
-"""Coupons: granting (claim, staff, reward, SVIP pack, mall, scratch), choosing one for an
-order, applying the best at settlement and giving it back on a refund.
+"""Coupons: granting (claim, staff, reward, SVIP pack, mall, scratch, bought with WeChat
+Pay), choosing one for an order, applying the best at settlement and giving it back on a refund.
 
 Stock and per-member limits are checked under the template's row lock, so concurrent
 claims never grant more than ``total_quantity``; a coupon changes state only by a
@@ -9,6 +9,7 @@ conditional update or under its row lock, so it is used by one order at most.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -17,11 +18,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing.payments import services as payments
 from evplatform.money import ZERO, yuan
+from settlement import services as ledger
+from settlement.models import Account, Posting
 
 from . import discounts
 from .common import MarketingError
-from .models import Coupon, CouponTemplate
+from .models import Coupon, CouponPurchase, CouponTemplate
 
 S = Coupon.Status
 
@@ -202,3 +206,76 @@ def coupon_return(*, order_ref: str) -> Decimal:
     coupon.status, coupon.order_ref, coupon.used_amount, coupon.used_at = S.AVAILABLE, "", ZERO, None
     coupon.save(update_fields=["status", "order_ref", "used_amount", "used_at"])
     return amount
+
+
+# --------------------------------------------------------------------------- bought coupons
+@dataclass(frozen=True)
+class CouponPayStart:
+    purchase: CouponPurchase
+    pay_params: dict[str, str]  # for wx.requestPayment
+
+
+def coupon_pay_start(*, member, template_id: int) -> CouponPayStart:
+    """Buy one coupon of a template on sale (``price`` set) with WeChat Pay: a pending
+    purchase and the ``wx.requestPayment`` parameters; the coupon is granted when the
+    payment arrives (:func:`coupon_payment_paid`). Raises MarketingError coupon_not_found
+    (404; not on sale), coupon_inactive, coupon_expired, coupon_limit, coupon_sold_out;
+    BillingError pay_not_configured (409), payment_unavailable / payment_refused (502)."""
+    template = CouponTemplate.objects.filter(pk=template_id, price__isnull=False).first()
+    if template is None:
+        raise MarketingError("coupon_not_found", _("No such coupon."), 404)
+    _sellable(template, member, now=timezone.now())
+    purchase = CouponPurchase.objects.create(member=member, template=template, amount=template.price)
+    try:
+        started = payments.purchase_create(member=member, amount=template.price, order_ref=f"coupon:{purchase.pk}",
+                                           description=template.name)
+    except payments.BillingError:
+        CouponPurchase.objects.filter(pk=purchase.pk).update(status=CouponPurchase.Status.CLOSED)
+        raise
+    return CouponPayStart(purchase, started.pay_params)
+
+
+def _sellable(template: CouponTemplate, member, *, now: datetime) -> None:
+    """The checks of :func:`_grant_locked`, made before the payment (made again after)."""
+    if not template.active:
+        raise MarketingError("coupon_inactive", _("This coupon is no longer issued."))
+    if _validity(template, now)[1] <= now:
+        raise MarketingError("coupon_expired", _("This coupon has expired."))
+    if Coupon.objects.filter(template=template, member=member).count() >= template.per_member_limit:
+        raise MarketingError("coupon_limit", _("You already have as many of this coupon as allowed."))
+    if template.total_quantity is not None and template.issued >= template.total_quantity:
+        raise MarketingError("coupon_sold_out", _("This coupon has all been given out."))
+
+
+def coupon_payment_paid(payment, key: str) -> None:
+    """Billing's purchase handler for ``coupon:<id>`` (in its transaction, the payment
+    locked, once per payment): grant the coupon and post the sale (WeChat clearing →
+    operator revenue, under ``key``). When it can no longer be granted (sold out, over the
+    limit, ended) or the purchase is unknown, the money is credited to the payer's wallet
+    cash instead."""
+    _prefix, _sep, ident = payment.order_ref.partition(":")
+    purchase = CouponPurchase.objects.select_for_update().filter(pk=int(ident) if ident.isdigit() else 0).first()
+    granted = None
+    if (purchase is not None and purchase.status in (CouponPurchase.Status.PENDING, CouponPurchase.Status.CLOSED)
+            and purchase.member_id == payment.member_id and purchase.amount == payment.amount):
+        try:
+            with transaction.atomic():
+                template = _locked_template(purchase.template_id)
+                granted = _grant_locked(template, purchase.member, source=Coupon.Source.BOUGHT,
+                                        source_ref=f"coupon:{purchase.pk}")[0]
+        except MarketingError:
+            granted = None
+    if granted is None:
+        ledger.wallet_top_up(member=payment.member, amount=payment.amount, key=key, ref=payment.out_trade_no)
+        if purchase is not None and purchase.status != CouponPurchase.Status.PAID:
+            purchase.status = CouponPurchase.Status.CREDITED
+            purchase.save(update_fields=["status"])
+        return
+    ledger.posting_create(
+        key=key, kind=Posting.Kind.ORDER_CHARGE,
+        lines=[(ledger.system_account(Account.Kind.CLEARING), purchase.amount),
+               (ledger.system_account(Account.Kind.REVENUE), -purchase.amount)],
+        member=purchase.member, ref=f"coupon:{purchase.pk}", memo=f"coupon {purchase.template_id}",
+    )
+    purchase.status, purchase.coupon, purchase.paid_at = CouponPurchase.Status.PAID, granted, timezone.now()
+    purchase.save(update_fields=["status", "coupon", "paid_at"])

@@ -6,6 +6,8 @@ commits with the settlement or not at all, once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import F
@@ -18,8 +20,9 @@ from settlement.models import Account, Posting
 from . import discounts
 from .common import MarketingError, local
 from .coupons import coupon_grant, coupon_redeem_locked, coupon_return, coupon_unchoose, terms_of
-from .models import Coupon, CouponTemplate, SvipPurchase
+from .models import Coupon, CouponTemplate, SvipDiscount, SvipPurchase
 from .points import points_earn_for_order, points_reverse_for_order
+from .rewards import referral_reward
 from .scratch import scratch_cards_grant
 from .svip import svip_purchase_at
 
@@ -72,6 +75,8 @@ def order_discount(*, order, gross: Decimal) -> Decimal:
             name = by_id[line.coupon_id].template.name
         else:
             SvipPurchase.objects.filter(pk=purchase.pk).update(discount_total=F("discount_total") + amount)
+            if amount > 0:
+                SvipDiscount.objects.create(purchase=purchase, order_ref=order.number, amount=amount)
             name = purchase.plan.name
         if amount > 0:
             total += amount
@@ -92,7 +97,8 @@ def order_discount(*, order, gross: Decimal) -> Decimal:
 
 def order_settled(*, order) -> None:
     """After a member's order is settled (paid ``order.paid_amount``): points earned, the
-    first-charge reward coupons, scratch cards of running campaigns."""
+    first-charge reward coupons and the referral rewards of an invited member, scratch
+    cards of running campaigns."""
     if order.member_id is None:
         return
     points_earn_for_order(member=order.member, order_ref=order.number, paid=order.paid_amount,
@@ -105,6 +111,7 @@ def order_settled(*, order) -> None:
                              source_ref=f"first:{order.number}")
             except MarketingError:
                 pass  # sold out, over the limit or expired: no reward
+        referral_reward(member=order.member, order_ref=order.number, paid=order.paid_amount)
     if order.paid_amount > 0:
         scratch_cards_grant(member=order.member, source_ref=order.number, amount=order.paid_amount)
 
@@ -123,6 +130,17 @@ def order_refunded(*, order) -> None:
     if returned > 0:
         posting = Posting.objects.get(key=f"order:{order.number}:discount")
         ledger.posting_reverse(posting=posting, key=f"order:{order.number}:discount:coupon-back", amount=returned)
+
+
+def members_with_priority(member_ids: Iterable[int], *, at: datetime | None = None) -> set[int]:
+    """Of ``member_ids``, those whose SVIP purchase covering ``at`` (default now) is of a
+    plan with priority reservation: charging's station queue serves them first."""
+    at = at or timezone.now()
+    return set(
+        SvipPurchase.objects.filter(member_id__in=list(member_ids), status=SvipPurchase.Status.PAID,
+                                    starts_at__lte=at, ends_at__gt=at, plan__priority_reservation=True)
+        .values_list("member_id", flat=True)
+    )
 
 
 def order_released(*, order) -> None:

@@ -88,6 +88,11 @@ class CouponTemplate(models.Model):
     )
     spent = models.DecimalField(_("spent (yuan)"), max_digits=12, decimal_places=2, default=ZERO, editable=False)
     claimable = models.BooleanField(_("drivers may claim it in the app"), default=False)
+    price = models.DecimalField(
+        _("price (yuan)"), max_digits=8, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Empty: not sold. Set: drivers may buy it with WeChat Pay."),
+    )
     first_charge_reward = models.BooleanField(_("granted after a member's first charge"), default=False)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -126,6 +131,7 @@ class Coupon(models.Model):
         REWARD = "reward", _("Reward")
         SVIP = "svip", _("SVIP coupon pack")
         MALL = "mall", _("Points mall")
+        BOUGHT = "bought", _("Bought")
         SCRATCH = "scratch", _("Scratch card")
 
     template = models.ForeignKey(
@@ -153,6 +159,37 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name} #{self.pk}"
+
+
+class CouponPurchase(models.Model):
+    """A coupon a member buys with WeChat Pay: ``pending`` until paid, then the coupon is
+    granted (or, sold out meanwhile, the money is credited to the member's wallet)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for payment")
+        PAID = "paid", _("Paid")
+        CLOSED = "closed", _("Not paid")
+        CREDITED = "credited", _("Sold out: credited to the wallet")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="coupon_purchases", verbose_name=_("member")
+    )
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="purchases",
+                                 verbose_name=_("coupon"))
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=8, decimal_places=2)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    coupon = models.OneToOneField(Coupon, on_delete=models.PROTECT, null=True, blank=True, related_name="purchase",
+                                  verbose_name=_("coupon granted"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coupon purchase")
+        verbose_name_plural = _("coupon purchases")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.template} #{self.pk}"
 
 
 # --------------------------------------------------------------------------- SVIP
@@ -188,14 +225,26 @@ class SvipPlan(models.Model):
 
 
 class SvipPurchase(models.Model):
-    """A bought membership period; consecutive purchases extend each other (renewal)."""
+    """A bought membership period; consecutive purchases extend each other (renewal). A
+    WeChat Pay purchase is ``pending`` until its payment arrives; its period is fixed then."""
 
     class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for payment")
         PAID = "paid", _("Paid")
         REFUNDED = "refunded", _("Refunded")
+        CLOSED = "closed", _("Not paid")
+
+    class PaidWith(models.TextChoices):
+        WALLET = "wallet", _("Wallet")
+        WECHAT = "wechat", _("WeChat Pay")
 
     member = models.ForeignKey(
         "accounts.Member", on_delete=models.PROTECT, related_name="svip_purchases", verbose_name=_("member")
+    )
+    paid_with = models.CharField(_("paid with"), max_length=8, choices=PaidWith.choices, default=PaidWith.WALLET)
+    posting_key = models.CharField(
+        _("ledger key"), max_length=100, blank=True,
+        help_text=_("The ledger posting of the payment (wallet: svip:<id>; WeChat Pay: wx:txn:<transaction id>)."),
     )
     plan = models.ForeignKey(SvipPlan, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("plan"))
     amount = models.DecimalField(_("amount (yuan)"), max_digits=8, decimal_places=2)
@@ -204,6 +253,7 @@ class SvipPurchase(models.Model):
     ends_at = models.DateTimeField(_("ends"))
     discount_total = models.DecimalField(_("discounts given (yuan)"), max_digits=10, decimal_places=2, default=ZERO)
     created_at = models.DateTimeField(_("bought"), auto_now_add=True)
+    refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("SVIP purchase")
@@ -212,6 +262,126 @@ class SvipPurchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan} #{self.pk}"
+
+
+class SvipDiscount(models.Model):
+    """One SVIP discount on one order's bill (append-only): the SVIP statistics by day."""
+
+    purchase = models.ForeignKey(SvipPurchase, on_delete=models.PROTECT, related_name="discounts", verbose_name=_("purchase"))
+    order_ref = models.CharField(_("order"), max_length=32)
+    amount = models.DecimalField(_("discount (yuan)"), max_digits=8, decimal_places=2)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("SVIP discount")
+        verbose_name_plural = _("SVIP discounts")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_ref}: {self.amount}"
+
+
+# --------------------------------------------------------------------------- rewards
+class TopUpReward(models.Model):
+    """Top up at least ``min_amount`` yuan in one payment: get coupons (the highest tier
+    reached counts, once per payment)."""
+
+    min_amount = models.DecimalField(
+        _("top-up of at least (yuan)"), max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    coupon = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("coupon"))
+    count = models.PositiveSmallIntegerField(_("coupons"), default=1, validators=[MinValueValidator(1), MaxValueValidator(20)])
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("top-up reward")
+        verbose_name_plural = _("top-up rewards")
+        ordering = ["min_amount"]
+
+    def __str__(self) -> str:
+        return f"≥ {self.min_amount}: {self.coupon} × {self.count}"
+
+
+class ReferralProgram(models.Model):
+    """The operator's invite-a-friend rules (one row): both sides are rewarded when the
+    invitee's first charge is settled."""
+
+    active = models.BooleanField(_("active"), default=False)
+    inviter_coupon = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("inviter's coupon"),
+    )
+    inviter_points = models.PositiveIntegerField(_("inviter's points"), default=0)
+    invitee_coupon = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("invitee's coupon"),
+    )
+    min_first_order = models.DecimalField(
+        _("first charge of at least (yuan)"), max_digits=8, decimal_places=2, default=Decimal("5.00"),
+        help_text=_("The invitee's first charge must pay at least this for anyone to be rewarded."),
+    )
+    bind_within_days = models.PositiveSmallIntegerField(
+        _("invite code accepted within (days of joining)"), default=7, validators=[MinValueValidator(1)],
+    )
+    max_rewards_per_month = models.PositiveIntegerField(
+        _("rewards per inviter per month"), default=10,
+        help_text=_("Against abuse: invitations beyond this in a calendar month are not rewarded."),
+    )
+
+    class Meta:
+        verbose_name = _("referral program")
+        verbose_name_plural = _("referral programs")
+
+    def __str__(self) -> str:
+        return str(_("Referral program"))
+
+
+class ReferralCode(models.Model):
+    """A member's own invite code (made on first ask)."""
+
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.CASCADE, related_name="referral_code", verbose_name=_("member")
+    )
+    code = models.CharField(_("invite code"), max_length=12, unique=True)
+
+    class Meta:
+        verbose_name = _("invite code")
+        verbose_name_plural = _("invite codes")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Referral(models.Model):
+    """Who invited whom (a member is invited once), and whether it was rewarded."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the first charge")
+        REWARDED = "rewarded", _("Rewarded")
+        REFUSED = "refused", _("Not rewarded")
+
+    inviter = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="referrals_made", verbose_name=_("inviter")
+    )
+    invitee = models.OneToOneField(
+        "accounts.Member", on_delete=models.PROTECT, related_name="referred_by", verbose_name=_("invitee")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(_("why not rewarded"), max_length=100, blank=True)
+    order_ref = models.CharField(_("first order"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("invited"), auto_now_add=True)
+    rewarded_at = models.DateTimeField(_("rewarded"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(inviter=models.F("invitee")), name="marketing_referral_not_self")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inviter} → {self.invitee}"
 
 
 # --------------------------------------------------------------------------- points
@@ -264,6 +434,7 @@ class PointsEntry(models.Model):
         REVERSE = "reverse", _("Reversed (order refunded)")
         PRIZE = "prize", _("Scratch card prize")
         ADJUST = "adjust", _("Adjusted by staff")
+        REFERRAL = "referral", _("Referral reward")
         RETURN = "return", _("Returned (redemption cancelled)")
 
     account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account"))

@@ -56,7 +56,7 @@ def points_post(
         raise MarketingError("insufficient_points", _("Not enough points."))
     account.balance += points
     account.save(update_fields=["balance"])
-    if points > 0 and expires_at is None and kind in (K.EARN, K.PRIZE):
+    if points > 0 and expires_at is None and kind in (K.EARN, K.PRIZE, K.REFERRAL):
         months = points_rule().expire_months
         expires_at = timezone.now() + relativedelta(months=months) if months else None
     return PointsEntry.objects.create(

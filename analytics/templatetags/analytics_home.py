@@ -1,6 +1,6 @@
 from django import template
 
-from .. import dashboard
+from .. import dashboard, reports
 
 register = template.Library()
 
@@ -9,3 +9,9 @@ register = template.Library()
 def analytics_home(user) -> dict:
     """The operator's home figures for ``user`` (see analytics.dashboard.home)."""
     return dashboard.home(user)
+
+
+@register.simple_tag
+def report_menu(user) -> list[tuple[str, str]]:
+    """The reports ``user`` may open, as (kind, title), for the home's report menu."""
+    return list(reports.kind_titles(user).items())

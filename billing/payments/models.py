@@ -39,11 +39,13 @@ class TopUpOffer(models.Model):
 
 
 class Payment(models.Model):
-    """One WeChat Pay JSAPI order: a wallet top-up or a pay-per-order prepayment."""
+    """One WeChat Pay JSAPI order: a wallet top-up, a pay-per-order prepayment, or a purchase
+    of something another domain sells (``order_ref`` ``svip:<id>``, see :mod:`..hooks`)."""
 
     class Purpose(models.TextChoices):
         TOP_UP = "top_up", _("Wallet top-up")
         PREPAY = "prepay", _("Order prepayment")
+        PURCHASE = "purchase", _("Purchase (SVIP, coupons)")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting for payment")

@@ -1,6 +1,9 @@
 """The station queue (排队): drivers wait for a connector of a kind at a full station.
 
-First come, first served per kind. A connector is *free for the queue* when it is idle (no
+First come, first served per kind, except that members whose SVIP plan gives *priority
+reservation* are served before the others (first come, first served among them); who has
+it is marketing's to say (``marketing.hooks.members_with_priority``), asked when offers are
+made and positions shown, so a membership bought or ended while waiting counts. A connector is *free for the queue* when it is idle (no
 car plugged: a car left on the connector after its session keeps it blocked until
 unplugged), its pile online and enabled, with no active reservation and no active order,
 and the station's power limit admits one more pile. The first waiting driver whose kind
@@ -130,9 +133,17 @@ def _close(entry: QueueEntry, state: str, reason: str, now: datetime,
     entry.save(update_fields=["state", "ended_at", "end_reason"])
 
 
+def _priority_first(entries: list[QueueEntry], now: datetime) -> list[QueueEntry]:
+    """``entries`` in serving order: priority members first, then by joining time."""
+    from marketing import hooks as marketing_hooks
+
+    first = marketing_hooks.members_with_priority({e.member_id for e in entries}, at=now) if entries else set()
+    return sorted(entries, key=lambda e: (e.member_id not in first, e.joined_at, e.pk))
+
+
 def queue_offer(*, station_id: int, now: datetime | None = None) -> list[QueueEntry]:
     """Offer the station's free connectors to its waiting drivers, first come first served
-    per kind; each offer is a reservation of ``queue_hold_minutes`` and a subscribe message
+    per kind (priority members first); each offer is a reservation of ``queue_hold_minutes`` and a subscribe message
     (queued after commit). Returns the entries offered now."""
     now = now or timezone.now()
     policy = ChargingPolicy.current()
@@ -141,8 +152,8 @@ def queue_offer(*, station_id: int, now: datetime | None = None) -> list[QueueEn
         station = Station.objects.select_for_update().filter(pk=station_id).first()
         if station is None:
             return offered
-        waiting = list(QueueEntry.objects.select_for_update()
-                       .filter(station=station, state=E.WAITING).order_by("joined_at", "pk"))
+        waiting = _priority_first(list(QueueEntry.objects.select_for_update()
+                                       .filter(station=station, state=E.WAITING).order_by("joined_at", "pk")), now)
         if not waiting:
             return offered
         free = connectors_free(station)
@@ -253,11 +264,11 @@ def queue_status(entry: QueueEntry, now: datetime | None = None) -> QueueStatus:
         return QueueStatus(entry, 0, 0, entry.reservation, max(0, left))
     if entry.state != E.WAITING:
         return QueueStatus(entry, None, None, None, None)
-    ahead = QueueEntry.objects.filter(station=entry.station_id, state=E.WAITING).filter(
-        Q(joined_at__lt=entry.joined_at) | Q(joined_at=entry.joined_at, pk__lt=entry.pk))
+    line = QueueEntry.objects.filter(station=entry.station_id, state=E.WAITING)
     if entry.kind:
-        ahead = ahead.filter(kind__in=["", entry.kind])
-    position = ahead.count() + 1
+        line = line.filter(kind__in=["", entry.kind])
+    ordered = _priority_first(list(line.only("pk", "member_id", "joined_at")), now)
+    position = next((i for i, e in enumerate(ordered, start=1) if e.pk == entry.pk), len(ordered) + 1)
     return QueueStatus(entry, position, wait_minutes(entry.station, entry.kind, position, now),
                        None, None)
 

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from billing.payments.api.serializers import PayParamsOut
 from marketing.models import (
     Coupon,
     CouponTemplate,
@@ -24,7 +25,7 @@ class TemplateOut(serializers.ModelSerializer):
         model = CouponTemplate
         fields = ["id", "name", "kind", "kind_label", "amount", "threshold", "percent", "base", "base_label",
                   "cap", "valid_from", "valid_until", "valid_days", "current", "current_label", "hour_from",
-                  "hour_to", "stacks_with_svip", "station_ids"]
+                  "hour_to", "stacks_with_svip", "station_ids", "price"]
 
     def get_station_ids(self, template) -> list[int]:
         return [s.pk for s in template.stations.all()]
@@ -62,7 +63,13 @@ class PurchaseOut(serializers.ModelSerializer):
 
     class Meta:
         model = SvipPurchase
-        fields = ["id", "plan", "amount", "status", "starts_at", "ends_at", "discount_total", "created_at"]
+        fields = ["id", "plan", "amount", "status", "paid_with", "starts_at", "ends_at", "discount_total",
+                  "created_at"]
+
+
+class SvipPayOut(serializers.Serializer):
+    purchase = PurchaseOut(help_text="pending until WeChat Pay confirms; poll svip/purchases")
+    pay_params = PayParamsOut(help_text="pass to wx.requestPayment")
 
 
 class SvipOut(serializers.Serializer):
@@ -155,3 +162,37 @@ class CardRedeemOut(serializers.Serializer):
 
 class SmsConsentIO(serializers.Serializer):
     consented = serializers.BooleanField(help_text="agreed to marketing SMS (false: opted out)")
+
+
+class ReferralOut(serializers.Serializer):
+    code = serializers.CharField(help_text="the member's invite code")
+    path = serializers.CharField(help_text="mini-program page to share (the invite link)")
+    active = serializers.BooleanField(help_text="whether the operator's invite program runs now")
+    invited = serializers.IntegerField(help_text="members who accepted the code")
+    rewarded = serializers.IntegerField(help_text="of them, rewarded after their first charge")
+    invited_by = serializers.CharField(allow_null=True, help_text="the inviter's nickname, if this member was invited")
+    min_first_order = serializers.DecimalField(max_digits=8, decimal_places=2, help_text="yuan")
+    inviter_coupon = serializers.CharField(allow_null=True)
+    inviter_points = serializers.IntegerField()
+    invitee_coupon = serializers.CharField(allow_null=True)
+
+
+class ReferralBindIn(serializers.Serializer):
+    code = serializers.CharField(max_length=12)
+
+
+class CouponBuyIn(serializers.Serializer):
+    template_id = serializers.IntegerField(min_value=1)
+
+
+class CouponPurchaseOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    template_id = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=8, decimal_places=2, help_text="yuan")
+    status = serializers.CharField(help_text="pending | paid | closed | credited (sold out: money to the wallet)")
+    coupon_id = serializers.IntegerField(allow_null=True)
+
+
+class CouponPayOut(serializers.Serializer):
+    purchase = CouponPurchaseOut()
+    pay_params = PayParamsOut(help_text="pass to wx.requestPayment")

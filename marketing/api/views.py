@@ -10,12 +10,13 @@ from rest_framework.response import Response
 
 from evplatform.api.pagination import Pagination
 from evplatform.api.schema import paginated
-from marketing import cards, coupons, discounts, mall, points, scratch, sms, svip
+from marketing import cards, coupons, discounts, mall, points, rewards, scratch, sms, svip
 from marketing.common import MarketingError, local
 from marketing.models import (
     MallItem,
     MallRedemption,
     PointsEntry,
+    Referral,
     ScratchCard,
     SvipPlan,
     SvipPurchase,
@@ -59,6 +60,20 @@ def coupon_claim(request):
     data.is_valid(raise_exception=True)
     coupon = coupons.coupon_claim(member=request.user, template_id=data.validated_data["template_id"])
     return Response(s.CouponOut(coupon).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=s.CouponBuyIn, responses={201: s.CouponPayOut})
+@api_view(["POST"])
+def coupon_buy(request):
+    """购买优惠券 · Buy a coupon on sale (its template has a price) with WeChat Pay; the
+    coupon is granted when the payment arrives. Errors: coupon_not_found (404), coupon_inactive,
+    coupon_expired, coupon_limit, coupon_sold_out, pay_not_configured (409),
+    payment_unavailable and payment_refused (502)."""
+    data = s.CouponBuyIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    started = coupons.coupon_pay_start(member=request.user, template_id=data.validated_data["template_id"])
+    body = {"purchase": started.purchase, "pay_params": started.pay_params}
+    return Response(s.CouponPayOut(body).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(
@@ -124,6 +139,20 @@ def svip_purchases(request):
     data.is_valid(raise_exception=True)
     purchase = svip.svip_buy(member=request.user, plan_id=data.validated_data["plan_id"])
     return Response(s.PurchaseOut(purchase).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=s.BuyIn, responses={201: s.SvipPayOut})
+@api_view(["POST"])
+def svip_pay(request):
+    """微信支付购买 / 续费 SVIP · Buy or renew a plan with WeChat Pay: a pending purchase and
+    the ``wx.requestPayment`` parameters; the membership starts when the payment arrives.
+    Errors: svip_plan_not_found (404), pay_not_configured (409), payment_unavailable and
+    payment_refused (502)."""
+    data = s.BuyIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    started = svip.svip_pay_start(member=request.user, plan_id=data.validated_data["plan_id"])
+    body = {"purchase": started.purchase, "pay_params": started.pay_params}
+    return Response(s.SvipPayOut(body).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(request=None, responses=s.PurchaseOut)
@@ -209,6 +238,41 @@ def point_card_redeem(request):
 
 
 
+
+
+def _referral_body(member) -> dict:
+    program = rewards.referral_program()
+    code = rewards.referral_code_for(member).code
+    made = Referral.objects.filter(inviter=member)
+    invited_by = Referral.objects.filter(invitee=member).select_related("inviter").first()
+    return {
+        "code": code, "path": rewards.invite_path(code), "active": program.active, "invited": made.count(),
+        "rewarded": made.filter(status=Referral.Status.REWARDED).count(),
+        "invited_by": (invited_by.inviter.nickname or "") if invited_by else None,
+        "min_first_order": program.min_first_order,
+        "inviter_coupon": program.inviter_coupon.name if program.inviter_coupon_id else None,
+        "inviter_points": program.inviter_points,
+        "invitee_coupon": program.invitee_coupon.name if program.invitee_coupon_id else None,
+    }
+
+
+@extend_schema(responses=s.ReferralOut)
+@api_view(["GET"])
+def referral(request):
+    """邀请好友 · The member's invite code and link, whom they invited, and the rewards."""
+    return Response(s.ReferralOut(_referral_body(request.user)).data)
+
+
+@extend_schema(request=s.ReferralBindIn, responses={201: s.ReferralOut})
+@api_view(["POST"])
+def referral_bind(request):
+    """填写邀请码 · A new member accepts an invite code (both sides are rewarded after the
+    first charge). Errors: referral_inactive, referral_code_invalid (404), referral_self,
+    referral_exists (409), referral_too_late, referral_same_phone."""
+    data = s.ReferralBindIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    rewards.referral_bind(member=request.user, code=data.validated_data["code"])
+    return Response(s.ReferralOut(_referral_body(request.user)).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(methods=["GET"], operation_id="sms_consent_get", responses=s.SmsConsentIO)

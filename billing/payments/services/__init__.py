@@ -26,6 +26,7 @@ from .payments import (
     payment_sync,
     prepay_create,
     prepay_settle,
+    purchase_create,
     top_up_create,
 )
 from .payouts import owner_payout_apply, owner_payout_submit, owner_payout_sync
@@ -34,6 +35,7 @@ from .refunds import (
     payment_refund_apply,
     payment_refund_submit,
     payment_refund_sync,
+    purchase_refund,
     wallet_refund_request,
     wallet_refund_review,
 )
@@ -54,6 +56,8 @@ __all__ = [
     "top_up_create",
     "prepay_create",
     "prepay_settle",
+    "purchase_create",
+    "purchase_refund",
     "payment_apply_transaction",
     "payment_sync",
     "notification_handle",

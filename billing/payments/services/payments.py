@@ -16,7 +16,7 @@ from evplatform.money import ZERO, to_fen, yuan
 from settlement import services as ledger
 from settlement.models import Posting
 
-from .. import selectors
+from .. import hooks, selectors
 from ..models import Payment, PaymentRefund
 from ..wechatpay import Gateway, PayError
 from .common import (
@@ -98,6 +98,37 @@ def prepay_create(*, member: Member, amount: Decimal, order_ref: str) -> Payment
     )
 
 
+def purchase_create(*, member: Member, amount: Decimal, order_ref: str, description: str) -> PaymentStart:
+    """Start a WeChat payment of ``amount`` yuan for something another domain sells,
+    named by ``order_ref`` (``<prefix>:<id>``, e.g. ``svip:12``); when it is paid, the
+    handler registered for the prefix (:mod:`billing.payments.hooks`) posts the money and
+    delivers, once. Asking again for the same ``order_ref`` while it is unpaid gives fresh
+    ``wx.requestPayment`` parameters for the same payment.
+
+    Raises BillingError ``amount_out_of_range`` (not above zero), ``purchase_exists`` (409:
+    already paid, or pending for another member or amount), and those of
+    :func:`top_up_create`.
+    """
+    amount = yuan(amount)
+    if amount <= 0:
+        raise BillingError("amount_out_of_range", _("The amount must be above zero."))
+    existing = Payment.objects.filter(
+        purpose=Payment.Purpose.PURCHASE, order_ref=order_ref,
+        status__in=(Payment.Status.PENDING, Payment.Status.PAID),
+    ).first()
+    if existing is not None:
+        if (
+            existing.status == Payment.Status.PENDING and existing.member_id == member.pk
+            and existing.amount == amount and existing.expires_at > timezone.now()
+        ):
+            return _payment_prepay(existing, description=description)
+        raise BillingError("purchase_exists", _("This purchase already has a payment."), 409)
+    return _payment_start(
+        member=member, purpose=Payment.Purpose.PURCHASE, amount=amount, order_ref=order_ref,
+        description=description,
+    )
+
+
 def _payment_start(
     *, member: Member, purpose: str, amount: Decimal, description: str,
     bonus: Decimal = ZERO, order_ref: str = "",
@@ -110,7 +141,7 @@ def _payment_start(
         amount=amount,
         bonus=bonus,
         order_ref=order_ref,
-        out_trade_no=_new_no("T" if purpose == Payment.Purpose.TOP_UP else "P"),
+        out_trade_no=_new_no({Payment.Purpose.TOP_UP: "T", Payment.Purpose.PURCHASE: "B"}.get(purpose, "P")),
         appid=gateway.appid,
         mchid=gateway.mchid,
         openid=member.openid,
@@ -150,8 +181,8 @@ def _payment_prepay(
 def payment_apply_transaction(*, txn: dict[str, Any]) -> Payment:
     """Apply a WeChat transaction (from a notification or a query) to our payment.
 
-    A SUCCESS credits the wallet (top-up: cash + bonus) or the prepaid orders account,
-    exactly once. Raises NotificationMismatch (and flags the payment) when appid, mchid
+    A SUCCESS credits the wallet (top-up: cash + bonus, then the top-up listeners), the
+    prepaid orders account, or hands a purchase to its handler, exactly once. Raises NotificationMismatch (and flags the payment) when appid, mchid
     or amount differ from ours, or the out_trade_no is unknown.
     """
     payment = Payment.objects.filter(out_trade_no=txn.get("out_trade_no") or "").first()
@@ -188,6 +219,14 @@ def payment_apply_transaction(*, txn: dict[str, Any]) -> Payment:
                 member=payment.member, amount=payment.amount, bonus=payment.bonus, key=key,
                 ref=payment.out_trade_no,
             )
+            for listener in hooks.top_up_listeners():
+                listener(payment)
+        elif payment.purpose == Payment.Purpose.PURCHASE:
+            handler = hooks.purchase_handler(payment.order_ref)
+            if handler is not None:
+                handler(payment, key)
+            else:  # nobody delivers it: the member keeps the money
+                ledger.wallet_top_up(member=payment.member, amount=payment.amount, key=key, ref=payment.out_trade_no)
         else:
             ledger.prepay_received(
                 member=payment.member, amount=payment.amount, key=key, ref=payment.out_trade_no

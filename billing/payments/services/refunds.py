@@ -140,6 +140,41 @@ def wallet_refund_review(
     return refund
 
 
+def _refund_reason(refund: PaymentRefund) -> str:
+    if refund.wallet_refund_id:
+        return _("Balance refund")
+    if refund.payment.purpose == Payment.Purpose.PURCHASE:
+        return _("Purchase refund")
+    return _("Unused prepayment")
+
+
+@transaction.atomic
+def purchase_refund(*, order_ref: str, amount: Decimal, out_refund_no: str) -> PaymentRefund:
+    """Refund ``amount`` yuan of a paid purchase (:func:`..payments.purchase_create`) along
+    its WeChat payment. The caller has already moved the money into refunds in transit in
+    the ledger, in the same transaction; a refund WeChat refuses returns it to the member's
+    wallet cash. Idempotent by ``out_refund_no`` (at most 32 characters). Raises
+    BillingError ``purchase_not_paid`` (409), ``amount_exceeds_refundable``."""
+    payment = Payment.objects.filter(
+        purpose=Payment.Purpose.PURCHASE, order_ref=order_ref, status=Payment.Status.PAID
+    ).first()
+    if payment is None:
+        raise BillingError("purchase_not_paid", _("This purchase has no paid payment."), 409)
+    (payment,) = _locked(Payment, payment.pk)
+    if made := PaymentRefund.objects.filter(out_refund_no=out_refund_no).first():
+        return made
+    amount = yuan(amount)
+    if amount <= 0 or amount > payment.refundable:
+        raise BillingError(
+            "amount_exceeds_refundable",
+            _("At most %(max)s yuan can be refunded.") % {"max": payment.refundable},
+        )
+    Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
+    refund = PaymentRefund.objects.create(payment=payment, amount=amount, out_refund_no=out_refund_no)
+    _enqueue_refund_submit(refund.pk)
+    return refund
+
+
 def payment_refund_submit(*, refund_id: int) -> PaymentRefund:
     """Send a refund to WeChat (same out_refund_no and body on every try, which WeChat
     answers with the same refund). An unclear answer leaves it for the query job."""
@@ -152,7 +187,7 @@ def payment_refund_submit(*, refund_id: int) -> PaymentRefund:
             out_trade_no=refund.payment.out_trade_no,
             refund_fen=to_fen(refund.amount),
             total_fen=to_fen(refund.payment.amount),
-            reason=_("Balance refund") if refund.wallet_refund_id else _("Unused prepayment"),
+            reason=_refund_reason(refund),
         )
     except PayError as exc:
         PaymentRefund.objects.filter(pk=refund.pk).update(last_error=str(exc)[:200])
