@@ -5,6 +5,11 @@ handshake is the login: the path names the pile code, which the domain routes th
 platform-wide registry (:class:`charging.port.PileLogin` with ``protocol="ocpp"`` and the
 HTTP Basic password, security profile 1); a refused pile gets an HTTP error and is listed
 with the refused YKC logins. TLS (security profile 2) is terminated at a reverse proxy.
+The handshake carries no SIM: the ICCID is checked at BootNotification, which repeats the
+login with it; a pile refused there is answered Rejected (interval ``BOOT_RETRY_S``) and
+then disconnected (close code 1008, OCPP 1.6 §4.2), its earlier boot forgotten. Past
+``max_piles`` open connections (the open-files limit less the gateway's own descriptors,
+``protocols.limits``) a handshake is answered 503 and counted.
 
 Each connection is an :class:`OcppSession` (the library's ``ChargePoint``, central-system
 side): messages are parsed and schema-checked by the ``ocpp`` library and handled in order;
