@@ -11,7 +11,14 @@ transaction. The clients are light raw-WebSocket piles (JSON text, no schema val
 so the client side does not hide the gateway's limit. Prints connections held, messages/s,
 the reply round trip p50/p99 measured by the piles and the gateway's receive → reply
 histogram, the gateway's CPU and RSS, and each figure beside its target as a ratio
-(target: 10,000 piles with p99 < 50 ms). Needs PostgreSQL and Redis (``make setup``).
+(target: 10,000 piles with p99 < 50 ms), with the machine's load average at the time.
+
+Before the piles connect, a throughput phase compares the gateway with a baseline in the
+same run: ``--tp-conns`` booted connections keep ``--tp-window`` Heartbeat calls in flight
+for ``--tp-seconds`` against the gateway, then the same calls against a bare ``websockets``
+server (another process) that answers each with a CallResult and does nothing else; the
+ratio of the replies/s says what the gateway's own work costs. Needs PostgreSQL and Redis
+(``make setup``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,82 @@ from benchmarks.ykc_gateway_load import (  # noqa: E402
 
 TARGET_PILES = 10_000
 TARGET_P99_S = 0.050
+
+BARE_SERVER = """
+import asyncio, json, sys, uvloop
+from datetime import UTC, datetime
+from websockets.asyncio.server import serve
+
+from websockets.exceptions import ConnectionClosed
+
+async def answer(ws):
+    try:
+        async for text in ws:
+            msg = json.loads(text)
+            await ws.send(json.dumps([3, msg[1], {"currentTime": datetime.now(UTC).isoformat()}]))
+    except ConnectionClosed:
+        pass
+
+async def main():
+    async with serve(answer, "127.0.0.1", int(sys.argv[1]), subprotocols=["ocpp1.6"],
+                     ping_interval=None, backlog=1024):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+uvloop.run(main())
+"""
+
+
+def load() -> str:
+    """The 1-minute load average and the number of cores, as printed beside each figure."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+async def throughput(url: str, codes: list[str], window: int, seconds: float,
+                     boot: bool) -> float:
+    """Heartbeat replies per second over ``len(codes)`` connections to ``url``, ``window``
+    calls in flight each (BootNotification first when ``boot``)."""
+    from websockets.asyncio.client import connect
+
+    count = [0]
+    running = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def one(code: str) -> None:
+        async with connect(f"{url}/{code}", subprotocols=["ocpp1.6"], open_timeout=120,
+                           ping_interval=None) as ws:
+            if boot:
+                await ws.send(json.dumps([2, "boot", "BootNotification", {
+                    "chargePointVendor": "Bench", "chargePointModel": "B1"}]))
+                await ws.recv()
+            ready.append(code)
+            await running.wait()
+            ids = itertools.count()
+            for _ in range(window):
+                await ws.send(json.dumps([2, f"t{next(ids)}", "Heartbeat", {}]))
+            while not stop.is_set():
+                await ws.recv()
+                count[0] += 1
+                await ws.send(json.dumps([2, f"t{next(ids)}", "Heartbeat", {}]))
+
+    ready: list[str] = []
+    tasks = [asyncio.create_task(one(code)) for code in codes]
+    while len(ready) < len(codes):
+        if any(t.done() for t in tasks):
+            for t in tasks:
+                if t.done():
+                    t.result()
+        await asyncio.sleep(0.1)
+    running.set()
+    await asyncio.sleep(1.0)  # warm up
+    start, counted = time.monotonic(), count[0]
+    await asyncio.sleep(seconds)
+    rate = (count[0] - counted) / (time.monotonic() - start)
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return rate
 
 
 def ensure_estate(count: int, prefix: str) -> str:
@@ -169,6 +252,20 @@ def _now() -> str:
 
 async def run(args, gateway_pid: int) -> None:
     url = f"ws://127.0.0.1:{args.port}/ocpp"
+    if args.tp_conns:
+        codes = [f"{args.prefix}{i:0{14 - len(args.prefix)}d}" for i in range(args.tp_conns)]
+        print(f"throughput: {args.tp_conns} connections × {args.tp_window} Heartbeat calls in "
+              f"flight, {args.tp_seconds:.0f} s each …", flush=True)
+        gw_rate = await throughput(url, codes, args.tp_window, args.tp_seconds, True)
+        gw_load = load()
+        bare_rate = await throughput(f"ws://127.0.0.1:{args.bare_port}/ocpp", codes,
+                                     args.tp_window, args.tp_seconds, False)
+        print(f"  gateway replies/s          {gw_rate:.0f} ({gw_load})")
+        print(f"  bare websockets replies/s  {bare_rate:.0f} ({load()})")
+        ratio = gw_rate / bare_rate if bare_rate else 0.0
+        print(f"gateway / bare throughput  {ratio:.2f}   (goal ≥ 0.5: ratio {ratio / 0.5:.2f}; "
+              f"{load()})", flush=True)
+        await asyncio.sleep(2)
     latencies: list[float] = []
     piles = [Pile(f"{args.prefix}{i:0{14 - len(args.prefix)}d}", url,
                   random.random() < args.charging, args, latencies) for i in range(args.piles)]
@@ -207,13 +304,13 @@ async def run(args, gateway_pid: int) -> None:
     print()
     print(f"piles simulated            {args.piles} ({args.charging:.0%} in a transaction)")
     print(f"connections held           {held:.0f}   (target {TARGET_PILES}: "
-          f"ratio {held / TARGET_PILES:.2f})")
+          f"ratio {held / TARGET_PILES:.2f}; {load()})")
     print(f"gateway messages in/s      {total_in / elapsed:.0f}")
     if latencies:
         p99 = percentile(latencies, 0.99)
         print(f"reply round trip           p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
               f"p99 {p99 * 1000:.1f} ms (target < {TARGET_P99_S * 1000:.0f} ms: ratio "
-              f"{p99 / TARGET_P99_S:.2f}), max {max(latencies) * 1000:.1f} ms "
+              f"{p99 / TARGET_P99_S:.2f}; {load()}), max {max(latencies) * 1000:.1f} ms "
               f"(n={len(latencies)})")
     for action in ("Heartbeat", "MeterValues"):
         q99 = _hist(before, after, action)
@@ -250,6 +347,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18769)
     parser.add_argument("--metrics-port", type=int, default=19769)
     parser.add_argument("--prefix", default="3298")
+    parser.add_argument("--bare-port", type=int, default=19770)
+    parser.add_argument("--tp-conns", type=int, default=50,
+                        help="connections of the throughput phase (0: skip it)")
+    parser.add_argument("--tp-window", type=int, default=8, help="calls in flight each")
+    parser.add_argument("--tp-seconds", type=float, default=10.0)
     args = parser.parse_args()
     limit = raise_nofile()
     print(f"estate: {args.piles} OCPP piles …", flush=True)
@@ -262,22 +364,28 @@ def main() -> None:
         [sys.executable, str(ROOT / "manage.py"), "ocpp_gateway", "--host", "127.0.0.1",
          "--port", str(args.port), "--metrics-host", "127.0.0.1",
          "--metrics-port", str(args.metrics_port), "--gateway-id", "ocpp-bench"], env=env)
+    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(args.bare_port)],
+                            stdout=subprocess.PIPE, text=True)
     try:
-        for _ in range(150):
+        bare.stdout.readline()
+        for _ in range(600):  # Django starts slowly on a busy machine
             try:
                 scrape(args.metrics_port)
                 break
             except OSError:
                 time.sleep(0.2)
+        else:
+            raise SystemExit("the gateway did not start")
         import uvloop
 
         uvloop.run(run(args, gateway.pid))
     finally:
-        gateway.terminate()
-        try:
-            gateway.wait(30)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        for process in (gateway, bare):
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 if __name__ == "__main__":

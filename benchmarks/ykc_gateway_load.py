@@ -1,14 +1,27 @@
 """Load benchmark of the YKC gateway: N simulated piles on loopback at the protocol's cadence.
 
-    DB_NAME=evplatform .venv/bin/python benchmarks/ykc_gateway_load.py [--piles 10000]
+    DB_NAME=evplatform .venv/bin/python benchmarks/ykc_gateway_load.py [--piles 18000]
 
-Creates (once, in bulk) an operator ``ykc-bench`` with N registered piles, starts the
-gateway as a subprocess (``manage.py ykc_gateway``), ramps the piles up (login, billing
-model check, connector reports), then measures for ``--duration`` seconds while every
-connector heartbeats every 10 s and the ``--charging`` share of piles sends real-time data
-every 15 s. Reports connections held, frames/s, reply latency p50/p99 (heartbeat round
-trip measured by the piles, and the gateway's own receive → reply histogram), and the
-gateway's CPU and RSS. Needs PostgreSQL and Redis (``make setup`` first).
+Creates (once, in bulk) an operator ``ykc-bench`` with N registered piles on a station with
+the demo time-of-use tariff (so every login verifies a real billing model), starts the
+gateway as a subprocess (``manage.py ykc_gateway``) and then, in one run:
+
+1. **Throughput**: ``--tp-conns`` logged-in connections send heartbeats 0x03 as fast as the
+   gateway answers (``--tp-window`` in flight each) for ``--tp-seconds``; then the same
+   frames to a bare asyncio echo server (uvloop, another process) — replies/s of each and
+   the ratio (goal ≥ 0.5: the gateway's protocol work costs at most as much as the bytes).
+2. **Ramp** of the N piles (login, billing model check, connector reports), then
+   ``--duration`` seconds measured while every connector heartbeats every 10 s and the
+   ``--charging`` share of piles sends real-time data every 15 s: heartbeat round trip
+   p99 as the piles see it (target 50 ms).
+3. **Reconnect storm**: every pile's link drops at once; the time until all are logged in
+   again (target 60 s).
+
+Each figure is printed beside its target, as a ratio, with the machine's load average at
+the time (the machine is shared: a figure means little without it). Also: connections
+held, frames/s, the gateway's own receive → reply histogram, its CPU and RSS, and refused
+connections (the gateway holds at most its open-files limit less a reserve). Exits 1 when
+the ramp or the storm leaves piles out. Needs PostgreSQL and Redis (``make setup`` first).
 """
 
 from __future__ import annotations
@@ -19,7 +32,6 @@ import gc
 import os
 import random
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -40,8 +52,20 @@ def raise_nofile() -> int:
     return hard
 
 
+TARGET_PILES = 18_000
+TARGET_P99_S = 0.050
+TARGET_STORM_S = 60.0
+TARGET_RATIO = 0.5
+
+
+def load() -> str:
+    """The 1-minute load average and the number of cores, as printed beside each figure."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def ensure_estate(count: int, prefix: str) -> str:
-    """The bench operator and ``count`` piles (half with two connectors); its schema."""
+    """The bench operator and ``count`` piles (half with two connectors) on a station with
+    the demo time-of-use tariff; its schema."""
     import django
 
     django.setup()
@@ -64,6 +88,10 @@ def ensure_estate(count: int, prefix: str) -> str:
             code="YKC-BENCH", defaults={"name": "压测站", "address": "-", "area_code": "310000",
                                         "latitude": Decimal("31.2"),
                                         "longitude": Decimal("121.4")})
+        if getattr(station, "tariff_assignment", None) is None:
+            from demo.tariffs import tariff_create_guangdong_demo
+
+            tariff_create_guangdong_demo(stations=[station])
         have = set(Pile.objects.filter(code__in=codes).values_list("code", flat=True))
         missing = [c for c in codes if c not in have]
         for start in range(0, len(missing), 2000):
@@ -96,7 +124,7 @@ def proc_stats(pid: int) -> tuple[float, int]:
 
 
 def scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
         text = r.read().decode()
     out = {}
     for line in text.splitlines():
@@ -132,6 +160,95 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+ECHO_SERVER = """
+import asyncio, sys, uvloop
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def data_received(self, data):
+        self.transport.write(data)
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", int(sys.argv[1]))
+    print("ready", flush=True)
+    await server.serve_forever()
+
+uvloop.run(main())
+"""
+
+
+class Blaster(asyncio.Protocol):
+    """One connection keeping ``window`` heartbeat frames in flight: every frame-length of
+    bytes back is one reply, answered with the next frame."""
+
+    def __init__(self, frame: bytes, window: int, counter: list, ready: asyncio.Future,
+                 login: bytes | None) -> None:
+        self.frame, self.window, self.counter, self.ready = frame, window, counter, ready
+        self.login = login
+        self.buffer = 0
+        self.transport = None
+        self.running = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        if self.login is not None:
+            transport.write(self.login)
+        else:
+            self.ready.set_result(None)
+
+    def start(self) -> None:
+        self.running = True
+        self.transport.write(self.frame * self.window)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.running:
+            if not self.ready.done():  # the login reply (0x02) and time sync (0x56)
+                self.ready.set_result(None)
+            return
+        self.buffer += len(data)
+        replies, self.buffer = divmod(self.buffer, len(self.frame))
+        if replies:
+            self.counter[0] += replies
+            self.transport.write(self.frame * replies)
+
+    def connection_lost(self, exc) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("closed"))
+
+
+async def throughput(port: int, codes: list[str], window: int, seconds: float,
+                     login: bool) -> float:
+    """Heartbeat replies per second from the server on ``port`` over ``len(codes)``
+    connections (logged in first when ``login``), ``window`` frames in flight each."""
+    from protocols.ykc import encode_frame
+    from protocols.ykc import messages as m
+
+    loop = asyncio.get_running_loop()
+    counter = [0]
+    blasters = []
+    for code in codes:
+        ready = loop.create_future()
+        frame = encode_frame(m.Heartbeat(code, 1, False), 1)
+        hello = encode_frame(m.Login(code, 0, 1, 0x10, "SIM1.6.0", 0, "0" * 20, 4), 0) \
+            if login else None
+        _, blaster = await loop.create_connection(
+            lambda f=frame, r=ready, h=hello: Blaster(f, window, counter, r, h),
+            "127.0.0.1", port)
+        blasters.append(blaster)
+        await asyncio.wait_for(ready, 60)
+    await asyncio.sleep(1.0 if login else 0.1)  # the login's own frames are through
+    for blaster in blasters:
+        blaster.start()
+    await asyncio.sleep(1.0)  # warm up
+    start, counted = time.monotonic(), counter[0]
+    await asyncio.sleep(seconds)
+    rate = (counter[0] - counted) / (time.monotonic() - start)
+    for blaster in blasters:
+        blaster.transport.close()
+    return rate
+
+
 async def drive(args, stats) -> None:
     from protocols.ykc.simulator import SimulatedPile, scenario
 
@@ -151,7 +268,7 @@ async def drive(args, stats) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--piles", type=int, default=10_000)
+    parser.add_argument("--piles", type=int, default=TARGET_PILES)
     parser.add_argument("--charging", type=float, default=0.3)
     parser.add_argument("--ramp", type=float, default=120.0,
                         help="seconds to connect all piles")
@@ -160,9 +277,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--port", type=int, default=18768)
     parser.add_argument("--metrics-port", type=int, default=19768)
+    parser.add_argument("--echo-port", type=int, default=19767)
     parser.add_argument("--prefix", default="3299")
     parser.add_argument("--heartbeat-log-every", type=int, default=None,
                         help="YKC_FRAME_LOG_HEARTBEAT_EVERY for the gateway")
+    parser.add_argument("--tp-conns", type=int, default=50,
+                        help="connections of the throughput phase (0: skip it)")
+    parser.add_argument("--tp-window", type=int, default=8, help="frames in flight each")
+    parser.add_argument("--tp-seconds", type=float, default=10.0)
+    parser.add_argument("--no-storm", action="store_true", help="skip the reconnect storm")
     args = parser.parse_args()
     limit = raise_nofile()
     print(f"estate: {args.piles} piles …", flush=True)
@@ -178,26 +301,55 @@ def main() -> None:
         [sys.executable, str(ROOT / "manage.py"), "ykc_gateway", "--host", "127.0.0.1",
          "--port", str(args.port), "--metrics-host", "127.0.0.1",
          "--metrics-port", str(args.metrics_port), "--gateway-id", "bench"], env=env)
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(args.echo_port)],
+                            stdout=subprocess.PIPE, text=True)
     try:
-        for _ in range(100):
+        echo.stdout.readline()
+        for _ in range(600):  # Django starts slowly on a busy machine
             try:
                 scrape(args.metrics_port)
                 break
             except OSError:
                 time.sleep(0.2)
+        else:
+            raise SystemExit("the gateway did not start")
         import uvloop
 
-        uvloop.run(run(args, gateway.pid))
+        ok = uvloop.run(run(args, gateway.pid))
     finally:
-        gateway.terminate()
-        try:
-            gateway.wait(30)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        for process in (gateway, echo):
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    sys.exit(0 if ok else 1)
 
 
-async def run(args, gateway_pid: int) -> None:
+def figure(name: str, value: str, target: str, ratio: float, note: str = "") -> None:
+    """One line: the figure, its target, the ratio, the load at the time."""
+    print(f"{name:<27}{value}   (target {target}: ratio {ratio:.2f}; {load()}){note}",
+          flush=True)
+
+
+async def run(args, gateway_pid: int) -> bool:
     from protocols.ykc.simulator import Stats
+
+    codes = [f"{args.prefix}{i:0{14 - len(args.prefix)}d}" for i in range(args.piles)]
+    if args.tp_conns:
+        print(f"throughput: {args.tp_conns} connections × {args.tp_window} heartbeats in "
+              f"flight, {args.tp_seconds:.0f} s each …", flush=True)
+        tp_codes = codes[:args.tp_conns]
+        gw_rate = await throughput(args.port, tp_codes, args.tp_window, args.tp_seconds, True)
+        gw_load = load()
+        echo_rate = await throughput(args.echo_port, tp_codes, args.tp_window,
+                                     args.tp_seconds, False)
+        print(f"  gateway heartbeats/s       {gw_rate:.0f} ({gw_load})")
+        print(f"  bare asyncio echo frames/s {echo_rate:.0f} ({load()})")
+        ratio = gw_rate / echo_rate if echo_rate else 0.0
+        figure("gateway / echo throughput", f"{ratio:.2f}", f"≥ {TARGET_RATIO}",
+               ratio / TARGET_RATIO)
+        await asyncio.sleep(2)  # the throughput connections are gone before the ramp
 
     stats = Stats(keep_latencies=False)
     gc.collect()
@@ -224,7 +376,8 @@ async def run(args, gateway_pid: int) -> None:
         await asyncio.sleep(1)
     online = sum(p.logged_in.is_set() for p in piles)
     print(f"  {online} piles logged in {time.monotonic() - ramp_start:.0f} s after the first "
-          f"connect ({stats.logins} logins, {stats.login_refused} refused)", flush=True)
+          f"connect ({stats.logins} logins, {stats.login_refused} refused; {load()})",
+          flush=True)
     await asyncio.sleep(args.settle)
 
     before = scrape(args.metrics_port)
@@ -240,7 +393,6 @@ async def run(args, gateway_pid: int) -> None:
         rss_peak = max(rss_peak, proc_stats(gateway_pid)[1])
     stats.keep_latencies = False
     measuring = False
-    watcher.cancel()
     elapsed = time.monotonic() - t0
     cpu1, rss = proc_stats(gateway_pid)
     after = scrape(args.metrics_port)
@@ -257,17 +409,19 @@ async def run(args, gateway_pid: int) -> None:
               if k.startswith("ykc_errors_total") and v - before.get(k, 0)}
     print()
     print(f"piles simulated            {args.piles} ({args.charging:.0%} charging)")
-    print(f"connections held           {held:.0f}")
+    figure("connections held", f"{held:.0f}", f"{TARGET_PILES}", held / TARGET_PILES,
+           f"; the gateway holds at most {after.get('ykc_connections_max', 0):.0f}")
     print(f"gateway frames in/s        {total_in / elapsed:.0f} "
           f"(heartbeats {frames_in / elapsed:.0f}/s)")
     print(f"gateway frames out/s       {total_out / elapsed:.0f}")
     print(f"client frames sent/recv/s  {(stats.frames_out - out0) / elapsed:.0f} / "
           f"{(stats.frames_in - in0) / elapsed:.0f}")
     if latencies:
-        print(f"heartbeat round trip       p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-              f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
-              f"max {max(latencies) * 1000:.1f} ms, mean "
-              f"{statistics.fmean(latencies) * 1000:.1f} ms (n={len(latencies)})")
+        p99 = percentile(latencies, 0.99)
+        figure("heartbeat round trip p99", f"{p99 * 1000:.1f} ms",
+               f"< {TARGET_P99_S * 1000:.0f} ms", p99 / TARGET_P99_S,
+               f"; p50 {percentile(latencies, 0.5) * 1000:.1f} ms, max "
+               f"{max(latencies) * 1000:.1f} ms, n={len(latencies)}")
     p50 = histogram_quantile(before, after, "0x04", 0.5)
     p99 = histogram_quantile(before, after, "0x04", 0.99)
     if p50 is not None:
@@ -282,11 +436,37 @@ async def run(args, gateway_pid: int) -> None:
     print(f"gateway CPU                {(cpu1 - cpu0) / elapsed * 100:.0f} % of one core")
     print(f"gateway RSS                {rss / 2**20:.0f} MiB (peak {rss_peak / 2**20:.0f} MiB)")
     print(f"gateway errors             {errors or 'none'}")
+    refused = after.get('ykc_connections_refused_total{reason="pile_limit"}', 0)
+    print(f"connections refused        {refused:.0f} (at the open-files cap)", flush=True)
+
+    stormed = online
+    if not args.no_storm and online:
+        print(f"\nreconnect storm: {online} links drop at once …", flush=True)
+        logins0 = stats.logins
+        start = time.monotonic()
+        for pile in piles:
+            pile.drop_connection()
+        await asyncio.sleep(0.5)
+        while time.monotonic() - start < TARGET_STORM_S * 5:
+            stormed = sum(p.logged_in.is_set() for p in piles)
+            if stormed >= online:
+                break
+            await asyncio.sleep(0.2)
+        took = time.monotonic() - start
+        figure("reconnect storm", f"{stormed} logged in again in {took:.1f} s",
+               f"{TARGET_STORM_S:.0f} s", took / TARGET_STORM_S,
+               f"; {stats.logins - logins0} logins")
+        after = scrape(args.metrics_port)
+        errors = {k: v - before.get(k, 0) for k, v in after.items()
+                  if k.startswith("ykc_errors_total") and v - before.get(k, 0)}
+        print(f"gateway errors since       {errors or 'none'}")
+    watcher.cancel()
     for pile in piles:
         pile.stop()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    return online == args.piles and stormed >= online
 
 
 if __name__ == "__main__":

@@ -130,13 +130,15 @@ class PileLogin:
     without a schema: the public pile registry names the operator. ``protocol`` ("ykc",
     "ocpp"; empty: not checked) must be the pile's; ``password`` is what the pile presented
     (OCPP HTTP Basic; None: the protocol has none), checked against the pile's stored hash
-    when it has one. Answered with :class:`LoginDecision`."""
+    when it has one. ``iccid`` None: not reported at this step (the OCPP handshake; the
+    BootNotification after it reports it), so not checked. Answered with
+    :class:`LoginDecision`."""
 
     pile_code: str
     peer: str
     at: datetime
     firmware_version: str = ""
-    iccid: str = ""
+    iccid: str | None = ""
     protocol: str = ""
     password: str | None = None
 

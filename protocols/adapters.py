@@ -45,6 +45,16 @@ def billing_model_verified(pile_code: str, model_no: str) -> bool:
         pile_code=pile_code, model_number=int(model_no)))
 
 
+def billing_models_verified(claims: dict[str, str]) -> dict[str, bool]:
+    """YKC 0x05 of many piles (pile code → the 计费模型编号 it claims) in one transaction:
+    pile code → holds its current model (:func:`billing_model_verified` for each; a
+    non-numeric number is False). Piles not found are left out."""
+    numbers = {code: int(no) for code, no in claims.items() if no.isdigit()}
+    answers = tariff_sync.pile_billing_models_verified(numbers) if numbers else {}
+    answers.update({code: False for code in claims if code not in numbers})
+    return answers
+
+
 def piles_due_billing_model() -> list[str]:
     """Pile codes whose model must be pushed (0x58) — a new tariff or a new day map."""
     return list(tariff_sync.piles_due_billing_model())

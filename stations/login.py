@@ -40,7 +40,7 @@ class LoginOutcome:
     connectors: dict[int, str] = field(default_factory=dict)
 
 
-def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
+def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str | None,
                at: datetime, protocol: str = "", password: str | None = None) -> LoginOutcome:
     """Route a logging-in pile through the public registry to its operator and pile.
 
@@ -49,7 +49,8 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
     given, ``wrong_protocol``), a missing or wrong ``password`` when the pile has an OCPP
     password (``bad_password``), ``peer`` outside the station's ``pile_networks``
     (``address_refused``), or an ICCID other than the one bound to the pile
-    (``iccid_mismatch``, with an alarm on the pile) — each refusal is recorded in the
+    (``iccid_mismatch``, with an alarm on the pile; not checked when ``iccid`` is None, a
+    login step that carries none: the OCPP handshake) — each refusal is recorded in the
     public ``RefusedPileLogin`` list. Accepted: the firmware is refreshed; a pile with no
     ICCID yet is bound to the one it reports (an all-zero ICCID is none).
 
@@ -90,7 +91,7 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str,
         reason = Reason.BAD_PASSWORD
     elif not peer_allowed(peer, pile[8]):
         reason = Reason.ADDRESS_NOT_ALLOWED
-    elif _sim(pile[4]) and _sim(iccid) != _sim(pile[4]):
+    elif iccid is not None and _sim(pile[4]) and _sim(iccid) != _sim(pile[4]):
         reason = Reason.ICCID_MISMATCH
         with schema_context(row[1]):
             pile_alarm(pile_id=pile[0], code=ALARM_ICCID, at=at, description=gettext(

@@ -5,6 +5,11 @@ handshake is the login: the path names the pile code, which the domain routes th
 platform-wide registry (:class:`charging.port.PileLogin` with ``protocol="ocpp"`` and the
 HTTP Basic password, security profile 1); a refused pile gets an HTTP error and is listed
 with the refused YKC logins. TLS (security profile 2) is terminated at a reverse proxy.
+The handshake carries no SIM: the ICCID is checked at BootNotification, which repeats the
+login with it; a pile refused there is answered Rejected (interval ``BOOT_RETRY_S``) and
+then disconnected (close code 1008, OCPP 1.6 §4.2), its earlier boot forgotten. Past
+``max_piles`` open connections (the open-files limit less the gateway's own descriptors,
+``protocols.limits``) a handshake is answered 503 and counted.
 
 Each connection is an :class:`OcppSession` (the library's ``ChargePoint``, central-system
 side): messages are parsed and schema-checked by the ``ocpp`` library and handled in order;
@@ -48,6 +53,7 @@ from http import HTTPStatus
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from ocpp import messages as ocpp_messages
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, unpack
 from ocpp.routing import on
@@ -57,7 +63,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from charging import bus, handlers, port
-from protocols import metrics
+from protocols import limits, metrics
 
 from . import mapping, transactions
 from .commands import OCPP_COMMANDS
@@ -68,6 +74,9 @@ SUBPROTOCOL = "ocpp1.6"
 PATH_PREFIX = "/ocpp/"
 LAST_SEEN_DB_EVERY_S = 30
 BOOTED_TTL_S = 30 * 24 * 3600
+BOOT_RETRY_S = 300  # BootNotification Rejected: the pile waits this long to boot again
+CLOSE_POLICY = 1008  # WebSocket close code: policy violation (RFC 6455 §7.4.1)
+REDIS_CONNECTIONS = 64  # the gateway's Redis pool, at most
 RECENT_IDS = 64  # unique ids remembered per connection (duplicate detection)
 RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
 MAX_PROFILE_ID = 1  # our ChargePointMaxProfile: each cap replaces the previous one
@@ -100,6 +109,12 @@ class GatewayMetrics:
         r = self.registry = metrics.Registry()
         r.add(metrics.Gauge("ocpp_connections", "Open WebSocket connections.",
                             read=lambda: len(gateway.sessions)))
+        r.add(metrics.Gauge("ocpp_connections_max",
+                            "Pile connections held at most (open-files limit less a reserve).",
+                            read=lambda: gateway.max_piles))
+        self.refused = r.add(metrics.Counter(
+            "ocpp_connections_refused", "Handshakes refused with 503, by reason.",
+            ("reason",)))
         self.messages_in = r.add(metrics.Counter("ocpp_messages_in",
                                                  "Messages received, by action.", ("action",)))
         self.messages_out = r.add(metrics.Counter("ocpp_messages_out",
@@ -152,6 +167,7 @@ class OcppSession(ChargePoint):
         self.heartbeat_interval = decision.heartbeat_interval_s
         self.connectors: dict[int, str] = {no: str(s) for no, s in decision.connectors.items()}
         self.booted = False
+        self.rejected = False  # our BootNotification reply said Rejected: closing
         self.closed = False
         self.recent: dict[str, tuple[str, str]] = {}  # unique id → (request, response)
         self.meter_waiters: dict[int, list[asyncio.Future]] = {}
@@ -212,7 +228,16 @@ class OcppSession(ChargePoint):
                 return
         self._replied = None
         try:
-            await self._handle_call(msg)
+            if action == "Heartbeat" and not msg.payload:
+                # The most frequent call and the simplest (its schema is an empty object):
+                # answered here, without the library's per-call schema validation,
+                # signature inspection and dataclass round trip.
+                await self._send(json.dumps(
+                    [MessageType.CallResult, msg.unique_id,
+                     {"currentTime": datetime.now(UTC).isoformat()}], separators=(",", ":")),
+                    "CallResult")
+            else:
+                await self._handle_call(msg)
         except OCPPError as error:
             gw.metrics.error(f"call_{error.code}")
             logger.info("%s: %s refused: %s %s", self.pile_code, action, error.code,
@@ -220,21 +245,29 @@ class OcppSession(ChargePoint):
             await self._send(call_error(msg.unique_id, error.code, error.description or "",
                                         error.details if isinstance(error.details, dict) else None))
         gw.metrics.latency.observe(time.monotonic() - received, action[:40])
+        if self.rejected:  # BootNotification rejected: the reply is out, hang up
+            gw.metrics.error("boot_rejected_closed")
+            await self.ws.close(CLOSE_POLICY, "BootNotification rejected")
+            return
         if self._replied is not None:
             self.recent[msg.unique_id] = (raw_msg, self._replied)
             if len(self.recent) > RECENT_IDS:
                 del self.recent[next(iter(self.recent))]
 
-    async def _send(self, message):
-        try:
-            kind = json.loads(message)
-            name = kind[2] if kind[0] == MessageType.Call else (
-                "CallResult" if kind[0] == MessageType.CallResult else "CallError")
-        except (ValueError, IndexError, TypeError, KeyError):
-            name = "?"
+    async def _send(self, message, name: str | None = None):
+        """Send ``message`` (JSON text); ``name`` is its action or "CallResult" /
+        "CallError" when the caller knows it (else read from the message)."""
+        kind = None
+        if name is None:
+            try:
+                kind = json.loads(message)
+                name = kind[2] if kind[0] == MessageType.Call else (
+                    "CallResult" if kind[0] == MessageType.CallResult else "CallError")
+            except (ValueError, IndexError, TypeError, KeyError):
+                name = "?"
         if name in ("CallResult", "CallError"):
             self._replied = message  # the answer to the call being handled
-            if name == "CallError" and kind[2] == "InternalError":
+            if name == "CallError" and kind is not None and kind[2] == "InternalError":
                 self.gateway.metrics.error("handler_failed")
         self.gateway.metrics.messages_out.inc(str(name)[:40])
         with contextlib.suppress(ConnectionClosed):
@@ -277,8 +310,17 @@ class OcppSession(ChargePoint):
             password=self.password))
         now = datetime.now(UTC).isoformat()
         if not decision.accepted:
+            # OCPP 1.6 §4.2: a rejected pile sends nothing until ``interval`` has passed and
+            # answers nothing meanwhile; the Central System may close the connection to free
+            # its resources. We do, once this reply is out (``route_message``), and forget
+            # any earlier boot, so a reconnect must boot again.
             self.gateway.metrics.error(f"boot_{decision.refusal}")
-            return call_result.BootNotification(current_time=now, interval=300,
+            logger.warning("OCPP boot of %s from %s rejected: %s", self.pile_code, self.peer,
+                           decision.refusal)
+            self.booted = False
+            self.rejected = True
+            await self.gateway.redis.delete(booted_key(self.pile_code))
+            return call_result.BootNotification(current_time=now, interval=BOOT_RETRY_S,
                                                 status="Rejected")
         self.booted = True
         self.heartbeat_interval = decision.heartbeat_interval_s
@@ -403,12 +445,16 @@ class OcppGateway:
     def __init__(self, *, host: str = "0.0.0.0", port: int = 8769,
                  metrics_host: str = "127.0.0.1", metrics_port: int | None = None,
                  gateway_id: str | None = None, db_threads: int | None = None,
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, max_piles: int | None = None) -> None:
         self.host, self.port = host, port
         self.metrics_host, self.metrics_port = metrics_host, metrics_port
         self.gateway_id = gateway_id or f"ocpp-{socket.gethostname()}-{os.getpid()}"
-        self.executor = ThreadPoolExecutor(max_workers=db_threads or settings.YKC_DB_THREADS,
-                                           thread_name_prefix="ocpp-db")
+        db_threads = db_threads or settings.YKC_DB_THREADS
+        self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="ocpp-db")
+        # One descriptor per pile under the open-files limit, less the gateway's own
+        # (``protocols.limits``): past it, handshakes are answered 503.
+        capacity = limits.pile_capacity(own_connections=db_threads + 4 + REDIS_CONNECTIONS)
+        self.max_piles = capacity if max_piles is None else min(max_piles, capacity)
         # Liveness and frame-log writes: a slow database delays these before the replies.
         self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocpp-bg")
         self.redis_url = redis_url or settings.REDIS_URL
@@ -426,8 +472,13 @@ class OcppGateway:
         from protocols.ykc.gateway.writers import LiveWriter
 
         self.loop = asyncio.get_running_loop()
+        # The library validates each message against its JSON schema in the default
+        # thread pool (two thread hops per call, the event loop waiting on the GIL):
+        # validating inline costs less than the hops.
+        ocpp_messages.ASYNC_VALIDATION = False
         pool = aioredis.BlockingConnectionPool.from_url(
-            self.redis_url, max_connections=64, timeout=10, decode_responses=True)
+            self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10,
+            decode_responses=True)
         self.redis = aioredis.Redis(connection_pool=pool)
         self.live = LiveWriter(self.redis, sentinel=bus.alive_key(self.gateway_id),
                                on_lost=self.redis_lost)
@@ -437,7 +488,8 @@ class OcppGateway:
         self.live.start()
         self.server = await serve(self.connection, self.host, self.port,
                                   subprotocols=[SUBPROTOCOL], process_request=self.handshake,
-                                  ping_interval=60, ping_timeout=60, max_size=2**20)
+                                  ping_interval=60, ping_timeout=60, max_size=2**20,
+                                  backlog=limits.LISTEN_BACKLOG)
         self.port = next(iter(self.server.sockets)).getsockname()[1]
         if self.metrics_port is not None:
             self.metrics_server = await metrics.serve(self.metrics.registry, self.metrics_host,
@@ -495,6 +547,9 @@ class OcppGateway:
     async def handshake(self, connection: ServerConnection, request):
         """Refuse anything but ``/ocpp/{known pile}`` with subprotocol ocpp1.6 (and the
         right password when the pile has one) before the upgrade."""
+        if len(self.server.all_connections) >= self.max_piles:
+            self.metrics.refused.inc("pile_limit")
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "gateway full\n")
         path = request.path.split("?", 1)[0]
         code = path[len(PATH_PREFIX):].strip("/") if path.startswith(PATH_PREFIX) else ""
         if not code or "/" in code or len(code) > 14:
@@ -509,7 +564,7 @@ class OcppGateway:
         peer_text = f"{peer[0]}:{peer[1]}" if peer else ""
         decision = await self.run_db(handlers.dispatch, None, port.PileLogin(
             pile_code=code, peer=peer_text, at=datetime.now(UTC), protocol="ocpp",
-            password=password))
+            password=password, iccid=None))  # the SIM is checked at BootNotification
         if not decision.accepted:
             self.metrics.error(f"login_{decision.refusal}")
             logger.warning("OCPP login of %s from %s refused: %s", code, peer_text,

@@ -14,6 +14,7 @@ changes through the port's :class:`port.TariffsChanged` notice (registered in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from django.utils.translation import gettext as _
 from charging import handlers, port
 from evplatform.errors import DomainError
 
+from .enums import TariffPeriod
 from .models import PileBillingModel
 from .tariff import YkcBillingModel, to_ykc_billing_model
 
@@ -39,6 +41,7 @@ __all__ = [
     "pile_billing_model_sent",
     "pile_billing_model_states",
     "pile_billing_model_verified",
+    "pile_billing_models_verified",
     "pile_billing_models_refresh",
     "piles_due_billing_model",
     "slots_code",
@@ -58,10 +61,15 @@ def slots_code(model: YkcBillingModel | dict) -> str:
 
 
 def _due(day: port.TariffDay | None) -> tuple[int, str] | None:
-    if day is None:
-        return None
-    model = to_ykc_billing_model(day)
-    return (model["model_number"], slots_code(model))
+    """``(model number, slot map)`` of a pile's tariff day (None: no tariff)."""
+    return None if day is None else _version_due(day.version_number, day.slots)
+
+
+@functools.lru_cache(maxsize=4096)
+def _version_due(version_number: int, slots: tuple[str, ...]) -> tuple[int, str]:
+    """What a tariff version with that day map is as a YKC model: computed once per
+    version and map (a login storm verifies thousands of piles on a handful of them)."""
+    return version_number, "".join(str(TariffPeriod[name.upper()].value) for name in slots)
 
 
 # ---------------------------------------------------------------- reads
@@ -233,6 +241,44 @@ def pile_billing_model_verified(*, pile_code: str, model_number: int) -> bool:
     state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result",
                               "held_since"])
     return same
+
+
+def pile_billing_models_verified(claims: dict[str, int], *, at: datetime | None = None
+                                 ) -> dict[str, bool]:
+    """YKC 0x05 of many piles at once (a gateway batches the verifications of a login storm):
+    ``claims`` maps each pile code to the model number it says it holds. Each answer and
+    each record is what :func:`pile_billing_model_verified` gives and writes for that pile,
+    in a fixed number of statements whatever the number of piles: the tariffs through the
+    port's batch query (each tariff version's snapshot read once), the records locked in
+    pile order, new ones created and all changed in two bulk statements. Piles not found
+    are left out of the answer (as that function's :class:`PileNotFound`)."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        dues = _dues(claims, at)
+        ids = sorted(pile_id for pile_id, _due in dues.values())
+        if not ids:
+            return {}
+        PileBillingModel.objects.bulk_create(
+            [PileBillingModel(pile_id=pile_id) for pile_id in ids], ignore_conflicts=True)
+        states = {s.pile_id: s for s in PileBillingModel.objects.select_for_update()
+                  .filter(pile_id__in=ids).order_by("pile_id")}
+        now = timezone.now()
+        answers: dict[str, bool] = {}
+        for code, (pile_id, due) in dues.items():
+            state, number = states[pile_id], claims[code]
+            if state.model_number_acked != number:
+                state.model_number_acked = number
+                state.slots_acked = ""
+                state.held_since = None  # a claimed number is no confirmation (see above)
+            same = due is not None and due == (number, state.slots_acked)
+            state.acked_at = now
+            state.last_result = (PileBillingModel.Result.VERIFIED_SAME if same
+                                 else PileBillingModel.Result.VERIFIED_DIFFERS)
+            answers[code] = same
+        PileBillingModel.objects.bulk_update(
+            [states[pile_id] for pile_id in ids],
+            ["model_number_acked", "slots_acked", "acked_at", "last_result", "held_since"])
+    return answers
 
 
 def pile_billing_model_held(pile_code: str) -> tuple[int | None, datetime | None]:

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from protocols.ykc.simulator import SCENARIOS
 
-from .ykc_gateway import raise_nofile_limit
+from ..gateway_command import raise_nofile_limit
 
 
 class Command(BaseCommand):

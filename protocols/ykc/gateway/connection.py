@@ -10,8 +10,10 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING
 
+from ..crc import crc16_modbus
 from ..errors import BadCRC, BadField, BadLength, BadStartByte, FrameError
 from ..frame import Frame, encode_frame
+from ..messages import HeartbeatReply
 from ..splitter import FrameSplitter
 from .common import ERROR_LIMIT, GARBAGE_LIMIT, _code, logger
 
@@ -60,6 +62,7 @@ class PileConnection(asyncio.Protocol):
         self.heartbeats = 0
         self.sequence = 0
         self.connectors: dict[int, ConnectorState] = {}
+        self.heartbeat_heads: dict[int, tuple[bytes, int]] = {}  # 0x04 without sequence
         self.pending: dict[tuple[int, int | None], asyncio.Future] = {}
         self.inbox: deque[tuple[Frame, float]] = deque()
         self.pump: asyncio.Task | None = None
@@ -74,6 +77,12 @@ class PileConnection(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        if not self.gateway.admit():
+            # At the open-files cap: close at once (RST, the descriptor freed now), never
+            # counted as a connection; the pile retries later, as after any failed connect.
+            self.closed = True
+            transport.abort()
+            return
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else ""
         self.host = peer[0] if peer else ""  # the source address, without the port
@@ -205,6 +214,25 @@ class PileConnection(asyncio.Protocol):
             gateway.metrics.latency.observe(self.loop.time() - received, code)
         gateway.log_frame(self, "out", message.FRAME_TYPE, type(message).__name__,
                           getattr(message, "trade_no", ""), data)
+
+    def send_heartbeat_reply(self, pile_code: str, connector_no: int, sequence: bytes,
+                             received: float) -> None:
+        """0x04 for a 0x03: the body is the same for every heartbeat of a connector
+        (pile code, connector, 0), so it is encoded once; only sequence and CRC change."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            return
+        head = self.heartbeat_heads.get(connector_no)
+        if head is None:
+            body = HeartbeatReply(pile_code, connector_no, 0).encode_body()
+            head = self.heartbeat_heads[connector_no] = (b"\x00\x04" + body, 4 + len(body))
+        covered = sequence + head[0]
+        crc = crc16_modbus(covered)
+        data = bytes((0x68, head[1])) + covered + bytes((crc & 0xFF, crc >> 8))
+        self.transport.write(data)
+        metrics = self.gateway.metrics
+        metrics.frames_out.inc("0x04")
+        metrics.latency.observe(self.loop.time() - received, "0x04")
+        self.gateway.log_frame(self, "out", 0x04, "HeartbeatReply", "", data)
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

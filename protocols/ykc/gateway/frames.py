@@ -215,14 +215,17 @@ class FrameHandlers:
     # 0x03 → 0x04
     def on_heartbeat(self, conn: PileConnection, frame: Frame, received: float) -> None:
         beat: m.Heartbeat = frame.message
-        conn.send(m.HeartbeatReply(beat.pile_code, beat.connector_no, 0), frame.sequence,
-                  received)
+        conn.send_heartbeat_reply(beat.pile_code, beat.connector_no, bytes(frame.sequence),
+                                  received)
 
     # 0x05 → 0x06
     async def on_billing_verify(self, conn: PileConnection, frame: Frame, received: float):
         verify: m.BillingModelVerify = frame.message
-        same = await self.run_db(adapters_call, adapters.billing_model_verified, conn.schema,
-                                 verify.pile_code, verify.billing_model_no)
+        # Batched with the other piles' verifications of the moment (a login storm).
+        same = await self.verifier.ask(conn.schema, verify.pile_code, verify.billing_model_no)
+        if same is None:  # the pile left the estate since its login
+            self.metrics.error("billing_verify_unknown_pile")
+            return
         conn.send(m.BillingModelVerifyReply(verify.pile_code, verify.billing_model_no,
                                             not same), frame.sequence, received)
 

@@ -8,6 +8,7 @@ import gc
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -15,9 +16,10 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from charging import bus, handlers, port
-from protocols import metrics
+from protocols import adapters, limits, metrics
 
 from .. import store
+from .batches import BatchedQuery
 from .commands import CommandRunner
 from .common import LAST_SEEN_DB_EVERY_S, logger
 from .connection import PileConnection
@@ -34,6 +36,12 @@ class GatewayMetrics:
                             read=lambda: len(gateway.connections)))
         r.add(metrics.Gauge("ykc_piles_connected", "Piles logged in on this gateway.",
                             read=lambda: len(gateway.sessions)))
+        r.add(metrics.Gauge("ykc_connections_max",
+                            "Pile connections held at most (open-files limit less a reserve).",
+                            read=lambda: gateway.max_piles))
+        self.refused = r.add(metrics.Counter(
+            "ykc_connections_refused", "Connections closed at once on arrival, by reason.",
+            ("reason",)))
         self.frames_in = r.add(metrics.Counter("ykc_frames_in", "Frames received, by type.",
                                                ("type",)))
         self.frames_out = r.add(metrics.Counter("ykc_frames_out", "Frames sent, by type.",
@@ -56,14 +64,20 @@ class GatewayMetrics:
         self.errors.inc(kind)
 
 
+REDIS_CONNECTIONS = 64  # the gateway's Redis pool, at most
+
+
 class YkcGateway(FrameHandlers, CommandRunner):
     """The server: accepts piles on ``host:port``, serves metrics on ``metrics_port``,
-    consumes the command bus as ``gateway_id``."""
+    consumes the command bus as ``gateway_id``; holds ``max_piles`` connections at most
+    (default :func:`protocols.limits.pile_capacity`: the open-files limit less the
+    gateway's own descriptors) and closes any further one on arrival, counted in
+    ``ykc_connections_refused_total{reason="pile_limit"}``."""
 
     def __init__(self, *, host: str = "0.0.0.0", port: int = 8768,
                  metrics_host: str = "0.0.0.0", metrics_port: int | None = None,
                  gateway_id: str | None = None, db_threads: int | None = None,
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, max_piles: int | None = None) -> None:
         self.host, self.port = host, port
         self.metrics_host, self.metrics_port = metrics_host, metrics_port
         self.gateway_id = gateway_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -72,14 +86,18 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.idle_heartbeats = settings.YKC_IDLE_HEARTBEATS
         self.sample_interval = settings.YKC_SAMPLE_INTERVAL_S
         self.heartbeat_log_every = settings.YKC_FRAME_LOG_HEARTBEAT_EVERY
-        self.executor = ThreadPoolExecutor(max_workers=db_threads or settings.YKC_DB_THREADS,
-                                           thread_name_prefix="ykc-db")
+        db_threads = db_threads or settings.YKC_DB_THREADS
+        self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="ykc-db")
         self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ykc-bg")
+        capacity = limits.pile_capacity(own_connections=db_threads + 4 + REDIS_CONNECTIONS)
+        self.max_piles = capacity if max_piles is None else min(max_piles, capacity)
+        self._refused_logged_at = -1e9
         self.redis_url = redis_url or settings.REDIS_URL
         self.connections: set[PileConnection] = set()
         self.sessions: dict[str, PileConnection] = {}
         self.metrics = GatewayMetrics(self)
         self.batcher = Batcher(self)
+        self.verifier = BatchedQuery(self, adapters.billing_models_verified)
         self._tasks: list[asyncio.Task] = []
         self._offline_tasks: set[asyncio.Task] = set()
         self.server: asyncio.Server | None = None
@@ -89,7 +107,8 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.loop = asyncio.get_running_loop()
         # A blocking pool: a burst of logins waits for a connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
-            self.redis_url, max_connections=64, timeout=10, decode_responses=True)
+            self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10,
+            decode_responses=True)
         self.redis = aioredis.Redis(connection_pool=pool)
         self.live = LiveWriter(self.redis, sentinel=bus.alive_key(self.gateway_id),
                                on_lost=self.redis_lost)
@@ -99,7 +118,8 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.live.start()
         self.batcher.start()
         self.server = await self.loop.create_server(
-            lambda: PileConnection(self), self.host, self.port, backlog=4096, reuse_address=True)
+            lambda: PileConnection(self), self.host, self.port, backlog=limits.LISTEN_BACKLOG,
+            reuse_address=True)
         self.port = self.server.sockets[0].getsockname()[1]
         if self.metrics_port is not None:
             self.metrics_server = await metrics.serve(self.metrics.registry, self.metrics_host,
@@ -188,6 +208,19 @@ class YkcGateway(FrameHandlers, CommandRunner):
                     logger.info("%s: silent for %.0f s, closing", conn.pile_code,
                                 now - conn.last_rx)
                     conn.close()
+
+    def admit(self) -> bool:
+        """Whether a connection just accepted may stay (called with it not yet counted):
+        False at ``max_piles``, counted and logged (at most once a minute)."""
+        if len(self.connections) < self.max_piles:
+            return True
+        self.metrics.refused.inc("pile_limit")
+        now = time.monotonic()
+        if now - self._refused_logged_at >= 60:
+            self._refused_logged_at = now
+            logger.warning("holding %d connections, the most this process may (open-files "
+                           "limit): refusing more", len(self.connections))
+        return False
 
     def still_online(self, conn: PileConnection) -> None:
         """A frame from a logged-in pile: the database hears of it every

@@ -31,6 +31,9 @@ class Batcher:
         self.backlog = 0
         self.dropped = 0
         self._task: asyncio.Task | None = None
+        # One flush at a time: a flush asked for (at stop, by a test) returns only once
+        # the periodic one in flight has written what it took.
+        self._flushing = asyncio.Lock()
 
     def _buffer(self, schema: str) -> tuple[list, list, list]:
         buf = self.buffers.get(schema)
@@ -73,6 +76,10 @@ class Batcher:
             await self.flush()
 
     async def flush(self) -> None:
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         buffers, self.buffers = self.buffers, {}
         for schema, (frames, samples, messages_) in buffers.items():
             try:

@@ -181,3 +181,45 @@ def test_what_the_pile_holds_counts_only_once_we_delivered_it(station, pile, fla
     assert pile_billing_model_held(pile.code) == (number, since)
     pile_billing_model_verified(pile_code=pile.code, model_number=number + 1)
     assert pile_billing_model_held(pile.code) == (None, None)
+
+
+def test_batch_verification_answers_and_records_as_one_by_one(station, pile, other_pile,
+                                                              flat_tariff):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from protocols.ykc.tariff_sync import pile_billing_model_held, pile_billing_models_verified
+
+    station_tariff_assign(stations=[station], tariff=flat_tariff)
+    number = flat_tariff.versions.get().model_number
+    pile_billing_model_sent(pile_code=pile.code, model_number=number)
+    pile_billing_model_acked(pile_code=pile.code, model_number=number, success=True)
+    held = pile_billing_model_held(pile.code)
+    # One pile holds today's model, the other (no record yet) claims a number it never got,
+    # a third code names no pile.
+    answers = pile_billing_models_verified(
+        {pile.code: number, other_pile.code: number, "00000000000000": number})
+    assert answers == {pile.code: True, other_pile.code: False}
+    assert pile_billing_model_held(pile.code) == held  # the same number keeps its time
+    assert pile_billing_model_held(other_pile.code) == (None, None)
+    states = {s.pile_id: s for s in PileBillingModel.objects.all()}
+    assert states[pile.pk].last_result == "same" and states[other_pile.pk].last_result == "differs"
+    assert states[other_pile.pk].model_number_acked == number
+    # A different number claimed clears what the pile held, as one by one.
+    assert pile_billing_models_verified({pile.code: number + 1}) == {pile.code: False}
+    assert pile_billing_model_held(pile.code) == (None, None)
+    assert pile_billing_models_verified({}) == {}
+    # The cost does not grow with the number of piles.
+    more = [make_pile(station, f"44010600001{i:03d}") for i in range(20)]
+    with CaptureQueriesContext(connection) as two:
+        pile_billing_models_verified({pile.code: number, other_pile.code: number})
+    with CaptureQueriesContext(connection) as many:
+        pile_billing_models_verified({p.code: number for p in [pile, other_pile, *more]})
+    assert len(many.captured_queries) == len(two.captured_queries)
+
+
+def test_batch_verification_of_piles_without_tariff_says_differs(station, pile):
+    from protocols.ykc.tariff_sync import pile_billing_models_verified
+
+    assert pile_billing_models_verified({pile.code: 0}) == {pile.code: False}
+    assert PileBillingModel.objects.get(pile=pile).last_result == "differs"

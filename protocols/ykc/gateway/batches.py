@@ -1,0 +1,75 @@
+"""Questions many piles ask the database at once, answered in one call per operator.
+
+A login storm (every pile reconnecting after a network or gateway restart) sends one
+billing-model verification 0x05 per pile within seconds. Each on its own is a transaction
+of about ten statements; :class:`BatchedQuery` gathers what arrives within ``window``
+seconds (at most ``max_batch`` per call) for one operator and answers them with one call
+of a batch function in the database pool, so the cost per pile falls with the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .common import adapters_call
+
+if TYPE_CHECKING:
+    from .server import YkcGateway
+
+
+class BatchedQuery:
+    """``await ask(schema, key, value)`` → the batch function's answer for ``key``.
+
+    ``fn(claims: dict[key, value]) -> dict[key, answer]`` runs inside ``schema`` in the
+    gateway's reply pool; a key missing from its answer gets ``None``; if it raises, every
+    waiter of that batch gets the exception. The same key twice in one window: the later
+    value is asked, both waiters get its answer."""
+
+    def __init__(self, gateway: YkcGateway, fn: Callable[[dict], dict], *,
+                 window: float = 0.02, max_batch: int = 500) -> None:
+        self.gateway = gateway
+        self.fn = fn
+        self.window = window
+        self.max_batch = max_batch
+        self.pending: dict[str, dict[Any, tuple[Any, list[asyncio.Future]]]] = {}
+        self.calls = 0  # batch calls made (tests, metrics)
+
+    def ask(self, schema: str, key, value) -> asyncio.Future:
+        loop = self.gateway.loop
+        future = loop.create_future()
+        batch = self.pending.get(schema)
+        if batch is None:
+            batch = self.pending[schema] = {}
+            loop.call_later(self.window, self._flush, schema, batch)
+        waiters = batch[key][1] if key in batch else []
+        waiters.append(future)
+        batch[key] = (value, waiters)
+        if len(batch) >= self.max_batch:
+            self._flush(schema, batch)
+        return future
+
+    def _flush(self, schema: str, batch: dict) -> None:
+        if self.pending.get(schema) is not batch:
+            return  # already sent (full before its window ended)
+        del self.pending[schema]
+        self.calls += 1
+        task = self.gateway.loop.create_task(self._answer(schema, batch))
+        self.gateway._offline_tasks.add(task)
+        task.add_done_callback(self.gateway._offline_tasks.discard)
+
+    async def _answer(self, schema: str, batch: dict) -> None:
+        claims = {key: value for key, (value, _waiters) in batch.items()}
+        try:
+            answers = await self.gateway.run_db(adapters_call, self.fn, schema, claims)
+        except Exception as exc:  # every waiter hears of it (no reply: the pile asks again)
+            for _value, waiters in batch.values():
+                for future in waiters:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for key, (_value, waiters) in batch.items():
+            for future in waiters:
+                if not future.done():
+                    future.set_result(answers.get(key))
