@@ -142,6 +142,16 @@ def messages_of(conversation: Conversation, *, before: int | None = None, limit:
     return list(reversed(rows[:limit]))
 
 
+def staff_who_answer():
+    """Active staff who may answer chats (``operations.change_conversation``, directly, by
+    a role, or as superusers): whom a conversation can be assigned to."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.with_perm(
+        "operations.change_conversation", is_active=True, include_superusers=True,
+        backend="django.contrib.auth.backends.ModelBackend").filter(is_staff=True)
+
+
 def member_unread_total(member) -> int:
     return sum(unread_count(c, for_staff=False) for c in Conversation.objects.filter(member=member))
 
@@ -232,11 +242,9 @@ def chat_staff_send(*, conversation_id: int, staff, text: str, client_id: str = 
 def chat_assign(*, conversation_id: int, staff_id: int | None, by) -> Conversation:
     """Assign the conversation to staff ``staff_id`` (None: nobody); audited
     (``chat.assign``). Raises ChatError ``conversation_not_found`` / ``staff_not_found``."""
-    from django.contrib.auth import get_user_model
-
     staff = None
     if staff_id is not None:
-        staff = get_user_model().objects.filter(pk=staff_id, is_staff=True, is_active=True).first()
+        staff = staff_who_answer().filter(pk=staff_id).first()
         if staff is None:
             raise ChatError("staff_not_found", _("No such staff member."), 404)
     with transaction.atomic():

@@ -367,14 +367,12 @@ class StaffChatConsumer(_ChatSocket):
 
     @database_sync_to_async
     def _state(self) -> dict:
-        from django.contrib.auth import get_user_model
-
         from .models import Conversation
 
         with schema_context(self.schema), self._lang():
             rows = (Conversation.objects.filter(status=Conversation.Status.OPEN)
                     .select_related("member", "assigned_to").order_by("-last_message_at", "-pk")[:200])
-            staff = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+            staff = chat.staff_who_answer().order_by("username")
             return {"me": {"id": self.user.pk, "name": chat.staff_name(self.user)},
                     "may_write": self.may_write,
                     "conversations": [chat.conversation_payload(c, for_staff=True) for c in rows],

@@ -51,7 +51,10 @@ def test_a_driver_message_opens_a_conversation_and_counts_unread_for_staff(membe
 
 
 def test_the_first_staff_reply_assigns_and_every_staff_action_is_audited(member, kefu, django_user_model):
+    from django.contrib.auth.models import Permission
+
     other = django_user_model.objects.create_user("kefu-2", password="x-pass-123", is_staff=True)
+    other.user_permissions.add(Permission.objects.get(codename="change_conversation"))
     conversation = chat.chat_member_send(member=member, text="退款多久到账？").conversation
     reply = chat.chat_staff_send(conversation_id=conversation.pk, staff=kefu, text="一般 1-3 个工作日")
     conversation.refresh_from_db()
@@ -94,10 +97,13 @@ def test_bad_text_is_refused_and_stores_nothing(member, text, code):
 
 def test_refusals_name_what_is_missing(member, kefu, django_user_model):
     driverish = django_user_model.objects.create_user("not-staff", password="x-pass-123")
+    # Staff, but not allowed to answer chats (a station owner, say): not assignable either.
+    owner = django_user_model.objects.create_user("owner-no-chat", password="x-pass-123", is_staff=True)
     conversation = chat.chat_member_send(member=member, text="你好").conversation
     for call, code in [
         (lambda: chat.chat_staff_send(conversation_id=999999, staff=kefu, text="x"), "conversation_not_found"),
         (lambda: chat.chat_assign(conversation_id=conversation.pk, staff_id=driverish.pk, by=kefu), "staff_not_found"),
+        (lambda: chat.chat_assign(conversation_id=conversation.pk, staff_id=owner.pk, by=kefu), "staff_not_found"),
         (lambda: chat.chat_close(conversation_id=999999, by=kefu), "conversation_not_found"),
     ]:
         with pytest.raises(chat.ChatError) as refused:
