@@ -71,6 +71,7 @@ def test_a_complaint_answered_on_the_chat_page_reaches_the_driver(open_page, sit
         driver.send(json.dumps({"type": "read", "upto": reply["id"]}))
         page.page.wait_for_selector("#chat-thread .msg.staff:has-text('已读')")
         page.page.wait_for_selector("#chat-list .conv:has-text('分配给')")
+        assert page.page.eval_on_selector("#chat-assign", "s => s.selectedOptions[0].text") == ADMIN[0]
         page.assert_chinese()
         page.assert_fits()
         page.screenshot("answered")
