@@ -90,6 +90,9 @@ class AuditAction(models.TextChoices):
     SPLIT_RULE_CHANGE = "split_rule.change", _("Split rule changed")
     FEEDBACK_REPLY = "feedback.reply", _("Feedback replied")
     WORK_ORDER_CHANGE = "work_order.change", _("Work order changed")
+    CHAT_MESSAGE = "chat.message", _("Chat message sent")
+    CHAT_ASSIGN = "chat.assign", _("Chat assigned")
+    CHAT_CLOSE = "chat.close", _("Chat closed")
 
 
 class AuditEntry(models.Model):

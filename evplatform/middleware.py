@@ -38,8 +38,8 @@ API_PREFIX = "/api/app/"
 PAY_NOTIFY_PREFIX = "/api/pay/notify/"
 ALWAYS_PUBLIC = ("/healthz",)
 # WeChat's pushes to the third-party platform (tenants.open_platform) reach the platform
-# itself whatever host they were sent to.
-PUBLIC_PREFIXES = ("/wechat/component/",)
+# itself whatever host they were sent to; so do drivers' feedback photos (operations.views).
+PUBLIC_PREFIXES = ("/wechat/component/", "/media/feedback/")
 WECHAT_REFERER = re.compile(r"^https://servicewechat\.com/(wx[0-9a-zA-Z]+)/")
 
 

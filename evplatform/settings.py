@@ -451,6 +451,9 @@ MEMBER_ACCESS_TOKEN_TTL = env_int("MEMBER_ACCESS_TOKEN_TTL", 2 * 3600)
 MEMBER_REFRESH_TOKEN_TTL = env_int("MEMBER_REFRESH_TOKEN_TTL", 30 * 86400)
 # An order's WebSocket re-checks the member's sign-in before a push at most this often.
 WS_MEMBER_RECHECK_S = env_int("WS_MEMBER_RECHECK_S", 30)
+# Customer-service chat: a staff message the driver has not read this many seconds later is
+# told to them by WeChat subscribe message (operations/chat.py).
+CHAT_OFFLINE_NOTIFY_S = env_int("CHAT_OFFLINE_NOTIFY_S", 60)
 
 # WeChat endpoints: in production the real ones; in development the local fake servers
 # that `make run` starts (fakes/), unless set.

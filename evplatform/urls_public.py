@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from operations.views import feedback_photo_file
 from tenants import views as tenant_views
 
 from .admin_sites import platform_admin_site
@@ -17,6 +18,8 @@ urlpatterns = [
     # WeChat Open Platform third-party platform (tenants.open_platform).
     path("wechat/component/events", tenant_views.component_events, name="component-events"),
     path("wechat/component/<str:appid>/events", tenant_views.authorizer_events, name="authorizer-events"),
+    # Drivers' feedback photos, whatever host asks (operations.views).
+    path("media/feedback/<str:schema>/<str:name>", feedback_photo_file, name="feedback-photo-file"),
     path("wechat/component/authorized", tenant_views.authorized, name="component-authorized"),
 ]
 

@@ -21,13 +21,15 @@ from accounts.models import AuditEntry
 from evplatform.admin_export import ScopedExportMixin
 from stations import selectors as station_selectors
 
-from . import alarms, control, feedback, workorders
+from . import alarms, chat, control, feedback, workorders
 from .models import (
     Alarm,
     AlarmDelivery,
     AlarmSettings,
     AlarmWebhook,
+    ChatMessage,
     ControlPolicy,
+    Conversation,
     DutyContact,
     Feedback,
     FeedbackReply,
@@ -300,7 +302,7 @@ class AuditEntryAdmin(ScopedExportMixin, admin.ModelAdmin):
 
 @admin.register(FeedbackSettings)
 class FeedbackSettingsAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "reply_template_id"]
+    list_display = ["__str__", "reply_template_id", "chat_template_id"]
 
     def has_add_permission(self, request):
         return not FeedbackSettings.objects.exists() and super().has_add_permission(request)
@@ -386,6 +388,74 @@ class FeedbackAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": _("Reply to %(item)s") % {"item": item},
                    "item": item, "form": form, "opts": self.model._meta}
         return TemplateResponse(request, "admin/operations/feedback_reply.html", context)
+
+
+class ChatMessageInline(admin.TabularInline):
+    model = ChatMessage
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["at", "who", "text"]
+
+    @admin.display(description=_("sender"))
+    def who(self, obj):
+        return _("driver") if obj.from_member else chat.staff_name(obj.staff) or "-"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    """The conversations' history; the live page (``console/``) is where staff answer."""
+
+    list_display = ["__str__", "member", "status", "assigned_to", "unread", "last_message_at",
+                    "created_at"]
+    list_filter = ["status"]
+    search_fields = ["member__nickname", "member__phone", "messages__text"]
+    list_select_related = ["member", "assigned_to"]
+    readonly_fields = ["member", "status", "assigned_to", "created_at", "last_message_at",
+                       "closed_at"]
+    fields = readonly_fields
+    inlines = [ChatMessageInline]
+    actions = ["assign_to_me", "close"]
+    change_list_template = "admin/operations/conversation/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("unread"))
+    def unread(self, obj):
+        return chat.unread_count(obj, for_staff=True)
+
+    @admin.action(description=_("Assign to me"), permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        for item in queryset:
+            chat.chat_assign(conversation_id=item.pk, staff_id=request.user.pk, by=request.user)
+        self.message_user(request, _("%(n)d assigned to you.") % {"n": queryset.count()},
+                          messages.SUCCESS)
+
+    @admin.action(description=_("End the conversation"), permissions=["change"])
+    def close(self, request, queryset):
+        for item in queryset:
+            chat.chat_close(conversation_id=item.pk, by=request.user)
+        self.message_user(request, _("%(n)d ended.") % {"n": queryset.count()}, messages.SUCCESS)
+
+    def get_urls(self):
+        return [path("console/", self.admin_site.admin_view(self.console_view),
+                     name="operations_conversation_console")] + super().get_urls()
+
+    def console_view(self, request):
+        """The live chat page: open conversations with unread counts, the selected one's
+        thread, reply, assign, end, and who is typing, over ``/ws/admin/chat/``."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "title": _("Customer-service chat"),
+                   "opts": self.model._meta,
+                   "may_write": self.has_change_permission(request)}
+        return TemplateResponse(request, "admin/operations/chat_console.html", context)
 
 
 class WorkOrderNoteInline(admin.TabularInline):

@@ -17,6 +17,9 @@ from stations.models import Connector
 from .models import Feedback, FeedbackReply, FeedbackSettings
 
 MAX_PHOTOS = 9
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+PHOTO_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+PHOTO_NAME = r"[0-9a-f]{32}\.(?:jpg|png|webp)"
 
 
 class FeedbackError(DomainError):
@@ -44,6 +47,36 @@ def feedback_submit(*, member, category: str, text: str, photos: list[str] | Non
         connector = order.connector
     return Feedback.objects.create(member=member, category=category, text=text.strip(),
                                    photos=photos, order=order, connector=connector)
+
+
+def feedback_photo_store(*, upload) -> str:
+    """Keep a driver's photo (JPEG, PNG or WebP, at most 5 MB) for their feedback; returns
+    its storage name ``feedback/<schema>/<32 hex>.<ext>`` (served by
+    ``operations.views.feedback_photo_file``). Raises FeedbackError ``photo_missing``,
+    ``photo_too_large`` (413), ``photo_invalid`` (not an image of those formats)."""
+    import uuid
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image, UnidentifiedImageError
+
+    if upload is None:
+        raise FeedbackError("photo_missing", _("Choose a photo."), 400)
+    if upload.size > MAX_PHOTO_BYTES:
+        raise FeedbackError("photo_too_large", _("A photo may be at most 5 MB."), 413)
+    data = upload.read()
+    try:
+        import io
+
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        kind = None
+    if kind not in PHOTO_FORMATS:
+        raise FeedbackError("photo_invalid", _("Send a JPEG, PNG or WebP photo."), 400)
+    name = f"feedback/{connection.schema_name}/{uuid.uuid4().hex}.{PHOTO_FORMATS[kind]}"
+    return default_storage.save(name, ContentFile(data))
 
 
 def feedback_follow_up(*, member, feedback_id: int, text: str) -> FeedbackReply:

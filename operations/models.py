@@ -238,6 +238,10 @@ class FeedbackSettings(models.Model):
         _("reply subscribe message template"), max_length=64, blank=True,
         help_text=_("Template with thing1 (subject), thing2 (reply), time3 (time)."),
     )
+    chat_template_id = models.CharField(
+        _("unread chat message subscribe message template"), max_length=64, blank=True,
+        help_text=_("Same fields; sent when the driver has not read a customer-service message."),
+    )
 
     class Meta:
         verbose_name = _("feedback settings")
@@ -397,6 +401,80 @@ class WorkOrderNote(models.Model):
         verbose_name = _("progress note")
         verbose_name_plural = _("progress notes")
         ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return self.text[:30]
+
+
+class Conversation(models.Model):
+    """A driver's customer-service chat (在线客服) with the operator's staff: one open
+    conversation per member at a time; closed by staff, a new one opens with the driver's
+    next message.
+
+    ``member_read_upto`` / ``staff_read_upto``: the id of the last message each side has
+    read; unread counts are the other side's messages after it. ``member_notified_upto``:
+    the last staff message the driver was told of by subscribe message (offline)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Ongoing")
+        CLOSED = "closed", _("Ended")
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.CASCADE, related_name="conversations",
+        verbose_name=_("member"),
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices,
+                              default=Status.OPEN, db_index=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("assigned to"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_message_at = models.DateTimeField(_("last message"), null=True, blank=True, db_index=True)
+    member_read_upto = models.BigIntegerField(_("read by the driver up to"), default=0)
+    staff_read_upto = models.BigIntegerField(_("read by staff up to"), default=0)
+    member_notified_upto = models.BigIntegerField(_("driver notified up to"), default=0)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("chat conversation")
+        verbose_name_plural = _("customer-service chat")
+        ordering = ["-last_message_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["member"], condition=models.Q(status="open"),
+                                    name="chat_one_open_per_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.member}"
+
+
+class ChatMessage(models.Model):
+    """One message of a conversation: the driver's (``from_member``) or a staff member's.
+    ``client_id`` (the sender's own id for it) makes a resend after a dropped connection
+    land once."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages",
+        verbose_name=_("chat conversation"),
+    )
+    from_member = models.BooleanField(_("from the driver"), default=False)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("staff"),
+    )
+    text = models.TextField(_("content"), max_length=1000)
+    client_id = models.CharField(_("client message id"), max_length=64, blank=True)
+    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("chat message")
+        verbose_name_plural = _("chat messages")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "from_member", "client_id"],
+                                    condition=~models.Q(client_id=""), name="chat_message_client_once"),
+        ]
 
     def __str__(self) -> str:
         return self.text[:30]

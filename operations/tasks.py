@@ -39,3 +39,15 @@ def feedback_reply_notify(self, reply_id: int) -> str:
         return feedback.feedback_reply_notify(reply_id=reply_id)
     except WeChatError as exc:
         raise self.retry(exc=exc, countdown=60) from exc
+
+
+@app.task(name="operations.chat_offline_notify", bind=True, max_retries=5)
+def chat_offline_notify(self, conversation_id: int) -> str:
+    from accounts.wechat import WeChatError
+
+    from . import chat
+
+    try:
+        return chat.chat_offline_notify(conversation_id=conversation_id)
+    except WeChatError as exc:
+        raise self.retry(exc=exc, countdown=60) from exc

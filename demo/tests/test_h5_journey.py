@@ -649,3 +649,151 @@ def test_station_owner_center(platform, phone):
     shot(page, "42-owner-withdraw")
     assert page.locator(".owner-withdrawal").count() == len(api._call("GET", "/owner/withdrawals")["results"])
     assert not page.problems, page.problems
+
+
+# --- Feedback and the customer-service chat ---------------------------------------------
+
+
+def _png(path: Path) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(path, "PNG")
+    return path
+
+
+def _chat_staff(platform) -> str:
+    """An operator admin of the demo operator, named 小美, signed in: the session key."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    from protocols.tests.helpers import committed
+
+    def make():
+        with schema_context(platform.operator.schema_name):
+            user = get_user_model().objects.filter(username="kefu-h5").first() or \
+                get_user_model().objects.create_superuser("kefu-h5", password="x-pass-123", first_name="小美")
+            client = Client()
+            client.force_login(user)
+            return user.pk, client.cookies[settings.SESSION_COOKIE_NAME].value
+    return committed(make)
+
+
+def _staff_socket(platform, session: str):
+    import socket
+
+    from websockets.sync.client import connect
+
+    from demo.seed import demo_host
+
+    sock = socket.create_connection(("127.0.0.1", platform.web.port))
+    return connect(f"ws://{demo_host()}:{platform.web.port}/ws/admin/chat/", sock=sock,
+                   additional_headers={"Cookie": f"sessionid={session}"})
+
+
+def _frame(socket, kind: str, timeout: float = 15) -> dict:
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if frame["type"] == kind:
+            return frame
+
+
+def test_feedback_and_chat_screens(platform, phone, settings, tmp_path):
+    import json
+
+    from django_tenants.utils import schema_context
+
+    from operations import feedback
+    from protocols.tests.helpers import committed
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    page = phone
+    login(page, platform, "grace")
+    staff_id, session = _chat_staff(platform)
+
+    # 我的 → 意见反馈: nothing yet; submit a billing complaint with a photo.
+    page.goto(app_url(platform) + "#/pages/mine/mine")
+    page.get_by_text("意见反馈", exact=True).click()
+    page.get_by_text("您还没有提交过反馈").wait_for()
+    shot(page, "50-feedback-empty")
+    page.locator(".new-feedback").click()
+    page.get_by_text("费用与支付", exact=True).click()
+    page.locator("uni-textarea textarea").first.fill("充电结束后多扣了 3 元，请核实")
+    with page.expect_file_chooser() as chooser:
+        page.locator(".add-photo").click()
+    chooser.value.set_files(str(_png(tmp_path / "receipt.png")))
+    page.locator(".photo .thumb").first.wait_for()
+    assert page.locator(".photo .thumb").count() == 1
+    shot(page, "51-feedback-submit")
+    page.locator(".submit-feedback").click()
+    page.get_by_text("已收到您的反馈，客服会尽快回复").wait_for()
+    assert page.locator(".status").first.inner_text() == "待处理"
+    assert "费用与支付" in page.locator(".card").first.inner_text()
+    shot(page, "52-feedback-detail")
+
+    def stored():
+        from operations.models import Feedback
+
+        with schema_context(platform.operator.schema_name):
+            item = Feedback.objects.filter(text__startswith="充电结束后多扣了").latest("pk")
+            return item.pk, item.category, item.photos
+    feedback_id, category, photos = stored()
+    assert category == "billing" and len(photos) == 1
+    served = httpx.get(photos[0].replace(f"http://{photos[0].split('/')[2]}", platform.web.url))
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+
+    # Staff answer in the admin (the reply page's service): the driver reads it.
+    def answer():
+        from django.contrib.auth import get_user_model
+
+        with schema_context(platform.operator.schema_name):
+            feedback.feedback_reply(feedback_id=feedback_id, staff=get_user_model().objects.get(pk=staff_id),
+                                    text="已核实，3 元已退回您的钱包")
+    committed(answer)
+    page.reload()
+    page.get_by_text("已核实，3 元已退回您的钱包").wait_for()
+    assert page.locator(".status").first.inner_text() == "已回复"
+    assert "客服回复" in page.locator(".reply.staff").inner_text()
+    shot(page, "53-feedback-replied")
+
+    # The chat, live over the WebSocket, with a staff member on the other end.
+    page.get_by_text("联系在线客服", exact=True).click()
+    page.get_by_text("您好，请问有什么可以帮您？").wait_for()
+    with _staff_socket(platform, session) as staff:
+        _frame(staff, "hello")
+        field(page, "请输入消息").fill("请问发票怎么开？")
+        page.locator(".send").click()
+        arrived = _frame(staff, "message")
+        assert arrived["message"]["text"] == "请问发票怎么开？"
+        conversation = arrived["conversation"]["id"]
+        staff.send(json.dumps({"type": "read", "conversation": conversation, "upto": arrived["message"]["id"]}))
+        page.locator(".msg.mine .read").wait_for()
+        staff.send(json.dumps({"type": "typing", "conversation": conversation}))
+        page.get_by_text("客服 小美 正在输入…").wait_for()
+        shot(page, "54-chat-typing")
+        staff.send(json.dumps({"type": "message", "conversation": conversation,
+                               "text": "在「我的 → 发票」里选择订单申请即可"}))
+        page.get_by_text("在「我的 → 发票」里选择订单申请即可").wait_for()
+        page.get_by_text("客服 小美 为您服务").wait_for()
+        read = _frame(staff, "read")
+        while read["side"] != "member":  # (staff's own read marker comes back too)
+            read = _frame(staff, "read")
+        assert read["upto"] > arrived["message"]["id"]  # the open chat read the reply
+        shot(page, "55-chat")
+
+        # Away from the chat: a new staff message is counted as unread on 我的.
+        page.goto(app_url(platform) + "#/pages/mine/mine")
+        page.get_by_text("在线客服", exact=True).wait_for()
+        staff.send(json.dumps({"type": "message", "conversation": conversation, "text": "还有其他问题吗？"}))
+        _frame(staff, "message")
+        page.reload()
+        page.locator(".unread-badge").wait_for()
+        assert page.locator(".unread-badge").inner_text() == "1"
+        shot(page, "56-mine-unread")
+        page.get_by_text("在线客服", exact=True).click()
+        page.get_by_text("还有其他问题吗？").wait_for()
+    assert not page.problems, page.problems

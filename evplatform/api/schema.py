@@ -25,6 +25,7 @@ TAG_OF_SEGMENT = {
     "scratch-cards": "marketing", "point-cards": "marketing", "sms-consent": "marketing",
     "referral": "marketing",
     "owner": "owner",
+    "chat": "feedback",
     "invoices": "invoices",
 }
 TAGS = [
@@ -35,7 +36,7 @@ TAGS = [
     {"name": "marketing", "description": "营销 · coupons, SVIP, points and the points mall, scratch cards, point cards"},
     {"name": "invoices", "description": "电子发票 · invoiceable orders, saved titles, invoice requests and PDFs"},
     {"name": "owner", "description": "站长中心 · a station owner's stations, earnings, statements and faults"},
-    {"name": "feedback", "description": "意见反馈与投诉 · feedback and complaints, staff replies"},
+    {"name": "feedback", "description": "意见反馈、投诉与在线客服 · feedback and complaints, staff replies, customer-service chat (REST side; live on the WebSocket /ws/app/chat/)"},
 ]
 
 # What each 4xx means here, with the codes it may carry (all in the common error shape).
@@ -91,6 +92,15 @@ Amounts in yuan as strings with 2 decimals, energy in kWh, times ISO 8601 in UTC
 同样的消息（电量 kWh、金额、功率 kW、SOC、时长）。关闭码：4401 令牌无效，4403 不是本人的订单，
 4404 订单不存在。 The server sends the order as `GET /orders/{id}` returns it on connect and on
 every change; close codes 4401 / 4403 / 4404.
+
+**在线客服 · Chat WebSocket** `GET /ws/app/chat/` — 令牌放在握手的 `Authorization: Bearer` 头里，
+或连接后 10 秒内发 `{"type": "auth", "token": "<access>"}`（URL 里带令牌会被拒绝，4401）。
+服务器先发 `{"type": "hello", "conversation", "messages", "unread"}`（同 `GET /chat`）；
+客户端发 `{"type": "message", "text", "client_id"}`、`{"type": "typing"}`、`{"type": "read", "upto"}`、
+`{"type": "history", "before"}`；服务器推送 `message`、`read`、`typing`（客服正在输入）、`conversation`
+（分配、结束）与 `error` `{code, detail, client_id}`。 Sign in by header or first message; the server
+sends the conversation on connect, then every message, read marker, typing and assignment live;
+a refused message comes back as an `error` frame with its code.
 
 **微信支付通知 · WeChat Pay notifications** `POST /api/pay/notify/<运营商标识>/<payment|refund|transfer>`
 — 由微信支付调用，不需要令牌：验签（微信支付公钥）、5 分钟内的时间戳、解密、与我方记录核对，只入账一次。
@@ -206,6 +216,10 @@ SUMMARIES = {
     ("post", "feedback"): "提交反馈或投诉 · Send feedback or a complaint",
     ("get", "feedback/{feedback_id}"): "反馈详情 · A feedback thread",
     ("post", "feedback/{feedback_id}/replies"): "追加回复 · Add to a feedback thread",
+    ("post", "feedback/photos"): "上传反馈图片 · Upload a photo for feedback",
+    ("get", "chat"): "在线客服会话 · My customer-service conversation",
+    ("post", "chat/messages"): "发送客服消息 · Send a message to customer service",
+    ("post", "chat/read"): "标记客服消息已读 · Mark customer-service messages read",
     ("get", "queue"): "我的排队 · My place in a queue",
     ("post", "queue"): "排队充电 · Join a station's queue",
     ("post", "queue/{entry_id}/decline"): "放弃本次分配 · Decline the offered connector",

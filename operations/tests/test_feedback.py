@@ -97,3 +97,66 @@ def test_no_template_means_no_message(member_api, staff, tenant):
     assert service.feedback_reply_notify(reply_id=reply.pk) == "no_template"
     with pytest.raises(service.FeedbackError):
         service.feedback_reply(feedback_id=item.pk, staff=staff.user, text="  ")
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_photo_is_uploaded_served_and_sent_with_feedback(member_api, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    r = member_api.post("/api/app/v1/feedback/photos",
+                        {"file": SimpleUploadedFile("p.png", _png(), "image/png")}, format="multipart",
+                        HTTP_HOST="api.example.com")
+    assert r.status_code == 201, r.json()
+    url = r.json()["url"]
+    assert url.startswith("http://api.example.com/media/feedback/op_tenant_a/") and url.endswith(".png")
+    # Served on any host (the admin's, the H5 app's), as the image it is.
+    served = Client().get(url.replace("http://api.example.com", ""), HTTP_HOST="tenant-a.testserver")
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert b"".join(served.streaming_content) == _png()
+    r = member_api.post("/api/app/v1/feedback", {"category": "fault", "text": "枪头损坏",
+                                                 "photos": [url]}, format="json")
+    assert r.status_code == 201 and r.json()["photos"] == [url]
+
+
+@pytest.mark.parametrize(("upload", "status", "code"), [
+    (None, 400, "photo_missing"),
+    (("x.png", b"not an image", "image/png"), 400, "photo_invalid"),
+    (("x.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "image/gif"), 400, "photo_invalid"),
+])
+def test_a_photo_that_is_not_one_is_refused(member_api, settings, tmp_path, upload, status, code):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    data = {"file": SimpleUploadedFile(*upload)} if upload else {}
+    r = member_api.post("/api/app/v1/feedback/photos", data, format="multipart")
+    assert (r.status_code, r.json()["code"]) == (status, code)
+    assert not list(tmp_path.rglob("*.*"))
+
+
+def test_a_large_photo_is_refused(member_api, settings, tmp_path, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from operations import feedback as feedback_module
+
+    settings.MEDIA_ROOT = tmp_path
+    monkeypatch.setattr(feedback_module, "MAX_PHOTO_BYTES", 100)
+    r = member_api.post("/api/app/v1/feedback/photos",
+                        {"file": SimpleUploadedFile("p.png", _png() + b"\0" * 200, "image/png")},
+                        format="multipart")
+    assert (r.status_code, r.json()["code"]) == (413, "photo_too_large")
+
+
+def test_photo_paths_outside_the_pattern_are_not_served(tenant):
+    for path in ["/media/feedback/op_tenant_a/../../secret.png", "/media/feedback/op_tenant_a/x.png",
+                 "/media/feedback/Bad/0123456789abcdef0123456789abcdef.png"]:
+        assert Client().get(path, HTTP_HOST="tenant-a.testserver").status_code == 404

@@ -99,6 +99,19 @@ const MESSAGES = {
   withdrawal_exceeds_available: "提现金额超过可提现金额",
   no_contract: "尚未签订分成合同，无法提现",
   no_openid: "尚未绑定微信，无法提现到微信零钱",
+  // Feedback and customer-service chat
+  feedback_not_found: "反馈不存在",
+  feedback_closed: "该反馈已结束，如有新问题请重新提交",
+  too_many_photos: "最多上传 9 张图片",
+  photo_missing: "请选择图片",
+  photo_invalid: "图片格式不支持，请上传 JPG、PNG 或 WebP 图片",
+  photo_too_large: "图片不能超过 5 MB",
+  text_empty: "请输入消息内容",
+  text_too_long: "消息不能超过 1000 字",
+  conversation_not_found: "暂无客服会话",
+  conversation_closed: "该会话已结束",
+  conversation_busy: "发送未成功，请重试",
+  too_fast: "发送太频繁，请稍候再试",
 };
 
 const HAS_CHINESE = /[\u4e00-\u9fa5]/;
