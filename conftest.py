@@ -142,3 +142,13 @@ def fake_wechat(operators):
     yield server
     settings.WECHAT_API_BASE_URL = previous
     server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _split_rule_cache_clear():
+    """Split rules are cached per process; each test's rows are rolled back under it, so
+    every test starts with an empty rule cache."""
+    from settlement.splits import rule_cache_clear
+
+    rule_cache_clear()
+    yield

@@ -8,7 +8,9 @@ with a split rule (40 % of the service fee; the platform takes 5 %).
 1. **Per-order settlement cost** (target: extra < 2 ms): each order charged from a wallet
    with ``order_charge`` alone (the baseline, measured in the same run), then with the split
    as ``charging.funds`` posts it (``order_charge`` + ``order_split_settle``, one
-   transaction). Prints ms per order for both, the extra, and the ratio.
+   transaction). Prints ms per order for both (and the SQL statements each sends), the
+   extra, and the ratio. The split reads its rule from the per-process rule cache and writes
+   in one statement after one locking query (``settlement.splits.order_split_settle``).
 2. **Daily batch** (target: < 30 s for 100,000 orders across 500 owners): the orders' splits
    and payable lines are bulk-inserted (what settling them leaves behind; settling 100,000
    orders one by one would measure part 1 again), then ``statements_build_due`` builds every
@@ -108,6 +110,14 @@ def _per_order(n: int, stations, member) -> tuple[float, float]:
     for i in range(50):  # warm up both paths (caches, account rows)
         charge_only(-i - 1)
         charge_and_split(-i - 1)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as base_q:
+        charge_only(-100)
+    with CaptureQueriesContext(connection) as split_q:
+        charge_and_split(-100)
+    queries = (len(base_q.captured_queries), len(split_q.captured_queries))
     # Interleaved in blocks so both see the same machine load.
     base_s = split_s = 0.0
     for block in range(0, n, 100):
@@ -119,7 +129,7 @@ def _per_order(n: int, stations, member) -> tuple[float, float]:
         for i in range(block, min(block + 100, n)):
             charge_and_split(i)
         split_s += time.perf_counter() - t
-    return base_s / n * 1000, split_s / n * 1000
+    return base_s / n * 1000, split_s / n * 1000, queries
 
 
 def _bulk_orders(n: int, owners, stations) -> None:
@@ -177,11 +187,11 @@ def main(batch_orders: int, split_orders: int) -> None:
         with tenant_context(operator):
             owners, stations, member = _estate()
 
-            base_ms, split_ms = _per_order(split_orders, stations, member)
+            base_ms, split_ms, (base_q, split_q) = _per_order(split_orders, stations, member)
             print(f"settlement benchmark (database {BENCH_DB})")
             print(f"  per order, {split_orders} orders, one transaction each:")
-            print(f"    baseline: order_charge alone          {base_ms:7.3f} ms")
-            print(f"    order_charge + order_split_settle     {split_ms:7.3f} ms")
+            print(f"    baseline: order_charge alone          {base_ms:7.3f} ms   ({base_q} queries)")
+            print(f"    order_charge + order_split_settle     {split_ms:7.3f} ms   ({split_q} queries)")
             print(f"    extra for the split                   {split_ms - base_ms:7.3f} ms   "
                   f"(target < 2 ms)   ratio {split_ms / base_ms:.2f}×")
 
