@@ -101,6 +101,7 @@ def split_rule_create(
     fee_bearer: str = SplitRule.FeeBearer.OPERATOR,
     payment_fee_percent: Decimal = Decimal("0.60"),
     discounts_reduce_base: bool = True,
+    profit_sharing: bool = False,
     shares: Sequence[ShareInput] = (),
     note: str = "",
     user=None,
@@ -119,7 +120,7 @@ def split_rule_create(
         station_id=station_id, pile_id=pile_id, version=version,
         effective_from=effective_from or timezone.now(), base=base, fee_bearer=fee_bearer,
         payment_fee_percent=payment_fee_percent, discounts_reduce_base=discounts_reduce_base,
-        note=note[:200], created_by=user,
+        profit_sharing=profit_sharing, note=note[:200], created_by=user,
     )
     SplitShare.objects.bulk_create(
         SplitShare(rule=rule, owner_id=s.owner_id, kind=s.kind, value=s.value) for s in shares
@@ -162,6 +163,7 @@ class RuleTerms:
     fee_bearer: str
     payment_fee_percent: Decimal
     discounts_reduce_base: bool
+    profit_sharing: bool
     shares: tuple[ShareTerms, ...]
 
 
@@ -203,7 +205,7 @@ def _station_rules(station_id: int) -> list[RuleTerms]:
         RuleTerms(
             pk=r.pk, pile_id=r.pile_id, version=r.version, effective_from=r.effective_from,
             base=r.base, fee_bearer=r.fee_bearer, payment_fee_percent=r.payment_fee_percent,
-            discounts_reduce_base=r.discounts_reduce_base,
+            discounts_reduce_base=r.discounts_reduce_base, profit_sharing=r.profit_sharing,
             shares=tuple(ShareTerms(s.owner_id, s.kind, s.value) for s in r.shares.all()),
         )
         for r in SplitRule.objects.filter(station_id=station_id)
@@ -292,6 +294,12 @@ def split_compute(
         gross=yuan(electricity + service), discount=discount, payment_fee=fee, base=base,
         commission_percent=commission, parts=parts,
     )
+
+
+def profit_sharing_in_force(*, station_id: int, pile_id: int | None, at: datetime) -> bool:
+    """Whether the rule in force says pay-per-order payments are split by WeChat 分账."""
+    terms = split_terms_in_force(station_id=station_id, pile_id=pile_id, at=at)
+    return bool(terms and terms.profit_sharing and terms.shares)
 
 
 # --------------------------------------------------------------------------- orders
