@@ -69,8 +69,3 @@ def funded_member(member):
 
     wallet_credit(member, Decimal("100.00"))
     return member
-
-
-# The fake WeChat Pay server and the app served over HTTP for its notifications (session
-# fixtures), for pay-per-order orders paid end to end (test_prepay_profit_sharing.py).
-from billing.payments.tests.conftest import fake, live_app, pay_fake  # noqa: E402, F401
