@@ -153,3 +153,18 @@ def fake_wechat(operators):
     yield server
     settings.WECHAT_API_BASE_URL = previous
     server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _split_rule_cache_clear():
+    """Split rules are cached per process; each test's rows are rolled back under it, so
+    every test starts with an empty rule cache."""
+    from settlement.splits import rule_cache_clear
+
+    rule_cache_clear()
+    yield
+
+
+# The fake WeChat Pay server (session fixtures ``pay_fake``, ``live_app`` and ``fake``): one
+# registration for the whole suite, so billing's and charging's tests share one server.
+from fakes.pytest_wechatpay import fake, live_app, pay_fake  # noqa: E402, F401

@@ -63,7 +63,12 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
     if order.mode == PaymentMode.PREPAY:
         settled = billing_services.prepay_settle(order_ref=order.number, amount_used=amount, key=key)
         refunded = settled.refund.amount if settled.refund is not None else ZERO
-        _split(order, amount)
+        split = _split(order, amount)
+        if split is not None and split.owners_total > 0:
+            billing_services.profit_share_open(
+                order_ref=order.number,
+                parts=dict(split.lines.filter(kind="share").values_list("owner_id", "amount")),
+            )
         return amount, refunded
     ledger.order_charge(
         member=order.member,
@@ -77,14 +82,14 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
     return amount, ZERO
 
 
-def _split(order: ChargingOrder, amount: Decimal) -> None:
+def _split(order: ChargingOrder, amount: Decimal):
     """The station owners' and the platform's shares, posted with the charge."""
     by_period: dict[str, Decimal] = {}
     for line in (order.bill or {}).get("lines", []):
         for period in line.get("periods") or []:
             share = Decimal(line["energy_kwh"]) / len(line["periods"])
             by_period[period] = by_period.get(period, ZERO) + share
-    splits.order_split_settle(
+    return splits.order_split_settle(
         order_ref=order.number, station_id=order.station_id, pile_id=order.pile_id,
         started_at=order.started_at or order.created_at, paid=amount,
         electricity=order.electricity_amount, service=order.service_amount,
@@ -99,6 +104,8 @@ def refund_split(order: ChargingOrder) -> None:
     splits.order_split_refund(
         order_ref=order.number, paid=order.paid_amount, refunded=order.refunded_amount
     )
+    if order.mode == PaymentMode.PREPAY:
+        billing_services.profit_share_order_refunded(order_ref=order.number)
 
 
 def _memo(template: str, ref) -> str:

@@ -871,6 +871,7 @@ class WeChatPayServer(FakeServer):
             route("POST", bills + r"/out-bill-no/(?P<no>[^/]+)/cancel", self.h_transfer_cancel),
             route("GET", r"/v3/certificates", self.h_certificates),
             route("GET", r"/v3/bill/tradebill", self.h_trade_bill),
+            route("GET", r"/v3/bill/fundflowbill", self.h_fundflow_bill),
             route("POST", r"/v3/profitsharing/receivers/add", self.h_ps_receiver_add),
             route("POST", r"/v3/profitsharing/orders", self.h_ps_order),
             route("POST", r"/v3/profitsharing/orders/unfreeze", self.h_ps_unfreeze),
@@ -1308,6 +1309,92 @@ class WeChatPayServer(FakeServer):
         token = secrets.token_urlsafe(24)
         with self.lock:
             self.bill_files[token] = (merchant.mchid, data, request.query.get("tar_type") == "GZIP")
+        return json_reply(200, {
+            "hash_type": "SHA1", "hash_value": hashlib.sha1(data).hexdigest(),
+            "download_url": f"{self.url}/v3/billdownload/file?token={token}",
+        })
+
+    FUNDFLOW_HEADER = "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额(元),账户结余(元),资金变更提交申请人,备注,业务凭证号"
+
+    def fundflow_bill(self, mchid: str, bill_date: str) -> str:
+        """The merchant's fund-flow bill (资金账单, account BASIC) of one China-time day, as
+        WeChat's CSV: a header, one line per movement of the basic account that day — 交易
+        (收入, a payment), 扣除交易手续费 (支出, its fee), 退款 (支出), 商家转账 (支出, a
+        successful transfer), 分账 (支出, each successful profit-sharing receiver), 分账回退
+        (收入) — with the running balance, every field prefixed with a backquote, then the
+        totals. 业务凭证号 is the merchant's own number (out_trade_no, out_refund_no,
+        out_bill_no, out_order_no, out_return_no). Raises FakePayError NO_STATEMENT_EXIST
+        when the day has no movement."""
+
+        def fee(n: int) -> int:
+            return int(n * self.BILL_FEE_RATE + 0.5)
+
+        moves: list[tuple[str, str, str, str, int, str]] = []  # time, wx no, type, in/out, fen, voucher
+        with self.lock:
+            for order in self.orders.values():
+                if order.mchid == mchid and (order.success_time or "").startswith(bill_date):
+                    moves.append((order.success_time, order.transaction_id or "", "交易", "收入",
+                                  order.total, order.out_trade_no))
+                    moves.append((order.success_time, order.transaction_id or "", "扣除交易手续费",
+                                  "支出", fee(order.total), order.out_trade_no))
+            for refund in self.refunds.values():
+                if (refund.mchid == mchid and refund.status == "SUCCESS"
+                        and (refund.success_time or "").startswith(bill_date)):
+                    moves.append((refund.success_time, refund.refund_id, "退款", "支出",
+                                  refund.refund, refund.out_refund_no))
+                    moves.append((refund.success_time, refund.refund_id, "扣除交易手续费", "收入",
+                                  fee(refund.refund), refund.out_refund_no))
+            for (m, _no), transfer in self.transfers.items():
+                stamp = _now_str(transfer.updated_at)
+                if m == mchid and transfer.state == "SUCCESS" and stamp.startswith(bill_date):
+                    moves.append((stamp, transfer.transfer_bill_no, "商家转账", "支出",
+                                  transfer.transfer_amount, transfer.out_bill_no))
+            for (m, no), split in self.ps_orders.items():
+                for r in split["receivers"] if m == mchid else []:
+                    if r.get("result") == "SUCCESS" and (r.get("finish_time") or "").startswith(bill_date):
+                        moves.append((r["finish_time"], split["order_id"], "分账", "支出", r["amount"], no))
+            for (m, no), ret in self.ps_returns.items():
+                if m == mchid and ret["result"] == "SUCCESS" and ret["finish_time"].startswith(bill_date):
+                    moves.append((ret["finish_time"], ret["return_id"], "分账回退", "收入", ret["amount"], no))
+        if not moves:
+            raise FakePayError(400, "NO_STATEMENT_EXIST", "账单不存在 (当日无资金变动)")
+        moves.sort(key=lambda m: m[0])
+        lines, balance, income, expense = [self.FUNDFLOW_HEADER], 0, 0, 0
+        n_in = n_out = 0
+        for stamp, wx_no, kind, direction, fen_, voucher in moves:
+            if direction == "收入":
+                balance, income, n_in = balance + fen_, income + fen_, n_in + 1
+            else:
+                balance, expense, n_out = balance - fen_, expense + fen_, n_out + 1
+            lines.append(",".join("`" + v for v in (
+                stamp.replace("T", " ")[:19], wx_no, _digits(20), kind, kind, direction,
+                f"{fen_ / 100:.2f}", f"{balance / 100:.2f}", "system", "", voucher)))
+        lines.append("资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额")
+        lines.append(",".join("`" + v for v in (str(len(moves)), str(n_in), f"{income / 100:.2f}",
+                                                str(n_out), f"{expense / 100:.2f}")))
+        return "\r\n".join(lines) + "\r\n"
+
+    def h_fundflow_bill(self, request: Request) -> Reply:
+        """申请资金账单: like the trade bill (hash and download_url), for account_type BASIC."""
+        merchant = self._authenticate(request)
+        bill_date = request.query.get("bill_date", "")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", bill_date):
+            raise _pay_error(400, "PARAM_ERROR", "bill_date 格式应为 YYYY-MM-DD")
+        if request.query.get("account_type", "BASIC") not in ("BASIC", "OPERATION", "FEES"):
+            raise _pay_error(400, "PARAM_ERROR", "account_type 不正确")
+        try:
+            text = self.fundflow_bill(merchant.mchid, bill_date)
+        except FakePayError as exc:
+            raise _pay_error(exc.status, exc.code, exc.message) from None
+        return self._bill_file(merchant, text, gzip_it=request.query.get("tar_type") == "GZIP")
+
+    def _bill_file(self, merchant: Merchant, text: str, *, gzip_it: bool) -> Reply:
+        data = text.encode("utf-8")
+        if gzip_it:
+            data = gzip.compress(data, mtime=0)
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.bill_files[token] = (merchant.mchid, data, gzip_it)
         return json_reply(200, {
             "hash_type": "SHA1", "hash_value": hashlib.sha1(data).hexdigest(),
             "download_url": f"{self.url}/v3/billdownload/file?token={token}",

@@ -228,7 +228,7 @@ class SplitRuleForm(forms.ModelForm):
     class Meta:
         model = SplitRule
         fields = ["station", "pile", "effective_from", "base", "fee_bearer", "payment_fee_percent",
-                  "discounts_reduce_base", "note"]
+                  "discounts_reduce_base", "profit_sharing", "note"]
 
     def clean(self):
         data = super().clean()
@@ -331,6 +331,7 @@ class SplitRuleAdmin(admin.ModelAdmin):
             effective_from=data["effective_from"], base=data["base"], fee_bearer=data["fee_bearer"],
             payment_fee_percent=data["payment_fee_percent"],
             discounts_reduce_base=data["discounts_reduce_base"], shares=shares, note=data["note"],
+            profit_sharing=data.get("profit_sharing", False),
             user=request.user,
         )
         form.instance.pk = rule.pk

@@ -326,6 +326,14 @@ class SplitRule(models.Model):
         _("discounts reduce the base"), default=True,
         help_text=_("Marketing discounts are taken off the base before it is split."),
     )
+    profit_sharing = models.BooleanField(
+        _("pay owners by WeChat profit sharing"), default=False,
+        help_text=_("Pay-per-order payments at this station are made for WeChat profit sharing "
+                    "(分账), and each order's owner shares are sent to the owners' WeChat after "
+                    "settlement, within WeChat's limits (at most 30 per cent of the payment, "
+                    "50 receivers, an owner openid in the contract); otherwise they wait for the "
+                    "statement."),
+    )
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
@@ -530,6 +538,8 @@ class SplitLine(models.Model):
         CARRIED_OUT = "carried_out", _("Carried to the next statement")
         WITHDRAWAL = "withdrawal", _("Withdrawn in advance")
         WITHDRAWAL_RETURN = "withdrawal_return", _("Withdrawal refused or failed, returned")
+        PROFIT_SHARING = "profit_sharing", _("Sent by WeChat profit sharing")
+        PROFIT_SHARING_RETURN = "ps_return", _("Profit sharing failed, back to payable")
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="split_lines",

@@ -16,15 +16,23 @@ versions are not edited once used: ``split_rule_create`` writes the next version
 Rounding: ``settlement.allocation.allocate`` (largest remainder, fen to the operator), the
 payment fee and proportional parts once each through ``evplatform.money``.
 Locks: the :class:`OrderSplit` row (refunds), then the ledger's own account locks.
+
+Cost at settlement (``benchmarks/settlement.py``): the rule comes from a per-process cache of
+the station's immutable rule versions, checked against a shared generation token that
+``split_rule_create`` moves; the split is one "already split?" query, one locking query for
+the accounts, and one statement writing the posting, entries, balances, split and lines.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -36,7 +44,7 @@ from evplatform.money import ZERO, yuan
 
 from . import services as ledger
 from .allocation import OPERATOR, Party, allocate, proportional_part
-from .models import Account, OrderSplit, Posting, SplitLine, SplitRule, SplitShare
+from .models import Account, Entry, OrderSplit, Posting, SplitLine, SplitRule, SplitShare
 
 HUNDRED = Decimal(100)
 PLATFORM = "platform"
@@ -93,6 +101,7 @@ def split_rule_create(
     fee_bearer: str = SplitRule.FeeBearer.OPERATOR,
     payment_fee_percent: Decimal = Decimal("0.60"),
     discounts_reduce_base: bool = True,
+    profit_sharing: bool = False,
     shares: Sequence[ShareInput] = (),
     note: str = "",
     user=None,
@@ -104,11 +113,14 @@ def split_rule_create(
     scope = SplitRule.objects.filter(station_id=station_id, pile_id=pile_id)
     list(scope.select_for_update().order_by("-version")[:1])
     version = (scope.aggregate(v=Max("version"))["v"] or 0) + 1
+    # Every process re-reads the station's rules: now, and again once this is visible to them.
+    _rules_generation_bump()
+    transaction.on_commit(_rules_generation_bump)
     rule = SplitRule.objects.create(
         station_id=station_id, pile_id=pile_id, version=version,
         effective_from=effective_from or timezone.now(), base=base, fee_bearer=fee_bearer,
         payment_fee_percent=payment_fee_percent, discounts_reduce_base=discounts_reduce_base,
-        note=note[:200], created_by=user,
+        profit_sharing=profit_sharing, note=note[:200], created_by=user,
     )
     SplitShare.objects.bulk_create(
         SplitShare(rule=rule, owner_id=s.owner_id, kind=s.kind, value=s.value) for s in shares
@@ -128,6 +140,91 @@ def split_rule_in_force(*, station_id: int, pile_id: int | None, at: datetime) -
         .order_by("pile_id", "-effective_from", "-version")  # NULLS LAST: pile rules first
     )
     return candidates.prefetch_related("shares").first()
+
+
+# --------------------------------------------------------------------------- rule cache
+@dataclass(frozen=True)
+class ShareTerms:
+    owner_id: int
+    kind: str  # SplitShare.Kind
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class RuleTerms:
+    """One rule version as settlement reads it (immutable: versions are never edited once
+    written, so a cached copy stays right until a newer version appears)."""
+
+    pk: int
+    pile_id: int | None
+    version: int
+    effective_from: datetime
+    base: str
+    fee_bearer: str
+    payment_fee_percent: Decimal
+    discounts_reduce_base: bool
+    profit_sharing: bool
+    shares: tuple[ShareTerms, ...]
+
+
+# Process-local: {(schema, station_id): (generation, [RuleTerms, newest first])}. The
+# generation is a token in the shared cache that ``split_rule_create`` replaces (at once and
+# again on commit), so every process sees a new version on its next settlement; a lost
+# cache (Redis may lose everything) only means a fresh token and one re-read per station.
+_RULES: dict[tuple[str, int], tuple[str, list[RuleTerms]]] = {}
+_GENERATION_KEY = "settlement:split-rules:generation"
+
+
+def _rules_generation() -> str:
+    token = cache.get(_GENERATION_KEY)
+    if token is None:
+        cache.add(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        token = cache.get(_GENERATION_KEY) or ""
+    return token
+
+
+def _rules_generation_bump() -> None:
+    cache.set(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def rule_cache_clear() -> None:
+    """Forget every cached rule in this process (tests roll the database back under it)."""
+    _RULES.clear()
+
+
+def _station_rules(station_id: int) -> list[RuleTerms]:
+    """Every rule version of the station (its piles' too), newest first; from the process
+    cache while no version was added since it was read. Costs one cache read when warm,
+    two queries when not."""
+    generation = _rules_generation()  # read before the rows: a bump in between re-reads later
+    key = (connection.schema_name, station_id)
+    cached = _RULES.get(key)
+    if cached is not None and cached[0] == generation:
+        return cached[1]
+    rules = [
+        RuleTerms(
+            pk=r.pk, pile_id=r.pile_id, version=r.version, effective_from=r.effective_from,
+            base=r.base, fee_bearer=r.fee_bearer, payment_fee_percent=r.payment_fee_percent,
+            discounts_reduce_base=r.discounts_reduce_base, profit_sharing=r.profit_sharing,
+            shares=tuple(ShareTerms(s.owner_id, s.kind, s.value) for s in r.shares.all()),
+        )
+        for r in SplitRule.objects.filter(station_id=station_id)
+        .order_by("-effective_from", "-version").prefetch_related("shares")
+    ]
+    _RULES[key] = (generation, rules)
+    return rules
+
+
+def split_terms_in_force(*, station_id: int, pile_id: int | None, at: datetime) -> RuleTerms | None:
+    """What ``split_rule_in_force`` finds, from the rule cache: the pile's own rule in force
+    at ``at`` (latest ``effective_from``, then version), else the station's; None when
+    neither."""
+    rules = [r for r in _station_rules(station_id) if r.effective_from <= at]
+    if pile_id is not None:
+        for rule in rules:
+            if rule.pile_id == pile_id:
+                return rule
+    return next((r for r in rules if r.pile_id is None), None)
 
 
 @dataclass(frozen=True)
@@ -151,7 +248,7 @@ class SplitFigures:
 
 def split_compute(
     *,
-    rule: SplitRule | None,
+    rule: SplitRule | RuleTerms | None,
     paid: Decimal,
     electricity: Decimal,
     service: Decimal,
@@ -188,7 +285,7 @@ def split_compute(
                 percent=s.value if s.kind == SplitShare.Kind.PERCENT else None,
                 per_kwh=s.value if s.kind == SplitShare.Kind.PER_KWH else None,
             )
-            for s in rule.shares.all()
+            for s in (rule.shares if isinstance(rule, RuleTerms) else rule.shares.all())
         ]
     parts = allocate(
         base=base, energy_kwh=energy_kwh, parties=[Party(PLATFORM, percent=commission), *parties]
@@ -197,6 +294,12 @@ def split_compute(
         gross=yuan(electricity + service), discount=discount, payment_fee=fee, base=base,
         commission_percent=commission, parts=parts,
     )
+
+
+def profit_sharing_in_force(*, station_id: int, pile_id: int | None, at: datetime) -> bool:
+    """Whether the rule in force says pay-per-order payments are split by WeChat 分账."""
+    terms = split_terms_in_force(station_id=station_id, pile_id=pile_id, at=at)
+    return bool(terms and terms.profit_sharing and terms.shares)
 
 
 # --------------------------------------------------------------------------- orders
@@ -220,7 +323,7 @@ def order_split_settle(
     rule and no commission)."""
     if existing := OrderSplit.objects.filter(order_ref=order_ref).first():
         return existing
-    rule = split_rule_in_force(station_id=station_id, pile_id=pile_id, at=started_at)
+    rule = split_terms_in_force(station_id=station_id, pile_id=pile_id, at=started_at)
     commission = commission_percent()
     if rule is None and commission == 0:
         return None
@@ -229,39 +332,87 @@ def order_split_settle(
         energy_kwh=energy_kwh, commission=commission,
     )
     owners = {oid: amount for oid, amount in figures.owner_parts().items() if amount}
-    moved = sum(owners.values(), ZERO) + figures.commission
-    posting = None
-    if moved:
-        # The accounts in one locking query, the posting written without a savepoint: the
-        # split costs a few statements on top of the charge (benchmarks/settlement.py).
-        locked = ledger.accounts_locked(
-            kinds=[Account.Kind.REVENUE, Account.Kind.COMMISSION], owner_ids=list(owners)
-        )
-        lines = [(locked[Account.Kind.REVENUE], moved),
-                 (locked[Account.Kind.COMMISSION], -figures.commission)]
-        lines += [(locked[f"{Account.Kind.OWNER_PAYABLE}:{oid}"], -amount)
-                  for oid, amount in owners.items()]
-        key = f"order:{order_ref}:split"
-        posting = ledger._existing(key) or ledger._write(
-            key=key, kind=Posting.Kind.ORDER_SPLIT, lines=[(a, v) for a, v in lines if v],
-            locked={a.pk: a for a in locked.values()}, ref=order_ref[:64],
-            memo=f"split of order {order_ref}",
-        )
-    now = settled_at or timezone.now()
-    split = OrderSplit.objects.create(
-        order_ref=order_ref, station_id=station_id, rule=rule, energy_kwh=energy_kwh,
-        energy_by_period=energy_by_period or {}, gross=figures.gross, discount=figures.discount,
-        payment_fee=figures.payment_fee, base=figures.base, commission=figures.commission,
-        commission_percent=figures.commission_percent,
+    split = OrderSplit(
+        order_ref=order_ref, station_id=station_id, rule_id=rule.pk if rule else None,
+        energy_kwh=energy_kwh, energy_by_period=energy_by_period or {}, gross=figures.gross,
+        discount=figures.discount, payment_fee=figures.payment_fee, base=figures.base,
+        commission=figures.commission, commission_percent=figures.commission_percent,
         owners_total=sum(owners.values(), ZERO), operator_part=figures.parts[OPERATOR],
-        posting=posting, settled_at=now,
+        refunded=ZERO, settled_at=settled_at or timezone.now(),
     )
-    SplitLine.objects.bulk_create(
-        SplitLine(owner_id=oid, kind=SplitLine.Kind.SHARE, split=split, posting=posting,
-                  amount=amount, occurred_at=now)
-        for oid, amount in owners.items()
+    if not split.owners_total + split.commission:
+        split.save()
+        return split
+    # The accounts in one locking query (primary-key order, as every posting takes them),
+    # then the posting, its entries, the balances, the split and its lines in one statement:
+    # three round trips on top of the charge (benchmarks/settlement.py).
+    locked = ledger.accounts_locked(
+        kinds=[Account.Kind.REVENUE, Account.Kind.COMMISSION], owner_ids=list(owners)
     )
+    lines = {locked[Account.Kind.REVENUE].pk: split.owners_total + split.commission}
+    lines[locked[Account.Kind.COMMISSION].pk] = -split.commission
+    for oid, amount in owners.items():
+        lines[locked[f"{Account.Kind.OWNER_PAYABLE}:{oid}"].pk] = -amount
+    lines = {pk: amount for pk, amount in lines.items() if amount}
+    by_pk = {a.pk: a for a in locked.values()}
+    deltas = {pk: amount if by_pk[pk].debit_normal else -amount for pk, amount in lines.items()}
+    for pk, delta in deltas.items():
+        if not by_pk[pk].allow_negative and by_pk[pk].balance + delta < 0:
+            raise ledger.InsufficientFunds(_("Not enough funds."))
+    split.posting_id, split.pk = _split_write(split, lines=lines, deltas=deltas, owners=owners)
+    split._state.adding = False
     return split
+
+
+def _split_write(
+    split: OrderSplit, *, lines: dict[int, Decimal], deltas: dict[int, Decimal],
+    owners: dict[int, Decimal],
+) -> tuple[int, int]:
+    """Insert the split posting (key ``order:<no>:split``), its entries ({account pk: debit
+    yuan}), the balance ``deltas``, the :class:`OrderSplit` and one SHARE line per owner, in
+    one statement; (posting id, split id). The ledger's deferred trigger still checks at
+    commit that the entries balance; the caller holds the account locks."""
+    sql = f"""
+        WITH p AS (
+            INSERT INTO {Posting._meta.db_table} (key, kind, member_id, ref, memo, reverses_id, created_at)
+            VALUES (%s, %s, NULL, %s, %s, NULL, %s) RETURNING id
+        ), e AS (
+            INSERT INTO {Entry._meta.db_table} (posting_id, account_id, amount)
+            SELECT p.id, v.account_id, v.amount
+            FROM p, unnest(%s::bigint[], %s::numeric[]) AS v(account_id, amount)
+        ), u AS (
+            UPDATE {Account._meta.db_table} AS a SET balance = a.balance + v.delta
+            FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, delta) WHERE a.id = v.id
+        ), s AS (
+            INSERT INTO {OrderSplit._meta.db_table} (order_ref, station_id, rule_id, energy_kwh,
+                energy_by_period, gross, discount, payment_fee, base, commission,
+                commission_percent, owners_total, operator_part, refunded, posting_id, settled_at)
+            SELECT %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, p.id, %s FROM p
+            RETURNING id
+        ), l AS (
+            INSERT INTO {SplitLine._meta.db_table} (owner_id, kind, withdrawal_id, split_id,
+                posting_id, amount, refund, statement_id, occurred_at)
+            SELECT v.owner_id, %s, NULL, s.id, p.id, v.amount, 0, NULL, %s
+            FROM s, p, unnest(%s::bigint[], %s::numeric[]) AS v(owner_id, amount)
+        )
+        SELECT p.id, s.id FROM p, s
+    """
+    ref = split.order_ref
+    params = [
+        f"order:{ref}:split", Posting.Kind.ORDER_SPLIT, ref[:64], f"split of order {ref}"[:200],
+        timezone.now(),
+        list(lines), list(lines.values()),
+        list(deltas), list(deltas.values()),
+        ref, split.station_id, split.rule_id, split.energy_kwh,
+        json.dumps(split.energy_by_period), split.gross, split.discount, split.payment_fee,
+        split.base, split.commission, split.commission_percent, split.owners_total,
+        split.operator_part, split.refunded, split.settled_at,
+        SplitLine.Kind.SHARE, split.settled_at, list(owners), list(owners.values()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        posting_id, split_id = cursor.fetchone()
+    return posting_id, split_id
 
 
 @transaction.atomic

@@ -150,7 +150,7 @@ class BillMismatchInline(admin.TabularInline):
     model = BillMismatch
     extra = 0
     can_delete = False
-    fields = ["kind", "out_trade_no", "out_refund_no", "transaction_id", "bill_amount",
+    fields = ["kind", "business", "out_trade_no", "out_refund_no", "transaction_id", "bill_amount",
               "our_amount", "action"]
     readonly_fields = fields
 
@@ -164,13 +164,15 @@ class DayForm(ActionForm):
 
 @admin.register(BillCheck)
 class BillCheckAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """WeChat Pay trade bills matched against our payments and refunds, one row per day,
+    """WeChat Pay trade bills (payments, refunds) and fund-flow bills (every movement of the
+    merchant's money) matched against our records, one row per day and bill,
     with each difference and what to do. Checked daily for yesterday; "check again" re-runs
     the selected days (or the date given)."""
 
-    list_display = ["bill_date", "status", "bill_lines", "bill_paid", "ledger_paid",
-                    "bill_refunded", "ledger_refunded", "bill_fees", "differences", "checked_at"]
-    list_filter = ["status"]
+    list_display = ["bill_date", "bill_type", "status", "bill_lines", "bill_paid", "ledger_paid",
+                    "bill_refunded", "ledger_refunded", "bill_paid_out", "ledger_paid_out",
+                    "bill_fees", "differences", "checked_at"]
+    list_filter = ["bill_type", "status"]
     inlines = [BillMismatchInline]
     actions = ["check_again"]
     action_form = DayForm
@@ -187,9 +189,9 @@ class BillCheckAdmin(ReadOnlyMixin, admin.ModelAdmin):
             if form.is_valid() and form.cleaned_data["day"]:
                 days.append(form.cleaned_data["day"])
         for day in sorted(set(days)):
-            check = services.bill_reconcile(day=day)
-            level = messages.SUCCESS if check.status in ("matched", "no_bill") else messages.WARNING
-            self.message_user(request, f"{day}: {check.get_status_display()}", level)
+            for check in (services.bill_reconcile(day=day), services.fundflow_reconcile(day=day)):
+                level = messages.SUCCESS if check.status in ("matched", "no_bill") else messages.WARNING
+                self.message_user(request, f"{check}: {check.get_status_display()}", level)
 
     def has_review_permission(self, request):
         """The actions change state: the model's change permission (the admin itself is

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-__all__ = ["TopUpOffer", "Payment", "WalletRefund", "PaymentRefund", "Withdrawal"]
+__all__ = ["TopUpOffer", "Payment", "WalletRefund", "PaymentRefund", "Withdrawal", "ProfitShare"]
 
 
 class TopUpOffer(models.Model):
@@ -88,6 +88,10 @@ class Payment(models.Model):
         _("used by the order (yuan)"), max_digits=12, decimal_places=2, null=True, blank=True
     )
     settle_key = models.CharField(_("settlement key"), max_length=128, blank=True)
+    profit_sharing = models.BooleanField(
+        _("for profit sharing"), default=False,
+        help_text=_("Made with settle_info.profit_sharing: WeChat holds the funds for 分账."),
+    )
     # a notification or query that did not match this payment (amount, appid, mchid)
     flagged = models.BooleanField(_("flagged"), default=False, db_index=True)
     flag_reason = models.CharField(_("flag reason"), max_length=200, blank=True)
@@ -259,7 +263,13 @@ class BillCheck(models.Model):
         NO_BILL = "no_bill", _("No bill (no trade that day)")
         FAILED = "failed", _("Could not download")
 
-    bill_date = models.DateField(_("bill date"), unique=True)
+    class BillType(models.TextChoices):
+        TRADE = "trade", _("Trade bill")
+        FUNDFLOW = "fundflow", _("Fund-flow bill")
+
+    bill_date = models.DateField(_("bill date"))
+    bill_type = models.CharField(_("bill"), max_length=16, choices=BillType.choices,
+                                 default=BillType.TRADE)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     bill_lines = models.PositiveIntegerField(_("lines in the bill"), default=0)
     bill_paid = models.DecimalField(_("paid in the bill"), max_digits=14, decimal_places=2, default=0)
@@ -271,16 +281,23 @@ class BillCheck(models.Model):
                                       default=0)
     ledger_refunded = models.DecimalField(_("refunded in our records"), max_digits=14,
                                           decimal_places=2, default=0)
+    bill_paid_out = models.DecimalField(
+        _("transfers and profit sharing in the bill"), max_digits=14, decimal_places=2, default=0)
+    ledger_paid_out = models.DecimalField(
+        _("transfers and profit sharing in our records"), max_digits=14, decimal_places=2, default=0)
     error = models.CharField(_("error"), max_length=200, blank=True)
     checked_at = models.DateTimeField(_("checked"), auto_now=True)
 
     class Meta:
         verbose_name = _("WeChat bill check")
         verbose_name_plural = _("WeChat bill checks")
-        ordering = ["-bill_date"]
+        ordering = ["-bill_date", "bill_type"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill_date", "bill_type"], name="billing_billcheck_day_type"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.bill_date}"
+        return f"{self.bill_date} {self.get_bill_type_display()}"
 
 
 class BillMismatch(models.Model):
@@ -297,6 +314,8 @@ class BillMismatch(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     out_trade_no = models.CharField(_("out_trade_no"), max_length=32, blank=True)
     out_refund_no = models.CharField(_("out_refund_no"), max_length=64, blank=True)
+    business = models.CharField(_("business type"), max_length=16, blank=True,
+                                help_text=_("The fund-flow bill's 业务类型 (交易, 退款, 商家转账, 分账…)."))
     transaction_id = models.CharField(_("WeChat transaction id"), max_length=64, blank=True)
     bill_amount = models.DecimalField(_("amount in the bill"), max_digits=12, decimal_places=2,
                                       null=True, blank=True)
@@ -311,3 +330,56 @@ class BillMismatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.out_refund_no or self.out_trade_no}"
+
+
+class ProfitShare(models.Model):
+    """WeChat Pay 分账 of one pay-per-order payment: the owners' shares of its order sent to
+    their WeChat after settlement (v3 ``/v3/profitsharing/orders``).
+
+    ``out_order_no`` is made once and reused by every retry; an unclear answer is queried
+    before anything is sent again. ``receivers``: ``[{"owner_id", "openid", "amount"}]``
+    (amount in yuan, as a string). While it is open the shares sit in payouts in transit
+    (``settlement.profit_sharing``), so no statement pays them a second time.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting to be sent")
+        UNCLEAR = "unclear", _("Unclear answer, to be queried")
+        PROCESSING = "processing", _("Sent, result to be queried")
+        FINISHED = "finished", _("Finished")
+        FAILED = "failed", _("Refused by WeChat")
+        SKIPPED = "skipped", _("Not eligible, paid by statement")
+        CANCELLED = "cancelled", _("Cancelled by a refund before it was sent")
+
+    OPEN = (Status.PENDING, Status.UNCLEAR, Status.PROCESSING)
+
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="profit_share", verbose_name=_("payment")
+    )
+    order_ref = models.CharField(_("order number"), max_length=64, unique=True)
+    out_order_no = models.CharField(_("out_order_no"), max_length=64, unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices,
+                              default=Status.PENDING, db_index=True)
+    receivers = models.JSONField(_("receivers"), default=list, blank=True)
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2, default=0)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    not_before = models.DateTimeField(
+        _("not before"), help_text=_("WeChat takes a split no sooner than a minute after payment."),
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    order_id = models.CharField(_("WeChat split order id"), max_length=64, blank=True)
+    unfrozen = models.BooleanField(
+        _("rest unfrozen"), default=False,
+        help_text=_("What is not split is released to the merchant (unfreeze_unsplit)."),
+    )
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("profit sharing order")
+        verbose_name_plural = _("profit sharing orders")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.out_order_no

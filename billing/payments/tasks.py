@@ -28,10 +28,16 @@ def owner_payout_submit_task(payout_id: int) -> str:
     return services.owner_payout_submit(payout_id=payout_id).status
 
 
+@app.task(name="billing.profit_share_submit")
+def profit_share_submit_task(share_id: int) -> str:
+    return services.profit_share_submit(share_id=share_id).status
+
+
 @app.task(name="billing.reconcile_tenant")
 def reconcile_tenant_task() -> dict:
     result = services.reconcile()
-    return {"payments": result.payments, "refunds": result.refunds, "withdrawals": result.withdrawals}
+    return {"payments": result.payments, "refunds": result.refunds, "withdrawals": result.withdrawals,
+            "profit_shares": result.profit_shares}
 
 
 @app.task(name="billing.bills_reconcile")
@@ -44,5 +50,5 @@ def bills_reconcile_task() -> str | None:
 __all__ = [
     "bills_reconcile_task",
     "payment_sync_task", "payment_refund_submit_task", "withdrawal_submit_task",
-    "reconcile_tenant_task", "owner_payout_submit_task",
+    "reconcile_tenant_task", "owner_payout_submit_task", "profit_share_submit_task",
 ]

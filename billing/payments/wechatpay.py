@@ -217,6 +217,12 @@ class Gateway:
                 return None
             raise
 
+    def profit_sharing_unfreeze(self, *, transaction_id: str, out_order_no: str,
+                                description: str) -> dict[str, Any]:
+        """解冻剩余资金: release what is still frozen for splitting to the merchant."""
+        return self._call("profitsharing_unfreeze", transaction_id=transaction_id,
+                          out_order_no=out_order_no, description=description[:80])
+
     def profit_sharing_unsplit(self, transaction_id: str) -> int:
         """Fen of the transaction still frozen for splitting."""
         return int(self._call("profitsharing_amount_query", transaction_id=transaction_id)["unsplit_amount"])
@@ -227,8 +233,18 @@ class Gateway:
         checked against its SHA1 and decoded: WeChat's CSV text. None when WeChat has no
         bill for the day (NO_STATEMENT_EXIST: nothing happened). Raises PayError (code
         ``BILL_HASH_MISMATCH`` when the file does not match its hash)."""
+        return self._bill("trade_bill", bill_date=bill_date, bill_type="ALL", tar_type="GZIP")
+
+    def fundflow_bill(self, bill_date: str) -> str | None:
+        """The fund-flow bill (资金账单) of the basic account for one China-time day
+        ``YYYY-MM-DD``: every movement of the merchant's money (payments in, fees, refunds,
+        transfers, 分账 out), downloaded, SHA1-checked and decoded as for ``trade_bill``. None
+        when WeChat has no bill for the day. Raises PayError."""
+        return self._bill("fundflow_bill", bill_date=bill_date, account_type="BASIC", tar_type="GZIP")
+
+    def _bill(self, method: str, **kwargs: Any) -> str | None:
         try:
-            meta = self._call("trade_bill", bill_date=bill_date, bill_type="ALL", tar_type="GZIP")
+            meta = self._call(method, **kwargs)
         except PayError as exc:
             if exc.code == "NO_STATEMENT_EXIST":
                 return None

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Member
 from evplatform.queue import task_queue_on_commit
+from settlement import splits
 from stations.models import Connector, Station
 
 from .. import funds, port
@@ -267,7 +268,11 @@ def order_prepay_create(*, member: Member, connector: Connector, amount: Decimal
     _check_member(member)
     _check_connector(connector, member)
     number = _new_order_number(timezone.now())
-    start = billing_services.prepay_create(member=member, amount=amount, order_ref=number)
+    # The station's split rule may ask for WeChat 分账 of pay-per-order payments.
+    sharing = splits.profit_sharing_in_force(
+        station_id=connector.pile.station_id, pile_id=connector.pile_id, at=timezone.now())
+    start = billing_services.prepay_create(
+        member=member, amount=amount, order_ref=number, profit_sharing=sharing)
     return number, start.pay_params
 
 

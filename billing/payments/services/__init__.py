@@ -18,6 +18,7 @@ from __future__ import annotations
 from ..wechatpay import NotifyRejected
 from .bills import bill_reconcile, bills_reconcile_due, parse_trade_bill
 from .common import BillingError, NotificationMismatch
+from .fundflow import fundflow_reconcile, parse_fundflow_bill
 from .notifications import notification_handle
 from .payments import (
     PaymentStart,
@@ -30,6 +31,13 @@ from .payments import (
     top_up_create,
 )
 from .payouts import owner_payout_apply, owner_payout_submit, owner_payout_sync
+from .profit_sharing import (
+    profit_share_apply,
+    profit_share_open,
+    profit_share_order_refunded,
+    profit_share_submit,
+    profit_share_sync,
+)
 from .reconcile import reconcile
 from .refunds import (
     payment_refund_apply,
@@ -75,7 +83,14 @@ __all__ = [
     "bill_reconcile",
     "bills_reconcile_due",
     "parse_trade_bill",
+    "fundflow_reconcile",
+    "parse_fundflow_bill",
     "owner_payout_submit",
     "owner_payout_sync",
     "owner_payout_apply",
+    "profit_share_open",
+    "profit_share_submit",
+    "profit_share_sync",
+    "profit_share_apply",
+    "profit_share_order_refunded",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -29,7 +29,8 @@ from settlement.statements import operator_zone
 
 from ..models import BillCheck, BillMismatch, Payment, PaymentRefund
 from ..wechatpay import PayError
-from .common import _gateway
+from .common import _day_bounds, _gateway
+from .fundflow import fundflow_reconcile
 
 K = BillMismatch.Kind
 
@@ -74,12 +75,6 @@ def parse_trade_bill(text: str) -> list[BillLine]:
     return lines
 
 
-def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    zone = operator_zone()
-    start = datetime.combine(day, time(0), zone)
-    return start, start + timedelta(days=1)
-
-
 ACTIONS = {
     (K.NOT_IN_RECORDS, "pay"): _("WeChat received a payment we have no record of: look the order "
                                  "up in the WeChat Pay merchant platform; refund it if it is not ours."),
@@ -112,7 +107,7 @@ def bill_reconcile(*, day: date) -> BillCheck:
         text = _gateway().trade_bill(day.isoformat())
     except PayError as exc:
         check, _created = BillCheck.objects.update_or_create(
-            bill_date=day, defaults={"status": BillCheck.Status.FAILED, "error": str(exc)[:200]},
+            bill_date=day, bill_type=BillCheck.BillType.TRADE, defaults={"status": BillCheck.Status.FAILED, "error": str(exc)[:200]},
         )
         return check
     return _match(day, parse_trade_bill(text) if text is not None else None)
@@ -126,7 +121,7 @@ def _match(day: date, lines: list[BillLine] | None) -> BillCheck:
         status=PaymentRefund.Status.SUCCESS, finished_at__gte=start, finished_at__lt=end
     )
     check, _created = BillCheck.objects.select_for_update().get_or_create(
-        bill_date=day, defaults={"status": BillCheck.Status.MATCHED}
+        bill_date=day, bill_type=BillCheck.BillType.TRADE, defaults={"status": BillCheck.Status.MATCHED}
     )
     check.mismatches.all().delete()
     lines = lines or []
@@ -183,10 +178,14 @@ def _match(day: date, lines: list[BillLine] | None) -> BillCheck:
 
 
 def bills_reconcile_due(*, now: datetime | None = None) -> BillCheck | None:
-    """The daily job for one operator: check yesterday's bill (operator-local) unless it was
-    already checked without a download failure. None when there is nothing to do."""
+    """The daily job for one operator: check yesterday's trade bill and fund-flow bill
+    (operator-local) unless each was already checked without a download failure. Returns
+    the trade bill's check (None when it had nothing to do)."""
     yesterday = (now or timezone.now()).astimezone(operator_zone()).date() - timedelta(days=1)
-    done = BillCheck.objects.filter(bill_date=yesterday).exclude(status=BillCheck.Status.FAILED)
-    if done.exists():
+    done = set(BillCheck.objects.filter(bill_date=yesterday).exclude(status=BillCheck.Status.FAILED)
+               .values_list("bill_type", flat=True))
+    if BillCheck.BillType.FUNDFLOW not in done:
+        fundflow_reconcile(day=yesterday)
+    if BillCheck.BillType.TRADE in done:
         return None
     return bill_reconcile(day=yesterday)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import date, datetime, time, timedelta
 
 from django.db import connection
 from django.db.models import Model
@@ -60,3 +61,11 @@ def _flag(model: type[Model], pk: int, reason: str) -> None:
     # Committed on its own: a mismatch must stay visible although the notification fails.
     model.objects.filter(pk=pk).update(flagged=True, flag_reason=reason[:200])
     logger.error("%s %s flagged: %s", model.__name__, pk, reason)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The operator-local day ``day`` as [start, end) aware datetimes (bill days)."""
+    from settlement.statements import operator_zone
+
+    start = datetime.combine(day, time(0), operator_zone())
+    return start, start + timedelta(days=1)

@@ -63,10 +63,14 @@ def top_up_create(*, member: Member, amount: Decimal) -> PaymentStart:
     )
 
 
-def prepay_create(*, member: Member, amount: Decimal, order_ref: str) -> PaymentStart:
+def prepay_create(
+    *, member: Member, amount: Decimal, order_ref: str, profit_sharing: bool = False
+) -> PaymentStart:
     """Pay-per-order: start a prepayment of ``amount`` yuan for charging order
     ``order_ref``. Asking again for the same order and amount while it is unpaid gives
-    fresh ``wx.requestPayment`` parameters for the same payment.
+    fresh ``wx.requestPayment`` parameters for the same payment. With ``profit_sharing``
+    the payment is made for WeChat 分账 (``settle_info.profit_sharing``; see
+    ``profit_sharing``).
 
     Raises BillingError ``amount_out_of_range``, ``prepay_exists`` (409: already paid, or
     pending with another amount), and those of :func:`top_up_create`.
@@ -95,6 +99,7 @@ def prepay_create(*, member: Member, amount: Decimal, order_ref: str) -> Payment
         amount=amount,
         order_ref=order_ref,
         description=_("Charging prepayment"),
+        profit_sharing=profit_sharing,
     )
 
 
@@ -131,7 +136,7 @@ def purchase_create(*, member: Member, amount: Decimal, order_ref: str, descript
 
 def _payment_start(
     *, member: Member, purpose: str, amount: Decimal, description: str,
-    bonus: Decimal = ZERO, order_ref: str = "",
+    bonus: Decimal = ZERO, order_ref: str = "", profit_sharing: bool = False,
 ) -> PaymentStart:
     gateway = _gateway()
     policy = ledger.money_policy()
@@ -145,6 +150,7 @@ def _payment_start(
         appid=gateway.appid,
         mchid=gateway.mchid,
         openid=member.openid,
+        profit_sharing=profit_sharing,
         expires_at=timezone.now() + timedelta(minutes=policy.payment_expire_minutes),
     )
     return _payment_prepay(payment, description=description, gateway=gateway)
@@ -161,6 +167,7 @@ def _payment_prepay(
             total_fen=to_fen(payment.amount),
             openid=payment.openid,
             expires_at=payment.expires_at,
+            profit_sharing=payment.profit_sharing,
         )
     except PayError as exc:
         payment.last_error = str(exc)[:200]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from settlement.models import Payout
 
-from ..models import Payment, PaymentRefund, Withdrawal
+from ..models import Payment, PaymentRefund, ProfitShare, Withdrawal
 from .payments import payment_sync
 from .payouts import owner_payout_sync
+from .profit_sharing import profit_share_sync
 from .refunds import payment_refund_sync
 from .withdrawals import withdrawal_sync
 
@@ -22,6 +24,7 @@ class ReconcileResult:
     refunds: int = 0
     withdrawals: int = 0
     payouts: int = 0
+    profit_shares: int = 0
 
 
 def reconcile(*, older_than: timedelta = timedelta(minutes=2)) -> ReconcileResult:
@@ -46,4 +49,13 @@ def reconcile(*, older_than: timedelta = timedelta(minutes=2)) -> ReconcileResul
     ).values_list("pk", flat=True):
         owner_payout_sync(payout_id=payout_id)
         result.payouts += 1
+    # 分账: open ones due (sent a minute after payment, then queried), and the frozen funds of
+    # those that will not be split.
+    for share_id in ProfitShare.objects.filter(
+        Q(status__in=ProfitShare.OPEN) | Q(unfrozen=False, status__in=[
+            ProfitShare.Status.SKIPPED, ProfitShare.Status.FAILED, ProfitShare.Status.CANCELLED]),
+        not_before__lt=timezone.now(),
+    ).values_list("pk", flat=True):
+        profit_share_sync(share_id=share_id)
+        result.profit_shares += 1
     return result

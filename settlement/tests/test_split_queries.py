@@ -1,0 +1,105 @@
+"""The cost of splitting an order at settlement: few queries, the rule from the per-process
+cache while no newer version exists (benchmarks/settlement.py times it)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from settlement import services as ledger
+from settlement import splits
+from settlement.models import Account, OrderSplit, Posting, SplitLine, SplitShare
+from settlement.selectors import ledger_check
+
+D = Decimal
+P = SplitShare.Kind.PERCENT
+
+
+def _rule(station, *shares, pile=None, at=None):
+    return splits.split_rule_create(
+        station_id=station.pk, pile_id=pile.pk if pile else None,
+        effective_from=at or timezone.now() - timedelta(days=1),
+        shares=[splits.ShareInput(o.pk, k, D(v)) for o, k, v in shares],
+    )
+
+
+def _settle(member, connector, no: str, paid="15.00"):
+    with transaction.atomic():
+        ledger.order_charge(member=member, amount=D(paid), key=f"order:{no}:charge", ref=no)
+        with CaptureQueriesContext(connection) as queries:
+            split = splits.order_split_settle(
+                order_ref=no, station_id=connector.pile.station_id, pile_id=connector.pile_id,
+                started_at=timezone.now(), paid=D(paid), electricity=D("10.00"),
+                service=D("5.00"), discount=D("0"), energy_kwh=D("10"),
+                energy_by_period={"peak": "4", "flat": "6"},
+            )
+    return split, [q["sql"] for q in queries.captured_queries]
+
+
+def test_split_costs_three_queries_once_the_rule_is_cached(funded, connector, owner, owner2):
+    _rule(connector.pile.station, (owner, P, "40"), (owner2, P, "10"))
+    _settle(funded, connector, "Q0")  # reads the rule (and makes the owners' accounts)
+    split, sql = _settle(funded, connector, "Q1")
+    # Already split?  Lock the accounts.  Posting + entries + balances + split + lines.
+    assert len(sql) == 3, sql
+    split.refresh_from_db()
+    assert (split.base, split.owners_total, split.operator_part) == (D("5.00"), D("2.50"), D("2.50"))
+    posting = Posting.objects.get(key="order:Q1:split")
+    assert split.posting_id == posting.pk and posting.kind == Posting.Kind.ORDER_SPLIT
+    assert sorted(posting.entries.values_list("amount", flat=True)) == [D("-2.00"), D("-0.50"), D("2.50")]
+    assert sorted(SplitLine.objects.filter(split=split).values_list("amount", flat=True)) == [D("0.50"), D("2.00")]
+    assert ledger.owner_account(owner.pk).balance == D("4.00")  # two orders of 2.00
+    assert ledger_check().ok
+
+
+def test_a_repeated_split_is_one_query_and_writes_nothing(funded, connector, owner):
+    _rule(connector.pile.station, (owner, P, "40"))
+    first, _sql = _settle(funded, connector, "Q2")
+    again, sql = _settle(funded, connector, "Q2")
+    assert again.pk == first.pk and len(sql) == 1
+    assert Posting.objects.filter(key="order:Q2:split").count() == 1
+    assert ledger.owner_account(owner.pk).balance == D("2.00")
+
+
+def test_a_new_rule_version_applies_to_the_next_order_despite_the_cache(funded, connector, owner, owner2):
+    station = connector.pile.station
+    first = _rule(station, (owner, P, "40"))
+    assert _settle(funded, connector, "Q3")[0].rule_id == first.pk
+    second = _rule(station, (owner2, P, "20"), at=timezone.now() - timedelta(seconds=1))
+    split, _sql = _settle(funded, connector, "Q4")
+    assert split.rule_id == second.pk and split.owners_total == D("1.00")
+    # A pile's own rule then wins over the station's, also through the cache.
+    third = _rule(station, (owner, P, "10"), pile=connector.pile, at=timezone.now() - timedelta(seconds=1))
+    assert _settle(funded, connector, "Q5")[0].rule_id == third.pk
+
+
+def test_a_rule_from_another_process_is_seen_through_the_shared_generation(funded, connector, owner, owner2):
+    station = connector.pile.station
+    _rule(station, (owner, P, "40"))
+    _settle(funded, connector, "Q6")
+    # Another process writes a version: this process's copy is stale until the shared token
+    # moves (which split_rule_create does) — here it is written behind the cache's back.
+    stale = splits._RULES[(connection.schema_name, station.pk)]
+    newer = _rule(station, (owner2, P, "30"), at=timezone.now() - timedelta(seconds=1))
+    splits._RULES[(connection.schema_name, station.pk)] = stale
+    assert _settle(funded, connector, "Q7")[0].rule_id == newer.pk  # the token had moved
+    # Redis lost everything: a fresh token, one re-read, the same answer.
+    cache.delete(splits._GENERATION_KEY)
+    assert _settle(funded, connector, "Q8")[0].rule_id == newer.pk
+
+
+def test_commission_only_and_free_orders(funded, connector, tenant):
+    before = tenant.commission_percent
+    tenant.commission_percent = D("10")
+    try:
+        split, _sql = _settle(funded, connector, "Q9")
+        assert split.rule_id is None and split.commission == D("1.50")
+        free, _sql = _settle(funded, connector, "Q10", paid="0.00")
+        assert free.commission == D("0.00") and free.posting_id is None
+        assert OrderSplit.objects.filter(order_ref="Q10").exists()
+        assert ledger.system_account(Account.Kind.COMMISSION).balance == D("1.50")
+    finally:
+        tenant.commission_percent = before
