@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from tenants.crypto import mask
+from evplatform.crypto import mask
 
 from . import convert, pushes
 from .models import Partner, Push, RemoteConnector, RemoteStation

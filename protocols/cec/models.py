@@ -23,7 +23,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tenants.crypto import EncryptedTextField
+from evplatform.crypto import EncryptedTextField
 
 from .codec import Secrets
 

@@ -112,7 +112,7 @@ class Command(BaseCommand):
                               f"{'enabled' if p.enabled else 'disabled'}\t{p.base_url}")
 
     def do_show(self, o):
-        from tenants.crypto import mask
+        from evplatform.crypto import mask
 
         p = self._partner(o)
         self.stdout.write(json.dumps({
