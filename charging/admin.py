@@ -27,6 +27,7 @@ from .models import (
     QueueEntry,
     RecordPeriod,
     Reservation,
+    RoamingOrder,
     StopReason,
     TransactionRecord,
 )
@@ -543,3 +544,29 @@ class MemberCredentialAdmin(admin.ModelAdmin):
 class ChargingPolicyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return not ChargingPolicy.objects.exists()
+
+
+@admin.register(RoamingOrder)
+class RoamingOrderAdmin(admin.ModelAdmin):
+    """Our members' charges on interconnection partners' piles (read-only: the partner's
+    notifications and bill write them). Operator staff only: no station of ours is
+    involved, so station owners see none."""
+
+    list_display = ["number", "member", "partner_name", "station_name", "state", "energy_kwh",
+                    "total_amount", "paid_amount", "dispute", "created_at"]
+    list_filter = ["state", "partner_name"]
+    search_fields = ["number", "seq", "member__phone", "connector_code"]
+    readonly_fields = [f.name for f in RoamingOrder._meta.fields]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("member")
+        return queryset if station_selectors.sees_all_stations(request.user) else queryset.none()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

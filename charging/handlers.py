@@ -260,6 +260,42 @@ def _partner_stop(request: port.PartnerStop) -> port.PartnerOrderReply:
     return partners.partner_stop(request)
 
 
+def _partner_stations(event: port.PartnerStationsPulled) -> int:
+    from stations import services
+
+    return services.partner_stations_save(
+        partner=event.partner, partner_name=event.partner_name,
+        our_operator_id=event.our_operator_id, at=event.at,
+        stations=[services.PartnerStationData(
+            station_id=s.station_id, name=s.name, address=s.address, latitude=s.latitude,
+            longitude=s.longitude, status=s.status, price_note=s.price_note,
+            opening_hours=s.opening_hours, phone=s.phone,
+            connectors=tuple(services.PartnerConnectorData(
+                connector_id=c.connector_id, equipment_id=c.equipment_id,
+                connector_type=c.connector_type, power_kw=c.power_kw, status=str(c.status))
+                for c in s.connectors))
+            for s in event.stations])
+
+
+def _partner_connector(event: port.PartnerConnectorChanged) -> bool:
+    from stations import services
+
+    return services.partner_connector_status_save(
+        partner=event.partner, connector_id=event.connector_id, status=str(event.status), at=event.at)
+
+
+def _roaming(name: str) -> Callable[[Any], Any]:
+    """The handler that calls ``charging.roaming.<name>`` with the message."""
+
+    def handler(message):
+        from . import roaming
+
+        return getattr(roaming, name)(message)
+
+    handler.__name__ = f"_roaming_{name}"
+    return handler
+
+
 def _partner_balance(query: port.PartnerBalanceQuery):
     from settlement import selectors
 
@@ -291,6 +327,15 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PartnerStart: _partner_start,
     port.PartnerStop: _partner_stop,
     port.PartnerBalanceQuery: _partner_balance,
+    # interconnection the other way: our members on partners' piles
+    port.PartnerStationsPulled: _partner_stations,
+    port.PartnerConnectorChanged: _partner_connector,
+    port.RoamingOrdersQuery: _roaming("roaming_orders"),
+    port.RoamingStarted: _roaming("roaming_started"),
+    port.RoamingProgress: _roaming("roaming_progress"),
+    port.RoamingStopped: _roaming("roaming_stopped"),
+    port.RoamingBill: _roaming("roaming_bill"),
+    port.RoamingReconcile: _roaming("roaming_reconcile"),
 }
 
 

@@ -586,3 +586,75 @@ class MemberCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.value}"
+
+
+class RoamingOrder(models.Model):
+    """Our member's charge on an interconnection partner's pile (T/CEC, we are the
+    customer-owning operator): started and stopped through the partner's platform, followed
+    by its notifications, billed once to the member's wallet from the partner's final order.
+
+    ``seq`` is our StartChargeSeq (our OperatorID at the partner + 18 digits). Money yuan
+    (2 dp), energy kWh, times UTC. The member's balance is held at start and the hold is
+    consumed when the partner's bill arrives (or released when the start fails).
+    """
+
+    class State(models.TextChoices):
+        STARTING = "starting", _("Starting")
+        CHARGING = "charging", _("Charging")
+        STOPPING = "stopping", _("Stopping")
+        FINISHED = "finished", _("Finished, waiting for the partner's bill")
+        SETTLED = "settled", _("Settled")
+        FAILED = "failed", _("Failed")
+
+    number = models.CharField(_("order number"), max_length=32, unique=True)
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="roaming_orders",
+        verbose_name=_("member"),
+    )
+    partner = models.CharField(_("partner platform"), max_length=9, db_index=True)
+    partner_name = models.CharField(_("partner"), max_length=100, blank=True)
+    seq = models.CharField(_("StartChargeSeq"), max_length=27, unique=True)
+    connector = models.ForeignKey(
+        "stations.PartnerConnector", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("partner connector"),
+    )
+    connector_code = models.CharField(_("partner's connector ID"), max_length=50)
+    station_name = models.CharField(_("station"), max_length=100, blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.STARTING, db_index=True
+    )
+    hold_amount = models.DecimalField(_("funds held"), max_digits=10, decimal_places=2, default=ZERO)
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4, default=Decimal("0"))
+    electricity_amount = models.DecimalField(_("electricity"), max_digits=10, decimal_places=2, default=ZERO)
+    service_amount = models.DecimalField(_("service"), max_digits=10, decimal_places=2, default=ZERO)
+    total_amount = models.DecimalField(_("total"), max_digits=10, decimal_places=2, default=ZERO)
+    paid_amount = models.DecimalField(_("paid"), max_digits=10, decimal_places=2, default=ZERO)
+    soc_percent = models.PositiveSmallIntegerField(_("SOC (%)"), null=True, blank=True)
+    fail_reason = models.SmallIntegerField(
+        _("partner's FailReason"), null=True, blank=True,
+        help_text=_("-1: the partner could not be reached."),
+    )
+    stop_reason = models.PositiveSmallIntegerField(_("partner's StopReason"), null=True, blank=True)
+    bill = models.JSONField(_("partner's final order"), null=True, blank=True)
+    dispute = models.CharField(
+        _("reconciliation"), max_length=120, blank=True,
+        help_text=_("What the partner's daily reconciliation disagreed on (empty: nothing)."),
+    )
+    reconciled_at = models.DateTimeField(_("reconciled"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    stop_requested_at = models.DateTimeField(_("stop requested"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled"), null=True, blank=True, db_index=True)
+    last_progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order on a partner's pile")
+        verbose_name_plural = _("orders on partners' piles")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+ROAMING_ACTIVE = (RoamingOrder.State.STARTING, RoamingOrder.State.CHARGING, RoamingOrder.State.STOPPING)

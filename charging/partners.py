@@ -47,7 +47,7 @@ def _station(s: Station) -> port.StationView:
                 connectors=tuple(
                     port.ConnectorView(
                         connector_no=c.number, name=f"{p.name or p.code}-{c.number}",
-                        status=_status(c, p), connector_type=c.connector_type,
+                        status=_status(c, p, s), connector_type=c.connector_type,
                         power_kw=c.rated_power_kw, voltage_v=c.rated_voltage_v,
                         current_a=c.rated_current_a, status_changed_at=c.status_changed_at,
                     )
@@ -59,9 +59,18 @@ def _station(s: Station) -> port.StationView:
     )
 
 
-def _status(connector: Connector, pile: Pile) -> port.ConnectorStatus:
+# A station staff closed, put into maintenance or still build: its connectors cannot serve.
+_OUT_OF_SERVICE = (Station.Status.BUILDING, Station.Status.CLOSED, Station.Status.MAINTENANCE)
+
+
+def _status(connector: Connector, pile: Pile, station: Station | None = None) -> port.ConnectorStatus:
+    """The connector's status as partners see it: offline with its pile; ``fault`` (not
+    usable) while staff keep the pile disabled (e.g. in maintenance) or the station closed,
+    in maintenance or under construction; else what the pile reported."""
     if not pile.online:
         return port.ConnectorStatus.OFFLINE
+    if not pile.enabled or (station is not None and station.status in _OUT_OF_SERVICE):
+        return port.ConnectorStatus.FAULT
     try:
         return port.ConnectorStatus(connector.status)
     except ValueError:

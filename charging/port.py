@@ -858,3 +858,196 @@ class PartnerBalanceQuery:
     Answered with yuan (Decimal, 2 dp; 0 when nothing)."""
 
     partner: str
+
+
+# --- interconnection, the other way: our members charge on partners' piles -------------
+# The CEC client pulls an infrastructure partner's stations and hands them to the domain;
+# the partner's notifications about our member's order arrive as the events below; the
+# domain asks the protocol to start and stop through Celery tasks named in
+# ``charging.roaming`` (``cec.roaming_start``, ``cec.roaming_stop``).
+
+
+@dataclass(frozen=True)
+class PartnerConnectorInfo:
+    """One connector of a partner station: ``connector_type`` the CEC ConnectorType code,
+    power kW, ``status`` in the platform's words."""
+
+    connector_id: str
+    equipment_id: str
+    connector_type: int
+    power_kw: Decimal
+    status: ConnectorStatus
+
+
+@dataclass(frozen=True)
+class PartnerStationInfo:
+    """One station of a partner (GCJ-02 degrees; ``status`` the CEC StationStatus code;
+    ``price_note`` the partner's own price text)."""
+
+    station_id: str
+    name: str
+    address: str
+    latitude: Decimal | None
+    longitude: Decimal | None
+    status: int
+    price_note: str
+    opening_hours: str
+    phone: str
+    connectors: tuple[PartnerConnectorInfo, ...]
+
+
+@dataclass(frozen=True)
+class PartnerStationsPulled:
+    """Everything infrastructure partner ``partner`` (OperatorID) publishes now: its stations
+    replace what we showed of it (an empty tuple removes them all). ``our_operator_id`` is
+    ours at that partner. Answered with the number of stations kept."""
+
+    partner: str
+    partner_name: str
+    our_operator_id: str
+    stations: tuple[PartnerStationInfo, ...]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PartnerConnectorChanged:
+    """A partner's connector changed status (its ``notification_stationStatus``). Answered
+    with True, or False when the connector is unknown."""
+
+    partner: str
+    connector_id: str
+    status: ConnectorStatus
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RoamingOrderView:
+    """Our member's order on a partner's pile as the protocol needs it: ``seq`` our
+    StartChargeSeq (27 characters), ``state`` the order state's value (starting, charging,
+    stopping, finished, settled, failed), money yuan 2 dp, energy kWh."""
+
+    id: int
+    number: str
+    partner: str
+    seq: str
+    connector_id: str
+    state: str
+    created_at: datetime
+    energy_kwh: Decimal
+    total_yuan: Decimal
+    settled_at: datetime | None = None
+    stop_requested_at: datetime | None = None
+    last_heard_at: datetime | None = None  # the partner's latest figures (else the start)
+
+
+@dataclass(frozen=True)
+class RoamingOrdersQuery:
+    """Roaming orders by id (``order_ids``), or of ``partner`` settled in [``settled_from``,
+    ``settled_to``), or still running (``active``: starting, charging, stopping). Answered
+    with ``tuple[RoamingOrderView]`` ordered by id."""
+
+    order_ids: tuple[int, ...] | None = None
+    partner: str = ""
+    settled_from: datetime | None = None
+    settled_to: datetime | None = None
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class RoamingStarted:
+    """The partner's answer to our start (``query_start_charge``, or later its
+    ``notification_start_charge_result``): ``accepted`` or not, with its FailReason
+    (``fail_reason`` -1: the partner could not be reached). Answered with True when the
+    order is ours (``partner`` + ``seq``), else False."""
+
+    partner: str
+    seq: str
+    accepted: bool
+    charging: bool = False  # the partner says it is already charging (StartChargeSeqStat 2)
+    fail_reason: int = 0
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RoamingProgress:
+    """The partner's ChargeStatus for our order (``notification_equip_charge_status``, or
+    our ``query_equip_charge_status``): energy kWh, money yuan so far. ``ended`` when its
+    StartChargeSeqStat says the session is over. Answered with True when known."""
+
+    partner: str
+    seq: str
+    at: datetime
+    energy_kwh: Decimal
+    electricity_yuan: Decimal
+    service_yuan: Decimal
+    total_yuan: Decimal
+    soc_percent: int | None = None
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class RoamingStopped:
+    """The partner's answer to our stop (``query_stop_charge`` or
+    ``notification_stop_charge_result``): ``accepted`` (stopping or stopped) or refused
+    with its FailReason (3: already stopped). Answered with True when known."""
+
+    partner: str
+    seq: str
+    accepted: bool
+    fail_reason: int = 0
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RoamingBill:
+    """The partner's final order (``notification_charge_order_info``): kWh, yuan, the
+    StopReason code, and the bill as received (kept on the order). Answered with
+    :class:`RoamingBillResult`."""
+
+    partner: str
+    seq: str
+    started_at: datetime | None
+    stopped_at: datetime | None
+    energy_kwh: Decimal
+    electricity_yuan: Decimal
+    service_yuan: Decimal
+    total_yuan: Decimal
+    stop_reason: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoamingBillResult:
+    """``confirmed`` (billed now or before, never twice), or not with ``dispute`` ("unknown":
+    no such order of ours; "changed": billed before with other figures)."""
+
+    confirmed: bool
+    dispute: str = ""
+
+
+@dataclass(frozen=True)
+class RoamingCheckLine:
+    """One order in a partner's reconciliation (``check_charge_orders``): its
+    StartChargeSeq, kWh and yuan as the partner has them."""
+
+    seq: str
+    energy_kwh: Decimal
+    total_yuan: Decimal
+
+
+@dataclass(frozen=True)
+class RoamingReconcile:
+    """Infrastructure partner ``partner``'s day of our members' orders. Answered with
+    ``tuple[RoamingDispute]``: the lines we disagree with (empty: all agree)."""
+
+    partner: str
+    lines: tuple[RoamingCheckLine, ...]
+
+
+@dataclass(frozen=True)
+class RoamingDispute:
+    """A line we disagree with, and why (the CEC DisputeReason: 1 no such order, 2 money
+    differs, 3 energy differs)."""
+
+    line: RoamingCheckLine
+    reason: int

@@ -1,6 +1,8 @@
 """The demo operator's interconnection partner: the fake CEC peer (``python -m
-fakes.cec_peer``, started by ``make run``) as aggregator and regulator, seeing every
-station. Development wiring only."""
+fakes.cec_peer``, started by ``make run``) as aggregator, regulator and infrastructure
+partner: it sees every station of ours, and its own demo station is pulled into our station
+search (beat ``cec-partner-stations``) for our members to charge on. Development wiring
+only."""
 
 from __future__ import annotations
 
@@ -22,5 +24,5 @@ def demo_partner_configure(*, url: str = DEMO_CEC_URL) -> None:
         "in_operator_secret": s, "in_data_secret": s, "in_data_iv": s, "in_sig_secret": s,
         "out_operator_secret": s, "out_data_secret": s, "out_data_iv": s, "out_sig_secret": s,
         "base_url": url, "path_prefix": "/evcs/v1/", "is_customer_operator": True,
-        "is_regulator": True, "all_stations": True, "enabled": True,
+        "is_regulator": True, "is_infrastructure": True, "all_stations": True, "enabled": True,
     })

@@ -226,6 +226,10 @@ CEC_RETRY_DELAYS_S = tuple(
     int(x) for x in env_str("CEC_RETRY_DELAYS_S", "15,60,300,1800,3600").split(",") if x.strip()
 )
 CEC_HTTP_TIMEOUT_S = env_int("CEC_HTTP_TIMEOUT_S", 10)
+# check_charge_orders goes out for the previous day between these China-time hours
+# ([first, last), "0-3": 00:00–03:00, what city platforms' profiles expect); the beat job
+# looks every CEC_CHECK_ORDERS_SECONDS and sends once per day inside the window.
+CEC_CHECK_ORDERS_HOURS = tuple(int(h) for h in env_str("CEC_CHECK_ORDERS_HOURS", "0-3").split("-", 1))
 CELERY_BEAT_SCHEDULE: dict = {
     # Today's statistics: faults, offline time, members and wallets (orders update theirs
     # as they settle).
@@ -328,7 +332,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "cec-check-orders": {
         "task": "evplatform.fan_out",
-        "schedule": env_int("CEC_CHECK_ORDERS_SECONDS", 86400),
+        "schedule": env_int("CEC_CHECK_ORDERS_SECONDS", 900),
         "args": ["cec.check_orders"],
     },
 }

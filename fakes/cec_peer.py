@@ -14,7 +14,13 @@ As the partner we push to (``{prefix}`` default ``/evcs/v1/``):
   (4002 otherwise), a good Sig (4001) and decryptable Data (4004); each message received is
   kept in ``received`` (interface, data) and answered with the standard's success fields.
 - As an infrastructure partner: ``query_stations_info`` (paged) and ``query_station_status``
-  over ``stations`` (one demo station, two connectors) and ``statuses``.
+  over ``stations`` (one demo station, two connectors) and ``statuses``;
+  ``query_start_charge`` / ``query_stop_charge`` / ``query_equip_charge_status`` over
+  ``sessions`` (a start on an idle connector is accepted, ``refuse_starts`` refuses all).
+  :meth:`CecPeer.push` sends the platform what an infrastructure partner pushes (start and
+  stop results, charge status, the final order, check_charge_orders) with the set the
+  platform issued to it (:meth:`CecPeer.push_target`); :meth:`CecPeer.charge_status` and
+  :meth:`CecPeer.order_info` build the payloads.
 - ``/_fake/failures`` as the other fakes (timeouts, resets, errors); ``revoke_tokens()``
   forgets every token (the next call gets 4002); ``GET /_fake/received`` lists messages.
 
@@ -77,6 +83,54 @@ DEMO_STATION = {
 }
 
 
+def _urllib_post(url: str, body: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a local fake
+        return response.status, json.loads(response.read())
+
+
+def _start(peer: CecPeer, d: dict[str, Any]) -> dict[str, Any]:
+    """query_start_charge on one of its connectors: FailReason 1 unknown connector, 4 busy,
+    or ``refuse_starts``; a repeated StartChargeSeq gets the same answer."""
+    seq, cid = d.get("StartChargeSeq", ""), d.get("ConnectorID", "")
+    answer = {"StartChargeSeq": seq, "ConnectorID": cid}
+    if seq in peer.sessions:
+        return answer | {"StartChargeSeqStat": 1, "SuccStat": 0, "FailReason": 0}
+    if cid not in peer.statuses:
+        return answer | {"StartChargeSeqStat": 5, "SuccStat": 1, "FailReason": 1}
+    if peer.refuse_starts or peer.statuses[cid] not in (1, 2):
+        return answer | {"StartChargeSeqStat": 5, "SuccStat": 1, "FailReason": peer.refuse_starts or 4}
+    peer.statuses[cid] = 3
+    peer.sessions[seq] = {"ConnectorID": cid, "state": "charging",
+                          "StartTime": datetime.now().strftime("%Y-%m-%d %H:%M:%S")}
+    return answer | {"StartChargeSeqStat": 1, "SuccStat": 0, "FailReason": 0}
+
+
+def _stop(peer: CecPeer, d: dict[str, Any]) -> dict[str, Any]:
+    seq = d.get("StartChargeSeq", "")
+    session = peer.sessions.get(seq)
+    if session is None:
+        return {"StartChargeSeq": seq, "StartChargeSeqStat": 5, "SuccStat": 1, "FailReason": 1}
+    if session["state"] != "charging":
+        return {"StartChargeSeq": seq, "StartChargeSeqStat": 4, "SuccStat": 1, "FailReason": 3}
+    session["state"] = "stopping"
+    peer.statuses[session["ConnectorID"]] = 2
+    return {"StartChargeSeq": seq, "StartChargeSeqStat": 3, "SuccStat": 0, "FailReason": 0}
+
+
+def _status(peer: CecPeer, d: dict[str, Any]) -> dict[str, Any]:
+    seq = d.get("StartChargeSeq", "")
+    if seq not in peer.sessions:
+        return {"StartChargeSeq": seq, "StartChargeSeqStat": 5}
+    return peer.charge_status(seq, kwh=0, elec=0, service=0)
+
+
+# As an infrastructure partner: the platform starts, stops and follows its members' orders.
+INFRA = {"query_start_charge": _start, "query_stop_charge": _stop, "query_equip_charge_status": _status}
+
+
 def encrypt(plain: str, key: str, iv: str) -> str:
     padder = padding.PKCS7(128).padder()
     data = padder.update(plain.encode("utf-8")) + padder.finalize()
@@ -114,7 +168,13 @@ class CecPeer(FakeServer):
         # As an infrastructure partner: its stations (StationInfo) and connector statuses.
         self.stations: list[dict[str, Any]] = [DEMO_STATION]
         self.statuses: dict[str, int] = {"MA1FAKE01P0000101": 1, "MA1FAKE01P0000102": 3}
-        self.lock = threading.Lock()
+        # Sessions the platform started on its connectors: StartChargeSeq → session.
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.refuse_starts = 0  # FailReason to refuse every query_start_charge with (0: accept)
+        self.target: dict[str, str] = {}
+        self.transport = _urllib_post
+        self.platform_token = ""
+        self.lock = threading.RLock()  # the infrastructure handlers read sessions under it
 
     # --- as the partner we push to -------------------------------------------------------
     def _answer(self, ret: int, msg: str, data: Any = None) -> Reply:
@@ -179,6 +239,10 @@ class CecPeer(FakeServer):
                 for e in st["EquipmentInfos"] for c in e["ConnectorInfos"]]}
                 for st in self.stations if st["StationID"] in wanted]
             return self._answer(0, "", {"Total": len(infos), "StationStatusInfos": infos})
+        if interface in INFRA:
+            with self.lock:
+                self.received.append((interface, data))
+                return self._answer(0, "", INFRA[interface](self, data))
         ack = ACKS.get(interface)
         if ack is None:
             return self._answer(4004, f"unknown interface {interface}")
@@ -196,6 +260,79 @@ class CecPeer(FakeServer):
             route("POST", r"^/_fake/failures$", lambda r: control_failures(self, r)),
             route("DELETE", r"^/_fake/failures$", lambda r: control_failures(self, r)),
         ]
+
+    # --- as the infrastructure partner pushing to the platform -------------------------
+    def push_target(self, *, url: str, operator_secret: str, data_secret: str, data_iv: str,
+                    sig_secret: str, transport=None) -> None:
+        """Where and how this peer pushes to the platform: ``url`` up to and including the
+        platform's prefix (``http://host/evcs/v1/``), the set the platform issued to it;
+        ``transport(url, body_text, headers) -> (status, json)`` replaces real HTTP (a test
+        client), default urllib."""
+        self.target = {"url": url, "operator_secret": operator_secret, "data_secret": data_secret,
+                       "data_iv": data_iv, "sig_secret": sig_secret}
+        self.transport = transport or _urllib_post
+        self.platform_token = ""
+
+    def _post(self, interface: str, data: Any) -> dict[str, Any]:
+        t = self.target
+        body = self.request(data, data_secret=t["data_secret"], data_iv=t["data_iv"],
+                            sig_secret=t["sig_secret"])
+        headers = {"Content-Type": "application/json;charset=utf-8"}
+        if interface != "query_token":
+            headers["Authorization"] = f"Bearer {self.platform_token}"
+        _status, answer = self.transport(t["url"] + interface, json.dumps(body, ensure_ascii=False), headers)
+        return answer
+
+    def push(self, interface: str, data: Any) -> tuple[int, str, Any]:
+        """Push ``data`` to the platform's ``interface`` (a token fetched first, and again
+        once on Ret 4002); returns (Ret, Msg, data) of its signed answer."""
+        t = self.target
+        keys = {"data_secret": t["data_secret"], "data_iv": t["data_iv"], "sig_secret": t["sig_secret"]}
+        for _attempt in range(2):
+            if not self.platform_token:
+                ret, msg, tok = self.open(self._post("query_token", {
+                    "OperatorID": self.operator_id, "OperatorSecret": t["operator_secret"]}), **keys)
+                if ret != 0 or not tok or tok.get("SuccStat") != 0:
+                    return ret, msg, tok
+                self.platform_token = tok["AccessToken"]
+            answer = self._post(interface, data)
+            if answer.get("Ret") == 4002:
+                self.platform_token = ""
+                continue
+            if answer.get("Ret") != 0:
+                return answer["Ret"], answer.get("Msg", ""), None
+            return self.open(answer, **keys)
+        return 4002, "token refused", None
+
+    def session(self, seq: str) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.sessions[seq])
+
+    def charge_status(self, seq: str, *, kwh: float, elec: float, service: float, soc: int = 50,
+                      ended: bool = False) -> dict[str, Any]:
+        """The ChargeStatus of session ``seq`` with these running figures (kWh, yuan)."""
+        s = self.session(seq)
+        now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        return {"StartChargeSeq": seq, "StartChargeSeqStat": 4 if ended else 2,
+                "ConnectorID": s["ConnectorID"], "ConnectorStatus": 2 if ended else 3,
+                "CurrentA": 100.0, "VoltageA": 400.0, "Soc": soc, "StartTime": s["StartTime"],
+                "EndTime": now, "TotalPower": round(kwh, 2), "ElecMoney": round(elec, 2),
+                "SeviceMoney": round(service, 2), "TotalMoney": round(elec + service, 2),
+                "SumPeriod": 0, "ChargeDetails": []}
+
+    def order_info(self, seq: str, *, kwh: float, elec: float, service: float,
+                   stop_reason: int = 1) -> dict[str, Any]:
+        """The ChargeOrderInfo of session ``seq`` (one flat-price period)."""
+        s = self.session(seq)
+        now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        return {"StartChargeSeq": seq, "ConnectorID": s["ConnectorID"], "StartTime": s["StartTime"],
+                "EndTime": now, "TotalPower": round(kwh, 2), "TotalElecMoney": round(elec, 2),
+                "TotalSeviceMoney": round(service, 2), "TotalMoney": round(elec + service, 2),
+                "StopReason": stop_reason, "SumPeriod": 1,
+                "ChargeDetails": [{"DetailStartTime": s["StartTime"], "DetailEndTime": now,
+                                   "ElecPrice": 0.9, "SevicePrice": 0.6, "DetailPower": round(kwh, 2),
+                                   "DetailElecMoney": round(elec, 2),
+                                   "DetailSeviceMoney": round(service, 2)}]}
 
     # --- as the aggregator calling the platform ----------------------------------------
     def request(self, data: Any, *, data_secret: str, data_iv: str, sig_secret: str,

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts import audit
 from evplatform.errors import DomainError
 from stations.models import Fault, Pile
+from stations.services import station_availability_changed
 
 from .models import Alarm, Feedback, WorkOrder, WorkOrderNote
 
@@ -40,7 +41,10 @@ def _maintenance_sync(pile_id: int | None) -> None:
     if pile_id is None:
         return
     held = WorkOrder.objects.filter(pile_id=pile_id, pile_maintenance=True).exclude(status=S.CLOSED)
-    Pile.objects.filter(pk=pile_id).update(enabled=not held.exists())
+    enabled = not held.exists()
+    if Pile.objects.filter(pk=pile_id).exclude(enabled=enabled).update(enabled=enabled):
+        # In or out of maintenance: partners see its connectors unusable, or usable again.
+        station_availability_changed(Pile.objects.values_list("station_id", flat=True).get(pk=pile_id))
 
 
 def work_order_create(*, user, title: str, station=None, pile=None, kind: str = WorkOrder.Kind.MAINTENANCE,

@@ -106,6 +106,4 @@ from protocols.cec.models import (  # noqa: E402, F401
     IssuedToken,
     Partner,
     Push,
-    RemoteConnector,
-    RemoteStation,
 )

@@ -39,7 +39,8 @@ class Account(models.Model):
         COMMISSION = "platform_commission", _("Platform commission payable")
         PAYOUT_TRANSIT = "payout_in_transit", _("Owner payouts in transit")
         BANK = "bank", _("Bank account (offline transfers)")
-        # per interconnection partner platform (T/CEC): what its drivers' orders owe us
+        # per interconnection partner platform (T/CEC): what its drivers' orders owe us, less
+        # what our members' orders on its piles owe it (one net position per partner)
         PARTNER_RECEIVABLE = "partner_receivable", _("Partner platform receivable")
 
     DEBIT_NORMAL = {
@@ -106,6 +107,7 @@ class Posting(models.Model):
         HOLD_RELEASE = "hold_release", _("Held funds released")
         ORDER_CHARGE = "order_charge", _("Charging order payment")
         PARTNER_ORDER = "partner_order", _("Partner platform order (receivable)")
+        ROAMING_ORDER = "roaming_order", _("Order on a partner's pile (owed to the partner)")
         PREPAY_RECEIVED = "prepay_received", _("Order prepayment received")
         PREPAY_SETTLE = "prepay_settle", _("Order prepayment settled")
         REFUND_REQUEST = "refund_request", _("Refund requested")

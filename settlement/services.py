@@ -452,6 +452,44 @@ def partner_order_charge(
     )
 
 
+@transaction.atomic
+def roaming_order_charge(
+    *, member: Member, partner: str, amount: Decimal, key: str, hold_key: str | None = None,
+    memo: str = "", ref: str = "",
+) -> Posting:
+    """Our member pays ``amount`` yuan for an order on interconnection partner ``partner``'s
+    pile: taken from the wallet as :func:`order_charge` takes it (the hold ``hold_key``
+    consumed first; what the wallet cannot cover is the member's arrears) and credited to
+    the partner's account (we owe the partner; its receivable goes down). No revenue and no
+    split: the charge is the partner's. Idempotent by ``key``."""
+    amount = yuan(amount)
+    if amount < 0:
+        raise LedgerError(_("The amount must not be negative."), "invalid_amount")
+    hold = Hold.objects.select_for_update().get(key=hold_key) if hold_key else None
+    accounts = member_accounts(member)
+    partner_acc = partner_account(partner)
+    locked = _lock([*accounts.all(), partner_acc])
+    if existing := _existing(key):
+        return existing
+    if hold is not None and hold.status == Hold.Status.HELD:
+        _hold_release(hold, accounts, locked, status=Hold.Status.CONSUMED)
+    if amount == 0:
+        return _zero_posting(key=key, member=member, ref=ref, memo=memo)
+    sources = _spend_sources(accounts, locked)
+    taken = _split([s.balance for s in sources], amount)
+    by_pk = dict(zip((s.pk for s in sources), taken, strict=True))
+    lines: list[Line] = [
+        (accounts.arrears, amount - sum(taken, ZERO)),
+        (accounts.cash, by_pk[accounts.cash.pk]),
+        (accounts.bonus, by_pk[accounts.bonus.pk]),
+        (partner_acc, -amount),
+    ]
+    return _write(
+        key=key, kind=Posting.Kind.ROAMING_ORDER, lines=lines, locked=locked, member=member,
+        ref=ref, memo=memo,
+    )
+
+
 def _zero_posting(*, key: str, member: Member, ref: str, memo: str) -> Posting:
     # A free order leaves a trace without entries (nothing moved).
     return Posting.objects.create(

@@ -26,7 +26,15 @@ from evplatform.admin_export import ScopedExportMixin
 
 from . import selectors, services
 from .labels import LabelError, labels_pdf
-from .models import Connector, Fault, OperatorSettings, Pile, Station
+from .models import (
+    Connector,
+    Fault,
+    OperatorSettings,
+    PartnerConnector,
+    PartnerStation,
+    Pile,
+    Station,
+)
 from .resources import RESOURCES, ConnectorResource, PileResource, StationResource, template_xlsx
 
 
@@ -288,6 +296,13 @@ class StationAdmin(OwnerScopedAdmin):
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            # The status, or a pile enabled inline, may have changed what partners see; the
+            # push task sends only the connectors whose status they saw differs.
+            services.station_availability_changed(form.instance.pk)
+
     @admin.display(description=_("power caps now"))
     def power_caps_now(self, obj):
         """Each pile's acknowledged cap and their sum against the limit (the plans
@@ -538,3 +553,33 @@ class OperatorSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not OperatorSettings.objects.exists() and super().has_add_permission(request)
+
+
+class PartnerConnectorInline(admin.TabularInline):
+    model = PartnerConnector
+    fields = ["connector_id", "equipment_id", "connector_type", "power_kw", "status", "status_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PartnerStation)
+class PartnerStationAdmin(admin.ModelAdmin):
+    """Interconnection partners' stations as last pulled (read-only: the partner's data)."""
+
+    list_display = ["name", "partner_name", "address", "status", "price_note", "pulled_at"]
+    list_filter = ["partner_name"]
+    search_fields = ["name", "address", "station_id"]
+    readonly_fields = ["partner", "partner_name", "our_operator_id", "station_id", "name", "address",
+                       "latitude", "longitude", "status", "price_note", "opening_hours", "phone",
+                       "pulled_at"]
+    inlines = [PartnerConnectorInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

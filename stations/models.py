@@ -371,3 +371,67 @@ class OperatorSettings(models.Model):
         """The single row of this schema, created with the defaults when missing."""
         obj, _created = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class PartnerStation(models.Model):
+    """A station of an interconnection partner (its piles, where our members may charge),
+    as the partner platform describes it (T/CEC ``query_stations_info``), shown in our
+    station search marked as a partner station. ``partner`` is the partner platform's
+    OperatorID; ``our_operator_id`` ours at that partner (the prefix of the StartChargeSeq
+    we send it). Written only by ``stations.services.partner_stations_save``."""
+
+    partner = models.CharField(_("partner platform"), max_length=9, db_index=True)
+    partner_name = models.CharField(_("partner"), max_length=100)
+    our_operator_id = models.CharField(_("our OperatorID at the partner"), max_length=9)
+    station_id = models.CharField(_("partner's station ID"), max_length=20)
+    name = models.CharField(_("name"), max_length=100)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    status = models.PositiveSmallIntegerField(_("status"), choices=Station.Status.choices, default=0)
+    price_note = models.CharField(_("prices"), max_length=256, blank=True)
+    opening_hours = models.CharField(_("opening hours"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    pulled_at = models.DateTimeField(_("pulled"))
+
+    class Meta:
+        verbose_name = _("partner station")
+        verbose_name_plural = _("partner stations")
+        ordering = ["partner", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "station_id"], name="partner_station_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerConnector(models.Model):
+    """A connector of a partner's station with its live status (the platform's connector
+    status words, mapped from the partner's codes at the protocol's edge); power kW."""
+
+    station = models.ForeignKey(
+        PartnerStation, on_delete=models.CASCADE, related_name="connectors", verbose_name=_("station")
+    )
+    partner = models.CharField(_("partner platform"), max_length=9)
+    connector_id = models.CharField(_("partner's connector ID"), max_length=50)
+    equipment_id = models.CharField(_("partner's pile ID"), max_length=50, blank=True)
+    connector_type = models.PositiveSmallIntegerField(
+        _("connector type"), choices=Connector.Type.choices, default=Connector.Type.OTHER
+    )
+    power_kw = models.DecimalField(_("power (kW)"), max_digits=7, decimal_places=1, default=Decimal("0"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Connector.Status.choices, default=Connector.Status.OFFLINE
+    )
+    status_at = models.DateTimeField(_("status since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("partner connector")
+        verbose_name_plural = _("partner connectors")
+        ordering = ["connector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "connector_id"], name="partner_connector_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.connector_id

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from . import live
-from .models import Connector, Fault, Pile, Station
+from .models import Connector, Fault, PartnerConnector, PartnerStation, Pile, Station
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 MAX_RADIUS_M = 50_000
@@ -516,3 +516,61 @@ def sees_all_stations(user) -> bool:
         user.is_active
         and (user.is_superuser or user.groups.filter(name=ROLE_NAMES[OPERATOR_ADMIN]).exists())
     )
+
+
+# --- partner stations (interconnection: our members charge on partners' piles) ---------
+
+PARTNER_ROWS_MAX = 50
+
+
+def partner_station_row(station: PartnerStation, distance_m: float | None = None) -> dict:
+    """A partner station as search, map and detail show it: ``partner: true`` marks it;
+    ``free``/``total`` count its connectors (idle / all)."""
+    connectors = list(station.connectors.all())
+    return {
+        "id": station.pk, "partner": True, "partner_name": station.partner_name,
+        "name": station.name, "address": station.address,
+        "lat": float(station.latitude) if station.latitude is not None else None,
+        "lng": float(station.longitude) if station.longitude is not None else None,
+        "distance": round(distance_m) if distance_m is not None else None,
+        "status": station.status, "prices": station.price_note,
+        "free": sum(1 for c in connectors if c.status == Connector.Status.IDLE),
+        "total": len(connectors),
+    }
+
+
+def partner_stations_near(*, lat: float | None, lng: float | None, radius_m: float,
+                          q: str = "", limit: int = PARTNER_ROWS_MAX) -> list[dict]:
+    """Partner stations within ``radius_m`` metres of (lat, lng), nearest first (without
+    a point: by name); ``q`` filters by name or address. At most ``limit`` rows."""
+    stations = PartnerStation.objects.prefetch_related("connectors")
+    if q:
+        stations = stations.filter(Q(name__icontains=q) | Q(address__icontains=q))
+    if lat is None or lng is None:
+        return [partner_station_row(s) for s in stations.order_by("name")[:limit]]
+    min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, radius_m)
+    found = []
+    for s in stations.filter(latitude__range=(min_lat, max_lat), longitude__range=(min_lng, max_lng)):
+        distance = haversine_m(lat, lng, float(s.latitude), float(s.longitude))
+        if distance <= radius_m:
+            found.append((distance, s))
+    found.sort(key=lambda pair: pair[0])
+    return [partner_station_row(s, d) for d, s in found[:limit]]
+
+
+def partner_map_pins(*, min_lng: float, min_lat: float, max_lng: float, max_lat: float,
+                     limit: int = MAP_MAX_PINS) -> list[dict]:
+    """Partner stations' pins inside the box (as :func:`station_map_pins`, ``partner``
+    true)."""
+    stations = PartnerStation.objects.prefetch_related("connectors").filter(
+        latitude__range=(min_lat, max_lat), longitude__range=(min_lng, max_lng)).order_by("pk")
+    return [{k: row[k] for k in ("id", "lat", "lng", "free", "total", "status", "partner")}
+            for row in map(partner_station_row, stations[:limit])]
+
+
+def partner_station_get(*, station_id: int) -> PartnerStation | None:
+    return PartnerStation.objects.prefetch_related("connectors").filter(pk=station_id).first()
+
+
+def partner_connector_get(pk: int) -> PartnerConnector | None:
+    return PartnerConnector.objects.select_related("station").filter(pk=pk).first()

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from evplatform.queue import task_queue_on_commit
+
 from . import live
-from .models import Connector, Fault, Pile, Station
+from .models import Connector, Fault, PartnerConnector, PartnerStation, Pile, Station
 from .registry import registry_claim, registry_release
 
 logger = logging.getLogger(__name__)
@@ -25,11 +29,22 @@ OFFLINE_AFTER_HEARTBEATS = 3
 OFFLINE_FAULT_CODE = "offline"
 
 
+def station_availability_changed(station_id: int) -> None:
+    """Staff changed whether a station's connectors can serve (its status, a pile enabled
+    or disabled, e.g. for maintenance): interconnection partners and regulators hear of each
+    connector whose status they see changed (``notification_stationStatus``), after commit."""
+    task_queue_on_commit("cec.station_status", station_id)
+
+
 def station_save(*, station: Station) -> Station:
-    """Validate (ValidationError) and save a station."""
+    """Validate (ValidationError) and save a station; a status change reaches partners."""
     station.full_clean()
     with transaction.atomic():
+        old_status = (Station.objects.filter(pk=station.pk).values_list("status", flat=True).first()
+                      if station.pk else None)
         station.save()
+        if old_status is not None and old_status != station.status:
+            station_availability_changed(station.pk)
     return station
 
 
@@ -42,15 +57,18 @@ def pile_save(*, pile: Pile) -> Pile:
     """
     pile.full_clean()
     with transaction.atomic():
-        old_code = None
+        old_code, old_enabled = None, None
         if pile.pk:
-            old_code = (
-                Pile.objects.select_for_update().filter(pk=pile.pk).values_list("code", flat=True).first()
+            old_code, old_enabled = (
+                Pile.objects.select_for_update().filter(pk=pile.pk).values_list("code", "enabled").first()
+                or (None, None)
             )
         registry_claim(code=pile.code)
         pile.save()
         if old_code and old_code != pile.code:
             registry_release(code=old_code)
+        if old_enabled is not None and old_enabled != pile.enabled:
+            station_availability_changed(pile.station_id)
     return pile
 
 
@@ -199,3 +217,70 @@ def _pile_mark_offline(*, code: str, last_seen: datetime | None, now: datetime) 
                 started_at=last_seen or now,
             )
     return True
+
+
+@dataclass(frozen=True)
+class PartnerConnectorData:
+    """One connector of a partner station as pulled: ``status`` a ``Connector.Status``
+    value, ``connector_type`` a ``Connector.Type`` value (CEC ConnectorType), power kW."""
+
+    connector_id: str
+    equipment_id: str
+    connector_type: int
+    power_kw: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class PartnerStationData:
+    """One partner station as pulled (GCJ-02 degrees, ``status`` the CEC StationStatus)."""
+
+    station_id: str
+    name: str
+    address: str
+    latitude: Decimal | None
+    longitude: Decimal | None
+    status: int
+    price_note: str
+    opening_hours: str
+    phone: str
+    connectors: tuple[PartnerConnectorData, ...]
+
+
+@transaction.atomic
+def partner_stations_save(*, partner: str, partner_name: str, our_operator_id: str,
+                          stations: Iterable[PartnerStationData], at: datetime) -> int:
+    """Replace what we show of partner ``partner``'s stations with ``stations`` (the whole
+    list it published at ``at``): new ones added, changed ones updated, ones it no longer
+    lists removed with their connectors. Returns the number of stations kept."""
+    keep: list[int] = []
+    for data in stations:
+        station, _created = PartnerStation.objects.update_or_create(
+            partner=partner, station_id=data.station_id[:20], defaults={
+                "partner_name": partner_name[:100], "our_operator_id": our_operator_id,
+                "name": data.name[:100], "address": data.address[:200],
+                "latitude": data.latitude, "longitude": data.longitude, "status": data.status,
+                "price_note": data.price_note[:256], "opening_hours": data.opening_hours[:100],
+                "phone": data.phone[:30], "pulled_at": at,
+            })
+        keep.append(station.pk)
+        seen = []
+        for c in data.connectors:
+            PartnerConnector.objects.update_or_create(
+                partner=partner, connector_id=c.connector_id[:50], defaults={
+                    "station": station, "equipment_id": c.equipment_id[:50],
+                    "connector_type": c.connector_type, "power_kw": c.power_kw,
+                    "status": c.status, "status_at": at,
+                })
+            seen.append(c.connector_id[:50])
+        station.connectors.exclude(connector_id__in=seen).delete()
+    PartnerStation.objects.filter(partner=partner).exclude(pk__in=keep).delete()
+    return len(keep)
+
+
+def partner_connector_status_save(*, partner: str, connector_id: str, status: str,
+                                  at: datetime) -> bool:
+    """A partner's connector changed (its ``notification_stationStatus``); False when we
+    do not know that connector."""
+    return bool(PartnerConnector.objects.filter(partner=partner, connector_id=connector_id)
+                .update(status=status, status_at=at))

@@ -10,9 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import get_public_schema_name
 
 from evplatform.admin_sites import platform_admin_site
+from evplatform.crypto import mask
 
 from . import open_platform
-from .crypto import mask
 from .models import CodeTemplate, Domain, MiniProgram, OpenPlatform, Operator, RefusedPileLogin
 from .services import operator_create, operator_set_status, registry_assign
 

@@ -15,7 +15,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
-from .crypto import EncryptedTextField
+from evplatform.crypto import EncryptedTextField
 
 slug_validator = RegexValidator(
     r"^[a-z][a-z0-9-]{1,40}$",
@@ -98,7 +98,7 @@ class MiniProgram(models.Model):
     its WeChat Pay (APIv3) merchant. Requests name the operator by the appid.
 
     Secrets (app secret, APIv3 key, merchant private key) are encrypted at rest with
-    FIELD_ENCRYPTION_KEY and never shown whole (see ``tenants.crypto.mask``).
+    FIELD_ENCRYPTION_KEY and never shown whole (see ``evplatform.crypto.mask``).
     """
 
     class Authorization(models.TextChoices):

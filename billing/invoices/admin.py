@@ -7,7 +7,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.utils.translation import gettext_lazy as _
 
 from evplatform.admin_export import ScopedExportMixin
-from tenants.crypto import mask
+from evplatform.crypto import mask
 
 from . import services
 from .models import Invoice, InvoiceLine, InvoiceOrder, InvoiceSettings

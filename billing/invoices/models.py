@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from tenants.crypto import EncryptedTextField, mask
+from evplatform.crypto import EncryptedTextField, mask
 
 __all__ = ["InvoiceSettings", "InvoiceTitle", "Invoice", "InvoiceLine", "InvoiceOrder"]
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from charging.models import ChargingOrder, PaymentMode, QueueEntry, Reservation
+from charging.models import ChargingOrder, PaymentMode, QueueEntry, Reservation, RoamingOrder
 
 
 class OrderStartIn(serializers.Serializer):
@@ -136,3 +136,23 @@ class QueueOut(serializers.Serializer):
     offer = ReservationOut(allow_null=True)
     expires_in_s = serializers.IntegerField(allow_null=True)
     end_reason = serializers.CharField(source="entry.end_reason")
+
+
+class RoamingStartIn(serializers.Serializer):
+    connector_id = serializers.IntegerField(
+        min_value=1, help_text="A partner connector's id (GET stations/partners/{id})."
+    )
+
+
+class RoamingOrderOut(serializers.ModelSerializer):
+    """An order on a partner's pile: money yuan (2 dp), energy kWh; the figures are the
+    partner's (running while charging, final once ``settled``); ``hold_amount`` what is
+    reserved of the wallet until the partner's bill arrives."""
+
+    class Meta:
+        model = RoamingOrder
+        fields = ["id", "number", "partner_name", "station_name", "connector_code", "state",
+                  "hold_amount", "energy_kwh", "electricity_amount", "service_amount",
+                  "total_amount", "paid_amount", "soc_percent", "fail_reason", "created_at",
+                  "started_at", "stopped_at", "settled_at"]
+        read_only_fields = fields

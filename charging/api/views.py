@@ -7,8 +7,8 @@ from rest_framework import status
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from charging import selectors, services
-from charging.models import OrderTransition, QueueEntry, Reservation
+from charging import roaming, selectors, services
+from charging.models import OrderTransition, QueueEntry, Reservation, RoamingOrder
 from evplatform.api.errors import APIError
 from evplatform.api.pagination import Pagination
 from evplatform.api.schema import paginated
@@ -25,6 +25,8 @@ from .serializers import (
     QueueOut,
     ReservationIn,
     ReservationOut,
+    RoamingOrderOut,
+    RoamingStartIn,
 )
 
 
@@ -204,3 +206,57 @@ def queue_decline(request, entry_id: int):
     entry = get_object_or_404(_queue_entries(request.user), pk=entry_id)
     entry = services.queue_decline(entry=entry)
     return Response(QueueOut(services.queue_status(entry)).data)
+
+
+# --- our members on interconnection partners' piles -------------------------------------
+
+
+def _roaming_refused(refused) -> APIError:
+    codes = {"connector_not_found": status.HTTP_404_NOT_FOUND, "member_disabled": status.HTTP_403_FORBIDDEN}
+    return APIError(refused.code, str(refused), codes.get(refused.code, status.HTTP_409_CONFLICT))
+
+
+@extend_schema(methods=["POST"], request=RoamingStartIn, responses={202: RoamingOrderOut})
+@extend_schema(methods=["GET"], responses=RoamingOrderOut(many=True))
+@api_view(["GET", "POST"])
+def roaming_orders(request):
+    """GET: the member's orders on partners' piles, newest first (at most 50). POST
+    ``{connector_id}``: start charging on a partner's connector; 202 with the order
+    ``starting`` (the partner is asked in the background; watch GET orders/roaming/{id}).
+    Errors: 400 ``invalid``, 404 ``connector_not_found``, 403 ``member_disabled``, 409
+    ``order_in_progress`` / ``connector_unavailable`` / ``insufficient_balance``."""
+    if request.method == "GET":
+        orders = RoamingOrder.objects.filter(member=request.user).order_by("-created_at")[:50]
+        return Response(RoamingOrderOut(orders, many=True).data)
+    data = RoamingStartIn(data=request.data)
+    if not data.is_valid():
+        raise APIError("invalid", _("connector_id is a partner connector's id."), status.HTTP_400_BAD_REQUEST)
+    try:
+        order = roaming.roaming_start(member=request.user, connector_id=data.validated_data["connector_id"])
+    except roaming.RoamingRefused as refused:
+        raise _roaming_refused(refused) from None
+    return Response(RoamingOrderOut(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(responses=RoamingOrderOut)
+@api_view(["GET"])
+def roaming_order_detail(request, order_id: int):
+    """One of the member's orders on a partner's pile. 404 ``not_found`` for another's."""
+    order = RoamingOrder.objects.filter(member=request.user, pk=order_id).first()
+    if order is None:
+        raise APIError("not_found", _("No such order."), status.HTTP_404_NOT_FOUND)
+    return Response(RoamingOrderOut(order).data)
+
+
+@extend_schema(request=None, responses={202: RoamingOrderOut})
+@api_view(["POST"])
+def roaming_order_stop(request, order_id: int):
+    """Stop the member's charge on a partner's pile: 202 with the order ``stopping`` (the
+    partner is asked in the background). 404 ``not_found``; 409 ``not_stoppable``."""
+    try:
+        order = roaming.roaming_stop(member=request.user, order_id=order_id)
+    except RoamingOrder.DoesNotExist:
+        raise APIError("not_found", _("No such order."), status.HTTP_404_NOT_FOUND) from None
+    except roaming.RoamingRefused as refused:
+        raise _roaming_refused(refused) from None
+    return Response(RoamingOrderOut(order).data, status=status.HTTP_202_ACCEPTED)

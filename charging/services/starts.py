@@ -20,11 +20,13 @@ from stations.models import Connector, Station
 from .. import funds, port
 from ..models import (
     ACTIVE_STATES,
+    ROAMING_ACTIVE,
     ChargingOrder,
     ChargingPolicy,
     PaymentMode,
     QueueEntry,
     Reservation,
+    RoamingOrder,
     StopReason,
 )
 from . import power
@@ -177,9 +179,11 @@ def order_create(
              .filter(piles__connectors=connector.pk, max_power_kw__isnull=False))
         connector = (Connector.objects.select_for_update(of=("self",))
                      .select_related("pile__station").get(pk=connector.pk))
-        if member is not None and ChargingOrder.objects.filter(
-            member=member, state__in=ACTIVE_STATES
-        ).exists():
+        if member is not None and (
+            ChargingOrder.objects.filter(member=member, state__in=ACTIVE_STATES).exists()
+            # ...or one on an interconnection partner's pile (charging.roaming)
+            or RoamingOrder.objects.filter(member=member, state__in=ROAMING_ACTIVE).exists()
+        ):
             raise OrderRefused("order_in_progress", _("You already have a charge in progress."))
         _check_connector(connector, member)
         power.power_check_start(station=connector.pile.station, pile=connector.pile)

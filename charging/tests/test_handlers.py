@@ -16,6 +16,10 @@ GATEWAY_MESSAGES = (
     # interconnection (T/CEC): partners' queries and requests
     port.StationsQuery, port.OrdersQuery, port.PartnerStart, port.PartnerStop,
     port.PartnerBalanceQuery,
+    # interconnection the other way: partners' stations, our members' orders on their piles
+    port.PartnerStationsPulled, port.PartnerConnectorChanged, port.RoamingOrdersQuery,
+    port.RoamingStarted, port.RoamingProgress, port.RoamingStopped, port.RoamingBill,
+    port.RoamingReconcile,
 )
 
 

@@ -12,10 +12,10 @@ from django.shortcuts import render
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from tenants.crypto import mask
+from evplatform.crypto import mask
 
 from . import convert, pushes
-from .models import Partner, Push, RemoteConnector, RemoteStation
+from .models import Partner, Push
 
 SECRET_FIELDS = (
     "in_operator_secret", "in_data_secret", "in_data_iv", "in_sig_secret",
@@ -154,32 +154,3 @@ class PushAdmin(admin.ModelAdmin):
         """The actions change state: the model's change permission (the admin itself is
         read-only, so Django's has_change_permission is always False here)."""
         return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
-
-
-class RemoteConnectorInline(admin.TabularInline):
-    model = RemoteConnector
-    fields = ["connector_id", "equipment_id", "connector_type", "power_kw", "status", "status_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(RemoteStation)
-class RemoteStationAdmin(admin.ModelAdmin):
-    """Partners' stations as last pulled (read-only)."""
-
-    list_display = ["name", "partner", "address", "status", "price_note", "pulled_at"]
-    list_filter = ["partner"]
-    search_fields = ["name", "address", "station_id"]
-    readonly_fields = ["partner", "station_id", "name", "address", "latitude", "longitude",
-                       "status", "price_note", "info", "pulled_at"]
-    inlines = [RemoteConnectorInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

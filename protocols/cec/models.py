@@ -23,7 +23,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tenants.crypto import EncryptedTextField
+from evplatform.crypto import EncryptedTextField
 
 from .codec import Secrets
 
@@ -204,60 +204,3 @@ class Push(models.Model):
     def data(self):
         """The business object (numbers with a fraction as Decimal)."""
         return json.loads(self.payload, parse_float=Decimal)
-
-
-class RemoteStation(models.Model):
-    """A station of an infrastructure partner (its piles, where our members could charge),
-    as pulled with ``query_stations_info``; ``info`` is its StationInfo as received."""
-
-    partner = models.ForeignKey(
-        Partner, on_delete=models.CASCADE, related_name="remote_stations", verbose_name=_("partner")
-    )
-    station_id = models.CharField(_("partner's station ID"), max_length=20)
-    name = models.CharField(_("name"), max_length=100)
-    address = models.CharField(_("address"), max_length=200, blank=True)
-    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
-    status = models.PositiveSmallIntegerField(_("CEC station status"), default=0)
-    price_note = models.CharField(_("prices"), max_length=256, blank=True)
-    info = models.JSONField(_("StationInfo as received"), default=dict, encoder=DjangoJSONEncoder)
-    pulled_at = models.DateTimeField(_("pulled"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("partner station")
-        verbose_name_plural = _("partner stations")
-        ordering = ["partner", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["partner", "station_id"], name="cec_remote_station_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class RemoteConnector(models.Model):
-    """A connector of a partner's station with its live CEC status (0 offline, 1 idle,
-    2 occupied, 3 charging, 4 reserved, 255 fault), from ``query_station_status`` and the
-    partner's ``notification_stationStatus``."""
-
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
-    station = models.ForeignKey(
-        RemoteStation, on_delete=models.CASCADE, related_name="connectors", verbose_name=_("station")
-    )
-    connector_id = models.CharField(_("ConnectorID"), max_length=50)
-    equipment_id = models.CharField(_("EquipmentID"), max_length=50, blank=True)
-    connector_type = models.PositiveSmallIntegerField(_("connector type"), default=0)
-    power_kw = models.DecimalField(_("power (kW)"), max_digits=7, decimal_places=1, default=0)
-    status = models.PositiveSmallIntegerField(_("CEC status"), default=0)
-    status_at = models.DateTimeField(_("status since"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("partner connector")
-        verbose_name_plural = _("partner connectors")
-        ordering = ["connector_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["partner", "connector_id"], name="cec_remote_connector_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return self.connector_id

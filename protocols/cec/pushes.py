@@ -238,6 +238,43 @@ def connector_status(*, pile_code: str, connector_no: int) -> list[Push]:
     return []
 
 
+def _last_status(partner: Partner, pile_code: str, connector_no: int) -> int | None:
+    """The Status we last pushed to ``partner`` for this connector (None: never)."""
+    last = (Push.objects.filter(partner=partner, interface="notification_stationStatus",
+                                key__startswith=f"status:{pile_code}:{connector_no}:")
+            .order_by("-created_at", "-id").first())
+    if last is None:
+        return None
+    info = last.data().get("ConnectorStatusInfo") or {}
+    return info.get("Status")
+
+
+def station_status(*, station_id: int, now: datetime | None = None) -> list[Push]:
+    """Staff changed what a station's connectors can do (station status, a pile disabled
+    for maintenance): each partner and regulator that sees the station gets
+    ``notification_stationStatus`` for every connector whose status differs from the one we
+    last pushed to it (none pushed yet: pushed). Running it twice pushes nothing new."""
+    now = now or timezone.now()
+    partners = list(Partner.objects.filter(enabled=True).exclude(base_url="").filter(
+        Q(is_customer_operator=True) | Q(is_regulator=True)))
+    found = _ask(port.StationsQuery(station_ids=(station_id,))) if partners else ()
+    pushed = []
+    for station in found:
+        for p in partners:
+            if not _visible(p, station.id):
+                continue
+            for pile in station.piles:
+                for c in pile.connectors:
+                    info = convert.connector_status_info(p.our_operator_id, pile.code, c)
+                    if _last_status(p, pile.code, c.connector_no) == info["Status"]:
+                        continue
+                    pushed.append(push_enqueue(
+                        partner=p, interface="notification_stationStatus",
+                        key=f"status:{pile.code}:{c.connector_no}:{now.isoformat()}",
+                        payload={"ConnectorStatusInfo": info}))
+    return pushed
+
+
 def charge_status_due(*, now: datetime | None = None) -> int:
     """Push ``notification_equip_charge_status`` for every charging partner order at its
     partner's cadence (one message per order and interval)."""
@@ -256,6 +293,17 @@ def charge_status_due(*, now: datetime | None = None) -> int:
                      payload=convert.charge_status(partner.our_operator_id, order, now))
         count += 1
     return count
+
+
+def check_orders_if_due(*, now: datetime | None = None) -> list[Push]:
+    """:func:`check_orders` for yesterday when China time is inside the reconciliation
+    window ``settings.CEC_CHECK_ORDERS_HOURS`` ([first hour, last hour), default 0–3), else
+    nothing."""
+    local = (now or timezone.now()).astimezone(convert.CHINA)
+    first, last = settings.CEC_CHECK_ORDERS_HOURS
+    if not first <= local.hour < last:
+        return []
+    return check_orders(day=(local - timedelta(days=1)).date())
 
 
 def check_orders(*, day, now: datetime | None = None) -> list[Push]:

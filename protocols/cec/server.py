@@ -283,13 +283,25 @@ def query_stop_charge(partner: Partner, data: dict) -> dict:
     return answer | {"SuccStat": 0, "FailReason": 0}
 
 
+def _infrastructure(partner: Partner) -> None:
+    if not partner.is_infrastructure:
+        raise CecError(RET_PARAMETER, "not an infrastructure partner")
+
+
+def _our_seq(partner: Partner, data: dict) -> str:
+    """A StartChargeSeq of ours at this partner (27 characters, our OperatorID first)."""
+    value = _field(data, "StartChargeSeq")
+    if len(value) != 27 or not value.startswith(partner.our_operator_id):
+        raise CecError(RET_PARAMETER, "StartChargeSeq must be 27 characters starting with our OperatorID")
+    return value
+
+
 def notification_station_status(partner: Partner, data: dict) -> dict:
     """An infrastructure partner's connector changed (a single ConnectorStatusInfo, or the
     ``ConnectorStatusInfos`` array some profiles send). Status 0 kept, 1 ignored."""
     from .remote import connector_status_save
 
-    if not partner.is_infrastructure:
-        raise CecError(RET_PARAMETER, "not an infrastructure partner")
+    _infrastructure(partner)
     infos = data.get("ConnectorStatusInfos") or [data.get("ConnectorStatusInfo")]
     if not all(isinstance(i, dict) for i in infos):
         raise CecError(RET_PARAMETER, "ConnectorStatusInfo is required")
@@ -297,8 +309,97 @@ def notification_station_status(partner: Partner, data: dict) -> dict:
     return {"Status": 0 if all(saved) else 1}
 
 
+# --- we are the customer-owning operator: the partner reports on our members' orders ---
+# Answers: SuccStat 0 received / 1 not ours (FailReason 1 接收失败); ConfirmResult 0 成功,
+# 1 争议交易 (billed before with another total), 2 no such order of ours.
+
+
+def notification_start_charge_result(partner: Partner, data: dict) -> dict:
+    """§4.10: the start of our order succeeded (StartChargeSeqStat 1/2) or failed (4/5)."""
+    from .remote import _int
+
+    _infrastructure(partner)
+    seq = _our_seq(partner, data)
+    stat = _int(data.get("StartChargeSeqStat"), 5)
+    known = _ask(port.RoamingStarted(partner=partner.operator_id, seq=seq, accepted=stat in (1, 2, 3),
+                                     charging=stat == 2, fail_reason=0 if stat in (1, 2, 3) else 99,
+                                     at=timezone.now()))
+    return {"StartChargeSeq": seq, "SuccStat": 0 if known else 1, "FailReason": 0 if known else 1}
+
+
+def notification_equip_charge_status(partner: Partner, data: dict) -> dict:
+    """§4.12: our order's ChargeStatus at the partner's cadence."""
+    from .remote import charge_status_event
+
+    _infrastructure(partner)
+    seq = _our_seq(partner, data)
+    known = _ask(charge_status_event(partner, data))
+    return {"StartChargeSeq": seq, "SuccStat": 0 if known else 1}
+
+
+def notification_stop_charge_result(partner: Partner, data: dict) -> dict:
+    """§4.14: our order stopped (SuccStat 0), or the stop failed with a FailReason."""
+    from .remote import _int
+
+    _infrastructure(partner)
+    seq = _our_seq(partner, data)
+    known = _ask(port.RoamingStopped(partner=partner.operator_id, seq=seq,
+                                     accepted=_int(data.get("SuccStat"), 1) == 0,
+                                     fail_reason=_int(data.get("FailReason")), at=timezone.now()))
+    return {"StartChargeSeq": seq, "SuccStat": 0 if known else 1, "FailReason": 0 if known else 1}
+
+
+def notification_charge_order_info(partner: Partner, data: dict) -> dict:
+    """§4.15: our order's final bill; our member is billed once (a repeat is confirmed
+    again, a repeat with another total is disputed)."""
+    from .remote import bill_event
+
+    _infrastructure(partner)
+    seq = _our_seq(partner, data)
+    try:
+        bill = bill_event(partner, data, convert.parse_when)
+    except (KeyError, ValueError) as exc:
+        raise CecError(RET_PARAMETER, f"bad ChargeOrderInfo: {exc}") from exc
+    result = _ask(bill)
+    confirm = 0 if result.confirmed else (2 if result.dispute == "unknown" else 1)
+    return {"StartChargeSeq": seq, "ConnectorID": data.get("ConnectorID", ""), "ConfirmResult": confirm}
+
+
+def check_charge_orders(partner: Partner, data: dict) -> dict:
+    """§4.16: the partner's day of our members' orders; we answer the ones we dispute
+    (DisputeReason 1 no such order, 2 money, 3 energy)."""
+    from .remote import _dec
+
+    _infrastructure(partner)
+    seq = _field(data, "CheckOrderSeq")
+    orders = data.get("ChargeOrders")
+    if not isinstance(orders, list) or not all(isinstance(o, dict) for o in orders):
+        raise CecError(RET_PARAMETER, "ChargeOrders must be a list")
+    lines = []
+    for o in orders:
+        total, power = _dec(o.get("TotalMoney")), _dec(o.get("TotalPower"))
+        if not isinstance(o.get("StartChargeSeq"), str) or total is None or power is None:
+            raise CecError(RET_PARAMETER, "each order needs StartChargeSeq, TotalPower, TotalMoney")
+        lines.append(port.RoamingCheckLine(seq=o["StartChargeSeq"], energy_kwh=power, total_yuan=total))
+    disputes = _ask(port.RoamingReconcile(partner=partner.operator_id, lines=tuple(lines)))
+    return {
+        "CheckOrderSeq": seq, "StartTime": data.get("StartTime", ""), "EndTime": data.get("EndTime", ""),
+        "TotalDisputeOrder": len(disputes),
+        "TotalDisputePower": convert.q(sum((d.line.energy_kwh for d in disputes), Decimal(0)), 2),
+        "TotalDisputeMoney": convert.q(sum((d.line.total_yuan for d in disputes), Decimal(0)), 2),
+        "DisputeOrders": [{"StartChargeSeq": d.line.seq, "TotalPower": convert.q(d.line.energy_kwh, 2),
+                           "TotalMoney": convert.q(d.line.total_yuan, 2), "DisputeReason": d.reason}
+                          for d in disputes],
+    }
+
+
 INTERFACES: dict[str, Handler] = {
     "notification_stationStatus": notification_station_status,
+    "notification_start_charge_result": notification_start_charge_result,
+    "notification_equip_charge_status": notification_equip_charge_status,
+    "notification_stop_charge_result": notification_stop_charge_result,
+    "notification_charge_order_info": notification_charge_order_info,
+    "check_charge_orders": check_charge_orders,
     "query_token": query_token,
     "query_stations_info": query_stations_info,
     "query_station_status": query_station_status,

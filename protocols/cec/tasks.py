@@ -5,13 +5,10 @@ id and calls ``protocols.cec.pushes``; beat entries ``cec-pushes-due`` and
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-
-from django.utils import timezone
 
 from evplatform.celery import app
 
-from . import convert, pushes
+from . import pushes
 
 logger = logging.getLogger(__name__)
 
@@ -35,25 +32,60 @@ def push_send(push_id: int) -> str:
 
 @app.task(name="cec.pushes_due")
 def pushes_due() -> dict[str, int]:
-    """Charge-status pushes at each partner's cadence, then every push whose time came."""
-    return {"charge_status": pushes.charge_status_due(), "sent": pushes.pushes_send_due()}
+    """Charge-status pushes at each partner's cadence, every push whose time came, and our
+    members' orders on partners' piles that need a nudge (a stop to send again, a status
+    to ask for)."""
+    from .remote import roaming_follow_up
+
+    return {"charge_status": pushes.charge_status_due(), "sent": pushes.pushes_send_due(),
+            "roaming": roaming_follow_up()}
 
 
 @app.task(name="cec.check_orders")
 def check_orders() -> int:
-    """Daily reconciliation: yesterday's (China time) orders to partners and regulators."""
-    yesterday = (timezone.now().astimezone(convert.CHINA) - timedelta(days=1)).date()
-    return len(pushes.check_orders(day=yesterday))
+    """Daily reconciliation (``check_charge_orders``): yesterday's (China time) orders to
+    partners and regulators, sent inside the window the standard's profiles expect
+    (``CEC_CHECK_ORDERS_HOURS``, default 00:00–03:00 China time). Beat runs this every
+    ``CEC_CHECK_ORDERS_SECONDS``; outside the window it does nothing, inside it the day's
+    message is queued once (keyed by the day), so a beat restart or a missed run within
+    the window still sends it, and a second run sends nothing new."""
+    return len(pushes.check_orders_if_due())
+
+
+@app.task(name="cec.station_status")
+def station_status(station_id: int) -> int:
+    """Staff changed a station's availability: notification_stationStatus where it shows."""
+    return len(pushes.station_status(station_id=station_id))
+
+
+@app.task(name="cec.roaming_start")
+def roaming_start(order_id: int) -> str:
+    """Our member's order on a partner's pile: ask the partner to start it."""
+    from .remote import order_start
+
+    return order_start(order_id=order_id)
+
+
+@app.task(name="cec.roaming_stop")
+def roaming_stop(order_id: int) -> str:
+    """Our member's order on a partner's pile: ask the partner to stop it."""
+    from .remote import order_stop
+
+    return order_stop(order_id=order_id)
 
 
 @app.task(name="cec.partner_stations_pull")
 def partner_stations_pull() -> dict[str, int | str]:
-    """Every infrastructure partner's stations and connector status, pulled again."""
+    """Every infrastructure partner's stations and connector status, pulled again (and
+    those of partners that no longer are one withdrawn from our search)."""
     from .client import CallFailed
     from .models import Partner
-    from .remote import stations_pull
+    from .remote import stations_pull, stations_withdraw
 
     done: dict[str, int | str] = {}
+    # A partner disabled or no longer an infrastructure partner: out of our search.
+    for partner in Partner.objects.exclude(enabled=True, is_infrastructure=True):
+        stations_withdraw(partner=partner)
     for partner in Partner.objects.filter(enabled=True, is_infrastructure=True).exclude(base_url=""):
         try:
             done[partner.operator_id] = stations_pull(partner=partner)

@@ -4,7 +4,7 @@ import django.core.serializers.json
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import tenants.crypto
+import evplatform.crypto
 from decimal import Decimal
 from django.db import migrations, models
 
@@ -24,14 +24,14 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100, verbose_name='name')),
                 ('operator_id', models.CharField(help_text="The partner's 9-character organisation code (组织机构代码).", max_length=9, unique=True, validators=[django.core.validators.RegexValidator('^[0-9A-Z]{9}$', 'Nine characters: digits and capital letters.')], verbose_name='partner OperatorID')),
                 ('our_operator_id', models.CharField(help_text='Our organisation code, sent as OperatorID when we call this partner.', max_length=9, validators=[django.core.validators.RegexValidator('^[0-9A-Z]{9}$', 'Nine characters: digits and capital letters.')], verbose_name='our OperatorID')),
-                ('in_operator_secret', tenants.crypto.EncryptedTextField(verbose_name='inbound OperatorSecret')),
-                ('in_data_secret', tenants.crypto.EncryptedTextField(validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='inbound DataSecret')),
-                ('in_data_iv', tenants.crypto.EncryptedTextField(validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='inbound DataSecretIV')),
-                ('in_sig_secret', tenants.crypto.EncryptedTextField(verbose_name='inbound SigSecret')),
-                ('out_operator_secret', tenants.crypto.EncryptedTextField(blank=True, verbose_name='outbound OperatorSecret')),
-                ('out_data_secret', tenants.crypto.EncryptedTextField(blank=True, validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='outbound DataSecret')),
-                ('out_data_iv', tenants.crypto.EncryptedTextField(blank=True, validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='outbound DataSecretIV')),
-                ('out_sig_secret', tenants.crypto.EncryptedTextField(blank=True, verbose_name='outbound SigSecret')),
+                ('in_operator_secret', evplatform.crypto.EncryptedTextField(verbose_name='inbound OperatorSecret')),
+                ('in_data_secret', evplatform.crypto.EncryptedTextField(validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='inbound DataSecret')),
+                ('in_data_iv', evplatform.crypto.EncryptedTextField(validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='inbound DataSecretIV')),
+                ('in_sig_secret', evplatform.crypto.EncryptedTextField(verbose_name='inbound SigSecret')),
+                ('out_operator_secret', evplatform.crypto.EncryptedTextField(blank=True, verbose_name='outbound OperatorSecret')),
+                ('out_data_secret', evplatform.crypto.EncryptedTextField(blank=True, validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='outbound DataSecret')),
+                ('out_data_iv', evplatform.crypto.EncryptedTextField(blank=True, validators=[django.core.validators.RegexValidator('^[\\x21-\\x7e]{16}$', 'Exactly 16 ASCII characters.')], verbose_name='outbound DataSecretIV')),
+                ('out_sig_secret', evplatform.crypto.EncryptedTextField(blank=True, verbose_name='outbound SigSecret')),
                 ('base_url', models.URLField(blank=True, help_text="The partner's address, e.g. https://cec.example.com", verbose_name='base URL')),
                 ('path_prefix', models.CharField(default='/evcs/v1/', help_text='Where the partner serves its interfaces, e.g. /evcs/v1/.', max_length=50, verbose_name='path prefix')),
                 ('is_customer_operator', models.BooleanField(default=True, help_text='Its drivers charge on our piles (aggregator or another operator).', verbose_name='customer-owning partner')),
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('credit_yuan', models.DecimalField(decimal_places=2, default=Decimal('200.00'), help_text="What a pile may spend on one order of this partner's drivers.", max_digits=8, verbose_name='credit per order (yuan)')),
                 ('charge_while_owing', models.BooleanField(default=True, help_text='Whether its drivers may start while the partner owes us money (欠费).', verbose_name='charge while owing')),
                 ('enabled', models.BooleanField(default=True, verbose_name='enabled')),
-                ('out_token', tenants.crypto.EncryptedTextField(blank=True, verbose_name='our access token')),
+                ('out_token', evplatform.crypto.EncryptedTextField(blank=True, verbose_name='our access token')),
                 ('out_token_expires_at', models.DateTimeField(blank=True, null=True, verbose_name='our token expires')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
                 ('stations', models.ManyToManyField(blank=True, help_text='Used when it does not see all our stations.', related_name='+', to='stations.station', verbose_name='visible stations')),

@@ -182,6 +182,49 @@ class MapPinOut(serializers.Serializer):
     free = serializers.IntegerField()
     total = serializers.IntegerField()
     status = serializers.IntegerField()
+    partner = serializers.BooleanField(
+        required=False, help_text="true: an interconnection partner's station (its id is a "
+                                  "partner station's: GET stations/partners/{id})")
+
+
+class PartnerStationRowOut(serializers.Serializer):
+    """A partner's station in search: ``partner`` always true; distance metres (null
+    without a point); ``prices`` the partner's own price text; free/total connectors."""
+
+    id = serializers.IntegerField()
+    partner = serializers.BooleanField()
+    partner_name = serializers.CharField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    lat = serializers.FloatField(allow_null=True)
+    lng = serializers.FloatField(allow_null=True)
+    distance = serializers.IntegerField(allow_null=True)
+    status = serializers.IntegerField()
+    prices = serializers.CharField()
+    free = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class PartnerStationsOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = PartnerStationRowOut(many=True)
+
+
+class PartnerConnectorOut(serializers.Serializer):
+    """``status`` in the platform's words (idle, charging, offline, fault...); start with
+    POST orders/roaming {"connector_id": id}."""
+
+    id = serializers.IntegerField()
+    connector_id = serializers.CharField(help_text="the partner's ConnectorID")
+    connector_type = serializers.IntegerField()
+    power_kw = serializers.DecimalField(max_digits=7, decimal_places=1)
+    status = serializers.CharField()
+
+
+class PartnerStationDetailOut(PartnerStationRowOut):
+    opening_hours = serializers.CharField()
+    phone = serializers.CharField()
+    connectors = PartnerConnectorOut(many=True)
 
 
 class MapOut(serializers.Serializer):

@@ -24,6 +24,8 @@ from stations import selectors
 from .serializers import (
     ConnectorByCodeOut,
     MapOut,
+    PartnerStationDetailOut,
+    PartnerStationsOut,
     RecommendIn,
     RecommendOut,
     StationDetailOut,
@@ -180,6 +182,13 @@ def station_map(request):
     pins, truncated = selectors.station_map_pins(
         min_lng=min_lng, min_lat=min_lat, max_lng=max_lng, max_lat=max_lat
     )
+    # Interconnection partners' stations too, marked ``partner: true`` (within the cap).
+    room = selectors.MAP_MAX_PINS - len(pins)
+    if room > 0:
+        partner_pins = selectors.partner_map_pins(min_lng=min_lng, min_lat=min_lat, max_lng=max_lng,
+                                                  max_lat=max_lat, limit=room + 1)
+        truncated = truncated or len(partner_pins) > room
+        pins += partner_pins[:room]
     return Response({"count": len(pins), "truncated": truncated, "results": pins})
 
 
@@ -292,3 +301,59 @@ def station_recommend(request):
             ]
         }
     )
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("lat", float, description="GCJ-02 degrees (with lng: nearest first)"),
+        OpenApiParameter("lng", float),
+        OpenApiParameter("radius", int, description="metres (default 10000, at most 50000)"),
+        OpenApiParameter("q", str, description="part of the name or address"),
+    ],
+    responses=PartnerStationsOut,
+    auth=[],
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def partner_station_list(request):
+    """Interconnection partners' stations (our members charge there through the partner):
+    ``{count, results: [{id, partner: true, partner_name, name, address, lat, lng,
+    distance (m), status, prices, free, total}]}``, nearest first within ``radius`` metres
+    of (lat, lng), at most 50. Errors: 400 ``location_required`` (lat without lng or the
+    reverse), 400 ``invalid_parameter`` (not a number, out of range)."""
+    params = request.query_params
+    try:
+        lat = float(params["lat"]) if params.get("lat") else None
+        lng = float(params["lng"]) if params.get("lng") else None
+        radius = int(params.get("radius") or selectors.DEFAULT_RADIUS_M)
+    except ValueError:
+        raise APIError("invalid_parameter", _("lat, lng and radius are numbers."), 400) from None
+    if (lat is None) != (lng is None):
+        raise APIError("location_required", _("Give both lat and lng, or neither."), 400)
+    if not (0 < radius <= 50_000) or (lat is not None and not (-90 <= lat <= 90 and -180 <= lng <= 180)):
+        raise APIError("invalid_parameter", _("lat, lng or radius is out of range."), 400)
+    rows = selectors.partner_stations_near(lat=lat, lng=lng, radius_m=radius, q=(params.get("q") or "")[:50])
+    return Response({"count": len(rows), "results": rows})
+
+
+@extend_schema(responses=PartnerStationDetailOut, auth=[])
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def partner_station_detail(request, pk: str):
+    """A partner's station with its connectors and their live status (as the partner
+    last reported). Errors: 400 ``invalid_id``, 404 ``station_not_found``."""
+    if not pk.isdigit() or len(pk) > 18:
+        raise APIError("invalid_id", _("A station id is a number."), 400)
+    station = selectors.partner_station_get(station_id=int(pk))
+    if station is None:
+        raise APIError("station_not_found", _("No such station."), 404)
+    body = {
+        **selectors.partner_station_row(station),
+        "opening_hours": station.opening_hours, "phone": station.phone,
+        "connectors": [
+            {"id": c.pk, "connector_id": c.connector_id, "connector_type": c.connector_type,
+             "power_kw": str(c.power_kw), "status": c.status}
+            for c in station.connectors.all()
+        ],
+    }
+    return Response(body)

@@ -6,7 +6,7 @@ import pytest
 
 from protocols.cec import remote
 from protocols.cec.client import CallFailed
-from protocols.cec.models import RemoteConnector, RemoteStation
+from stations.models import PartnerConnector, PartnerStation
 
 
 @pytest.fixture
@@ -18,14 +18,14 @@ def infra(partner):
 
 def test_pull_stations_and_status(infra, peer):
     assert remote.stations_pull(partner=infra) == 1
-    station = RemoteStation.objects.get()
+    station = PartnerStation.objects.get()
     assert (station.name, station.station_id, station.status) == ("互联伙伴·科技园站", "FAKE001", 50)
     assert str(station.latitude) == "22.540000" and "0.9000" in station.price_note
-    assert dict(RemoteConnector.objects.values_list("connector_id", "status")) == {
-        "MA1FAKE01P0000101": 1, "MA1FAKE01P0000102": 3}
+    assert dict(PartnerConnector.objects.values_list("connector_id", "status")) == {
+        "MA1FAKE01P0000101": "idle", "MA1FAKE01P0000102": "charging"}
     peer.stations = []  # the partner withdraws the station
     assert remote.stations_pull(partner=infra) == 0
-    assert not RemoteStation.objects.exists() and not RemoteConnector.objects.exists()
+    assert not PartnerStation.objects.exists() and not PartnerConnector.objects.exists()
 
 
 def test_pull_failure_raises(infra, peer):
@@ -40,7 +40,7 @@ def test_partner_status_push_updates_its_connector(caller, infra, peer):
     info = {"ConnectorStatusInfo": {"ConnectorID": "MA1FAKE01P0000101", "Status": 255}}
     ret, _msg, data = caller.call("notification_stationStatus", info)
     assert (ret, data) == (0, {"Status": 0})
-    assert RemoteConnector.objects.get(connector_id="MA1FAKE01P0000101").status == 255
+    assert PartnerConnector.objects.get(connector_id="MA1FAKE01P0000101").status == "fault"
     _ret, _msg, data = caller.call("notification_stationStatus",
                                    {"ConnectorStatusInfo": {"ConnectorID": "nope", "Status": 1}})
     assert data == {"Status": 1}  # unknown: ignore, do not retry

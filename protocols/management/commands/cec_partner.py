@@ -20,10 +20,12 @@ def _secret() -> str:
 
 
 class Command(BaseCommand):
-    help = "Manage T/CEC interconnection partners: add, list, show, disable, push-orders."
+    help = ("Manage T/CEC interconnection partners: add, list, show, disable, push-orders, "
+            "pull-stations (an infrastructure partner's stations into our search now).")
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=("add", "list", "show", "disable", "push-orders"))
+        parser.add_argument("action", choices=("add", "list", "show", "disable", "push-orders",
+                                                     "pull-stations"))
         parser.add_argument("--tenant", required=True, help="operator slug")
         parser.add_argument("--operator-id", help="the partner's 9-character OperatorID")
         parser.add_argument("--name", default="")
@@ -112,7 +114,7 @@ class Command(BaseCommand):
                               f"{'enabled' if p.enabled else 'disabled'}\t{p.base_url}")
 
     def do_show(self, o):
-        from tenants.crypto import mask
+        from evplatform.crypto import mask
 
         p = self._partner(o)
         self.stdout.write(json.dumps({
@@ -129,10 +131,26 @@ class Command(BaseCommand):
         }, ensure_ascii=False, indent=2))
 
     def do_disable(self, o):
+        from protocols.cec.remote import stations_withdraw
+
         p = self._partner(o)
         p.enabled = False
         p.save(update_fields=["enabled"])
+        stations_withdraw(partner=p)  # its stations leave our search
         self.stdout.write(f"{p.operator_id} disabled")
+
+    def do_pull_stations(self, o):
+        from protocols.cec.client import CallFailed
+        from protocols.cec.remote import stations_pull
+
+        p = self._partner(o)
+        if not p.is_infrastructure:
+            raise CommandError(f"{p.operator_id} is not an infrastructure partner")
+        try:
+            count = stations_pull(partner=p)
+        except CallFailed as exc:
+            raise CommandError(f"pull from {p.operator_id} failed: {exc}") from exc
+        self.stdout.write(f"{count} stations of {p.operator_id} in our search")
 
     def do_push_orders(self, o):
         from protocols.cec import convert, pushes
