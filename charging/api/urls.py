@@ -8,6 +8,7 @@ urlpatterns = [
     path("orders/prepay", views.order_prepay, name="order-prepay"),
     path("orders/<int:order_id>", views.order_detail, name="order-detail"),
     path("orders/<int:order_id>/stop", views.order_stop, name="order-stop"),
+    path("orders/<int:order_id>/departure", views.order_departure, name="order-departure"),
     path("reservations", views.reservations, name="reservations"),
     path("reservations/<int:reservation_id>/cancel", views.reservation_cancel, name="reservation-cancel"),
     path("queue", views.queue, name="queue"),
