@@ -22,7 +22,7 @@ admin.site.register(Group, StaffGroupAdmin)
 class MemberAdmin(admin.ModelAdmin):
     """Members (drivers); the page with their wallet and orders is ``settlement.admin``'s."""
 
-    list_display = ["id", "nickname", "phone", "status", "created_at", "last_login_at"]
+    list_display = ["id", "nickname", "phone", "fleet", "status", "created_at", "last_login_at"]
     list_filter = ["status"]
     search_fields = ["openid", "unionid", "phone", "nickname"]
     readonly_fields = ["openid", "unionid", "created_at", "last_login_at"]

@@ -22,6 +22,11 @@ class Member(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
+    fleet = models.CharField(
+        _("fleet"), max_length=64, blank=True,
+        help_text=_("The company fleet the driver charges for (empty: none); fleet vehicles "
+                    "get priority at stations that share power by priority."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_login_at = models.DateTimeField(_("last login"), null=True, blank=True)
 

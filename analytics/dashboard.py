@@ -78,5 +78,7 @@ def screen(user) -> dict:
                     "pile": a["pile"], "text": a["description"] or a["code"], "open": a["open"]}
                    for a in selectors.alarms_recent(stations)],
         "top": [_station(r) for r in selectors.station_ranking(stations, today, today)[:5]],
+        "power": [dict(p, at=p["at"].astimezone(zone).strftime("%H:%M:%S") if p["at"] else "")
+                  for p in selectors.power_plans(stations)],
         "at": timezone.now().astimezone(zone).strftime("%H:%M:%S"),
     }

@@ -149,6 +149,30 @@ def live_state(stations: QuerySet[Station]) -> dict:
             "piles_online": len(online), "stations": out_stations}
 
 
+def power_plans(stations: QuerySet[Station]) -> list[dict]:
+    """The latest power plan of each station with a power limit (load management), by
+    station name: ``{station, limit_kw, total_kw, sharing, at, piles: [{pile, cap_kw,
+    held_kw, weight, priority: ["svip" | "fleet" | "departure"], ok}], unserved: [pile
+    code]}`` (kW as floats; ``at`` aware datetime or None before the first plan). Read
+    through the stations' reverse relation ``power_plans`` (charging's ``PowerPlan``)."""
+    out = []
+    for station in stations.filter(max_power_kw__isnull=False).order_by("name"):
+        plan = station.power_plans.first()
+        rows = plan.caps if plan is not None else []
+        out.append({
+            "station": station.name, "limit_kw": float(station.max_power_kw),
+            "total_kw": float(plan.total_kw) if plan is not None else 0.0,
+            "sharing": station.power_sharing, "at": plan.at if plan is not None else None,
+            "piles": [{"pile": r.get("pile"),
+                       "cap_kw": float(r["cap_kw"]) if r.get("cap_kw") else None,
+                       "held_kw": float(r["believed_kw"]) if r.get("believed_kw") else None,
+                       "weight": float(r.get("weight") or 1), "priority": r.get("priority") or [],
+                       "ok": r.get("ok") is not False} for r in rows],
+            "unserved": list(plan.unserved) if plan is not None else [],
+        })
+    return out
+
+
 def faults_open(stations: QuerySet[Station]) -> int:
     return Fault.objects.filter(pile__station__in=stations, cleared_at__isnull=True).count()
 

@@ -152,11 +152,13 @@ class ChargingOrderAdmin(TotalsMixin, ScopedExportMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["review_box", "number", "state", "station", "pile", "connector",
                            "member", "mode", "trade_no", "frame_log"]}),
-        (_("Times"), {"fields": ["created_at", "started_at", "stopped_at", "settled_at"]}),
+        (_("Times"), {"fields": ["created_at", "started_at", "stopped_at", "settled_at",
+                                 "departure_at", "unplugged_at"]}),
         (_("Energy and money"), {"fields": [
             "energy_kwh", "meter_start_kwh", "meter_stop_kwh", "soc_start", "soc_end",
             "bill_lines", "total_amount", "discount_amount", "paid_amount", "refunded_amount",
-            "pile_amount", "amount_mismatch"]}),
+            "pile_amount", "amount_mismatch", "occupancy_amount", "occupancy_state",
+            "unplug_basis"]}),
         (_("Tariff at the start"), {"fields": ["tariff"]}),
         (_("How it ended"), {"fields": ["stop_reason", "pile_stop_code", "abnormal",
                                         "pile_initiated", "card_no", "vin", "review_reason"]}),

@@ -16,7 +16,7 @@ from settlement import selectors as ledger_selectors
 from settlement import services as ledger
 from settlement import splits
 
-from .models import ChargingOrder, PaymentMode, Reservation
+from .models import ChargingOrder, OccupancyState, PaymentMode, Reservation
 
 ZERO = Decimal("0.00")
 
@@ -101,8 +101,12 @@ def _split(order: ChargingOrder, amount: Decimal):
 def refund_split(order: ChargingOrder) -> None:
     """After a refund of the order (``order.refunded_amount`` is the new total): reverse
     the same fraction of its split."""
+    # The split covers the charge only (the occupancy fee, its own posting, stays operator
+    # revenue), and a refund gives the charge back first.
+    fee = order.occupancy_amount if order.occupancy_state == OccupancyState.CHARGED else ZERO
+    paid = order.paid_amount - fee
     splits.order_split_refund(
-        order_ref=order.number, paid=order.paid_amount, refunded=order.refunded_amount
+        order_ref=order.number, paid=paid, refunded=min(order.refunded_amount, paid)
     )
     if order.mode == PaymentMode.PREPAY:
         billing_services.profit_share_order_refunded(order_ref=order.number)

@@ -47,6 +47,10 @@ def _offline(event: port.PileOffline) -> None:
     from stations import services
 
     services.pile_mark_offline(pile_code=event.pile_code, at=event.at)
+    # A car left after its session is charged occupancy up to here (see services.occupancy).
+    from .services import occupancy
+
+    occupancy.occupancy_pile_offline(pile_code=event.pile_code, at=event.at)
 
 
 def _connector_status(event: port.ConnectorStatusChanged) -> None:
@@ -59,7 +63,12 @@ def _connector_status(event: port.ConnectorStatusChanged) -> None:
     if changed:  # partners and regulators hear of it (notification_stationStatus)
         task_queue_on_commit("cec.connector_status", event.pile_code, event.connector_no)
     if event.status == port.ConnectorStatus.IDLE:
-        # The car left: the next driver in the station's queue is offered the connector.
+        # The car left: its session's occupancy fee stops here (charged if settled) ...
+        from .services import occupancy
+
+        occupancy.occupancy_unplugged(pile_code=event.pile_code,
+                                      connector_no=event.connector_no, at=event.at)
+        # ... and the next driver in the station's queue is offered the connector.
         from django.db import transaction
 
         from stations.models import Pile

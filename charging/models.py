@@ -14,6 +14,18 @@ from django.utils.translation import gettext_lazy as _
 ZERO = Decimal("0.00")
 
 
+class OccupancyState(models.TextChoices):
+    """How an order's occupancy fee ended: ``charged`` (a follow-up posting on the order),
+    ``free`` (the car left within the grace minutes, or the tariff has no fee), ``unreported``
+    (the pile never reported the car leaving: nothing charged), ``waived`` (the order was
+    rejected in review)."""
+
+    CHARGED = "charged", _("Charged")
+    FREE = "free", _("Free")
+    UNREPORTED = "unreported", _("Not reported")
+    WAIVED = "waived", _("Waived")
+
+
 class OrderState(models.TextChoices):
     CREATED = "created", _("Created")
     STARTING = "starting", _("Starting")
@@ -137,6 +149,20 @@ class ChargingOrder(models.Model):
     review_reason = models.CharField(
         _("needs review"), max_length=500, blank=True,
         help_text=_("Why staff should look at this order (empty: nothing to review)."),
+    )
+    # Occupancy after charging (占位费, see services.occupancy): when the car left as the
+    # pile reported it (the connector idle; or the moment the pile went offline), and how
+    # the tariff's fee was settled ("" while the car may still be on the connector).
+    unplugged_at = models.DateTimeField(_("unplugged"), null=True, blank=True)
+    # The driver's requested departure (for sharing a station's power by priority).
+    departure_at = models.DateTimeField(_("requested departure"), null=True, blank=True)
+    unplug_basis = models.CharField(
+        _("unplug reported by"), max_length=12, blank=True,
+        help_text=_("unplugged: the pile reported the connector idle; pile_offline: the pile "
+                    "went offline (the fee runs to then)."),
+    )
+    occupancy_state = models.CharField(
+        _("occupancy"), max_length=10, choices=OccupancyState.choices, blank=True, db_index=True
     )
     # The driver app's Idempotency-Key of the start request (a retried POST finds this order).
     idempotency_key = models.CharField(_("idempotency key"), max_length=64, blank=True)
@@ -460,6 +486,24 @@ class ChargingPolicy(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text=_("Piles take no lower cap (YKC: 30 percent). A session whose share would fall "
                     "below it is not started."),
+    )
+    # Sharing by priority (stations whose power_sharing is "priority"): a session's weight
+    # is the largest that applies to it, 1 when none does.
+    priority_svip_weight = models.DecimalField(
+        _("priority weight: SVIP member"), max_digits=4, decimal_places=1, default=Decimal("2.0"),
+        validators=[MinValueValidator(Decimal("1"))],
+    )
+    priority_fleet_weight = models.DecimalField(
+        _("priority weight: fleet vehicle"), max_digits=4, decimal_places=1, default=Decimal("2.0"),
+        validators=[MinValueValidator(Decimal("1"))],
+    )
+    priority_departure_weight = models.DecimalField(
+        _("priority weight: leaving soon"), max_digits=4, decimal_places=1, default=Decimal("3.0"),
+        validators=[MinValueValidator(Decimal("1"))],
+        help_text=_("For a driver whose requested departure is within the window below."),
+    )
+    priority_departure_minutes = models.PositiveIntegerField(
+        _("leaving soon: within (min)"), default=60,
     )
 
     class Meta:

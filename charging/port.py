@@ -617,16 +617,47 @@ class ReadRealtime:
 
 @dataclass(frozen=True)
 class PowerLimit:
-    """Cap a pile's total output at ``max_power_kw`` kW (load management: YKC 0x52
-    最大允许输出功率, OCPP SetChargingProfile on connector 0). ``rated_power_kw`` is the
-    pile's rating, for protocols that cap in percent of it; a protocol that cannot honour
-    the cap answers ``CommandResult(ok=False, error="invalid")``; ``ok`` carries
-    ``detail["applied_kw"]``, the cap the pile actually took (never above the one asked)."""
+    """The one power command to a pile, for both its users (YKC 0x52 工作参数设置: 是否允许
+    工作 + 最大允许输出功率 in percent of the rating; OCPP SetChargingProfile, a
+    ChargePointMaxProfile on connector 0, and ChangeAvailability on connector 0 when
+    ``enabled`` is given):
+
+    - load management caps the pile in kW: ``max_power_kw`` with the pile's
+      ``rated_power_kw`` (YKC caps in percent of it, rounded down);
+    - remote control (:func:`PowerLimit.percent_of_rating`) caps it at ``percent`` (30–100)
+      of its rating and allows (``enabled=True``) or forbids (``False``: no cap is sent on
+      OCPP) charging on it.
+
+    ``enabled=None`` leaves the pile's availability alone (YKC's 0x52 then says "allowed").
+    A cap the protocol cannot honour (below 30 % on YKC, below the least current on OCPP, a
+    percent outside 30–100, neither kW nor percent) answers ``CommandResult(ok=False,
+    error="invalid")``; ``ok`` carries ``detail["applied_kw"]``, the cap the pile actually
+    took (never above the one asked), when the rating is known."""
 
     pile_code: str
-    max_power_kw: Decimal
-    rated_power_kw: Decimal
+    max_power_kw: Decimal | None = None
+    rated_power_kw: Decimal | None = None
     connector_no: int = 0  # 0: the whole pile
+    percent: int | None = None
+    enabled: bool | None = None
+
+    @classmethod
+    def percent_of_rating(cls, pile_code: str, percent: int = 100, *, enabled: bool = True,
+                          rated_power_kw: Decimal | None = None) -> PowerLimit:
+        """Remote control's power cap: ``percent`` of the pile's rating (kW, when known:
+        the reply then gives ``applied_kw``), charging allowed or forbidden (formerly the
+        separate ``PowerCap`` command)."""
+        return cls(pile_code, rated_power_kw=rated_power_kw, percent=percent, enabled=enabled)
+
+    def cap_kw(self, rated_power_kw: Decimal | None = None) -> Decimal | None:
+        """The cap in kW: ``max_power_kw``, else ``percent`` of the rating (this command's
+        or ``rated_power_kw``); None when neither is known."""
+        if self.max_power_kw is not None:
+            return self.max_power_kw
+        rated = self.rated_power_kw if self.rated_power_kw is not None else rated_power_kw
+        if self.percent is None or rated is None:
+            return None
+        return rated * self.percent / 100
 
 
 @dataclass(frozen=True)
@@ -645,17 +676,6 @@ class TimeSync:
     replies): ``unsupported``."""
 
     pile_code: str
-
-
-@dataclass(frozen=True)
-class PowerCap:
-    """Allow or forbid charging on the pile and cap its output at ``percent`` (30–100) of
-    its rated power (YKC 0x52 工作参数; OCPP ChangeAvailability Operative / Inoperative on
-    connector 0, then SetChargingProfile). ``ok`` may carry ``detail["applied_kw"]``."""
-
-    pile_code: str
-    percent: int = 100
-    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -679,7 +699,7 @@ class CommandResult:
 
 
 COMMANDS = {cls.__name__: cls for cls in (RemoteStart, RemoteStop, BalanceUpdate, ReadRealtime,
-                                          PowerLimit, Reboot, TimeSync, PowerCap, PushTariff)}
+                                          PowerLimit, Reboot, TimeSync, PushTariff)}
 
 
 def command_to_dict(command) -> dict:
@@ -689,10 +709,13 @@ def command_to_dict(command) -> dict:
 
 def command_from_dict(data: dict):
     """Rebuild a command; raises KeyError/TypeError on an unknown or malformed one."""
-    cls = COMMANDS[data["type"]]
     fields = dict(data["fields"])
+    if data["type"] == "PowerCap":  # queued by a platform from before PowerLimit took it over
+        return PowerLimit.percent_of_rating(fields["pile_code"], fields.get("percent", 100),
+                                            enabled=fields.get("enabled", True))
+    cls = COMMANDS[data["type"]]
     for name in ("balance_yuan", "max_power_kw", "rated_power_kw"):
-        if name in fields:
+        if fields.get(name) is not None:
             fields[name] = Decimal(fields[name])
     return cls(**fields)
 

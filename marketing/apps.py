@@ -7,8 +7,10 @@ class MarketingConfig(AppConfig):
     verbose_name = _("Marketing")
 
     def ready(self) -> None:
-        # Billing sits below marketing and cannot call it: marketing hands billing its
-        # handlers for paid purchases and top-ups (billing.payments.hooks).
+        # Billing and charging sit below marketing and cannot call it: marketing hands them
+        # its handlers for paid purchases and top-ups (billing.payments.hooks) and who has
+        # SVIP priority (accounts.priority).
+        from accounts import priority
         from billing.payments import hooks
 
         from . import coupons, reports, rewards, svip
@@ -16,4 +18,5 @@ class MarketingConfig(AppConfig):
         hooks.purchase_handler_register("svip", svip.svip_payment_paid)
         hooks.purchase_handler_register("coupon", coupons.coupon_payment_paid)
         hooks.top_up_listener_register(rewards.top_up_rewarded)
+        priority.priority_provider_register(priority.SVIP, svip.svip_members)
         reports.register()  # on the operator's report page, beside analytics' own

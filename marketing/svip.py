@@ -64,6 +64,14 @@ def svip_status(member, at: datetime | None = None) -> SvipStatus:
     return SvipStatus(True, current.plan, last.ends_at, current.plan.service_discount_percent)
 
 
+def svip_members(member_ids: set[int], at: datetime) -> set[int]:
+    """The members among ``member_ids`` with a paid SVIP covering ``at`` (the SVIP
+    standing of :mod:`accounts.priority`, for sharing a station's power by priority)."""
+    return set(SvipPurchase.objects.filter(
+        member_id__in=member_ids, status=SvipPurchase.Status.PAID, starts_at__lte=at,
+        ends_at__gt=at).values_list("member_id", flat=True))
+
+
 def svip_priority(member) -> bool:
     """Whether the member's SVIP plan gives priority reservation now (served first in a
     station's queue: ``hooks.members_with_priority``)."""

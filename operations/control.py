@@ -107,7 +107,8 @@ def _command(name: str, pile: Pile, connector_no: int | None, percent: int | Non
     if name == "power_cap":
         if percent is None or not 30 <= percent <= 100:
             raise ControlRefused("invalid_percent", _("The power cap is 30–100 %."), 400)
-        return port.PowerCap(code, percent=percent, enabled=True)
+        return port.PowerLimit.percent_of_rating(code, percent, enabled=True,
+                                                 rated_power_kw=pile.rated_power_kw)
     if name == "push_tariff":
         return port.PushTariff(code)
     if name == "read_realtime":

@@ -16,6 +16,7 @@ from django.core.validators import URLValidator
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
@@ -284,7 +285,8 @@ class StationAdmin(OwnerScopedAdmin):
     filter_horizontal = ["owners"]
     actions = [print_qr_labels]
     inlines = [PileInline]
-    readonly_fields = ["prices_today", "map_link", "power_caps_now", "created_at", "updated_at"]
+    readonly_fields = ["prices_today", "map_link", "power_caps_now", "power_plan_latest",
+                       "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "code", "status", "station_type", "owners"]}),
         (_("Where"), {"fields": ["address", "province", "city", "district", "area_code",
@@ -292,7 +294,8 @@ class StationAdmin(OwnerScopedAdmin):
         (_("For drivers"), {"fields": ["opening_hours", "phone", "parking_fee_note",
                                        "facilities", "photos"]}),
         (_("Today's prices"), {"fields": ["prices_today"]}),
-        (_("Load management"), {"fields": ["max_power_kw", "power_caps_now"]}),
+        (_("Load management"), {"fields": ["max_power_kw", "power_sharing", "power_caps_now",
+                                           "power_plan_latest"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -317,6 +320,35 @@ class StationAdmin(OwnerScopedAdmin):
             "{}<br>{}",
             format_html_join("；", "{} {} kW", ((p.code, p.power_cap_kw) for p in piles)),
             _("Σ %(total)s kW of %(limit)s kW") % {"total": total, "limit": obj.max_power_kw},
+        )
+
+    @admin.display(description=_("latest power plan"))
+    def power_plan_latest(self, obj):
+        """The station's latest re-plan (``charging.PowerPlan``, read through the reverse
+        relation ``power_plans``): when and why, each pile's cap asked and held, its weight
+        and priority, and the piles left waiting for power."""
+        plan = obj.power_plans.first() if obj is not None and obj.pk is not None else None
+        if plan is None:
+            return _("No plan yet.")
+        reasons = {"svip": _("SVIP"), "fleet": _("fleet"), "departure": _("leaving soon")}
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((row.get("pile"), row.get("cap_kw") or "—", row.get("believed_kw") or "—",
+              row.get("weight") or "1",
+              "、".join(str(reasons.get(r, r)) for r in row.get("priority") or []) or "—",
+              _("not taken") if row.get("ok") is False else _("held"))
+             for row in plan.caps),
+        )
+        return format_html(
+            '<div class="power-plan">{}<table><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>{}</div>",
+            _("%(at)s · %(reason)s · Σ %(total)s kW of %(limit)s kW") % {
+                "at": timezone.localtime(plan.at).strftime("%Y-%m-%d %H:%M:%S"),
+                "reason": plan.reason or "—", "total": plan.total_kw, "limit": plan.limit_kw},
+            _("pile"), _("cap asked (kW)"), _("cap held (kW)"), _("weight"), _("priority"),
+            _("state"), rows,
+            format_html("<p>{} {}</p>", _("Waiting for power:"), "、".join(plan.unserved))
+            if plan.unserved else "",
         )
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):

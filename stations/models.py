@@ -35,6 +35,13 @@ def validate_networks(text: str) -> None:
         raise ValidationError(_("Not an address or network: %(error)s"), params={"error": exc}) from None
 
 
+class PowerSharing(models.TextChoices):
+    """How a station's power limit is shared among its sessions (``charging.services.power``)."""
+
+    EQUAL = "equal", _("Equal shares")
+    PRIORITY = "priority", _("By priority")
+
+
 class Station(models.Model):
     """A charging station (充电站). CEC StationInfo."""
 
@@ -114,6 +121,13 @@ class Station(models.Model):
         validators=[MinValueValidator(Decimal("1"))],
         help_text=_("The station's grid connection. Empty: no limit. With a limit, the "
                     "platform shares it among the sessions and caps each pile."),
+    )
+    power_sharing = models.CharField(
+        _("power sharing"), max_length=10, choices=PowerSharing.choices,
+        default=PowerSharing.EQUAL,
+        help_text=_("How the power limit is shared: equally among the piles charging, or "
+                    "by priority (SVIP members, fleet vehicles and drivers leaving soon get "
+                    "more; the weights are in the charging policy)."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

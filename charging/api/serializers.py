@@ -37,6 +37,13 @@ class OrderOut(serializers.ModelSerializer):
     connector_no = serializers.IntegerField(source="connector.number", help_text="The gun's number on its pile (1号枪).")
     bill_lines = serializers.SerializerMethodField()
     discount_lines = serializers.SerializerMethodField()
+    occupancy = serializers.SerializerMethodField(
+        help_text="The occupancy fee after charging (占位费), or null while not priced: "
+        "``{state, unplugged_at, minutes, grace_minutes, per_minute, cap, yuan, basis}``. "
+        "``state`` is \"\" while the car may still be on the connector, then charged / "
+        "free / unreported / waived; ``basis`` is unplugged (the pile reported the car "
+        "gone) or pile_offline (counted to the moment the pile went offline).",
+    )
     under_review = serializers.SerializerMethodField(
         help_text="True while the pile's record is being checked by staff (state ``review``): "
         "the bill is priced but nothing is charged until the check ends.",
@@ -50,7 +57,19 @@ class OrderOut(serializers.ModelSerializer):
             "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
             "total_amount", "paid_amount", "refunded_amount", "stop_reason", "soc_start",
             "soc_end", "progress", "bill_lines", "discount_lines", "under_review",
+            "unplugged_at", "occupancy", "departure_at",
         ]
+
+    def get_occupancy(self, order) -> dict | None:
+        priced = (order.bill or {}).get("occupancy") or {}
+        if not priced and not order.occupancy_state and order.unplugged_at is None:
+            return None
+        return {
+            "state": order.occupancy_state, "unplugged_at": order.unplugged_at,
+            "minutes": priced.get("minutes"), "grace_minutes": priced.get("grace_minutes"),
+            "per_minute": priced.get("per_minute"), "cap": priced.get("cap"),
+            "yuan": priced.get("yuan"), "basis": priced.get("basis") or order.unplug_basis,
+        }
 
     def get_under_review(self, order) -> bool:
         return order.state == "review"
@@ -79,6 +98,11 @@ class OrderOut(serializers.ModelSerializer):
             {"kind": d["kind"], "name": d["name"], "amount": d["amount"]}
             for d in (order.bill or {}).get("discounts", [])
         ]
+
+
+class DepartureIn(serializers.Serializer):
+    departure_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the driver must leave (ISO 8601 with offset); null clears it.")
 
 
 class ReservationIn(serializers.Serializer):

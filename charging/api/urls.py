@@ -11,6 +11,7 @@ urlpatterns = [
     path("orders/roaming/<int:order_id>/stop", views.roaming_order_stop, name="roaming-order-stop"),
     path("orders/<int:order_id>", views.order_detail, name="order-detail"),
     path("orders/<int:order_id>/stop", views.order_stop, name="order-stop"),
+    path("orders/<int:order_id>/departure", views.order_departure, name="order-departure"),
     path("reservations", views.reservations, name="reservations"),
     path("reservations/<int:reservation_id>/cancel", views.reservation_cancel, name="reservation-cancel"),
     path("queue", views.queue, name="queue"),

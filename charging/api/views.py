@@ -17,6 +17,7 @@ from stations import selectors as station_selectors
 from stations.models import Connector
 
 from .serializers import (
+    DepartureIn,
     OrderOut,
     OrderStartIn,
     PrepayIn,
@@ -137,6 +138,20 @@ def order_stop(request, order_id: int):
         order_id=order.pk, actor=OrderTransition.Actor.MEMBER, actor_id=request.user.pk
     )
     return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=DepartureIn, responses=OrderOut)
+@api_view(["POST"])
+def order_departure(request, order_id: int):
+    """The driver's requested departure for a charge in progress (ISO 8601, or null to
+    clear it): at a station sharing power by priority, leaving soon gets more power.
+    Errors: 404, 400 ``departure_invalid`` / validation, 409 ``order_not_active``."""
+    order = get_object_or_404(selectors.order_list_for_member(request.user), pk=order_id)
+    data = DepartureIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    order = services.order_departure_set(order_id=order.pk,
+                                         departure_at=data.validated_data["departure_at"])
+    return Response(OrderOut(order).data)
 
 
 @extend_schema(request=ReservationIn, responses={201: ReservationOut})

@@ -18,6 +18,8 @@ retried settlement posts nothing twice.
 - ``reconcile``: the periodic reconciler that finishes what was lost in between.
 - ``reservations``: holding a connector.
 - ``queue``: the station queue (offers are reservations), and the scheduling tick.
+- ``occupancy``: the occupancy fee after charging, from the pile's unplug report.
+- ``priority``: weights for sharing a station's power by priority, the driver's departure.
 - ``power``: load management (a station's power limit shared among its piles).
 
 Callers use this package (``from charging import services``; ``services.order_start``)."""
@@ -36,9 +38,18 @@ from .common import (  # noqa: F401
     S,
     order_transition,
 )
+from .occupancy import (  # noqa: F401
+    occupancy_pile_offline,
+    occupancy_settle,
+    occupancy_tick,
+    occupancy_unplugged,
+)
 from .power import (  # noqa: F401
     power_admits,
     station_power_plan,
+)
+from .priority import (  # noqa: F401
+    order_departure_set,
 )
 from .progress import (  # noqa: F401
     Live,

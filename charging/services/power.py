@@ -3,7 +3,8 @@
 A station with ``max_power_kw`` is re-planned (:func:`station_power_plan`) before a remote
 start is sent, when a pile starts a session by itself, when a session ends, and by the
 scheduling tick. Each plan is :func:`charging.loadplan.allocate` over the piles with an
-active order (equal shares; a pile's floor is ``ChargingPolicy.power_floor_percent`` of its
+active order (equal shares, or weighted by priority per the station's ``power_sharing``:
+:mod:`.priority`; a pile's floor is ``ChargingPolicy.power_floor_percent`` of its
 rating, its ceiling its rating), sent as ``port.PowerLimit`` through the command bus in two
 phases so the piles' caps never add up to more than the limit on the way:
 
@@ -32,6 +33,7 @@ from stations.models import Pile, Station
 
 from .. import loadplan, port
 from ..models import ACTIVE_STATES, ChargingOrder, ChargingPolicy, PowerPlan
+from . import priority
 from .common import OrderRefused, _schema
 
 logger = logging.getLogger(__name__)
@@ -133,6 +135,9 @@ def station_power_plan(*, station_id: int, reason: str = "",
     policy = ChargingPolicy.current()
     with _AdvisoryLock(station_id):
         piles = _active_piles(station)
+        weights = priority.pile_weights(
+            station=station, order_ids_by_pile={pk: s.order_ids for pk, s in piles.items()},
+            policy=policy, now=now)
         limit = station.max_power_kw
         last = PowerPlan.objects.filter(station=station).first()
         # What each pile was last asked and took: asked again for the same, it is not sent.
@@ -145,7 +150,7 @@ def station_power_plan(*, station_id: int, reason: str = "",
             budget = limit - sum(fixed.values(), ZERO)
             demands = [
                 loadplan.Demand(key=str(pk), floor_kw=min(floor_kw(s.pile, policy), s.ceiling_kw),
-                                ceiling_kw=s.ceiling_kw)
+                                ceiling_kw=s.ceiling_kw, weight=weights[pk].weight)
                 for pk, s in piles.items() if pk not in fixed
             ]
             allocation = loadplan.allocate(max(budget, ZERO), demands)
@@ -187,6 +192,8 @@ def station_power_plan(*, station_id: int, reason: str = "",
         for pk, state in piles.items():
             row = rows.get(pk) or _row(state, targets.get(pk), None)
             row["believed_kw"] = str(state.believed_kw)
+            row["weight"] = str(weights[pk].weight)
+            row["priority"] = weights[pk].reasons
             caps.append(row)
         total = sum((s.believed_kw for s in piles.values()), ZERO)
         plan = PowerPlan.objects.create(

@@ -333,8 +333,10 @@ def scheduling_tick(*, now: datetime | None = None, replan_after_s: int = 300) -
     re-planned when a pile did not take its cap or the last plan is older than
     ``replan_after_s``. Returns counts."""
     from ..models import PowerPlan
+    from .occupancy import occupancy_tick
 
     now = now or timezone.now()
+    occupancy = occupancy_tick(now=now)
     passed = queue_expire(now=now)
     offered = 0
     for station_id in set(QueueEntry.objects.filter(state=E.WAITING)
@@ -351,4 +353,4 @@ def scheduling_tick(*, now: datetime | None = None, replan_after_s: int = 300) -
         if stale or unanswered:
             power.station_power_plan(station_id=station_id, reason="tick", now=now)
             replanned += 1
-    return {"passed": passed, "offered": offered, "replanned": replanned}
+    return {"passed": passed, "offered": offered, "replanned": replanned, **occupancy}

@@ -19,7 +19,7 @@ from ..models import (
     StopReason,
     TransactionRecord,
 )
-from . import record_checks
+from . import occupancy, record_checks
 from .common import REQUESTED_STOPS, STOP_GRACE_S, Actor, S, _lock, order_transition
 from .records import _record_order
 
@@ -113,6 +113,8 @@ def record_settle(*, record_id: int) -> ChargingOrder:
             order, S.SETTLED, actor=Actor.SYSTEM, fields=("paid_amount", "refunded_amount", "settled_at")
         )
         marketing_hooks.order_settled(order=order)
+        # The car already gone: its occupancy fee follows the charge (services.occupancy).
+        occupancy.occupancy_settle(order=order)
         task_queue_on_commit("charging.order_notify", order.pk)
     from .. import realtime
 

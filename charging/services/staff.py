@@ -19,6 +19,7 @@ from ..models import (
     OrderTransition,
     PaymentMode,
 )
+from . import occupancy
 from .common import Actor, OrderRefused, S, _lock, order_transition
 from .progress import estimate_amount
 
@@ -48,6 +49,7 @@ def order_settle_by_staff(*, order_id: int, user, reason: str) -> ChargingOrder:
             reason=reason,
             fields=("energy_kwh", "stopped_at", "total_amount", "paid_amount", "refunded_amount", "settled_at"),
         )
+        occupancy.occupancy_settle(order=order)
         audit.record(user, "order.settle_by_hand", order, detail=reason, changes={
             "state": [S.ABNORMAL, S.SETTLED], "total_amount": [None, str(order.total_amount)]})
     return order
@@ -78,14 +80,22 @@ def order_refund_partial(*, order_id: int, amount: Decimal, user, reason: str) -
         amount = money.yuan(amount)
         if amount <= 0 or amount > order.paid_amount - order.refunded_amount:
             raise OrderRefused("refund_exceeds", _("More than what is left to refund."), 400)
-        posting = Posting.objects.get(key=f"order:{order.number}:charge")
+        # The charge is given back first, then the occupancy fee (its own posting).
+        fee = occupancy.occupancy_charged(order)
+        charge_left = order.paid_amount - fee - min(order.refunded_amount, order.paid_amount - fee)
+        from_charge = min(amount, charge_left)
         # Serialised by the order's row lock: each refund gets the next key.
-        ledger.posting_reverse(
-            posting=posting,
-            key=f"order:{order.number}:refund:{order.refunded_amount}+{amount}",
-            amount=amount,
-            memo=reason[:200],
-        )
+        key = f"order:{order.number}:refund:{order.refunded_amount}+{amount}"
+        if from_charge > 0:
+            ledger.posting_reverse(
+                posting=Posting.objects.get(key=f"order:{order.number}:charge"),
+                key=key, amount=from_charge, memo=reason[:200],
+            )
+        if amount - from_charge > 0:
+            ledger.posting_reverse(
+                posting=Posting.objects.get(key=f"order:{order.number}:occupancy"),
+                key=f"{key}:occupancy", amount=amount - from_charge, memo=reason[:200],
+            )
         before = order.refunded_amount
         order.refunded_amount += amount
         order.save(update_fields=["refunded_amount"])
@@ -152,6 +162,8 @@ def _review_decide(*, order_id: int, user, reason: str, charge: bool) -> Chargin
             fields=("discount_amount", "total_amount", "paid_amount", "refunded_amount",
                     "settled_at"),
         )
+        # A rejected order is not charged for its occupancy either.
+        occupancy.occupancy_settle(order=order, waive=not charge)
         if order.member_id is not None:
             task_queue_on_commit("charging.order_notify", order.pk)
     return order

@@ -160,6 +160,7 @@ SUMMARIES = {
     ("post", "orders"): "开始充电 · Start charging",
     ("get", "orders/{order_id}"): "订单详情 · An order",
     ("post", "orders/{order_id}/stop"): "停止充电 · Stop charging",
+    ("post", "orders/{order_id}/departure"): "设置离场时间 · Set the requested departure",
     ("get", "orders/current"): "进行中的订单 · The order in progress",
     ("get", "orders/roaming"): "伙伴桩订单 · My orders on partners' piles",
     ("post", "orders/roaming"): "在伙伴桩充电 · Charge on a partner's pile",

@@ -23,12 +23,13 @@ but BootNotification from a pile that never booted → SecurityError; a repeated
 with a different call → ProtocolError (the same call again is answered again, idempotent).
 
 Commands from ``charging.bus`` (the port's RemoteStart, RemoteStop, ReadRealtime, PowerLimit,
-PowerCap, Reboot and the OCPP-only ``commands``) become calls to the pile; the reply is
-correlated by the library (by unique id) or the bus deadline expires. PowerLimit and
-PowerCap are a ChargePointMaxProfile on connector 0 (SetChargingProfile, Smart Charging
-profile) in W, or in A per phase at 3 × 230 V when the pile's
-``ChargingScheduleAllowedChargingRateUnit`` allows only current; PowerCap also switches the
-pile Operative / Inoperative (ChangeAvailability); Reboot is Reset Soft (``when_idle``) or
+Reboot and the OCPP-only ``commands``) become calls to the pile; the reply is
+correlated by the library (by unique id) or the bus deadline expires. PowerLimit (load
+management's kW cap and remote control's percent cap alike) is a ChargePointMaxProfile on
+connector 0 (SetChargingProfile, Smart Charging profile) in W, or in A per phase at
+3 × 230 V when the pile's ``ChargingScheduleAllowedChargingRateUnit`` allows only current;
+with ``enabled`` given it first switches the pile Operative / Inoperative
+(ChangeAvailability); Reboot is Reset Soft (``when_idle``) or
 Hard. BalanceUpdate, TimeSync and PushTariff have no OCPP 1.6 message: ``unsupported``. Frames in and out go to the frame log
 (``protocols.FrameLog``, the JSON text hex-encoded, ``frame_type`` the message-type id);
 Prometheus metrics on ``--metrics-port``.
@@ -777,9 +778,7 @@ class OcppGateway:
             return port.CommandResult(ok=False, error="unsupported",
                                       detail={"reason": "OCPP 1.6 has no balance message"})
         if isinstance(command, port.PowerLimit):
-            return await self._cap(session, command.max_power_kw)
-        if isinstance(command, port.PowerCap):
-            return await self._power_cap(session, command)
+            return await self._power_limit(session, command)
         if isinstance(command, port.Reboot):
             reply = await self._call(session, call.Reset(
                 type="Soft" if command.when_idle else "Hard"))
@@ -875,24 +874,33 @@ class OcppGateway:
         error = "invalid" if reply.status == "NotSupported" else "refused"
         return port.CommandResult(ok=False, error=error, detail={"status": reply.status})
 
-    async def _power_cap(self, session: OcppSession, command: port.PowerCap
-                         ) -> port.CommandResult:
-        """Allow (ChangeAvailability Operative, then the cap at ``percent`` of the pile's
-        rating) or forbid charging (Inoperative) on the whole pile."""
-        if not 30 <= command.percent <= 100:
+    async def _power_limit(self, session: OcppSession, command: port.PowerLimit
+                           ) -> port.CommandResult:
+        """The port's PowerLimit: with ``enabled`` given, allow (ChangeAvailability
+        Operative) or forbid (Inoperative, no cap sent) charging on the whole pile first;
+        then the cap in kW, or at ``percent`` (30–100) of the pile's rating (the command's,
+        else the platform's record of the pile)."""
+        if command.percent is not None and not 30 <= command.percent <= 100:
             return port.CommandResult(ok=False, error="invalid",
                                       detail={"percent": command.percent})
-        reply = await self._call(session, call.ChangeAvailability(
-            connector_id=0, type="Operative" if command.enabled else "Inoperative"))
-        if reply.status not in ("Accepted", "Scheduled"):
-            return port.CommandResult(ok=False, error="refused", detail={"status": reply.status})
-        if not command.enabled:
-            return port.CommandResult(ok=True)
-        piles = await session.db(handlers.dispatch, port.PilesQuery(
-            pile_codes=(session.pile_code,)))
-        if not piles or not piles[0].rated_power_kw:
+        if command.max_power_kw is None and command.percent is None:
             return port.CommandResult(ok=False, error="invalid")
-        return await self._cap(session, piles[0].rated_power_kw * command.percent / 100)
+        if command.enabled is not None:
+            reply = await self._call(session, call.ChangeAvailability(
+                connector_id=0, type="Operative" if command.enabled else "Inoperative"))
+            if reply.status not in ("Accepted", "Scheduled"):
+                return port.CommandResult(ok=False, error="refused",
+                                          detail={"status": reply.status})
+            if not command.enabled:
+                return port.CommandResult(ok=True)
+        cap = command.cap_kw()
+        if cap is None:
+            piles = await session.db(handlers.dispatch, port.PilesQuery(
+                pile_codes=(session.pile_code,)))
+            cap = command.cap_kw(piles[0].rated_power_kw if piles else None)
+        if not cap:
+            return port.CommandResult(ok=False, error="invalid")
+        return await self._cap(session, cap)
 
 
 def _jsonable(value):

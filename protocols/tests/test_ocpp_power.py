@@ -1,7 +1,7 @@
 """The port's load-management and remote-control commands on OCPP 1.6J piles, through the
-real gateway and a simulated charge point on real sockets: PowerLimit / PowerCap →
+real gateway and a simulated charge point on real sockets: PowerLimit (kW or percent) →
 SetChargingProfile (ChargePointMaxProfile on connector 0, in W or A as the pile allows),
-PowerCap off/on → ChangeAvailability, Reboot → Reset, TimeSync / PushTariff → unsupported."""
+PowerLimit off/on → ChangeAvailability, Reboot → Reset, TimeSync / PushTariff → unsupported."""
 
 from __future__ import annotations
 
@@ -96,15 +96,15 @@ def test_a_pile_refusing_the_profile_fails_the_limit(online, sender, sims):  # n
 
 def test_power_cap_forbids_allows_and_caps_at_a_percent_of_the_rating(online, sender):  # noqa: F811
     code, pile = online()
-    off = _run(sender, port.PowerCap(code, percent=100, enabled=False))
+    off = _run(sender, port.PowerLimit.percent_of_rating(code, 100, enabled=False))
     assert off.ok
     wait_for(lambda: {c.status for c in pile.connectors.values()} == {"Unavailable"})
     assert pile.max_power_w is None  # no cap sent with "off"
-    on = _run(sender, port.PowerCap(code, percent=50, enabled=True))
+    on = _run(sender, port.PowerLimit.percent_of_rating(code, 50, enabled=True))
     assert on.ok and on.detail["applied_kw"] == "30.000"  # 50 % of the pile's 60 kW
     wait_for(lambda: {c.status for c in pile.connectors.values()} == {"Available"})
     assert pile.max_power_w == 30000
-    bad = _run(sender, port.PowerCap(code, percent=20))
+    bad = _run(sender, port.PowerLimit.percent_of_rating(code, 20))
     assert not bad.ok and bad.error == "invalid"
 
 

@@ -111,6 +111,44 @@ def test_ykc_maintenance_commands(gateway, make_pile, pile_client, sender):
     assert pending.result(5) == port.CommandResult(ok=False, error="refused")
 
 
+def test_power_limit_is_one_0x52_for_load_management_and_remote_control(
+        gateway, make_pile, pile_client, sender):
+    """Load management's kW cap and remote control's percent cap / off are the same port
+    command and the same frame (0x52 工作参数设置)."""
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+
+    pending = sender(port.PowerLimit(code, max_power_kw=Decimal("50"),
+                                     rated_power_kw=Decimal("120")))
+    params = client.recv(0x52).message
+    client.send(m.WorkParamsReply(code, True))
+    assert (params.enabled, params.max_power_percent) == (True, 41)  # 41 % of 120 = 49.2 kW
+    assert pending.result(5) == port.CommandResult(ok=True, detail={"percent": 41,
+                                                                    "applied_kw": "49.2"})
+
+    pending = sender(port.PowerLimit.percent_of_rating(code, 60, rated_power_kw=Decimal("120")))
+    params = client.recv(0x52).message
+    client.send(m.WorkParamsReply(code, True))
+    assert (params.enabled, params.max_power_percent) == (True, 60)
+    assert pending.result(5).detail == {"percent": 60, "applied_kw": "72.0"}
+
+    pending = sender(port.PowerLimit.percent_of_rating(code, 100, enabled=False))
+    params = client.recv(0x52).message
+    client.send(m.WorkParamsReply(code, True))
+    assert (params.enabled, params.max_power_percent) == (False, 100)
+    assert pending.result(5) == port.CommandResult(ok=True, detail={"percent": 100})
+
+    for bad in (port.PowerLimit.percent_of_rating(code, 20),
+                port.PowerLimit(code, max_power_kw=Decimal("10"), rated_power_kw=Decimal("120")),
+                port.PowerLimit(code)):
+        assert pending_result(sender(bad)).error == "invalid"
+
+
+def pending_result(pending):
+    return pending.result(5)
+
+
 def test_silent_pile_times_out(gateway, make_pile, pile_client):
     code = make_pile()
     login(pile_client(), code)

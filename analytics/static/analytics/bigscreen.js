@@ -65,6 +65,27 @@
     document.getElementById("alarms").innerHTML = s.alarms.length ? s.alarms.map(function (a) {
       return "<li class='" + (a.open ? "open" : "") + "'>" + esc(a.at + " " + a.station + " " + a.pile + " " + a.text) + "</li>"; }).join("")
       : "<li>" + esc(t.none) + "</li>";
+    renderPower(s.power || []);
+  }
+
+  // Load management: each limited station's caps (asked / held) against its limit.
+  function renderPower(plans) {
+    var box = document.getElementById("power-plans");
+    if (!plans.length) { box.innerHTML = "<p>" + esc(t.noplan) + "</p>"; return; }
+    box.innerHTML = plans.map(function (p) {
+      var pct = p.limit_kw ? Math.min(100, 100 * p.total_kw / p.limit_kw) : 0;
+      var rows = p.piles.map(function (r) {
+        var why = r.priority.map(function (x) { return t[x] || x; }).join("、");
+        return "<tr class='" + (r.ok ? "" : "bad") + "'><td>" + esc(r.pile) + "</td><td class='kw'>" +
+          (r.held_kw === null ? "—" : r.held_kw.toFixed(1)) + " kW</td><td>×" + r.weight +
+          (why ? " " + esc(why) : "") + "</td></tr>"; }).join("");
+      return "<div class='station' data-station='" + esc(p.station) + "'><h3>" + esc(p.station) + " · " +
+        esc(t[p.sharing] || p.sharing) + " " + esc(p.at) + "</h3><span class='sum' data-total='" + p.total_kw +
+        "' data-limit='" + p.limit_kw + "'>" + p.total_kw.toFixed(1) + " / " + p.limit_kw.toFixed(0) + " kW</span>" +
+        "<div class='bar'><i style='width:" + pct.toFixed(1) + "%'></i></div>" +
+        (rows ? "<table>" + rows + "</table>" : "<p>" + esc(t.nosession) + "</p>") +
+        (p.unserved.length ? "<p class='waiting'>" + esc(t.waiting) + " " + esc(p.unserved.join("、")) + "</p>" : "") +
+        "</div>"; }).join("");
   }
 
   function esc(v) { var d = document.createElement("div"); d.textContent = v; return d.innerHTML; }

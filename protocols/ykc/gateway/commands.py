@@ -100,17 +100,25 @@ class CommandRunner:
                 "amount_yuan": str(reply.amount), "soc_percent": reply.soc,
                 "voltage_v": str(reply.output_voltage), "current_a": str(reply.output_current)})
         if isinstance(command, port.PowerLimit):
-            percent = codes.power_limit_percent(command.max_power_kw, command.rated_power_kw)
+            # 0x52 carries both the permission to work and the cap (percent of the rating).
+            if command.percent is not None:
+                percent = command.percent if 30 <= command.percent <= 100 else None
+            elif command.max_power_kw is not None and command.rated_power_kw is not None:
+                percent = codes.power_limit_percent(command.max_power_kw, command.rated_power_kw)
+            else:
+                percent = None
             if percent is None:
                 return port.CommandResult(ok=False, error="invalid", detail={
-                    "message": "below the pile's lowest cap (30 % of its rating)"})
-            reply = await self._ask(conn, m.WorkParams(pile, True, percent), 0x51)
+                    "message": "a cap of 30–100 % of the pile's rating is needed"})
+            reply = await self._ask(conn, m.WorkParams(pile, command.enabled is not False,
+                                                       percent), 0x51)
             if not reply.success:
                 return port.CommandResult(ok=False, error="refused")
-            applied = (command.rated_power_kw * percent / 100).quantize(Decimal("0.1"),
-                                                                        ROUND_DOWN)
-            return port.CommandResult(ok=True, detail={"applied_kw": str(applied),
-                                                       "percent": percent})
+            detail: dict = {"percent": percent}
+            if command.rated_power_kw is not None:
+                detail["applied_kw"] = str((command.rated_power_kw * percent / 100).quantize(
+                    Decimal("0.1"), ROUND_DOWN))
+            return port.CommandResult(ok=True, detail=detail)
         if isinstance(command, YkcTimeSync):
             reply = await self._ask(conn, m.TimeSync(pile, datetime.now(PILE_TZ)), 0x55)
             clock = reply.current_time.isoformat() if reply.current_time else None
@@ -170,10 +178,6 @@ def _ykc_command(command):
         return YkcReboot(command.pile_code, 2 if command.when_idle else 1)
     if isinstance(command, port.TimeSync):
         return YkcTimeSync(command.pile_code)
-    if isinstance(command, port.PowerCap):
-        if not 30 <= command.percent <= 100:
-            raise EncodeError("power cap percent must be 30–100")
-        return YkcWorkParams(command.pile_code, command.enabled, command.percent)
     if isinstance(command, port.PushTariff):
         return YkcPushBillingModel(command.pile_code)
     return command
