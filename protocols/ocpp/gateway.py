@@ -393,7 +393,13 @@ class OcppSession(ChargePoint):
         return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
-    def on_firmware(self, status: str):
+    async def on_firmware(self, status: str):
+        """Progress of an UpdateFirmware: recorded on the pile's update under way."""
+        ours = mapping.FIRMWARE_STATUS.get(status)
+        if ours is not None:
+            await self.db(handlers.dispatch, port.FirmwareStatus(
+                pile_code=self.pile_code, status=str(ours), at=datetime.now(UTC),
+                detail=status))
         return call_result.FirmwareStatusNotification()
 
 
@@ -788,6 +794,12 @@ class OcppGateway:
             if reply.status == "Accepted":
                 return port.CommandResult(ok=True)
             return port.CommandResult(ok=False, error="refused", detail={"status": reply.status})
+        if isinstance(command, port.FirmwareUpdate):
+            # UpdateFirmware's answer is empty: progress comes as FirmwareStatusNotification.
+            await self._call(session, call.UpdateFirmware(
+                location=command.url, retries=max(command.retries, 0),
+                retrieve_date=datetime.now(UTC).isoformat().replace("+00:00", "Z")))
+            return port.CommandResult(ok=True, detail={"status": "sent"})
         if isinstance(command, port.TimeSync | port.PushTariff):
             # OCPP 1.6 piles keep their own clock (set from BootNotification/Heartbeat
             # replies) and do not price: nothing to send.

@@ -389,10 +389,24 @@ class FrameHandlers:
         """0x41, 0x51, 0x55, 0x57, 0x91: answers to our commands (one outstanding each)."""
         conn.resolve(frame.message.FRAME_TYPE, None, frame.message)
 
+    # 0x93 升级状态 → port.FirmwareStatus.status (stations' FirmwareUpdate statuses)
+    UPDATE_STATUS = {0x00: "accepted", 0x01: "refused", 0x02: "refused",
+                     0x03: "download_failed"}
+
+    def on_update_reply(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        """0x93 远程更新应答: answers a waiting 0x94 and is recorded on the pile's update
+        under way (it may come long after the 0x94, once the download ends)."""
+        reply: m.UpdateReply = frame.message
+        conn.resolve(0x93, None, reply)
+        code = int(reply.status)
+        conn.job(handlers.dispatch, conn.schema, port.FirmwareStatus(
+            pile_code=conn.pile_code, status=self.UPDATE_STATUS.get(code, "refused"),
+            at=datetime.now(UTC), detail=f"0x93 {code:#04x}"))
+
     HANDLERS = {
         0x03: on_heartbeat, 0x05: on_billing_verify, 0x09: on_billing_request,
         0x13: on_realtime, 0x31: on_card_start, 0x33: on_start_reply, 0x35: on_stop_reply,
         0x3B: on_transaction, 0x41: on_reply, 0x51: on_reply, 0x55: on_reply, 0x57: on_reply,
-        0x91: on_reply,
+        0x91: on_reply, 0x93: on_update_reply,
         **dict.fromkeys(SESSION_TYPES, on_session_message),
     }
