@@ -90,6 +90,10 @@ class AuditAction(models.TextChoices):
     SPLIT_RULE_CHANGE = "split_rule.change", _("Split rule changed")
     FEEDBACK_REPLY = "feedback.reply", _("Feedback replied")
     WORK_ORDER_CHANGE = "work_order.change", _("Work order changed")
+    MODEL_ADD = "model.add", _("Added in the admin")
+    MODEL_CHANGE = "model.change", _("Changed in the admin")
+    MODEL_DELETE = "model.delete", _("Deleted in the admin")
+    REFUND_REVIEW = "refund.review", _("Refund or withdrawal reviewed")
 
 
 class AuditEntry(models.Model):
