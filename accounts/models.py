@@ -98,6 +98,10 @@ class AuditAction(models.TextChoices):
     CHAT_MESSAGE = "chat.message", _("Chat message sent")
     CHAT_ASSIGN = "chat.assign", _("Chat assigned")
     CHAT_CLOSE = "chat.close", _("Chat closed")
+    MODEL_ADD = "model.add", _("Added in the admin")
+    MODEL_CHANGE = "model.change", _("Changed in the admin")
+    MODEL_DELETE = "model.delete", _("Deleted in the admin")
+    REFUND_REVIEW = "refund.review", _("Refund or withdrawal reviewed")
 
 
 class AuditEntry(models.Model):

@@ -19,6 +19,10 @@ Redis keys (``P`` = ``settings.REDIS_KEY_PREFIX``):
   gateway on the pile's login, refreshed every ``ROUTE_REFRESH_S`` with TTL ``ROUTE_TTL_S``,
   deleted on disconnect only while it still names that connection (a newer connection of
   the same pile, on any gateway, owns the route).
+- ``P:{schema}:bus:peer:{pile_code}`` → ``"{route} {peer}"``: the address (host:port) of
+  the connection the route names, written with the route and expiring with it, so a
+  gateway that is asked to take the pile can apply the takeover rule (issue #21) to a
+  connection another gateway holds (:meth:`GatewayBus.holder`).
 - ``P:{schema}:bus:reply:{request_id}`` → list holding the one reply (JSON
   ``{"ok", "error", "detail"}``), expires after ``REPLY_TTL_S``.
 - ``P:bus:gw:{gateway_id}`` → list, the gateway's inbox. **Platform-level** (no schema): one
@@ -42,7 +46,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import is_dataclass
+from dataclasses import dataclass, is_dataclass
 from typing import Any
 
 import redis
@@ -75,6 +79,21 @@ return 0
 
 def route_key(schema: str, pile_code: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{schema}:bus:route:{pile_code}"
+
+
+def peer_key(schema: str, pile_code: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:{schema}:bus:peer:{pile_code}"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The live connection another gateway holds for a pile: ``peer`` is its address
+    (host:port, "" when unknown), ``last_seen`` the epoch seconds of the pile's last frame
+    on any gateway (None when unknown)."""
+
+    gateway_id: str
+    peer: str
+    last_seen: float | None
 
 
 def reply_key(schema: str, request_id: str) -> str:
@@ -177,6 +196,7 @@ class GatewayBus:
         self.kick = kick
         self.on_lost = on_lost
         self.routes: dict[tuple[str, str], str] = {}
+        self.peers: dict[tuple[str, str], str] = {}
         self._tasks: list[asyncio.Task] = []
         self._running: set[asyncio.Task] = set()
         self._set_if_ours = redis.register_script(_SET_IF_OURS)
@@ -208,23 +228,47 @@ class GatewayBus:
     def route_value(self, connection_id: str) -> str:
         return f"{self.gateway_id} {connection_id}"
 
-    async def register(self, schema: str, pile_code: str, connection_id: str) -> None:
+    async def register(self, schema: str, pile_code: str, connection_id: str,
+                       peer: str = "") -> None:
         """The pile's commands come here from now on; a gateway that held it is told to
-        close its (older) connection."""
+        close its (older) connection. ``peer``: the connection's address (host:port)."""
         value = self.route_value(connection_id)
         self.routes[(schema, pile_code)] = value
-        previous = await self.redis.set(route_key(schema, pile_code), value, ex=ROUTE_TTL_S,
-                                        get=True)
+        self.peers[(schema, pile_code)] = peer
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(route_key(schema, pile_code), value, ex=ROUTE_TTL_S, get=True)
+        pipe.set(peer_key(schema, pile_code), f"{value} {peer}", ex=ROUTE_TTL_S)
+        previous = (await pipe.execute())[0]
         if previous and previous != value:
             other = previous.split(" ", 1)[0]
             if other != self.gateway_id:
                 message = {"kick": pile_code, "schema": schema, "route": previous}
                 await self.redis.rpush(inbox_key(other), json.dumps(message))
 
+    async def holder(self, schema: str, pile_code: str) -> Holder | None:
+        """The connection another live gateway holds for ``pile_code`` (None when no
+        route, the route is this gateway's, or its gateway is gone)."""
+        from stations import live
+
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(route_key(schema, pile_code))
+        pipe.get(peer_key(schema, pile_code))
+        pipe.zscore(live.seen_key(schema), pile_code)
+        route, peer, seen = await pipe.execute()
+        if not route:
+            return None
+        gateway_id = route.split(" ", 1)[0]
+        if gateway_id == self.gateway_id or not await self.redis.exists(alive_key(gateway_id)):
+            return None
+        known = peer.removeprefix(route + " ") if peer and peer.startswith(route + " ") else ""
+        return Holder(gateway_id=gateway_id, peer=known,
+                      last_seen=float(seen) if seen is not None else None)
+
     async def unregister(self, schema: str, pile_code: str, connection_id: str) -> None:
         value = self.route_value(connection_id)
         if self.routes.get((schema, pile_code)) == value:
             del self.routes[(schema, pile_code)]
+            self.peers.pop((schema, pile_code), None)
         await self._delete_if_ours(keys=[route_key(schema, pile_code)], args=[value])
 
     async def _keep_alive(self) -> None:
@@ -252,6 +296,9 @@ class GatewayBus:
             for (schema, pile_code), value in items[start:start + 1000]:
                 await self._set_if_ours(keys=[route_key(schema, pile_code)],
                                         args=[value, ROUTE_TTL_S], client=pipe)
+                peer = f"{value} {self.peers.get((schema, pile_code), '')}"
+                await self._set_if_ours(keys=[peer_key(schema, pile_code)],
+                                        args=[peer, ROUTE_TTL_S], client=pipe)
             await pipe.execute()
 
     async def _refresh_routes(self) -> None:

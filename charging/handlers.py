@@ -37,6 +37,13 @@ def _takeover_refused(event: port.PileTakeoverRefused) -> None:
                            holder_peer=event.holder_peer, at=event.at)
 
 
+def _firmware_status(event: port.FirmwareStatus) -> None:
+    from stations import firmware
+
+    firmware.firmware_status_record(pile_code=event.pile_code, status=event.status,
+                                    at=event.at, detail=event.detail)
+
+
 def _online(event: port.PileOnline) -> None:
     from stations import services
 
@@ -315,6 +322,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileLogin: _login,
     port.PileOnline: _online,
     port.PileTakeoverRefused: _takeover_refused,
+    port.FirmwareStatus: _firmware_status,
     port.PileOffline: _offline,
     port.ConnectorStatusChanged: _connector_status,
     port.FaultsReported: _faults,

@@ -687,6 +687,37 @@ class PushTariff:
 
 
 @dataclass(frozen=True)
+class FirmwareUpdate:
+    """Have the pile download and install firmware from ``url`` (hosted by the platform).
+    OCPP: UpdateFirmware (location, retrieveDate now, ``retries``); progress comes as
+    FirmwareStatusNotification. YKC 0x94 远程更新 takes an FTP server: ``url`` is
+    ``ftp://user:password@host:port/path`` (host ≤ 16, user and password ≤ 16, path ≤ 32
+    ASCII bytes), ``pile_model`` 1 DC / 2 AC, ``power_kw`` the rating, ``when_idle`` 执行控制,
+    ``download_timeout_min`` minutes; the pile answers 0x93 (then or when it is done).
+    A URL the protocol cannot carry: ``CommandResult(ok=False, error="invalid")``."""
+
+    pile_code: str
+    url: str
+    when_idle: bool = True
+    retries: int = 1
+    download_timeout_min: int = 30
+    pile_model: int = 1
+    power_kw: int = 0
+
+
+@dataclass(frozen=True)
+class FirmwareStatus:
+    """The pile reports firmware progress: ``status`` a ``stations.FirmwareUpdate.Status``
+    value (OCPP FirmwareStatusNotification, YKC 0x93 升级状态 mapped by the gateway),
+    ``detail`` the protocol's own words or code."""
+
+    pile_code: str
+    status: str
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class CommandResult:
     """What the gateway answered: ``ok`` with the reply's fields, or an error code
     (``pile_offline``, ``timeout``, ``refused``, ``unsupported``, ``session_mismatch``). A
@@ -699,7 +730,8 @@ class CommandResult:
 
 
 COMMANDS = {cls.__name__: cls for cls in (RemoteStart, RemoteStop, BalanceUpdate, ReadRealtime,
-                                          PowerLimit, Reboot, TimeSync, PushTariff)}
+                                          PowerLimit, Reboot, TimeSync, PushTariff,
+                                          FirmwareUpdate)}
 
 
 def command_to_dict(command) -> dict:

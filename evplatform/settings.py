@@ -301,6 +301,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env_int("ALARMS_EVALUATE_SECONDS", 60),
         "args": ["operations.alarms_evaluate"],
     },
+    # Alarm rule: a station whose revenue dropped to zero (an hourly look is enough).
+    "operations-revenue-watch": {
+        "task": "evplatform.fan_out",
+        "schedule": env_int("REVENUE_WATCH_SECONDS", 3600),
+        "args": ["operations.revenue_watch"],
+    },
     # Orders stuck between states are finished (or flagged) exactly once.
     "charging-orders-reconcile": {
         "task": "evplatform.fan_out",
@@ -445,6 +451,10 @@ METER_SAMPLE_DAYS = env_int("METER_SAMPLE_DAYS", YKC_SAMPLE_DAYS)
 YKC_FRAME_LOG_HEARTBEAT_EVERY = env_int("YKC_FRAME_LOG_HEARTBEAT_EVERY", 1)
 YKC_DB_THREADS = env_int("YKC_DB_THREADS", 8)  # thread pool for PostgreSQL work
 YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
+# YKC 0x94 remote update downloads over FTP: ftp://user:password@host:port/ of an FTP server
+# whose root is MEDIA_ROOT (firmware images are under firmware/). Empty: YKC piles cannot
+# be sent firmware (OCPP piles download over HTTP from /firmware/{token}).
+FIRMWARE_FTP_URL = env_str("FIRMWARE_FTP_URL", "")
 # Alarms by SMS: a class (dotted path) with send(phone, text) (operations/sms.py); unset, none.
 SMS_PROVIDER = env_str("SMS_PROVIDER", "")
 # Prometheus metrics (unauthenticated): loopback unless a scraper elsewhere needs them.

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from analytics.views import bigscreen, report_page
 from billing.invoices.api.notify import fapiao_notify
-from stations.views import qr_landing
+from stations.views import firmware_download, qr_landing
 
 from . import h5
 from .health import healthz
@@ -23,6 +23,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("q/<str:code>", qr_landing, name="qr-landing"),
+    path("firmware/<str:token>", firmware_download, name="firmware-download"),
     # T/CEC 102 interconnection: partner and regulator platforms call us here.
     path(settings.CEC_PATH_PREFIX.strip("/") + "/", include("protocols.cec.urls")),
     path("bigscreen/", bigscreen, name="bigscreen"),

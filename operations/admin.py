@@ -19,7 +19,9 @@ from import_export.formats.base_formats import CSV, XLSX
 from accounts import audit
 from accounts.models import AuditEntry
 from evplatform.admin_export import ScopedExportMixin
+from stations import firmware as firmware_service
 from stations import selectors as station_selectors
+from stations.models import Firmware, FirmwareUpdate
 
 from . import alarms, chat, control, feedback, workorders
 from .models import (
@@ -176,9 +178,13 @@ class CommandForm(forms.Form):
     percent = forms.IntegerField(label=_("power cap (%)"), min_value=30, max_value=100,
                                  required=False)
     when_idle = forms.BooleanField(label=_("reboot when idle"), required=False, initial=True)
+    firmware = forms.ModelChoiceField(label=_("firmware image"), queryset=Firmware.objects.none(),
+                                      required=False)
 
-    def __init__(self, *args, names: list[str], connectors: list[int], **kwargs):
+    def __init__(self, *args, names: list[str], connectors: list[int], protocol: str = "",
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["firmware"].queryset = Firmware.objects.filter(protocol=protocol)
         self.fields["command"].choices = [(n, control.COMMANDS[n][0]) for n in names]
         self.fields["connector_no"].choices = [("", "-")] + [(n, f"{n}号枪") for n in connectors]
 
@@ -219,7 +225,8 @@ class PileControlAdmin(admin.ModelAdmin):
         if not names:
             raise PermissionDenied
         connectors = list(pile.connectors.order_by("number").values_list("number", flat=True))
-        form = CommandForm(request.POST or None, names=names, connectors=connectors)
+        form = CommandForm(request.POST or None, names=names, connectors=connectors,
+                           protocol=pile.protocol)
         outcome = None
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -227,7 +234,8 @@ class PileControlAdmin(admin.ModelAdmin):
                 outcome = control.command_send(
                     user=request.user, pile=pile, name=data["command"],
                     connector_no=data["connector_no"], percent=data["percent"],
-                    when_idle=data["when_idle"])
+                    when_idle=data["when_idle"], firmware=data["firmware"],
+                    base_url=request.build_absolute_uri("/"))
             except control.ControlRefused as exc:
                 self.message_user(request, exc.detail, messages.ERROR)
         history = AuditEntry.objects.filter(target_type="stations.pile", target_id=str(pile.pk))[:20]
@@ -235,7 +243,8 @@ class PileControlAdmin(admin.ModelAdmin):
                    "pile": pile, "form": form, "outcome": outcome,
                    "reply": control.reply_rows(outcome.result) if outcome else [],
                    "error": control.error_label(outcome.result.error) if outcome else "",
-                   "history": history, "opts": self.model._meta}
+                   "history": history, "opts": self.model._meta,
+                   "firmware_updates": pile.firmware_updates.select_related("firmware")[:5]}
         return TemplateResponse(request, "admin/operations/pile_control.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -243,6 +252,59 @@ class PileControlAdmin(admin.ModelAdmin):
             return self.send_view(request, int(object_id))
         except ValueError:
             raise Http404(_("Not found.")) from None
+
+
+class FirmwareForm(forms.ModelForm):
+    class Meta:
+        model = Firmware
+        fields = ["name", "version", "protocol", "file"]
+
+
+@admin.register(Firmware)
+class FirmwareAdmin(admin.ModelAdmin):
+    """Firmware images hosted by the platform (uploaded here; sent from a pile's remote
+    control page). An image in use by an update cannot be deleted."""
+
+    form = FirmwareForm
+    list_display = ["name", "version", "protocol", "size_bytes", "sha256", "uploaded_at"]
+    list_filter = ["protocol"]
+    readonly_fields = ["file_name", "size_bytes", "sha256", "uploaded_at"]
+
+    def get_fields(self, request, obj=None):
+        return ["name", "version", "protocol", "file"] if obj is None else \
+            ["name", "version", "protocol", "file_name", "size_bytes", "sha256", "uploaded_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name", "version", "protocol"])
+            return
+        saved = firmware_service.firmware_upload(
+            name=obj.name, version=obj.version, protocol=obj.protocol,
+            uploaded=form.cleaned_data["file"])
+        obj.pk, obj.token, obj.file = saved.pk, saved.token, saved.file
+
+
+@admin.register(FirmwareUpdate)
+class FirmwareUpdateAdmin(admin.ModelAdmin):
+    """Firmware updates sent to piles and their progress as the piles report it."""
+
+    list_display = ["pile", "firmware", "status", "detail", "requested_by", "created_at",
+                    "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["pile__code"]
+    list_select_related = ["pile", "firmware"]
+
+    def get_queryset(self, request):
+        return _scoped(request, super().get_queryset(request), "pile__station__owners")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class AuditResource(resources.ModelResource):

@@ -22,10 +22,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import audit
+from charging.models import ChargingOrder
 from evplatform.errors import DomainError
 from evplatform.queue import task_queue_on_commit
 from stations import live
-from stations.models import Connector, Fault, Pile
+from stations.models import Connector, Fault, Pile, Station
 
 from . import sms
 from .models import Alarm, AlarmDelivery, AlarmSettings, AlarmWebhook, DutyContact
@@ -41,14 +42,18 @@ class AlarmError(DomainError):
 
 
 def _label(alarm: Alarm) -> str:
+    if alarm.pile is None:
+        return alarm.station.name
     where = alarm.pile.code if alarm.connector is None else f"{alarm.pile.code}/{alarm.connector.number}号枪"
     return f"{alarm.station.name} {where}"
 
 
-def alarm_raise(*, kind: str, severity: str, title: str, pile: Pile, group_key: str,
+def alarm_raise(*, kind: str, severity: str, title: str, pile: Pile | None, group_key: str,
                 connector: Connector | None = None, fault: Fault | None = None,
-                at: datetime | None = None) -> tuple[Alarm, bool]:
-    """Raise an alarm, or count a repeat of the open one with the same ``group_key``.
+                at: datetime | None = None, station: Station | None = None
+                ) -> tuple[Alarm, bool]:
+    """Raise an alarm, or count a repeat of the open one with the same ``group_key``; on
+    ``pile`` (its station's) or, for a station-wide rule, on ``station`` with no pile.
     Returns (alarm, notify queued). Runs in its own transaction savepoint."""
     at = at or timezone.now()
     conf = AlarmSettings.load()
@@ -60,7 +65,8 @@ def alarm_raise(*, kind: str, severity: str, title: str, pile: Pile, group_key: 
                 if alarm is None:
                     alarm = Alarm.objects.create(
                         kind=kind, severity=severity, title=title[:200], group_key=group_key,
-                        station_id=pile.station_id, pile=pile, connector=connector, fault=fault,
+                        station_id=pile.station_id if pile is not None else station.pk,
+                        pile=pile, connector=connector, fault=fault,
                         first_at=at, last_at=at)
                     task_queue_on_commit("operations.alarm_notify", alarm.pk)
                     return alarm, True
@@ -159,6 +165,42 @@ def alarms_evaluate(*, now: datetime | None = None) -> dict[str, int]:
             raised += 1
     for key in open_keys - live_keys:
         cleared += alarm_clear(group_key=key, at=now)
+    return {"raised": raised, "cleared": cleared}
+
+
+def revenue_watch(*, now: datetime | None = None) -> dict[str, int]:
+    """The rule "a station's revenue dropping to zero" (a periodic job): a station whose
+    settled orders total nothing (yuan) in the last ``revenue_zero_hours`` hours but did in
+    the same span before raises a major alarm (one open per station, group
+    ``revenue:{station code}``); it clears itself once the station earns again. Off when
+    ``revenue_zero_hours`` is 0. Returns counts {"raised", "cleared"}."""
+    now = now or timezone.now()
+    hours = AlarmSettings.load().revenue_zero_hours
+    open_alarms = {a.group_key: a for a in Alarm.objects.exclude(status=Alarm.Status.CLOSED)
+                   .filter(kind=Alarm.Kind.REVENUE_ZERO)}
+    if not hours:
+        return {"raised": 0, "cleared": 0}
+    span = timedelta(hours=hours)
+
+    def earned(start: datetime, end: datetime) -> set[int]:
+        return set(ChargingOrder.objects.filter(
+            settled_at__gte=start, settled_at__lt=end, total_amount__gt=0)
+            .values_list("station_id", flat=True).distinct())
+
+    now_earning, before = earned(now - span, now), earned(now - 2 * span, now - span)
+    raised = cleared = 0
+    for station in Station.objects.filter(pk__in=before - now_earning):
+        key = f"revenue:{station.code}"
+        if key in open_alarms:
+            continue
+        alarm_raise(kind=Alarm.Kind.REVENUE_ZERO, severity=Alarm.Severity.MAJOR,
+                    title=_("%(station)s earned nothing in %(n)d h") % {
+                        "station": station.name, "n": hours},
+                    pile=None, station=station, group_key=key, at=now)
+        raised += 1
+    for key, alarm in open_alarms.items():
+        if alarm.station_id in now_earning:
+            cleared += alarm_clear(group_key=key, at=now)
     return {"raised": raised, "cleared": cleared}
 
 
@@ -279,7 +321,8 @@ def _short(alarm: Alarm) -> str:
     """The alarm in at most 20 characters (a subscribe message's ``thing`` limit)."""
     what = alarm.fault.description if alarm.fault and alarm.kind == Alarm.Kind.FAULT else \
         alarm.get_kind_display()
-    return f"{alarm.pile.code[-6:]} {what}"[:20]
+    where = alarm.pile.code[-6:] if alarm.pile is not None else alarm.station.name[:8]
+    return f"{where} {what}"[:20]
 
 
 def _wechat_send(alarm: Alarm, contact: DutyContact, conf: AlarmSettings) -> AlarmDelivery:

@@ -16,8 +16,9 @@ from accounts import audit
 from charging import bus, port
 from charging.models import ChargingOrder, OrderTransition
 from evplatform.errors import DomainError
+from stations import firmware as firmware_service
 from stations import selectors as station_selectors
-from stations.models import Pile
+from stations.models import Firmware, FirmwareUpdate, Pile
 
 from .models import ControlPolicy
 
@@ -29,6 +30,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "time_sync": (_("Time sync"), False),
     "power_cap": (_("Power cap"), False),
     "push_tariff": (_("Push billing model"), False),
+    "firmware_update": (_("Firmware update"), False),
 }
 
 
@@ -97,9 +99,33 @@ def commands_allowed(user, pile: Pile) -> list[str]:
     return [name for name in COMMANDS if name in allowed]
 
 
+def firmware_url(*, pile: Pile, firmware: Firmware, base_url: str) -> str:
+    """Where ``pile`` downloads ``firmware``: OCPP piles over HTTP(S) from the platform
+    (``{base_url}/firmware/{token}``, base_url the operator's host as staff reach it);
+    YKC piles over FTP (0x94 carries an FTP server only) from ``FIRMWARE_FTP_URL`` (an FTP
+    server whose root is the platform's media directory), the image's stored path under it.
+
+    Raises ControlRefused ``firmware_protocol`` (400) for an image of the other protocol,
+    ``firmware_ftp_missing`` (400) for a YKC pile when no FTP server is configured."""
+    if firmware.protocol != pile.protocol:
+        raise ControlRefused("firmware_protocol", _("This firmware is for piles of another "
+                                                    "protocol."), 400)
+    if pile.protocol == Pile.Protocol.OCPP:
+        return f"{base_url.rstrip('/')}/firmware/{firmware.token}"
+    ftp = getattr(settings, "FIRMWARE_FTP_URL", "")
+    if not ftp:
+        raise ControlRefused("firmware_ftp_missing", _("YKC piles download firmware over FTP, "
+                                                       "and no FTP server is configured."), 400)
+    return f"{ftp.rstrip('/')}/{firmware.file.name}"
+
+
 def _command(name: str, pile: Pile, connector_no: int | None, percent: int | None,
-             when_idle: bool):
+             when_idle: bool, firmware_url: str = ""):
     code = pile.code
+    if name == "firmware_update":
+        return port.FirmwareUpdate(
+            code, url=firmware_url, when_idle=when_idle, pile_model=1 if pile.current_type
+            == Pile.CurrentType.DC else 2, power_kw=int(pile.rated_power_kw or 0))
     if name == "reboot":
         return port.Reboot(code, when_idle=when_idle)
     if name == "time_sync":
@@ -119,15 +145,19 @@ def _command(name: str, pile: Pile, connector_no: int | None, percent: int | Non
 
 
 def command_send(*, user, pile: Pile, name: str, connector_no: int | None = None,
-                 percent: int | None = None, when_idle: bool = True) -> ControlOutcome:
+                 percent: int | None = None, when_idle: bool = True,
+                 firmware: Firmware | None = None, base_url: str = "") -> ControlOutcome:
     """Send command ``name`` to ``pile`` (``connector_no`` for connector commands,
-    ``percent`` for power_cap) and wait up to ``YKC_COMMAND_TIMEOUT_S`` + 2 s for the reply.
+    ``percent`` for power_cap, ``firmware`` and the operator host's ``base_url`` for
+    firmware_update) and wait up to ``YKC_COMMAND_TIMEOUT_S`` + 2 s for the reply.
 
     Raises ControlRefused ``not_allowed`` (403), ``connector_required`` / ``invalid_percent`` /
-    ``unknown_command`` (400). A pile that is offline or silent is not an error: the outcome's
-    result says so (``pile_offline``, ``timeout``). A remote stop of a connector with an order
-    running goes through the order (it turns stopping, the stop is re-sent until confirmed).
-    Every attempt is in the audit log.
+    ``unknown_command`` / ``firmware_required`` and :func:`firmware_url`'s (400). A pile that
+    is offline or silent is not an error: the outcome's result says so (``pile_offline``,
+    ``timeout``). A remote stop of a connector with an order running goes through the order
+    (it turns stopping, the stop is re-sent until confirmed). A firmware update is recorded
+    (``stations.FirmwareUpdate``, before it is sent: the pile may report progress at once)
+    and its progress follows what the pile reports. Every attempt is in the audit log.
     """
     if name not in COMMANDS:
         raise ControlRefused("unknown_command", _("No such command."), 400)
@@ -136,7 +166,15 @@ def command_send(*, user, pile: Pile, name: str, connector_no: int | None = None
     needs_connector = COMMANDS[name][1]
     if needs_connector and not pile.connectors.filter(number=connector_no or 0).exists():
         raise ControlRefused("connector_required", _("Choose one of the pile's connectors."), 400)
-    command = _command(name, pile, connector_no, percent, when_idle)
+    url = ""
+    update = None
+    if name == "firmware_update":
+        if firmware is None:
+            raise ControlRefused("firmware_required", _("Choose the firmware to send."), 400)
+        url = firmware_url(pile=pile, firmware=firmware, base_url=base_url)
+        update = firmware_service.firmware_update_record(
+            pile=pile, firmware=firmware, requested_by=user.get_username(), sent=True)
+    command = _command(name, pile, connector_no, percent, when_idle, url)
     if name == "remote_stop":
         order = (ChargingOrder.objects.filter(connector__pile=pile, connector__number=connector_no,
                                               state__in=["starting", "charging", "stopping"])
@@ -156,8 +194,16 @@ def command_send(*, user, pile: Pile, name: str, connector_no: int | None = None
     where = f"{pile.code}" + (f" {connector_no}号枪" if needs_connector else "")
     said = _("ok") if result.ok else error_label(result.error)
     reply = "，".join(f"{label}：{value}" for label, value in reply_rows(result))
-    audit.record(user, "pile.command", pile,
-                 changes={"command": [None, name]} if name != "power_cap" else
-                 {"command": [None, name], "percent": [None, percent]},
+    changes = {"command": [None, name]}
+    if name == "power_cap":
+        changes["percent"] = [None, percent]
+    if update is not None:
+        changes["firmware"] = [None, str(firmware)]
+        if not result.ok:  # never reached the pile, or the pile said no
+            update.status = (FirmwareUpdate.Status.REFUSED if result.error == "refused"
+                             else FirmwareUpdate.Status.FAILED_TO_SEND)
+            update.detail = error_label(result.error)[:200]
+            update.save(update_fields=["status", "detail", "updated_at"])
+    audit.record(user, "pile.command", pile, changes=changes,
                  detail=f"{COMMANDS[name][0]} {where} → {said}" + (f"（{reply}）" if reply else ""))
     return ControlOutcome(name, result)

@@ -29,6 +29,11 @@ class AlarmSettings(models.Model):
         _("alarm when a connector stays in finishing longer than (min)"), default=30,
         help_text=_("0 turns this rule off."),
     )
+    revenue_zero_hours = models.PositiveIntegerField(
+        _("alarm when a station that earned money earns nothing for (hours)"), default=24,
+        help_text=_("Settled orders' totals in the last hours are zero, and were not in the "
+                    "hours before. 0 turns this rule off."),
+    )
     repeat_after_min = models.PositiveIntegerField(
         _("notify an open alarm again after (min)"), default=120,
         help_text=_("Repeats of an open alarm are counted, not sent, until then. 0: never again."),
@@ -106,6 +111,7 @@ class Alarm(models.Model):
         FAULT = "fault", _("Pile fault")
         OFFLINE = "offline", _("Pile offline")
         STUCK_FINISHING = "stuck_finishing", _("Connector stuck in finishing")
+        REVENUE_ZERO = "revenue_zero", _("Station revenue dropped to zero")
 
     class Status(models.TextChoices):
         OPEN = "open", _("Unhandled")
@@ -128,7 +134,8 @@ class Alarm(models.Model):
         "stations.Station", on_delete=models.CASCADE, related_name="+", verbose_name=_("station")
     )
     pile = models.ForeignKey(
-        "stations.Pile", on_delete=models.CASCADE, related_name="alarms", verbose_name=_("pile")
+        "stations.Pile", on_delete=models.CASCADE, related_name="alarms", verbose_name=_("pile"),
+        null=True, blank=True,  # a station's alarm (revenue) names no pile
     )
     connector = models.ForeignKey(
         "stations.Connector", on_delete=models.CASCADE, null=True, blank=True, related_name="+",

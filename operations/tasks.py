@@ -29,6 +29,12 @@ def alarms_evaluate() -> dict:
     return alarms.alarms_evaluate()
 
 
+@app.task(name="operations.revenue_watch")
+def revenue_watch() -> dict:
+    """The "station revenue dropped to zero" alarm rule (``alarms.revenue_watch``)."""
+    return alarms.revenue_watch()
+
+
 @app.task(name="operations.feedback_reply_notify", bind=True, max_retries=5)
 def feedback_reply_notify(self, reply_id: int) -> str:
     from accounts.wechat import WeChatError

@@ -449,3 +449,69 @@ class PartnerConnector(models.Model):
 
     def __str__(self) -> str:
         return self.connector_id
+
+
+def _firmware_path(instance: Firmware, filename: str) -> str:
+    """``firmware/{token[:16]}.bin``: short (YKC 0x94's file path is 32 ASCII bytes) and
+    unguessable; the uploaded name is kept in ``file_name``."""
+    return f"firmware/{instance.token[:16]}.bin"
+
+
+class Firmware(models.Model):
+    """A firmware image staff uploaded; the platform hosts it for piles to download
+    (``/firmware/{token}``, no login: the token is the secret)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    version = models.CharField(_("version"), max_length=40)
+    protocol = models.CharField(_("protocol"), max_length=8, choices=Pile.Protocol.choices,
+                                default=Pile.Protocol.YKC)
+    file = models.FileField(_("file"), upload_to=_firmware_path, max_length=200)
+    file_name = models.CharField(_("uploaded file name"), max_length=200, blank=True)
+    size_bytes = models.PositiveIntegerField(_("size (bytes)"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    token = models.CharField(_("download token"), max_length=64, unique=True, editable=False)
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("firmware image")
+        verbose_name_plural = _("firmware images")
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class FirmwareUpdate(models.Model):
+    """One firmware update sent to a pile and its progress as the pile reports it (OCPP
+    FirmwareStatusNotification; YKC 0x93 远程更新应答)."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("sent to the pile")
+        FAILED_TO_SEND = "not_sent", _("not sent")
+        ACCEPTED = "accepted", _("accepted by the pile")
+        DOWNLOADING = "downloading", _("downloading")
+        DOWNLOADED = "downloaded", _("downloaded")
+        DOWNLOAD_FAILED = "download_failed", _("download failed")
+        INSTALLING = "installing", _("installing")
+        INSTALLED = "installed", _("installed")
+        INSTALLATION_FAILED = "installation_failed", _("installation failed")
+        REFUSED = "refused", _("refused by the pile")
+
+    pile = models.ForeignKey(Pile, on_delete=models.CASCADE, related_name="firmware_updates",
+                             verbose_name=_("pile"))
+    firmware = models.ForeignKey(Firmware, on_delete=models.PROTECT, related_name="updates",
+                                 verbose_name=_("firmware image"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.SENT)
+    detail = models.CharField(_("detail"), max_length=200, blank=True)
+    requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("firmware update")
+        verbose_name_plural = _("firmware updates")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.pile.code} → {self.firmware}"

@@ -86,3 +86,23 @@ def qr_landing(request, code: str):
             "open_link": open_link(mini_program, connector.code),
         },
     )
+
+
+def firmware_download(request, token: str):
+    """``GET /firmware/{token}``: the firmware image for a pile to download (OCPP
+    UpdateFirmware's location), as ``application/octet-stream``; no login (the 64-hex
+    token is the secret). Unknown or malformed token → 404."""
+    from django.http import FileResponse, Http404
+
+    from .models import Firmware
+
+    if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
+        raise Http404
+    firmware = Firmware.objects.filter(token=token).first()
+    if firmware is None:
+        raise Http404
+    response = FileResponse(firmware.file.open("rb"), as_attachment=True,
+                            filename=f"{firmware.name}-{firmware.version}.bin",
+                            content_type="application/octet-stream")
+    response["X-Checksum-SHA256"] = firmware.sha256
+    return response

@@ -3,8 +3,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from accounts import audit
+from accounts.admin_audit import AuditedAdminMixin
 from evplatform.admin_display import TotalsMixin
 from evplatform.admin_export import ScopedExportMixin
 
@@ -38,7 +41,7 @@ class ReadOnlyMixin:
 
 
 @admin.register(TopUpOffer)
-class TopUpOfferAdmin(admin.ModelAdmin):
+class TopUpOfferAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["pay_amount", "bonus_amount", "active", "created_at"]
     list_filter = ["active"]
 
@@ -103,7 +106,11 @@ class ReviewMixin:
         done = 0
         for obj in queryset:
             try:
-                self.review(obj, approve=approve, reviewer=request.user, note=reason)
+                with transaction.atomic():
+                    self.review(obj, approve=approve, reviewer=request.user, note=reason)
+                    audit.record(request.user, "refund.review", obj, detail=(
+                        _("approved") if approve else _("rejected: %(reason)s") % {
+                            "reason": reason})[:200])
                 done += 1
             except services.BillingError as exc:
                 self.message_user(request, f"{obj}: {exc.detail}", messages.WARNING)

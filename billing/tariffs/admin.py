@@ -18,6 +18,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.admin_audit import AuditedAdminMixin
+
 from . import pricing
 from . import services as tariff_services
 from .forms import PERIOD_LABELS, AssignStationsForm, TariffForm, TariffVersionForm
@@ -142,7 +144,7 @@ def _draft_without_number(data: dict) -> dict:
 
 
 @admin.register(Tariff)
-class TariffAdmin(admin.ModelAdmin):
+class TariffAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = TariffForm
     list_display = ["name", "kind", "version_in_force", "stations_count", "updated_at"]
     list_filter = ["kind"]
@@ -441,7 +443,7 @@ class TariffVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StationTariff)
-class StationTariffAdmin(admin.ModelAdmin):
+class StationTariffAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["station", "tariff", "assigned_at"]
     list_filter = ["tariff"]
     search_fields = ["station__name", "station__code"]
@@ -464,7 +466,7 @@ class StationTariffAdmin(admin.ModelAdmin):
 
 
 @admin.register(PileTariff)
-class PileTariffAdmin(admin.ModelAdmin):
+class PileTariffAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["pile", "tariff", "assigned_at"]
     list_filter = ["tariff"]
     search_fields = ["pile__code", "pile__name"]

@@ -7,7 +7,7 @@ import pytest
 from charging import handlers, port
 
 GATEWAY_MESSAGES = (
-    port.PileTakeoverRefused, port.FaultsReported,
+    port.PileTakeoverRefused, port.FaultsReported, port.FirmwareStatus,
     port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
     port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,

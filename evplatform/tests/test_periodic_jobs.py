@@ -71,6 +71,7 @@ def stack(operators, tmp_path):
         "POINTS_EXPIRE_SECONDS": "2",
         "SMS_RECEIPTS_SECONDS": "2",
         "ALARMS_EVALUATE_SECONDS": "2",
+        "REVENUE_WATCH_SECONDS": "2",
         "CEC_PUSHES_DUE_SECONDS": "2",
         "CEC_PARTNER_STATIONS_SECONDS": "2",
         "CEC_CHECK_ORDERS_SECONDS": "2",
@@ -93,7 +94,7 @@ def stack(operators, tmp_path):
 def test_every_periodic_job_runs_on_the_procfile_worker_and_beat(stack, client, db):
     prefix, procs = stack
     wanted = {task for task, _ in periodic_jobs().values()} | {"evplatform.fan_out"}
-    assert len(wanted) == 19
+    assert len(wanted) == 20
     r = _client()
     ran: dict = {}
     deadline = time.monotonic() + 120

@@ -217,3 +217,44 @@ def test_rules_set_to_zero_are_off(pile):
     Fault.objects.create(pile=pile, source=Fault.Source.OFFLINE, code="offline",
                          started_at=timezone.now() - timedelta(days=1))
     assert alarms.alarms_evaluate() == {"raised": 0, "cleared": 0}
+
+
+def test_a_station_whose_revenue_drops_to_zero_raises_one_alarm_until_it_earns_again(
+        pile, robot, redis_clean):
+    from decimal import Decimal
+
+    from accounts.models import Member
+    from charging.models import ChargingOrder
+
+    AlarmSettings.objects.create(revenue_zero_hours=24)
+    AlarmWebhook.objects.create(name="运维群", url=robot.url)
+    member = Member.objects.create(openid="o-revenue")
+    now = timezone.now()
+
+    def settled(at, total: str, n: int):
+        return ChargingOrder.objects.create(
+            number=f"T2026113000{n:02d}", trade_no=f"{n:032d}", member=member,
+            station=pile.station, pile=pile, connector=pile.connectors.get(number=1),
+            state="settled", settled_at=at, total_amount=Decimal(total))
+
+    # Nothing ever earned: no alarm (a new station is not a drop).
+    assert alarms.revenue_watch(now=now) == {"raised": 0, "cleared": 0}
+    settled(now - timedelta(hours=30), "12.50", 1)
+    settled(now - timedelta(hours=3), "0.00", 2)  # a free charge earns nothing
+    # Earned 30 h ago, nothing in the last 24 h: one major alarm on the station.
+    assert alarms.revenue_watch(now=now) == {"raised": 1, "cleared": 0}
+    alarm = Alarm.objects.get(kind="revenue_zero")
+    assert (alarm.station_id, alarm.pile_id, alarm.severity) == (pile.station_id, None, "major")
+    assert alarm.title == f"{pile.station.name} 24 小时无收入"
+    # A station's alarm (no pile) is delivered like any other.
+    [delivery] = alarms.alarm_notify(alarm_id=alarm.pk)
+    assert delivery.ok and pile.station.name in robot.messages[-1]["text"]["content"]
+    # Still nothing: the open alarm is not raised again.
+    assert alarms.revenue_watch(now=now + timedelta(hours=1)) == {"raised": 0, "cleared": 0}
+    # The station earns again: the alarm closes by itself.
+    settled(now + timedelta(hours=1), "8.00", 3)
+    assert alarms.revenue_watch(now=now + timedelta(hours=2)) == {"raised": 0, "cleared": 1}
+    assert Alarm.objects.get(pk=alarm.pk).status == "closed"
+
+    AlarmSettings.objects.update(revenue_zero_hours=0)
+    assert alarms.revenue_watch(now=now + timedelta(hours=60)) == {"raised": 0, "cleared": 0}

@@ -55,7 +55,7 @@ from http import HTTPStatus
 import redis.asyncio as aioredis
 from django.conf import settings
 from ocpp import messages as ocpp_messages
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import FormatViolationError, OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -173,6 +173,7 @@ class OcppSession(ChargePoint):
         self.recent: dict[str, tuple[str, str]] = {}  # unique id → (request, response)
         self.meter_waiters: dict[int, list[asyncio.Future]] = {}
         self.marked_online_at = 0.0
+        self.opened_at = time.time()
         self.peer = ""
         self.password: str | None = None  # presented at the handshake (checked again at boot)
         self.rate_unit: str | None = None  # "W" / "A" for charging profiles, asked once
@@ -196,6 +197,12 @@ class OcppSession(ChargePoint):
             msg = unpack(raw_msg)
         except OCPPError as error:
             await self._bad_frame(raw_msg, error)
+            return
+        except (ValueError, RecursionError):
+            # Not JSON the library can read: nesting deeper than the parser's recursion
+            # limit, or an integer longer than Python converts (4,300 digits).
+            await self._bad_frame(raw_msg, FormatViolationError(
+                description="message is not JSON we can read"))
             return
         if msg.message_type_id != MessageType.Call:
             gw.metrics.messages_in.inc("CallResult" if msg.message_type_id == MessageType.CallResult
@@ -245,6 +252,12 @@ class OcppSession(ChargePoint):
                         error.description)
             await self._send(call_error(msg.unique_id, error.code, error.description or "",
                                         error.details if isinstance(error.details, dict) else None))
+        except Exception:
+            # Whatever the library or a handler did not expect (a payload nested past the
+            # recursion limit in schema validation, say): this call fails, the session stays.
+            gw.metrics.error("call_failed")
+            logger.exception("%s: %s failed", self.pile_code, action[:40])
+            await self._send(call_error(msg.unique_id, "InternalError", "call not processed"))
         gw.metrics.latency.observe(time.monotonic() - received, action[:40])
         if self.rejected:  # BootNotification rejected: the reply is out, hang up
             gw.metrics.error("boot_rejected_closed")
@@ -280,7 +293,7 @@ class OcppSession(ChargePoint):
         code = error.code
         try:
             data = json.loads(raw_msg)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
             code = "FormationViolation"
         if isinstance(data, list):
@@ -423,7 +436,13 @@ class OcppSession(ChargePoint):
         return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
-    def on_firmware(self, status: str):
+    async def on_firmware(self, status: str):
+        """Progress of an UpdateFirmware: recorded on the pile's update under way."""
+        ours = mapping.FIRMWARE_STATUS.get(status)
+        if ours is not None:
+            await self.db(handlers.dispatch, port.FirmwareStatus(
+                pile_code=self.pile_code, status=str(ours), at=datetime.now(UTC),
+                detail=status))
         return call_result.FirmwareStatusNotification()
 
 
@@ -575,11 +594,55 @@ class OcppGateway:
                 response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
                 return response
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown charge point\n")
+        holder = await self.takeover_holder(code, decision, peer_text)
+        if holder is not None:
+            self.takeover_refuse(code, decision.schema, peer_text, holder)
+            return connection.respond(HTTPStatus.CONFLICT, "charge point connected\n")
         connection.evp_login = (code, decision, peer_text, password)
         return None
 
+    async def takeover_holder(self, code: str, decision: port.LoginDecision,
+                              peer: str) -> str | None:
+        """The address of a live connection that keeps ``peer`` from taking the pile, or
+        None. As YKC's rule (issue #21): a connection for a pile already held — here or by
+        another gateway (the bus route names it) — replaces it only from the same host
+        (the pile reconnecting, its old socket not yet seen closed) or when the held one is
+        stale: nothing heard for ``YKC_IDLE_HEARTBEATS`` heartbeat intervals."""
+        host = _host(peer)
+        limit = settings.YKC_IDLE_HEARTBEATS
+        now = time.time()
+        session = self.sessions.get(code)
+        if session is not None and not session.closed:
+            last = getattr(session.ws, "evp_last_rx", 0.0) or session.opened_at
+            if _host(session.peer) == host or now - last > limit * session.heartbeat_interval:
+                return None
+            return session.peer
+        held = await self.bus.holder(decision.schema, code)
+        if held is None:
+            return None
+        stale = held.last_seen is None or \
+            now - held.last_seen > limit * decision.heartbeat_interval_s
+        if stale or (held.peer and _host(held.peer) == host):
+            return None
+        return held.peer or held.gateway_id
+
+    def takeover_refuse(self, code: str, schema: str, peer: str, holder: str) -> None:
+        """Count a refused takeover and have the domain record it (a refused login and an
+        alarm on the pile)."""
+        self.metrics.error("login_takeover")
+        logger.warning("OCPP login of %s from %s refused: connected from %s", code, peer,
+                       holder)
+        self.spawn(self.run_background(handlers.dispatch, schema, port.PileTakeoverRefused(
+            pile_code=code, peer=peer, holder_peer=holder, at=datetime.now(UTC))))
+
     async def connection(self, ws: ServerConnection) -> None:
         code, decision, peer, password = ws.evp_login
+        # Two handshakes for one pile may both have passed the rule: the later loses.
+        holder = await self.takeover_holder(code, decision, peer)
+        if holder is not None:
+            self.takeover_refuse(code, decision.schema, peer, holder)
+            await ws.close(1008, "charge point connected")
+            return
         session = OcppSession(self, ws, code, decision)
         session.peer, session.password = peer, password
         previous = self.sessions.get(code)
@@ -588,7 +651,7 @@ class OcppGateway:
             logger.info("%s: new connection from %s replaces %s", code, peer, previous.peer)
             previous.closed = True
             await previous.ws.close(1000, "replaced")
-        await self.bus.register(session.schema, code, session.cid)
+        await self.bus.register(session.schema, code, session.cid, peer)
         session.marked_online_at = self.loop.time()
         await self.run_db(handlers.dispatch, session.schema,
                           port.PileOnline(code, datetime.now(UTC)))
@@ -785,6 +848,12 @@ class OcppGateway:
             if reply.status == "Accepted":
                 return port.CommandResult(ok=True)
             return port.CommandResult(ok=False, error="refused", detail={"status": reply.status})
+        if isinstance(command, port.FirmwareUpdate):
+            # UpdateFirmware's answer is empty: progress comes as FirmwareStatusNotification.
+            await self._call(session, call.UpdateFirmware(
+                location=command.url, retries=max(command.retries, 0),
+                retrieve_date=datetime.now(UTC).isoformat().replace("+00:00", "Z")))
+            return port.CommandResult(ok=True, detail={"status": "sent"})
         if isinstance(command, port.TimeSync | port.PushTariff):
             # OCPP 1.6 piles keep their own clock (set from BootNotification/Heartbeat
             # replies) and do not price: nothing to send.
@@ -911,6 +980,11 @@ def _jsonable(value):
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
+def _host(peer: str) -> str:
+    """The host of a ``host:port`` address (IPv6 hosts keep their colons)."""
+    return peer.rsplit(":", 1)[0]
+
+
 def _basic_password(header: str, code: str) -> str | None:
     """The password of an HTTP Basic ``Authorization`` header whose user is the pile code
     (OCPP 1.6 security profile 1); None when absent or malformed."""
@@ -936,7 +1010,7 @@ def _write_frames(rows: list[tuple]) -> None:
                 isinstance(data[0], int) and 0 <= data[0] < 100 else 0
             name = (str(data[2]) if type_id == 2 and len(data) > 2
                     else {3: "CallResult", 4: "CallError"}.get(type_id, "Invalid"))
-        except (ValueError, TypeError, IndexError):
+        except (ValueError, TypeError, IndexError, RecursionError):
             type_id, name = 0, "Invalid"
         by_schema.setdefault(schema, []).append((
             pile_code, datetime.fromtimestamp(at, UTC).isoformat(), direction, type_id,

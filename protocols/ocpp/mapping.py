@@ -137,3 +137,10 @@ def readings(meter_value: dict) -> Readings:
 def kwh(wh) -> Decimal:
     """Wh (int or Decimal) → kWh with 4 decimals."""
     return (Decimal(wh) / 1000).quantize(Decimal("0.0001"))
+
+
+# FirmwareStatusNotification.status → port.FirmwareStatus.status (stations' FirmwareUpdate
+# statuses); "Idle" (nothing under way) is not reported.
+FIRMWARE_STATUS = {"Downloading": "downloading", "Downloaded": "downloaded",
+                   "DownloadFailed": "download_failed", "Installing": "installing",
+                   "Installed": "installed", "InstallationFailed": "installation_failed"}

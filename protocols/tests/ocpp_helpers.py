@@ -107,13 +107,17 @@ class SimLoop:
 class RawClient:
     """A blocking WebSocket client that sends raw text (bad input) and reads replies."""
 
-    def __init__(self, url: str, code: str, password: str | None = None) -> None:
+    def __init__(self, url: str, code: str, password: str | None = None,
+                 source: str | None = None) -> None:
+        """``source``: the local address to connect from (another host, as the gateway
+        sees it, e.g. ``127.0.0.2``)."""
         headers = {}
         if password is not None:
             token = base64.b64encode(f"{code}:{password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
+        extra = {"source_address": (source, 0)} if source else {}
         self.ws = connect(f"{url}/{code}", subprotocols=["ocpp1.6"],
-                          additional_headers=headers, open_timeout=10)
+                          additional_headers=headers, open_timeout=10, **extra)
 
     def send(self, text: str) -> None:
         self.ws.send(text)

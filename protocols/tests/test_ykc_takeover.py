@@ -5,7 +5,9 @@ take a live pile away from another address. Every refusal is listed and raises a
 from __future__ import annotations
 
 import socket
+import time
 
+from django.conf import settings
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from protocols.ykc import messages as m
@@ -163,3 +165,49 @@ def test_a_stale_session_may_be_replaced_from_another_address(gateway, make_pile
         assert gateway.sync(lambda: gateway.gateway.sessions[code].host) == "127.0.0.2"
     finally:
         newcomer.close()
+
+
+def test_a_pile_held_by_another_gateway_process_obeys_the_same_rule(gateway, make_pile,
+                                                                    pile_client):
+    """Gateway A holds the pile; a login at gateway B is judged from the bus route (A's
+    connection address) and the pile's last-seen time in Redis."""
+    from stations import live
+
+    from .helpers import GatewayThread
+
+    other = GatewayThread()
+    try:
+        code = make_pile()
+        pile = pile_client()
+        login(pile, code)
+        pile.send(m.Heartbeat(code, 1, False))
+        pile.recv(0x04)
+        gateway.flush()
+
+        impostor = PileFrom(other.port, "127.0.0.2")
+        try:
+            impostor.send(m.Login(code, 0, 1, 0x10, "T1.0.0", 0, "0" * 20, 4))
+            assert impostor.recv(0x02).message == m.LoginReply(code, False)
+            assert impostor.closed()
+        finally:
+            impostor.close()
+        pile.send(m.Heartbeat(code, 1, False))
+        assert pile.recv(0x04).message == m.HeartbeatReply(code, 1, 0)
+        assert wait_for(lambda: _refused(code)).reason == RefusedPileLogin.Reason.TAKEOVER
+        alarm = wait_for(lambda: _alarm(code, "takeover_refused"))
+        assert "127.0.0.2" in alarm.description and "127.0.0.1" in alarm.description
+        assert other.sync(lambda: other.gateway.metrics.errors.get("login_takeover")) == 1
+
+        # A stale session at A (nothing heard past the idle limit) may be taken at B.
+        stale = time.time() - settings.YKC_IDLE_HEARTBEATS * 10 - 1
+        live.client().zadd(live.seen_key(SCHEMA), {code: stale})
+        newcomer = PileFrom(other.port, "127.0.0.2")
+        try:
+            newcomer.send(m.Login(code, 0, 1, 0x10, "T1.0.0", 0, "0" * 20, 4))
+            assert newcomer.recv(0x02).message.success is True
+            assert pile.closed()  # A was told by the bus to let go
+            assert wait_for(lambda: gateway.sync(lambda: code not in gateway.gateway.sessions))
+        finally:
+            newcomer.close()
+    finally:
+        other.stop()

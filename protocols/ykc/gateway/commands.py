@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 
@@ -18,6 +19,8 @@ from ..errors import EncodeError
 from ..fields import PILE_TZ
 from .common import ZERO_CARD, adapters_call, connector_status, logger
 from .connection import PileConnection
+
+FIRMWARE_REPLY_WAIT_S = 5.0  # 0x93 may come at once or only after the download
 
 
 class CommandRunner:
@@ -132,7 +135,36 @@ class CommandRunner:
             return port.CommandResult(ok=reply.success, error="" if reply.success else "refused")
         if isinstance(command, YkcPushBillingModel):
             return await self.push_billing_model(conn)
+        if isinstance(command, port.FirmwareUpdate):
+            return await self._firmware_update(conn, command)
         return port.CommandResult(ok=False, error="unsupported")
+
+    async def _firmware_update(self, conn: PileConnection,
+                               command: port.FirmwareUpdate) -> port.CommandResult:
+        """0x94 远程更新 from an ``ftp://`` URL; the 0x93 answer is awaited a few seconds
+        (a pile may answer only once the download is done: then its 0x93 is reported as a
+        ``port.FirmwareStatus`` by ``on_update_reply``)."""
+        url = urlsplit(command.url)
+        try:
+            port_no = url.port or 21
+        except ValueError:
+            port_no = -1
+        if url.scheme != "ftp" or not url.hostname or not 0 < port_no < 65536:
+            return port.CommandResult(ok=False, error="invalid", detail={
+                "message": "YKC 0x94 downloads over FTP: an ftp:// URL is needed"})
+        message = m.RemoteUpdate(
+            conn.pile_code, command.pile_model, max(0, min(command.power_kw, 0xFFFF)),
+            url.hostname, port_no, unquote(url.username or ""), unquote(url.password or ""),
+            unquote(url.path.lstrip("/")), 2 if command.when_idle else 1,
+            max(1, min(command.download_timeout_min, 255)))
+        try:
+            async with asyncio.timeout(FIRMWARE_REPLY_WAIT_S):
+                reply = await self._ask(conn, message, 0x93)
+        except TimeoutError:
+            return port.CommandResult(ok=True, detail={"status": "sent"})
+        ok = int(reply.status) == 0
+        return port.CommandResult(ok=ok, error="" if ok else "refused",
+                                  detail={"reason_code": int(reply.status)})
 
     async def push_billing_model(self, conn: PileConnection) -> port.CommandResult:
         """0x58 with the pile's current model; the 0x57 answer is recorded."""

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from charging import handlers, port
+from charging import bus, handlers, port
 from evplatform import money
 from protocols import adapters
 
@@ -136,8 +136,17 @@ class FrameHandlers:
             return
         previous = self.sessions.get(login.pile_code)
         if previous is not None and previous is not conn and not self.may_take_over(previous, conn):
-            self.takeover_refuse(conn, previous, frame, received, outcome.schema, at)
+            self.takeover_refuse(conn, previous.peer, frame, received, outcome.schema, at)
             return
+        if previous is None:  # held by another gateway process? the same rule
+            holder = await self.bus.holder(outcome.schema, login.pile_code)
+            if conn.closed:
+                return
+            if holder is not None and not self.may_take_over_remote(
+                    holder, conn, float(outcome.heartbeat_interval_s)):
+                self.takeover_refuse(conn, holder.peer or holder.gateway_id, frame, received,
+                                     outcome.schema, at)
+                return
         conn.pile_code, conn.schema = login.pile_code, outcome.schema
         conn.heartbeat_interval = float(outcome.heartbeat_interval_s)
         conn.connectors = {no: ConnectorState(s) for no, s in outcome.connectors.items()}
@@ -151,7 +160,7 @@ class FrameHandlers:
         self.log_frame(conn, "in", 0x01, "Login", "", frame)
         conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
         conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
-        await self.bus.register(conn.schema, conn.pile_code, conn.id)
+        await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
         conn.marked_online_at = self.loop.time()
         conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
 
@@ -164,19 +173,30 @@ class FrameHandlers:
         silent = self.loop.time() - previous.last_rx
         return silent > self.idle_heartbeats * previous.heartbeat_interval
 
-    def takeover_refuse(self, conn: PileConnection, holder: PileConnection, frame: Frame,
+    def may_take_over_remote(self, holder: bus.Holder, conn: PileConnection,
+                             heartbeat_interval_s: float) -> bool:
+        """``may_take_over`` for a pile another gateway holds (its bus route): the holder's
+        address from the route, its silence from the pile's last-seen time in Redis."""
+        if holder.peer and holder.peer.rsplit(":", 1)[0] == conn.host:
+            return True
+        if holder.last_seen is None:
+            return True
+        return time.time() - holder.last_seen > self.idle_heartbeats * heartbeat_interval_s
+
+    def takeover_refuse(self, conn: PileConnection, holder_peer: str, frame: Frame,
                         received: float, schema: str, at: datetime) -> None:
         """Refuse a competing login (0x02 failure, socket closed) and have the domain
-        record it: a refused login and an alarm on the pile."""
+        record it: a refused login and an alarm on the pile. ``holder_peer``: the address
+        of the connection that holds the pile."""
         login: m.Login = frame.message
         self.metrics.error("login_takeover")
         logger.warning("login of %s from %s refused: connected from %s", login.pile_code,
-                       conn.peer, holder.peer)
+                       conn.peer, holder_peer)
         conn.send(m.LoginReply(login.pile_code, False), frame.sequence, received)
         conn.close()
         task = self.loop.create_task(self.run_background(
             handlers.dispatch, schema, port.PileTakeoverRefused(
-                pile_code=login.pile_code, peer=conn.peer, holder_peer=holder.peer, at=at)))
+                pile_code=login.pile_code, peer=conn.peer, holder_peer=holder_peer, at=at)))
         self._offline_tasks.add(task)
         task.add_done_callback(self._takeover_recorded)
 
@@ -372,10 +392,24 @@ class FrameHandlers:
         """0x41, 0x51, 0x55, 0x57, 0x91: answers to our commands (one outstanding each)."""
         conn.resolve(frame.message.FRAME_TYPE, None, frame.message)
 
+    # 0x93 升级状态 → port.FirmwareStatus.status (stations' FirmwareUpdate statuses)
+    UPDATE_STATUS = {0x00: "accepted", 0x01: "refused", 0x02: "refused",
+                     0x03: "download_failed"}
+
+    def on_update_reply(self, conn: PileConnection, frame: Frame, received: float) -> None:
+        """0x93 远程更新应答: answers a waiting 0x94 and is recorded on the pile's update
+        under way (it may come long after the 0x94, once the download ends)."""
+        reply: m.UpdateReply = frame.message
+        conn.resolve(0x93, None, reply)
+        code = int(reply.status)
+        conn.job(handlers.dispatch, conn.schema, port.FirmwareStatus(
+            pile_code=conn.pile_code, status=self.UPDATE_STATUS.get(code, "refused"),
+            at=datetime.now(UTC), detail=f"0x93 {code:#04x}"))
+
     HANDLERS = {
         0x03: on_heartbeat, 0x05: on_billing_verify, 0x09: on_billing_request,
         0x13: on_realtime, 0x31: on_card_start, 0x33: on_start_reply, 0x35: on_stop_reply,
         0x3B: on_transaction, 0x41: on_reply, 0x51: on_reply, 0x55: on_reply, 0x57: on_reply,
-        0x91: on_reply,
+        0x91: on_reply, 0x93: on_update_reply,
         **dict.fromkeys(SESSION_TYPES, on_session_message),
     }

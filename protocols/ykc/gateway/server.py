@@ -243,7 +243,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
         try:
             await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
             if not conn.closed and self.sessions.get(conn.pile_code) is conn:
-                await self.bus.register(conn.schema, conn.pile_code, conn.id)
+                await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
         except Exception:
             conn.relink = True  # Redis still away: the next frame tries again
             logger.warning("%s: route not registered again", conn.pile_code, exc_info=True)
