@@ -29,7 +29,7 @@ from settlement.statements import operator_zone
 
 from ..models import BillCheck, BillMismatch, Payment, PaymentRefund
 from ..wechatpay import PayError
-from .common import _day_bounds, _gateway
+from .common import BillingError, _day_bounds, _gateway
 from .fundflow import fundflow_reconcile
 
 K = BillMismatch.Kind
@@ -182,6 +182,12 @@ def bills_reconcile_due(*, now: datetime | None = None) -> BillCheck | None:
     (operator-local) unless each was already checked without a download failure. Returns
     the trade bill's check (None when it had nothing to do)."""
     yesterday = (now or timezone.now()).astimezone(operator_zone()).date() - timedelta(days=1)
+    try:
+        _gateway()
+    except BillingError as exc:
+        if exc.code != "pay_not_configured":
+            raise
+        return None  # an operator without its own WeChat Pay merchant has no bills
     done = set(BillCheck.objects.filter(bill_date=yesterday).exclude(status=BillCheck.Status.FAILED)
                .values_list("bill_type", flat=True))
     if BillCheck.BillType.FUNDFLOW not in done:

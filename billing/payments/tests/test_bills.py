@@ -94,3 +94,14 @@ def test_the_daily_job_checks_yesterday_once(clean_fake, member):
     first = services.bills_reconcile_due()
     assert first is not None and first.bill_date == _today() - timedelta(days=1)
     assert services.bills_reconcile_due() is None
+
+
+def test_the_daily_job_passes_over_an_operator_without_wechat_pay(member):
+    from django.db import connection
+
+    from tenants.models import MiniProgram
+
+    MiniProgram.objects.filter(operator__schema_name=connection.schema_name).update(
+        wechatpay_public_key_id="")
+    assert services.bills_reconcile_due() is None  # nothing to download, nothing raised
+    assert not BillCheck.objects.exists()
