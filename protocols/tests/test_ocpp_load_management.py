@@ -84,9 +84,6 @@ def _online(sims, ocpp, codes):  # noqa: F811
     return piles
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, open: under load an order at a power-limited station can stay 'starting' "
-    "although the OCPP pile accepted StartTransaction (seen once in a full run; passes alone)"))
 def test_ocpp_piles_take_their_caps_before_starting_and_draw_no_more(
         ocpp, ocpp_station, sims):  # noqa: F811
     station, codes = ocpp_station
