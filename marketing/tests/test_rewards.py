@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Member
 from billing.payments import services as payments
-from billing.payments.tests.conftest import fake, live_app, notify, pay_fake  # noqa: F401
+from billing.payments.tests.conftest import notify
 from charging.tests.money import wallet_credit
 from marketing import rewards
 from marketing.common import MarketingError

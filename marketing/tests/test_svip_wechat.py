@@ -7,7 +7,7 @@ import pytest
 
 from billing.payments import services as payments
 from billing.payments.models import Payment, PaymentRefund
-from billing.payments.tests.conftest import fake, live_app, notify, pay_fake  # noqa: F401
+from billing.payments.tests.conftest import notify
 from marketing import svip
 from marketing.common import MarketingError
 from marketing.models import Coupon, CouponTemplate, SvipPlan, SvipPurchase
