@@ -74,10 +74,13 @@ def _locked_template(template_id: int) -> CouponTemplate:
 @transaction.atomic
 def coupon_claim(*, member, template_id: int) -> Coupon:
     """The member claims a coupon in the app. Raises MarketingError coupon_not_found,
-    coupon_inactive, coupon_expired, coupon_limit, coupon_sold_out."""
+    coupon_for_sale (a priced template), coupon_inactive, coupon_expired, coupon_limit,
+    coupon_sold_out."""
     template = _locked_template(template_id)
     if not template.claimable:
         raise MarketingError("coupon_not_found", _("No such coupon."), 404)
+    if template.price:  # sold, never given away (coupons/buy)
+        raise MarketingError("coupon_for_sale", _("This coupon is sold: buy it."), 409)
     return _grant_locked(template, member, source=Coupon.Source.CLAIM)[0]
 
 

@@ -387,7 +387,7 @@ class StationAdmin(OwnerScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if not selectors.sees_all_stations(request.user):
             # An owner cannot hand stations around nor open them to other addresses.
-            fields += ["owners", "code", "pile_networks"]
+            fields += ["owners", "code", "pile_networks", "power_sharing"]
         return fields
 
     def get_changelist_instance(self, request):

@@ -58,9 +58,10 @@ def pooled(operators, db):
                 cursor.execute(
                     "INSERT INTO stations_station (name, code, address, province, city, district,"
                     " area_code, latitude, longitude, station_type, status, opening_hours, phone,"
-                    " parking_fee_note, facilities, photos, time_zone, created_at, updated_at)"
+                    " parking_fee_note, facilities, photos, time_zone, power_sharing, created_at,"
+                    " updated_at)"
                     " VALUES (%s, %s, '', '', '上海市', '', '310101', 31.2, 121.4, 1, 50,"
-                    " '00:00-24:00', '', '', '[]', '[]', 'Asia/Shanghai', now(), now())",
+                    " '00:00-24:00', '', '', '[]', '[]', 'Asia/Shanghai', 'equal', now(), now())",
                     [f"{MARK}{code}", f"POOL{code}"],
                 )
         writer.close()

@@ -117,7 +117,10 @@ def test_driver_api_wechat_pay(fake, member_api):  # noqa: F811
 def test_a_coupon_bought_with_wechat_pay_is_granted_once(fake, member_api):  # noqa: F811
     member = member_api.member
     template = CouponTemplate.objects.create(name="5元券", kind="fixed", amount=D("5"), price=D("3.90"),
-                                             total_quantity=1)
+                                             total_quantity=1, claimable=True)
+    # A priced coupon shown in the claim centre is bought, never claimed for nothing.
+    r = member_api.post("/api/app/v1/coupons/claim", {"template_id": template.pk}, format="json")
+    assert r.status_code == 409 and r.json()["code"] == "coupon_for_sale"
     r = member_api.post("/api/app/v1/coupons/buy", {"template_id": template.pk}, format="json")
     assert r.status_code == 201, r.content
     assert r.json()["purchase"]["status"] == "pending" and not Coupon.objects.exists()

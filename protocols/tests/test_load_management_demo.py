@@ -177,6 +177,6 @@ def test_demo_four_sessions_get_50_kw_each_and_a_fifth_car_queues(
         raise AssertionError(f"not 4 × 50 kW: {measured}")
     stop.set()
     watcher.join(5)
-    assert len(drawn) > 50 and max(drawn) <= LIMIT
+    assert len(drawn) > 20 and max(drawn) <= LIMIT
     # A fifth car: every DC gun is taken, so it queues (first in line).
     assert in_schema(_fifth_car, station, member) == ("waiting", 1)

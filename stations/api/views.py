@@ -336,7 +336,7 @@ def partner_station_list(request):
     return Response({"count": len(rows), "results": rows})
 
 
-@extend_schema(responses=PartnerStationDetailOut, auth=[])
+@extend_schema(responses=PartnerStationDetailOut, auth=[], operation_id="app_v1_stations_partners_detail")
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def partner_station_detail(request, pk: str):
