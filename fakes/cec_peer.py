@@ -263,13 +263,14 @@ class CecPeer(FakeServer):
 
     # --- as the infrastructure partner pushing to the platform -------------------------
     def push_target(self, *, url: str, operator_secret: str, data_secret: str, data_iv: str,
-                    sig_secret: str, transport=None) -> None:
+                    sig_secret: str, transport=None, host: str = "") -> None:
         """Where and how this peer pushes to the platform: ``url`` up to and including the
         platform's prefix (``http://host/evcs/v1/``), the set the platform issued to it;
-        ``transport(url, body_text, headers) -> (status, json)`` replaces real HTTP (a test
-        client), default urllib."""
+        ``host``: a ``Host`` header to send instead of the URL's (the operator's host when
+        the platform listens on a bare loopback port); ``transport(url, body_text, headers)
+        -> (status, json)`` replaces real HTTP (a test client), default urllib."""
         self.target = {"url": url, "operator_secret": operator_secret, "data_secret": data_secret,
-                       "data_iv": data_iv, "sig_secret": sig_secret}
+                       "data_iv": data_iv, "sig_secret": sig_secret, "host": host}
         self.transport = transport or _urllib_post
         self.platform_token = ""
 
@@ -278,6 +279,8 @@ class CecPeer(FakeServer):
         body = self.request(data, data_secret=t["data_secret"], data_iv=t["data_iv"],
                             sig_secret=t["sig_secret"])
         headers = {"Content-Type": "application/json;charset=utf-8"}
+        if t.get("host"):
+            headers["Host"] = t["host"]
         if interface != "query_token":
             headers["Authorization"] = f"Bearer {self.platform_token}"
         _status, answer = self.transport(t["url"] + interface, json.dumps(body, ensure_ascii=False), headers)

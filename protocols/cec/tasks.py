@@ -93,3 +93,23 @@ def partner_stations_pull() -> dict[str, int | str]:
             logger.warning("CEC stations pull from %s failed: %s", partner, exc)
             done[partner.operator_id] = str(exc)[:200]
     return done
+
+
+class StationsPullPending(Exception):
+    """A partner's stations could not be pulled yet (its platform not reachable)."""
+
+
+@app.task(name="cec.partner_stations_first_pull", autoretry_for=(StationsPullPending,),
+          retry_backoff=5, retry_backoff_max=60, retry_kwargs={"max_retries": 12})
+def partner_stations_first_pull() -> dict[str, int | str]:
+    """The first pull after start-up (queued by ``manage.py seed_demo``, so ``make run``'s
+    demo shows the partner's stations within seconds rather than after beat's hourly
+    ``cec-partner-stations``): :func:`partner_stations_pull`, retried with backoff (5 s
+    doubling, at most 60 s apart, 12 times) while any partner's call failed, e.g. while its
+    platform is still starting. Raises :class:`StationsPullPending` when called directly
+    and a pull failed."""
+    done = partner_stations_pull()
+    failed = {op: why for op, why in done.items() if isinstance(why, str)}
+    if failed:
+        raise StationsPullPending(failed)
+    return done

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from demo.interconnect import demo_stations_pull_soon
 from demo.seed import DEMO_ADMIN, DEMO_OWNER, seed_demo_operator
 
 SUPERUSER = ("root", "root-admin-123")
@@ -15,6 +16,7 @@ class Command(BaseCommand):
         if not User.objects.filter(username=SUPERUSER[0]).exists():
             User.objects.create_superuser(SUPERUSER[0], "", SUPERUSER[1])
         info = seed_demo_operator()
+        queued = demo_stations_pull_soon(info.operator)
         port = settings.SITE_PORT
         base = f"{settings.SITE_SCHEME}://"
         public = f"{base}{settings.PUBLIC_HOST}:{port}"
@@ -33,6 +35,9 @@ class Command(BaseCommand):
                     f"  YKC gateway      tcp://0.0.0.0:{settings.YKC_GATEWAY_PORT}  (point real piles here)",
                     "  Demo journey     .venv/bin/python manage.py demo_session",
                     f"  Simulated piles  {len(info.pile_codes)} ({', '.join(info.pile_codes[:3])}, …)",
+                    "  Partner stations "
+                    + ("pulled from the fake CEC peer once the worker starts" if queued
+                       else "not queued (broker unreachable): manage.py cec_partner pull-stations"),
                     "",
                 ]
             )

@@ -1,12 +1,17 @@
 """Fixtures for interconnection: our station (charging's fixtures), fake CEC peers on real
-HTTP (an aggregator and a regulator), and the partners that point at them."""
+HTTP (an aggregator and a regulator), the partners that point at them, and our platform
+itself on a real socket (``live``) for the peers' calls to us."""
 
 from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
 
 import pytest
 
 from charging.tests.conftest import connector, pile, station, tariff  # noqa: F401
-from evplatform.tests.helpers import free_port
+from evplatform.tests.helpers import Uvicorn, free_port
 from fakes.cec_peer import CecPeer
 
 US = "MA59TEST1"
@@ -93,3 +98,71 @@ def caller(tenant, partner, peer):
     from django.test import Client
 
     return Caller(Client(HTTP_HOST=f"{tenant.slug}.testserver"), peer)
+
+
+class Live:
+    """Our platform's ASGI app (``evplatform.asgi``) under uvicorn on a loopback port of
+    ``EVP_TEST_PORT_RANGE``, reached as the operator's host (``Host: tenant-a.testserver``)."""
+
+    def __init__(self, web, host):
+        self.web, self.host = web, host
+        self.base = f"http://127.0.0.1:{web.port}"
+
+    def post(self, path, body, headers=None):
+        """POST ``body`` (text) to ``path`` over a real socket; (HTTP status, JSON answer)."""
+        request = urllib.request.Request(
+            self.base + path, data=body.encode(), method="POST",
+            headers={"Content-Type": "application/json;charset=utf-8", **(headers or {}), "Host": self.host})
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310 - loopback
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture
+def live(tenant, monkeypatch):
+    """The platform on a real socket for the duration of a test. The server runs Django's
+    sync code in asgiref's one thread-sensitive thread; there it uses the test's own database
+    connection (as Django's live server does for shared connections), so it sees the
+    test's uncommitted rows and its writes roll back with the test. The request signals'
+    ``close_old_connections`` must not close that connection mid-transaction (Django's test
+    client holds it off for its own requests only), so for the test it leaves it open."""
+    from django.core.signals import request_started
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    shared = connections[DEFAULT_DB_ALIAS]
+
+    def share(**_kwargs):
+        connections[DEFAULT_DB_ALIAS] = shared
+
+    monkeypatch.setattr(shared, "close_if_unusable_or_obsolete", lambda: None)
+    shared.inc_thread_sharing()
+    request_started.connect(share, dispatch_uid="cec-live-share")
+    web = Uvicorn()
+    try:
+        yield Live(web, f"{tenant.slug}.testserver")
+    finally:
+        web.stop()
+        request_started.disconnect(dispatch_uid="cec-live-share")
+        shared.dec_thread_sharing()
+
+
+class LiveCaller(Caller):
+    """The aggregator calling our endpoints over a real socket (the ``live`` server)."""
+
+    def __init__(self, live, peer, **kwargs):
+        super().__init__(None, peer, **kwargs)
+        self.live = live
+
+    def raw(self, interface, body, token=None):
+        token = self.token if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        status, answer = self.live.post(f"/evcs/v1/{interface}", json.dumps(body, ensure_ascii=False), headers)
+        assert status == 200, answer
+        return answer
+
+
+@pytest.fixture
+def live_caller(live, partner, peer):
+    return LiveCaller(live, peer)

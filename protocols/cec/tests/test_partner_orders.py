@@ -36,12 +36,12 @@ def _record(order):
 
 
 def test_partner_charge_settles_once_and_reaches_partner_and_regulator(
-    caller, connector, tariff, peer, regulator, regulator_peer
+    live_caller, connector, tariff, peer, regulator, regulator_peer
 ):
     from settlement import selectors as ledger
 
-    caller.login()
-    ret, _msg, data = caller.call("query_start_charge",
+    live_caller.login()
+    ret, _msg, data = live_caller.call("query_start_charge",
                                   {"StartChargeSeq": SEQ, "ConnectorID": CID, "QRCode": ""})
     assert ret == 0 and data == {"StartChargeSeq": SEQ, "ConnectorID": CID,
                                  "StartChargeSeqStat": 1, "SuccStat": 0, "FailReason": 0}
@@ -49,10 +49,10 @@ def test_partner_charge_settles_once_and_reaches_partner_and_regulator(
     assert order.mode == PaymentMode.PARTNER and order.member is None
     assert order.state == OrderState.STARTING and order.hold_amount == Decimal("200.00")
     # The partner retries its start: the same order, nothing new.
-    ret, _msg, data = caller.call("query_start_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
+    ret, _msg, data = live_caller.call("query_start_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
     assert data["SuccStat"] == 0 and ChargingOrder.objects.count() == 1
     # The same StartChargeSeq on another connector is refused.
-    _ret, _msg, data = caller.call("query_start_charge",
+    _ret, _msg, data = live_caller.call("query_start_charge",
                                    {"StartChargeSeq": SEQ, "ConnectorID": "4401060000010102"})
     assert (data["SuccStat"], data["FailReason"]) == (1, 9)
 
@@ -71,11 +71,11 @@ def test_partner_charge_settles_once_and_reaches_partner_and_regulator(
     [status] = peer.messages("notification_equip_charge_status")
     assert status["TotalPower"] == 5.0 and status["Soc"] == 40 and status["StartChargeSeqStat"] == 2
 
-    ret, _msg, data = caller.call("query_equip_charge_status", {"StartChargeSeq": SEQ})
+    ret, _msg, data = live_caller.call("query_equip_charge_status", {"StartChargeSeq": SEQ})
     assert ret == 0 and data["TotalPower"] == 5.0 and data["TotalMoney"] == 7.5
     assert data["VoltageA"] == 400.0 and data["ConnectorStatus"] in (2, 3)
 
-    ret, _msg, data = caller.call("query_stop_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
+    ret, _msg, data = live_caller.call("query_stop_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
     assert ret == 0 and (data["SuccStat"], data["StartChargeSeqStat"]) == (0, 3)
     order.refresh_from_db()
     assert order.state == OrderState.STOPPING

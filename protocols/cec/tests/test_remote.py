@@ -46,3 +46,48 @@ def test_partner_status_push_updates_its_connector(caller, infra, peer):
     assert data == {"Status": 1}  # unknown: ignore, do not retry
     ret, _msg, _data = caller.call("notification_stationStatus", {})
     assert ret == 4004
+
+
+def test_first_pull_after_start_up_retries_until_the_partner_answers(infra, peer):
+    from evplatform.tests.helpers import free_port
+    from protocols.cec.tasks import StationsPullPending, partner_stations_first_pull
+
+    url = infra.base_url
+    infra.base_url = f"http://127.0.0.1:{free_port()}"  # the partner's platform not up yet
+    infra.save()
+    with pytest.raises(StationsPullPending):
+        partner_stations_first_pull()
+    assert not PartnerStation.objects.exists()
+    infra.base_url = url
+    infra.save()
+    assert partner_stations_first_pull() == {"MA1AGGR01": 1}
+    assert PartnerStation.objects.get().station_id == "FAKE001"
+
+
+def test_demo_first_pull_runs_in_the_operator_schema(tenant, monkeypatch):
+    """``make run``'s seed: the demo partner (the fake peer as started by the Procfile)
+    pulled by the queued task, run here by an eager worker in the operator's schema."""
+    from django.db import connection
+
+    from demo.interconnect import (
+        DEMO_CEC_OUR_ID,
+        DEMO_CEC_PEER_ID,
+        DEMO_CEC_SECRET,
+        demo_partner_configure,
+        demo_stations_pull_soon,
+    )
+    from evplatform.celery import app
+    from evplatform.tests.helpers import free_port
+    from fakes.cec_peer import CecPeer
+
+    demo_peer = CecPeer(("127.0.0.1", free_port()), operator_id=DEMO_CEC_PEER_ID,
+                        our_id=DEMO_CEC_OUR_ID, secret=DEMO_CEC_SECRET).start_background()
+    try:
+        demo_partner_configure(url=demo_peer.url)
+        monkeypatch.setitem(app.conf, "task_always_eager", True)
+        connection.set_schema_to_public()
+        assert demo_stations_pull_soon(tenant) is True
+        connection.set_tenant(tenant)
+        assert list(PartnerStation.objects.values_list("partner", "station_id")) == [(DEMO_CEC_PEER_ID, "FAKE001")]
+    finally:
+        demo_peer.shutdown()

@@ -2,17 +2,15 @@
 pile. Our calls to the partner (query_stations_info, query_station_status,
 query_start_charge, query_stop_charge) go over real HTTP to the fake peer; the peer's
 pushes to us (start and stop results, charge status, the final order, check_charge_orders)
-are signed and encrypted by the peer's own crypto and enter through the full Django stack on
-the operator's host (the test client as its transport)."""
+are signed and encrypted by the peer's own crypto and reach our platform over a real socket
+too: the ASGI app under uvicorn (``live``), addressed as the operator's host."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import pytest
-from django.test import Client
 
 from charging.models import RoamingOrder
 from protocols.cec import pushes, remote
@@ -26,20 +24,13 @@ IDLE, BUSY = "MA1FAKE01P0000101", "MA1FAKE01P0000102"
 
 
 @pytest.fixture
-def infra(partner, peer, tenant):
-    """The fake peer as an infrastructure partner: we pull its stations, it pushes to us."""
+def infra(partner, peer, live):
+    """The fake peer as an infrastructure partner: we pull its stations, it pushes to us
+    over real HTTP (its own urllib) at our live server, as the operator's host."""
     partner.is_infrastructure = True
     partner.save()
-    client = Client(HTTP_HOST=f"{tenant.slug}.testserver")
-
-    def transport(url, body, headers):
-        extra = {"HTTP_AUTHORIZATION": headers["Authorization"]} if "Authorization" in headers else {}
-        response = client.post(urlsplit(url).path, data=body, content_type="application/json", **extra)
-        return response.status_code, response.json()
-
-    peer.push_target(url=f"http://{tenant.slug}.testserver/evcs/v1/", operator_secret=IN_SECRET,
-                     data_secret=IN_SECRET, data_iv=IN_SECRET, sig_secret=IN_SECRET,
-                     transport=transport)
+    peer.push_target(url=f"{live.base}/evcs/v1/", host=live.host, operator_secret=IN_SECRET,
+                     data_secret=IN_SECRET, data_iv=IN_SECRET, sig_secret=IN_SECRET)
     return partner
 
 
