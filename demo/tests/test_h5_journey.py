@@ -410,7 +410,7 @@ def test_coupon_svip_points_mall_scratch_and_card_screens(platform, phone):
     assert f"¥{plan['price']}" in row.inner_text()
     assert f"¥{wallet_before}" in page.locator(".wallet-line").inner_text()
     shot(page, "24-svip")
-    row.get_by_text("立即开通", exact=True).click()
+    row.get_by_text("钱包开通", exact=True).click()
     confirm(page, "确认支付")
     page.get_by_text("有效期至").wait_for()
     status = api._call("GET", "/svip")

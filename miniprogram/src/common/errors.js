@@ -81,6 +81,18 @@ const MESSAGES = {
   card_inactive: "该点卡尚未启用",
   card_expired: "该点卡已过期",
   too_many_attempts: "尝试次数过多，请稍后再试",
+  payment_unavailable: "支付服务暂时不可用，请稍后再试",
+  // Referrals
+  referral_inactive: "邀请活动暂未开启",
+  referral_code_invalid: "邀请码不存在，请核对",
+  referral_self: "不能填写自己的邀请码",
+  referral_exists: "您已填写过邀请码",
+  referral_too_late: "邀请码仅限新用户在首次充电前填写",
+  referral_same_phone: "无法接受该邀请",
+  referral_unavailable: "邀请功能暂不可用",
+  // Charging departure time
+  departure_invalid: "离开时间须在现在之后的 24 小时内",
+  order_not_active: "本次充电已结束",
   // Invoices
   tax_number_invalid: "税号不正确，请核对",
   tax_number_required: "企业抬头须填写税号",

@@ -34,7 +34,7 @@ function requestPayment(params, outTradeNo) {
   });
 }
 
-function sleep(ms) {
+export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
@@ -48,4 +48,15 @@ export async function payAndConfirm(payment, params) {
     await sleep(500);
   }
   throw new Error("支付结果确认中，请稍后在钱包查看");
+}
+
+// Pays a purchase (SVIP, a coupon on sale) whose status the platform reports elsewhere:
+// after paying, `check()` is asked until it answers true (the notification has arrived).
+export async function payThen(params, check) {
+  await requestPayment(params, undefined);
+  for (let i = 0; i < 40; i += 1) {
+    if (await check()) return;
+    await sleep(500);
+  }
+  throw new Error("支付结果确认中，请稍后刷新查看");
 }
