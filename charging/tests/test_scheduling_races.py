@@ -179,7 +179,7 @@ def _replans(station, pile, sent):
     station.save()
     piles = [pile]
     for i in range(3):
-        other = Pile.objects.create(station=station, code=f"{pile.code[:-2]}{90 + i}",
+        other = Pile.objects.create(station=station, code=f"{pile.code[:-2]}{(int(pile.code[-2:]) + 1 + i) % 100:02d}",
                                     rated_power_kw=D("120"), online=True)
         Connector.objects.create(pile=other, number=1, rated_power_kw=D("120"),
                                  qr_code=f"{pile.code}-{i}", status="charging")
