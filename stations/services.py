@@ -182,21 +182,27 @@ def piles_mark_offline(*, now: datetime | None = None) -> list[str]:
 
 def pile_mark_offline(*, pile_code: str, at: datetime | None = None) -> bool:
     """The pile's connection closed (gateways call this): offline now, its connectors
-    ``offline``, an offline Fault opened — unless a newer frame shows it is back (e.g. on
-    another gateway). Returns True when it was marked."""
+    ``offline``, an offline Fault opened — unless a frame after ``at`` shows it is back
+    (e.g. on another gateway). Frames before ``at`` came on the closed connection, even if
+    the gateway's batched last-seen write reaches Redis only now. Returns True when it was
+    marked."""
     at = at or datetime.now(UTC)
     last = live.pile_last_seen(connection.schema_name, pile_code) or at
-    return _pile_mark_offline(code=pile_code, last_seen=last, now=at)
+    return _pile_mark_offline(code=pile_code, last_seen=last, now=at, back_after=max(last, at))
 
 
-def _pile_mark_offline(*, code: str, last_seen: datetime | None, now: datetime) -> bool:
+def _pile_mark_offline(*, code: str, last_seen: datetime | None, now: datetime,
+                       back_after: datetime | None = None) -> bool:
+    """Mark ``code`` offline unless Redis holds a frame after ``back_after`` (default
+    ``last_seen``, the time the decision was taken on)."""
+    back_after = back_after or last_seen
     with transaction.atomic():
         pile = Pile.objects.select_for_update().filter(code=code, online=True).first()
         if pile is None:
             return False
         # A frame may have arrived between the scan and the lock: look again.
         seen = live.pile_last_seen(connection.schema_name, code)
-        if seen is not None and last_seen is not None and seen > last_seen:
+        if seen is not None and back_after is not None and seen > back_after:
             return False
         pile.online = False
         if last_seen is not None and (pile.last_seen_at is None or pile.last_seen_at < last_seen):

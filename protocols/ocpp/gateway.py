@@ -173,6 +173,7 @@ class OcppSession(ChargePoint):
         self.recent: dict[str, tuple[str, str]] = {}  # unique id → (request, response)
         self.meter_waiters: dict[int, list[asyncio.Future]] = {}
         self.marked_online_at = 0.0
+        self.online_write: asyncio.Task | None = None  # the last "still online" write
         self.opened_at = time.time()
         self.peer = ""
         self.password: str | None = None  # presented at the handshake (checked again at boot)
@@ -557,10 +558,11 @@ class OcppGateway:
         return await self.loop.run_in_executor(self.background,
                                                lambda: store.db_call(fn, *args))
 
-    def spawn(self, coro) -> None:
+    def spawn(self, coro) -> asyncio.Task:
         task = self.loop.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     # --- handshake = login ----------------------------------------------------------
 
@@ -678,6 +680,11 @@ class OcppGateway:
             return
         with contextlib.suppress(Exception):
             await self.bus.unregister(session.schema, session.pile_code, session.cid)
+        if session.online_write is not None:
+            # A "still online" write queued before the close must not land after the
+            # offline one and bring the pile back.
+            with contextlib.suppress(Exception):
+                await session.online_write
         if session.pile_code not in self.sessions:
             try:
                 await self.run_db(handlers.dispatch, session.schema, port.PileOffline(
@@ -699,8 +706,9 @@ class OcppGateway:
         if now - session.marked_online_at < LAST_SEEN_DB_EVERY_S:
             return
         session.marked_online_at = now
-        self.spawn(self.run_background(handlers.dispatch, session.schema,
-                                       port.PileOnline(session.pile_code, datetime.now(UTC))))
+        session.online_write = self.spawn(self.run_background(
+            handlers.dispatch, session.schema,
+            port.PileOnline(session.pile_code, datetime.now(UTC))))
 
     def redis_lost(self, just_seen=None) -> None:
         self.metrics.error("redis_lost")

@@ -54,12 +54,15 @@ def record(code: str, trade_no: str, connector: int = 1, energy: str = "10.0000"
 def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
     """Poll ``predicate`` until it returns something truthy; returns it (or fails)."""
     deadline = time.monotonic() + timeout
+    value = None
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError("condition not met in time")
+    where = getattr(predicate, "__code__", None)
+    line = f" ({where.co_filename.rsplit('/', 1)[-1]}:{where.co_firstlineno})" if where else ""
+    raise AssertionError(f"condition not met in {timeout} s{line}; last value {value!r:.200}")
 
 
 class GatewayThread:

@@ -86,6 +86,26 @@ def test_frame_after_back_online_prevents_offline(tenant):
     assert services.piles_mark_offline(now=NOW) == []
 
 
+def test_a_closed_connection_goes_offline_though_its_last_frames_reach_redis_late(
+        tenant, monkeypatch):
+    """The gateway batches last-seen writes: the closed connection's last frame (before the
+    close) may land between the offline decision's two reads. Only a frame after the close
+    keeps the pile online."""
+    pile = _pile()
+    live.pile_seen(connection.schema_name, pile.code, NOW - timedelta(seconds=20))
+    reads = iter([NOW - timedelta(seconds=20), NOW - timedelta(seconds=1)])
+    monkeypatch.setattr(live, "pile_last_seen", lambda schema, code: next(reads))
+    assert services.pile_mark_offline(pile_code=pile.code, at=NOW) is True
+    pile.refresh_from_db()
+    assert pile.online is False
+
+    services.pile_mark_online(pile_code=pile.code, at=NOW + timedelta(seconds=5))
+    reads = iter([NOW + timedelta(seconds=5), NOW + timedelta(seconds=12)])
+    assert services.pile_mark_offline(pile_code=pile.code, at=NOW + timedelta(seconds=10)) is False
+    pile.refresh_from_db()
+    assert pile.online is True
+
+
 def test_unknown_pile_code_is_ignored(tenant):
     assert services.pile_mark_online(pile_code="99999999999999", at=NOW) is False
 
