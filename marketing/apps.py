@@ -19,4 +19,6 @@ class MarketingConfig(AppConfig):
         hooks.purchase_handler_register("coupon", coupons.coupon_payment_paid)
         hooks.top_up_listener_register(rewards.top_up_rewarded)
         priority.priority_provider_register(priority.SVIP, svip.svip_members)
+        priority.priority_provider_register(priority.PRIORITY_RESERVATION,
+                                            svip.svip_priority_members)
         reports.register()  # on the operator's report page, beside analytics' own

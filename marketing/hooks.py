@@ -6,8 +6,6 @@ commits with the settlement or not at all, once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import F
@@ -130,17 +128,6 @@ def order_refunded(*, order) -> None:
     if returned > 0:
         posting = Posting.objects.get(key=f"order:{order.number}:discount")
         ledger.posting_reverse(posting=posting, key=f"order:{order.number}:discount:coupon-back", amount=returned)
-
-
-def members_with_priority(member_ids: Iterable[int], *, at: datetime | None = None) -> set[int]:
-    """Of ``member_ids``, those whose SVIP purchase covering ``at`` (default now) is of a
-    plan with priority reservation: charging's station queue serves them first."""
-    at = at or timezone.now()
-    return set(
-        SvipPurchase.objects.filter(member_id__in=list(member_ids), status=SvipPurchase.Status.PAID,
-                                    starts_at__lte=at, ends_at__gt=at, plan__priority_reservation=True)
-        .values_list("member_id", flat=True)
-    )
 
 
 def order_released(*, order) -> None:

@@ -72,9 +72,18 @@ def svip_members(member_ids: set[int], at: datetime) -> set[int]:
         ends_at__gt=at).values_list("member_id", flat=True))
 
 
+def svip_priority_members(member_ids: set[int], at: datetime) -> set[int]:
+    """The members among ``member_ids`` whose paid SVIP covering ``at`` is of a plan with
+    priority reservation (the ``PRIORITY_RESERVATION`` standing of :mod:`accounts.priority`:
+    a station's queue serves them first)."""
+    return set(SvipPurchase.objects.filter(
+        member_id__in=member_ids, status=SvipPurchase.Status.PAID, starts_at__lte=at,
+        ends_at__gt=at, plan__priority_reservation=True).values_list("member_id", flat=True))
+
+
 def svip_priority(member) -> bool:
     """Whether the member's SVIP plan gives priority reservation now (served first in a
-    station's queue: ``hooks.members_with_priority``)."""
+    station's queue: :func:`svip_priority_members`)."""
     status = svip_status(member)
     return bool(status.active and status.plan.priority_reservation)
 

@@ -2,7 +2,7 @@
 
 First come, first served per kind, except that members whose SVIP plan gives *priority
 reservation* are served before the others (first come, first served among them); who has
-it is marketing's to say (``marketing.hooks.members_with_priority``), asked when offers are
+it is marketing's to say (the ``PRIORITY_RESERVATION`` standing of ``accounts.priority``), asked when offers are
 made and positions shown, so a membership bought or ended while waiting counts. A connector is *free for the queue* when it is idle (no
 car plugged: a car left on the connector after its session keeps it blocked until
 unplugged), its pile online and enabled, with no active reservation and no active order,
@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import priority as standings
 from accounts.models import Member
 from evplatform.queue import task_queue_on_commit
 from stations.models import Connector, Station
@@ -135,9 +136,8 @@ def _close(entry: QueueEntry, state: str, reason: str, now: datetime,
 
 def _priority_first(entries: list[QueueEntry], now: datetime) -> list[QueueEntry]:
     """``entries`` in serving order: priority members first, then by joining time."""
-    from marketing import hooks as marketing_hooks
-
-    first = marketing_hooks.members_with_priority({e.member_id for e in entries}, at=now) if entries else set()
+    first = standings.members_with(standings.PRIORITY_RESERVATION,
+                                   {e.member_id for e in entries}, now)
     return sorted(entries, key=lambda e: (e.member_id not in first, e.joined_at, e.pk))
 
 

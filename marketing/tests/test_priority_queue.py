@@ -7,12 +7,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts import priority as standings
 from accounts.models import Member
 from charging import services
 from charging.models import ChargingOrder, OrderState
 from charging.tests.money import wallet_credit
 from charging.tests.test_scheduling import make_pile, running_order, set_status
-from marketing import hooks, svip
+from marketing import svip
 from marketing.models import SvipPlan, SvipPurchase
 
 D = Decimal
@@ -38,8 +39,9 @@ def test_priority_members_are_offered_the_freed_connector_first(station):
     vip2 = services.queue_join(member=_member(4, priority), station=station, kind="")
     positions = [services.queue_status(e).position for e in (early, svip_plain, vip, vip2)]
     assert positions == [3, 4, 1, 2]
-    assert hooks.members_with_priority({early.member_id, vip.member_id, vip2.member_id}) == {
-        vip.member_id, vip2.member_id}
+    assert standings.members_with(standings.PRIORITY_RESERVATION,
+                                  {early.member_id, vip.member_id, vip2.member_id},
+                                  timezone.now()) == {vip.member_id, vip2.member_id}
     ChargingOrder.objects.filter(pk=order.pk).update(state=OrderState.SETTLED)
     set_status(pile, "idle")
     offered = services.queue_offer(station_id=station.pk)
@@ -55,4 +57,5 @@ def test_an_ended_membership_loses_its_place(station):
     assert services.queue_status(vip).position == 1
     SvipPurchase.objects.filter(member_id=vip.member_id).update(ends_at=timezone.now() - timedelta(seconds=1))
     assert [services.queue_status(e).position for e in (early, vip)] == [1, 2]
-    assert hooks.members_with_priority([vip.member_id]) == set()
+    assert standings.members_with(standings.PRIORITY_RESERVATION, [vip.member_id],
+                                  timezone.now()) == set()
