@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+
+from django_tenants.utils import get_public_schema_name, schema_context
 
 from protocols.ykc import messages as m
 from protocols.ykc.fields import PILE_TZ
 from protocols.ykc.gateway import YkcGateway
+
+SCHEMA = "op_tenant_a"  # the test operator's (conftest's ``operators["tenant-a"]``)
 
 
 def login_message(code: str, connectors: int = 1) -> m.Login:
@@ -128,3 +133,61 @@ def committed(fn, *args, **kwargs):
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+def in_schema(fn, *args):
+    """``committed`` in the test operator's schema."""
+    def run():
+        with schema_context(SCHEMA):
+            return fn(*args)
+    return committed(run)
+
+
+
+@contextmanager
+def station_with_limit(operator, *, name: str, station_prefix: str, pile_prefix: str,
+                       limit: Decimal, protocol: str = "ykc", piles: int = 3,
+                       connectors: int = 1, pile_kw: Decimal = Decimal("60")):
+    """A committed station with a ``limit`` kW power limit and ``piles`` registered piles of
+    ``protocol``, ``pile_kw`` each, shared by their ``connectors`` DC connectors (codes
+    ``{pile_prefix}{tag}001``…, QR values code + connector number); yields
+    (station, codes) and removes them with their orders, plans and queue afterwards."""
+    from charging.models import ChargingOrder, PowerPlan, QueueEntry
+    from stations.models import Connector, Pile, Station
+    from tenants.models import PileRegistration
+
+    tag = f"{int(time.time() * 1000) % 10**7:07d}"
+    codes = [f"{pile_prefix}{tag}{n:03d}" for n in range(1, piles + 1)]
+
+    def make():
+        with schema_context(SCHEMA):
+            station = Station.objects.create(
+                name=name, code=f"{station_prefix}{tag}", address="-", area_code="310000",
+                latitude=Decimal("31.2"), longitude=Decimal("121.4"), max_power_kw=limit)
+            for code in codes:
+                pile = Pile.objects.create(station=station, code=code, rated_power_kw=pile_kw,
+                                           protocol=protocol, connector_count=connectors)
+                for n in range(1, connectors + 1):
+                    Connector.objects.create(pile=pile, number=n, rated_power_kw=pile_kw / connectors,
+                                             qr_code=f"{code}{n:02d}",
+                                             connector_type=Connector.Type.DC)
+        with schema_context(get_public_schema_name()):
+            for code in codes:
+                PileRegistration.objects.create(code=code, operator=operator)
+        return station
+
+    def remove(station):
+        with schema_context(SCHEMA):
+            QueueEntry.objects.filter(station=station).delete()
+            PowerPlan.objects.filter(station=station).delete()
+            ChargingOrder.objects.filter(station=station).delete()
+            Pile.objects.filter(station=station).delete()
+            station.delete()
+        with schema_context(get_public_schema_name()):
+            PileRegistration.objects.filter(code__in=codes).delete()
+
+    station = committed(make)
+    try:
+        yield station, codes
+    finally:
+        committed(remove, station)

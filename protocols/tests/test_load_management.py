@@ -13,61 +13,23 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, schema_context
 
 from charging import bus
 from protocols.ykc.simulator import SimulatedPile
 
 from .conftest import SCHEMA
-from .helpers import committed, wait_for
+from .helpers import in_schema, station_with_limit, wait_for
 from .test_ykc_simulator import sims  # noqa: F401
 
 D = Decimal
 LIMIT = D("100")
 
 
-def in_schema(fn, *args):
-    def run():
-        with schema_context(SCHEMA):
-            return fn(*args)
-    return committed(run)
-
-
 @pytest.fixture
 def limited_station(unblocked, operators):
-    from charging.models import ChargingOrder, PowerPlan
-    from stations.models import Connector, Pile, Station
-    from tenants.models import PileRegistration
-
-    tag = f"{int(time.time() * 1000) % 10**7:07d}"
-    codes = [f"3202{tag}{n:03d}" for n in range(1, 4)]
-
-    def make():
-        with schema_context(SCHEMA):
-            station = Station.objects.create(
-                name="限功率站", code=f"LM{tag}", address="-", area_code="310000",
-                latitude=D("31.2"), longitude=D("121.4"), max_power_kw=LIMIT)
-            for code in codes:
-                pile = Pile.objects.create(station=station, code=code, rated_power_kw=D("60"))
-                Connector.objects.create(pile=pile, number=1, rated_power_kw=D("60"),
-                                         qr_code=f"{code}01")
-        with schema_context(get_public_schema_name()):
-            for code in codes:
-                PileRegistration.objects.create(code=code, operator=operators["tenant-a"])
-        return station
-
-    def remove(station):
-        with schema_context(SCHEMA):
-            PowerPlan.objects.filter(station=station).delete()
-            ChargingOrder.objects.filter(station=station).delete()
-            Pile.objects.filter(station=station).delete()
-            station.delete()
-        with schema_context(get_public_schema_name()):
-            PileRegistration.objects.filter(code__in=codes).delete()
-
-    station = committed(make)
-    yield station, codes
-    committed(remove, station)
+    with station_with_limit(operators["tenant-a"], name="限功率站", station_prefix="LM",
+                            pile_prefix="3202", limit=LIMIT) as made:
+        yield made
 
 
 def _starting_order(station_id: int, code: str, n: int) -> int:

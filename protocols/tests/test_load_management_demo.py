@@ -12,68 +12,33 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, schema_context
 
 from charging import bus
 from protocols.ykc.simulator import SimulatedPile
 
 from .conftest import SCHEMA
-from .helpers import committed, wait_for
+from .helpers import in_schema, station_with_limit, wait_for
 from .test_ykc_simulator import sims  # noqa: F401
 
 D = Decimal
 LIMIT = D("200")
 
 
-def in_schema(fn, *args):
-    def run():
-        with schema_context(SCHEMA):
-            return fn(*args)
-    return committed(run)
-
-
 @pytest.fixture
 def demo_station(unblocked, operators):
     from accounts.models import Member
-    from charging.models import ChargingOrder, PowerPlan, QueueEntry
-    from stations.models import Connector, Pile, Station
-    from tenants.models import PileRegistration
 
-    tag = f"{int(time.time() * 1000) % 10**7:07d}"
-    codes = [f"4401{tag}{n:03d}" for n in (1, 2)]
-
-    def make():
-        with schema_context(SCHEMA):
-            station = Station.objects.create(
-                name="琶洲演示站", code=f"HZ{tag}", address="-", area_code="440105",
-                latitude=D("23.10"), longitude=D("113.36"), max_power_kw=LIMIT)
-            for code in codes:
-                pile = Pile.objects.create(station=station, code=code, rated_power_kw=D("120"),
-                                           connector_count=2)
-                for n in (1, 2):
-                    Connector.objects.create(pile=pile, number=n, rated_power_kw=D("60"),
-                                             qr_code=f"{code}{n:02d}",
-                                             connector_type=Connector.Type.DC)
-            member = Member.objects.create(openid=f"openid-demo5-{tag}", nickname="第五位车主")
-        with schema_context(get_public_schema_name()):
-            for code in codes:
-                PileRegistration.objects.create(code=code, operator=operators["tenant-a"])
-        return station, member
-
-    def remove(station, member):
-        with schema_context(SCHEMA):
-            QueueEntry.objects.filter(station=station).delete()
-            PowerPlan.objects.filter(station=station).delete()
-            ChargingOrder.objects.filter(station=station).delete()
-            Pile.objects.filter(station=station).delete()
-            station.delete()
-            member.delete()
-        with schema_context(get_public_schema_name()):
-            PileRegistration.objects.filter(code__in=codes).delete()
-
-    station, member = committed(make)
-    yield station, codes, member
-    committed(remove, station, member)
+    member = None
+    try:
+        with station_with_limit(operators["tenant-a"], name="琶洲演示站", station_prefix="HZ",
+                                pile_prefix="4401", limit=LIMIT, piles=2, connectors=2,
+                                pile_kw=D("120")) as (station, codes):
+            member = in_schema(lambda: Member.objects.create(
+                openid=f"openid-demo5-{codes[0][4:11]}", nickname="第五位车主"))
+            yield station, codes, member
+    finally:
+        if member is not None:  # after its orders went with the station
+            in_schema(member.delete)
 
 
 def _start(station_id: int, code: str, connector_no: int, n: int) -> str:

@@ -14,13 +14,18 @@ import time
 from decimal import Decimal
 
 import pytest
-from django_tenants.utils import get_public_schema_name, schema_context
 
 from charging import bus
 
 from .conftest import SCHEMA
-from .helpers import committed, wait_for
-from .test_load_management import LIMIT, _caps, _order_states, _start, in_schema, wait_charging
+from .helpers import in_schema, station_with_limit, wait_for
+from .test_load_management import (
+    LIMIT,
+    _caps,
+    _order_states,
+    _start,
+    wait_charging,
+)
 from .test_ocpp_gateway import ocpp, sims  # noqa: F401
 
 D = Decimal
@@ -28,40 +33,9 @@ D = Decimal
 
 @pytest.fixture
 def ocpp_station(unblocked, operators):
-    from charging.models import ChargingOrder, PowerPlan
-    from stations.models import Connector, Pile, Station
-    from tenants.models import PileRegistration
-
-    tag = f"{int(time.time() * 1000) % 10**7:07d}"
-    codes = [f"3203{tag}{n:03d}" for n in range(1, 4)]
-
-    def make():
-        with schema_context(SCHEMA):
-            station = Station.objects.create(
-                name="限功率站（OCPP）", code=f"LO{tag}", address="-", area_code="310000",
-                latitude=D("31.2"), longitude=D("121.4"), max_power_kw=LIMIT)
-            for code in codes:
-                pile = Pile.objects.create(station=station, code=code, rated_power_kw=D("60"),
-                                           protocol="ocpp")
-                Connector.objects.create(pile=pile, number=1, rated_power_kw=D("60"),
-                                         qr_code=f"{code}01")
-        with schema_context(get_public_schema_name()):
-            for code in codes:
-                PileRegistration.objects.create(code=code, operator=operators["tenant-a"])
-        return station
-
-    def remove(station):
-        with schema_context(SCHEMA):
-            PowerPlan.objects.filter(station=station).delete()
-            ChargingOrder.objects.filter(station=station).delete()
-            Pile.objects.filter(station=station).delete()
-            station.delete()
-        with schema_context(get_public_schema_name()):
-            PileRegistration.objects.filter(code__in=codes).delete()
-
-    station = committed(make)
-    yield station, codes
-    committed(remove, station)
+    with station_with_limit(operators["tenant-a"], name="限功率站（OCPP）", station_prefix="LO",
+                            pile_prefix="3203", limit=LIMIT, protocol="ocpp") as made:
+        yield made
 
 
 def _measured(codes) -> dict[str, D]:
