@@ -5,62 +5,39 @@ matches; a day without trade has no bill; a corrupt download is recorded, not ra
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from django.utils import timezone
 
 from billing.payments import services
 from billing.payments.models import BillCheck, BillMismatch, Payment
-from settlement.statements import operator_zone
 
-from .conftest import notify
+from .conftest import operator_today, top_up_paid
 
 D = Decimal
 K = BillMismatch.Kind
 
 
-@pytest.fixture
-def clean_fake(fake):
-    """The session's fake without other tests' orders (they were rolled back on our side)."""
-    with fake.server.lock:
-        fake.server.orders.clear()
-        fake.server.refunds.clear()
-    return fake
-
-
-def _today():
-    return timezone.now().astimezone(operator_zone()).date()
-
-
-def _top_up(fake, member, amount: str, *, notified=True) -> Payment:
-    started = services.top_up_create(member=member, amount=D(amount))
-    note = fake.paid_notification(started.payment.out_trade_no)
-    if notified:
-        assert notify(note).status_code == 204
-    return Payment.objects.get(pk=started.payment.pk)
-
-
 def test_a_clean_day_matches(clean_fake, member):
-    a, b = _top_up(clean_fake, member, "50.00"), _top_up(clean_fake, member, "30.00")
-    check = services.bill_reconcile(day=_today())
+    a, b = top_up_paid(clean_fake, member, "50.00"), top_up_paid(clean_fake, member, "30.00")
+    check = services.bill_reconcile(day=operator_today())
     assert check.status == BillCheck.Status.MATCHED, list(check.mismatches.values())
     assert (check.bill_lines, check.bill_paid, check.ledger_paid) == (2, D("80.00"), D("80.00"))
     assert check.bill_fees == D("0.48")  # 0.60 % of each payment, rounded per line
     text = clean_fake.server.trade_bill(clean_fake.server.orders[next(iter(clean_fake.server.orders))].mchid,
-                                        _today().isoformat())
+                                        operator_today().isoformat())
     assert {x.out_trade_no for x in services.parse_trade_bill(text)} == {a.out_trade_no, b.out_trade_no}
 
 
 def test_every_difference_is_listed_with_what_to_do(clean_fake, member):
-    amount_differs = _top_up(clean_fake, member, "50.00")
+    amount_differs = top_up_paid(clean_fake, member, "50.00")
     Payment.objects.filter(pk=amount_differs.pk).update(amount=D("49.00"))
-    not_notified = _top_up(clean_fake, member, "20.00", notified=False)  # paid at WeChat only
+    not_notified = top_up_paid(clean_fake, member, "20.00", notified=False)  # paid at WeChat only
     ours_only = Payment.objects.create(
         member=member, purpose=Payment.Purpose.TOP_UP, status=Payment.Status.PAID,
         out_trade_no="TU-NOT-AT-WECHAT-1", amount=D("12.00"), paid_at=timezone.now(),
         expires_at=timezone.now(),
     )
-    fine = _top_up(clean_fake, member, "10.00")
-    check = services.bill_reconcile(day=_today())
+    fine = top_up_paid(clean_fake, member, "10.00")
+    check = services.bill_reconcile(day=operator_today())
     assert check.status == BillCheck.Status.MISMATCHED
     found = {(m.kind, m.out_trade_no): m for m in check.mismatches.all()}
     assert set(found) == {
@@ -73,26 +50,26 @@ def test_every_difference_is_listed_with_what_to_do(clean_fake, member):
     assert fine.out_trade_no not in {no for _k, no in found}
     # A payment WeChat has and we do not know at all.
     Payment.objects.filter(pk=fine.pk).update(out_trade_no="RENAMED-LOCALLY")
-    again = services.bill_reconcile(day=_today())
+    again = services.bill_reconcile(day=operator_today())
     assert again.pk == check.pk  # the day's check is replaced, not duplicated
     kinds = {(m.kind, m.out_trade_no) for m in again.mismatches.all()}
     assert (K.NOT_IN_RECORDS, fine.out_trade_no) in kinds and (K.NOT_IN_BILL, "RENAMED-LOCALLY") in kinds
 
 
 def test_no_trade_no_bill_and_a_corrupt_download_is_recorded(clean_fake, member):
-    check = services.bill_reconcile(day=_today() - timedelta(days=3))
+    check = services.bill_reconcile(day=operator_today() - timedelta(days=3))
     assert check.status == BillCheck.Status.NO_BILL and check.bill_lines == 0
-    _top_up(clean_fake, member, "10.00")
+    top_up_paid(clean_fake, member, "10.00")
     clean_fake.server.inject_failure(path="/v3/billdownload/file", method="GET", mode="error",
                                      status=500, count=1)
-    check = services.bill_reconcile(day=_today())
+    check = services.bill_reconcile(day=operator_today())
     assert check.status == BillCheck.Status.FAILED and check.error
-    assert services.bill_reconcile(day=_today()).status == BillCheck.Status.MATCHED
+    assert services.bill_reconcile(day=operator_today()).status == BillCheck.Status.MATCHED
 
 
 def test_the_daily_job_checks_yesterday_once(clean_fake, member):
     first = services.bills_reconcile_due()
-    assert first is not None and first.bill_date == _today() - timedelta(days=1)
+    assert first is not None and first.bill_date == operator_today() - timedelta(days=1)
     assert services.bills_reconcile_due() is None
 
 
