@@ -9,6 +9,8 @@ only they import. Pile writes go through ``stations.services`` (public registry)
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -18,6 +20,7 @@ from django.http import Http404, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
@@ -309,19 +312,28 @@ class StationAdmin(OwnerScopedAdmin):
 
     @admin.display(description=_("power caps now"))
     def power_caps_now(self, obj):
-        """Each pile's acknowledged cap and their sum against the limit (the plans
-        themselves: Charging › Power plans)."""
+        """Each pile's acknowledged cap; the sum against the limit counts the piles the
+        latest plan shared the limit among (those charging), not idle piles, whose last cap
+        only stands until their next start re-plans the station (the plans themselves:
+        Charging › Power plans)."""
         if obj is None or obj.pk is None or obj.max_power_kw is None:
             return _("No limit: piles run at their rating.")
         piles = [p for p in obj.piles.order_by("code") if p.power_cap_kw is not None]
         if not piles:
             return _("No cap sent yet.")
-        total = sum(p.power_cap_kw for p in piles)
-        return format_html(
-            "{}<br>{}",
-            format_html_join("；", "{} {} kW", ((p.code, p.power_cap_kw) for p in piles)),
-            _("Σ %(total)s kW of %(limit)s kW") % {"total": total, "limit": obj.max_power_kw},
-        )
+        plan = obj.power_plans.first()
+        running = {row.get("pile") for row in plan.caps} if plan is not None else set()
+        sharing = [p for p in piles if p.code in running]
+        idle = [p for p in piles if p.code not in running]
+        total = sum((p.power_cap_kw for p in sharing), Decimal("0"))
+        parts = [format_html_join("；", "{} {} kW", ((p.code, p.power_cap_kw) for p in sharing)),
+                 _("Σ %(total)s kW of %(limit)s kW") % {"total": total,
+                                                         "limit": obj.max_power_kw}]
+        if idle:
+            parts.append(format_html(
+                "{}{}", _("Idle, last cap until their next start: "),
+                format_html_join("；", "{} {} kW", ((p.code, p.power_cap_kw) for p in idle))))
+        return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts))
 
     @admin.display(description=_("latest power plan"))
     def power_plan_latest(self, obj):

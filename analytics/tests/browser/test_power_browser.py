@@ -157,6 +157,11 @@ def test_big_screen_and_station_page_show_the_plan_and_follow_a_replan(
     box = page.inner_text(".field-power_plan_latest")
     assert "browser test" in box and svip.code in box and "120.0" in box and "SVIP" in box
     assert "合计 120.0 kW" in box and "上限 150.0 kW" in box and "Σ" not in box
+    # The caps now: the sum counts the charging pile only; the idle one's last cap is
+    # listed apart (it stands until its next start re-plans the station).
+    caps_now = page.inner_text(".field-power_caps_now")
+    assert "合计 120.0 kW / 上限 150.0 kW" in caps_now, caps_now
+    assert f"空闲（保留上次上限，下次启动时重新分配）：{plain.code} 62.0 kW" in caps_now, caps_now
     assert page.input_value("#id_power_sharing") == "priority"
     page.locator(".field-power_plan_latest").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "power-station-admin.png"), full_page=True)
