@@ -67,11 +67,17 @@ def test_production_has_no_development_login_or_fake_pay(build, operators, db, s
 
 def test_operator_names_cannot_break_out_of_the_page(build, operators, db):
     a = operators["tenant-a"]
-    a.name = '</script><script>alert("x")</script>'
+    name, a.name = a.name, '</script><script>alert("x")</script>'
     a.save(update_fields=["name"])
-    body = host(a).get("/m/").content.decode()
-    assert "<script>alert" not in body
-    assert injected(host(a).get("/m/"))["name"] == a.name  # intact once parsed
+    try:
+        body = host(a).get("/m/").content.decode()
+        assert "<script>alert" not in body
+        assert injected(host(a).get("/m/"))["name"] == a.name  # intact once parsed
+    finally:
+        # The session's operator object is shared by later tests: the rollback restores
+        # the row, not this object.
+        a.name = name
+        a.save(update_fields=["name"])
 
 
 def test_the_map_centre_is_the_operators_stations(build, tenant):

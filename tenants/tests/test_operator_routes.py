@@ -46,7 +46,7 @@ def test_each_call_gets_its_own_copy(cached, operators, db):
     one.name = "changed in one request"
     two = selectors.operator_for_api("slug", "tenant-a")
     assert two is not one
-    assert two.name == Operator.objects.get(slug="tenant-a").name  # (another test may rename it)
+    assert two.name == operators["tenant-a"].name
     assert getattr(two, "domain_url", None) != "mutated.example"
 
 
