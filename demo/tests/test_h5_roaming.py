@@ -135,7 +135,7 @@ def _open_partner_station(page, platform) -> None:
     page.locator(".gun:visible").first.wait_for()
 
 
-def test_roaming_charge_from_list_to_bill(platform, peer, phone, django_db_blocker):
+def test_roaming_charge_from_list_to_bill(platform, peer, phone, django_db_blocker):  # noqa: F811
     from protocols.tests.helpers import wait_for
 
     page = phone
@@ -252,7 +252,7 @@ def test_roaming_charge_from_list_to_bill(platform, peer, phone, django_db_block
     assert not page.problems, page.problems
 
 
-def test_roaming_refusals_are_shown_in_chinese(platform, peer, phone, django_db_blocker):
+def test_roaming_refusals_are_shown_in_chinese(platform, peer, phone, django_db_blocker):  # noqa: F811
     from stations.models import PartnerConnector
 
     page = phone
