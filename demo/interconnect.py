@@ -25,7 +25,7 @@ def demo_partner_configure(*, url: str = DEMO_CEC_URL) -> None:
 
     s = DEMO_CEC_SECRET
     Partner.objects.update_or_create(operator_id=DEMO_CEC_PEER_ID, defaults={
-        "name": "演示互联平台 (fake CEC peer)", "our_operator_id": DEMO_CEC_OUR_ID,
+        "name": "演示互联平台（模拟）", "our_operator_id": DEMO_CEC_OUR_ID,
         "in_operator_secret": s, "in_data_secret": s, "in_data_iv": s, "in_sig_secret": s,
         "out_operator_secret": s, "out_data_secret": s, "out_data_iv": s, "out_sig_secret": s,
         "base_url": url, "path_prefix": "/evcs/v1/", "is_customer_operator": True,

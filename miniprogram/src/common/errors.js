@@ -65,6 +65,7 @@ const MESSAGES = {
   coupon_limit: "您已领取过该优惠券，已达领取上限",
   coupon_sold_out: "该优惠券已被领完",
   coupon_unavailable: "该优惠券不可用于本单",
+  coupon_for_sale: "该优惠券需购买后使用，请到优惠券页面购买",
   order_not_found: "订单不存在或已结束",
   svip_plan_not_found: "该会员套餐已下架",
   svip_not_found: "没有找到该会员购买记录",
@@ -124,6 +125,11 @@ const MESSAGES = {
   conversation_closed: "该会话已结束",
   conversation_busy: "发送未成功，请重试",
   too_fast: "发送太频繁，请稍候再试",
+  // Charging on interconnection partners' piles (互联站点)
+  invalid: "输入有误，请检查后重试",
+  invalid_id: "编号不正确",
+  connector_unavailable: "该充电枪当前不可用（离线、故障或正在使用），请换一个",
+  not_stoppable: "本次充电已结束或正在结束，无需再停止",
 };
 
 const HAS_CHINESE = /[\u4e00-\u9fa5]/;

@@ -85,3 +85,48 @@ export const STOP_REASONS = {
 };
 
 export const TYPE_NAMES = { ac: "交流慢充", dc: "直流快充" };
+
+// Interconnection partners' stations and our members' orders on their piles (互联).
+export const ROAMING_STATES = {
+  starting: "启动中",
+  charging: "充电中",
+  stopping: "停止中",
+  finished: "等待对方账单",
+  settled: "已完成",
+  failed: "启动失败",
+};
+
+// The partner's FailReason of a refused start (T/CEC 102: 1 设备不存在, 2 设备离线, 3+ its
+// own); -1: the partner platform could not be reached.
+export function roamingFailText(reason) {
+  if (reason === -1) return "暂时无法连接互联运营商，请稍后再试，冻结的余额已退回";
+  if (reason === 1) return "对方平台找不到该充电枪，冻结的余额已退回";
+  if (reason === 2) return "该充电桩已离线，冻结的余额已退回";
+  return "对方平台拒绝了本次充电，冻结的余额已退回";
+}
+
+// CEC ConnectorType (1 家用插座 … 6 其他).
+export const CEC_CONNECTOR_TYPES = {
+  1: "家用插座",
+  2: "交流插座",
+  3: "交流插头",
+  4: "直流快充",
+  5: "无线充电",
+  6: "其他",
+};
+
+export const STATION_STATUS = { 0: "状态未知", 1: "建设中", 5: "已关闭", 6: "维护中", 50: "营业中" };
+
+// A partner's price text: our own T/CEC form "HHMMSS:电费+服务费;…" becomes rows
+// [{from: "08:00", electricity, service}]; any other text is shown as it is (null here).
+export function partnerPrices(note) {
+  const text = String(note || "").trim();
+  if (!text) return [];
+  const rows = [];
+  for (const part of text.split(/[;；]/).filter(Boolean)) {
+    const m = /^(\d{2})(\d{2})\d{2}:(\d+(?:\.\d+)?)\+(\d+(?:\.\d+)?)$/.exec(part.trim());
+    if (!m) return null;
+    rows.push({ from: `${m[1]}:${m[2]}`, electricity: m[3], service: m[4] });
+  }
+  return rows;
+}
