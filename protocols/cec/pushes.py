@@ -106,11 +106,26 @@ def _waits_for_earlier(push_id: int) -> bool:
                                key__in=[f"{k}:{seq}" for k in earlier]).exists()
 
 
+def _superseded(push_id: int) -> bool:
+    """A charge status of an order whose stop result is already queued: stale news."""
+    push = Push.objects.filter(pk=push_id).only("partner_id", "key").first()
+    if push is None or not push.key.startswith("charge_status:"):
+        return False
+    seq = push.key.split(":")[1]
+    return Push.objects.filter(partner_id=push.partner_id, key=f"stop_result:{seq}").exists()
+
+
 def push_send(*, push_id: int, now: datetime | None = None) -> str:
-    """Send one pending push whose time has come; returns done, retry, dead, skipped, or
+    """Send one pending push whose time has come; returns done, retry, dead, skipped,
     waiting (an earlier message about the same order is still pending: this one is sent
-    after it, ``ORDER_WAIT_S`` later, without counting an attempt)."""
+    after it, ``ORDER_WAIT_S`` later, without counting an attempt), or superseded (a charge
+    status not sent before the order's stop result: closed unsent, the partner is never told
+    "charging" after "stopped")."""
     now = now or timezone.now()
+    if _superseded(push_id):
+        closed = Push.objects.filter(pk=push_id, state=Push.State.PENDING, next_attempt_at__lte=now).update(
+            state=Push.State.DONE, done_at=now, last_error="superseded by the stop result, not sent")
+        return "superseded" if closed else "skipped"
     if _waits_for_earlier(push_id):
         later = now + timedelta(seconds=ORDER_WAIT_S)
         if Push.objects.filter(pk=push_id, state=Push.State.PENDING, next_attempt_at__lte=now).update(

@@ -175,6 +175,13 @@ def test_a_partner_hears_of_its_order_in_order(partner, peer, settings):
     assert pushes.push_send(push_id=info.pk, now=timezone.now() + timedelta(seconds=3)) == "done"
     assert [name for name, _data in peer.received] == ["notification_stop_charge_result",
                                                         "notification_charge_order_info"]
+    # A charge status still waiting when the stop result came is closed unsent.
+    status = pushes.push_enqueue(partner=partner, interface="notification_equip_charge_status",
+                                 key=f"charge_status:{seq}:1", payload={"StartChargeSeq": seq})
+    assert pushes.push_send(push_id=status.pk) == "superseded"
+    status.refresh_from_db()
+    assert status.state == Push.State.DONE and status.attempts == 0 and "superseded" in status.last_error
+    assert not peer.messages("notification_equip_charge_status")
     # Another order whose stop result is dead: its settled order still goes.
     other = "MA1AGGR01" + "202611301000000010"
     Push.objects.create(partner=partner, interface="notification_stop_charge_result",
