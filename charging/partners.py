@@ -7,11 +7,14 @@ Called by ``charging.handlers`` for :class:`port.StationsQuery`, :class:`port.Or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from django.db.models import Prefetch
 
+from billing.tariffs import pricing
+from evplatform import money
 from stations.models import Connector, Pile, Station
 
 from . import port, services
@@ -96,17 +99,32 @@ def orders_view(query: port.OrdersQuery) -> tuple[port.OrderView, ...]:
 
 
 def order_view(order: ChargingOrder) -> port.OrderView:
+    """The order as partners and regulators see it. Its money always adds up: total =
+    electricity + service, where service carries whatever is not energy priced at the
+    electricity price (the service fee, a minimum-charge top-up, an occupancy fee, less a
+    discount). While charging, the figures are the running estimate the driver sees (the
+    energy so far priced from the order's tariff snapshot); settled, the bill's."""
     progress = order.progress or {}
+    live = _live_bill(order) if order.state in ACTIVE_STATES else None
+    if live is not None:
+        electricity, total = live.electricity_yuan, live.total_yuan
+        lines = [_line(line) for line in live.lines]
+        segments = [_segment(s) for s in live.segments]
+    else:
+        electricity, total = order.electricity_amount, _live_total(order)
+        lines = [_line(line) for line in (order.bill or {}).get("lines", [])]
+        segments = _settled_segments(order) if lines else []
+    electricity = min(electricity, total)
     return port.OrderView(
         id=order.pk, number=order.number, partner=order.partner, partner_seq=order.partner_seq,
         station_id=order.station_id, pile_code=order.pile.code, connector_no=order.connector.number,
         connector_status=_status(order.connector, order.pile), state=order.state,
         stop_reason=_STOP.get(order.stop_reason), created_at=order.created_at,
         started_at=order.started_at, stopped_at=order.stopped_at, settled_at=order.settled_at,
-        energy_kwh=_live_energy(order), electricity_yuan=order.electricity_amount,
-        service_yuan=order.service_amount, total_yuan=_live_total(order),
+        energy_kwh=_live_energy(order), electricity_yuan=electricity,
+        service_yuan=total - electricity, total_yuan=total,
         voltage_v=_dec(progress.get("voltage_v")), current_a=_dec(progress.get("current_a")),
-        soc_percent=progress.get("soc_percent"), details=_details(order),
+        soc_percent=progress.get("soc_percent"), details=_details(order, lines, segments),
     )
 
 
@@ -126,21 +144,129 @@ def _live_total(order: ChargingOrder) -> Decimal:
     return order.total_amount
 
 
-def _details(order: ChargingOrder) -> tuple[port.OrderDetail, ...]:
-    bill = order.bill or {}
-    start, end = order.started_at or order.created_at, order.stopped_at or order.started_at
+def _live_bill(order: ChargingOrder) -> pricing.Bill | None:
+    """The running bill of a charging order: the energy so far priced from its snapshot,
+    split by time of day between the start and the latest reading (what
+    ``services.progress.estimate_amount`` shows the driver). None before any energy."""
+    progress = order.progress or {}
+    energy, at = _dec(progress.get("energy_kwh")), progress.get("at")
+    start = order.started_at or order.created_at
+    if not order.tariff_snapshot or not energy or energy <= 0 or not at:
+        return None
+    at = datetime.fromisoformat(at)
+    if at <= start:
+        return None
+    try:
+        snapshot = pricing.TariffSnapshot.from_dict(order.tariff_snapshot)
+        return pricing.price_meter_readings(snapshot, [(start, Decimal("0")), (at, energy)])
+    except pricing.PricingError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Line:
+    periods: frozenset[str]
+    energy_kwh: Decimal
+    electricity_price: Decimal
+    service_price: Decimal
+    electricity_yuan: Decimal
+    service_yuan: Decimal
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    start: datetime
+    end: datetime
+    period: str
+    energy_kwh: Decimal
+
+
+def _line(line) -> _Line:
+    """A bill line (``pricing.BillLine`` or its stored dict) as plain figures."""
+    if isinstance(line, dict):
+        return _Line(frozenset(line.get("periods") or ()), Decimal(line["energy_kwh"]),
+                     Decimal(line["electricity_price"]), Decimal(line["service_price"]),
+                     Decimal(line["electricity_yuan"]), Decimal(line["service_yuan"]))
+    return _Line(frozenset(p.value for p in line.periods), line.energy_kwh, line.electricity_price,
+                 line.service_price, line.electricity_yuan, line.service_yuan)
+
+
+def _segment(segment) -> _Stretch:
+    """A bill segment (``pricing.Segment`` or its stored dict)."""
+    if isinstance(segment, dict):
+        return _Stretch(datetime.fromisoformat(segment["start"]), datetime.fromisoformat(segment["end"]),
+                        segment["period"], Decimal(segment["energy_kwh"]))
+    return _Stretch(segment.start, segment.end, segment.period.value, segment.energy_kwh)
+
+
+def _settled_segments(order: ChargingOrder) -> list[_Stretch]:
+    """When in the session each tariff period was: the bill's own segments (priced from
+    the meter timeline), else (the pile priced its buckets, YKC 0x3B) the session's
+    timeline from its samples split at the snapshot's period boundaries."""
+    stored = (order.bill or {}).get("segments") or []
+    if stored:
+        return [_segment(s) for s in stored]
+    start, end = order.started_at, order.stopped_at
+    if not order.tariff_snapshot or start is None or end is None or end <= start:
+        return []
+    readings = [(start, Decimal("0"))]
+    readings += [(s.at, s.energy_kwh) for s in order.samples.filter(at__gt=start, at__lt=end)
+                 .order_by("at") if Decimal("0") <= s.energy_kwh <= order.energy_kwh]
+    readings.append((end, max(order.energy_kwh, readings[-1][1])))
+    snapshot = pricing.TariffSnapshot.from_dict(order.tariff_snapshot)
+    for points in (readings, [readings[0], readings[-1]]):
+        try:
+            return [_segment(s) for s in pricing.split_meter_readings(snapshot, points).segments]
+        except pricing.PricingError:
+            continue
+    return []
+
+
+def _share(total: Decimal, weights: list[Decimal], quantum: Decimal) -> list[Decimal]:
+    """``total`` (a multiple of ``quantum``) shared in proportion to ``weights`` by the
+    largest remainder: the parts are multiples of ``quantum`` and add up to ``total``."""
+    units = int(total / quantum)
+    weight = sum(weights, Decimal(0))
+    if weight <= 0:
+        weights, weight = [Decimal(1)] * len(weights), Decimal(len(weights))
+    exact = [units * w / weight for w in weights]
+    parts = [int(x.to_integral_value(rounding=ROUND_FLOOR)) for x in exact]
+    for i in sorted(range(len(exact)), key=lambda i: exact[i] - parts[i], reverse=True)[:units - sum(parts)]:
+        parts[i] += 1
+    return [quantum * p for p in parts]
+
+
+def _details(order: ChargingOrder, lines: list[_Line], segments: list[_Stretch]) -> tuple[port.OrderDetail, ...]:
+    """The order's priced parts, one per stretch of a tariff period (split at the period
+    boundaries), chronological. Each bill line's energy and money are shared among its
+    periods' stretches by their energy on the timeline (time when it has none), so the
+    parts add up to the line exactly; a line no stretch matches (a pile's clock off) is one
+    part spanning the session."""
+    start = order.started_at or order.created_at
+    end = order.stopped_at or (order.progress or {}).get("at") or start
+    end = datetime.fromisoformat(end) if isinstance(end, str) else end
     details = []
-    for line in bill.get("lines", []):
-        segments = line.get("segments") or []
-        first = datetime.fromisoformat(segments[0]["start"]) if segments else start
-        last = datetime.fromisoformat(segments[-1]["end"]) if segments else end
-        details.append(port.OrderDetail(
-            start=first, end=last or first, energy_kwh=Decimal(line["energy_kwh"]),
-            electricity_price=Decimal(line["electricity_price"]),
-            service_price=Decimal(line["service_price"]),
-            electricity_yuan=Decimal(line["electricity_yuan"]),
-            service_yuan=Decimal(line["service_yuan"]),
-        ))
+    for line in lines:
+        mine = [s for s in segments if s.period in line.periods and s.end > s.start]
+        if not mine:
+            details.append(port.OrderDetail(
+                start=start, end=end, energy_kwh=line.energy_kwh,
+                electricity_price=line.electricity_price, service_price=line.service_price,
+                electricity_yuan=line.electricity_yuan, service_yuan=line.service_yuan))
+            continue
+        weights = [s.energy_kwh for s in mine]
+        if sum(weights, Decimal(0)) <= 0:
+            weights = [Decimal((s.end - s.start).total_seconds()) for s in mine]
+        parts = zip(mine, _share(line.energy_kwh, weights, money.KWH_QUANTUM),
+                    _share(line.electricity_yuan, weights, money.CENT),
+                    _share(line.service_yuan, weights, money.CENT), strict=True)
+        details += [
+            port.OrderDetail(start=s.start, end=s.end, energy_kwh=kwh,
+                             electricity_price=line.electricity_price,
+                             service_price=line.service_price, electricity_yuan=elec,
+                             service_yuan=service)
+            for s, kwh, elec, service in parts
+        ]
     return tuple(sorted(details, key=lambda d: d.start))
 
 

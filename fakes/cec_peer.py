@@ -8,7 +8,8 @@ As the partner we push to (``{prefix}`` default ``/evcs/v1/``):
 
 - ``query_token``: checks the envelope's Sig and our OperatorID/OperatorSecret, issues a
   token (``token_ttl`` s).
-- ``notification_stationStatus``, ``notification_start_charge_result``,
+- ``notification_stationStatus``, ``notification_stationInfo`` (a regulator profile's
+  extension), ``notification_start_charge_result``,
   ``notification_equip_charge_status``, ``notification_stop_charge_result``,
   ``notification_charge_order_info``, ``check_charge_orders``: need a current Bearer token
   (4002 otherwise), a good Sig (4001) and decryptable Data (4004); each message received is
@@ -50,6 +51,7 @@ from ._server import FakeServer, Handler, Reply, Request, control_failures, json
 
 ACKS = {
     "notification_stationStatus": lambda d: {"Status": 0},
+    "notification_stationInfo": lambda d: {"Status": 0},
     "notification_start_charge_result": lambda d: {
         "StartChargeSeq": d.get("StartChargeSeq"), "SuccStat": 0, "FailReason": 0},
     "notification_equip_charge_status": lambda d: {

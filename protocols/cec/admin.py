@@ -1,6 +1,7 @@
 """Operator admin: interconnection partners (secrets shown masked only, never echoed) and
 the CEC push log with its dead letters and a "send again" action; regulators get a
-"push settled orders now" action (a date range, or the last day)."""
+"push settled orders now" action (a date range, or the last day) and a "push our stations
+now" one."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "is_customer_operator", "is_infrastructure", "is_regulator"]
     search_fields = ["name", "operator_id"]
     filter_horizontal = ["stations"]
-    actions = ["push_orders"]
+    actions = ["push_orders", "push_stations"]
     fieldsets = [
         (None, {"fields": ["name", "operator_id", "our_operator_id", "enabled"]}),
         (_("Roles"), {"fields": ["is_customer_operator", "is_infrastructure", "is_regulator"]}),
@@ -122,6 +123,12 @@ class PartnerAdmin(admin.ModelAdmin):
             total += pushes.orders_push(regulator=partner, settled_from=start, settled_to=end)
         self.message_user(request, _("%(n)d order pushes queued.") % {"n": total}, messages.SUCCESS)
         return None
+
+    @admin.action(description=_("Push our stations now (regulators)"), permissions=["change"])
+    def push_stations(self, request, queryset):
+        regulators = queryset.filter(is_regulator=True, enabled=True).exclude(base_url="")
+        total = len(pushes.stations_to_regulators(regulators=regulators, resend=True))
+        self.message_user(request, _("%(n)d station pushes queued.") % {"n": total}, messages.SUCCESS)
 
 
 @admin.register(Push)

@@ -12,6 +12,7 @@ request: a partner that times out delays nobody.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -31,6 +32,15 @@ from .models import Partner, Push
 logger = logging.getLogger(__name__)
 
 LEASE_S = 120  # a push being sent is not picked up again for this long
+ORDER_WAIT_S = 2  # a message about an order waits this long for an earlier one still pending
+# A partner hears of its order in order: the start result before any charge status or the
+# stop result, the stop result before the settled order. Key prefix → the prefixes whose
+# message about the same order must be confirmed (or dead) first.
+_AFTER = {
+    "charge_status": ("start_result",),
+    "stop_result": ("start_result",),
+    "order_info": ("start_result", "stop_result"),
+}
 
 
 def _ask(message):
@@ -75,7 +85,7 @@ def push_retry(*, push_id: int) -> Push:
 
 def _confirmed(interface: str, data: Any) -> bool:
     data = data if isinstance(data, dict) else {}
-    if interface == "notification_stationStatus":
+    if interface in ("notification_stationStatus", "notification_stationInfo"):
         return data.get("Status") in (0, 1)  # 1: ignored, do not retry
     if interface == "notification_charge_order_info":
         return data.get("ConfirmResult") is not None  # 1 = disputed: answered, kept in result
@@ -84,9 +94,45 @@ def _confirmed(interface: str, data: Any) -> bool:
     return data.get("SuccStat") == 0
 
 
+def _waits_for_earlier(push_id: int) -> bool:
+    """Whether an earlier message about the same order to the same partner is pending."""
+    push = Push.objects.filter(pk=push_id).only("partner_id", "key").first()
+    kind, _sep, rest = push.key.partition(":") if push else ("", "", "")
+    earlier = _AFTER.get(kind)
+    if not earlier:
+        return False
+    seq = rest.split(":")[0]
+    return Push.objects.filter(partner_id=push.partner_id, state=Push.State.PENDING,
+                               key__in=[f"{k}:{seq}" for k in earlier]).exists()
+
+
+def _superseded(push_id: int) -> bool:
+    """A charge status of an order whose stop result is already queued: stale news."""
+    push = Push.objects.filter(pk=push_id).only("partner_id", "key").first()
+    if push is None or not push.key.startswith("charge_status:"):
+        return False
+    seq = push.key.split(":")[1]
+    return Push.objects.filter(partner_id=push.partner_id, key=f"stop_result:{seq}").exists()
+
+
 def push_send(*, push_id: int, now: datetime | None = None) -> str:
-    """Send one pending push whose time has come; returns done, retry, dead or skipped."""
+    """Send one pending push whose time has come; returns done, retry, dead, skipped,
+    waiting (an earlier message about the same order is still pending: this one is sent
+    after it, ``ORDER_WAIT_S`` later, without counting an attempt), or superseded (a charge
+    status not sent before the order's stop result: closed unsent, the partner is never told
+    "charging" after "stopped")."""
     now = now or timezone.now()
+    if _superseded(push_id):
+        closed = Push.objects.filter(pk=push_id, state=Push.State.PENDING, next_attempt_at__lte=now).update(
+            state=Push.State.DONE, done_at=now, last_error="superseded by the stop result, not sent")
+        return "superseded" if closed else "skipped"
+    if _waits_for_earlier(push_id):
+        later = now + timedelta(seconds=ORDER_WAIT_S)
+        if Push.objects.filter(pk=push_id, state=Push.State.PENDING, next_attempt_at__lte=now).update(
+                next_attempt_at=later):
+            task_queue_on_commit("cec.push_send", push_id, countdown=ORDER_WAIT_S)
+            return "waiting"
+        return "skipped"
     claimed = Push.objects.filter(
         pk=push_id, state=Push.State.PENDING, next_attempt_at__lte=now
     ).update(next_attempt_at=now + timedelta(seconds=LEASE_S))
@@ -205,6 +251,32 @@ def orders_push(*, regulator: Partner, order_ids: tuple[int, ...] | None = None,
             order_to_regulator(regulator, order, resend=True)
             count += 1
     return count
+
+
+def stations_to_regulators(*, station_ids: tuple[int, ...] | None = None,
+                           regulators=None, resend: bool = False) -> list[Push]:
+    """``notification_stationInfo`` (the regulator profiles' push of station master data)
+    of each station a regulator sees: one message per station and content (keyed by a
+    digest of its StationInfo: piles, connectors, prices, address...), so a station
+    unchanged since it was pushed is not pushed again;
+    ``resend`` (staff's "push now"): the current version is sent again as the same
+    message. ``regulators``: these (default every enabled one with an address)."""
+    from .server import station_info
+
+    regulators = list(_regulators() if regulators is None else regulators)
+    found = _ask(port.StationsQuery(station_ids=station_ids)) if regulators else ()
+    today = timezone.localdate()
+    pushed = []
+    for regulator in regulators:
+        for station in found:
+            if not _visible(regulator, station.id):
+                continue
+            payload = {"StationInfo": station_info(regulator, station, today)}
+            digest = hashlib.sha256(codec.dumps(payload).encode()).hexdigest()[:32]
+            pushed.append(push_enqueue(
+                partner=regulator, interface="notification_stationInfo",
+                key=f"station_info:{station.id}:{digest}", payload=payload, resend=resend))
+    return pushed
 
 
 def _visible(partner: Partner, station_id: int) -> bool:

@@ -117,13 +117,16 @@ def query_stations_info(partner: Partner, data: dict) -> dict:
     stations = _stations(partner, since=since)
     page = stations[(page_no - 1) * page_size: page_no * page_size]
     today = timezone.localdate()
-    infos = []
-    for s in page:
-        policies = _policies(s, today)
-        text = ";".join(f"{p['StartTime']}:{p['ElecPrice']}+{p['SevicePrice']}" for p in policies)
-        infos.append(convert.station_info(partner.our_operator_id, s, text[:256]))
+    infos = [station_info(partner, s, today) for s in page]
     return {"PageNo": page_no, "PageCount": max(1, ceil(len(stations) / page_size)),
             "ItemSize": len(stations), "StationInfos": infos}
+
+
+def station_info(partner: Partner, station: port.StationView, on: date) -> dict:
+    """The station's StationInfo for ``partner``, its ElectricityFee the day's periods."""
+    policies = _policies(station, on)
+    text = ";".join(f"{p['StartTime']}:{p['ElecPrice']}+{p['SevicePrice']}" for p in policies)
+    return convert.station_info(partner.our_operator_id, station, text[:256])
 
 
 def _policies(station: port.StationView, on: date) -> list[dict]:

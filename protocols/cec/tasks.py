@@ -48,14 +48,19 @@ def check_orders() -> int:
     (``CEC_CHECK_ORDERS_HOURS``, default 00:00–03:00 China time). Beat runs this every
     ``CEC_CHECK_ORDERS_SECONDS``; outside the window it does nothing, inside it the day's
     message is queued once (keyed by the day), so a beat restart or a missed run within
-    the window still sends it, and a second run sends nothing new."""
-    return len(pushes.check_orders_if_due())
+    the window still sends it, and a second run sends nothing new.
+    Regulators also get every station changed since it was last pushed
+    (``notification_stationInfo``), once a run: the scheduled safety net of the push made
+    on each change."""
+    return len(pushes.check_orders_if_due()) + len(pushes.stations_to_regulators())
 
 
 @app.task(name="cec.station_status")
 def station_status(station_id: int) -> int:
-    """Staff changed a station's availability: notification_stationStatus where it shows."""
-    return len(pushes.station_status(station_id=station_id))
+    """Staff changed a station's availability: notification_stationStatus where it shows,
+    and the station's new StationInfo to the regulators."""
+    return (len(pushes.station_status(station_id=station_id))
+            + len(pushes.stations_to_regulators(station_ids=(station_id,))))
 
 
 @app.task(name="cec.roaming_start")

@@ -73,6 +73,7 @@ def test_partner_charge_settles_once_and_reaches_partner_and_regulator(
 
     ret, _msg, data = live_caller.call("query_equip_charge_status", {"StartChargeSeq": SEQ})
     assert ret == 0 and data["TotalPower"] == 5.0 and data["TotalMoney"] == 7.5
+    assert (data["ElecMoney"], data["SeviceMoney"]) == (5.0, 2.5)  # the running split adds up
     assert data["VoltageA"] == 400.0 and data["ConnectorStatus"] in (2, 3)
 
     ret, _msg, data = live_caller.call("query_stop_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
@@ -143,6 +144,103 @@ def test_start_refusals_come_back_as_fail_reasons(caller, connector, tariff):
     caller.login()
     _ret, _msg, data = caller.call("query_start_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
     assert (data["SuccStat"], data["FailReason"]) == (1, 2)  # 此设备离线
+
+
+@pytest.fixture
+def tou_tariff(station):
+    """Guangdong time of use (valley 0–8, peak 10–12 and 14–19, flat otherwise; 1.00 flat,
+    1.70 peak, service 0.50 yuan/kWh) for the station."""
+    from billing.tariffs import pricing
+    from billing.tariffs.services import (
+        station_tariff_assign,
+        tariff_create,
+        tariff_version_publish,
+    )
+    from charging.tests.conftest import LONG_AGO
+
+    tariff = tariff_create(name="分时", draft=pricing.guangdong_tou_tariff(Decimal("1.0"), Decimal("0.5")))
+    tariff_version_publish(tariff=tariff, effective_from=LONG_AGO)
+    station_tariff_assign(stations=[station], tariff=tariff)
+    return tariff
+
+
+def test_charge_details_are_split_at_tariff_period_boundaries(live_caller, connector, tou_tariff, peer):
+    """A session 09:30–12:30 (China time) on a time-of-use tariff, priced from the pile's
+    buckets (flat 2 kWh, peak 8 kWh): three ChargeDetails — flat 09:30–10:00, peak
+    10:00–12:00, flat 12:00–12:30 — adding up to the totals; TotalMoney = TotalElecMoney +
+    TotalSeviceMoney."""
+    from datetime import datetime
+
+    from charging.tests.conftest import LONG_AGO
+    from protocols.cec.convert import CHINA
+
+    live_caller.login()
+    ret, _msg, data = live_caller.call("query_start_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
+    assert ret == 0 and data["SuccStat"] == 0
+    order = ChargingOrder.objects.get(partner_seq=SEQ)
+    day = timezone.localdate() - timedelta(days=2)
+    start = datetime(day.year, day.month, day.day, 9, 30, tzinfo=CHINA)
+    services.order_start_result(port.StartResult(order.pile.code, 1, order.trade_no, accepted=True,
+                                                 at=start))
+    services.record_store(port.TransactionRecord(
+        pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no, started_at=start,
+        stopped_at=start + timedelta(hours=3), meter_start_kwh=Decimal("1000.0000"),
+        meter_stop_kwh=Decimal("1010.0000"), energy_kwh=Decimal("10.0000"),
+        pile_amount_yuan=Decimal("20.60"), stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
+        energy_by_period={"flat": Decimal("2.0000"), "peak": Decimal("8.0000")},
+        amount_by_period={"flat": Decimal("3.00"), "peak": Decimal("17.60")},
+        pile_tariff_version=order.tariff_snapshot["model_number"], pile_tariff_since=LONG_AGO,
+    ))
+    services.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
+    order.refresh_from_db()
+    assert order.state == OrderState.SETTLED and order.total_amount == Decimal("20.60")
+    assert order.bill["source"] == "pile"
+    pushes.order_changed(order_id=order.pk, state="settled")
+    _send_all()
+    [info] = peer.messages("notification_charge_order_info")
+    assert (info["TotalElecMoney"], info["TotalSeviceMoney"], info["TotalMoney"]) == (15.6, 5.0, 20.6)
+    when = f"{day:%Y-%m-%d}"
+    assert [(d["DetailStartTime"], d["DetailEndTime"], d["ElecPrice"], d["DetailPower"],
+             d["DetailElecMoney"], d["DetailSeviceMoney"]) for d in info["ChargeDetails"]] == [
+        (f"{when} 09:30:00", f"{when} 10:00:00", 1.0, 1.0, 1.0, 0.5),
+        (f"{when} 10:00:00", f"{when} 12:00:00", 1.7, 8.0, 13.6, 4.0),
+        (f"{when} 12:00:00", f"{when} 12:30:00", 1.0, 1.0, 1.0, 0.5),
+    ]
+    assert info["SumPeriod"] == 3
+
+
+def test_a_minimum_charge_keeps_the_total_the_sum_of_its_parts(live_caller, connector, station, peer):
+    """A 起步价 top-up (and any other non-energy charge) is part of the service money: the
+    partner always gets TotalMoney = TotalElecMoney + TotalSeviceMoney."""
+    from billing.tariffs import pricing
+    from billing.tariffs.services import (
+        station_tariff_assign,
+        tariff_create,
+        tariff_version_publish,
+    )
+    from charging.tests.conftest import LONG_AGO
+
+    tariff = tariff_create(name="起步价", draft=pricing.flat_tariff(
+        Decimal("1.0"), Decimal("0.5"), minimum_charge=Decimal("5.00")))
+    tariff_version_publish(tariff=tariff, effective_from=LONG_AGO)
+    station_tariff_assign(stations=[station], tariff=tariff)
+    live_caller.login()
+    live_caller.call("query_start_charge", {"StartChargeSeq": SEQ, "ConnectorID": CID})
+    order = ChargingOrder.objects.get(partner_seq=SEQ)
+    services.order_start_result(port.StartResult(order.pile.code, 1, order.trade_no, accepted=True,
+                                                 at=timezone.now()))
+    record = _record(order)
+    small = port.TransactionRecord(**{**record.__dict__, "meter_stop_kwh": Decimal("1002.0000"),
+                                      "energy_kwh": Decimal("2.0000"), "pile_amount_yuan": Decimal("3.00")})
+    services.record_store(small)
+    services.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
+    order.refresh_from_db()
+    assert order.state == OrderState.SETTLED and order.total_amount == Decimal("5.00")
+    pushes.order_changed(order_id=order.pk, state="settled")
+    _send_all()
+    [info] = peer.messages("notification_charge_order_info")
+    assert (info["TotalElecMoney"], info["TotalSeviceMoney"], info["TotalMoney"]) == (2.0, 3.0, 5.0)
+    assert [(d["DetailElecMoney"], d["DetailSeviceMoney"]) for d in info["ChargeDetails"]] == [(2.0, 1.0)]
 
 
 @pytest.fixture

@@ -155,3 +155,115 @@ def test_partner_admin_masks_secrets_and_keeps_them(tenant, partner, django_user
     page = client.get(f"/admin/protocols/partner/{partner.pk}/change/", **HOST).content.decode()
     assert "InSecretAbcdef12" not in page and "PeerSecret123456" not in page and "••••" in page
     assert client.get("/admin/protocols/partner/", **HOST).status_code == 200
+
+
+def test_a_partner_hears_of_its_order_in_order(partner, peer, settings):
+    """The settled order is not sent while the stop result before it is still pending
+    (e.g. two worker threads picked them up at once, or the stop result failed once): it
+    waits, without counting an attempt, and goes after; a dead stop result blocks nothing."""
+    settings.CEC_HTTP_TIMEOUT_S = 1
+    seq = "MA1AGGR01" + "202611301000000009"
+    stop = pushes.push_enqueue(partner=partner, interface="notification_stop_charge_result",
+                               key=f"stop_result:{seq}", payload={"StartChargeSeq": seq, "SuccStat": 0})
+    info = pushes.push_enqueue(partner=partner, interface="notification_charge_order_info",
+                               key=f"order_info:{seq}", payload={"StartChargeSeq": seq, "TotalMoney": 1})
+    assert pushes.push_send(push_id=info.pk) == "waiting"
+    info.refresh_from_db()
+    assert info.state == Push.State.PENDING and info.attempts == 0 and info.next_attempt_at > timezone.now()
+    assert not peer.received
+    assert pushes.push_send(push_id=stop.pk) == "done"
+    assert pushes.push_send(push_id=info.pk, now=timezone.now() + timedelta(seconds=3)) == "done"
+    assert [name for name, _data in peer.received] == ["notification_stop_charge_result",
+                                                        "notification_charge_order_info"]
+    # A charge status still waiting when the stop result came is closed unsent.
+    status = pushes.push_enqueue(partner=partner, interface="notification_equip_charge_status",
+                                 key=f"charge_status:{seq}:1", payload={"StartChargeSeq": seq})
+    assert pushes.push_send(push_id=status.pk) == "superseded"
+    status.refresh_from_db()
+    assert status.state == Push.State.DONE and status.attempts == 0 and "superseded" in status.last_error
+    assert not peer.messages("notification_equip_charge_status")
+    # Another order whose stop result is dead: its settled order still goes.
+    other = "MA1AGGR01" + "202611301000000010"
+    Push.objects.create(partner=partner, interface="notification_stop_charge_result",
+                        key=f"stop_result:{other}", payload="{}", state=Push.State.DEAD)
+    late = pushes.push_enqueue(partner=partner, interface="notification_charge_order_info",
+                               key=f"order_info:{other}", payload={"StartChargeSeq": other})
+    assert pushes.push_send(push_id=late.pk) == "done"
+
+
+def test_our_stations_reach_the_regulators_once_per_change(partner, peer, regulator, regulator_peer,
+                                                          connector, tariff, settings):
+    """notification_stationInfo: each station a regulator sees, once per content (a second
+    run sends nothing new, a renamed station goes again); not to a plain aggregator."""
+    from protocols.cec.tasks import check_orders
+
+    settings.CEC_CHECK_ORDERS_HOURS = (0, 0)  # outside the reconciliation window, whatever the hour
+    made = pushes.stations_to_regulators()
+    assert [p.partner for p in made] == [regulator]
+    pushes.pushes_send_due()
+    [info] = regulator_peer.messages("notification_stationInfo")
+    station = info["StationInfo"]
+    assert station["StationID"] == str(connector.pile.station_id) and station["OperatorID"] == "MA59TEST1"
+    assert station["EquipmentInfos"][0]["ConnectorInfos"][0]["ConnectorID"] == "4401060000010101"
+    assert "1.0000+0.5000" in station["ElectricityFee"]
+    assert not peer.messages("notification_stationInfo")
+    check_orders()  # the scheduled run: nothing changed, nothing new
+    pushes.pushes_send_due()
+    assert Push.objects.filter(interface="notification_stationInfo").count() == 1
+    assert len(regulator_peer.messages("notification_stationInfo")) == 1
+    station_row = connector.pile.station
+    station_row.name = "改名后的站"
+    station_row.save()
+    check_orders()
+    assert Push.objects.filter(interface="notification_stationInfo").count() == 2
+    pushes.pushes_send_due()
+    assert [m["StationInfo"]["StationName"] for m in regulator_peer.messages("notification_stationInfo")][-1] == "改名后的站"
+
+
+def test_regulator_admin_actions_push_orders_and_stations_now(tenant, regulator, regulator_peer, partner,
+                                                              connector, tariff, django_user_model):
+    user = django_user_model.objects.create_superuser("ops-admin", password="x-pass-123")
+    client = Client()
+    client.force_login(user)
+    queued = []
+    with pytest.MonkeyPatch.context() as mp:  # the worker's task, counted here
+        mp.setattr(pushes, "task_queue_on_commit", lambda name, push_id, **kw: queued.append(push_id))
+        response = client.post("/admin/protocols/partner/", {
+            "action": "push_stations", "_selected_action": [regulator.pk, partner.pk]}, **HOST)
+        assert response.status_code == 302
+        assert Push.objects.filter(partner=regulator, interface="notification_stationInfo").count() == 1
+        assert not Push.objects.filter(partner=partner).exists()  # not a regulator: nothing
+        form = client.post("/admin/protocols/partner/", {
+            "action": "push_orders", "_selected_action": [regulator.pk]}, **HOST)
+        assert form.status_code == 200 and "start" in form.content.decode()  # asks for the range
+        day = timezone.localdate()
+        done = client.post("/admin/protocols/partner/", {
+            "action": "push_orders", "_selected_action": [regulator.pk], "start": day.isoformat(),
+            "end": day.isoformat()}, **HOST)
+        assert done.status_code == 302
+    assert len(queued) == 1
+
+
+def test_onboarding_command_sets_the_arrears_switch_and_pushes_stations(tenant, regulator, regulator_peer,
+                                                                        connector, tariff):
+    from django.db import connection
+
+    call_command("cec_partner", "add", "--tenant", tenant.slug, "--operator-id", "MA1NEW002",
+                 "--our-operator-id", "MA59TEST1", "--owing", "refuse", "--credit", "80.00",
+                 stdout=StringIO())
+    connection.set_tenant(tenant)
+    added = Partner.objects.get(operator_id="MA1NEW002")
+    assert added.charge_while_owing is False and str(added.credit_yuan) == "80.00"
+    out = StringIO()
+    call_command("cec_partner", "list", "--tenant", tenant.slug, stdout=out)
+    assert "MA1NEW002" in out.getvalue() and "MA1REGU01\t" in out.getvalue()
+    out = StringIO()
+    call_command("cec_partner", "push-stations", "--tenant", tenant.slug, "--operator-id", "MA1REGU01",
+                 stdout=out)
+    assert out.getvalue().startswith("1 stations queued")
+    connection.set_tenant(tenant)
+    pushes.pushes_send_due()
+    assert regulator_peer.messages("notification_stationInfo")
+    with pytest.raises(Exception, match="not a regulator"):
+        call_command("cec_partner", "push-stations", "--tenant", tenant.slug, "--operator-id", "MA1NEW002",
+                     stdout=StringIO())

@@ -1,8 +1,10 @@
-"""``manage.py cec_partner add|list|show|disable|push-orders`` — script partner onboarding.
+"""``manage.py cec_partner add|list|show|disable|push-orders|push-stations|pull-stations`` —
+script partner onboarding.
 
 ``add`` creates (or updates) a partner of operator ``--tenant`` and prints the secret set we
 issued to it (generated unless given); secrets are stored encrypted and ``show`` prints them
-masked. ``push-orders`` pushes the orders settled in a date range to a regulator now.
+masked. ``push-orders`` pushes the orders settled in a date range to a regulator now,
+``push-stations`` our stations (``notification_stationInfo``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import secrets
 import string
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -21,11 +24,12 @@ def _secret() -> str:
 
 class Command(BaseCommand):
     help = ("Manage T/CEC interconnection partners: add, list, show, disable, push-orders, "
-            "pull-stations (an infrastructure partner's stations into our search now).")
+            "push-stations (our stations to a regulator now), pull-stations (an infrastructure "
+            "partner's stations into our search now).")
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=("add", "list", "show", "disable", "push-orders",
-                                                     "pull-stations"))
+                                                     "push-stations", "pull-stations"))
         parser.add_argument("--tenant", required=True, help="operator slug")
         parser.add_argument("--operator-id", help="the partner's 9-character OperatorID")
         parser.add_argument("--name", default="")
@@ -43,6 +47,9 @@ class Command(BaseCommand):
         parser.add_argument("--rename", action="append", default=[],
                             help="STANDARD=PARTNER field-name variant, repeatable")
         parser.add_argument("--status-interval", type=int, default=50)
+        parser.add_argument("--owing", choices=("allow", "refuse"),
+                            help="add: may its drivers start while it owes us (欠费)? default allow")
+        parser.add_argument("--credit", help="add: what a pile may spend on one of its orders, yuan")
         parser.add_argument("--from", dest="start", help="push-orders: first day (yyyy-mm-dd)")
         parser.add_argument("--to", dest="end", help="push-orders: last day (yyyy-mm-dd)")
 
@@ -93,6 +100,13 @@ class Command(BaseCommand):
                 setattr(partner, field, o[field])
         partner.field_renames = renames or partner.field_renames
         partner.status_interval_s = o["status_interval"]
+        if o["owing"]:
+            partner.charge_while_owing = o["owing"] == "allow"
+        if o["credit"]:
+            try:
+                partner.credit_yuan = Decimal(o["credit"])
+            except InvalidOperation as exc:
+                raise CommandError("--credit is an amount in yuan, e.g. 200.00") from exc
         try:
             partner.full_clean(exclude=["stations"])
         except ValidationError as exc:
@@ -168,6 +182,16 @@ class Command(BaseCommand):
             settled_to=datetime.combine(end, time.min, tzinfo=convert.CHINA) + timedelta(days=1),
         )
         self.stdout.write(f"{count} orders queued for {p.operator_id}")
+
+
+    def do_push_stations(self, o):
+        from protocols.cec import pushes
+
+        p = self._partner(o)
+        if not p.is_regulator:
+            raise CommandError(f"{p.operator_id} is not a regulator")
+        count = len(pushes.stations_to_regulators(regulators=[p], resend=True))
+        self.stdout.write(f"{count} stations queued for {p.operator_id}")
 
 
 def _prefix() -> str:
