@@ -419,7 +419,7 @@ def gateway_for(mini_program: MiniProgram, *, partner: bool | None = None) -> Ga
             raise PayNotConfigured(mini_program.appid)
         source, sub_mchid = mini_program, ""
         mchid, appid, stamp = mini_program.mchid, mini_program.appid, mini_program.updated_at
-    key = (mini_program.pk, partner, stamp, sub_mchid, base_url)
+    key = (mini_program.pk, partner, mini_program.updated_at, stamp, sub_mchid, base_url)
     with _lock:
         gateway = _gateways.get(key)
         if gateway is None:
