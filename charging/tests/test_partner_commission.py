@@ -201,3 +201,24 @@ def _order_direct(fake, member, connector):
     ))
     order = charging.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
     return order, ProfitShare.objects.filter(order_ref=order.number).first()
+
+
+def test_unclear_return_answer_is_queried_before_any_retry(partner, commission, fake, member,
+                                                           connector, tariff):
+    order, share = _order(fake, member, connector)
+    _due(share)
+    services.profit_share_submit(share_id=share.pk)
+    assert services.profit_share_sync(share_id=share.pk).commission_paid == D("1.50")
+    order.refunded_amount = D("15.00")
+    funds.refund_split(order)
+    # WeChat makes the return but the answer is lost.
+    fake.server.inject_failure(path="/v3/profitsharing/return-orders", method="POST", mode="error",
+                               status=500, apply=True, count=1)
+    share = services.profit_share_submit(share_id=share.pk)
+    assert share.commission_returned == D("0.00") and share.attempts == 1
+    assert _commission_balance() == D("-1.50")  # reversed by the refund, not yet back
+    assert services.reconcile().profit_shares == 1  # the reconcile job asks again
+    share.refresh_from_db()
+    assert share.commission_returned == D("1.50")  # found by the query: not sent twice
+    assert [r["amount"] for (m, _no), r in fake.server.ps_returns.items() if m == SUB_MCHID] == [150]
+    assert _commission_balance() == D("0.00") and ledger_check().ok

@@ -307,7 +307,8 @@ def _commission_return(share: ProfitShare) -> ProfitShare:
                 description="用户退款，退回平台服务费")
     except PayError as exc:
         logger.warning("profit sharing %s: commission return failed: %s", share.out_order_no, exc)
-        ProfitShare.objects.filter(pk=share.pk).update(attempts=share.attempts + 1, reason=str(exc)[:200])
+        share.attempts, share.reason = share.attempts + 1, str(exc)[:200]
+        ProfitShare.objects.filter(pk=share.pk).update(attempts=share.attempts, reason=share.reason)
         return share
     if data.get("result") != "SUCCESS":
         return share  # PROCESSING: the reconcile job asks again; FAILED: logged, retried

@@ -8,6 +8,7 @@ a missing sub_mchid is a clear refusal, never a 500."""
 from decimal import Decimal
 from urllib.parse import urlparse
 
+import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -15,6 +16,7 @@ from django.test import Client
 
 from billing.payments import services
 from billing.payments.models import Payment, PaymentRefund, WalletRefund
+from billing.payments.wechatpay import PayError
 from fakes.pytest_wechatpay import SP_MCHID, SUB_MCHID, TENANT_A_MCHID
 from settlement.models import Posting
 from settlement.selectors import ledger_check, wallet_balance
@@ -162,3 +164,14 @@ def test_super_admin_switch_needs_the_provider_and_sub_mchid(tenant):
     sp_page = client.get(f"/admin/tenants/serviceprovider/{ServiceProvider.current().pk}/change/")
     assert sp_page.status_code == 200 and "k" * 32 not in sp_page.content.decode()
     tenant.wechatpay_partner_mode, tenant.wechatpay_sub_mchid = False, ""
+
+
+def test_merchant_transfers_are_never_sent_from_the_provider(partner, fake):
+    gateway = services.common._gateway()
+    assert gateway.partner and gateway.mchid == SUB_MCHID and gateway.sp_mchid == SP_MCHID
+    with pytest.raises(PayError) as exc:
+        gateway.transfer(out_bill_no="OB0001", openid="o-x", amount_fen=100, remark="x", scene_id="1005")
+    assert exc.value.code == "PARTNER_NO_TRANSFER" and not exc.value.unclear
+    assert not fake.server.transfers
+    # the operator's payouts use its own merchant, whatever the mode
+    assert services.common._gateway(partner=False).mchid == TENANT_A_MCHID
