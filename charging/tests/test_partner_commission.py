@@ -62,6 +62,12 @@ def _due(share):
     ProfitShare.objects.filter(pk=share.pk).update(not_before=timezone.now() - timedelta(seconds=1))
 
 
+def _returns(fake, share):
+    """The fake's 分账回退 of this split."""
+    return [r for (m, _no), r in fake.server.ps_returns.items()
+            if m == SUB_MCHID and r["out_order_no"] == share.out_order_no]
+
+
 def _commission_balance():
     return ledger.system_account("platform_commission").balance
 
@@ -109,7 +115,7 @@ def test_commission_split_to_the_provider_and_returned_on_refund(
     assert share.commission_return_due == D("0.60")
     share = services.profit_share_submit(share_id=share.pk)  # the task queued on commit
     assert share.commission_returned == D("0.60")
-    returns = [r for (m, _no), r in fake.server.ps_returns.items() if m == SUB_MCHID]
+    returns = _returns(fake, share)
     assert [(r["return_mchid"], r["amount"], r["result"]) for r in returns] == [(SP_MCHID, 60, "SUCCESS")]
     assert services.profit_share_submit(share_id=share.pk).commission_returned == D("0.60")  # once
     assert _commission_balance() == D("0.00")  # returned, then reversed by the refund
@@ -118,7 +124,7 @@ def test_commission_split_to_the_provider_and_returned_on_refund(
     funds.refund_split(order)
     share = services.profit_share_submit(share_id=ProfitShare.objects.get(pk=share.pk).pk)
     assert (share.commission_return_due, share.commission_returned) == (D("1.50"), D("1.50"))
-    assert sum(r["amount"] for (m, _no), r in fake.server.ps_returns.items() if m == SUB_MCHID) == 150
+    assert sum(r["amount"] for r in _returns(fake, share)) == 150
     assert _commission_balance() == D("0.00")
     statement = commission_statement_build(operator=connection.tenant, month=month)
     assert (statement.accrued, statement.reversed, statement.net, statement.collected) == (
@@ -220,5 +226,5 @@ def test_unclear_return_answer_is_queried_before_any_retry(partner, commission, 
     assert services.reconcile().profit_shares == 1  # the reconcile job asks again
     share.refresh_from_db()
     assert share.commission_returned == D("1.50")  # found by the query: not sent twice
-    assert [r["amount"] for (m, _no), r in fake.server.ps_returns.items() if m == SUB_MCHID] == [150]
+    assert [r["amount"] for r in _returns(fake, share)] == [150]
     assert _commission_balance() == D("0.00") and ledger_check().ok
