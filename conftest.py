@@ -167,4 +167,4 @@ def _split_rule_cache_clear():
 
 # The fake WeChat Pay server (session fixtures ``pay_fake``, ``live_app`` and ``fake``): one
 # registration for the whole suite, so billing's and charging's tests share one server.
-from fakes.pytest_wechatpay import fake, live_app, pay_fake  # noqa: E402, F401
+from fakes.pytest_wechatpay import fake, live_app, partner, pay_fake  # noqa: E402, F401

@@ -64,10 +64,13 @@ def capture_for_order(order: ChargingOrder, amount: Decimal) -> tuple[Decimal, D
         settled = billing_services.prepay_settle(order_ref=order.number, amount_used=amount, key=key)
         refunded = settled.refund.amount if settled.refund is not None else ZERO
         split = _split(order, amount)
-        if split is not None and split.owners_total > 0:
+        if split is not None and split.owners_total + split.commission > 0:
+            # the owners' shares where the rule asks for 分账, and in service-provider mode
+            # the platform's commission (billing decides what the payment allows)
             billing_services.profit_share_open(
                 order_ref=order.number,
                 parts=dict(split.lines.filter(kind="share").values_list("owner_id", "amount")),
+                commission=split.commission,
             )
         return amount, refunded
     ledger.order_charge(
@@ -109,7 +112,9 @@ def refund_split(order: ChargingOrder) -> None:
         order_ref=order.number, paid=paid, refunded=min(order.refunded_amount, paid)
     )
     if order.mode == PaymentMode.PREPAY:
-        billing_services.profit_share_order_refunded(order_ref=order.number)
+        billing_services.profit_share_order_refunded(
+            order_ref=order.number, paid=paid, refunded=min(order.refunded_amount, paid)
+        )
 
 
 def _memo(template: str, ref) -> str:

@@ -88,3 +88,19 @@ def pay_fake(operators, live_app, django_db_blocker) -> Iterator[PayFake]:
 def fake(pay_fake, tenant) -> Iterator[PayFake]:
     yield pay_fake
     pay_fake.server.failures.clear()
+
+
+SP_MCHID, SUB_MCHID = "1900009001", "1900009101"
+
+
+@pytest.fixture
+def partner(fake, tenant) -> Iterator[object]:
+    """tenant-a in service-provider mode: the platform's provider account registered at the
+    fake (its own key, its own APIv3 key) and tenant-a its sub-merchant ``SUB_MCHID``. The
+    database rows roll back with the test; the session's operator object is restored."""
+    from demo.wechatpay import configure_service_provider_for_fake
+
+    sp = configure_service_provider_for_fake(
+        fake_url=fake.server.url, sp_mchid=SP_MCHID, operator=tenant, sub_mchid=SUB_MCHID)
+    yield sp
+    tenant.wechatpay_partner_mode, tenant.wechatpay_sub_mchid = False, ""

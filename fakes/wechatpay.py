@@ -262,6 +262,7 @@ class Merchant:
     apiv3_key: str
     public_key: rsa.RSAPublicKey
     serial_no: str
+    sp_mchid: str = ""  # a sub-merchant (特约商户): its service provider, whose keys it uses
 
 
 @dataclass
@@ -283,16 +284,24 @@ class Order:
     transaction_id: str | None = None
     success_time: str | None = None
     refunded: int = 0  # fen reserved by refunds that are not CLOSED/ABNORMAL
+    # service-provider mode: mchid/appid are then the sub-merchant's (sub_mchid/sub_appid)
+    sp_mchid: str = ""
+    sp_appid: str = ""
+
+    def parties(self) -> dict[str, Any]:
+        if self.sp_mchid:
+            return {"sp_appid": self.sp_appid, "sp_mchid": self.sp_mchid,
+                    "sub_appid": self.appid, "sub_mchid": self.mchid}
+        return {"appid": self.appid, "mchid": self.mchid}
 
     def as_transaction(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "appid": self.appid,
-            "mchid": self.mchid,
+            **self.parties(),
             "out_trade_no": self.out_trade_no,
             "trade_type": "JSAPI",
             "trade_state": self.trade_state,
             "trade_state_desc": TRADE_STATE_DESC[self.trade_state],
-            "payer": {"openid": self.openid},
+            "payer": {"sub_openid" if self.sp_mchid else "openid": self.openid},
             "amount": {"total": self.total, "currency": self.currency},
         }
         if self.attach is not None:
@@ -365,8 +374,10 @@ class Refund:
         return data
 
     def as_notification(self) -> dict[str, Any]:
+        parties = ({"sp_mchid": self.order.sp_mchid, "sub_mchid": self.mchid} if self.order.sp_mchid
+                   else {"mchid": self.mchid})
         data: dict[str, Any] = {
-            "mchid": self.mchid,
+            **parties,
             "out_trade_no": self.order.out_trade_no,
             "transaction_id": self.order.transaction_id,
             "out_refund_no": self.out_refund_no,
@@ -492,6 +503,8 @@ class WeChatPayServer(FakeServer):
         self.notify_timeout = notify_timeout
         self.lock = threading.RLock()
         self.merchants: dict[str, Merchant] = {}
+        # 特约商户 of a service provider (itself in ``merchants``), by sub_mchid
+        self.sub_merchants: dict[str, Merchant] = {}
         self.orders: dict[tuple[str, str], Order] = {}
         self.refunds: dict[tuple[str, str], Refund] = {}
         self.transfers: dict[tuple[str, str], Transfer] = {}
@@ -554,6 +567,40 @@ class WeChatPayServer(FakeServer):
             self.merchants[mchid] = merchant
         return merchant
 
+    def register_sub_merchant(self, sp_mchid: str, sub_mchid: str, appids: str | list[str]) -> Merchant:
+        """Register (or replace) ``sub_mchid`` as a sub-merchant (特约商户) of service provider
+        ``sp_mchid`` (a registered merchant), with the appids (``sub_appid``) it may pay for.
+        Partner-mode calls are signed, answered and notified with the provider's keys.
+        Raises ``ValueError``."""
+        if not re.fullmatch(r"\d{6,32}", sub_mchid or ""):
+            raise ValueError("sub_mchid must be digits")
+        ids = {appids} if isinstance(appids, str) else set(appids)
+        with self.lock:
+            sp = self.merchants.get(sp_mchid)
+            if sp is None:
+                raise ValueError("register the service provider first")
+            sub = Merchant(sub_mchid, ids, sp.apiv3_key, sp.public_key, sp.serial_no, sp_mchid=sp_mchid)
+            self.sub_merchants[sub_mchid] = sub
+        return sub
+
+    def _keys_of(self, mchid: str) -> Merchant:
+        """The merchant whose keys notify ``mchid``: itself, or a sub-merchant's provider."""
+        with self.lock:
+            if mchid in self.merchants:
+                return self.merchants[mchid]
+            return self.merchants[self.sub_merchants[mchid].sp_mchid]
+
+    def _acting(self, merchant: Merchant, sub_mchid: Any) -> Merchant:
+        """The merchant a request acts for: the signer, or (service-provider mode) its
+        sub-merchant ``sub_mchid``. 400 when that is not the signer's sub-merchant."""
+        if not sub_mchid:
+            return merchant
+        with self.lock:
+            sub = self.sub_merchants.get(str(sub_mchid))
+        if sub is None or sub.sp_mchid != merchant.mchid:
+            raise _pay_error(400, "NO_AUTH", "sub_mchid 不是该服务商的特约商户")
+        return sub
+
     def order(self, out_trade_no: str, mchid: str | None = None) -> Order:
         with self.lock:
             found = [
@@ -604,7 +651,7 @@ class WeChatPayServer(FakeServer):
                 order.transaction_id = "4200" + _now_digits() + _digits(10)
                 order.success_time = _now_str()
             snapshot = order.as_transaction()
-            merchant = self.merchants[order.mchid]
+        merchant = self._keys_of(order.mchid)
         result: dict[str, Any] = {"order": snapshot, "notification": None}
         if trade_state == "SUCCESS":
             result["notification"] = self.notify(
@@ -641,7 +688,7 @@ class WeChatPayServer(FakeServer):
             else:
                 refund.order.refunded -= refund.refund  # money goes back to refundable
             snapshot, plain = refund.as_json(), refund.as_notification()
-            merchant, url = self.merchants[refund.mchid], refund.notify_url
+            merchant, url = self._keys_of(refund.mchid), refund.notify_url
         result: dict[str, Any] = {"refund": snapshot, "notification": None}
         if url:
             summary = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
@@ -857,12 +904,17 @@ class WeChatPayServer(FakeServer):
 
     def routes(self) -> list[Route]:
         pay = r"/v3/pay/transactions"
+        partner = r"/v3/pay/partner/transactions"
         bills = r"/v3/fund-app/mch-transfer/transfer-bills"
         return [
             route("POST", pay + r"/jsapi", self.h_jsapi),
             route("GET", pay + r"/out-trade-no/(?P<no>[^/]+)", self.h_query),
             route("GET", pay + r"/id/(?P<tid>[^/]+)", self.h_query),
             route("POST", pay + r"/out-trade-no/(?P<no>[^/]+)/close", self.h_close),
+            route("POST", partner + r"/jsapi", self.h_partner_jsapi),
+            route("GET", partner + r"/out-trade-no/(?P<no>[^/]+)", self.h_partner_query),
+            route("GET", partner + r"/id/(?P<tid>[^/]+)", self.h_partner_query),
+            route("POST", partner + r"/out-trade-no/(?P<no>[^/]+)/close", self.h_partner_close),
             route("POST", r"/v3/refund/domestic/refunds", self.h_refund),
             route("GET", r"/v3/refund/domestic/refunds/(?P<no>[^/]+)", self.h_refund_query),
             route("POST", bills, self.h_transfer),
@@ -885,6 +937,7 @@ class WeChatPayServer(FakeServer):
             route("GET", r"/_fake/platform-key", self.c_health),
             route("GET", r"/_fake/merchants", self.c_merchants),
             route("POST", r"/_fake/merchants", self.c_merchants),
+            route("POST", r"/_fake/sub-merchants", self.c_sub_merchants),
             route("POST", r"/_fake/pay", self.c_pay),
             route("POST", r"/_fake/refund", self.c_refund),
             route("POST", r"/_fake/transfer", self.c_transfer),
@@ -963,6 +1016,34 @@ class WeChatPayServer(FakeServer):
         self._check_mchid(merchant, data["mchid"])
         if data["appid"] not in merchant.appids:
             raise _pay_error(400, "APPID_MCHID_NOT_MATCH", "appid 和 mch_id 不匹配")
+        openid = data["payer"].get("openid")
+        if not openid:
+            raise _pay_error(400, "PARAM_ERROR", "缺少参数 payer.openid")
+        return self._jsapi_order(merchant, data, appid=data["appid"], openid=openid)
+
+    def h_partner_jsapi(self, request: Request) -> Reply:
+        """服务商 JSAPI 下单: signed by the provider (``sp_mchid``) for its sub-merchant
+        ``sub_mchid``; the payer is ``sub_openid`` of ``sub_appid`` (or ``sp_openid``)."""
+        sp = self._authenticate(request)
+        data = self._body(request)
+        self._require(data, "sp_appid", "sp_mchid", "sub_mchid", "description", "out_trade_no")
+        self._require(data, "notify_url", "amount", "payer")
+        self._check_mchid(sp, data["sp_mchid"])
+        if data["sp_appid"] not in sp.appids:
+            raise _pay_error(400, "APPID_MCHID_NOT_MATCH", "sp_appid 和 sp_mchid 不匹配")
+        sub = self._acting(sp, data["sub_mchid"])
+        sub_appid = data.get("sub_appid")
+        if sub_appid and sub_appid not in sub.appids:
+            raise _pay_error(400, "APPID_MCHID_NOT_MATCH", "sub_appid 和 sub_mchid 不匹配")
+        openid = data["payer"].get("sub_openid") if sub_appid else data["payer"].get("sp_openid")
+        if not openid:
+            raise _pay_error(400, "PARAM_ERROR", "缺少参数 payer.sub_openid" if sub_appid else "缺少参数 payer.sp_openid")
+        return self._jsapi_order(sub, data, appid=sub_appid or data["sp_appid"], openid=openid,
+                                 sp_mchid=sp.mchid, sp_appid=data["sp_appid"])
+
+    def _jsapi_order(self, merchant: Merchant, data: dict[str, Any], *, appid: str, openid: str,
+                     sp_mchid: str = "", sp_appid: str = "") -> Reply:
+        """Create (or repeat) the order of ``merchant`` (the merchant of record)."""
         no = data["out_trade_no"]
         if not re.fullmatch(r"[0-9A-Za-z_\-|*]{6,32}", no):
             raise _pay_error(400, "PARAM_ERROR", "out_trade_no 须为 6-32 位字母数字 _-|*")
@@ -970,9 +1051,6 @@ class WeChatPayServer(FakeServer):
         if not isinstance(total, int) or isinstance(total, bool) or total < 1:
             raise _pay_error(400, "PARAM_ERROR", "amount.total 须为正整数 (分)")
         currency = data["amount"].get("currency", "CNY")
-        openid = data["payer"].get("openid")
-        if not openid:
-            raise _pay_error(400, "PARAM_ERROR", "缺少参数 payer.openid")
         if not str(data["notify_url"]).startswith(("http://", "https://")):
             raise _pay_error(400, "PARAM_ERROR", "notify_url 格式错误")
         with self.lock:
@@ -988,7 +1066,7 @@ class WeChatPayServer(FakeServer):
                 return json_reply(200, {"prepay_id": existing.prepay_id})
             order = Order(
                 mchid=merchant.mchid,
-                appid=data["appid"],
+                appid=appid,
                 out_trade_no=no,
                 description=data["description"],
                 notify_url=data["notify_url"],
@@ -1000,6 +1078,8 @@ class WeChatPayServer(FakeServer):
                 created_at=time.time(),
                 attach=data.get("attach"),
                 time_expire=data.get("time_expire"),
+                sp_mchid=sp_mchid,
+                sp_appid=sp_appid,
             )
             self.orders[(merchant.mchid, no)] = order
         return json_reply(200, {"prepay_id": order.prepay_id})
@@ -1007,6 +1087,16 @@ class WeChatPayServer(FakeServer):
     def h_query(self, request: Request) -> Reply:
         merchant = self._authenticate(request)
         self._check_mchid(merchant, request.query.get("mchid"))
+        return self._order_query(merchant, request)
+
+    def h_partner_query(self, request: Request) -> Reply:
+        sp = self._authenticate(request)
+        self._check_mchid(sp, request.query.get("sp_mchid"))
+        if not request.query.get("sub_mchid"):
+            raise _pay_error(400, "PARAM_ERROR", "缺少参数 sub_mchid")
+        return self._order_query(self._acting(sp, request.query["sub_mchid"]), request)
+
+    def _order_query(self, merchant: Merchant, request: Request) -> Reply:
         with self.lock:
             if "no" in request.params:
                 order = self.orders.get((merchant.mchid, request.params["no"]))
@@ -1028,6 +1118,16 @@ class WeChatPayServer(FakeServer):
         merchant = self._authenticate(request)
         data = self._body(request)
         self._check_mchid(merchant, data.get("mchid"))
+        return self._order_close(merchant, request)
+
+    def h_partner_close(self, request: Request) -> Reply:
+        sp = self._authenticate(request)
+        data = self._body(request)
+        self._check_mchid(sp, data.get("sp_mchid"))
+        self._require(data, "sub_mchid")
+        return self._order_close(self._acting(sp, data["sub_mchid"]), request)
+
+    def _order_close(self, merchant: Merchant, request: Request) -> Reply:
         with self.lock:
             order = self.orders.get((merchant.mchid, request.params["no"]))
             if order is None:
@@ -1040,6 +1140,7 @@ class WeChatPayServer(FakeServer):
     def h_refund(self, request: Request) -> Reply:
         merchant = self._authenticate(request)
         data = self._body(request)
+        merchant = self._acting(merchant, data.get("sub_mchid"))  # service-provider mode
         self._require(data, "out_refund_no", "amount")
         amount = data["amount"]
         refund_fen, total = amount.get("refund"), amount.get("total")
@@ -1104,7 +1205,7 @@ class WeChatPayServer(FakeServer):
             pass  # already completed by hand
 
     def h_refund_query(self, request: Request) -> Reply:
-        merchant = self._authenticate(request)
+        merchant = self._acting(self._authenticate(request), request.query.get("sub_mchid"))
         with self.lock:
             refund = self.refunds.get((merchant.mchid, request.params["no"]))
             if refund is None:
@@ -1292,8 +1393,9 @@ class WeChatPayServer(FakeServer):
 
     def h_trade_bill(self, request: Request) -> Reply:
         """申请交易账单: ``{hash_type: SHA1, hash_value, download_url}``; the hash is of the
-        bill file as downloaded (gzip when tar_type=GZIP)."""
-        merchant = self._authenticate(request)
+        bill file as downloaded (gzip when tar_type=GZIP). A provider names its sub-merchant
+        by ``sub_mchid``."""
+        merchant = self._acting(self._authenticate(request), request.query.get("sub_mchid"))
         bill_date = request.query.get("bill_date", "")
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", bill_date):
             raise _pay_error(400, "PARAM_ERROR", "bill_date 格式应为 YYYY-MM-DD")
@@ -1439,6 +1541,11 @@ class WeChatPayServer(FakeServer):
             raise _pay_error(400, "PARAM_ERROR", "商户类型接收方须填写 name (商户全称)")
         if data["relation_type"] == "CUSTOM" and not data.get("custom_relation"):
             raise _pay_error(400, "PARAM_ERROR", "relation_type 为 CUSTOM 时须填写 custom_relation")
+        merchant = self._acting(merchant, data.get("sub_mchid"))  # service-provider mode
+        if data.get("sub_appid") and data["sub_appid"] not in merchant.appids:
+            raise _pay_error(400, "APPID_MCHID_NOT_MATCH", "sub_appid 和 sub_mchid 不匹配")
+        if data["type"] == "PERSONAL_SUB_OPENID" and not data.get("sub_appid"):
+            raise _pay_error(400, "PARAM_ERROR", "PERSONAL_SUB_OPENID 须填写 sub_appid")
         receiver = {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"],
                     "custom_relation": data.get("custom_relation"), "name": name}
         with self.lock:
@@ -1466,6 +1573,7 @@ class WeChatPayServer(FakeServer):
         merchant = self._authenticate(request)
         data = self._body(request)
         self._require(data, "appid", "transaction_id", "out_order_no", "receivers")
+        merchant = self._acting(merchant, data.get("sub_mchid"))  # service-provider mode
         if not isinstance(data.get("unfreeze_unsplit"), bool):
             raise _pay_error(400, "PARAM_ERROR", "缺少参数 unfreeze_unsplit")
         no = data["out_order_no"]
@@ -1525,7 +1633,7 @@ class WeChatPayServer(FakeServer):
         return {k: v for k, v in order.items() if k not in ("request", "unfreeze_unsplit")}
 
     def h_ps_order_query(self, request: Request) -> Reply:
-        merchant = self._authenticate(request)
+        merchant = self._acting(self._authenticate(request), request.query.get("sub_mchid"))
         with self.lock:
             order = self.ps_orders.get((merchant.mchid, request.params["no"]))
             if order is None or order["transaction_id"] != request.query.get("transaction_id"):
@@ -1540,6 +1648,7 @@ class WeChatPayServer(FakeServer):
         merchant = self._authenticate(request)
         data = self._body(request)
         self._require(data, "transaction_id", "out_order_no", "description")
+        merchant = self._acting(merchant, data.get("sub_mchid"))
         with self.lock:
             order = self._ps_order_for(merchant, data["transaction_id"])
             self.ps_unfrozen.add(order.transaction_id)
@@ -1554,6 +1663,7 @@ class WeChatPayServer(FakeServer):
         merchant = self._authenticate(request)
         data = self._body(request)
         self._require(data, "out_return_no", "return_mchid", "amount", "description")
+        merchant = self._acting(merchant, data.get("sub_mchid"))
         with self.lock:
             key = (merchant.mchid, data["out_return_no"])
             if key in self.ps_returns:
@@ -1583,7 +1693,7 @@ class WeChatPayServer(FakeServer):
         return {k: v for k, v in ret.items() if k != "transaction_id"}
 
     def h_ps_return_query(self, request: Request) -> Reply:
-        merchant = self._authenticate(request)
+        merchant = self._acting(self._authenticate(request), request.query.get("sub_mchid"))
         with self.lock:
             ret = self.ps_returns.get((merchant.mchid, request.params["no"]))
             if ret is None or ret["out_order_no"] != request.query.get("out_order_no"):
@@ -1652,6 +1762,17 @@ class WeChatPayServer(FakeServer):
             ]
         return json_reply(200, {"merchants": merchants})
 
+    def c_sub_merchants(self, request: Request) -> Reply:
+        """Register a sub-merchant: ``{sp_mchid, sub_mchid, appids}``."""
+        data = request.json()
+
+        def register() -> dict[str, Any]:
+            m = self.register_sub_merchant(str(data.get("sp_mchid", "")), str(data.get("sub_mchid", "")),
+                                           data.get("appids") or data.get("appid") or [])
+            return {"sub_mchid": m.mchid, "sp_mchid": m.sp_mchid, "appids": sorted(m.appids)}
+
+        return self._control(register)
+
     @staticmethod
     def _notify_opts(data: dict[str, Any]) -> dict[str, Any]:
         keys = ("deliver", "duplicates", "tamper", "timestamp_offset", "sync")
@@ -1681,7 +1802,7 @@ class WeChatPayServer(FakeServer):
         prepay_id = package[len("prepay_id=") :] if package.startswith("prepay_id=") else None
         with self.lock:
             order = next((o for o in self.orders.values() if o.prepay_id == prepay_id), None)
-            merchant = self.merchants.get(order.mchid) if order else None
+            merchant = self.merchants.get(order.sp_mchid or order.mchid) if order else None
         if order is None or merchant is None:
             return "package 中的 prepay_id 不存在或已被新的下单请求替换"
         if data.get("appId") != order.appid:
@@ -1749,6 +1870,7 @@ class WeChatPayServer(FakeServer):
             self.ps_unfrozen.clear()
             if not keep_merchants:
                 self.merchants.clear()
+                self.sub_merchants.clear()
         self.failures.clear()
         return json_reply(200, {"ok": True})
 

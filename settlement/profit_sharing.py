@@ -10,6 +10,12 @@ billing (``billing.payments.services.profit_sharing``) talks to WeChat; here the
   cancelled by a refund) goes back to the owner's payable (``SplitLine`` ``ps_return``), to
   be paid by the next statement.
 
+Service-provider mode: the platform's commission split to the provider leaves the operator's
+commission payable for WeChat clearing (``commission_share_paid``, key
+``wx:ps:<out_order_no>:platform``, kind ``payout_success``); a 分账回退 of it brings it back
+(``commission_share_returned``, key ``wx:psr:<out_return_no>``, kind ``payout_return``), to
+be netted by the order's refund reversal.
+
 Keys: ``ps:<out_order_no>`` (hold), ``wx:ps:<out_order_no>`` (paid), ``ps:<out_order_no>:return``
 (back to payables); each posting once, so a repeated answer moves nothing. Amounts in yuan.
 Locks: the ledger's (account rows in primary-key order).
@@ -85,3 +91,34 @@ def profit_share_close(
                           posting=posting, amount=amount, occurred_at=now)
                 for oid, amount in returned.items()
             )
+
+
+@transaction.atomic
+def commission_share_paid(*, out_order_no: str, order_ref: str, amount: Decimal) -> Posting | None:
+    """The platform's commission ``amount`` reached the service provider by 分账: the
+    operator's commission payable is settled from WeChat clearing. Idempotent."""
+    amount = yuan(amount)
+    if amount <= 0:
+        return None
+    return ledger.posting_create(
+        key=f"wx:ps:{out_order_no}:platform", kind=Posting.Kind.PAYOUT_SUCCESS,
+        lines=[(ledger.system_account(Account.Kind.COMMISSION), amount),
+               (ledger.system_account(Account.Kind.CLEARING), -amount)],
+        ref=order_ref[:64], memo=f"platform commission by profit sharing {out_order_no}",
+    )
+
+
+@transaction.atomic
+def commission_share_returned(*, out_return_no: str, order_ref: str, amount: Decimal) -> Posting | None:
+    """The provider returned ``amount`` of the commission (分账回退 after a refund): back
+    into WeChat clearing and the commission payable (which the refund's reversal of the
+    split then nets). Idempotent by ``out_return_no``."""
+    amount = yuan(amount)
+    if amount <= 0:
+        return None
+    return ledger.posting_create(
+        key=f"wx:psr:{out_return_no}", kind=Posting.Kind.PAYOUT_RETURN,
+        lines=[(ledger.system_account(Account.Kind.CLEARING), amount),
+               (ledger.system_account(Account.Kind.COMMISSION), -amount)],
+        ref=order_ref[:64], memo=f"platform commission returned {out_return_no}",
+    )

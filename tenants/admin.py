@@ -13,7 +13,15 @@ from evplatform.admin_sites import platform_admin_site
 from evplatform.crypto import mask
 
 from . import open_platform
-from .models import CodeTemplate, Domain, MiniProgram, OpenPlatform, Operator, RefusedPileLogin
+from .models import (
+    CodeTemplate,
+    Domain,
+    MiniProgram,
+    OpenPlatform,
+    Operator,
+    RefusedPileLogin,
+    ServiceProvider,
+)
 from .services import operator_create, operator_set_status, registry_assign
 
 
@@ -97,14 +105,15 @@ class MiniProgramForm(forms.ModelForm):
 
 @admin.register(Operator, site=platform_admin_site)
 class OperatorAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "status", "time_zone", "commission_percent", "contact_name",
+    list_display = ["name", "slug", "status", "time_zone", "commission_percent", "wechatpay_partner_mode",
+                    "contact_name",
                     "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug", "contact_name", "contact_phone"]
     # The schema is the operator's data: shown, never edited; status changes through the
     # suspend/resume actions (with a reason).
     fields = ["name", "slug", "status", "schema", "time_zone", "contact_name", "contact_phone",
-              "contact_email", "created_at"]
+              "contact_email", "wechatpay_partner_mode", "wechatpay_sub_mchid", "created_at"]
     readonly_fields = ["schema", "created_at"]
     inlines = [DomainInline]
     actions = ["suspend", "resume"]
@@ -345,6 +354,34 @@ class OpenPlatformAdmin(admin.ModelAdmin):
         except open_platform.OpenPlatformError as exc:
             return str(exc)
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+
+class ServiceProviderForm(SecretsForm):
+    class Meta:
+        model = ServiceProvider
+        fields = ["sp_mchid", "sp_appid", "merchant_name", "apiv3_key", "merchant_cert_serial",
+                  "merchant_private_key", "wechatpay_public_key", "wechatpay_public_key_id",
+                  "commission_by_profit_sharing"]
+
+
+@admin.register(ServiceProvider, site=platform_admin_site)
+class ServiceProviderAdmin(admin.ModelAdmin):
+    """The platform's WeChat Pay service-provider account (服务商): operators switched to
+    service-provider mode take payments as its sub-merchants."""
+
+    form = ServiceProviderForm
+    list_display = ["sp_mchid", "sp_appid", "merchant_name", "commission_by_profit_sharing",
+                    "partner_operators", "updated_at"]
+
+    def has_add_permission(self, request):
+        return not ServiceProvider.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("operators in service-provider mode"))
+    def partner_operators(self, obj):
+        return operators_only().filter(wechatpay_partner_mode=True).count()
 
 
 @admin.register(CodeTemplate, site=platform_admin_site)

@@ -58,6 +58,20 @@ class Operator(TenantMixin):
         help_text=_("The platform's commission on each order's split base, set by the super admin."),
     )
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    # WeChat Pay service-provider mode (服务商模式): the operator is a sub-merchant (特约商户)
+    # of the platform's service-provider account (ServiceProvider); its payments are made
+    # through the partner APIs with sub_mchid, and the platform's commission on
+    # pay-per-order payments is taken by service-provider profit sharing.
+    wechatpay_partner_mode = models.BooleanField(
+        _("service-provider mode"), default=False,
+        help_text=_("Take WeChat Pay payments as a sub-merchant of the platform's service-provider "
+                    "account instead of the operator's own merchant."),
+    )
+    wechatpay_sub_mchid = models.CharField(
+        _("sub-merchant id (sub_mchid)"), max_length=32, blank=True,
+        validators=[RegexValidator(r"^\d{6,32}$", _("Digits only."))],
+        help_text=_("The operator's sub-merchant id under the platform's service-provider account."),
+    )
     # Branding of the drivers' app (H5 at /m/ and the mini-program's ext.json).
     brand_color = models.CharField(
         _("theme colour"), max_length=7, default="#1AAD6B", validators=[color_validator],
@@ -83,6 +97,17 @@ class Operator(TenantMixin):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    def clean(self) -> None:
+        super().clean()
+        if self.wechatpay_partner_mode and not self.wechatpay_sub_mchid:
+            raise ValidationError({"wechatpay_sub_mchid": _(
+                "Service-provider mode needs the operator's sub-merchant id (sub_mchid).")})
+        if self.wechatpay_partner_mode:
+            sp = ServiceProvider.current()
+            if sp is None or not sp.pay_configured:
+                raise ValidationError({"wechatpay_partner_mode": _(
+                    "Set up the platform's WeChat Pay service-provider account first.")})
 
 
 class Domain(DomainMixin):
@@ -235,6 +260,65 @@ class OpenPlatform(models.Model):
 
     def __repr__(self) -> str:
         return f"<OpenPlatform component_appid={self.component_appid}>"
+
+
+class ServiceProvider(models.Model):
+    """The platform's WeChat Pay service-provider account (服务商): one row. Operators in
+    service-provider mode are its sub-merchants (特约商户): their payments are made with its
+    keys through the partner APIs (``sp_mchid``/``sp_appid`` + the operator's ``sub_mchid``
+    and its mini-program's appid as ``sub_appid``), and the platform's commission is taken by
+    service-provider profit sharing to this merchant (a MERCHANT_ID receiver, relation
+    SERVICE_PROVIDER).
+
+    Secrets (APIv3 key, private key) are encrypted at rest with FIELD_ENCRYPTION_KEY, like a
+    mini-program's merchant secrets.
+    """
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)  # one row
+    sp_mchid = models.CharField(
+        _("service-provider merchant id (sp_mchid)"), max_length=32,
+        validators=[RegexValidator(r"^\d{6,32}$", _("Digits only."))],
+    )
+    sp_appid = models.CharField(_("service-provider AppID (sp_appid)"), max_length=32)
+    merchant_name = models.CharField(
+        _("merchant full name"), max_length=100,
+        help_text=_("The service provider's registered name: WeChat checks it when the platform "
+                    "is added as a profit-sharing receiver."),
+    )
+    apiv3_key = EncryptedTextField(_("APIv3 key"))
+    merchant_cert_serial = models.CharField(_("merchant certificate serial"), max_length=64)
+    merchant_private_key = EncryptedTextField(_("merchant private key (PEM)"))
+    wechatpay_public_key = models.TextField(_("WeChat Pay public key (PEM)"))
+    wechatpay_public_key_id = models.CharField(_("WeChat Pay public key id"), max_length=64)
+    commission_by_profit_sharing = models.BooleanField(
+        _("take the commission by profit sharing"), default=True,
+        help_text=_("For sub-merchants' pay-per-order payments: the platform's commission is split "
+                    "to the service provider by WeChat after each order is settled."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    SECRET_FIELDS = ("apiv3_key", "merchant_private_key")
+
+    class Meta:
+        verbose_name = _("WeChat Pay service provider")
+        verbose_name_plural = _("WeChat Pay service provider")
+
+    def __str__(self) -> str:
+        return self.sp_mchid
+
+    def __repr__(self) -> str:  # never print secrets in logs or tracebacks
+        return f"<ServiceProvider sp_mchid={self.sp_mchid}>"
+
+    @classmethod
+    def current(cls) -> ServiceProvider | None:
+        return cls.objects.first()
+
+    @property
+    def pay_configured(self) -> bool:
+        return bool(
+            self.sp_mchid and self.sp_appid and self.apiv3_key and self.merchant_private_key
+            and self.merchant_cert_serial and self.wechatpay_public_key and self.wechatpay_public_key_id
+        )
 
 
 class CodeTemplate(models.Model):

@@ -70,6 +70,10 @@ class Payment(models.Model):
     order_ref = models.CharField(_("order reference"), max_length=64, blank=True, db_index=True)
     appid = models.CharField(_("AppID"), max_length=32)
     mchid = models.CharField(_("mchid"), max_length=32)
+    sp_mchid = models.CharField(
+        _("service provider (sp_mchid)"), max_length=32, blank=True,
+        help_text=_("Set when paid in service-provider mode: mchid is then the operator's sub_mchid."),
+    )
     openid = models.CharField(_("payer openid"), max_length=64)
     prepay_id = models.CharField(_("prepay_id"), max_length=64, blank=True)
     transaction_id = models.CharField(
@@ -362,6 +366,22 @@ class ProfitShare(models.Model):
                               default=Status.PENDING, db_index=True)
     receivers = models.JSONField(_("receivers"), default=list, blank=True)
     amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2, default=0)
+    # Service-provider mode: the platform's commission split to the provider (MERCHANT_ID
+    # ``commission_mchid``) in the same request; returned (分账回退) as the order is refunded.
+    commission = models.DecimalField(
+        _("platform commission (yuan)"), max_digits=12, decimal_places=2, default=0
+    )
+    commission_mchid = models.CharField(_("commission receiver (sp_mchid)"), max_length=32, blank=True)
+    commission_paid = models.DecimalField(
+        _("commission received by the platform (yuan)"), max_digits=12, decimal_places=2, default=0
+    )
+    commission_return_due = models.DecimalField(
+        _("commission to return (yuan)"), max_digits=12, decimal_places=2, default=0,
+        help_text=_("What refunds of the order have asked back from the platform, in all."),
+    )
+    commission_returned = models.DecimalField(
+        _("commission returned (yuan)"), max_digits=12, decimal_places=2, default=0
+    )
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     not_before = models.DateTimeField(
         _("not before"), help_text=_("WeChat takes a split no sooner than a minute after payment."),

@@ -20,7 +20,7 @@ from .models import CommissionStatement
 @admin.register(CommissionStatement, site=platform_admin_site)
 class CommissionStatementAdmin(admin.ModelAdmin):
     list_display = ["operator", "month", "commission_percent", "orders", "base", "accrued",
-                    "reversed", "net", "status", "confirmed_at"]
+                    "reversed", "net", "collected", "status", "confirmed_at"]
     list_filter = ["status", "month", "operator"]
     list_select_related = ["operator"]
     actions = ["build_last_month", "rebuild", "confirm"]

@@ -33,6 +33,11 @@ class CommissionStatement(models.Model):
     reversed = models.DecimalField(_("reversed by refunds"), max_digits=14, decimal_places=2,
                                    default=ZERO)
     net = models.DecimalField(_("net commission"), max_digits=14, decimal_places=2, default=ZERO)
+    collected = models.DecimalField(
+        _("collected by profit sharing"), max_digits=14, decimal_places=2, default=ZERO,
+        help_text=_("Service-provider mode: commission the platform already received by profit "
+                    "sharing, less what it returned for refunds."),
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices,
                               default=Status.DRAFT)
     built_at = models.DateTimeField(_("built"), auto_now=True)

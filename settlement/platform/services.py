@@ -1,6 +1,7 @@
 """Commission statements for the super admin: per operator and month, from the operator's
 ledger — the credits to its ``platform_commission`` account in the month (taken on order
-splits) and the debits (reversed by refunds), with the month's split orders and their base.
+splits) and the debits (reversed by refunds), with the month's split orders and their base,
+and (service-provider mode) what the platform already collected by profit sharing.
 Months are the operator's local calendar months. Amounts in yuan."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
 from evplatform.money import ZERO, yuan
-from settlement.models import Account, Entry, OrderSplit
+from settlement.models import Account, Entry, OrderSplit, Posting
 from settlement.splits import SettlementError
 from tenants.models import Operator
 
@@ -34,15 +35,23 @@ def _figures(operator: Operator, month: date) -> dict:
     zone = zoneinfo.ZoneInfo(operator.time_zone or "Asia/Shanghai")
     start, end = month_bounds(month, zone)
     with tenant_context(operator):
+        # Commission paid to the platform by service-provider profit sharing (and returned
+        # for refunds) moves the payable too: counted apart, not as taken or reversed.
+        paid_kinds = [Posting.Kind.PAYOUT_SUCCESS, Posting.Kind.PAYOUT_RETURN]
         entries = Entry.objects.filter(
             account__code=Account.Kind.COMMISSION, posting__created_at__gte=start,
             posting__created_at__lt=end,
-        ).aggregate(credit=Sum("amount", filter=Q(amount__lt=0)), debit=Sum("amount", filter=Q(amount__gt=0)))
+        ).aggregate(
+            credit=Sum("amount", filter=Q(amount__lt=0) & ~Q(posting__kind__in=paid_kinds)),
+            debit=Sum("amount", filter=Q(amount__gt=0) & ~Q(posting__kind__in=paid_kinds)),
+            collected=Sum("amount", filter=Q(posting__kind__in=paid_kinds)),
+        )
         splits = OrderSplit.objects.filter(settled_at__gte=start, settled_at__lt=end).aggregate(
             n=Count("pk"), base=Sum("base"))
     accrued, reversed_ = yuan(-(entries["credit"] or ZERO)), yuan(entries["debit"] or ZERO)
     return {"orders": splits["n"] or 0, "base": yuan(splits["base"] or 0), "accrued": accrued,
             "reversed": reversed_, "net": accrued - reversed_,
+            "collected": yuan(entries["collected"] or ZERO),
             "commission_percent": operator.commission_percent or ZERO}
 
 

@@ -25,11 +25,13 @@ KINDS = ("payment", "refund", "transfer")
 
 @csrf_exempt
 @require_POST
-def pay_notify(request, slug: str, kind: str):
+def pay_notify(request, slug: str, kind: str, partner: bool = False):
     if kind not in KINDS:
         return error_response("not_found", _("Not found."), 404)
     try:
-        services.notification_handle(kind=kind, headers=request.headers, body=request.body)
+        services.notification_handle(
+            kind=kind, headers=request.headers, body=request.body, partner=partner
+        )
     except services.NotifyRejected as exc:
         logger.warning("pay notify %s/%s rejected: %s", slug, kind, exc)
         return error_response("notify_rejected", _("Notification not accepted."), 401)

@@ -183,14 +183,15 @@ def bills_reconcile_due(*, now: datetime | None = None) -> BillCheck | None:
     the trade bill's check (None when it had nothing to do)."""
     yesterday = (now or timezone.now()).astimezone(operator_zone()).date() - timedelta(days=1)
     try:
-        _gateway()
+        gateway = _gateway()
     except BillingError as exc:
-        if exc.code != "pay_not_configured":
+        if exc.code not in ("pay_not_configured", "sp_not_configured", "sub_mchid_missing"):
             raise
-        return None  # an operator without its own WeChat Pay merchant has no bills
+        return None  # an operator without a usable WeChat Pay merchant has no bills
     done = set(BillCheck.objects.filter(bill_date=yesterday).exclude(status=BillCheck.Status.FAILED)
                .values_list("bill_type", flat=True))
-    if BillCheck.BillType.FUNDFLOW not in done:
+    # A sub-merchant's money moves in the service provider's books: no fund-flow bill of its own.
+    if BillCheck.BillType.FUNDFLOW not in done and not gateway.partner:
         fundflow_reconcile(day=yesterday)
     if BillCheck.BillType.TRADE in done:
         return None

@@ -46,11 +46,40 @@ def _mini_program() -> MiniProgram:
     return mp
 
 
-def _gateway() -> Gateway:
+def _gateway(*, partner: bool | None = None) -> Gateway:
+    """The operator's WeChat Pay gateway: in its current mode, or (``partner``) the mode a
+    payment was made in. Raises BillingError 409 ``pay_not_configured``,
+    ``sp_not_configured`` (service-provider mode without the platform's provider account),
+    ``sub_mchid_missing`` (service-provider mode without the operator's sub_mchid)."""
     try:
-        return gateway_for(_mini_program())
-    except PayNotConfigured:
-        raise BillingError("pay_not_configured", _("WeChat Pay is not set up."), 409) from None
+        return gateway_for(_mini_program(), partner=partner)
+    except PayNotConfigured as exc:
+        messages = {
+            "sp_not_configured": _("The platform's WeChat Pay service-provider account is not set up."),
+            "sub_mchid_missing": _("Service-provider mode is on, but the operator's sub-merchant id "
+                                   "(sub_mchid) is missing."),
+        }
+        raise BillingError(
+            exc.code, messages.get(exc.code, _("WeChat Pay is not set up.")), 409
+        ) from None
+
+
+def _payment_gateway(payment) -> Gateway:
+    """The gateway in the mode ``payment`` (a Payment) was made in: its refunds, queries
+    and splits go the same way even after the operator switches mode."""
+    return _gateway(partner=bool(payment.sp_mchid))
+
+
+def commission_by_sharing(gateway: Gateway) -> bool:
+    """Whether the platform's commission on this gateway's pay-per-order payments is taken
+    by service-provider profit sharing: partner mode, the provider says so, and the
+    operator pays a commission."""
+    from tenants.models import ServiceProvider
+
+    if not gateway.partner or not gateway.mini_program.operator.commission_percent:
+        return False
+    sp = ServiceProvider.current()
+    return bool(sp and sp.commission_by_profit_sharing)
 
 
 def _new_no(prefix: str) -> str:

@@ -27,6 +27,8 @@ from .common import (
     _locked,
     _mini_program,
     _new_no,
+    _payment_gateway,
+    commission_by_sharing,
     logger,
 )
 from .refunds import _enqueue_refund_submit
@@ -140,6 +142,8 @@ def _payment_start(
 ) -> PaymentStart:
     gateway = _gateway()
     policy = ledger.money_policy()
+    if purpose == Payment.Purpose.PREPAY and commission_by_sharing(gateway):
+        profit_sharing = True  # the platform's commission goes by service-provider 分账
     payment = Payment.objects.create(
         member=member,
         purpose=purpose,
@@ -149,6 +153,7 @@ def _payment_start(
         out_trade_no=_new_no({Payment.Purpose.TOP_UP: "T", Payment.Purpose.PURCHASE: "B"}.get(purpose, "P")),
         appid=gateway.appid,
         mchid=gateway.mchid,
+        sp_mchid=gateway.sp_mchid,
         openid=member.openid,
         profit_sharing=profit_sharing,
         expires_at=timezone.now() + timedelta(minutes=policy.payment_expire_minutes),
@@ -159,7 +164,7 @@ def _payment_start(
 def _payment_prepay(
     payment: Payment, *, description: str, gateway: Gateway | None = None
 ) -> PaymentStart:
-    gateway = gateway or _gateway()
+    gateway = gateway or _payment_gateway(payment)
     try:
         prepay_id = gateway.jsapi_prepay(
             out_trade_no=payment.out_trade_no,
@@ -196,13 +201,16 @@ def payment_apply_transaction(*, txn: dict[str, Any]) -> Payment:
     if payment is None:
         raise NotificationMismatch(f"unknown out_trade_no {txn.get('out_trade_no')!r}")
     total = (txn.get("amount") or {}).get("total")
+    if payment.sp_mchid or "sp_mchid" in txn:  # service-provider mode: sub-merchant's payment
+        parties = (("sp_mchid", txn.get("sp_mchid"), payment.sp_mchid),
+                   ("sub_appid", txn.get("sub_appid"), payment.appid),
+                   ("sub_mchid", txn.get("sub_mchid"), payment.mchid))
+    else:
+        parties = (("appid", txn.get("appid"), payment.appid),
+                   ("mchid", txn.get("mchid"), payment.mchid))
     problems = [
         name
-        for name, theirs, ours in (
-            ("appid", txn.get("appid"), payment.appid),
-            ("mchid", txn.get("mchid"), payment.mchid),
-            ("amount", total, to_fen(payment.amount)),
-        )
+        for name, theirs, ours in (*parties, ("amount", total, to_fen(payment.amount)))
         if theirs != ours
     ]
     if problems:
@@ -246,7 +254,7 @@ def payment_sync(*, payment: Payment) -> Payment:
     once expired and unpaid. A network problem leaves it pending for the next run."""
     if payment.status != Payment.Status.PENDING:
         return payment
-    gateway = _gateway()
+    gateway = _payment_gateway(payment)
     try:
         txn = gateway.query(payment.out_trade_no)
         if txn is not None and txn.get("trade_state") in ("SUCCESS", "REFUND"):

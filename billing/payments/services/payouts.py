@@ -33,7 +33,7 @@ def owner_payout_submit(*, payout_id: int) -> Payout:
     if payout.status not in (Payout.Status.SENT, Payout.Status.UNCLEAR):
         return payout
     contract = OwnerContract.objects.get(owner_id=payout.owner_id)
-    gateway = _gateway()
+    gateway = _gateway(partner=False)
     try:
         if payout.status == Payout.Status.UNCLEAR:
             known = gateway.transfer_query(payout.out_bill_no)
@@ -74,7 +74,7 @@ def owner_payout_sync(*, payout_id: int) -> Payout:
     if payout.status != Payout.Status.WAIT_USER_CONFIRM:
         return payout
     try:
-        data = _gateway().transfer_query(payout.out_bill_no)
+        data = _gateway(partner=False).transfer_query(payout.out_bill_no)
     except PayError:
         return payout
     return owner_payout_apply(data=data) if data else payout

@@ -23,6 +23,14 @@ limits fit (``../shared/reference/wechat-pay-and-billing.md`` §6).
    allows no 分账回退: the split's reversal takes the payable negative and the next statement
    nets it off (the issue's rule for an owner already paid).
 
+Service-provider mode (the operator a sub-merchant of the platform's provider, the payment
+made with ``sp_mchid``): the platform's commission on the order goes in the same split to the
+provider (MERCHANT_ID ``sp_mchid``, relation SERVICE_PROVIDER), even when the owners' shares
+cannot (they are then paid by statement). What reaches the provider leaves the operator's
+commission payable (``settlement.profit_sharing.commission_share_paid``); a refund of the
+order asks the same fraction back by 分账回退 (a merchant receiver can be returned from),
+sent by the submit task and the reconcile job, once per cumulative amount due.
+
 WeChat calls are made outside transactions; state changes under the row lock.
 """
 
@@ -39,11 +47,13 @@ from django.utils import timezone
 from evplatform.money import ZERO, to_fen, yuan
 from evplatform.queue import task_queue_on_commit
 from settlement import profit_sharing as ledger_ps
+from settlement.allocation import proportional_part
 from settlement.models import OwnerContract
+from tenants.models import ServiceProvider
 
 from ..models import Payment, ProfitShare
 from ..wechatpay import PayError
-from .common import _gateway, _locked, logger
+from .common import _locked, _payment_gateway, logger
 
 S = ProfitShare.Status
 MAX_RECEIVERS = 50
@@ -55,15 +65,18 @@ def max_percent() -> Decimal:
     return Decimal(str(getattr(settings, "WECHATPAY_PROFIT_SHARING_MAX_PERCENT", 30)))
 
 
-def _eligibility(payment: Payment, parts: dict[int, Decimal], openids: dict[int, str]) -> str:
-    """Why the owners' ``parts`` cannot go by 分账 ("" when they can)."""
+def _eligibility(
+    payment: Payment, parts: dict[int, Decimal], openids: dict[int, str], commission: Decimal = ZERO
+) -> str:
+    """Why the owners' ``parts`` (with the platform's ``commission``) cannot go by 分账 (""
+    when they can)."""
     if not payment.transaction_id:
         return "payment has no WeChat transaction"
     if missing := [oid for oid in parts if not openids.get(oid)]:
         return f"owners without an openid in the contract: {missing}"
-    if len(parts) > MAX_RECEIVERS:
+    if len(parts) + (commission > 0) > MAX_RECEIVERS:
         return f"{len(parts)} receivers (WeChat allows {MAX_RECEIVERS})"
-    total = sum(parts.values(), ZERO)
+    total = sum(parts.values(), commission)
     limit = yuan(payment.amount * max_percent() / 100)
     if total > limit:
         return f"shares {total} above {max_percent()}% of the payment ({limit})"
@@ -72,10 +85,14 @@ def _eligibility(payment: Payment, parts: dict[int, Decimal], openids: dict[int,
     return ""
 
 
-def profit_share_open(*, order_ref: str, parts: dict[int, Decimal]) -> ProfitShare | None:
+def profit_share_open(
+    *, order_ref: str, parts: dict[int, Decimal], commission: Decimal = ZERO
+) -> ProfitShare | None:
     """Open the 分账 of pay-per-order ``order_ref`` for the owners' ``parts`` ({user id:
-    yuan}). Call it in the settlement transaction, after the split and the prepayment's
-    settlement. None when the payment was not made for profit sharing. Idempotent."""
+    yuan}) and, for a payment made in service-provider mode, the platform's ``commission``
+    (yuan) to the provider. Call it in the settlement transaction, after the split and the
+    prepayment's settlement. None when the payment was not made for profit sharing.
+    Idempotent."""
     payment = Payment.objects.filter(
         purpose=Payment.Purpose.PREPAY, order_ref=order_ref, status=Payment.Status.PAID,
         profit_sharing=True,
@@ -85,19 +102,27 @@ def profit_share_open(*, order_ref: str, parts: dict[int, Decimal]) -> ProfitSha
     if existing := ProfitShare.objects.filter(payment=payment).first():
         return existing
     parts = {oid: yuan(v) for oid, v in parts.items() if yuan(v) > 0}
+    sp = ServiceProvider.current() if payment.sp_mchid else None
+    commission = yuan(commission) if sp is not None and sp.commission_by_profit_sharing else ZERO
+    commission = max(commission, ZERO)
     openids = dict(OwnerContract.objects.filter(owner_id__in=list(parts)).values_list("owner_id", "openid"))
-    reason = "no owner share" if not parts else _eligibility(payment, parts, openids)
+    reason = "no owner share" if not parts else _eligibility(payment, parts, openids, commission)
+    if reason:
+        parts = {}  # the owners are paid by statement
+    if commission and _eligibility(payment, parts, openids, commission):
+        commission = ZERO  # not even the commission fits: it stays payable, on the statement
     share = ProfitShare.objects.create(
         payment=payment, order_ref=order_ref, out_order_no=f"PS{payment.out_trade_no}"[:64],
-        status=S.SKIPPED if reason else S.PENDING, reason=reason[:200],
-        receivers=[] if reason else [
+        status=S.PENDING if parts or commission else S.SKIPPED, reason=reason[:200],
+        receivers=[
             {"owner_id": oid, "openid": openids[oid], "amount": str(amount)}
             for oid, amount in parts.items()
         ],
-        amount=ZERO if reason else sum(parts.values(), ZERO),
+        amount=sum(parts.values(), ZERO),
+        commission=commission, commission_mchid=payment.sp_mchid if commission else "",
         not_before=(payment.paid_at or timezone.now()) + WAIT_AFTER_PAYMENT,
     )
-    if not reason:
+    if parts:
         ledger_ps.profit_share_hold(out_order_no=share.out_order_no, order_ref=order_ref, parts=parts)
     delay = max((share.not_before - timezone.now()).total_seconds(), 0) + 1
     task_queue_on_commit("billing.profit_share_submit", share.pk, countdown=int(delay))
@@ -116,7 +141,7 @@ def _unfreeze(share: ProfitShare) -> ProfitShare:
     if timezone.now() < share.not_before:
         return share
     try:
-        _gateway().profit_sharing_unfreeze(
+        _payment_gateway(share.payment).profit_sharing_unfreeze(
             transaction_id=share.payment.transaction_id, out_order_no=f"{share.out_order_no}U",
             description="解冻全部剩余资金")
     except PayError as exc:
@@ -132,11 +157,13 @@ def profit_share_submit(*, share_id: int) -> ProfitShare:
     """Send the split (or, after an unclear answer, first query it). Not before
     ``not_before``; a finished, failed or cancelled split is returned as it is."""
     share = ProfitShare.objects.select_related("payment").get(pk=share_id)
+    if share.status == S.FINISHED:
+        return _commission_return(share)
     if share.status not in (S.PENDING, S.UNCLEAR):
         return _unfreeze(share) if share.status in (S.SKIPPED, S.FAILED, S.CANCELLED) else share
     if timezone.now() < share.not_before:
         return share
-    gateway = _gateway()
+    gateway = _payment_gateway(share.payment)
     tid = share.payment.transaction_id
     try:
         if share.status == S.UNCLEAR:
@@ -145,10 +172,14 @@ def profit_share_submit(*, share_id: int) -> ProfitShare:
                 return profit_share_apply(share_id=share.pk, data=known)
         for r in share.receivers:
             gateway.profit_sharing_receiver_add(openid=r["openid"])
+        if share.commission:
+            gateway.profit_sharing_provider_add()
         data = gateway.profit_sharing_order(
             transaction_id=tid, out_order_no=share.out_order_no,
             receivers=[(r["openid"], to_fen(Decimal(r["amount"])), "充电站站长分成")
                        for r in share.receivers],
+            merchants=[(share.commission_mchid, to_fen(share.commission), "平台服务费")]
+            if share.commission else [],
             unfreeze_unsplit=True,
         )
     except PayError as exc:
@@ -192,9 +223,23 @@ def profit_share_apply(*, share_id: int, data: dict[str, Any]) -> ProfitShare:
     returned = {oid: amount for oid, amount in parts.items() if oid not in paid}
     ledger_ps.profit_share_close(out_order_no=share.out_order_no, order_ref=share.order_ref,
                                  paid=paid, returned=returned)
+    if share.commission and any(
+        r.get("type") == "MERCHANT_ID" and r.get("account") == share.commission_mchid
+        and r.get("result") == "SUCCESS" and r.get("amount") == to_fen(share.commission)
+        for r in data.get("receivers") or []
+    ):
+        ledger_ps.commission_share_paid(out_order_no=share.out_order_no, order_ref=share.order_ref,
+                                        amount=share.commission)
+        share.commission_paid = share.commission
     share.status, share.finished_at, share.unfrozen = S.FINISHED, timezone.now(), True
-    share.reason = "" if not returned else f"not paid to owners {sorted(returned)}"
-    share.save(update_fields=["order_id", "status", "finished_at", "unfrozen", "reason", "updated_at"])
+    if returned:
+        share.reason = f"not paid to owners {sorted(returned)}"
+    elif share.receivers:
+        share.reason = ""
+    share.save(update_fields=["order_id", "status", "finished_at", "unfrozen", "reason",
+                              "commission_paid", "updated_at"])
+    if share.commission_return_due > share.commission_returned:  # refunded while in flight
+        task_queue_on_commit("billing.profit_share_submit", share.pk)
     return share
 
 
@@ -203,9 +248,9 @@ def profit_share_sync(*, share_id: int) -> ProfitShare:
     one, release the funds of one that will not be split."""
     share = ProfitShare.objects.select_related("payment").get(pk=share_id)
     if share.status != S.PROCESSING:
-        return profit_share_submit(share_id=share.pk)
+        return profit_share_submit(share_id=share.pk)  # also a commission return due
     try:
-        data = _gateway().profit_sharing_query(
+        data = _payment_gateway(share.payment).profit_sharing_query(
             transaction_id=share.payment.transaction_id, out_order_no=share.out_order_no)
     except PayError:
         return share
@@ -213,18 +258,65 @@ def profit_share_sync(*, share_id: int) -> ProfitShare:
 
 
 @transaction.atomic
-def profit_share_order_refunded(*, order_ref: str) -> ProfitShare | None:
-    """The order was refunded (in part or whole). A split not yet sent is cancelled: the
-    shares go back to the payables (where the split's refund reversal nets them) and the
-    funds are released by the reconcile job. One already sent stays (see the module)."""
+def profit_share_order_refunded(
+    *, order_ref: str, paid: Decimal | None = None, refunded: Decimal | None = None
+) -> ProfitShare | None:
+    """The order (``paid`` yuan) has now been refunded ``refunded`` yuan in all. A split not
+    yet sent is cancelled: the shares go back to the payables (where the split's refund
+    reversal nets them) and the funds are released by the reconcile job. One already sent
+    stays for the owners (see the module); the platform's commission in it is asked back in
+    the same proportion (分账回退, after commit)."""
     share = ProfitShare.objects.filter(order_ref=order_ref).first()
     if share is None:
         return None
     (share,) = _locked(ProfitShare, share.pk)
     if share.status != S.PENDING:
+        if share.commission and share.status in (S.UNCLEAR, S.PROCESSING, S.FINISHED) and paid:
+            due = proportional_part(share.commission, min(yuan(refunded or 0), yuan(paid)), yuan(paid))
+            if due > share.commission_return_due:
+                share.commission_return_due = due
+                share.save(update_fields=["commission_return_due", "updated_at"])
+                if share.status == S.FINISHED:
+                    task_queue_on_commit("billing.profit_share_submit", share.pk)
         return share
     share.status, share.finished_at, share.reason = S.CANCELLED, timezone.now(), "order refunded"
     share.save(update_fields=["status", "finished_at", "reason", "updated_at"])
     ledger_ps.profit_share_close(out_order_no=share.out_order_no, order_ref=order_ref,
                                  paid={}, returned=_parts(share))
     return share
+
+
+def _commission_return(share: ProfitShare) -> ProfitShare:
+    """Ask the provider for the commission a refund took back (分账回退 from MERCHANT_ID
+    ``commission_mchid``), up to what it received. ``out_return_no`` is made from the
+    cumulative amount due, so a retry repeats the same return; an unclear answer is queried
+    (same number) before anything is sent again. SUCCESS moves the money back into the
+    commission payable, once (``commission_share_returned``)."""
+    want = min(share.commission_return_due, share.commission_paid) - share.commission_returned
+    if want <= 0:
+        return share
+    out_return_no = f"PR{share.pk}-{to_fen(share.commission_returned + want)}"
+    gateway = _payment_gateway(share.payment)
+    try:
+        data = gateway.profit_sharing_return_query(out_order_no=share.out_order_no,
+                                                   out_return_no=out_return_no)
+        if data is None:
+            data = gateway.profit_sharing_return(
+                out_return_no=out_return_no, out_order_no=share.out_order_no,
+                return_mchid=share.commission_mchid, amount_fen=to_fen(want),
+                description="用户退款，退回平台服务费")
+    except PayError as exc:
+        logger.warning("profit sharing %s: commission return failed: %s", share.out_order_no, exc)
+        share.attempts, share.reason = share.attempts + 1, str(exc)[:200]
+        ProfitShare.objects.filter(pk=share.pk).update(attempts=share.attempts, reason=share.reason)
+        return share
+    if data.get("result") != "SUCCESS":
+        return share  # PROCESSING: the reconcile job asks again; FAILED: logged, retried
+    with transaction.atomic():
+        (locked,) = _locked(ProfitShare, share.pk)
+        ledger_ps.commission_share_returned(out_return_no=out_return_no, order_ref=locked.order_ref,
+                                            amount=yuan(Decimal(data.get("amount", 0)) / 100))
+        if not locked.commission_returned >= share.commission_returned + want:
+            locked.commission_returned = share.commission_returned + want
+            locked.save(update_fields=["commission_returned", "updated_at"])
+    return locked

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from settlement.models import Payout
@@ -49,11 +49,13 @@ def reconcile(*, older_than: timedelta = timedelta(minutes=2)) -> ReconcileResul
     ).values_list("pk", flat=True):
         owner_payout_sync(payout_id=payout_id)
         result.payouts += 1
-    # 分账: open ones due (sent a minute after payment, then queried), and the frozen funds of
-    # those that will not be split.
+    # 分账: open ones due (sent a minute after payment, then queried), the frozen funds of
+    # those that will not be split, and the platform's commission a refund asks back.
     for share_id in ProfitShare.objects.filter(
         Q(status__in=ProfitShare.OPEN) | Q(unfrozen=False, status__in=[
-            ProfitShare.Status.SKIPPED, ProfitShare.Status.FAILED, ProfitShare.Status.CANCELLED]),
+            ProfitShare.Status.SKIPPED, ProfitShare.Status.FAILED, ProfitShare.Status.CANCELLED])
+        | Q(status=ProfitShare.Status.FINISHED, commission_paid__gt=F("commission_returned"),
+            commission_return_due__gt=F("commission_returned")),
         not_before__lt=timezone.now(),
     ).values_list("pk", flat=True):
         profit_share_sync(share_id=share_id)

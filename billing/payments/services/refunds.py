@@ -25,8 +25,8 @@ from .common import (
     BillingError,
     NotificationMismatch,
     _flag,
-    _gateway,
     _locked,
+    _payment_gateway,
     logger,
 )
 
@@ -182,7 +182,7 @@ def payment_refund_submit(*, refund_id: int) -> PaymentRefund:
     if refund.status != PaymentRefund.Status.SUBMITTING:
         return refund
     try:
-        data = _gateway().refund(
+        data = _payment_gateway(refund.payment).refund(
             out_refund_no=refund.out_refund_no,
             out_trade_no=refund.payment.out_trade_no,
             refund_fen=to_fen(refund.amount),
@@ -203,7 +203,7 @@ def payment_refund_sync(*, refund: PaymentRefund) -> PaymentRefund:
     if refund.status not in (PaymentRefund.Status.SUBMITTING, PaymentRefund.Status.PROCESSING):
         return refund
     try:
-        data = _gateway().refund_query(refund.out_refund_no)
+        data = _payment_gateway(refund.payment).refund_query(refund.out_refund_no)
     except PayError:
         return refund
     if data is None:

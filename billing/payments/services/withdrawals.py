@@ -87,7 +87,7 @@ def withdrawal_submit(*, withdrawal_id: int) -> Withdrawal:
     if withdrawal.status not in (Withdrawal.Status.APPROVED, Withdrawal.Status.UNCLEAR):
         return withdrawal
     # An unclear error keeps the UNCLEAR status below, so the query comes first next time.
-    gateway = _gateway()
+    gateway = _gateway(partner=False)
     try:
         if withdrawal.status == Withdrawal.Status.UNCLEAR:
             known = gateway.transfer_query(withdrawal.out_bill_no)
@@ -132,7 +132,7 @@ def withdrawal_sync(*, withdrawal: Withdrawal) -> Withdrawal:
     if withdrawal.status != Withdrawal.Status.WAIT_USER_CONFIRM:
         return withdrawal
     try:
-        data = _gateway().transfer_query(withdrawal.out_bill_no)
+        data = _gateway(partner=False).transfer_query(withdrawal.out_bill_no)
     except PayError:
         return withdrawal
     return withdrawal_apply(data=data) if data else withdrawal
