@@ -109,6 +109,11 @@ def commission_share_paid(*, out_order_no: str, order_ref: str, amount: Decimal)
 
 
 @transaction.atomic
+def commission_share_return_booked(*, out_return_no: str) -> bool:
+    """Whether :func:`commission_share_returned` has booked return ``out_return_no``."""
+    return Posting.objects.filter(key=f"wx:psr:{out_return_no}").exists()
+
+
 def commission_share_returned(*, out_return_no: str, order_ref: str, amount: Decimal) -> Posting | None:
     """The provider returned ``amount`` of the commission (分账回退 after a refund): back
     into WeChat clearing and the commission payable (which the refund's reversal of the

@@ -382,6 +382,11 @@ class ProfitShare(models.Model):
     commission_returned = models.DecimalField(
         _("commission returned (yuan)"), max_digits=12, decimal_places=2, default=0
     )
+    commission_return_no = models.CharField(
+        _("commission return in flight"), max_length=64, blank=True,
+        help_text=_("The return sent whose answer is not known yet: asked about before any "
+                    "other return is sent."),
+    )
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     not_before = models.DateTimeField(
         _("not before"), help_text=_("WeChat takes a split no sooner than a minute after payment."),

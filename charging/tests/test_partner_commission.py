@@ -228,3 +228,33 @@ def test_unclear_return_answer_is_queried_before_any_retry(partner, commission, 
     assert share.commission_returned == D("1.50")  # found by the query: not sent twice
     assert [r["amount"] for r in _returns(fake, share)] == [150]
     assert _commission_balance() == D("0.00") and ledger_check().ok
+
+
+def test_a_later_refund_while_a_return_answer_is_lost_returns_nothing_twice(
+        partner, commission, fake, member, connector, tariff):
+    """A partial refund's commission return is made but its answer lost; a second refund
+    raises what is due before the reconcile job runs. The lost return is asked about first
+    (and booked), then only the rest is returned: WeChat and the ledger agree."""
+    order, share = _order(fake, member, connector)
+    _due(share)
+    services.profit_share_submit(share_id=share.pk)
+    assert services.profit_share_sync(share_id=share.pk).commission_paid == D("1.50")
+    order.refunded_amount = D("7.50")
+    funds.refund_split(order)
+    fake.server.inject_failure(path="/v3/profitsharing/return-orders", method="POST", mode="error",
+                               status=500, apply=True, count=1)
+    share = services.profit_share_submit(share_id=share.pk)
+    assert share.commission_returned == D("0.00") and share.commission_return_no
+    assert [r["amount"] for r in _returns(fake, share)] == [75]  # made at WeChat all the same
+    order.refunded_amount = D("15.00")
+    funds.refund_split(order)
+    share.refresh_from_db()
+    assert share.commission_return_due == D("1.50")
+    assert services.reconcile().profit_shares == 1
+    share.refresh_from_db()
+    assert (share.commission_returned, share.commission_return_no) == (D("1.50"), "")
+    assert sorted(r["amount"] for r in _returns(fake, share)) == [75, 75]
+    assert _commission_balance() == D("0.00") and ledger_check().ok
+    # Asked again: nothing more to return, nothing sent.
+    services.profit_share_submit(share_id=share.pk)
+    assert len(_returns(fake, share)) == 2

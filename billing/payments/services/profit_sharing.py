@@ -289,34 +289,66 @@ def profit_share_order_refunded(
 def _commission_return(share: ProfitShare) -> ProfitShare:
     """Ask the provider for the commission a refund took back (分账回退 from MERCHANT_ID
     ``commission_mchid``), up to what it received. ``out_return_no`` is made from the
-    cumulative amount due, so a retry repeats the same return; an unclear answer is queried
-    (same number) before anything is sent again. SUCCESS moves the money back into the
-    commission payable, once (``commission_share_returned``)."""
+    cumulative amount due, so a retry repeats the same return. The number sent is kept
+    (``commission_return_no``) until its answer is known: a return whose answer was lost is
+    asked about (same number) before any other is sent, even when a later refund has raised
+    the amount due meanwhile, so nothing is returned twice or left unrecorded. SUCCESS
+    moves the money back into the commission payable, once (``commission_share_returned``)."""
+    gateway = _payment_gateway(share.payment)
+    if share.commission_return_no:
+        try:
+            data = gateway.profit_sharing_return_query(out_order_no=share.out_order_no,
+                                                       out_return_no=share.commission_return_no)
+        except PayError as exc:
+            return _return_failed(share, exc)
+        if data is not None and data.get("result") == "PROCESSING":
+            return share  # the reconcile job asks again
+        share = _return_answered(share, share.commission_return_no, data)
     want = min(share.commission_return_due, share.commission_paid) - share.commission_returned
     if want <= 0:
         return share
     out_return_no = f"PR{share.pk}-{to_fen(share.commission_returned + want)}"
-    gateway = _payment_gateway(share.payment)
+    ProfitShare.objects.filter(pk=share.pk).update(commission_return_no=out_return_no)
+    share.commission_return_no = out_return_no
     try:
-        data = gateway.profit_sharing_return_query(out_order_no=share.out_order_no,
-                                                   out_return_no=out_return_no)
-        if data is None:
-            data = gateway.profit_sharing_return(
-                out_return_no=out_return_no, out_order_no=share.out_order_no,
-                return_mchid=share.commission_mchid, amount_fen=to_fen(want),
-                description="用户退款，退回平台服务费")
+        data = gateway.profit_sharing_return(
+            out_return_no=out_return_no, out_order_no=share.out_order_no,
+            return_mchid=share.commission_mchid, amount_fen=to_fen(want),
+            description="用户退款，退回平台服务费")
     except PayError as exc:
-        logger.warning("profit sharing %s: commission return failed: %s", share.out_order_no, exc)
-        share.attempts, share.reason = share.attempts + 1, str(exc)[:200]
-        ProfitShare.objects.filter(pk=share.pk).update(attempts=share.attempts, reason=share.reason)
+        return _return_failed(share, exc)
+    if data.get("result") == "PROCESSING":
         return share
-    if data.get("result") != "SUCCESS":
-        return share  # PROCESSING: the reconcile job asks again; FAILED: logged, retried
+    return _return_answered(share, out_return_no, data)
+
+
+def _return_failed(share: ProfitShare, exc: PayError) -> ProfitShare:
+    """No answer (or a refusal) for a commission return: counted and retried by the
+    reconcile job, which asks about the number in flight first."""
+    logger.warning("profit sharing %s: commission return failed: %s", share.out_order_no, exc)
+    share.attempts, share.reason = share.attempts + 1, str(exc)[:200]
+    ProfitShare.objects.filter(pk=share.pk).update(attempts=share.attempts, reason=share.reason)
+    return share
+
+
+def _return_answered(share: ProfitShare, out_return_no: str, data: dict | None) -> ProfitShare:
+    """The final answer for return ``out_return_no``: SUCCESS books its amount (fen in
+    ``data["amount"]``) once; FAILED or unknown to WeChat (``data`` None) books nothing.
+    Either way the number is no longer in flight."""
     with transaction.atomic():
         (locked,) = _locked(ProfitShare, share.pk)
-        ledger_ps.commission_share_returned(out_return_no=out_return_no, order_ref=locked.order_ref,
-                                            amount=yuan(Decimal(data.get("amount", 0)) / 100))
-        if not locked.commission_returned >= share.commission_returned + want:
-            locked.commission_returned = share.commission_returned + want
-            locked.save(update_fields=["commission_returned", "updated_at"])
+        if data is not None and data.get("result") == "SUCCESS":
+            amount = yuan(Decimal(data.get("amount", 0)) / 100)
+            # (under the share's row lock: booked and counted once per return number)
+            if not ledger_ps.commission_share_return_booked(out_return_no=out_return_no):
+                ledger_ps.commission_share_returned(
+                    out_return_no=out_return_no, order_ref=locked.order_ref, amount=amount)
+                locked.commission_returned += amount
+        elif data is not None:
+            logger.warning("profit sharing %s: commission return %s %s", share.out_order_no,
+                           out_return_no, data.get("fail_reason") or data.get("result"))
+        if locked.commission_return_no == out_return_no:
+            locked.commission_return_no = ""
+        locked.save(update_fields=["commission_returned", "commission_return_no", "updated_at"])
+    locked.payment = share.payment
     return locked
