@@ -14,26 +14,29 @@ suspended operator stops receiving. Close codes: 4401 (no, bad or ended sign-in)
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django_tenants.utils import schema_context
 
-from accounts.services import LoginRefused, member_authenticate
+from accounts.sockets import (
+    AUTH_TIMEOUT_S,
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    TolerantJsonConsumer,
+    member_sign_in_refusal,
+)
 from accounts.tokens import TokenClaims, TokenError, bearer_token, token_decode
-from tenants.selectors import operator_get_by_schema
 
 from .realtime import order_group, order_payload
 
-AUTH_TIMEOUT_S = 10
-UNAUTHORIZED, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
 
+class OrderConsumer(TolerantJsonConsumer):
+    """(Bad JSON: a bad first message, closed with 4401; ignored afterwards.)"""
 
-class OrderConsumer(AsyncJsonWebsocketConsumer):
     claims: TokenClaims | None = None
     group: str | None = None
 
@@ -57,15 +60,6 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
         self.auth_timer = asyncio.get_running_loop().call_later(
             AUTH_TIMEOUT_S, lambda: asyncio.ensure_future(self._auth_timeout())
         )
-
-    async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        # Binary, not JSON, or nested past the parser's stack: a bad first message (closed
-        # with 4401), ignored afterwards; never an exception in the consumer.
-        try:
-            content = json.loads(text_data) if text_data else None
-        except (ValueError, RecursionError):
-            content = None
-        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
         if self.claims is not None:
@@ -104,7 +98,7 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _order(self, claims: TokenClaims) -> dict | int:
-        if self._member_refusal(claims) is not None:
+        if member_sign_in_refusal(claims) is not None:
             return UNAUTHORIZED
         with schema_context(claims.schema_name):
             from .models import ChargingOrder
@@ -116,18 +110,6 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
                 return FORBIDDEN
             return order_payload(order)
 
-    @staticmethod
-    def _member_refusal(claims: TokenClaims) -> str | None:
-        operator = operator_get_by_schema(claims.schema_name)
-        if operator is None or not operator.is_active:
-            return "tenant_inactive"
-        with schema_context(claims.schema_name):
-            try:
-                member_authenticate(claims)
-            except LoginRefused as exc:
-                return exc.code
-        return None
-
     async def disconnect(self, code):
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -137,7 +119,7 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
 
     async def order_update(self, event):
         if time.monotonic() - self.checked_at >= settings.WS_MEMBER_RECHECK_S:
-            refused = await database_sync_to_async(self._member_refusal)(self.claims)
+            refused = await database_sync_to_async(member_sign_in_refusal)(self.claims)
             if refused is not None:
                 await self.close(code=UNAUTHORIZED)
                 return

@@ -31,25 +31,27 @@ A client sending more than RATE_MESSAGES messages in RATE_WINDOW_S seconds gets
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context
 
-from accounts.services import LoginRefused, member_authenticate
+from accounts.sockets import (
+    AUTH_TIMEOUT_S,
+    FORBIDDEN,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    TolerantJsonConsumer,
+    member_sign_in_refusal,
+)
 from accounts.tokens import TokenClaims, TokenError, bearer_token, token_decode
-from tenants.selectors import operator_get_by_schema
 
 from . import chat
 
-AUTH_TIMEOUT_S = 10
-UNAUTHORIZED, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
 RATE_MESSAGES, RATE_WINDOW_S = 20, 10.0
 
 
@@ -63,19 +65,10 @@ def _as_int(value) -> int | None:
     return number if 0 < number < 2**62 else None
 
 
-class _ChatSocket(AsyncJsonWebsocketConsumer):
+class _ChatSocket(TolerantJsonConsumer):
     """What both sides share: tolerant JSON, a rate limit, refusals as ``error`` frames."""
 
     schema: str | None = None
-
-    async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        # Binary, not JSON, or nested past the parser's stack: a bad message, never an
-        # exception in the consumer.
-        try:
-            content = json.loads(text_data) if text_data else None
-        except (ValueError, RecursionError):
-            content = None
-        await self.receive_json(content)
 
     def _too_fast(self) -> bool:
         now = time.monotonic()
@@ -156,29 +149,17 @@ class DriverChatConsumer(_ChatSocket):
             claims = token_decode(token)
         except TokenError:
             return False
-        if await database_sync_to_async(self._refusal)(claims) is not None:
+        if await database_sync_to_async(member_sign_in_refusal)(claims) is not None:
             return False
         self.claims, self.schema = claims, claims.schema_name
         self.checked_at = time.monotonic()
         return True
 
-    @staticmethod
-    def _refusal(claims: TokenClaims) -> str | None:
-        operator = operator_get_by_schema(claims.schema_name)
-        if operator is None or not operator.is_active:
-            return "tenant_inactive"
-        with schema_context(claims.schema_name):
-            try:
-                member_authenticate(claims)
-            except LoginRefused as exc:
-                return exc.code
-        return None
-
     async def _still_signed_in(self) -> bool:
         """Re-check the sign-in at most every WS_MEMBER_RECHECK_S seconds; closes if ended."""
         if time.monotonic() - self.checked_at < settings.WS_MEMBER_RECHECK_S:
             return True
-        if await database_sync_to_async(self._refusal)(self.claims) is not None:
+        if await database_sync_to_async(member_sign_in_refusal)(self.claims) is not None:
             await self.close(code=UNAUTHORIZED)
             return False
         self.checked_at = time.monotonic()

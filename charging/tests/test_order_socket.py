@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from accounts.tokens import token_issue
+from charging import consumers
 from charging.consumers import OrderConsumer
 from charging.realtime import order_group
 from evplatform.tests.helpers import Uvicorn
@@ -33,7 +34,7 @@ def test_order_socket_survives_20_seconds_of_silence(operators, db, monkeypatch)
         return {"id": self.order_id, "state": "charging"}
 
     monkeypatch.setattr(OrderConsumer, "_order", found)
-    monkeypatch.setattr(OrderConsumer, "_member_refusal", staticmethod(lambda claims: None))
+    monkeypatch.setattr(consumers, "member_sign_in_refusal", lambda claims: None)
     server = Uvicorn()
     try:
         async_to_sync(_watch_through_silence)(server.port)
