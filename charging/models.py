@@ -11,6 +11,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from evplatform.singleton import SingletonModel
+
 ZERO = Decimal("0.00")
 
 
@@ -450,7 +452,7 @@ class Reservation(models.Model):
         return f"{self.connector} ({self.get_state_display()})"
 
 
-class ChargingPolicy(models.Model):
+class ChargingPolicy(SingletonModel):
     """The operator's charging rules (one row per operator schema)."""
 
     start_timeout_s = models.PositiveIntegerField(_("start timeout (s)"), default=60)
@@ -515,8 +517,7 @@ class ChargingPolicy(models.Model):
 
     @classmethod
     def current(cls) -> ChargingPolicy:
-        policy = cls.objects.first()
-        return policy if policy is not None else cls.objects.create()
+        return cls.load()
 
 
 class QueueEntry(models.Model):

@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from evplatform.singleton import SingletonModel
+
 ZERO = Decimal("0.00")
 
 
@@ -385,7 +387,7 @@ class Referral(models.Model):
 
 
 # --------------------------------------------------------------------------- points
-class PointsRule(models.Model):
+class PointsRule(SingletonModel):
     """The operator's points rules (one row)."""
 
     per_yuan = models.DecimalField(_("points per yuan paid"), max_digits=6, decimal_places=2, default=Decimal("1"))
@@ -648,7 +650,7 @@ class PointCard(models.Model):
 
 
 # --------------------------------------------------------------------------- bulk SMS
-class SmsSettings(models.Model):
+class SmsSettings(SingletonModel):
     """The operator's SMS account (one row): Tencent Cloud SMS, or the local fake."""
 
     class Provider(models.TextChoices):

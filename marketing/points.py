@@ -26,8 +26,7 @@ EARNING = (K.EARN, K.PRIZE, K.ADJUST, K.RETURN)
 
 
 def points_rule() -> PointsRule:
-    rule = PointsRule.objects.order_by("pk").first()
-    return rule or PointsRule.objects.create()
+    return PointsRule.load()
 
 
 def points_account(member) -> PointsAccount:

@@ -31,7 +31,7 @@ M = SmsMessage.Status
 
 
 def sms_settings() -> SmsSettings:
-    return SmsSettings.objects.order_by("pk").first() or SmsSettings.objects.create()
+    return SmsSettings.load()
 
 
 def sms_consent_set(*, member, consented: bool) -> SmsConsent:

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from evplatform.singleton import SingletonModel
 from stations.models import Pile
 
 
-class AlarmSettings(models.Model):
+class AlarmSettings(SingletonModel):
     """This operator's alarm rules (one row; ``AlarmSettings.load()``)."""
 
     class Level(models.TextChoices):
@@ -54,10 +55,6 @@ class AlarmSettings(models.Model):
     def __str__(self) -> str:
         return str(_("alarm settings"))
 
-    @classmethod
-    def load(cls) -> AlarmSettings:
-        obj = cls.objects.order_by("pk").first()
-        return obj or cls.objects.create()
 
 
 class DutyContact(models.Model):
@@ -205,7 +202,7 @@ class AlarmDelivery(models.Model):
         return f"{self.get_channel_display()} {self.target}"
 
 
-class ControlPolicy(models.Model):
+class ControlPolicy(SingletonModel):
     """Which remote commands station owners (站长) may send to their own piles (one row;
     operator admins may send every command)."""
 
@@ -222,9 +219,8 @@ class ControlPolicy(models.Model):
         return str(_("remote control policy"))
 
     @classmethod
-    def load(cls) -> ControlPolicy:
-        obj = cls.objects.order_by("pk").first()
-        return obj or cls.objects.create(owner_commands=["read_realtime", "time_sync"])
+    def singleton_defaults(cls) -> dict:
+        return {"owner_commands": ["read_realtime", "time_sync"]}
 
 
 class PileControl(Pile):
@@ -238,7 +234,7 @@ class PileControl(Pile):
         permissions = [("send_command", _("Can send commands to piles"))]
 
 
-class FeedbackSettings(models.Model):
+class FeedbackSettings(SingletonModel):
     """How drivers hear of staff replies to their feedback (one row)."""
 
     reply_template_id = models.CharField(
@@ -257,10 +253,6 @@ class FeedbackSettings(models.Model):
     def __str__(self) -> str:
         return str(_("feedback settings"))
 
-    @classmethod
-    def load(cls) -> FeedbackSettings:
-        obj = cls.objects.order_by("pk").first()
-        return obj or cls.objects.create()
 
 
 class Feedback(models.Model):

@@ -18,6 +18,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from evplatform.singleton import SingletonModel
+
 
 class Account(models.Model):
     class Kind(models.TextChoices):
@@ -217,7 +219,7 @@ class Hold(models.Model):
         return self.cash + self.bonus
 
 
-class MoneyPolicy(models.Model):
+class MoneyPolicy(SingletonModel):
     """The operator's money rules (one row per operator schema; see ``money_policy()``)."""
 
     class RefundMode(models.TextChoices):

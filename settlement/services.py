@@ -119,8 +119,7 @@ def partner_account(partner: str) -> Account:
 
 def money_policy() -> MoneyPolicy:
     """This operator's money policy (made with defaults on first use)."""
-    policy = MoneyPolicy.objects.order_by("pk").first()
-    return policy or MoneyPolicy.objects.create()
+    return MoneyPolicy.load()
 
 
 # --------------------------------------------------------------------------- core

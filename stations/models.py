@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from evplatform.singleton import SingletonModel
 from tenants.models import validate_time_zone
 
 pile_code_validator = RegexValidator(r"^\d{14}$", _("A pile code is 14 digits."))
@@ -344,7 +345,7 @@ class Fault(models.Model):
         return f"{self.pile.code} {self.code}"
 
 
-class OperatorSettings(models.Model):
+class OperatorSettings(SingletonModel):
     """This operator's settings for stations (one row; ``OperatorSettings.load()``).
 
     QR labels: by default a label encodes an ordinary link, ``qr_link_template`` with
@@ -380,11 +381,6 @@ class OperatorSettings(models.Model):
     def __str__(self) -> str:
         return str(_("Station settings"))
 
-    @classmethod
-    def load(cls) -> OperatorSettings:
-        """The single row of this schema, created with the defaults when missing."""
-        obj, _created = cls.objects.get_or_create(pk=1)
-        return obj
 
 
 class PartnerStation(models.Model):

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from evplatform.crypto import EncryptedTextField, mask
+from evplatform.singleton import SingletonModel
 
 __all__ = ["InvoiceSettings", "InvoiceTitle", "Invoice", "InvoiceLine", "InvoiceOrder"]
 
@@ -23,7 +24,7 @@ class TitleKind(models.TextChoices):
     COMPANY = "company", _("Company")
 
 
-class InvoiceSettings(models.Model):
+class InvoiceSettings(SingletonModel):
     """The operator as seller (销售方) and its e-invoice provider account: one row."""
 
     class Provider(models.TextChoices):

@@ -70,8 +70,7 @@ class InvoiceError(DomainError):
 
 def invoice_settings() -> InvoiceSettings:
     """The operator's one settings row (made, disabled, on first use)."""
-    row = InvoiceSettings.objects.order_by("pk").first()
-    return row or InvoiceSettings.objects.create()
+    return InvoiceSettings.load()
 
 
 def _token_get() -> str | None:
