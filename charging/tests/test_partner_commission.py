@@ -18,6 +18,7 @@ from billing.payments.tests.test_partner_mode import _post
 from charging import funds, port
 from charging import services as charging
 from charging.models import PaymentMode, TransactionRecord
+from charging.tests.money import prepaid_order_settled, profit_share_due
 from fakes.pytest_wechatpay import SP_MCHID, SUB_MCHID
 from settlement import services as ledger
 from settlement import splits
@@ -40,26 +41,7 @@ def commission(tenant):
 
 
 def _order(fake, member, connector, prepay="50"):
-    """A pay-per-order order paid in partner mode and settled: 10 kWh, electricity 10.00 +
-    service 5.00."""
-    number, params = charging.order_prepay_create(member=member, connector=connector, amount=D(prepay))
-    payment = Payment.objects.get(order_ref=number)
-    assert _post(fake.paid_notification(payment.out_trade_no)).status_code == 204
-    order = charging.order_start(member=member, connector=connector, mode=PaymentMode.PREPAY,
-                                 prepay_ref=number)
-    now = timezone.now()
-    charging.record_store(port.TransactionRecord(
-        pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
-        started_at=now - timedelta(minutes=20), stopped_at=now, meter_start_kwh=D("0"),
-        meter_stop_kwh=D("10"), energy_kwh=D("10"), pile_amount_yuan=D("15"),
-        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
-    ))
-    order = charging.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
-    return order, ProfitShare.objects.filter(order_ref=order.number).first()
-
-
-def _due(share):
-    ProfitShare.objects.filter(pk=share.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    return prepaid_order_settled(fake, member, connector, deliver=_post, prepay=prepay)
 
 
 def _returns(fake, share):
@@ -91,7 +73,7 @@ def test_commission_split_to_the_provider_and_returned_on_refund(
     note = fake.server.complete_refund(refund.out_refund_no, mchid=SUB_MCHID, deliver=False)["notification"]
     assert _post(note).status_code == 204
 
-    _due(share)
+    profit_share_due(share)
     share = services.profit_share_submit(share_id=share.pk)
     assert share.status == S.PROCESSING
     receiver = fake.server.ps_receivers[SUB_MCHID][("MERCHANT_ID", SP_MCHID)]
@@ -143,7 +125,7 @@ def test_owners_and_commission_go_in_one_split(partner, commission, fake, member
     _order_, share = _order(fake, member, connector)
     # base = the service fee 5.00: owner 40 % = 2.00, platform 10 % = 0.50
     assert (share.amount, share.commission) == (D("2.00"), D("0.50"))
-    _due(share)
+    profit_share_due(share)
     services.profit_share_submit(share_id=share.pk)
     stored = fake.server.ps_orders[(SUB_MCHID, share.out_order_no)]
     assert sorted((r["type"], r["account"], r["amount"]) for r in stored["receivers"]) == [
@@ -176,7 +158,7 @@ def test_refund_before_the_split_keeps_the_commission_payable(partner, commissio
     share.refresh_from_db()
     assert share.status == S.CANCELLED and share.commission_return_due == D("0.00")
     assert _commission_balance() == D("0.00")  # reversed by the refund; nothing was sent
-    _due(share)
+    profit_share_due(share)
     services.reconcile()
     share.refresh_from_db()
     assert share.unfrozen and not [k for k in fake.server.ps_orders if k[1] == share.out_order_no]
@@ -212,7 +194,7 @@ def _order_direct(fake, member, connector):
 def test_unclear_return_answer_is_queried_before_any_retry(partner, commission, fake, member,
                                                            connector, tariff):
     order, share = _order(fake, member, connector)
-    _due(share)
+    profit_share_due(share)
     services.profit_share_submit(share_id=share.pk)
     assert services.profit_share_sync(share_id=share.pk).commission_paid == D("1.50")
     order.refunded_amount = D("15.00")
@@ -236,7 +218,7 @@ def test_a_later_refund_while_a_return_answer_is_lost_returns_nothing_twice(
     raises what is due before the reconcile job runs. The lost return is asked about first
     (and booked), then only the rest is returned: WeChat and the ledger agree."""
     order, share = _order(fake, member, connector)
-    _due(share)
+    profit_share_due(share)
     services.profit_share_submit(share_id=share.pk)
     assert services.profit_share_sync(share_id=share.pk).commission_paid == D("1.50")
     order.refunded_amount = D("7.50")

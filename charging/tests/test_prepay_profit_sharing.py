@@ -12,9 +12,7 @@ from django.utils import timezone
 from billing.payments import services
 from billing.payments.models import Payment, ProfitShare
 from billing.payments.tests.conftest import notify
-from charging import port
-from charging import services as charging
-from charging.models import PaymentMode, TransactionRecord
+from charging.tests.money import prepaid_order_settled, profit_share_due
 from settlement import services as ledger
 from settlement import splits, statements
 from settlement.models import OwnerContract, SplitLine, SplitShare
@@ -36,25 +34,7 @@ def owner(tenant, django_user_model, connector):
 
 
 def _order(fake, member, connector, prepay="50"):
-    """A pay-per-order order, paid and settled: 10 kWh, electricity 10.00 + service 5.00."""
-    number, _params = charging.order_prepay_create(member=member, connector=connector, amount=D(prepay))
-    payment = Payment.objects.get(order_ref=number)
-    assert notify(fake.paid_notification(payment.out_trade_no)).status_code == 204
-    order = charging.order_start(member=member, connector=connector, mode=PaymentMode.PREPAY,
-                                 prepay_ref=number)
-    now = timezone.now()
-    charging.record_store(port.TransactionRecord(
-        pile_code=order.pile.code, connector_no=1, trade_no=order.trade_no,
-        started_at=now - timedelta(minutes=20), stopped_at=now, meter_start_kwh=D("0"),
-        meter_stop_kwh=D("10"), energy_kwh=D("10"), pile_amount_yuan=D("15"),
-        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40,
-    ))
-    order = charging.record_settle(record_id=TransactionRecord.objects.get(trade_no=order.trade_no).pk)
-    return order, ProfitShare.objects.filter(order_ref=order.number).first()
-
-
-def _due(share):
-    ProfitShare.objects.filter(pk=share.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    return prepaid_order_settled(fake, member, connector, deliver=notify, prepay=prepay)
 
 
 def _ps_orders(fake, share):
@@ -78,7 +58,7 @@ def test_owner_share_sent_by_profit_sharing_after_settlement(fake, member, conne
     # WeChat takes no split within a minute of payment: nothing is sent yet.
     assert services.profit_share_submit(share_id=share.pk).status == S.PENDING
     assert _ps_orders(fake, share) == []
-    _due(share)
+    profit_share_due(share)
     share = services.profit_share_submit(share_id=share.pk)
     assert share.status == S.PROCESSING and _ps_orders(fake, share) == [share.out_order_no]
     stored = fake.server.ps_orders[(fake_order.mchid, share.out_order_no)]
@@ -106,7 +86,7 @@ def test_owner_share_sent_by_profit_sharing_after_settlement(fake, member, conne
 
 def test_unclear_answer_is_queried_before_a_retry_and_splits_once(fake, member, connector, tariff, owner):
     _order_, share = _order(fake, member, connector)
-    _due(share)
+    profit_share_due(share)
     # WeChat makes the split but the answer is lost (500), then the query fails too.
     fake.server.inject_failure(path="/v3/profitsharing/orders", method="POST", mode="error",
                                status=500, apply=True, count=1)
@@ -124,7 +104,7 @@ def test_unclear_answer_is_queried_before_a_retry_and_splits_once(fake, member, 
 
 def test_timeout_before_wechat_saw_it_sends_once_later(fake, member, connector, tariff, owner):
     _order_, share = _order(fake, member, connector)
-    _due(share)
+    profit_share_due(share)
     fake.server.inject_failure(path="/v3/profitsharing/orders", method="POST", mode="reset", count=1)
     assert services.profit_share_submit(share_id=share.pk).status == S.UNCLEAR
     assert _ps_orders(fake, share) == []
@@ -136,7 +116,7 @@ def test_timeout_before_wechat_saw_it_sends_once_later(fake, member, connector, 
 
 def test_refusal_puts_the_share_back_for_the_statement(fake, member, connector, tariff, owner):
     _order_, share = _order(fake, member, connector)
-    _due(share)
+    profit_share_due(share)
     fake.server.inject_failure(path="/v3/profitsharing/orders", method="POST", mode="error",
                                status=400, body={"code": "RULE_LIMIT", "message": "超出比例"}, count=1)
     share = services.profit_share_submit(share_id=share.pk)
@@ -152,7 +132,7 @@ def test_not_eligible_orders_are_skipped_and_unfrozen(fake, member, connector, t
     _order_, share = _order(fake, member, connector)
     assert share.status == S.SKIPPED and "openid" in share.reason
     assert _balances(owner) == (D("2.00"), D("0.00"))
-    _due(share)
+    profit_share_due(share)
     services.reconcile()
     share.refresh_from_db()
     assert share.unfrozen and _ps_orders(fake, share) == []
@@ -184,14 +164,14 @@ def test_refund_before_the_split_cancels_it_after_it_nets_off(fake, member, conn
     order, share = _order(fake, member, connector)
     assert _refund(order, "15.00").status == S.CANCELLED
     assert _balances(owner) == (D("0.00"), D("0.00"))  # back to the payable, then reversed
-    _due(share)
+    profit_share_due(share)
     services.reconcile()
     share.refresh_from_db()
     assert share.status == S.CANCELLED and share.unfrozen and _ps_orders(fake, share) == []
     # After the split went out the owner was paid: the reversal takes the payable negative
     # and the next statement nets it off.
     order, share = _order(fake, member, connector)
-    _due(share)
+    profit_share_due(share)
     services.profit_share_sync(share_id=share.pk)
     assert services.profit_share_sync(share_id=share.pk).status == S.FINISHED
     assert _refund(order, "15.00").status == S.FINISHED
