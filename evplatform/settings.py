@@ -455,8 +455,6 @@ YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
 # whose root is MEDIA_ROOT (firmware images are under firmware/). Empty: YKC piles cannot
 # be sent firmware (OCPP piles download over HTTP from /firmware/{token}).
 FIRMWARE_FTP_URL = env_str("FIRMWARE_FTP_URL", "")
-# Alarms by SMS: a class (dotted path) with send(phone, text) (operations/sms.py); unset, none.
-SMS_PROVIDER = env_str("SMS_PROVIDER", "")
 # Prometheus metrics (unauthenticated): loopback unless a scraper elsewhere needs them.
 YKC_METRICS_HOST = env_str("YKC_METRICS_HOST", "127.0.0.1")
 

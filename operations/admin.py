@@ -51,6 +51,8 @@ def _scoped(request, qs, path: str):
 DELIVERY_ERRORS = {
     "no_template": _("no subscribe message template or mini-program"),
     "no_sms_provider": _("no SMS provider configured"),
+    "no_sms_template": _("no alarm SMS template"),
+    "no_sms_result": _("the SMS provider did not answer for this number"),
     "rate_limited": _("held back by the hourly limit"),
 }
 

@@ -46,6 +46,11 @@ class AlarmSettings(models.Model):
         _("WeChat subscribe message template"), max_length=64, blank=True,
         help_text=_("Template with thing1 (alarm), thing2 (station), time3 (time), phrase4 (level)."),
     )
+    sms_template_id = models.CharField(
+        _("alarm SMS template ID"), max_length=20, blank=True,
+        help_text=_("An approved template of the SMS account (marketing's SMS settings) with {1} "
+                    "level, {2} alarm, {3} station, {4} time, {5} note. Empty: no alarm SMS."),
+    )
 
     class Meta:
         verbose_name = _("alarm settings")
