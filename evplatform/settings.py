@@ -70,7 +70,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "axes",  # login lockouts per schema: an operator's are its own
-    "auditlog",  # model changes per schema (AUDITLOG_INCLUDE_TRACKING_MODELS below)
+    "auditlog",  # model changes per schema (operations.model_changes.AUDITED)
     "accounts",
     "stations",
     "billing",
@@ -362,44 +362,13 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 
 # The model-change log (django-auditlog, operations' 模型变更记录): what an operator's staff
-# change in these models — by whom (the request's user, AuditlogMiddleware), when, from
-# where, before and after. Changes are compared as Python values and stored as JSON, so
-# Decimal("30") saved over 30.00 is no change. Fields the platform moves by itself (online,
-# last seen, counters, caches) and timestamps are left out; secrets are masked.
+# change in the models of operations.model_changes.AUDITED — by whom (the request's user,
+# evplatform.middleware.AuditlogMiddleware), when, from where, before and after. Changes
+# are compared as Python values and stored as JSON, so Decimal("30") saved over 30.00 is no
+# change; masked fields (secrets) say only that they changed.
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDITLOG_DISABLE_ON_RAW_SAVE = True  # fixtures and imports of raw rows
 AUDITLOG_MASK_CALLABLE = "operations.model_changes.mask"
-_STAMPS = ["created_at", "updated_at"]
-AUDITLOG_INCLUDE_TRACKING_MODELS = (
-    {"model": "stations.Station", "exclude_fields": [*_STAMPS, "price_today"],
-     "m2m_fields": {"owners"}},
-    {"model": "stations.Pile", "exclude_fields": [*_STAMPS, "online", "last_seen_at", "power_cap_kw",
-                                                 "power_cap_at", "firmware_version", "iccid", "network"],
-     "mask_fields": ["ocpp_password"]},
-    {"model": "stations.Connector", "exclude_fields": ["status", "status_changed_at"]},
-    {"model": "stations.OperatorSettings", "exclude_fields": _STAMPS},
-    {"model": "billing.Tariff", "exclude_fields": _STAMPS},
-    {"model": "billing.TariffVersion", "exclude_fields": [*_STAMPS, "locked_at"]},
-    {"model": "billing.StationTariff", "exclude_fields": ["assigned_at"]},
-    {"model": "billing.PileTariff", "exclude_fields": ["assigned_at"]},
-    {"model": "billing.TopUpOffer", "exclude_fields": _STAMPS},
-    {"model": "settlement.SplitRule", "exclude_fields": _STAMPS},
-    {"model": "settlement.SplitShare", "exclude_fields": _STAMPS},
-    {"model": "settlement.MoneyPolicy", "exclude_fields": _STAMPS},
-    {"model": "settlement.OwnerContract", "exclude_fields": _STAMPS},
-    {"model": "charging.ChargingPolicy", "exclude_fields": _STAMPS},
-    {"model": "marketing.CouponTemplate", "exclude_fields": [*_STAMPS, "issued", "spent"],
-     "m2m_fields": {"stations"}},
-    {"model": "marketing.SvipPlan", "exclude_fields": _STAMPS},
-    {"model": "marketing.SmsSettings", "exclude_fields": _STAMPS, "mask_fields": ["secret_key"]},
-    {"model": "operations.AlarmSettings", "exclude_fields": _STAMPS},
-    {"model": "operations.DutyContact", "exclude_fields": _STAMPS},
-    {"model": "operations.AlarmWebhook", "exclude_fields": _STAMPS, "mask_fields": ["url"]},
-    {"model": "operations.ControlPolicy", "exclude_fields": _STAMPS},
-    {"model": "auth.User", "exclude_fields": ["last_login", "date_joined"],
-     "mask_fields": ["password"], "m2m_fields": {"groups", "user_permissions"}},
-    {"model": "auth.Group", "m2m_fields": {"permissions"}},
-)
 
 # Admin logins (operator hosts and the super admin), django-axes: after AXES_FAILURE_LIMIT
 # failures a username is locked out from every address, and an address for every username,

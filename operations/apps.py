@@ -6,3 +6,8 @@ class OperationsConfig(AppConfig):
     name = "operations"
     verbose_name = _("Operations")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .model_changes import audited_models_register
+
+        audited_models_register()

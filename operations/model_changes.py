@@ -1,8 +1,10 @@
-"""The model-change log (模型变更记录) read in the operator's words.
+"""The model-change log (模型变更记录): which models are audited, and the log read in the
+operator's words.
 
-django-auditlog records each add, change and delete of the audited models
-(``settings.AUDITLOG_INCLUDE_TRACKING_MODELS``) in the operator's schema, with the staff
-user of the request. Its ``changes`` are {field: [before, after]} as JSON values (a
+django-auditlog records each add, change and delete of the models in :data:`AUDITED`
+(registered by :func:`audited_models_register` when the app is ready) in the operator's
+schema, with the staff user of the request. Only a model's own columns are compared, less
+those the platform moves by itself (a pile's liveness, counters, caches, timestamps). Its ``changes`` are {field: [before, after]} as JSON values (a
 many-to-many change: {field: {"type": "m2m", "operation": "add" | "delete", "objects"}}).
 Here they become rows of (field's name, before, after) as staff read them: choices by
 their label, yes/no, related objects by name, money with its field's decimals, times in
@@ -26,6 +28,54 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from stations import selectors as station_selectors
+
+# app_label.Model → columns left out, columns masked, many-to-many fields followed.
+AUDITED: dict[str, dict[str, tuple[str, ...]]] = {
+    "stations.Station": {"exclude": ("price_today",), "m2m": ("owners",)},
+    "stations.Pile": {"exclude": ("online", "last_seen_at", "power_cap_kw", "power_cap_at",
+                                  "firmware_version", "iccid", "network"),
+                      "mask": ("ocpp_password",)},
+    "stations.Connector": {"exclude": ("status", "status_changed_at")},
+    "stations.OperatorSettings": {},
+    "billing.Tariff": {},
+    "billing.TariffVersion": {"exclude": ("locked_at",)},
+    "billing.StationTariff": {"exclude": ("assigned_at",)},
+    "billing.PileTariff": {"exclude": ("assigned_at",)},
+    "billing.TopUpOffer": {},
+    "settlement.SplitRule": {},
+    "settlement.SplitShare": {},
+    "settlement.MoneyPolicy": {},
+    "settlement.OwnerContract": {},
+    "charging.ChargingPolicy": {},
+    "marketing.CouponTemplate": {"exclude": ("issued", "spent"), "m2m": ("stations",)},
+    "marketing.SvipPlan": {},
+    "marketing.SmsSettings": {"mask": ("secret_key",)},
+    "operations.AlarmSettings": {},
+    "operations.DutyContact": {},
+    "operations.AlarmWebhook": {"mask": ("url",)},  # the robot's key is in its URL
+    "operations.ControlPolicy": {},
+    "auth.User": {"exclude": ("last_login", "date_joined"), "mask": ("password",),
+                  "m2m": ("groups", "user_permissions")},
+    "auth.Group": {"m2m": ("permissions",)},
+}
+NEVER_AUDITED = {"created_at", "updated_at"}
+
+
+def audited_models_register() -> None:
+    """Register :data:`AUDITED` with django-auditlog, each with its own columns named:
+    auditlog would otherwise read every reverse relation on an add (a query each, and one
+    into a table a schema may not have)."""
+    from auditlog.registry import auditlog
+    from django.apps import apps
+
+    for label, spec in AUDITED.items():
+        model = apps.get_model(label)
+        left_out = NEVER_AUDITED | set(spec.get("exclude", ()))
+        columns = [f.name for f in model._meta.concrete_fields
+                   if not f.primary_key and f.name not in left_out]
+        auditlog.register(model, include_fields=columns, mask_fields=list(spec.get("mask", ())),
+                          m2m_fields=set(spec.get("m2m", ())))
+
 
 ACTIONS = {
     0: gettext_lazy("added"),
