@@ -452,13 +452,13 @@ class ModelChangeAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
 
     resource_classes = [ModelChangeResource]
     formats = [XLSX, CSV]
-    list_display = ["when", "actor_label", "action_label", "object_type", "object_repr", "change_summary"]
-    list_filter = [ChangedModelFilter, "timestamp"]
+    list_display = ["when", "actor_label", "action_label", "object_type", "object_label", "change_summary"]
+    list_filter = [ChangedModelFilter]
     search_fields = ["object_repr", "actor__username"]
     date_hierarchy = "timestamp"
     list_select_related = ["actor", "content_type"]
-    fields = ["when", "actor_label", "address", "action_label", "object_type", "object_repr",
-              "object_pk", "change_table"]
+    fields = ["when", "actor_label", "address", "action_label", "object_type", "object_label",
+              "object_key", "change_table"]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -484,6 +484,14 @@ class ModelChangeAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
     def object_type(self, obj):
         model = obj.content_type.model_class()
         return model._meta.verbose_name if model else obj.content_type.model
+
+    @admin.display(description=_("object"), ordering="object_repr")
+    def object_label(self, obj):
+        return obj.object_repr
+
+    @admin.display(description=_("object id"))
+    def object_key(self, obj):
+        return obj.object_pk
 
     @admin.display(description=_("changes"))
     def change_summary(self, obj):

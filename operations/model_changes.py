@@ -15,6 +15,7 @@ A station owner sees the changes of their own stations and what hangs off them o
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,9 +25,12 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from evplatform.admin_display import PERIOD_NAMES, period_name
 from stations import selectors as station_selectors
 
 # app_label.Model → columns left out, columns masked, many-to-many fields followed.
@@ -54,9 +58,11 @@ AUDITED: dict[str, dict[str, tuple[str, ...]]] = {
     "operations.DutyContact": {},
     "operations.AlarmWebhook": {"mask": ("url",)},  # the robot's key is in its URL
     "operations.ControlPolicy": {},
+    # Roles are groups (平台管理员, 站长); permissions one by one are the roles' business
+    # (accounts.roles) and read in English as objects, so they are not followed.
     "auth.User": {"exclude": ("last_login", "date_joined"), "mask": ("password",),
-                  "m2m": ("groups", "user_permissions")},
-    "auth.Group": {"m2m": ("permissions",)},
+                  "m2m": ("groups",)},
+    "auth.Group": {},
 }
 NEVER_AUDITED = {"created_at", "updated_at"}
 
@@ -192,15 +198,20 @@ def _json_leaves(before: Any, after: Any, path: str = "") -> list[tuple[str, Any
 
 
 def _json_text(value: Any) -> str:
-    import json
-
+    """A JSON leaf as text (a tariff period by its name); a whole object or list as data
+    (``<code>``), for the page and not for the one-line summary."""
     if value is None:
         return "-"
-    return _text(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    if isinstance(value, str):
+        return period_name(value) if value in PERIOD_NAMES else _text(value)
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return format_html("<code>{}</code>", _text(json.dumps(value, ensure_ascii=False)))
 
 
 def rows(entry) -> list[tuple[str, str, str]]:
-    """The entry's changes as (field, before, after), in the model's field order."""
+    """The entry's changes as (field, before, after), in the model's field order. A JSON
+    field's change is a row per leaf that differs (``working copy · prices.peak.electricity``)."""
     model = entry.content_type.model_class()
     changes = entry.changes if isinstance(entry.changes, dict) else {}
     order = {f.name: i for i, f in enumerate(model._meta.get_fields())} if model else {}
@@ -224,10 +235,8 @@ def rows(entry) -> list[tuple[str, str, str]]:
             continue
         before, after = (list(values) + [None, None])[:2]
         if isinstance(field, models.JSONField):
-            if entry.action != 1:
-                out.append((label, _json_text(before), _json_text(after)))
-                continue
-            leaves = _json_leaves(before, after)
+            leaves = _json_leaves(before, after) if before is not None and after is not None \
+                else [("", before, after)]
             for path, b, a in leaves[:JSON_ROWS_MAX]:
                 out.append((f"{label} · {path}" if path else label, _json_text(b), _json_text(a)))
             if len(leaves) > JSON_ROWS_MAX:
@@ -238,6 +247,11 @@ def rows(entry) -> list[tuple[str, str, str]]:
 
 
 def summary(entry) -> str:
-    """The changes on one line: ``field：before → after；…`` (what the list shows)."""
-    return _text("；".join(f"{label}：{b} → {a}" if b else f"{label}：{a}"
+    """The changes on one line: ``field：before → after；…`` (what the list shows); whole
+    JSON objects are left to the entry's page."""
+
+    def plain(value) -> str:
+        return "…" if isinstance(value, SafeString) else value
+
+    return _text("；".join(f"{label}：{plain(b)} → {plain(a)}" if b else f"{label}：{plain(a)}"
                           for label, b, a in rows(entry)))

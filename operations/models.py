@@ -518,3 +518,8 @@ class ModelChange(LogEntry):
         verbose_name = _("model change")
         verbose_name_plural = _("model change log")
         default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        from .model_changes import action_label
+
+        return f"{action_label(self.action)} {self.object_repr}"

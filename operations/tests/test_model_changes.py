@@ -96,7 +96,8 @@ def test_deletes_in_the_admin_are_logged_one_per_object(ops_admin):
     r = _client(ops_admin).post("/admin/billing/topupoffer/", {
         "action": "delete_selected", "_selected_action": [o.pk for o in offers], "post": "yes"})
     assert r.status_code == 302 and not TopUpOffer.objects.exists()
-    deleted = LogEntry.objects.filter(action=LogEntry.Action.DELETE).order_by("object_id")
+    deleted = LogEntry.objects.get_for_model(TopUpOffer).filter(
+        action=LogEntry.Action.DELETE, object_id__in=[o.pk for o in offers]).order_by("object_id")
     assert [(e.object_id, e.actor) for e in deleted] == [(o.pk, ops_admin) for o in offers]
 
 
