@@ -339,7 +339,7 @@ class TargetTypeFilter(admin.SimpleListFilter):
         from django.apps import apps
 
         out = []
-        for label in AuditEntry.objects.values_list("target_type", flat=True).distinct():
+        for label in AuditEntry.objects.order_by().values_list("target_type", flat=True).distinct():
             try:
                 out.append((label, apps.get_model(label)._meta.verbose_name))
             except (LookupError, ValueError):
@@ -432,7 +432,7 @@ class ChangedModelFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         from django.contrib.contenttypes.models import ContentType
 
-        ids = model_admin.get_queryset(request).values_list("content_type", flat=True).distinct()
+        ids = model_admin.get_queryset(request).order_by().values_list("content_type", flat=True).distinct()
         out = []
         for content_type in ContentType.objects.filter(pk__in=ids):
             model = content_type.model_class()
