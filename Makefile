@@ -10,7 +10,7 @@ export DB_NAME DB_HOST DB_PORT DB_USER
 
 # `make run SIMULATE=0` starts no simulated piles.
 SIMULATE ?= 1
-PROCESSES = web worker beat ykc ocpp fake_wechat fake_wechatpay fake_fapiao fake_cec $(if $(filter 1,$(SIMULATE)),sim ocpp_sim,)
+PROCESSES = web worker beat ykc ocpp fake_wechat fake_wechatpay fake_fapiao fake_sms fake_cec $(if $(filter 1,$(SIMULATE)),sim ocpp_sim,)
 
 .PHONY: run test setup services db venv lint bench faults messages clean-db miniprogram h5 browser static-vendor
 

@@ -98,6 +98,8 @@ class AuditAction(models.TextChoices):
     CHAT_MESSAGE = "chat.message", _("Chat message sent")
     CHAT_ASSIGN = "chat.assign", _("Chat assigned")
     CHAT_CLOSE = "chat.close", _("Chat closed")
+    # Model changes are django-auditlog's now (operations' 模型变更记录); these name the
+    # entries recorded before it.
     MODEL_ADD = "model.add", _("Added in the admin")
     MODEL_CHANGE = "model.change", _("Changed in the admin")
     MODEL_DELETE = "model.delete", _("Deleted in the admin")

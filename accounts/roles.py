@@ -48,6 +48,9 @@ STATION_OWNER_PERMISSIONS = [
     "operations.view_alarm",
     "operations.change_alarm",
     "operations.view_pilecontrol",
+    # The model-change log of their own stations, piles, connectors, tariff assignments and
+    # split rules (operations.model_changes.visible narrows it).
+    "operations.view_modelchange",
 ]
 
 

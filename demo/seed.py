@@ -19,6 +19,7 @@ from django_tenants.utils import tenant_context
 
 from demo.interconnect import demo_partner_configure
 from demo.invoicing import DEMO_FAPIAO_URL, demo_invoicing_configure
+from demo.sms import demo_sms_configure
 from tenants.models import MiniProgram, Operator
 from tenants.selectors import operator_get_by_slug
 from tenants.services import operator_create
@@ -309,4 +310,5 @@ def seed_demo_operator(
             callback_base_url=notify_base_url or f"http://127.0.0.1:{settings.SITE_PORT}",
         )
         demo_partner_configure()
+        demo_sms_configure()
     return DemoInfo(operator=operator, host=demo_host(), created=created, pile_codes=codes)

@@ -10,6 +10,8 @@
   with no header or token of ours: the operator is the slug in the path. A suspended
   operator still receives them (money that arrived must be recorded).
 - Everything else (admin consoles) is routed by hostname (django-tenants).
+
+And who made a request's model changes (:class:`AuditlogMiddleware`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import zoneinfo
 from urllib.parse import unquote_to_bytes
 
+from auditlog.middleware import AuditlogMiddleware as BaseAuditlogMiddleware
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
@@ -33,6 +36,7 @@ from tenants.models import Operator
 
 from .api.errors import error_response
 from .error_pages import error_page
+from .net import client_ip
 
 API_PREFIX = "/api/app/"
 PAY_NOTIFY_PREFIX = "/api/pay/notify/"
@@ -173,4 +177,18 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         else:
             request.urlconf = settings.ROOT_URLCONF
         set_urlconf(request.urlconf)
+        return None
+
+
+class AuditlogMiddleware(BaseAuditlogMiddleware):
+    """django-auditlog's middleware (the request's staff user on each model change it logs),
+    with the client's address as far as it can be trusted (``evplatform.net.client_ip``)
+    instead of whatever ``X-Forwarded-For`` a client sends, and no client port."""
+
+    @staticmethod
+    def _get_remote_addr(request):
+        return client_ip(request) or None
+
+    @staticmethod
+    def _get_remote_port(request):
         return None

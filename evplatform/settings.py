@@ -54,6 +54,9 @@ SHARED_APPS = [
     "axes",
     "analytics.platform",  # cross-operator daily rollups (public schema)
     "settlement.platform",  # the platform's commission statements (public schema)
+    # Model-change log (django-auditlog): in both lists, as auth is, since staff users live
+    # in both; an operator's log is in its own schema.
+    "auditlog",
 ]
 # The demo operator and its seeding commands (seed_demo, demo_session): development tooling,
 # installed unless EVP_DEMO=0 (default: on outside production, off in production).
@@ -67,6 +70,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "axes",  # login lockouts per schema: an operator's are its own
+    "auditlog",  # model changes per schema (operations.model_changes.AUDITED)
     "accounts",
     "stations",
     "billing",
@@ -108,6 +112,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: the model changes of a request are logged with its staff user.
+    "evplatform.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
@@ -355,6 +361,15 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 
+# The model-change log (django-auditlog, operations' 模型变更记录): what an operator's staff
+# change in the models of operations.model_changes.AUDITED — by whom (the request's user,
+# evplatform.middleware.AuditlogMiddleware), when, from where, before and after. Changes
+# are compared as Python values and stored as JSON, so Decimal("30") saved over 30.00 is no
+# change; masked fields (secrets) say only that they changed.
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_DISABLE_ON_RAW_SAVE = True  # fixtures and imports of raw rows
+AUDITLOG_MASK_CALLABLE = "operations.model_changes.mask"
+
 # Admin logins (operator hosts and the super admin), django-axes: after AXES_FAILURE_LIMIT
 # failures a username is locked out from every address, and an address for every username,
 # for AXES_COOLOFF_MINUTES; a successful login before that resets the count.
@@ -455,8 +470,6 @@ YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
 # whose root is MEDIA_ROOT (firmware images are under firmware/). Empty: YKC piles cannot
 # be sent firmware (OCPP piles download over HTTP from /firmware/{token}).
 FIRMWARE_FTP_URL = env_str("FIRMWARE_FTP_URL", "")
-# Alarms by SMS: a class (dotted path) with send(phone, text) (operations/sms.py); unset, none.
-SMS_PROVIDER = env_str("SMS_PROVIDER", "")
 # Prometheus metrics (unauthenticated): loopback unless a scraper elsewhere needs them.
 YKC_METRICS_HOST = env_str("YKC_METRICS_HOST", "127.0.0.1")
 

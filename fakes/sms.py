@@ -13,7 +13,8 @@ DEVELOPMENT STAND-IN ONLY — it sends nothing. It checks what the real service 
   for numbers ending in ``4444`` (to exercise undelivered messages).
 
 ``GET /_fake/sent`` lists what was sent; ``/_fake/failures`` as the other fakes.
-Run: ``python -m fakes.sms --port 8804 --app SDKAPPID:SECRETID:SECRETKEY:SIGN:TEMPLATEID=内容{1}``.
+Run: ``python -m fakes.sms --port 8804 --app SDKAPPID:SECRETID:SECRETKEY:SIGN:TEMPLATEID=内容{1}``
+(``--app`` again with the same SdkAppId adds a template; the Procfile's ``fake_sms`` is the demo's).
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> SmsServer:
     return SmsServer((host, port)).start_background()  # type: ignore[return-value]
 
 
-def main(argv: list[str] | None = None) -> None:
+def server_from_args(argv: list[str] | None = None) -> SmsServer:
+    """The server the command line describes (not started). ``--app`` may repeat; the same
+    SdkAppId again adds a template to that app."""
     parser = argparse.ArgumentParser(prog="python -m fakes.sms", description="Fake Tencent Cloud SMS (NOT Tencent).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8804)
@@ -168,7 +171,14 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.app:
         app_id, secret_id, secret_key, sign, template = spec.split(":", 4)
         tid, _eq, text = template.partition("=")
-        server.register(sdk_app_id=app_id, secret_id=secret_id, secret_key=secret_key, sign=sign, templates={tid: text})
+        known = server.apps.get(app_id, {}).get("templates", {})
+        server.register(sdk_app_id=app_id, secret_id=secret_id, secret_key=secret_key, sign=sign,
+                        templates={**known, tid: text})
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    server = server_from_args(argv)
     print(f"fake Tencent Cloud SMS on {server.url}")
     server.serve_forever()
 

@@ -34,6 +34,18 @@ def sms_settings() -> SmsSettings:
     return SmsSettings.load()
 
 
+def sms_configured(account: SmsSettings | None) -> bool:
+    """Whether ``account`` can send: an app, a key pair and a signature."""
+    return bool(account and account.sdk_app_id and account.secret_id and account.secret_key
+                and account.sign_name)
+
+
+def sms_account() -> SmsSettings | None:
+    """The operator's SMS account if it can send, else None (nothing is created)."""
+    account = SmsSettings.objects.order_by("pk").first()
+    return account if sms_configured(account) else None
+
+
 def sms_consent_set(*, member, consented: bool) -> SmsConsent:
     """The member agrees (True) or opts out (False)."""
     consent, _created = SmsConsent.objects.get_or_create(member=member)
@@ -68,7 +80,7 @@ def sms_campaign_start(*, campaign_id: int) -> SmsCampaign:
     """Freeze the audience into messages and queue the chunks. Raises MarketingError
     sms_not_configured, sms_already_sent, sms_no_audience."""
     settings = sms_settings()
-    if not (settings.sdk_app_id and settings.secret_id and settings.secret_key and settings.sign_name):
+    if not sms_configured(settings):
         raise MarketingError("sms_not_configured", _("Set up the SMS account and signature first."))
     with transaction.atomic():
         campaign = SmsCampaign.objects.select_for_update().get(pk=campaign_id)

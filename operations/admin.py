@@ -1,8 +1,10 @@
 """Operator admin for operations: alarms (acknowledge, close), who hears of them, the
-remote-control page of each pile, and the audit log."""
+remote-control page of each pile, and the audit log: staff actions and model changes, side by
+side under 运维 (django-auditlog's own admin is replaced by ``ModelChangeAdmin``)."""
 
 from __future__ import annotations
 
+from auditlog.models import LogEntry
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -10,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
@@ -18,12 +21,13 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import audit
 from accounts.models import AuditEntry
+from evplatform.admin_display import html_table, local_seconds
 from evplatform.admin_export import ScopedExportMixin
 from stations import firmware as firmware_service
 from stations import selectors as station_selectors
 from stations.models import Firmware, FirmwareUpdate
 
-from . import alarms, chat, control, feedback, workorders
+from . import alarms, chat, control, feedback, model_changes, workorders
 from .models import (
     Alarm,
     AlarmDelivery,
@@ -36,10 +40,16 @@ from .models import (
     Feedback,
     FeedbackReply,
     FeedbackSettings,
+    ModelChange,
     PileControl,
+    StaffAction,
     WorkOrder,
     WorkOrderNote,
 )
+
+# django-auditlog registers an admin of its own (English, unscoped): the operator's is below.
+if admin.site.is_registered(LogEntry):
+    admin.site.unregister(LogEntry)
 
 
 def _scoped(request, qs, path: str):
@@ -51,6 +61,8 @@ def _scoped(request, qs, path: str):
 DELIVERY_ERRORS = {
     "no_template": _("no subscribe message template or mini-program"),
     "no_sms_provider": _("no SMS provider configured"),
+    "no_sms_template": _("no alarm SMS template"),
+    "no_sms_result": _("the SMS provider did not answer for this number"),
     "rate_limited": _("held back by the hourly limit"),
 }
 
@@ -311,7 +323,7 @@ class AuditResource(resources.ModelResource):
     action_label = Field(attribute="action", column_name=str(_("action")))
 
     class Meta:
-        model = AuditEntry
+        model = StaffAction
         fields = ["at", "actor_name", "action", "action_label", "target_type", "target_id", "target_label",
                   "changes", "detail"]
 
@@ -327,7 +339,7 @@ class TargetTypeFilter(admin.SimpleListFilter):
         from django.apps import apps
 
         out = []
-        for label in AuditEntry.objects.values_list("target_type", flat=True).distinct():
+        for label in AuditEntry.objects.order_by().values_list("target_type", flat=True).distinct():
             try:
                 out.append((label, apps.get_model(label)._meta.verbose_name))
             except (LookupError, ValueError):
@@ -338,8 +350,27 @@ class TargetTypeFilter(admin.SimpleListFilter):
         return queryset.filter(target_type=self.value()) if self.value() else queryset
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(ScopedExportMixin, admin.ModelAdmin):
+class AuditLinksMixin:
+    """Each half of the audit log links to the other (both are under 运维)."""
+
+    change_list_template = "admin/operations/audit_change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        links = []
+        for model in (StaffAction, ModelChange):
+            if self.admin_site.is_registered(model) and \
+                    self.admin_site._registry[model].has_view_or_change_permission(request):
+                opts = model._meta
+                links.append((opts.verbose_name_plural, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+                              model is self.model))
+        return super().changelist_view(request, {**(extra_context or {}), "audit_links": links})
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
+    """Staff actions (tariff published, refund approved, pile command sent, …), recorded by
+    the services with ``accounts.audit.record``."""
+
     resource_classes = [AuditResource]
     formats = [XLSX, CSV]
     list_display = ["at", "actor_name", "action_name", "target_label", "detail"]
@@ -351,6 +382,124 @@ class AuditEntryAdmin(ScopedExportMixin, admin.ModelAdmin):
     @admin.display(description=_("action"), ordering="action")
     def action_name(self, obj):
         return audit.action_label(obj.action)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ModelChangeResource(resources.ModelResource):
+    at = Field(attribute="timestamp", column_name=str(_("time")))
+    actor_name = Field(column_name=str(_("staff")))
+    action_name = Field(column_name=str(_("action")))
+    object_type = Field(column_name=str(_("object type")))
+    object_key = Field(attribute="object_pk", column_name=str(_("object id")))
+    object_label = Field(attribute="object_repr", column_name=str(_("object")))
+    change_text = Field(column_name=str(_("changes")))
+    address = Field(attribute="remote_addr", column_name=str(_("IP address")))
+
+    class Meta:
+        model = ModelChange
+        fields = ["at", "actor_name", "action_name", "object_type", "object_key", "object_label",
+                  "change_text", "address"]
+
+    def dehydrate_at(self, entry):
+        return timezone.localtime(entry.timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+    def dehydrate_actor_name(self, entry):
+        return entry.actor.get_username() if entry.actor else str(_("platform"))
+
+    def dehydrate_action_name(self, entry):
+        return model_changes.action_label(entry.action)
+
+    def dehydrate_object_type(self, entry):
+        model = entry.content_type.model_class()
+        return str(model._meta.verbose_name) if model else entry.content_type.model
+
+    def dehydrate_change_text(self, entry):
+        return model_changes.summary(entry)
+
+
+class ChangedModelFilter(admin.SimpleListFilter):
+    title = _("object type")
+    parameter_name = "model"
+
+    def lookups(self, request, model_admin):
+        from django.contrib.contenttypes.models import ContentType
+
+        ids = model_admin.get_queryset(request).order_by().values_list("content_type", flat=True).distinct()
+        out = []
+        for content_type in ContentType.objects.filter(pk__in=ids):
+            model = content_type.model_class()
+            out.append((str(content_type.pk), model._meta.verbose_name if model else content_type.model))
+        return sorted(out, key=lambda pair: str(pair[1]))
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(content_type_id=value) if value and value.isdigit() else queryset
+
+
+@admin.register(ModelChange)
+class ModelChangeAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
+    """模型变更记录: what staff added, changed and deleted in the audited models, with before
+    and after (django-auditlog; ``operations.model_changes`` reads it). Read-only; a station
+    owner sees only the changes of their own stations and what hangs off them."""
+
+    resource_classes = [ModelChangeResource]
+    formats = [XLSX, CSV]
+    list_display = ["when", "actor_label", "action_label", "object_type", "object_label", "change_summary"]
+    list_filter = [ChangedModelFilter]
+    search_fields = ["object_repr", "actor__username"]
+    date_hierarchy = "timestamp"
+    list_select_related = ["actor", "content_type"]
+    fields = ["when", "actor_label", "address", "action_label", "object_type", "object_label",
+              "object_key", "change_table"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return model_changes.visible(request.user, super().get_queryset(request))
+
+    @admin.display(description=_("time"), ordering="timestamp")
+    def when(self, obj):
+        return local_seconds(obj.timestamp)
+
+    @admin.display(description=_("staff"), ordering="actor__username")
+    def actor_label(self, obj):
+        return obj.actor.get_username() if obj.actor else _("platform")
+
+    @admin.display(description=_("IP address"))
+    def address(self, obj):
+        return obj.remote_addr or "-"
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_label(self, obj):
+        return model_changes.action_label(obj.action)
+
+    @admin.display(description=_("object type"))
+    def object_type(self, obj):
+        model = obj.content_type.model_class()
+        return model._meta.verbose_name if model else obj.content_type.model
+
+    @admin.display(description=_("object"), ordering="object_repr")
+    def object_label(self, obj):
+        return obj.object_repr
+
+    @admin.display(description=_("object id"))
+    def object_key(self, obj):
+        return obj.object_pk
+
+    @admin.display(description=_("changes"))
+    def change_summary(self, obj):
+        return model_changes.summary(obj)
+
+    @admin.display(description=_("changes"))
+    def change_table(self, obj):
+        return html_table([_("field"), _("before"), _("after")], model_changes.rows(obj))
 
     def has_add_permission(self, request):
         return False

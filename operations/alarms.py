@@ -5,7 +5,9 @@ Raising (:func:`alarm_raise`) groups by a key (kind, pile, connector, cause): wh
 of that key is not closed a repeat only counts (``occurrences``, ``last_at``) and is sent
 again at most every ``AlarmSettings.repeat_after_min``. Sending (:func:`alarm_notify`, a
 queued task) goes to every enabled group robot (企业微信 / 钉钉 webhook), and to every
-on-duty contact by WeChat subscribe message (openid) and SMS (phone), within
+on-duty contact by WeChat subscribe message (openid) and SMS (phone; the operator's
+Tencent Cloud SMS account, ``marketing.sms_provider``, with the alarm template of
+``AlarmSettings.sms_template_id``), within
 ``max_notifications_per_hour`` per operator (a Redis counter); what is held back is
 recorded and said in the next notification that goes out.
 """
@@ -25,10 +27,11 @@ from accounts import audit
 from charging.models import ChargingOrder
 from evplatform.errors import DomainError
 from evplatform.queue import task_queue_on_commit
+from marketing.sms import sms_account
+from marketing.sms_provider import SmsProviderError, sms_provider
 from stations import live
 from stations.models import Connector, Fault, Pile, Station
 
-from . import sms
 from .models import Alarm, AlarmDelivery, AlarmSettings, AlarmWebhook, DutyContact
 
 logger = logging.getLogger(__name__)
@@ -259,18 +262,23 @@ def _take_slot(limit: int) -> bool:
     return count <= limit
 
 
-def _text(alarm: Alarm, held: int) -> str:
+def _parts(alarm: Alarm, held: int) -> tuple[list[str], list[str]]:
+    """The alarm as (level, alarm, station, local time) and its notes (repeats, what the
+    rate limit held back). The group robots get them as lines; SMS as the parameters
+    {1}…{5} of the operator's alarm template, {5} the notes (``-`` when none)."""
     local = timezone.localtime(alarm.last_at)
-    lines = [
-        f"【{alarm.get_severity_display()}告警】{alarm.title}",
-        f"{_('Station')}：{alarm.station.name}",
-        f"{_('Time')}：{local:%Y-%m-%d %H:%M:%S}",
-    ]
+    notes = []
     if alarm.occurrences > 1:
-        lines.append(_("Repeated %(n)d times") % {"n": alarm.occurrences})
+        notes.append(_("Repeated %(n)d times") % {"n": alarm.occurrences})
     if held:
-        lines.append(_("%(n)d more alarms were held back by the rate limit; see the admin.") % {"n": held})
-    return "\n".join(lines)
+        notes.append(_("%(n)d more alarms were held back by the rate limit; see the admin.") % {"n": held})
+    return ([str(alarm.get_severity_display()), alarm.title, alarm.station.name,
+             f"{local:%Y-%m-%d %H:%M:%S}"], notes)
+
+
+def _text(head: list[str], notes: list[str]) -> str:
+    level, title, station, at = head
+    return "\n".join([f"【{level}告警】{title}", f"{_('Station')}：{station}", f"{_('Time')}：{at}", *notes])
 
 
 def alarm_notify(*, alarm_id: int) -> list[AlarmDelivery]:
@@ -286,7 +294,8 @@ def alarm_notify(*, alarm_id: int) -> list[AlarmDelivery]:
         return [AlarmDelivery.objects.create(alarm=alarm, channel=AlarmDelivery.Channel.WEBHOOK,
                                              target="*", ok=False, error="rate_limited")]
     held = int(live.client().getdel(_held_key()) or 0)
-    text = _text(alarm, held)
+    head, notes = _parts(alarm, held)
+    text = _text(head, notes)
     out = []
     for hook in AlarmWebhook.objects.filter(enabled=True):
         out.append(_webhook_send(alarm, hook, text))
@@ -294,8 +303,7 @@ def alarm_notify(*, alarm_id: int) -> list[AlarmDelivery]:
     for contact in contacts:
         if contact.openid:
             out.append(_wechat_send(alarm, contact, conf))
-        if contact.phone:
-            out.append(_sms_send(alarm, contact, text))
+    out += _sms_send(alarm, [c for c in contacts if c.phone], [*head, " ".join(notes) or "-"], conf)
     Alarm.objects.filter(pk=alarm.pk).update(notified_at=timezone.now())
     return out
 
@@ -348,15 +356,33 @@ def _wechat_send(alarm: Alarm, contact: DutyContact, conf: AlarmSettings) -> Ala
                                         target=contact.name, ok=not error, error=error)
 
 
-def _sms_send(alarm: Alarm, contact: DutyContact, text: str) -> AlarmDelivery:
+def _sms_send(alarm: Alarm, contacts: list[DutyContact], params: list[str],
+              conf: AlarmSettings) -> list[AlarmDelivery]:
+    """One SendSms call for every contact's phone through the operator's SMS account
+    (marketing's Tencent Cloud SMS client), the alarm template with ``params`` as {1}…{5}.
+    A refusal or an unreachable provider is each contact's failed delivery, never raised."""
+    if not contacts:
+        return []
+    results: dict[str, tuple[bool, str]] = {}
     error = ""
-    provider = sms.provider()
-    if provider is None:
+    account = sms_account()
+    if account is None:
         error = "no_sms_provider"
+    elif not conf.sms_template_id:
+        error = "no_sms_template"
     else:
+        phones = list(dict.fromkeys(c.phone for c in contacts))
+        provider = sms_provider(account)
         try:
-            provider.send(contact.phone, text)
-        except sms.SmsError as exc:
+            for i in range(0, len(phones), provider.max_batch):
+                for sent in provider.send(phones=phones[i:i + provider.max_batch], params=params,
+                                          template_id=conf.sms_template_id, sign_name=account.sign_name):
+                    results[sent.phone] = (sent.ok, sent.error[:300])
+        except SmsProviderError as exc:
             error = str(exc)[:300]
-    return AlarmDelivery.objects.create(alarm=alarm, channel=AlarmDelivery.Channel.SMS,
-                                        target=contact.name, ok=not error, error=error)
+    out = []
+    for contact in contacts:
+        ok, said = results.get(contact.phone, (False, error or "no_sms_result"))
+        out.append(AlarmDelivery.objects.create(alarm=alarm, channel=AlarmDelivery.Channel.SMS,
+                                                target=contact.name, ok=ok, error=said))
+    return out

@@ -1,12 +1,15 @@
 """Operations: alarms raised from pile faults and platform rules, who hears of them, and
-what was sent. Tenant schema (each operator's own)."""
+what was sent; the audit log's two halves (staff actions, model changes) as the admin shows
+them. Tenant schema (each operator's own)."""
 
 from __future__ import annotations
 
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import AuditEntry
 from evplatform.singleton import SingletonModel
 from stations.models import Pile
 
@@ -46,6 +49,11 @@ class AlarmSettings(SingletonModel):
     wechat_template_id = models.CharField(
         _("WeChat subscribe message template"), max_length=64, blank=True,
         help_text=_("Template with thing1 (alarm), thing2 (station), time3 (time), phrase4 (level)."),
+    )
+    sms_template_id = models.CharField(
+        _("alarm SMS template ID"), max_length=20, blank=True,
+        help_text=_("An approved template of the SMS account (marketing's SMS settings) with {1} "
+                    "level, {2} alarm, {3} station, {4} time, {5} note. Empty: no alarm SMS."),
     )
 
     class Meta:
@@ -477,3 +485,33 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return self.text[:30]
+
+
+# --- the audit log, both halves under 运维 ------------------------------------------------
+
+
+class StaffAction(AuditEntry):
+    """The staff actions log (``accounts.AuditEntry``, written by ``accounts.audit.record``),
+    shown in the admin beside the model changes."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        default_permissions = ("view",)
+
+
+class ModelChange(LogEntry):
+    """A change of an audited model (django-auditlog's ``LogEntry``, in the operator's
+    schema; the models and fields are ``settings.AUDITLOG_INCLUDE_TRACKING_MODELS``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("model change")
+        verbose_name_plural = _("model change log")
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        from .model_changes import action_label
+
+        return f"{action_label(self.action)} {self.object_repr}"

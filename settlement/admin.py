@@ -21,7 +21,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import MemberAdmin as BaseMemberAdmin
-from accounts.admin_audit import AuditedAdminMixin
 from accounts.models import Member
 from evplatform.admin_display import html_table, local_seconds
 from evplatform.admin_export import ScopedExportMixin
@@ -127,7 +126,7 @@ class ReadOnly:
 
 
 @admin.register(MoneyPolicy)
-class MoneyPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class MoneyPolicyAdmin(admin.ModelAdmin):
     list_display = ["__str__", "min_top_up", "max_top_up", "refund_mode", "withdrawals_enabled", "updated_at"]
 
     def has_add_permission(self, request):
@@ -257,7 +256,7 @@ SplitShareInline.formset = SplitShareFormSet
 
 
 @admin.register(SplitRule)
-class SplitRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class SplitRuleAdmin(admin.ModelAdmin):
     """Split rules are versioned: a saved rule is never edited (a change is saved as the next
     version, in force from its own date), so every order keeps the version it started under."""
 
@@ -344,7 +343,7 @@ class SplitRuleAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(OwnerContract)
-class OwnerContractAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class OwnerContractAdmin(admin.ModelAdmin):
     list_display = ["owner", "cycle", "delay_days", "method", "real_name"]
     list_filter = ["cycle", "method"]
     search_fields = ["owner__username", "real_name"]

@@ -25,7 +25,6 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from accounts.admin_audit import AuditedAdminMixin
 from evplatform.admin_display import html_table, period_name
 from evplatform.admin_export import ScopedExportMixin
 
@@ -62,7 +61,7 @@ class OwnerScopeMixin:
         return obj
 
 
-class OwnerScopedAdmin(AuditedAdminMixin, OwnerScopeMixin, ImportMixin, ScopedExportMixin, admin.ModelAdmin):
+class OwnerScopedAdmin(OwnerScopeMixin, ImportMixin, ScopedExportMixin, admin.ModelAdmin):
     """Owner scoping plus import (operator admins only) and export (XLSX, CSV; the export
     permission, the owner's own rows). The import page offers the sheet's template
     (``import-template/``: Chinese headers, the code lists explained) and states every row
@@ -593,7 +592,7 @@ class FaultAdmin(OwnerScopeMixin, admin.ModelAdmin):
 
 
 @admin.register(OperatorSettings)
-class OperatorSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class OperatorSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "qr_link_template", "use_wxacode", "wxacode_page"]
 
     def has_add_permission(self, request):

@@ -7,7 +7,6 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from accounts import audit
-from accounts.admin_audit import AuditedAdminMixin
 from evplatform.admin_display import TotalsMixin
 from evplatform.admin_export import ScopedExportMixin
 
@@ -41,7 +40,7 @@ class ReadOnlyMixin:
 
 
 @admin.register(TopUpOffer)
-class TopUpOfferAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class TopUpOfferAdmin(admin.ModelAdmin):
     list_display = ["pay_amount", "bonus_amount", "active", "created_at"]
     list_filter = ["active"]
 

@@ -18,8 +18,6 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.admin_audit import AuditedAdminMixin
-
 from . import pricing
 from . import services as tariff_services
 from .forms import PERIOD_LABELS, AssignStationsForm, TariffForm, TariffVersionForm
@@ -144,7 +142,7 @@ def _draft_without_number(data: dict) -> dict:
 
 
 @admin.register(Tariff)
-class TariffAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class TariffAdmin(admin.ModelAdmin):
     form = TariffForm
     list_display = ["name", "kind", "version_in_force", "stations_count", "updated_at"]
     list_filter = ["kind"]
@@ -443,7 +441,7 @@ class TariffVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StationTariff)
-class StationTariffAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class StationTariffAdmin(admin.ModelAdmin):
     list_display = ["station", "tariff", "assigned_at"]
     list_filter = ["tariff"]
     search_fields = ["station__name", "station__code"]
@@ -466,7 +464,7 @@ class StationTariffAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PileTariff)
-class PileTariffAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class PileTariffAdmin(admin.ModelAdmin):
     list_display = ["pile", "tariff", "assigned_at"]
     list_filter = ["tariff"]
     search_fields = ["pile__code", "pile__name"]

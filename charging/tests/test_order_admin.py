@@ -99,9 +99,9 @@ def test_force_stop_and_settle_by_hand(staff_client, funded_member, connector, t
         ("order.force_stop", "ops-admin"), ("order.settle_by_hand", "ops-admin")]
     assert entries[0].changes == {"state": ["charging", "stopping"]}
     assert entries[1].detail == "桩断电"
-    log = staff_client.get("/admin/accounts/auditentry/", **HOST).content.decode()
+    log = staff_client.get("/admin/operations/staffaction/", **HOST).content.decode()
     assert "强制停止订单" in log and "人工结算订单" in log and order.number in log
-    export = staff_client.post("/admin/accounts/auditentry/export/",
+    export = staff_client.post("/admin/operations/staffaction/export/",
                                {"format": "1", "resource": "0", "actorname": "on",
                                 "export_items": [e.pk for e in entries]}, **HOST)
     assert export.status_code == 200, export.content[:500]

@@ -1,5 +1,5 @@
-"""Fixtures for operations: a station with a two-connector pile, a group robot and a
-recording SMS provider."""
+"""Fixtures for operations: a station with a two-connector pile, a group robot and the
+fake Tencent Cloud SMS with the operator's SMS account on it."""
 
 from __future__ import annotations
 
@@ -8,19 +8,6 @@ from decimal import Decimal
 import pytest
 
 from fakes.group_robot import GroupRobot
-
-SENT_SMS: list[tuple[str, str]] = []
-
-
-class RecordingSms:
-    """An SMS provider (operations.sms) that keeps what it was asked to send."""
-
-    def send(self, phone: str, text: str) -> None:
-        from operations.sms import SmsError
-
-        if phone.startswith("000"):
-            raise SmsError("isv.MOBILE_NUMBER_ILLEGAL")
-        SENT_SMS.append((phone, text))
 
 
 @pytest.fixture
@@ -51,12 +38,29 @@ def robot():
     server.stop()
 
 
+SMS_APP = ("1400000009", "AKIDalarms", "alarm-secret-key")
+SMS_ALARM_TEMPLATE = ("200002", "{1}告警：{2}，电站{3}，时间{4}。{5}")
+
+
 @pytest.fixture
-def sms(settings):
-    settings.SMS_PROVIDER = "operations.tests.conftest.RecordingSms"
-    SENT_SMS.clear()
-    yield SENT_SMS
-    SENT_SMS.clear()
+def sms(tenant):
+    """The fake Tencent Cloud SMS over real HTTP with an alarm template, the operator's SMS
+    account on it and the alarm template set; yields the fake (``.sent``)."""
+    from fakes.sms import start_in_thread
+    from marketing.models import SmsSettings
+    from operations.models import AlarmSettings
+
+    server = start_in_thread()
+    app_id, secret_id, secret_key = SMS_APP
+    server.register(sdk_app_id=app_id, secret_id=secret_id, secret_key=secret_key, sign="绿源运维",
+                    templates=dict([SMS_ALARM_TEMPLATE]))
+    SmsSettings.objects.all().delete()  # one row per operator; rolled back with the test
+    SmsSettings.objects.create(sdk_app_id=app_id, secret_id=secret_id, secret_key=secret_key,
+                               sign_name="绿源运维", endpoint=server.url.removeprefix("http://"))
+    AlarmSettings.objects.all().delete()
+    AlarmSettings.objects.create(sms_template_id=SMS_ALARM_TEMPLATE[0])
+    yield server
+    server.shutdown()
 
 
 @pytest.fixture

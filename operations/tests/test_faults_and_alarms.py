@@ -122,12 +122,64 @@ def test_notify_goes_to_the_robot_and_sms_and_records_every_delivery(pile, robot
     deliveries = alarms.alarm_notify(alarm_id=alarm.pk)
     got = {(d.channel, d.target, d.ok, d.error) for d in deliveries}
     assert got == {("webhook", "运维群", True, ""), ("sms", "小王", True, ""),
-                   ("sms", "坏号码", False, "isv.MOBILE_NUMBER_ILLEGAL"),
+                   ("sms", "坏号码", False, "InvalidParameterValue.IncorrectPhoneNumber: bad number"),
                    ("wechat", "没模板", False, "no_template")}
     assert len(robot.messages) == 1 and "【严重告警】" in robot.messages[0]["text"]["content"]
-    assert sms == [("13800000001", robot.messages[0]["text"]["content"])]
+    # One signed SendSms call through the SDK; the fake rendered the alarm template.
+    local = timezone.localtime(alarm.last_at)
+    assert [(m["phone"], m["text"]) for m in sms.sent] == [
+        ("+8613800000001", f"【绿源运维】严重告警：{alarm.title}，电站珠江新城站，"
+                           f"时间{local:%Y-%m-%d %H:%M:%S}。-")]
     alarm.refresh_from_db()
     assert alarm.notified_at is not None
+
+
+def test_an_sms_provider_error_is_a_failed_delivery_not_an_exception(pile, sms, redis_clean):
+    from marketing.models import SmsSettings
+
+    DutyContact.objects.create(name="小王", phone="13800000001")
+    DutyContact.objects.create(name="小李", phone="13800000003")
+    SmsSettings.objects.update(secret_key="a-wrong-key")
+    first = alarms.alarm_notify(alarm_id=alarms.fault_opened(fault_id=_fault(pile).pk).pk)
+    assert {(d.target, d.ok, d.error) for d in first} == {
+        ("小王", False, "AuthFailure.SignatureFailure: signature mismatch"),
+        ("小李", False, "AuthFailure.SignatureFailure: signature mismatch")}
+    # The provider cannot be reached at all.
+    sms.shutdown()
+    SmsSettings.objects.update(secret_key="alarm-secret-key")
+    other = _fault(pile, no=2)
+    second = alarms.alarm_notify(alarm_id=alarms.fault_opened(fault_id=other.pk).pk)
+    assert [(d.ok, d.error.split(":")[0]) for d in second] == [(False, "ClientNetworkError")] * 2
+    assert sms.sent == []
+
+
+def test_no_alarm_template_is_said_so(pile, sms, redis_clean):
+    AlarmSettings.objects.update(sms_template_id="")
+    DutyContact.objects.create(name="小王", phone="13800000001")
+    [delivery] = alarms.alarm_notify(alarm_id=alarms.fault_opened(fault_id=_fault(pile).pk).pk)
+    assert (delivery.channel, delivery.ok, delivery.error) == ("sms", False, "no_sms_template")
+    assert sms.sent == []
+
+
+def test_sms_keeps_the_rate_limit_and_grouping(pile, sms, redis_clean):
+    AlarmSettings.objects.update(max_notifications_per_hour=1, repeat_after_min=30)
+    DutyContact.objects.create(name="小王", phone="13800000001")
+    alarm = alarms.fault_opened(fault_id=_fault(pile).pk)
+    alarms.alarm_notify(alarm_id=alarm.pk)
+    # A repeat of the same fault groups into the open alarm: counted, not sent.
+    _a, send = alarms.alarm_raise(kind="fault", severity="critical", title="x", pile=pile,
+                                  group_key=alarm.group_key, at=timezone.now())
+    assert send is False
+    other = alarms.fault_opened(fault_id=_fault(pile, no=2).pk)
+    [held] = alarms.alarm_notify(alarm_id=other.pk)
+    assert held.error == "rate_limited" and len(sms.sent) == 1
+    # Next hour: the first SMS that goes out tells of the one held back, as {5}.
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(alarms._rate_key())
+    [sent] = alarms.alarm_notify(alarm_id=other.pk)
+    assert sent.ok and "另有 1 条告警因频率限制未推送" in sms.sent[-1]["text"]
 
 
 def test_a_robot_error_is_recorded(pile, robot, redis_clean):
@@ -138,8 +190,12 @@ def test_a_robot_error_is_recorded(pile, robot, redis_clean):
     assert (delivery.ok, delivery.error) == (False, "45009: api freq out of limit")
 
 
-def test_no_sms_provider_is_said_so(pile, settings, redis_clean):
-    settings.SMS_PROVIDER = ""
+def test_no_sms_provider_is_said_so(pile, redis_clean):
+    from marketing.models import SmsSettings
+
+    SmsSettings.objects.all().delete()  # rolled back with the test
+    SmsSettings.objects.create(sign_name="绿源运维")  # no app or keys: cannot send
+    AlarmSettings.objects.create(sms_template_id="200002")
     DutyContact.objects.create(name="小王", phone="13800000001")
     alarm = alarms.fault_opened(fault_id=_fault(pile).pk)
     [delivery] = alarms.alarm_notify(alarm_id=alarm.pk)

@@ -131,5 +131,5 @@ def test_a_reboot_from_the_admin_reaches_the_pile_and_its_reply_is_shown(
     assert entries[0].actor_name == "ops-reboot"
     assert entries[0].detail == f"重启 {code} → 成功"
     assert entries[1].detail.startswith(f"对时设置 {code} → 成功（桩的时钟：")
-    log = client.get("/admin/accounts/auditentry/", **HOST).content.decode()
+    log = client.get("/admin/operations/staffaction/", **HOST).content.decode()
     assert "ops-reboot" in log and code in log

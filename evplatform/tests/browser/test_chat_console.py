@@ -81,7 +81,7 @@ def test_a_complaint_answered_on_the_chat_page_reaches_the_driver(open_page, sit
         page.page.wait_for_selector("#chat-head:has-text('该会话已结束')")
         assert page.page.is_disabled("#chat-send")
 
-    page.goto("/admin/accounts/auditentry/")
+    page.goto("/admin/operations/staffaction/")
     text = page.text("#result_list")
     assert "发送客服消息" in text and "结束客服会话" in text
     page.screenshot("audit")

@@ -69,7 +69,7 @@ def test_alarms_are_acknowledged_and_the_pile_is_controlled(open_page, site):
     page.assert_fits()
     page.screenshot("remote-control")
 
-    page.goto("/admin/accounts/auditentry/")
+    page.goto("/admin/operations/staffaction/")
     page.assert_chinese()
     page.assert_fits()
     body = page.text()
