@@ -97,22 +97,26 @@ def build(orders: int) -> None:
             cursor.execute("CREATE TEMP TABLE bench_conn (k int, id int, pile_id int, station_id int)")
             cursor.executemany("INSERT INTO bench_conn VALUES (%s, %s, %s, %s)",
                                [(i, *c) for i, c in enumerate(connectors)])
+            columns = ["number", "connector_id", "pile_id", "station_id", "trade_no", "mode", "state",
+                       "created_at", "started_at", "stopped_at", "settled_at", "energy_kwh",
+                       "electricity_amount", "service_amount", "occupancy_amount", "discount_amount",
+                       "total_amount", "paid_amount", "refunded_amount", "hold_amount",
+                       "amount_mismatch", "abnormal", "pile_initiated", "progress", "card_no", "vin",
+                       "stop_reason", "bill", "idempotency_key", "review_reason", "stop_attempts",
+                       "stop_result"]
+            rest, rest_values = _other_required_columns(ChargingOrder, columns)
             cursor.execute(f"""
-                INSERT INTO charging_chargingorder (number, connector_id, pile_id, station_id, trade_no, mode, state,
-                    created_at, started_at, stopped_at, settled_at, energy_kwh, electricity_amount, service_amount,
-                    occupancy_amount, discount_amount, total_amount, paid_amount, refunded_amount, hold_amount,
-                    amount_mismatch, abnormal, pile_initiated, progress, card_no, vin, stop_reason, bill,
-                    idempotency_key, review_reason, stop_attempts, stop_result)
+                INSERT INTO charging_chargingorder ({", ".join(columns + rest)})
                 SELECT 'BD' || (g + %s), c.id, c.pile_id, c.station_id, 'BDT' || (g + %s), 'wallet', 'settled',
                     t - interval '40 minutes', t - interval '40 minutes', t, t, 20, 16, 8, 0, 1, 23, 23, 0, 0,
                     false, false, false, '{{}}', '', '', 'full',
                     '{{"period_energy": {{"peak": "12", "valley": "8"}}, "lines": [{{"periods": ["peak", "valley"],
                        "energy_kwh": "20", "electricity_yuan": "16", "service_yuan": "8"}}]}}'::jsonb,
-                    '', '', 0, ''
+                    '', '', 0, ''{"".join(", %s" for _ in rest)}
                 FROM generate_series(1, %s) g
                 CROSS JOIN LATERAL (SELECT now() - (g::float8 / %s) * interval '{DAYS} days' AS t) tt
                 JOIN bench_conn c ON c.k = g %% {len(connectors)}
-            """, [have, have, orders - have, orders - have])
+            """, [have, have, *rest_values, orders - have, orders - have])
             cursor.execute("ANALYZE charging_chargingorder")
         print(f"  inserted in {time.perf_counter() - start:.0f} s; aggregating {DAYS + 1} days …", flush=True)
         start = time.perf_counter()
@@ -121,6 +125,24 @@ def build(orders: int) -> None:
             stats_day_rebuild(day=today - timedelta(days=d))
         print(f"  aggregated in {time.perf_counter() - start:.0f} s", flush=True)
     return operator
+
+
+def _other_required_columns(model, given: list[str]) -> tuple[list[str], list]:
+    """The NOT NULL columns of ``model`` not in ``given`` (fields added since this script's
+    INSERT was written) with their defaults, as database values; exits naming a column
+    that has none."""
+    from django.db import connection
+
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.column in given or field.primary_key or field.null:
+            continue
+        default = field.get_default()  # "" for a text field without one
+        if default is None:
+            raise SystemExit(f"benchmark: no value for {model._meta.db_table}.{field.column}")
+        columns.append(field.column)
+        values.append(field.get_db_prep_save(default, connection))
+    return columns, values
 
 
 def raw_home(stations, today):
