@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from contextvars import ContextVar
 from urllib.parse import unquote_to_bytes
 
 from auditlog.middleware import AuditlogMiddleware as BaseAuditlogMiddleware
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.urls import set_urlconf
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -180,10 +184,18 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         return None
 
 
+_actor_schema: ContextVar[str | None] = ContextVar("evp_audit_actor_schema", default=None)
+
+
 class AuditlogMiddleware(BaseAuditlogMiddleware):
     """django-auditlog's middleware (the request's staff user on each model change it logs),
     with the client's address as far as it can be trusted (``evplatform.net.client_ip``)
-    instead of whatever ``X-Forwarded-For`` a client sends, and no client port."""
+    instead of whatever ``X-Forwarded-For`` a client sends, and no client port.
+
+    The staff user is a row of the request's schema (each schema has its own users): a
+    change the request makes in another schema — the super admin provisioning an operator —
+    is logged there by the user's e-mail only, not linked to whoever has that user id there
+    (``_actor_outside_its_schema``)."""
 
     @staticmethod
     def _get_remote_addr(request):
@@ -192,3 +204,18 @@ class AuditlogMiddleware(BaseAuditlogMiddleware):
     @staticmethod
     def _get_remote_port(request):
         return None
+
+    def __call__(self, request):
+        token = _actor_schema.set(connection.schema_name)
+        try:
+            return super().__call__(request)
+        finally:
+            _actor_schema.reset(token)
+
+
+@receiver(post_save, sender=LogEntry, dispatch_uid="evp-audit-actor-outside-its-schema")
+def _actor_outside_its_schema(sender, instance, created, **kwargs):
+    schema = _actor_schema.get()
+    if created and instance.actor_id is not None and schema and connection.schema_name != schema:
+        LogEntry.objects.filter(pk=instance.pk).update(actor=None)
+        instance.actor = None

@@ -17,6 +17,16 @@ pytestmark = pytest.mark.django_db  # reads only: what the servers' threads must
 
 
 
+def _minimum_charge(platform, order) -> Decimal:
+    """The minimum charge of the tariff locked on ``order`` (0 without one)."""
+    with schema_context(platform.operator.schema_name):
+        from charging.models import ChargingOrder
+
+        snapshot = pricing.TariffSnapshot.from_dict(
+            ChargingOrder.objects.get(pk=order["id"]).tariff_snapshot)
+    return snapshot.minimum_charge or Decimal("0")
+
+
 def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
     lines = []
     journey = Journey(
@@ -27,12 +37,15 @@ def test_a_new_driver_charges_and_is_billed_correctly(platform, capsys):
     order, before, after = result["order"], result["before"], result["after"]
 
     assert order["state"] == "settled" and Decimal(order["energy_kwh"]) >= Decimal("1.0")
-    # The bill: lines rounded once each, the total is their sum, the wallet paid it.
-    total = sum(
+    # The bill: lines rounded once each, the total is their sum raised to the tariff's
+    # minimum charge (1 kWh in the night's valley costs less than the demo's ¥1 minimum),
+    # the wallet paid it.
+    lines_sum = sum(
         (Decimal(line["electricity_yuan"]) + Decimal(line["service_yuan"]) for line in order["bill_lines"]),
         Decimal("0"),
     )
-    assert order["bill_lines"] and Decimal(order["total_amount"]) == total > 0
+    total = max(lines_sum, _minimum_charge(platform, order))
+    assert order["bill_lines"] and lines_sum > 0 and Decimal(order["total_amount"]) == total
     assert Decimal(after["available"]) == Decimal(before["available"]) - total
     assert Decimal(before["available"]) == Decimal("150.00")  # seeded ¥50 + the ¥100 top-up
     # Progress reached the driver over the WebSocket while charging.
@@ -76,7 +89,8 @@ def test_a_coupon_and_an_svip_discount_on_the_demo_bill_with_the_ledger_clean(pl
     order, before, after = result["order"], result["before"], result["after"]
     assert journey.perks["svip"] and journey.perks["coupon"]
     kinds = {line["kind"]: Decimal(line["amount"]) for line in order["discount_lines"]}
-    gross = sum((Decimal(x["electricity_yuan"]) + Decimal(x["service_yuan"]) for x in order["bill_lines"]), Decimal(0))
+    gross = max(sum((Decimal(x["electricity_yuan"]) + Decimal(x["service_yuan"]) for x in order["bill_lines"]),
+                    Decimal(0)), _minimum_charge(platform, order))  # (raised to the minimum at night)
     service = sum((Decimal(x["service_yuan"]) for x in order["bill_lines"]), Decimal(0))
     assert kinds["svip"] == (service * Decimal("0.20")).quantize(Decimal("0.01"))  # the plan's 20 % of the service fee
     assert kinds["coupon"] == min(Decimal("1.00"), gross - kinds["svip"])

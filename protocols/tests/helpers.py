@@ -151,7 +151,9 @@ def station_with_limit(operator, *, name: str, station_prefix: str, pile_prefix:
     """A committed station with a ``limit`` kW power limit and ``piles`` registered piles of
     ``protocol``, ``pile_kw`` each, shared by their ``connectors`` DC connectors (codes
     ``{pile_prefix}{tag}001``…, QR values code + connector number); yields
-    (station, codes) and removes them with their orders, plans and queue afterwards."""
+    (station, codes) and removes them with their orders, plans and queue afterwards. A test
+    asks for it before the gateway and the simulated piles, so they stop (and mark the piles
+    offline, opening offline faults) before the piles are deleted."""
     from charging.models import ChargingOrder, PowerPlan, QueueEntry
     from stations.models import Connector, Pile, Station
     from tenants.models import PileRegistration

@@ -102,7 +102,7 @@ def _measured(codes) -> dict[str, D]:
 
 
 def test_caps_follow_starts_and_ends_and_measured_power_stays_under_the_limit(
-        gateway, limited_station, sims):  # noqa: F811
+        limited_station, gateway, sims):  # noqa: F811
     station, codes = limited_station
     piles = [SimulatedPile(code, "127.0.0.1", gateway.port, time_scale=30, power_kw=60)
              for code in codes]

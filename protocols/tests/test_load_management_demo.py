@@ -91,7 +91,7 @@ def _fifth_car(station, member) -> tuple[str, int | None]:
 
 
 def test_demo_four_sessions_get_50_kw_each_and_a_fifth_car_queues(
-        gateway, demo_station, sims):  # noqa: F811
+        demo_station, gateway, sims):  # noqa: F811
     station, codes, member = demo_station
     piles = [SimulatedPile(code, "127.0.0.1", gateway.port, connectors=2, time_scale=30,
                            power_kw=120) for code in codes]

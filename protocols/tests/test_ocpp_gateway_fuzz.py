@@ -110,7 +110,8 @@ def _expects_reply(frame: str | bytes) -> bool | None:
 
 
 @pytest.fixture
-def ocpp(unblocked):
+def ocpp(unblocked, make_pile):
+    # After make_pile: the gateway stops (marking its piles offline) before they are deleted.
     gw = OcppGatewayThread()
     yield gw
     gw.stop()

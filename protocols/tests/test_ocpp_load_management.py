@@ -59,7 +59,7 @@ def _online(sims, ocpp, codes):  # noqa: F811
 
 
 def test_ocpp_piles_take_their_caps_before_starting_and_draw_no_more(
-        ocpp, ocpp_station, sims):  # noqa: F811
+        ocpp_station, ocpp, sims):  # noqa: F811
     station, codes = ocpp_station
     piles = _online(sims, ocpp, codes)
     drawn: list[float] = []
@@ -129,7 +129,7 @@ def test_ocpp_piles_take_their_caps_before_starting_and_draw_no_more(
     assert len(drawn) > 50 and max(drawn) <= float(LIMIT)
 
 
-def test_an_ocpp_pile_refusing_its_cap_does_not_start(ocpp, ocpp_station, sims):  # noqa: F811
+def test_an_ocpp_pile_refusing_its_cap_does_not_start(ocpp_station, ocpp, sims):  # noqa: F811
     from charging.models import ChargingOrder
 
     station, codes = ocpp_station

@@ -25,7 +25,8 @@ from .ocpp_helpers import OcppGatewayThread, RawClient
 
 
 @pytest.fixture
-def gateways(unblocked):
+def gateways(unblocked, make_pile):
+    # After make_pile: the gateways stop (marking their piles offline) before they are deleted.
     made: list[OcppGatewayThread] = []
 
     def make() -> OcppGatewayThread:
