@@ -14,7 +14,12 @@ then disconnected (close code 1008, OCPP 1.6 §4.2), its earlier boot forgotten.
 Each connection is an :class:`OcppSession` (the library's ``ChargePoint``, central-system
 side): messages are parsed and schema-checked by the ``ocpp`` library and handled in order;
 what needs PostgreSQL runs in a thread pool and goes to the domain only through
-``charging.handlers.dispatch`` (``transactions``). Bad input is answered with a CALLERROR
+``charging.handlers.dispatch`` (``transactions``). A call whose reply says nothing of the
+domain (StatusNotification, MeterValues: empty confirmations) is answered at once and its
+events queued as the pile's ordered jobs (``OcppSession.job``, as YKC's per-pile jobs); the
+pile's next call (bar Heartbeat) is handled once they are dispatched, so a StopTransaction
+reaches the domain after the MeterValues before it, and a PileOffline after the pile's last
+status. Live state goes to Redis through YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
 and the connection stays usable: malformed JSON or a message that is not an OCPP array →
 FormationViolation; a wrong message-type id → ProtocolError; schema violations → the
 library's FormationViolation / PropertyConstraintViolation / TypeConstraintViolation /
@@ -46,6 +51,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -127,6 +133,9 @@ class GatewayMetrics:
             ("action",)))
         r.add(metrics.Gauge("ocpp_framelog_backlog", "Frame log rows waiting to be written.",
                             read=lambda: len(gateway.frames)))
+        r.add(metrics.Gauge("ocpp_jobs_backlog",
+                            "Domain events of answered calls not yet dispatched (all piles).",
+                            read=lambda: gateway.jobs_backlog))
 
     def error(self, kind: str) -> None:
         self.errors.inc(kind)
@@ -178,6 +187,9 @@ class OcppSession(ChargePoint):
         self.peer = ""
         self.password: str | None = None  # presented at the handshake (checked again at boot)
         self.rate_unit: str | None = None  # "W" / "A" for charging profiles, asked once
+        # Domain events of calls already answered, dispatched in order (``job``).
+        self.jobs: deque = deque()
+        self.job_runner: asyncio.Task | None = None
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -186,6 +198,41 @@ class OcppSession(ChargePoint):
 
     def db(self, fn, *args):
         return self.gateway.run_db(fn, self.schema, *args)
+
+    def job(self, fn, *args, done=None, failed=None) -> None:
+        """Run ``fn(schema, *args)`` in the background pool after this pile's earlier jobs,
+        without holding the reply; then ``done(result)`` (or ``failed()``) on the loop."""
+        self.jobs.append((fn, args, done, failed))
+        self.gateway.jobs_backlog += 1
+        if self.job_runner is None:
+            self.job_runner = self.gateway.loop.create_task(self._run_jobs())
+
+    async def settle(self) -> None:
+        """Wait for this pile's queued jobs, so what the next call does reaches the domain
+        after the events of the calls before it."""
+        while self.job_runner is not None:
+            await asyncio.shield(self.job_runner)
+
+    async def _run_jobs(self) -> None:
+        gw = self.gateway
+        try:
+            while self.jobs:
+                fn, args, done, failed = self.jobs.popleft()
+                try:
+                    result = await gw.run_background(fn, self.schema, *args)
+                except Exception:
+                    gw.metrics.error("job_failed")
+                    logger.exception("%s: %s failed", self.pile_code,
+                                     getattr(fn, "__name__", fn))
+                    if failed is not None:
+                        failed()
+                else:
+                    if done is not None:
+                        done(result)
+                finally:
+                    gw.jobs_backlog -= 1
+        finally:
+            self.job_runner = None
 
     async def route_message(self, raw_msg):
         """Route one message: calls are answered (a CALLERROR for bad input), replies go
@@ -237,6 +284,12 @@ class OcppSession(ChargePoint):
                 return
         self._replied = None
         try:
+            if action != "Heartbeat":
+                # OCPP-J lets a pile have one call outstanding (§4.1.1): each call is handled
+                # once the domain events of the calls before it are dispatched. The events of
+                # this one (StatusNotification, MeterValues) are dispatched after its reply,
+                # while the pile waits to send the next.
+                await self.settle()
             if action == "Heartbeat" and not msg.payload:
                 # The most frequent call and the simplest (its schema is an empty object):
                 # answered here, without the library's per-call schema validation,
@@ -360,17 +413,27 @@ class OcppSession(ChargePoint):
                 if status in ("Faulted", "Unavailable") else {}
         else:
             targets = {connector_id: mapping.status(status)}
+        events: list = []
+        changed: dict[int, str] = {}
         for no, new in targets.items():
             self.gateway.live.connector(self.schema, self.pile_code, no, {"status": new})
             if self.connectors.get(no) != new:
-                self.connectors[no] = str(new)
-                await self.db(handlers.dispatch, port.ConnectorStatusChanged(
-                    self.pile_code, no, new, at))
-            await self.db(handlers.dispatch, port.Progress(
+                self.connectors[no] = changed[no] = str(new)
+                events.append(port.ConnectorStatusChanged(self.pile_code, no, new, at))
+            events.append(port.Progress(
                 pile_code=self.pile_code, connector_no=no, status=new, at=at,
                 plugged=status in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
                                    "Finishing"),
                 fault_code=fault))
+
+        def forget() -> None:
+            # Not dispatched: the next report of the same status is a change again.
+            for no, new in changed.items():
+                if self.connectors.get(no) == new:
+                    self.connectors[no] = ""
+
+        if events:  # the reply is empty: the events follow it, in order (``job``)
+            self.job(_dispatch_all, events, failed=forget)
         return call_result.StatusNotification()
 
     @on(Action.authorize)
@@ -397,14 +460,19 @@ class OcppSession(ChargePoint):
         status = port.ConnectorStatus(self.connectors.get(connector_id) or "idle") \
             if self.connectors.get(connector_id) in set(port.ConnectorStatus) \
             else port.ConnectorStatus.IDLE
-        sent = await self.db(transactions.meter_values, self.pile_code, connector_id,
-                             transaction_id, readings, status)
-        for event in sent[-1:]:
-            self.gateway.live.connector(self.schema, self.pile_code, connector_id, {
-                "status": event.status, "trade_no": event.trade_no or "",
-                "energy_kwh": event.energy_kwh, "power_kw": event.power_kw,
-                "voltage_v": event.voltage_v, "current_a": event.current_a,
-                "soc_percent": event.soc_percent})
+
+        def live(sent: list[port.Progress]) -> None:
+            for event in sent[-1:]:
+                self.gateway.live.connector(self.schema, self.pile_code, connector_id, {
+                    "status": event.status, "trade_no": event.trade_no or "",
+                    "energy_kwh": event.energy_kwh, "power_kw": event.power_kw,
+                    "voltage_v": event.voltage_v, "current_a": event.current_a,
+                    "soc_percent": event.soc_percent})
+
+        # The reply is empty: the readings reach the domain after it, in order (``job``;
+        # a StopTransaction waits for them), deduplicated there by transaction and time.
+        self.job(transactions.meter_values, self.pile_code, connector_id, transaction_id,
+                 readings, status, done=live)
         for future in self.meter_waiters.pop(connector_id, []):
             if not future.done():
                 future.set_result(readings[-1] if readings else None)
@@ -447,6 +515,11 @@ class OcppSession(ChargePoint):
         return call_result.FirmwareStatusNotification()
 
 
+def _dispatch_all(schema: str, events: list) -> None:
+    for event in events:
+        handlers.dispatch(schema, event)
+
+
 def _property(text: str) -> OCPPError:
     from ocpp.exceptions import PropertyConstraintViolationError
 
@@ -481,6 +554,7 @@ class OcppGateway:
         self.redis_url = redis_url or settings.REDIS_URL
         self.sessions: dict[str, OcppSession] = {}
         self.frames: list[tuple] = []
+        self.jobs_backlog = 0
         self.metrics = GatewayMetrics(self)
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -653,6 +727,8 @@ class OcppGateway:
             logger.info("%s: new connection from %s replaces %s", code, peer, previous.peer)
             previous.closed = True
             await previous.ws.close(1000, "replaced")
+            with contextlib.suppress(Exception):
+                await previous.settle()  # its events before the new connection's
         await self.bus.register(session.schema, code, session.cid, peer)
         session.marked_online_at = self.loop.time()
         await self.run_db(handlers.dispatch, session.schema,
@@ -680,6 +756,8 @@ class OcppGateway:
             return
         with contextlib.suppress(Exception):
             await self.bus.unregister(session.schema, session.pile_code, session.cid)
+        with contextlib.suppress(Exception):
+            await session.settle()  # its last events before the offline one
         if session.online_write is not None:
             # A "still online" write queued before the close must not land after the
             # offline one and bring the pile back.
