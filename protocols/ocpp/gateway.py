@@ -17,7 +17,7 @@ what needs PostgreSQL runs in a thread pool and goes to the domain only through
 ``charging.handlers.dispatch`` (``transactions``). A call whose reply says nothing of the
 domain (StatusNotification, MeterValues: empty confirmations) is answered at once and its
 events queued as the pile's ordered jobs (``OcppSession.job``, as YKC's per-pile jobs); the
-pile's next call (bar Heartbeat) is handled once they are dispatched, so a StopTransaction
+pile's next call is handled once they are dispatched, so a StopTransaction
 reaches the domain after the MeterValues before it, and a PileOffline after the pile's last
 status. Live state goes to Redis through YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
 and the connection stays usable: malformed JSON or a message that is not an OCPP array →
@@ -284,11 +284,11 @@ class OcppSession(ChargePoint):
                 return
         self._replied = None
         try:
-            if action != "Heartbeat":
-                # OCPP-J lets a pile have one call outstanding (§4.1.1): each call is handled
-                # once the domain events of the calls before it are dispatched. The events of
-                # this one (StatusNotification, MeterValues) are dispatched after its reply,
-                # while the pile waits to send the next.
+            # OCPP-J lets a pile have one call outstanding (§4.1.1): each call is handled
+            # once the domain events of the calls before it are dispatched (nothing to wait
+            # for at protocol cadence). The events of this one (StatusNotification,
+            # MeterValues) are dispatched after its reply, while the pile sends the next.
+            if self.job_runner is not None:
                 await self.settle()
             if action == "Heartbeat" and not msg.payload:
                 # The most frequent call and the simplest (its schema is an empty object):
