@@ -17,7 +17,7 @@ what needs PostgreSQL runs in a thread pool and goes to the domain only through
 ``charging.handlers.dispatch`` (``transactions``). A call whose reply says nothing of the
 domain (StatusNotification, MeterValues: empty confirmations) is answered at once and its
 events queued as the pile's ordered jobs (``OcppSession.job``, as YKC's per-pile jobs); the
-pile's next call is handled once they are dispatched, so a StopTransaction
+pile's next call (bar Heartbeat) is handled once they are dispatched, so a StopTransaction
 reaches the domain after the MeterValues before it, and a PileOffline after the pile's last
 status. Live state goes to Redis through YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
 and the connection stays usable: malformed JSON or a message that is not an OCPP array →
@@ -85,7 +85,7 @@ BOOTED_TTL_S = 30 * 24 * 3600
 BOOT_RETRY_S = 300  # BootNotification Rejected: the pile waits this long to boot again
 CLOSE_POLICY = 1008  # WebSocket close code: policy violation (RFC 6455 §7.4.1)
 REDIS_CONNECTIONS = 64  # the gateway's Redis pool, at most
-JOB_LANES = 3  # of the background pool's 4 threads; the frame log flushes on the fourth
+JOB_LANES = 4  # batches of the piles' domain jobs dispatched at once
 RECENT_IDS = 64  # unique ids remembered per connection (duplicate detection)
 RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
 MAX_PROFILE_ID = 1  # our ChargePointMaxProfile: each cap replaces the previous one
@@ -270,11 +270,12 @@ class OcppSession(ChargePoint):
                 return
         self._replied = None
         try:
-            # OCPP-J lets a pile have one call outstanding (§4.1.1): each call is handled
-            # once the domain events of the calls before it are dispatched (nothing to wait
-            # for at protocol cadence). The events of this one (StatusNotification,
-            # MeterValues) are dispatched after its reply, while the pile sends the next.
-            if self.jobs_pending:
+            # OCPP-J lets a pile have one call outstanding (§4.1.1): each call but Heartbeat
+            # (nothing of the domain in it) is handled once the domain events of the calls
+            # before it are dispatched (nothing to wait for at protocol cadence). The events
+            # of this one (StatusNotification, MeterValues) are dispatched after its reply,
+            # while the pile sends the next.
+            if self.jobs_pending and action != "Heartbeat":
                 await self.settle()
             if action == "Heartbeat" and not msg.payload:
                 # The most frequent call and the simplest (its schema is an empty object):
@@ -545,12 +546,16 @@ class JobLane:
                          for _ in range(min(len(self.queue), self.MAX_BATCH))]
                 calls = [(session.schema, fn, args) for session, fn, args, _, _ in batch]
                 try:
-                    results = await gw.run_background(_run_batch, calls, True)
+                    results = await gw.run_jobs(_run_batch, calls, True)
                 except Exception:
                     gw.metrics.error("job_batch_failed")
                     logger.exception("a batch of %d jobs failed; running them one by one",
                                      len(batch))
-                    results = await gw.run_background(_run_batch, calls, False)
+                    try:
+                        results = await gw.run_jobs(_run_batch, calls, False)
+                    except Exception:
+                        logger.exception("a batch of %d jobs failed again", len(batch))
+                        results = [(False, None)] * len(batch)
                 for (session, fn, _, done, failed), (ok, result) in zip(batch, results,
                                                                         strict=True):
                     gw.jobs_backlog -= 1
@@ -619,10 +624,13 @@ class OcppGateway:
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="ocpp-db")
         # One descriptor per pile under the open-files limit, less the gateway's own
         # (``protocols.limits``): past it, handshakes are answered 503.
-        capacity = limits.pile_capacity(own_connections=db_threads + 4 + REDIS_CONNECTIONS)
+        capacity = limits.pile_capacity(own_connections=db_threads + 4 + JOB_LANES
+                                           + REDIS_CONNECTIONS)
         self.max_piles = capacity if max_piles is None else min(max_piles, capacity)
         # Liveness and frame-log writes: a slow database delays these before the replies.
-        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocpp-bg")
+        # The piles' domain jobs too (``JobLane``), one thread per lane.
+        self.background = ThreadPoolExecutor(max_workers=4 + JOB_LANES,
+                                             thread_name_prefix="ocpp-bg")
         self.redis_url = redis_url or settings.REDIS_URL
         self.sessions: dict[str, OcppSession] = {}
         self.frames: list[tuple] = []
@@ -699,6 +707,12 @@ class OcppGateway:
         from protocols.ykc import store
 
         return await self.loop.run_in_executor(self.executor,
+                                               lambda: store.db_call(fn, *args))
+
+    async def run_jobs(self, fn, *args):
+        from protocols.ykc import store
+
+        return await self.loop.run_in_executor(self.background,
                                                lambda: store.db_call(fn, *args))
 
     async def run_background(self, fn, *args):
