@@ -368,7 +368,9 @@ def handle(event):
 def dispatch(schema_name: str | None, event):
     """Hand one event to the domain inside operator ``schema_name`` (the public schema for
     ``None``: a :class:`port.PileLogin`); blocking (call it from a thread in async code).
-    Returns the reply the gateway needs, else None; the handler's errors propagate.
+    Returns the reply the gateway needs, else None; the handler's errors propagate. Called
+    inside the caller's transaction (a gateway dispatching a batch of events in one), the
+    connection is left to the caller: closing it here would end that transaction.
     """
     from django.db import connection
     from django_tenants.utils import get_public_schema_name, schema_context
@@ -377,7 +379,8 @@ def dispatch(schema_name: str | None, event):
         try:
             return handle(event)
         finally:
-            connection.close_if_unusable_or_obsolete()
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
 
 
 # --- domain → protocol notices ----------------------------------------------------------

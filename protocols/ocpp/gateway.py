@@ -14,7 +14,12 @@ then disconnected (close code 1008, OCPP 1.6 §4.2), its earlier boot forgotten.
 Each connection is an :class:`OcppSession` (the library's ``ChargePoint``, central-system
 side): messages are parsed and schema-checked by the ``ocpp`` library and handled in order;
 what needs PostgreSQL runs in a thread pool and goes to the domain only through
-``charging.handlers.dispatch`` (``transactions``). Bad input is answered with a CALLERROR
+``charging.handlers.dispatch`` (``transactions``). A call whose reply says nothing of the
+domain (StatusNotification, MeterValues: empty confirmations) is answered at once and its
+events queued as the pile's ordered jobs (``OcppSession.job``, as YKC's per-pile jobs); the
+pile's next call (bar Heartbeat) is handled once they are dispatched, so a StopTransaction
+reaches the domain after the MeterValues before it, and a PileOffline after the pile's last
+status. Live state goes to Redis through YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
 and the connection stays usable: malformed JSON or a message that is not an OCPP array →
 FormationViolation; a wrong message-type id → ProtocolError; schema violations → the
 library's FormationViolation / PropertyConstraintViolation / TypeConstraintViolation /
@@ -46,6 +51,8 @@ import logging
 import os
 import socket
 import time
+import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -78,6 +85,7 @@ BOOTED_TTL_S = 30 * 24 * 3600
 BOOT_RETRY_S = 300  # BootNotification Rejected: the pile waits this long to boot again
 CLOSE_POLICY = 1008  # WebSocket close code: policy violation (RFC 6455 §7.4.1)
 REDIS_CONNECTIONS = 64  # the gateway's Redis pool, at most
+JOB_LANES = 4  # batches of the piles' domain jobs dispatched at once
 RECENT_IDS = 64  # unique ids remembered per connection (duplicate detection)
 RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
 MAX_PROFILE_ID = 1  # our ChargePointMaxProfile: each cap replaces the previous one
@@ -127,6 +135,9 @@ class GatewayMetrics:
             ("action",)))
         r.add(metrics.Gauge("ocpp_framelog_backlog", "Frame log rows waiting to be written.",
                             read=lambda: len(gateway.frames)))
+        r.add(metrics.Gauge("ocpp_jobs_backlog",
+                            "Domain events of answered calls not yet dispatched (all piles).",
+                            read=lambda: gateway.jobs_backlog))
 
     def error(self, kind: str) -> None:
         self.errors.inc(kind)
@@ -178,6 +189,10 @@ class OcppSession(ChargePoint):
         self.peer = ""
         self.password: str | None = None  # presented at the handshake (checked again at boot)
         self.rate_unit: str | None = None  # "W" / "A" for charging profiles, asked once
+        # Domain events of calls already answered, dispatched in order (``job``).
+        self.jobs_pending = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -186,6 +201,24 @@ class OcppSession(ChargePoint):
 
     def db(self, fn, *args):
         return self.gateway.run_db(fn, self.schema, *args)
+
+    def job(self, fn, *args, done=None, failed=None) -> None:
+        """Run ``fn(schema, *args)`` in the background after this pile's earlier jobs,
+        without holding the reply; then ``done(result)`` (or ``failed()``) on the loop."""
+        self.jobs_pending += 1
+        self.idle.clear()
+        self.gateway.lane(self.pile_code).add((self, fn, args, done, failed))
+
+    def job_finished(self) -> None:
+        self.jobs_pending -= 1
+        if not self.jobs_pending:
+            self.idle.set()
+
+    async def settle(self) -> None:
+        """Wait for this pile's queued jobs, so what the next call does reaches the domain
+        after the events of the calls before it."""
+        if self.jobs_pending:
+            await self.idle.wait()
 
     async def route_message(self, raw_msg):
         """Route one message: calls are answered (a CALLERROR for bad input), replies go
@@ -237,6 +270,13 @@ class OcppSession(ChargePoint):
                 return
         self._replied = None
         try:
+            # OCPP-J lets a pile have one call outstanding (§4.1.1): each call but Heartbeat
+            # (nothing of the domain in it) is handled once the domain events of the calls
+            # before it are dispatched (nothing to wait for at protocol cadence). The events
+            # of this one (StatusNotification, MeterValues) are dispatched after its reply,
+            # while the pile sends the next.
+            if self.jobs_pending and action != "Heartbeat":
+                await self.settle()
             if action == "Heartbeat" and not msg.payload:
                 # The most frequent call and the simplest (its schema is an empty object):
                 # answered here, without the library's per-call schema validation,
@@ -360,17 +400,27 @@ class OcppSession(ChargePoint):
                 if status in ("Faulted", "Unavailable") else {}
         else:
             targets = {connector_id: mapping.status(status)}
+        events: list = []
+        changed: dict[int, str] = {}
         for no, new in targets.items():
             self.gateway.live.connector(self.schema, self.pile_code, no, {"status": new})
             if self.connectors.get(no) != new:
-                self.connectors[no] = str(new)
-                await self.db(handlers.dispatch, port.ConnectorStatusChanged(
-                    self.pile_code, no, new, at))
-            await self.db(handlers.dispatch, port.Progress(
+                self.connectors[no] = changed[no] = str(new)
+                events.append(port.ConnectorStatusChanged(self.pile_code, no, new, at))
+            events.append(port.Progress(
                 pile_code=self.pile_code, connector_no=no, status=new, at=at,
                 plugged=status in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
                                    "Finishing"),
                 fault_code=fault))
+
+        def forget() -> None:
+            # Not dispatched: the next report of the same status is a change again.
+            for no, new in changed.items():
+                if self.connectors.get(no) == new:
+                    self.connectors[no] = ""
+
+        if events:  # the reply is empty: the events follow it, in order (``job``)
+            self.job(_dispatch_all, events, failed=forget)
         return call_result.StatusNotification()
 
     @on(Action.authorize)
@@ -397,14 +447,19 @@ class OcppSession(ChargePoint):
         status = port.ConnectorStatus(self.connectors.get(connector_id) or "idle") \
             if self.connectors.get(connector_id) in set(port.ConnectorStatus) \
             else port.ConnectorStatus.IDLE
-        sent = await self.db(transactions.meter_values, self.pile_code, connector_id,
-                             transaction_id, readings, status)
-        for event in sent[-1:]:
-            self.gateway.live.connector(self.schema, self.pile_code, connector_id, {
-                "status": event.status, "trade_no": event.trade_no or "",
-                "energy_kwh": event.energy_kwh, "power_kw": event.power_kw,
-                "voltage_v": event.voltage_v, "current_a": event.current_a,
-                "soc_percent": event.soc_percent})
+
+        def live(sent: list[port.Progress]) -> None:
+            for event in sent[-1:]:
+                self.gateway.live.connector(self.schema, self.pile_code, connector_id, {
+                    "status": event.status, "trade_no": event.trade_no or "",
+                    "energy_kwh": event.energy_kwh, "power_kw": event.power_kw,
+                    "voltage_v": event.voltage_v, "current_a": event.current_a,
+                    "soc_percent": event.soc_percent})
+
+        # The reply is empty: the readings reach the domain after it, in order (``job``;
+        # a StopTransaction waits for them), deduplicated there by transaction and time.
+        self.job(transactions.meter_values, self.pile_code, connector_id, transaction_id,
+                 readings, status, done=live)
         for future in self.meter_waiters.pop(connector_id, []):
             if not future.done():
                 future.set_result(readings[-1] if readings else None)
@@ -447,6 +502,11 @@ class OcppSession(ChargePoint):
         return call_result.FirmwareStatusNotification()
 
 
+def _dispatch_all(schema: str, events: list) -> None:
+    for event in events:
+        handlers.dispatch(schema, event)
+
+
 def _property(text: str) -> OCPPError:
     from ocpp.exceptions import PropertyConstraintViolationError
 
@@ -457,6 +517,96 @@ def _internal(text: str) -> OCPPError:
     from ocpp.exceptions import InternalError
 
     return InternalError(description=text)
+
+
+class JobLane:
+    """Runs the queued jobs of its piles in arrival order (so each pile's in order), as
+    batches: whatever queued while the previous batch ran goes to the database in one
+    thread call and one transaction, a savepoint per job (one commit instead of one per
+    statement); a batch that fails to commit is run again job by job."""
+
+    MAX_BATCH = 200
+
+    def __init__(self, gateway: OcppGateway) -> None:
+        self.gateway = gateway
+        self.queue: deque = deque()
+        self.task: asyncio.Task | None = None
+
+    def add(self, item: tuple) -> None:
+        self.queue.append(item)
+        self.gateway.jobs_backlog += 1
+        if self.task is None:
+            self.task = self.gateway.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        gw = self.gateway
+        try:
+            while self.queue:
+                batch = [self.queue.popleft()
+                         for _ in range(min(len(self.queue), self.MAX_BATCH))]
+                calls = [(session.schema, fn, args) for session, fn, args, _, _ in batch]
+                try:
+                    results = await gw.run_jobs(_run_batch, calls, True)
+                except Exception:
+                    gw.metrics.error("job_batch_failed")
+                    logger.exception("a batch of %d jobs failed; running them one by one",
+                                     len(batch))
+                    try:
+                        results = await gw.run_jobs(_run_batch, calls, False)
+                    except Exception:
+                        logger.exception("a batch of %d jobs failed again", len(batch))
+                        results = [(False, None)] * len(batch)
+                for (session, fn, _, done, failed), (ok, result) in zip(batch, results,
+                                                                        strict=True):
+                    gw.jobs_backlog -= 1
+                    try:
+                        if not ok:
+                            gw.metrics.error("job_failed")
+                            if failed is not None:
+                                failed()
+                        elif done is not None:
+                            done(result)
+                    except Exception:
+                        logger.exception("%s: after %s", session.pile_code,
+                                         getattr(fn, "__name__", fn))
+                    finally:
+                        session.job_finished()
+        finally:
+            self.task = None
+
+
+def _run_batch(calls: list[tuple], together: bool) -> list[tuple[bool, object]]:
+    """Run ``fn(schema, *args)`` for each call, in order: (ok, result) each. ``together``:
+    in one transaction, a savepoint per call (a failing call is rolled back alone); a
+    broken connection fails the whole batch (run again, not together). Alone, a call that
+    meets a broken connection is tried once more on a new one."""
+    from django.db import InterfaceError, OperationalError, connection, transaction
+
+    def each() -> list[tuple[bool, object]]:
+        out = []
+        for schema, fn, args in calls:
+            for attempt in (1, 2):
+                try:
+                    with transaction.atomic():
+                        out.append((True, fn(schema, *args)))
+                    break
+                except (OperationalError, InterfaceError):
+                    if together:
+                        raise
+                    connection.close()
+                    if attempt == 2:
+                        logger.exception("%s failed", getattr(fn, "__name__", fn))
+                        out.append((False, None))
+                except Exception:
+                    logger.exception("%s failed", getattr(fn, "__name__", fn))
+                    out.append((False, None))
+                    break
+        return out
+
+    if not together:
+        return each()
+    with transaction.atomic():
+        return each()
 
 
 class OcppGateway:
@@ -474,13 +624,20 @@ class OcppGateway:
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="ocpp-db")
         # One descriptor per pile under the open-files limit, less the gateway's own
         # (``protocols.limits``): past it, handshakes are answered 503.
-        capacity = limits.pile_capacity(own_connections=db_threads + 4 + REDIS_CONNECTIONS)
+        capacity = limits.pile_capacity(own_connections=db_threads + 4 + JOB_LANES
+                                           + REDIS_CONNECTIONS)
         self.max_piles = capacity if max_piles is None else min(max_piles, capacity)
         # Liveness and frame-log writes: a slow database delays these before the replies.
-        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocpp-bg")
+        # The piles' domain jobs too (``JobLane``), one thread per lane.
+        self.background = ThreadPoolExecutor(max_workers=4 + JOB_LANES,
+                                             thread_name_prefix="ocpp-bg")
         self.redis_url = redis_url or settings.REDIS_URL
         self.sessions: dict[str, OcppSession] = {}
         self.frames: list[tuple] = []
+        self.jobs_backlog = 0
+        # The piles' domain jobs: a pile always on the same lane (its order kept), lanes in
+        # parallel on the background pool.
+        self.lanes = [JobLane(self) for _ in range(JOB_LANES)]
         self.metrics = GatewayMetrics(self)
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -552,11 +709,20 @@ class OcppGateway:
         return await self.loop.run_in_executor(self.executor,
                                                lambda: store.db_call(fn, *args))
 
+    async def run_jobs(self, fn, *args):
+        from protocols.ykc import store
+
+        return await self.loop.run_in_executor(self.background,
+                                               lambda: store.db_call(fn, *args))
+
     async def run_background(self, fn, *args):
         from protocols.ykc import store
 
         return await self.loop.run_in_executor(self.background,
                                                lambda: store.db_call(fn, *args))
+
+    def lane(self, pile_code: str) -> JobLane:
+        return self.lanes[zlib.crc32(pile_code.encode()) % len(self.lanes)]
 
     def spawn(self, coro) -> asyncio.Task:
         task = self.loop.create_task(coro)
@@ -653,6 +819,8 @@ class OcppGateway:
             logger.info("%s: new connection from %s replaces %s", code, peer, previous.peer)
             previous.closed = True
             await previous.ws.close(1000, "replaced")
+            with contextlib.suppress(Exception):
+                await previous.settle()  # its events before the new connection's
         await self.bus.register(session.schema, code, session.cid, peer)
         session.marked_online_at = self.loop.time()
         await self.run_db(handlers.dispatch, session.schema,
@@ -680,6 +848,8 @@ class OcppGateway:
             return
         with contextlib.suppress(Exception):
             await self.bus.unregister(session.schema, session.pile_code, session.cid)
+        with contextlib.suppress(Exception):
+            await session.settle()  # its last events before the offline one
         if session.online_write is not None:
             # A "still online" write queued before the close must not land after the
             # offline one and bring the pile back.
