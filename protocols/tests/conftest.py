@@ -157,6 +157,7 @@ class Recorder:
     events: list = field(default_factory=list)
     records: dict = field(default_factory=dict)
     fail_records: bool = False
+    # The answer to card starts, or a function of the CardStartRequest giving it.
     card_decision: port.CardStartDecision = field(default_factory=lambda: port.CardStartDecision(
         accepted=True, trade_no="1" * 32, card_no="1234567890123456",
         balance_yuan=Decimal("88.00")))
@@ -174,7 +175,8 @@ class Recorder:
             self.records.setdefault(event.trade_no, event)
             return port.RecordAck(stored=True, duplicate=duplicate)
         if isinstance(event, port.CardStartRequest):
-            return self.card_decision
+            decide = self.card_decision
+            return decide(event) if callable(decide) else decide
         if isinstance(event, port.CredentialQuery):
             return port.CredentialDecision(accepted=event.card_no != "BADCARD",
                                            refusal=None if event.card_no != "BADCARD"

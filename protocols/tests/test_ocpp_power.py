@@ -38,8 +38,14 @@ def _profile(pile):
     return pile.profiles[-1]
 
 
-def test_power_limit_sets_a_charge_point_max_profile_in_watts(online, sender, sims):  # noqa: F811
+def test_power_limit_sets_a_charge_point_max_profile_in_watts(online, sender, sims,  # noqa: F811
+                                                             recorder):
     code, pile = online()
+    # The cards' starts are accepted (two sessions, two trade numbers): the sessions last.
+    trade_nos = iter(["1" * 32, "2" * 32])
+    recorder.card_decision = lambda request: port.CardStartDecision(
+        accepted=True, trade_no=next(trade_nos), card_no=request.card_no.rjust(16, "0")[:16],
+        balance_yuan=D("88.00"))
     result = _run(sender, port.PowerLimit(code, D("33.3333"), D("60")))
     assert result.ok and result.detail["applied_kw"] == "33.333"
     assert result.detail["charging_rate_unit"] == "W"
@@ -53,6 +59,8 @@ def test_power_limit_sets_a_charge_point_max_profile_in_watts(online, sender, si
     # Two connectors charging share the capped output.
     sims.run(pile.begin, pile.connectors[1], "CARD0001")
     sims.run(pile.begin, pile.connectors[2], "CARD0002")
+    sims.drained(pile)
+    assert all(c.charging for c in pile.connectors.values())
     assert sims.run(pile.draw_w) == pytest.approx(33333)
     assert sims.run(pile.connector_power_w, pile.connectors[1]) == pytest.approx(16666.5)
     # A new cap replaces the old one (same profile id), here above the rating: rating rules.
