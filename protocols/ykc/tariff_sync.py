@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,6 +36,7 @@ __all__ = [
     "on_tariffs_changed",
     "pile_billing_model",
     "pile_billing_model_acked",
+    "pile_billing_model_delivered",
     "pile_billing_model_due",
     "pile_billing_model_held",
     "pile_billing_model_sent",
@@ -215,6 +216,24 @@ def pile_billing_model_acked(*, pile_code: str, model_number: int, success: bool
                               "held_since"])
 
 
+def pile_billing_model_delivered(*, pile_code: str, model_number: int, slots: str) -> None:
+    """A 0x0A reply carrying model ``model_number`` with slot map ``slots`` (the
+    :func:`slots_code` of what was sent) went out: 0x0A has no answer, so the pile holds it
+    from now on. The same record as :func:`pile_billing_model_sent` then
+    :func:`pile_billing_model_acked` with ``success=True``, in one UPDATE when the pile has
+    its record (issue #22: 15 statements before). Raises :class:`PileNotFound`."""
+    now = timezone.now()
+    delivered = PileBillingModel.objects.filter(pile__code=pile_code).update(
+        model_number_sent=model_number, slots_sent=slots, sent_at=now,
+        model_number_acked=model_number, slots_acked=slots, acked_at=now,
+        last_result=PileBillingModel.Result.OK,
+        held_since=Case(When(Q(model_number_acked=model_number, held_since__isnull=False),
+                             then=F("held_since")), default=Value(now)))
+    if not delivered:  # its first model: the record is made (or the pile is unknown)
+        pile_billing_model_sent(pile_code=pile_code, model_number=model_number)
+        pile_billing_model_acked(pile_code=pile_code, model_number=model_number, success=True)
+
+
 @transaction.atomic
 def pile_billing_model_verified(*, pile_code: str, model_number: int) -> bool:
     """YKC 0x05: the pile says it holds ``model_number`` (0 on first connection).
@@ -250,7 +269,7 @@ def pile_billing_models_verified(claims: dict[str, int], *, at: datetime | None 
     each record is what :func:`pile_billing_model_verified` gives and writes for that pile,
     in a fixed number of statements whatever the number of piles: the tariffs through the
     port's batch query (each tariff version's snapshot read once), the records locked in
-    pile order, new ones created and all changed in two bulk statements. Piles not found
+    pile order (new ones created first), all changed in one bulk statement. Piles not found
     are left out of the answer (as that function's :class:`PileNotFound`)."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -258,10 +277,13 @@ def pile_billing_models_verified(claims: dict[str, int], *, at: datetime | None 
         ids = sorted(pile_id for pile_id, _due in dues.values())
         if not ids:
             return {}
-        PileBillingModel.objects.bulk_create(
-            [PileBillingModel(pile_id=pile_id) for pile_id in ids], ignore_conflicts=True)
-        states = {s.pile_id: s for s in PileBillingModel.objects.select_for_update()
-                  .filter(pile_id__in=ids).order_by("pile_id")}
+        locked = PileBillingModel.objects.select_for_update().order_by("pile_id")
+        states = {s.pile_id: s for s in locked.filter(pile_id__in=ids)}
+        new = [pile_id for pile_id in ids if pile_id not in states]
+        if new:  # first verifications: their records made, then locked too
+            PileBillingModel.objects.bulk_create(
+                [PileBillingModel(pile_id=pile_id) for pile_id in new], ignore_conflicts=True)
+            states.update({s.pile_id: s for s in locked.filter(pile_id__in=new)})
         now = timezone.now()
         answers: dict[str, bool] = {}
         for code, (pile_id, due) in dues.items():
