@@ -94,3 +94,45 @@ def test_a_reconnecting_piles_login_stays_within_its_statements(registered_pile)
         == {Connector.Status.IDLE}
     assert not Fault.objects.filter(pile=registered_pile, cleared_at__isnull=True).exists()
     assert PileBillingModel.objects.get(pile=registered_pile).held_since == state.held_since
+
+
+def _settle_record(member, connector, at):
+    order = services.order_start(member=member, connector=connector)
+    services.order_start_result(port.StartResult(order.pile.code, connector.number,
+                                                 order.trade_no, accepted=True,
+                                                 at=at - timedelta(minutes=30)))
+    services.record_store(port.TransactionRecord(
+        pile_code=order.pile.code, connector_no=connector.number, trade_no=order.trade_no,
+        started_at=at - timedelta(minutes=30), stopped_at=at,
+        meter_start_kwh=Decimal("1000.0000"), meter_stop_kwh=Decimal("1010.0000"),
+        energy_kwh=Decimal("10.0000"), pile_amount_yuan=Decimal("15.0000"),
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40, raw_hex="68..."))
+    return TransactionRecord.objects.get(trade_no=order.trade_no)
+
+
+# A member's settlement once the accounts, the points account and the rule exist (the
+# steady state), counted as above: 52 before issue #22's cuts, 37 after.
+SETTLEMENT_MAX = 37
+
+
+def test_a_settlement_stays_within_its_statements_and_adds_up(funded_member, connector, tariff):
+    from charging.tests.money import balance, ledger_clean
+    from marketing.points import points_balance
+    from settlement.models import Posting
+
+    first = _settle_record(funded_member, connector, timezone.now() - timedelta(hours=2))
+    services.record_settle(record_id=first.pk)  # accounts, points and rule made on first use
+    record = _settle_record(funded_member, connector, timezone.now())
+
+    order, sent = _count(services.record_settle, record_id=record.pk)
+
+    assert len(sent) <= SETTLEMENT_MAX, "\n".join(sent)
+    assert order.state == OrderState.SETTLED and order.paid_amount == Decimal("15.00")
+    assert balance(funded_member).available == Decimal("70.00")  # 100 − 2 × 15
+    assert Posting.objects.filter(key=f"order:{order.number}:charge").count() == 1
+    assert points_balance(funded_member) == 30
+    ledger_clean()
+    # Settling again changes nothing (exactly once).
+    again, resent = _count(services.record_settle, record_id=record.pk)
+    assert again.state == OrderState.SETTLED and len(resent) <= 5
+    assert balance(funded_member).available == Decimal("70.00")
