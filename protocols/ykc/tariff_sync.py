@@ -269,7 +269,7 @@ def pile_billing_models_verified(claims: dict[str, int], *, at: datetime | None 
     each record is what :func:`pile_billing_model_verified` gives and writes for that pile,
     in a fixed number of statements whatever the number of piles: the tariffs through the
     port's batch query (each tariff version's snapshot read once), the records locked in
-    pile order (new ones created first), all changed in one bulk statement. Piles not found
+    pile order, new ones created and all changed in two bulk statements. Piles not found
     are left out of the answer (as that function's :class:`PileNotFound`)."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -277,13 +277,10 @@ def pile_billing_models_verified(claims: dict[str, int], *, at: datetime | None 
         ids = sorted(pile_id for pile_id, _due in dues.values())
         if not ids:
             return {}
-        locked = PileBillingModel.objects.select_for_update().order_by("pile_id")
-        states = {s.pile_id: s for s in locked.filter(pile_id__in=ids)}
-        new = [pile_id for pile_id in ids if pile_id not in states]
-        if new:  # first verifications: their records made, then locked too
-            PileBillingModel.objects.bulk_create(
-                [PileBillingModel(pile_id=pile_id) for pile_id in new], ignore_conflicts=True)
-            states.update({s.pile_id: s for s in locked.filter(pile_id__in=new)})
+        PileBillingModel.objects.bulk_create(
+            [PileBillingModel(pile_id=pile_id) for pile_id in ids], ignore_conflicts=True)
+        states = {s.pile_id: s for s in PileBillingModel.objects.select_for_update()
+                  .filter(pile_id__in=ids).order_by("pile_id")}
         now = timezone.now()
         answers: dict[str, bool] = {}
         for code, (pile_id, due) in dues.items():
