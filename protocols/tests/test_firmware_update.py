@@ -35,7 +35,8 @@ _names = itertools.count(1)
 
 
 @pytest.fixture
-def ocpp(unblocked):
+def ocpp(unblocked, make_pile):
+    # After make_pile: the gateway stops (its offline marks written) before the piles go.
     gw = OcppGatewayThread()
     yield gw
     gw.stop()

@@ -110,7 +110,8 @@ def _expects_reply(frame: str | bytes) -> bool | None:
 
 
 @pytest.fixture
-def ocpp(unblocked):
+def ocpp(unblocked, make_pile):
+    # After make_pile: the gateway stops (its offline marks written) before the piles go.
     gw = OcppGatewayThread()
     yield gw
     gw.stop()

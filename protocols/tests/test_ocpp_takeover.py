@@ -25,7 +25,8 @@ from .ocpp_helpers import OcppGatewayThread, RawClient
 
 
 @pytest.fixture
-def gateways(unblocked):
+def gateways(unblocked, make_pile):
+    # After make_pile: the gateway stops (its offline marks written) before the piles go.
     made: list[OcppGatewayThread] = []
 
     def make() -> OcppGatewayThread:
