@@ -154,9 +154,10 @@ def _pile_tariffs(query: port.PileTariffsQuery) -> port.PileTariffs:
             missing=port.TariffMissing.NO_TARIFF if snapshot is None else None,
         )
     unknown = ()
-    if query.pile_codes is not None:
-        known = set(Pile.objects.filter(code__in=query.pile_codes).values_list("code", flat=True))
-        unknown = tuple(sorted(set(query.pile_codes) - known))
+    missing = set(query.pile_codes or ()) - out.keys()
+    if missing:  # absent, or of another protocol: read which exist only then
+        known = set(Pile.objects.filter(code__in=missing).values_list("code", flat=True))
+        unknown = tuple(sorted(missing - known))
     return port.PileTariffs(piles=out, unknown=unknown)
 
 

@@ -40,13 +40,15 @@ def points_balance(member) -> int:
 
 @transaction.atomic
 def points_post(
-    *, member, points: int, kind: str, key: str, ref: str = "", expires_at: datetime | None = None
+    *, member, points: int, kind: str, key: str, ref: str = "", expires_at: datetime | None = None,
+    rule: PointsRule | None = None,
 ) -> PointsEntry:
     """Add (``points`` > 0) or take (< 0) points. Idempotent by ``key`` (the first entry
     comes back). Raises MarketingError ``insufficient_points`` when the balance would go
-    below zero."""
-    account = points_account(member)
-    account = PointsAccount.objects.select_for_update().get(pk=account.pk)
+    below zero. ``rule``: the points rule when the caller has read it (its expiry)."""
+    account = PointsAccount.objects.select_for_update().filter(member=member).first()
+    if account is None:  # first points: the account is made, then locked
+        account = PointsAccount.objects.select_for_update().get(pk=points_account(member).pk)
     if existing := PointsEntry.objects.filter(key=key).first():
         return existing
     if points == 0:
@@ -56,7 +58,7 @@ def points_post(
     account.balance += points
     account.save(update_fields=["balance"])
     if points > 0 and expires_at is None and kind in (K.EARN, K.PRIZE, K.REFERRAL):
-        months = points_rule().expire_months
+        months = (rule or points_rule()).expire_months
         expires_at = timezone.now() + relativedelta(months=months) if months else None
     return PointsEntry.objects.create(
         account=account, kind=kind, points=points, balance_after=account.balance, key=key,
@@ -76,10 +78,12 @@ def points_for_order(*, paid: Decimal, energy_kwh: Decimal, at: datetime, rule: 
 
 def points_earn_for_order(*, member, order_ref: str, paid: Decimal, energy_kwh: Decimal, at: datetime) -> PointsEntry | None:
     """Credit the points of a settled order (once per order)."""
-    earned = points_for_order(paid=paid, energy_kwh=energy_kwh, at=at, rule=points_rule())
+    rule = points_rule()
+    earned = points_for_order(paid=paid, energy_kwh=energy_kwh, at=at, rule=rule)
     if earned <= 0:
         return None
-    return points_post(member=member, points=earned, kind=K.EARN, key=f"order:{order_ref}:earn", ref=order_ref)
+    return points_post(member=member, points=earned, kind=K.EARN, key=f"order:{order_ref}:earn",
+                       ref=order_ref, rule=rule)
 
 
 def points_reverse_for_order(*, member, order_ref: str, paid: Decimal, refunded: Decimal) -> PointsEntry | None:

@@ -65,10 +65,12 @@ def billing_model_sent(pile_code: str, model_no: str) -> None:
     tariff_sync.pile_billing_model_sent(pile_code=pile_code, model_number=int(model_no))
 
 
-def billing_model_delivered(pile_code: str, model_no: str) -> None:
-    """A 0x0A reply went out: 0x0A has no answer, so the pile holds it from now on."""
-    billing_model_sent(pile_code, model_no)
-    billing_model_acked(pile_code, model_no, True)
+def billing_model_delivered(pile_code: str, model: BillingModel) -> None:
+    """A 0x0A reply carrying ``model`` went out: 0x0A has no answer, so the pile holds it
+    from now on."""
+    tariff_sync.pile_billing_model_delivered(
+        pile_code=pile_code, model_number=int(model.model_no),
+        slots="".join(str(int(period)) for period in model.slots))
 
 
 def billing_model_acked(pile_code: str, model_no: str, success: bool) -> None:

@@ -83,6 +83,23 @@ def member_accounts(member: Member) -> MemberAccounts:
     )
 
 
+def _member_accounts_locked(member: Member, kind: str
+                            ) -> tuple[MemberAccounts, Account, dict[int, Account]]:
+    """The member's five wallet accounts and the operator's account of ``kind``, locked in
+    primary-key order (as ``_lock``) and fresh, in one statement once they all exist (a
+    settlement's hot path; issue #22): (accounts, that account, {pk: locked account})."""
+    codes = [*(f"{k}:{member.pk}" for k in Account.MEMBER_KINDS), kind]
+    rows = list(Account.objects.select_for_update().filter(code__in=codes).order_by("pk"))
+    if len(rows) < len(codes):  # first use: made (outside the lock), then locked
+        accounts, system = member_accounts(member), system_account(kind)
+        return accounts, system, _lock([*accounts.all(), system])
+    by_code = {a.code: a for a in rows}
+    made = {k: by_code[f"{k}:{member.pk}"] for k in Account.MEMBER_KINDS}
+    accounts = MemberAccounts(made[Kind.WALLET_CASH], made[Kind.WALLET_BONUS],
+                              made[Kind.HELD_CASH], made[Kind.HELD_BONUS], made[Kind.ARREARS])
+    return accounts, by_code[kind], {a.pk: a for a in rows}
+
+
 def owner_account(owner_id: int) -> Account:
     account, _created = Account.objects.get_or_create(
         code=f"{Kind.OWNER_PAYABLE}:{owner_id}",
@@ -403,9 +420,9 @@ def order_charge(
     if amount < 0:
         raise LedgerError(_("The amount must not be negative."), "invalid_amount")
     hold = Hold.objects.select_for_update().get(key=hold_key) if hold_key else None
-    accounts = member_accounts(member)
-    revenue = system_account(Kind.REVENUE)
-    locked = _lock([*accounts.all(), revenue])
+    if hold is not None and hold.member_id == member.pk:
+        hold.member = member  # its release posting names the member: no second read
+    accounts, revenue, locked = _member_accounts_locked(member, Kind.REVENUE)
     if existing := _existing(key):
         return existing
     if hold is not None and hold.status == Hold.Status.HELD:

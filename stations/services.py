@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext as _
 
 from evplatform.queue import task_queue_on_commit
@@ -116,33 +117,34 @@ def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:
     login and on frames. Returns True when the pile came back online (its connectors
     offline → idle, its open offline fault cleared).
 
-    Cheap on the hot path: a Redis write, and a database read; the database is written
-    only when the pile was offline or its ``last_seen_at`` is over a minute old.
+    Cheap on the hot path: a Redis write and two UPDATEs (three more statements when the
+    pile comes back); ``last_seen_at`` is written only when the pile was offline or its
+    stored time is over a minute old.
     """
     at = at or datetime.now(UTC)
     live.pile_seen(connection.schema_name, pile_code, at)
-    row = Pile.objects.filter(code=pile_code).values("online", "last_seen_at").first()
-    if row is None:
-        return False
-    fresh = row["last_seen_at"] and at - row["last_seen_at"] < timedelta(seconds=LAST_SEEN_DB_EVERY_S)
-    if row["online"] and fresh:
-        return False
+    # Two or three UPDATEs and no read (issue #22: a reconnect storm is thousands of these):
+    # an offline pile comes back; an online one has its last-seen time moved only when the
+    # database's is over LAST_SEEN_DB_EVERY_S old. A concurrent offline mark between the two
+    # sees this frame in Redis (written above) and leaves the pile online.
+    seen = Greatest(Coalesce(F("last_seen_at"), Value(at)), Value(at))
+    piles = Pile.objects.filter(code=pile_code)
     with transaction.atomic():
-        pile = Pile.objects.select_for_update().get(code=pile_code)
-        came_back = not pile.online
-        pile.online = True
-        if pile.last_seen_at is None or pile.last_seen_at < at:
-            pile.last_seen_at = at
-        pile.save(update_fields=["online", "last_seen_at", "updated_at"])
-        if came_back:
-            pile.connectors.filter(status=Connector.Status.OFFLINE).update(
-                status=Connector.Status.IDLE, status_changed_at=at
-            )
-            Fault.objects.filter(
-                pile=pile, source=Fault.Source.OFFLINE, cleared_at__isnull=True
-            ).update(cleared_at=at)
-            logger.info("pile %s is back online", pile_code)
-    return came_back
+        came_back = bool(piles.filter(online=False).update(
+            online=True, last_seen_at=seen, updated_at=datetime.now(UTC)))
+        if not came_back:
+            piles.filter(Q(last_seen_at__isnull=True)
+                         | Q(last_seen_at__lte=at - timedelta(seconds=LAST_SEEN_DB_EVERY_S))
+                         ).update(last_seen_at=seen, updated_at=datetime.now(UTC))
+            return False
+        Connector.objects.filter(pile__code=pile_code, status=Connector.Status.OFFLINE).update(
+            status=Connector.Status.IDLE, status_changed_at=at
+        )
+        Fault.objects.filter(
+            pile__code=pile_code, source=Fault.Source.OFFLINE, cleared_at__isnull=True
+        ).update(cleared_at=at)
+    logger.info("pile %s is back online", pile_code)
+    return True
 
 
 def piles_mark_offline(*, now: datetime | None = None) -> list[str]:

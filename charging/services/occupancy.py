@@ -69,19 +69,14 @@ def occupancy_minutes(order: ChargingOrder) -> int | None:
 def _latest_open(pile_code: str, connector_no: int | None, at: datetime) -> list[int]:
     """The latest order on each of the pile's connectors (or connector ``connector_no``),
     when its car is not known gone yet (an unplug before its start is ignored later)."""
-    from stations.models import Connector
-
-    connectors = Connector.objects.filter(pile__code=pile_code)
+    # One statement for all the connectors (the latest order of each: DISTINCT ON).
+    orders = ChargingOrder.objects.filter(connector__pile__code=pile_code)
     if connector_no is not None:
-        connectors = connectors.filter(number=connector_no)
-    ids = []
-    for connector_id in connectors.values_list("pk", flat=True):
-        latest = (ChargingOrder.objects.filter(connector_id=connector_id)
-                  .order_by("-created_at", "-pk")
-                  .values_list("pk", "state", "unplugged_at", "occupancy_state").first())
-        if latest and latest[1] in _AFTER_START and latest[2] is None and not latest[3]:
-            ids.append(latest[0])
-    return ids
+        orders = orders.filter(connector__number=connector_no)
+    latest = (orders.order_by("connector_id", "-created_at", "-pk").distinct("connector_id")
+              .values_list("pk", "state", "unplugged_at", "occupancy_state"))
+    return [pk for pk, state, unplugged_at, occupancy in latest
+            if state in _AFTER_START and unplugged_at is None and not occupancy]
 
 
 def occupancy_unplugged(*, pile_code: str, connector_no: int, at: datetime) -> ChargingOrder | None:

@@ -20,7 +20,7 @@ from ..models import (
     TransactionRecord,
 )
 from . import occupancy, record_checks
-from .common import REQUESTED_STOPS, STOP_GRACE_S, Actor, S, _lock, order_transition
+from .common import REQUESTED_STOPS, STOP_GRACE_S, Actor, S, order_transition
 from .records import _record_order
 
 
@@ -38,8 +38,15 @@ def record_settle(*, record_id: int) -> ChargingOrder:
     from marketing import hooks as marketing_hooks
 
     with transaction.atomic():
-        record = TransactionRecord.objects.select_for_update().get(pk=record_id)
-        order = _lock(_record_order(record).pk)
+        # Its periods read once (the checks and the pricing all ask for them).
+        record = (TransactionRecord.objects.select_for_update().prefetch_related("periods")
+                  .get(pk=record_id))
+        # The order locked (its row only) with the rows the checks, the discount and the
+        # ledger read: member, pile, connector.
+        orders = (ChargingOrder.objects.select_for_update(of=("self",))
+                  .select_related("member", "pile", "connector"))
+        order = (orders.filter(trade_no=record.trade_no).first()
+                 or orders.get(pk=_record_order(record).pk))
         if record.order_id is None:
             record.order = order
             record.save(update_fields=["order"])

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,6 +36,7 @@ __all__ = [
     "on_tariffs_changed",
     "pile_billing_model",
     "pile_billing_model_acked",
+    "pile_billing_model_delivered",
     "pile_billing_model_due",
     "pile_billing_model_held",
     "pile_billing_model_sent",
@@ -213,6 +214,24 @@ def pile_billing_model_acked(*, pile_code: str, model_number: int, success: bool
         state.last_result = PileBillingModel.Result.FAILED
     state.save(update_fields=["model_number_acked", "slots_acked", "acked_at", "last_result",
                               "held_since"])
+
+
+def pile_billing_model_delivered(*, pile_code: str, model_number: int, slots: str) -> None:
+    """A 0x0A reply carrying model ``model_number`` with slot map ``slots`` (the
+    :func:`slots_code` of what was sent) went out: 0x0A has no answer, so the pile holds it
+    from now on. The same record as :func:`pile_billing_model_sent` then
+    :func:`pile_billing_model_acked` with ``success=True``, in one UPDATE when the pile has
+    its record (issue #22: 15 statements before). Raises :class:`PileNotFound`."""
+    now = timezone.now()
+    delivered = PileBillingModel.objects.filter(pile__code=pile_code).update(
+        model_number_sent=model_number, slots_sent=slots, sent_at=now,
+        model_number_acked=model_number, slots_acked=slots, acked_at=now,
+        last_result=PileBillingModel.Result.OK,
+        held_since=Case(When(Q(model_number_acked=model_number, held_since__isnull=False),
+                             then=F("held_since")), default=Value(now)))
+    if not delivered:  # its first model: the record is made (or the pile is unknown)
+        pile_billing_model_sent(pile_code=pile_code, model_number=model_number)
+        pile_billing_model_acked(pile_code=pile_code, model_number=model_number, success=True)
 
 
 @transaction.atomic

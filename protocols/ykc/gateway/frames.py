@@ -259,7 +259,7 @@ class FrameHandlers:
             return
         conn.send(m.BillingModelReply(conn.pile_code, model), frame.sequence, received)
         conn.job(adapters_call, adapters.billing_model_delivered, conn.schema, conn.pile_code,
-                 model.model_no)
+                 model)
 
     # 0x13 (unsolicited or answering 0x12)
     def on_realtime(self, conn: PileConnection, frame: Frame, received: float) -> None:

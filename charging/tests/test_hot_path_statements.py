@@ -1,0 +1,138 @@
+"""SQL statements on the two hot paths of issue #22, pinned as upper bounds so that a
+regression fails: a YKC pile's reconnection (the domain calls a login makes) and an order's
+settlement on its transaction record (``record_settle``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from charging import handlers, port, services
+from charging.models import OrderState, TransactionRecord
+
+
+def _domain(schema, event):
+    """``handlers.dispatch`` without its connection check (which would end the test's
+    transaction)."""
+    with schema_context(schema or get_public_schema_name()):
+        return handlers.handle(event)
+
+
+def _count(fn, *args, **kwargs):
+    with CaptureQueriesContext(connection) as sent:
+        result = fn(*args, **kwargs)
+    return result, [q["sql"] for q in sent.captured_queries]
+
+
+@pytest.fixture
+def registered_pile(tenant, pile, tariff, monkeypatch):
+    from tenants.models import PileRegistration
+
+    # ``handlers.dispatch`` drops a connection left in a transaction: the test's is.
+    monkeypatch.setattr(connection, "close_if_unusable_or_obsolete", lambda: None)
+
+    with schema_context(get_public_schema_name()):
+        PileRegistration.objects.create(code=pile.code, operator=tenant)
+    connection.set_tenant(tenant)
+    return pile
+
+
+def _reconnect(pile, model_no: str):
+    """What a reconnecting YKC pile costs the domain: the dropped link's offline mark, the
+    login decision, the online mark, its 0x05 verification and (first time) 0x09 → 0x0A."""
+    from protocols import adapters
+
+    schema = connection.schema_name
+    counts = {}
+    now = timezone.now()
+    _, counts["offline"] = _count(_domain, schema, port.PileOffline(pile.code, now))
+    outcome, counts["login"] = _count(_domain, None, port.PileLogin(
+        pile_code=pile.code, peer="10.0.0.5:4001", at=now, firmware_version="V1.0",
+        iccid="89860000000000000001", protocol="ykc"))
+    assert outcome.accepted
+    _, counts["online"] = _count(_domain, schema, port.PileOnline(pile.code, now))
+    answers, counts["verify"] = _count(adapters.billing_models_verified, {pile.code: model_no})
+    model = None
+    if not answers[pile.code]:
+        model, counts["0x09"] = _count(adapters.billing_model_for, pile.code)
+        _, counts["0x0A"] = _count(adapters.billing_model_delivered, pile.code, model)
+    return counts, model
+
+
+# Statements as the test counts them: inside the test's transaction an atomic block adds
+# SAVEPOINT / RELEASE (BEGIN / COMMIT in production, not counted), and every change of
+# schema a SET search_path. Before issue #22's cuts: 31 for a reconnection, 53 for a first
+# login (its 0x09 → 0x0A); after: 26 and 35.
+RECONNECT_MAX = 26
+FIRST_LOGIN_MAX = 35
+
+
+def test_a_reconnecting_piles_login_stays_within_its_statements(registered_pile):
+    from protocols.ykc.models import PileBillingModel
+    from stations.models import Connector, Fault
+
+    first, model = _reconnect(registered_pile, "0000")
+    assert model is not None  # a first login: its model differs, the pile asks for it
+    assert sum(len(v) for v in first.values()) <= FIRST_LOGIN_MAX, first
+    state = PileBillingModel.objects.get(pile=registered_pile)
+    assert (state.model_number_acked, state.last_result) == (int(model.model_no), "ok")
+    assert state.held_since is not None and len(state.slots_acked) == 48
+
+    again, model_again = _reconnect(registered_pile, model.model_no)
+    assert model_again is None  # it holds today's model: verified the same
+    assert sum(len(v) for v in again.values()) <= RECONNECT_MAX, again
+    assert again["login"] and len(again["login"]) <= 3  # no write when nothing changed
+    registered_pile.refresh_from_db()
+    assert registered_pile.online
+    assert set(Connector.objects.filter(pile=registered_pile).values_list("status", flat=True)) \
+        == {Connector.Status.IDLE}
+    assert not Fault.objects.filter(pile=registered_pile, cleared_at__isnull=True).exists()
+    assert PileBillingModel.objects.get(pile=registered_pile).held_since == state.held_since
+
+
+def _settle_record(member, connector, at):
+    order = services.order_start(member=member, connector=connector)
+    services.order_start_result(port.StartResult(order.pile.code, connector.number,
+                                                 order.trade_no, accepted=True,
+                                                 at=at - timedelta(minutes=30)))
+    services.record_store(port.TransactionRecord(
+        pile_code=order.pile.code, connector_no=connector.number, trade_no=order.trade_no,
+        started_at=at - timedelta(minutes=30), stopped_at=at,
+        meter_start_kwh=Decimal("1000.0000"), meter_stop_kwh=Decimal("1010.0000"),
+        energy_kwh=Decimal("10.0000"), pile_amount_yuan=Decimal("15.0000"),
+        stop_reason=port.StopReason.DRIVER, protocol_stop_code=0x40, raw_hex="68..."))
+    return TransactionRecord.objects.get(trade_no=order.trade_no)
+
+
+# A member's settlement once the accounts, the points account and the rule exist (the
+# steady state), counted as above: 52 before issue #22's cuts, 37 after.
+SETTLEMENT_MAX = 37
+
+
+def test_a_settlement_stays_within_its_statements_and_adds_up(funded_member, connector, tariff):
+    from charging.tests.money import balance, ledger_clean
+    from marketing.points import points_balance
+    from settlement.models import Posting
+
+    first = _settle_record(funded_member, connector, timezone.now() - timedelta(hours=2))
+    services.record_settle(record_id=first.pk)  # accounts, points and rule made on first use
+    record = _settle_record(funded_member, connector, timezone.now())
+
+    order, sent = _count(services.record_settle, record_id=record.pk)
+
+    assert len(sent) <= SETTLEMENT_MAX, "\n".join(sent)
+    assert order.state == OrderState.SETTLED and order.paid_amount == Decimal("15.00")
+    assert balance(funded_member).available == Decimal("70.00")  # 100 − 2 × 15
+    assert Posting.objects.filter(key=f"order:{order.number}:charge").count() == 1
+    assert points_balance(funded_member) == 30
+    ledger_clean()
+    # Settling again changes nothing (exactly once).
+    again, resent = _count(services.record_settle, record_id=record.pk)
+    assert again.state == OrderState.SETTLED and len(resent) <= 5
+    assert balance(funded_member).available == Decimal("70.00")
