@@ -209,7 +209,10 @@ def _pile_mark_offline(*, code: str, last_seen: datetime | None, now: datetime,
         pile.online = False
         if last_seen is not None and (pile.last_seen_at is None or pile.last_seen_at < last_seen):
             pile.last_seen_at = last_seen
-        pile.save(update_fields=["online", "last_seen_at", "updated_at"])
+        # An UPDATE, not save(): presence is not a change the model history records (its
+        # pre-save read would be one more statement per reconnecting pile).
+        Pile.objects.filter(pk=pile.pk).update(online=False, last_seen_at=pile.last_seen_at,
+                                               updated_at=datetime.now(UTC))
         pile.connectors.filter(~Q(status=Connector.Status.OFFLINE)).update(
             status=Connector.Status.OFFLINE, status_changed_at=now
         )

@@ -83,7 +83,7 @@ def platform(operators, django_db_blocker, tmp_path_factory):
     from fakes import wechat_api, wechatpay
     from protocols.tests.helpers import GatewayThread, wait_for
     from protocols.tests.ocpp_helpers import OcppGatewayThread, SimLoop
-    from stations.models import Pile
+    from stations.models import Connector, Pile
 
     key_dir = tmp_path_factory.mktemp("fake_wechatpay")
     saved = (settings.WECHAT_API_BASE_URL, settings.WECHATPAY_API_BASE_URL)
@@ -124,6 +124,9 @@ def platform(operators, django_db_blocker, tmp_path_factory):
         with schema_context(info.operator.schema_name):
             wait_for(lambda: Pile.objects.filter(online=True).count() == len(rows), timeout=30)
             wait_for(lambda: not Pile.objects.filter(connectors__status="offline").exists(), timeout=30)
+            # The "demo" scenario plugs a car into every connector: the platform has heard
+            # it (a partner's start needs a plugged gun) before any test begins.
+            wait_for(lambda: not Connector.objects.exclude(status="plugged").exists(), timeout=30)
         connection.set_schema_to_public()
         with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
                           loglevel="WARNING"):
