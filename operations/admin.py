@@ -23,6 +23,7 @@ from accounts import audit
 from accounts.models import AuditEntry
 from evplatform.admin_display import html_table, local_seconds
 from evplatform.admin_export import ScopedExportMixin
+from evplatform.admin_readonly import ReadOnlyAdminMixin
 from stations import firmware as firmware_service
 from stations import selectors as station_selectors
 from stations.models import Firmware, FirmwareUpdate
@@ -202,7 +203,7 @@ class CommandForm(forms.Form):
 
 
 @admin.register(PileControl)
-class PileControlAdmin(admin.ModelAdmin):
+class PileControlAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["code", "station", "online", "control_link"]
     list_filter = ["online"]
     search_fields = ["code", "station__name"]
@@ -210,15 +211,6 @@ class PileControlAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return _scoped(request, super().get_queryset(request), "station__owners")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("remote control"))
     def control_link(self, obj):
@@ -297,7 +289,7 @@ class FirmwareAdmin(admin.ModelAdmin):
 
 
 @admin.register(FirmwareUpdate)
-class FirmwareUpdateAdmin(admin.ModelAdmin):
+class FirmwareUpdateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Firmware updates sent to piles and their progress as the piles report it."""
 
     list_display = ["pile", "firmware", "status", "detail", "requested_by", "created_at",
@@ -308,15 +300,6 @@ class FirmwareUpdateAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return _scoped(request, super().get_queryset(request), "pile__station__owners")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AuditResource(resources.ModelResource):
@@ -367,7 +350,7 @@ class AuditLinksMixin:
 
 
 @admin.register(StaffAction)
-class StaffActionAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
+class StaffActionAdmin(ReadOnlyAdminMixin, AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
     """Staff actions (tariff published, refund approved, pile command sent, …), recorded by
     the services with ``accounts.audit.record``."""
 
@@ -382,15 +365,6 @@ class StaffActionAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
     @admin.display(description=_("action"), ordering="action")
     def action_name(self, obj):
         return audit.action_label(obj.action)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ModelChangeResource(resources.ModelResource):
@@ -445,7 +419,7 @@ class ChangedModelFilter(admin.SimpleListFilter):
 
 
 @admin.register(ModelChange)
-class ModelChangeAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
+class ModelChangeAdmin(ReadOnlyAdminMixin, AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
     """模型变更记录: what staff added, changed and deleted in the audited models, with before
     and after (django-auditlog; ``operations.model_changes`` reads it). Read-only; a station
     owner sees only the changes of their own stations and what hangs off them."""
@@ -500,15 +474,6 @@ class ModelChangeAdmin(AuditLinksMixin, ScopedExportMixin, admin.ModelAdmin):
     @admin.display(description=_("changes"))
     def change_table(self, obj):
         return html_table([_("field"), _("before"), _("after")], model_changes.rows(obj))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(FeedbackSettings)

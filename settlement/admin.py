@@ -24,6 +24,7 @@ from accounts.admin import MemberAdmin as BaseMemberAdmin
 from accounts.models import Member
 from evplatform.admin_display import html_table, local_seconds
 from evplatform.admin_export import ScopedExportMixin
+from evplatform.admin_readonly import ReadOnlyAdminMixin
 from stations import selectors as station_selectors
 
 from . import exports, selectors, splits, statements, withdrawals
@@ -114,17 +115,6 @@ class MemberAdmin(BaseMemberAdmin):
         return html_table([_("created"), _("status"), _("amount")], rows)
 
 
-class ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(MoneyPolicy)
 class MoneyPolicyAdmin(admin.ModelAdmin):
     list_display = ["__str__", "min_top_up", "max_top_up", "refund_mode", "withdrawals_enabled", "updated_at"]
@@ -133,7 +123,7 @@ class MoneyPolicyAdmin(admin.ModelAdmin):
         return not MoneyPolicy.objects.exists()
 
 
-class EntryInline(ReadOnly, admin.TabularInline):
+class EntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Entry
     extra = 0
     fields = ["posting", "posting_kind", "posting_memo", "amount", "created"]
@@ -154,7 +144,7 @@ class EntryInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, ScopedExportMixin, admin.ModelAdmin):
     """A member's wallet: filter by member (search by openid/phone), open an account to see
     its ledger lines."""
 
@@ -175,7 +165,7 @@ class AccountAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
         return format_html("<code>{}</code>", obj.code)
 
 
-class PostingEntryInline(ReadOnly, admin.TabularInline):
+class PostingEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Entry
     extra = 0
     fields = ["account", "amount"]
@@ -183,7 +173,7 @@ class PostingEntryInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Posting)
-class PostingAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
+class PostingAdmin(ReadOnlyAdminMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["id", "kind", "member", "memo_or_ref", "created"]
     readonly_fields = ["key_text"]
     list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
@@ -206,7 +196,7 @@ class PostingAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnly, admin.ModelAdmin):
+class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["key", "member", "cash", "bonus", "status", "created_at", "closed_at"]
     list_filter = ["status"]
     search_fields = ["key", "member__openid"]
@@ -350,7 +340,7 @@ class OwnerContractAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderSplit)
-class OrderSplitAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
+class OrderSplitAdmin(ReadOnlyAdminMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["order_ref", "station", "rule", "energy_kwh", "gross", "base", "commission",
                     "owners_total", "operator_part", "refunded", "settled_at"]
     list_filter = [("settled_at", admin.DateFieldListFilter)]
@@ -364,14 +354,14 @@ class OrderSplitAdmin(ReadOnly, ScopedExportMixin, admin.ModelAdmin):
         return qs.filter(station__in=station_selectors.stations_visible_to(request.user))
 
 
-class SplitLineInline(ReadOnly, admin.TabularInline):
+class SplitLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SplitLine
     extra = 0
     fields = ["occurred_at", "kind", "split", "refund", "amount"]
     readonly_fields = fields
 
 
-class PayoutInline(ReadOnly, admin.TabularInline):
+class PayoutInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Payout
     extra = 0
     fields = ["out_bill_no", "method", "amount", "status", "reference", "fail_reason", "finished_at"]
@@ -383,7 +373,7 @@ class OfflinePayForm(forms.Form):
 
 
 @admin.register(Statement)
-class StatementAdmin(ReadOnly, admin.ModelAdmin):
+class StatementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Statements: built by the periodic job (or "build due statements"), confirmed by the
     operator, then paid by WeChat transfer or recorded as an offline bank transfer. Station
     owners see only their own."""
@@ -497,7 +487,7 @@ class StatementAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnly, admin.ModelAdmin):
+class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["out_bill_no", "statement", "withdrawal", "method", "amount", "status",
                     "reference", "created_at", "finished_at"]
     list_filter = ["method", "status"]
@@ -515,7 +505,7 @@ class WithdrawalRejectForm(forms.Form):
 
 
 @admin.register(OwnerWithdrawal)
-class OwnerWithdrawalAdmin(ReadOnly, admin.ModelAdmin):
+class OwnerWithdrawalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Station owners' withdrawals: approved (two different people above the money policy's
     threshold), rejected with a reason, or, for owners paid by bank, recorded as paid with
     the transfer's reference. Owners see only their own and cannot approve them."""

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import audit
 from evplatform.admin_display import TotalsMixin
 from evplatform.admin_export import ScopedExportMixin
+from evplatform.admin_readonly import ReadOnlyAdminMixin
 
 from . import services
 from .models import (
@@ -26,17 +27,6 @@ __all__ = ["PaymentAdmin", "WalletRefundAdmin", "PaymentRefundAdmin", "Withdrawa
 
 class ReviewForm(ActionForm):
     reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TopUpOffer)
@@ -58,7 +48,7 @@ class PaymentRefundInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(TotalsMixin, ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
+class PaymentAdmin(TotalsMixin, ReadOnlyAdminMixin, ScopedExportMixin, admin.ModelAdmin):
     totals = {"amount": _("amount (yuan)"), "bonus": _("bonus"),
               "refunded_amount": _("refunded")}
     totals_money = ("amount", "bonus", "refunded_amount")
@@ -86,7 +76,7 @@ class PaymentAdmin(TotalsMixin, ReadOnlyMixin, ScopedExportMixin, admin.ModelAdm
 
 
 @admin.register(PaymentRefund)
-class PaymentRefundAdmin(ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
+class PaymentRefundAdmin(ReadOnlyAdminMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["out_refund_no", "payment", "wallet_refund", "amount", "status", "wechat_status", "created_at", "finished_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["out_refund_no", "refund_id", "payment__out_trade_no"]
@@ -131,7 +121,7 @@ class ReviewMixin:
 
 
 @admin.register(WalletRefund)
-class WalletRefundAdmin(ReviewMixin, ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
+class WalletRefundAdmin(ReviewMixin, ReadOnlyAdminMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["id", "member", "amount", "bonus_forfeited", "status", "created_at", "reviewed_by", "finished_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["member__openid", "member__phone", "member__nickname"]
@@ -142,7 +132,7 @@ class WalletRefundAdmin(ReviewMixin, ReadOnlyMixin, ScopedExportMixin, admin.Mod
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(ReviewMixin, ReadOnlyMixin, ScopedExportMixin, admin.ModelAdmin):
+class WithdrawalAdmin(ReviewMixin, ReadOnlyAdminMixin, ScopedExportMixin, admin.ModelAdmin):
     list_display = ["out_bill_no", "member", "amount", "status", "wechat_state", "created_at", "reviewed_by", "finished_at"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["out_bill_no", "transfer_bill_no", "member__openid", "member__phone"]
@@ -169,7 +159,7 @@ class DayForm(ActionForm):
 
 
 @admin.register(BillCheck)
-class BillCheckAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class BillCheckAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """WeChat Pay trade bills (payments, refunds) and fund-flow bills (every movement of the
     merchant's money) matched against our records, one row per day and bill,
     with each difference and what to do. Checked daily for yesterday; "check again" re-runs
