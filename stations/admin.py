@@ -309,6 +309,16 @@ class StationAdmin(OwnerScopedAdmin):
             # push task sends only the connectors whose status they saw differs.
             services.station_availability_changed(form.instance.pk)
 
+    @staticmethod
+    def _latest_plan(obj):
+        """The station's latest ``charging.PowerPlan`` (read once per page: both load
+        fields show it), or None."""
+        if obj is None or obj.pk is None:
+            return None
+        if not hasattr(obj, "_latest_plan"):
+            obj._latest_plan = obj.power_plans.first()
+        return obj._latest_plan
+
     @admin.display(description=_("power caps now"))
     def power_caps_now(self, obj):
         """Each pile's acknowledged cap; the sum against the limit counts the piles the
@@ -320,7 +330,7 @@ class StationAdmin(OwnerScopedAdmin):
         piles = [p for p in obj.piles.order_by("code") if p.power_cap_kw is not None]
         if not piles:
             return _("No cap sent yet.")
-        plan = obj.power_plans.first()
+        plan = self._latest_plan(obj)
         running = {row.get("pile") for row in plan.caps} if plan is not None else set()
         sharing = [p for p in piles if p.code in running]
         idle = [p for p in piles if p.code not in running]
@@ -339,7 +349,7 @@ class StationAdmin(OwnerScopedAdmin):
         """The station's latest re-plan (``charging.PowerPlan``, read through the reverse
         relation ``power_plans``): when and why, each pile's cap asked and held, its weight
         and priority, and the piles left waiting for power."""
-        plan = obj.power_plans.first() if obj is not None and obj.pk is not None else None
+        plan = self._latest_plan(obj)
         if plan is None:
             return _("No plan yet.")
         reasons = {"svip": _("SVIP"), "fleet": _("fleet"), "departure": _("leaving soon")}
