@@ -134,7 +134,7 @@ class Alarm(models.Model):
         _("status"), max_length=14, choices=Status.choices, default=Status.OPEN, db_index=True
     )
     title = models.CharField(_("alarm"), max_length=200)
-    group_key = models.CharField(_("group"), max_length=120, db_index=True)
+    group_key = models.CharField(_("grouping key"), max_length=120, db_index=True)
     station = models.ForeignKey(
         "stations.Station", on_delete=models.CASCADE, related_name="+", verbose_name=_("station")
     )
