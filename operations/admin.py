@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.fields import Field
@@ -469,7 +470,10 @@ class ModelChangeAdmin(ReadOnlyAdminMixin, AuditLinksMixin, ScopedExportMixin, a
 
     @admin.display(description=_("changes"))
     def change_summary(self, obj):
-        return model_changes.summary(obj)
+        """The changes on one line, cut to fit the list (whole on hover and on the
+        entry's page)."""
+        text = model_changes.summary(obj)
+        return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(60))
 
     @admin.display(description=_("changes"))
     def change_table(self, obj):

@@ -75,3 +75,42 @@ def test_alarms_are_acknowledged_and_the_pile_is_controlled(open_page, site):
     body = page.text()
     assert "下发桩指令" in body and "确认告警" in body and pile.code in body
     page.screenshot("audit-log")
+
+    # A station edited in the admin: its model-change record, in Chinese, before and after.
+    def station_of_pile():
+        from stations.models import Station
+
+        with tenant_context(site.operator):
+            return Station.objects.get(piles__pk=pile.pk)
+    station = committed(station_of_pile)
+    page.goto(f"/admin/stations/station/{station.pk}/change/")
+    before = page.page.input_value("#id_phone")
+    try:
+        page.page.fill("#id_phone", "020-87654321")
+        page.page.click("input[name=_save]")
+        page.page.wait_for_selector(".messagelist")
+        assert "成功" in page.text(".messagelist"), page.text()
+        page.goto("/admin/operations/modelchange/")
+        page.assert_styled()
+        page.assert_chinese()
+        page.assert_fits()
+        assert station.name in page.text()
+        # The staff groups' type reads as Django's "组", not as the alarms' grouping key.
+        assert "组" in page.text("#changelist-filter").split() and \
+            "归并键" not in page.text("#changelist-filter")
+        page.screenshot("model-changes")
+        page.goto(f"/admin/operations/modelchange/?q={station.name}")
+        page.page.click("#result_list tbody tr:first-child th a")
+        page.page.wait_for_selector(".field-changes_table, #content-main")
+        detail = page.text()
+        assert "020-87654321" in detail and "服务电话" in detail and ADMIN[0] in detail, detail
+        page.assert_chinese()
+        page.assert_fits()
+        page.screenshot("model-change")
+    finally:
+        def restore():
+            from stations.models import Station
+
+            with tenant_context(site.operator):
+                Station.objects.filter(pk=station.pk).update(phone=before)
+        committed(restore)
