@@ -681,6 +681,10 @@ class RoamingOrder(models.Model):
     )
     stop_reason = models.PositiveSmallIntegerField(_("partner's StopReason"), null=True, blank=True)
     bill = models.JSONField(_("partner's final order"), null=True, blank=True)
+    # The partner's bill lines as the member sees them: [{"start", "end": ISO 8601 UTC or
+    # null, "energy_kwh", "electricity_price", "service_price": decimal text as the partner
+    # sent them, "electricity_yuan", "service_yuan": yuan, 2 dp}] (charging.roaming).
+    bill_lines = models.JSONField(_("bill lines"), default=list, blank=True)
     dispute = models.CharField(
         _("reconciliation"), max_length=120, blank=True,
         help_text=_("What the partner's daily reconciliation disagreed on (empty: nothing)."),

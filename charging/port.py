@@ -1054,10 +1054,25 @@ class RoamingStopped:
 
 
 @dataclass(frozen=True)
+class RoamingBillLine:
+    """One line of a partner's final order (a CEC ``ChargeDetails`` entry), as the partner
+    has it: from and to (aware, ``None`` if the partner sent none), kWh, the electricity and
+    service prices (yuan/kWh, up to 4 dp) and amounts (yuan, 2 dp)."""
+
+    start: datetime | None
+    end: datetime | None
+    energy_kwh: Decimal
+    electricity_price: Decimal
+    service_price: Decimal
+    electricity_yuan: Decimal
+    service_yuan: Decimal
+
+
+@dataclass(frozen=True)
 class RoamingBill:
     """The partner's final order (``notification_charge_order_info``): kWh, yuan, the
-    StopReason code, and the bill as received (kept on the order). Answered with
-    :class:`RoamingBillResult`."""
+    StopReason code, its lines (:class:`RoamingBillLine`, shown to the member) and the bill
+    as received (kept on the order). Answered with :class:`RoamingBillResult`."""
 
     partner: str
     seq: str
@@ -1069,6 +1084,7 @@ class RoamingBill:
     total_yuan: Decimal
     stop_reason: int
     raw: dict[str, Any] = field(default_factory=dict)
+    lines: tuple[RoamingBillLine, ...] = ()
 
 
 @dataclass(frozen=True)

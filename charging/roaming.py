@@ -27,7 +27,7 @@ them in primary-key order). Refusals raise :class:`RoamingRefused` with an error
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -224,8 +224,22 @@ def roaming_bill(bill: port.RoamingBill) -> port.RoamingBillResult:
     order.started_at = order.started_at or bill.started_at
     order.stopped_at = bill.stopped_at or order.stopped_at or now
     order.stop_reason, order.bill = bill.stop_reason, bill.raw
+    order.bill_lines = [_bill_line(line) for line in bill.lines]
     order.save()
     return port.RoamingBillResult(True)
+
+
+def _bill_line(line: port.RoamingBillLine) -> dict:
+    """A bill line as stored on the order (see ``RoamingOrder.bill_lines``)."""
+    return {
+        "start": line.start.astimezone(UTC).isoformat() if line.start else None,
+        "end": line.end.astimezone(UTC).isoformat() if line.end else None,
+        "energy_kwh": str(line.energy_kwh),
+        "electricity_price": str(line.electricity_price),
+        "service_price": str(line.service_price),
+        "electricity_yuan": str(yuan(line.electricity_yuan)),
+        "service_yuan": str(yuan(line.service_yuan)),
+    }
 
 
 # DisputeReason: 1 交易不存在 2 交易金额错误 3 交易电量错误

@@ -1,3 +1,4 @@
+from datetime import datetime
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
@@ -168,15 +169,37 @@ class RoamingStartIn(serializers.Serializer):
     )
 
 
+class RoamingBillLineOut(serializers.Serializer):
+    """One line of the partner's bill (its ChargeDetails), figures as the partner sent them."""
+
+    start = serializers.DateTimeField(allow_null=True, help_text="the line's start (null if the partner sent none)")
+    end = serializers.DateTimeField(allow_null=True, help_text="the line's end (null if the partner sent none)")
+    energy_kwh = serializers.CharField(help_text="kWh, decimal text")
+    electricity_price = serializers.CharField(help_text="yuan/kWh, decimal text")
+    service_price = serializers.CharField(help_text="yuan/kWh, decimal text")
+    electricity_yuan = serializers.DecimalField(max_digits=10, decimal_places=2)
+    service_yuan = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+    def to_representation(self, instance):
+        # Stored as ISO 8601 UTC text: shown in the operator's zone like every other time.
+        line = dict(instance)
+        for name in ("start", "end"):
+            line[name] = datetime.fromisoformat(line[name]) if line.get(name) else None
+        return super().to_representation(line)
+
+
 class RoamingOrderOut(serializers.ModelSerializer):
     """An order on a partner's pile: money yuan (2 dp), energy kWh; the figures are the
     partner's (running while charging, final once ``settled``); ``hold_amount`` what is
-    reserved of the wallet until the partner's bill arrives."""
+    reserved of the wallet until the partner's bill arrives; ``bill_lines`` the partner's
+    bill by time span once ``settled`` (empty before, or if the partner sent none)."""
+
+    bill_lines = RoamingBillLineOut(many=True, read_only=True)
 
     class Meta:
         model = RoamingOrder
         fields = ["id", "number", "partner_name", "station_name", "connector_code", "state",
                   "hold_amount", "energy_kwh", "electricity_amount", "service_amount",
                   "total_amount", "paid_amount", "soc_percent", "fail_reason", "created_at",
-                  "started_at", "stopped_at", "settled_at"]
+                  "started_at", "stopped_at", "settled_at", "bill_lines"]
         read_only_fields = fields

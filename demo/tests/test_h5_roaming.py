@@ -229,6 +229,9 @@ def test_roaming_charge_from_list_to_bill(platform, peer, phone, django_db_block
     page.get_by_text("充电已完成").wait_for(timeout=15_000)
     bill = page.locator(".roaming-bill").inner_text()
     assert "¥9.00" in bill and "¥6.00" in bill and "¥15.00" in bill
+    lines = page.locator(".roaming-bill .bill-line").all_inner_texts()  # the partner's one line
+    assert len(lines) == 1 and "10.000" in lines[0] and "¥9.00" in lines[0] and "¥6.00" in lines[0]
+    assert re.search(r"\d\d:\d\d–\d\d:\d\d", lines[0])
     page.wait_for_function("() => { const e = document.querySelector('.wallet-after');"
                            " return e && /\\d/.test(e.textContent); }")
     assert money(page.locator(".wallet-after").inner_text()) == balance - Decimal("15.00")

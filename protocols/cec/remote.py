@@ -277,7 +277,40 @@ def bill_event(partner: Partner, data: dict, parse_when) -> port.RoamingBill:
         energy_kwh=_dec(data.get("TotalPower"), zero), electricity_yuan=_dec(data.get("TotalElecMoney"), zero),
         service_yuan=_dec(data.get("TotalSeviceMoney"), zero), total_yuan=total,
         stop_reason=_int(data.get("StopReason"), 99), raw=_plain(data),
+        lines=_bill_lines(data.get("ChargeDetails"), parse_when),
     )
+
+
+_LINE_NUMBERS = ("DetailPower", "ElecPrice", "SevicePrice", "DetailElecMoney", "DetailSeviceMoney")
+
+
+def _bill_lines(details, parse_when) -> tuple[port.RoamingBillLine, ...]:
+    """ChargeDetails (§4.15; at most 32 lines) as bill lines. A line whose figures are
+    missing, not numbers or negative is left out (the bill's totals still count: they are
+    what the member pays); an unreadable time is ``None``."""
+    if not isinstance(details, list):
+        return ()
+
+    def when(text):
+        try:
+            return parse_when(text) if isinstance(text, str) and text else None
+        except ValueError:
+            return None
+
+    lines = []
+    for d in details[:32]:
+        if not isinstance(d, dict):
+            continue
+        numbers = [_dec(d.get(name)) for name in _LINE_NUMBERS]
+        if any(n is None or not n.is_finite() or n < 0 for n in numbers):
+            continue
+        kwh, elec_price, service_price, elec, service = numbers
+        lines.append(port.RoamingBillLine(
+            start=when(d.get("DetailStartTime")), end=when(d.get("DetailEndTime")), energy_kwh=kwh,
+            electricity_price=elec_price, service_price=service_price,
+            electricity_yuan=elec, service_yuan=service,
+        ))
+    return tuple(lines)
 
 
 def _plain(data):

@@ -41,6 +41,16 @@ export function dateTime(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+// A span of one day as "07:30–08:00" ("--" for an end or start not given).
+export function timeSpan(start, end) {
+  const hm = (iso) => {
+    if (!iso) return "--";
+    const d = new Date(iso);
+    return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  };
+  return `${hm(start)}–${hm(end)}`;
+}
+
 export function minutes(start, end) {
   if (!start) return 0;
   const to = end ? new Date(end) : new Date();

@@ -122,11 +122,32 @@ def test_member_charges_on_partner_pile_and_is_billed_once(infra, peer, funded, 
 
     # The partner's bill: our member pays once, the partner's account is credited.
     info = peer.order_info(order.seq, kwh=10, elec=9.0, service=6.0)
+    # Two time-of-use lines (07:30–08:00 valley, 08:00–08:40 flat, China time), and one
+    # the partner garbled: left out of the lines, the totals still billed.
+    info["ChargeDetails"] = [
+        {"DetailStartTime": "2026-11-30 07:30:00", "DetailEndTime": "2026-11-30 08:00:00",
+         "ElecPrice": 0.3, "SevicePrice": 0.6, "DetailPower": 4.0,
+         "DetailElecMoney": 1.2, "DetailSeviceMoney": 2.4},
+        {"DetailStartTime": "2026-11-30 08:00:00", "DetailEndTime": "bad time",
+         "ElecPrice": 1.3, "SevicePrice": 0.6, "DetailPower": 6.0,
+         "DetailElecMoney": 7.8, "DetailSeviceMoney": 3.6},
+        {"DetailStartTime": "2026-11-30 08:40:00", "DetailPower": "NaN", "ElecPrice": 1},
+    ]
+    info["SumPeriod"] = 3
     ret, _msg, data = peer.push("notification_charge_order_info", info)
     assert (ret, data["ConfirmResult"]) == (0, 0)
     order.refresh_from_db()
     assert (order.state, order.total_amount, order.paid_amount, order.energy_kwh) == (
         "settled", Decimal("15.00"), Decimal("15.00"), Decimal("10.0000"))
+    billed = member_api.get(f"/api/app/v1/orders/roaming/{order.pk}").json()
+    assert billed["bill_lines"] == [
+        {"start": "2026-11-30T07:30:00+08:00", "end": "2026-11-30T08:00:00+08:00",
+         "energy_kwh": "4.0", "electricity_price": "0.3", "service_price": "0.6",
+         "electricity_yuan": "1.20", "service_yuan": "2.40"},
+        {"start": "2026-11-30T08:00:00+08:00", "end": None,
+         "energy_kwh": "6.0", "electricity_price": "1.3", "service_price": "0.6",
+         "electricity_yuan": "7.80", "service_yuan": "3.60"},
+    ]
     assert _available(funded) == Decimal("85.00")
     assert ledger.partner_receivable("MA1AGGR01") == Decimal("-15.00")  # we owe the partner
     # The partner pushes it again (a retry): confirmed, nothing moves.
