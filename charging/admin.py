@@ -16,7 +16,7 @@ from stations import selectors as station_selectors
 from stations.admin import VisibleStationFilter
 
 from . import services
-from .admin_display import bill_table, reason_in_words, tariff_table
+from .admin_display import bill_table, reason_in_words, roaming_bill_table, tariff_table
 from .models import (
     ChargingOrder,
     ChargingPolicy,
@@ -558,7 +558,14 @@ class RoamingOrderAdmin(admin.ModelAdmin):
                     "total_amount", "paid_amount", "dispute", "created_at"]
     list_filter = ["state", "partner_name"]
     search_fields = ["number", "seq", "member__phone", "connector_code"]
-    readonly_fields = [f.name for f in RoamingOrder._meta.fields]
+    # The partner's bill as a table; its JSON as received stays on the row, not on the page.
+    exclude = ["bill", "bill_lines"]
+    readonly_fields = [f.name for f in RoamingOrder._meta.fields
+                       if f.name not in ("bill", "bill_lines")] + ["bill_table"]
+
+    @admin.display(description=_("bill lines"))
+    def bill_table(self, obj):
+        return roaming_bill_table(obj.bill_lines)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("member")

@@ -8,13 +8,14 @@ Reads what the order already carries (``ChargingOrder.bill`` lines and totals,
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from evplatform.admin_display import html_table, period_name
+from evplatform.admin_display import html_table, local_seconds, period_name
 
 SLOT_MINUTES = 30  # a snapshot's day is 48 half-hour slots
 
@@ -65,6 +66,28 @@ def _num(value, places: int) -> str:
         return f"{Decimal(str(value)):.{places}f}"
     except (InvalidOperation, ValueError):
         return "-"
+
+
+def roaming_bill_table(lines: list[dict]):
+    """A partner's bill lines (``RoamingOrder.bill_lines``): the span in the operator's
+    zone, kWh, prices (yuan/kWh) and amounts as the partner sent them; ``-`` if none."""
+    if not lines:
+        return "-"
+
+    def when(text):
+        return local_seconds(datetime.fromisoformat(text)) if text else "-"
+
+    rows = [
+        [when(line.get("start")), when(line.get("end")), line.get("energy_kwh", "-"),
+         line.get("electricity_price", "-"), _yuan(line.get("electricity_yuan")),
+         line.get("service_price", "-"), _yuan(line.get("service_yuan"))]
+        for line in lines
+    ]
+    return html_table(
+        [_("started"), _("stopped"), _("energy (kWh)"), _("electricity price (yuan/kWh)"), _("electricity"),
+         _("service price (yuan/kWh)"), _("service")],
+        rows,
+    )
 
 
 def bill_table(bill: dict | None):

@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from charging.models import RoamingOrder
 from protocols.cec import pushes, remote
@@ -148,6 +150,13 @@ def test_member_charges_on_partner_pile_and_is_billed_once(infra, peer, funded, 
          "energy_kwh": "6.0", "electricity_price": "1.3", "service_price": "0.6",
          "electricity_yuan": "7.80", "service_yuan": "3.60"},
     ]
+    # Staff see the same lines as a table in the operator's zone, not the partner's JSON.
+    staff = Client(HTTP_HOST="tenant-a.testserver")
+    staff.force_login(get_user_model().objects.get(username="admin"))
+    page = staff.get(f"/admin/charging/roamingorder/{order.pk}/change/").content.decode()
+    assert "<td>2026-11-30 07:30:00</td><td>2026-11-30 08:00:00</td><td>4.0</td>" in page
+    assert "<td>¥7.80</td><td>0.6</td><td>¥3.60</td>" in page
+    assert "DetailPower" not in page and "ChargeDetails" not in page
     assert _available(funded) == Decimal("85.00")
     assert ledger.partner_receivable("MA1AGGR01") == Decimal("-15.00")  # we owe the partner
     # The partner pushes it again (a retry): confirmed, nothing moves.
