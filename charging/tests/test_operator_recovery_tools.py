@@ -131,11 +131,26 @@ def test_reconcile_command_runs_the_reconcilers_now(funded_member, connector, ta
     assert order.state == "failed"
 
 
-def test_reconcile_unknown_operator(tenant):
+@pytest.mark.parametrize("command", ["reconcile", "consistency_check", "ledger_verify", "points_verify",
+                                     "points_expire"])
+def test_operator_commands_refuse_an_unknown_operator_and_take_a_schema_name(command, tenant):
+    """Every ``--tenant`` command: an unknown name is a clear error (exit 1), not a
+    traceback; the schema name works like the slug."""
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError):
-        call_command("reconcile", "--tenant", "no-such-operator")
+    with pytest.raises(CommandError, match="no-such-operator"):
+        call_command(command, "--tenant", "no-such-operator", stdout=StringIO(), stderr=StringIO())
+    out = StringIO()
+    call_command(command, "--tenant", tenant.schema_name, stdout=out, stderr=StringIO())
+    assert out.getvalue().startswith("tenant-a")
+
+
+def test_stats_rebuild_unknown_operator(tenant):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no-such-operator"):
+        call_command("stats_rebuild", "--tenant", "no-such-operator", "--from", "2026-11-01",
+                     "--to", "2026-11-02")
 
 
 def test_parked_tasks_are_listed_with_when_they_return(tenant, settings):

@@ -9,30 +9,27 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
+from evplatform.commands import operators_named
+
 
 class Command(BaseCommand):
     help = "Recompute the statistics of an operator for a range of days."
 
     def add_arguments(self, parser):
-        parser.add_argument("--tenant", required=True, help="operator slug or schema name")
+        parser.add_argument("--tenant", required=True, help="operator slug or schema name, or 'all'")
         parser.add_argument("--from", dest="start", required=True, type=date.fromisoformat)
         parser.add_argument("--to", dest="end", required=True, type=date.fromisoformat)
 
     def handle(self, *args, tenant, start, end, **options):
-        from django.db.models import Q
-
-        from tenants.models import Operator
-
         from ...services import stats_day_rebuild
 
-        operator = Operator.objects.filter(Q(slug=tenant) | Q(schema_name=tenant)).first()
-        if operator is None:
-            raise CommandError(_("No operator %(name)s.") % {"name": tenant})
+        operators = operators_named(tenant)
         if end < start:
             raise CommandError(_("--to is before --from."))
-        with tenant_context(operator):
-            day = start
-            while day <= end:
-                result = stats_day_rebuild(day=day)
-                self.stdout.write(f"{operator.slug} {day}: {result['connector_days']} connector days")
-                day += timedelta(days=1)
+        for operator in operators:
+            with tenant_context(operator):
+                day = start
+                while day <= end:
+                    result = stats_day_rebuild(day=day)
+                    self.stdout.write(f"{operator.slug} {day}: {result['connector_days']} connector days")
+                    day += timedelta(days=1)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
-from tenants import selectors as tenant_selectors
+from evplatform.commands import operators_named
 
 
 class Command(BaseCommand):
@@ -23,13 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, tenant: str, grace: int, **options):
         from charging.consistency import consistency_check
 
-        if tenant == "all":
-            operators = list(tenant_selectors.operator_list())
-        else:
-            operator = tenant_selectors.operator_get_by_slug(tenant)
-            if operator is None:
-                raise CommandError(f"no operator with slug {tenant!r}")
-            operators = [operator]
+        operators = operators_named(tenant)
         failed = 0
         for operator in operators:
             with tenant_context(operator):

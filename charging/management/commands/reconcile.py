@@ -9,10 +9,10 @@ visibility timeout returns them).
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
-from tenants import selectors as tenant_selectors
+from evplatform.commands import operators_named
 
 
 class Command(BaseCommand):
@@ -27,13 +27,7 @@ class Command(BaseCommand):
         from evplatform.celery import parked_tasks
         from stations import services as station_services
 
-        if tenant == "all":
-            operators = list(tenant_selectors.operator_list())
-        else:
-            operator = tenant_selectors.operator_get_by_slug(tenant)
-            if operator is None:
-                raise CommandError(f"no operator with slug {tenant!r}")
-            operators = [operator]
+        operators = operators_named(tenant)
         for operator in operators:
             with tenant_context(operator):
                 orders = charging_services.orders_reconcile()

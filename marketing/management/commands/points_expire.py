@@ -1,17 +1,18 @@
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
-from tenants.selectors import operator_get_by_slug
+from evplatform.commands import operators_named
 
 
 class Command(BaseCommand):
-    help = "Expire an operator's points that are past their expiry (oldest first). Idempotent."
+    help = "Expire the operator's (or every operator's) points that are past their expiry (oldest first). Idempotent."
 
     def add_arguments(self, parser):
-        parser.add_argument("--tenant", required=True)
+        parser.add_argument("--tenant", required=True, help="operator slug, or 'all'")
 
     def handle(self, *args, **o):
         from marketing.points import points_expire
 
-        with tenant_context(operator_get_by_slug(o["tenant"])):
-            self.stdout.write(f"expired {points_expire()} points")
+        for operator in operators_named(o["tenant"]):
+            with tenant_context(operator):
+                self.stdout.write(f"{operator.slug}: expired {points_expire()} points")

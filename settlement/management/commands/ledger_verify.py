@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
+from evplatform.commands import operators_named
 from settlement.selectors import ledger_check
-from tenants import selectors as tenant_selectors
 
 
 class Command(BaseCommand):
@@ -22,13 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, help="operator slug, or 'all'")
 
     def handle(self, *args, tenant: str, **options):
-        if tenant == "all":
-            operators = list(tenant_selectors.operator_list())
-        else:
-            operator = tenant_selectors.operator_get_by_slug(tenant)
-            if operator is None:
-                raise CommandError(f"no operator with slug {tenant!r}")
-            operators = [operator]
+        operators = operators_named(tenant)
         problems = 0
         for operator in operators:
             with tenant_context(operator):
