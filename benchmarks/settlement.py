@@ -11,8 +11,10 @@ with a split rule (40 % of the service fee; the platform takes 5 %).
    transaction), after one order per station has warmed the rule cache and made the owners'
    accounts. Prints ms per order for both (and the SQL statements each sends), the extra,
    the ratio, and the Python process's own CPU time per order (what is not database
-   latency: on a loaded shared machine the wall time is mostly queueing in PostgreSQL). The split reads its rule from the per-process rule cache and writes
-   in one statement after one locking query (``settlement.splits.order_split_settle``).
+   latency: on a loaded shared machine the wall time is mostly queueing in PostgreSQL). The
+   split reads its rule from the per-process rule cache and sends one statement, which
+   confirms the cache, checks for a repeat, locks the accounts and writes
+   (``settlement.splits.order_split_settle``).
 2. **Daily batch** (target: < 30 s for 100,000 orders across 500 owners): the orders' splits
    and payable lines are bulk-inserted (what settling them leaves behind; settling 100,000
    orders one by one would measure part 1 again), then ``statements_build_due`` builds every

@@ -17,22 +17,22 @@ Rounding: ``settlement.allocation.allocate`` (largest remainder, fen to the oper
 payment fee and proportional parts once each through ``evplatform.money``.
 Locks: the :class:`OrderSplit` row (refunds), then the ledger's own account locks.
 
-Cost at settlement (``benchmarks/settlement.py``): the rule comes from a per-process cache of
-the station's immutable rule versions, checked against a shared generation token that
-``split_rule_create`` moves; the split is one "already split?" query, one locking query for
-the accounts, and one statement writing the posting, entries, balances, split and lines.
+Cost at settlement (``benchmarks/settlement.py``): one statement. The rule comes from a
+per-process cache of the station's immutable rule versions, stamped with how many there are
+and the newest id; the statement that writes the split confirms the stamp, that the order
+has no split yet and that the accounts exist, locks the accounts and writes the posting,
+entries, balances, split and lines — or writes nothing and says which check failed.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -113,9 +113,6 @@ def split_rule_create(
     scope = SplitRule.objects.filter(station_id=station_id, pile_id=pile_id)
     list(scope.select_for_update().order_by("-version")[:1])
     version = (scope.aggregate(v=Max("version"))["v"] or 0) + 1
-    # Every process re-reads the station's rules: now, and again once this is visible to them.
-    _rules_generation_bump()
-    transaction.on_commit(_rules_generation_bump)
     rule = SplitRule.objects.create(
         station_id=station_id, pile_id=pile_id, version=version,
         effective_from=effective_from or timezone.now(), base=base, fee_bearer=fee_bearer,
@@ -167,24 +164,14 @@ class RuleTerms:
     shares: tuple[ShareTerms, ...]
 
 
-# Process-local: {(schema, station_id): (generation, [RuleTerms, newest first])}. The
-# generation is a token in the shared cache that ``split_rule_create`` replaces (at once and
-# again on commit), so every process sees a new version on its next settlement; a lost
-# cache (Redis may lose everything) only means a fresh token and one re-read per station.
-_RULES: dict[tuple[str, int], tuple[str, list[RuleTerms]]] = {}
-_GENERATION_KEY = "settlement:split-rules:generation"
-
-
-def _rules_generation() -> str:
-    token = cache.get(_GENERATION_KEY)
-    if token is None:
-        cache.add(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-        token = cache.get(_GENERATION_KEY) or ""
-    return token
-
-
-def _rules_generation_bump() -> None:
-    cache.set(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+# Process-local: {(schema, station_id): (stamp, [RuleTerms, newest first])}. The stamp is
+# (how many versions, the highest id) as read with them. Versions are only ever added
+# (``split_rule_create``; never edited or deleted), so a copy is right while the station's
+# stamp in the database is the same: the settlement's writing statement compares it and
+# writes nothing when it moved (a version written by any process), and the rules are read
+# again. No shared token to read per order, nothing to lose when Redis loses everything.
+RulesStamp = tuple[int, int]
+_RULES: dict[tuple[str, int], tuple[RulesStamp, list[RuleTerms]]] = {}
 
 
 def rule_cache_clear() -> None:
@@ -192,15 +179,29 @@ def rule_cache_clear() -> None:
     _RULES.clear()
 
 
-def _station_rules(station_id: int) -> list[RuleTerms]:
-    """Every rule version of the station (its piles' too), newest first; from the process
-    cache while no version was added since it was read. Costs one cache read when warm,
-    two queries when not."""
-    generation = _rules_generation()  # read before the rows: a bump in between re-reads later
+def _rules_stamp(station_id: int) -> RulesStamp:
+    """The station's rule stamp in the database (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), coalesce(max(id), 0) FROM {SplitRule._meta.db_table} "
+            "WHERE station_id = %s", [station_id])
+        count, top = cursor.fetchone()
+    return int(count), int(top)
+
+
+def _station_rules_read(station_id: int) -> tuple[RulesStamp, list[RuleTerms]]:
+    _RULES.pop((connection.schema_name, station_id), None)
+    return _station_rules(station_id, checked=False)
+
+
+def _station_rules(station_id: int, *, checked: bool = True) -> tuple[RulesStamp, list[RuleTerms]]:
+    """Every rule version of the station (its piles' too), newest first, with their stamp:
+    from the process cache (no query) when ``checked`` is False and the caller compares the
+    stamp itself, else checked against the database (one query); two queries to read them."""
     key = (connection.schema_name, station_id)
     cached = _RULES.get(key)
-    if cached is not None and cached[0] == generation:
-        return cached[1]
+    if cached is not None and (not checked or cached[0] == _rules_stamp(station_id)):
+        return cached
     rules = [
         RuleTerms(
             pk=r.pk, pile_id=r.pile_id, version=r.version, effective_from=r.effective_from,
@@ -211,20 +212,24 @@ def _station_rules(station_id: int) -> list[RuleTerms]:
         for r in SplitRule.objects.filter(station_id=station_id)
         .order_by("-effective_from", "-version").prefetch_related("shares")
     ]
-    _RULES[key] = (generation, rules)
-    return rules
+    _RULES[key] = entry = ((len(rules), max((r.pk for r in rules), default=0)), rules)
+    return entry
 
 
-def split_terms_in_force(*, station_id: int, pile_id: int | None, at: datetime) -> RuleTerms | None:
-    """What ``split_rule_in_force`` finds, from the rule cache: the pile's own rule in force
-    at ``at`` (latest ``effective_from``, then version), else the station's; None when
-    neither."""
-    rules = [r for r in _station_rules(station_id) if r.effective_from <= at]
+def _in_force(rules: Sequence[RuleTerms], *, pile_id: int | None, at: datetime) -> RuleTerms | None:
+    rules = [r for r in rules if r.effective_from <= at]
     if pile_id is not None:
         for rule in rules:
             if rule.pile_id == pile_id:
                 return rule
     return next((r for r in rules if r.pile_id is None), None)
+
+
+def split_terms_in_force(*, station_id: int, pile_id: int | None, at: datetime) -> RuleTerms | None:
+    """What ``split_rule_in_force`` finds, from the rule cache: the pile's own rule in force
+    at ``at`` (latest ``effective_from``, then version), else the station's; None when
+    neither. Checks the cache against the database (one query; three when not cached)."""
+    return _in_force(_station_rules(station_id)[1], pile_id=pile_id, at=at)
 
 
 @dataclass(frozen=True)
@@ -303,6 +308,9 @@ def profit_sharing_in_force(*, station_id: int, pile_id: int | None, at: datetim
 
 
 # --------------------------------------------------------------------------- orders
+_ATTEMPTS = 5  # a stale rule cache, then an owner's first order (accounts made): each one more
+
+
 @transaction.atomic(savepoint=False)
 def order_split_settle(
     *,
@@ -319,70 +327,112 @@ def order_split_settle(
     settled_at: datetime | None = None,
 ) -> OrderSplit | None:
     """Split a settled order's revenue (yuan) and post it. Call it in the transaction that
-    posts the order's charge. Idempotent by ``order_ref``. None when nothing is split (no
-    rule and no commission)."""
-    if existing := OrderSplit.objects.filter(order_ref=order_ref).first():
-        return existing
-    rule = split_terms_in_force(station_id=station_id, pile_id=pile_id, at=started_at)
+    posts the order's charge. Idempotent by ``order_ref`` (a repeat returns the split made
+    first and writes nothing). None when nothing is split (no rule and no commission).
+
+    The rule is the version in force at ``started_at`` (``split_terms_in_force``), taken from
+    the process cache and confirmed by the writing statement itself: when a version was added
+    since (by any process) nothing is written, the rules are read again and the split
+    computed again. Cost once warm: that one statement (``_split_write``)."""
     commission = commission_percent()
-    if rule is None and commission == 0:
-        return None
-    figures = split_compute(
-        rule=rule, paid=paid, electricity=electricity, service=service, discount=discount,
-        energy_kwh=energy_kwh, commission=commission,
-    )
-    owners = {oid: amount for oid, amount in figures.owner_parts().items() if amount}
-    split = OrderSplit(
-        order_ref=order_ref, station_id=station_id, rule_id=rule.pk if rule else None,
-        energy_kwh=energy_kwh, energy_by_period=energy_by_period or {}, gross=figures.gross,
-        discount=figures.discount, payment_fee=figures.payment_fee, base=figures.base,
-        commission=figures.commission, commission_percent=figures.commission_percent,
-        owners_total=sum(owners.values(), ZERO), operator_part=figures.parts[OPERATOR],
-        refunded=ZERO, settled_at=settled_at or timezone.now(),
-    )
-    if not split.owners_total + split.commission:
-        split.save()
-        return split
-    # The accounts in one locking query (primary-key order, as every posting takes them),
-    # then the posting, its entries, the balances, the split and its lines in one statement:
-    # three round trips on top of the charge (benchmarks/settlement.py).
-    locked = ledger.accounts_locked(
-        kinds=[Account.Kind.REVENUE, Account.Kind.COMMISSION], owner_ids=list(owners)
-    )
-    lines = {locked[Account.Kind.REVENUE].pk: split.owners_total + split.commission}
-    lines[locked[Account.Kind.COMMISSION].pk] = -split.commission
-    for oid, amount in owners.items():
-        lines[locked[f"{Account.Kind.OWNER_PAYABLE}:{oid}"].pk] = -amount
-    lines = {pk: amount for pk, amount in lines.items() if amount}
-    by_pk = {a.pk: a for a in locked.values()}
-    deltas = {pk: amount if by_pk[pk].debit_normal else -amount for pk, amount in lines.items()}
-    for pk, delta in deltas.items():
-        if not by_pk[pk].allow_negative and by_pk[pk].balance + delta < 0:
+    settled_at = settled_at or timezone.now()
+    stamp, rules = _station_rules(station_id, checked=False)
+    for _attempt in range(_ATTEMPTS):
+        rule = _in_force(rules, pile_id=pile_id, at=started_at)
+        if rule is None and commission == 0:
+            split = None
+        else:
+            figures = split_compute(
+                rule=rule, paid=paid, electricity=electricity, service=service,
+                discount=discount, energy_kwh=energy_kwh, commission=commission,
+            )
+            owners = {oid: amount for oid, amount in figures.owner_parts().items() if amount}
+            split = OrderSplit(
+                order_ref=order_ref, station_id=station_id, rule_id=rule.pk if rule else None,
+                energy_kwh=energy_kwh, energy_by_period=energy_by_period or {},
+                gross=figures.gross, discount=figures.discount, payment_fee=figures.payment_fee,
+                base=figures.base, commission=figures.commission,
+                commission_percent=figures.commission_percent,
+                owners_total=sum(owners.values(), ZERO), operator_part=figures.parts[OPERATOR],
+                refunded=ZERO, settled_at=settled_at,
+            )
+        if split is None or not split.owners_total + split.commission:
+            # Nothing to post: the repeat and the rules checked in one query, the split saved.
+            existing, current = _split_found(order_ref, station_id)
+            if existing is not None:
+                return existing
+            if current != stamp:
+                stamp, rules = _station_rules_read(station_id)
+                continue
+            if split is not None:
+                split.save()
+            return split
+        written = _split_write(split, owners=owners, stamp=stamp)
+        if written.existing is not None:
+            return written.existing
+        if not written.rules_current:
+            stamp, rules = _station_rules_read(station_id)
+        elif not written.accounts_found:  # an owner's first order: make the accounts
+            ledger.accounts_locked(
+                kinds=[Account.Kind.REVENUE, Account.Kind.COMMISSION], owner_ids=list(owners)
+            )
+        elif not written.covered:
             raise ledger.InsufficientFunds(_("Not enough funds."))
-    split.posting_id, split.pk = _split_write(split, lines=lines, deltas=deltas, owners=owners)
-    split._state.adding = False
-    return split
+        elif written.posting_id is None:  # the same order split by a concurrent transaction
+            return OrderSplit.objects.get(order_ref=order_ref)
+        else:
+            split.posting_id, split.pk = written.posting_id, written.split_id
+            split._state.adding = False
+            return split
+    raise ledger.LedgerError(f"split of order {order_ref} not settled: rules kept changing")
 
 
-def _split_write(
-    split: OrderSplit, *, lines: dict[int, Decimal], deltas: dict[int, Decimal],
-    owners: dict[int, Decimal],
-) -> tuple[int, int]:
-    """Insert the split posting (key ``order:<no>:split``), its entries ({account pk: debit
-    yuan}), the balance ``deltas``, the :class:`OrderSplit` and one SHARE line per owner, in
-    one statement; (posting id, split id). The ledger's deferred trigger still checks at
-    commit that the entries balance; the caller holds the account locks."""
-    sql = f"""
-        WITH p AS (
+@dataclass(frozen=True)
+class _Written:
+    """What ``_split_write`` found and did: the split already made (``existing``), else
+    whether the rules matched the stamp, every account existed and could take its line;
+    the new posting and split ids when it wrote."""
+
+    existing: OrderSplit | None
+    rules_current: bool
+    accounts_found: bool
+    covered: bool
+    posting_id: int | None
+    split_id: int | None
+
+
+@cache
+def _split_write_sql() -> str:
+    """``_split_write``'s statement (built once per process: table names, split columns)."""
+    columns = _split_columns()
+    return " ".join(f"""
+        WITH old AS (
+            SELECT {columns} FROM {OrderSplit._meta.db_table} AS o WHERE o.order_ref = %s
+        ), acc AS (
+            SELECT a.id, a.allow_negative, a.balance, v.amount, v.delta, v.n
+            FROM {Account._meta.db_table} AS a
+            JOIN unnest(%s::varchar[], %s::numeric[], %s::numeric[])
+                WITH ORDINALITY AS v(code, amount, delta, n) ON a.code = v.code
+            ORDER BY a.id FOR UPDATE OF a
+        ), ok AS (
+            SELECT NOT EXISTS (SELECT FROM old) AS fresh,
+                (SELECT count(*) = %s AND coalesce(max(id), 0) = %s
+                 FROM {SplitRule._meta.db_table} WHERE station_id = %s) AS rules_current,
+                (SELECT count(*) FROM acc) = %s AS accounts_found,
+                (SELECT coalesce(bool_and(allow_negative OR balance + delta >= 0), true)
+                 FROM acc) AS covered
+        ), p AS (
             INSERT INTO {Posting._meta.db_table} (key, kind, member_id, ref, memo, reverses_id, created_at)
-            VALUES (%s, %s, NULL, %s, %s, NULL, %s) RETURNING id
+            SELECT %s, %s, NULL, %s, %s, NULL, %s FROM ok
+            WHERE ok.fresh AND ok.rules_current AND ok.accounts_found AND ok.covered
+            ON CONFLICT (key) DO NOTHING
+            RETURNING id
         ), e AS (
             INSERT INTO {Entry._meta.db_table} (posting_id, account_id, amount)
-            SELECT p.id, v.account_id, v.amount
-            FROM p, unnest(%s::bigint[], %s::numeric[]) AS v(account_id, amount)
+            SELECT p.id, acc.id, acc.amount FROM p, acc ORDER BY acc.n
         ), u AS (
-            UPDATE {Account._meta.db_table} AS a SET balance = a.balance + v.delta
-            FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, delta) WHERE a.id = v.id
+            UPDATE {Account._meta.db_table} AS a SET balance = a.balance + acc.delta
+            FROM p, acc WHERE a.id = acc.id
         ), s AS (
             INSERT INTO {OrderSplit._meta.db_table} (order_ref, station_id, rule_id, energy_kwh,
                 energy_by_period, gross, discount, payment_fee, base, commission,
@@ -395,14 +445,36 @@ def _split_write(
             SELECT v.owner_id, %s, NULL, s.id, p.id, v.amount, 0, NULL, %s
             FROM s, p, unnest(%s::bigint[], %s::numeric[]) AS v(owner_id, amount)
         )
-        SELECT p.id, s.id FROM p, s
-    """
+        SELECT ok.rules_current, ok.accounts_found, ok.covered,
+            (SELECT id FROM p), (SELECT id FROM s), old.*
+        FROM ok LEFT JOIN old ON true
+    """.split())
+
+
+def _split_write(
+    split: OrderSplit, *, owners: dict[int, Decimal], stamp: RulesStamp
+) -> _Written:
+    """Post ``split`` (key ``order:<no>:split``) in one statement: lock the accounts (revenue,
+    commission, each owner's payable; primary-key order as the ledger's ``_lock``), then, only
+    if the order has no split yet, the station's rules still have ``stamp``, every account
+    exists and none that may not go negative would: insert the posting, its entries, the
+    balances, the :class:`OrderSplit` and one SHARE line per owner (``owners``: {user id:
+    yuan}). The ledger's deferred trigger still checks at commit that the entries balance."""
+    debits = {
+        str(Account.Kind.REVENUE): split.owners_total + split.commission,
+        str(Account.Kind.COMMISSION): -split.commission,
+        **{f"{Account.Kind.OWNER_PAYABLE}:{oid}": -amount for oid, amount in owners.items()},
+    }
+    debits = {code: amount for code, amount in debits.items() if amount}
+    debit_normal = {str(kind) for kind in Account.DEBIT_NORMAL}
+    deltas = [a if code.partition(":")[0] in debit_normal else -a for code, a in debits.items()]
     ref = split.order_ref
     params = [
+        ref,
+        list(debits), list(debits.values()), deltas,
+        stamp[0], stamp[1], split.station_id, len(debits),
         f"order:{ref}:split", Posting.Kind.ORDER_SPLIT, ref[:64], f"split of order {ref}"[:200],
         timezone.now(),
-        list(lines), list(lines.values()),
-        list(deltas), list(deltas.values()),
         ref, split.station_id, split.rule_id, split.energy_kwh,
         json.dumps(split.energy_by_period), split.gross, split.discount, split.payment_fee,
         split.base, split.commission, split.commission_percent, split.owners_total,
@@ -410,9 +482,39 @@ def _split_write(
         SplitLine.Kind.SHARE, split.settled_at, list(owners), list(owners.values()),
     ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        posting_id, split_id = cursor.fetchone()
-    return posting_id, split_id
+        cursor.execute(_split_write_sql(), params)
+        rules_current, accounts_found, covered, posting_id, split_id, *old = cursor.fetchone()
+    return _Written(
+        existing=_split_from_row(old) if old[0] is not None else None,
+        rules_current=rules_current, accounts_found=accounts_found, covered=covered,
+        posting_id=posting_id, split_id=split_id,
+    )
+
+
+def _split_columns() -> str:
+    return ", ".join(f"o.{f.column}" for f in OrderSplit._meta.concrete_fields)
+
+
+def _split_found(order_ref: str, station_id: int) -> tuple[OrderSplit | None, RulesStamp]:
+    """The order's split if made already, and the station's rule stamp (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.n, r.top, {_split_columns()} FROM (SELECT count(*) AS n, "
+            f"coalesce(max(id), 0) AS top FROM {SplitRule._meta.db_table} WHERE station_id = %s) "
+            f"AS r LEFT JOIN {OrderSplit._meta.db_table} AS o ON o.order_ref = %s",
+            [station_id, order_ref])
+        count, top, *row = cursor.fetchone()
+    return (_split_from_row(row) if row[0] is not None else None), (int(count), int(top))
+
+
+def _split_from_row(values: list) -> OrderSplit:
+    """An :class:`OrderSplit` from its columns as ``_split_write`` selects them."""
+    fields = OrderSplit._meta.concrete_fields
+    values = [
+        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+        for f, v in zip(fields, values, strict=True)
+    ]
+    return OrderSplit.from_db(connection.alias, None, values)
 
 
 @transaction.atomic

@@ -150,3 +150,69 @@ def test_settlements_refunds_and_statement_builds_race(live):
             # was taken back, owners in proportion — never more than their share.
             assert D("0") < owner_total < share
         assert OrderSplit.objects.count() == 50
+
+
+def test_one_order_split_by_two_transactions_at_once_is_posted_once(live):
+    # The second transaction's statement starts before the first commits (it waits on the
+    # accounts' locks), so it cannot see the first's split: the posting's key refuses it.
+    station, ref = live.ctx["station"], "C-TWICE"
+    written, waiting = threading.Event(), threading.Event()
+
+    def split():
+        return splits.order_split_settle(
+            order_ref=ref, station_id=station.pk, pile_id=None, started_at=timezone.now(),
+            paid=D("33.33"), electricity=D("20.00"), service=D("13.33"), discount=D("0"),
+            energy_kwh=D("21.5"),
+        ).pk
+
+    def first():
+        with transaction.atomic():
+            pk = split()
+            written.set()
+            assert waiting.wait(timeout=60)
+            for _ in range(600):  # until the second is blocked on our locks
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                   "'Lock' AND datname = current_database()")
+                    if cursor.fetchone()[0]:
+                        break
+                threading.Event().wait(0.05)
+        return pk
+
+    def second():
+        assert written.wait(timeout=60)
+        waiting.set()
+        with transaction.atomic():
+            return split()
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(_thread(live, f)) for f in (first, second)]
+        pks = [future.result(timeout=120) for future in futures]
+
+    with tenant_context(live):
+        assert pks[0] == pks[1] == OrderSplit.objects.get(order_ref=ref).pk
+        assert SplitLine.objects.filter(split_id=pks[0]).count() == 1
+        assert ledger_check().ok, ledger_check()
+
+
+def test_a_rule_version_written_by_another_connection_applies_to_the_next_order(live):
+    station, owner = live.ctx["station"], live.ctx["owner"]
+    with tenant_context(live):
+        first = OrderSplit.objects.get(order_ref=_settle(live, 900))  # this process's cache warm
+        cached = splits._RULES[(connection.schema_name, station.pk)]
+
+    def write():  # as another process would: its own connection, committed
+        return splits.split_rule_create(
+            station_id=station.pk, effective_from=timezone.now() - timedelta(seconds=1),
+            base="total", shares=[splits.ShareInput(owner.pk, SplitShare.Kind.PERCENT, D("20"))],
+        ).pk
+
+    with ThreadPoolExecutor(1) as pool:
+        newer = pool.submit(_thread(live, write)).result(timeout=60)
+
+    with tenant_context(live):
+        assert splits._RULES[(connection.schema_name, station.pk)] is cached  # nothing told us
+        split = OrderSplit.objects.get(order_ref=_settle(live, 901))
+        assert first.rule_id != newer and split.rule_id == newer
+        assert split.owners_total == D("6.67")  # 20 % of 33.33 (base total), a remainder fen
+        assert ledger_check().ok, ledger_check()

@@ -1,10 +1,9 @@
-"""The cost of splitting an order at settlement: few queries, the rule from the per-process
+"""The cost of splitting an order at settlement: one statement, the rule from the per-process
 cache while no newer version exists (benchmarks/settlement.py times it)."""
 
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -39,12 +38,12 @@ def _settle(member, connector, no: str, paid="15.00"):
     return split, [q["sql"] for q in queries.captured_queries]
 
 
-def test_split_costs_three_queries_once_the_rule_is_cached(funded, connector, owner, owner2):
+def test_split_costs_one_statement_once_the_rule_is_cached(funded, connector, owner, owner2):
     _rule(connector.pile.station, (owner, P, "40"), (owner2, P, "10"))
     _settle(funded, connector, "Q0")  # reads the rule (and makes the owners' accounts)
     split, sql = _settle(funded, connector, "Q1")
-    # Already split?  Lock the accounts.  Posting + entries + balances + split + lines.
-    assert len(sql) == 3, sql
+    # Already split? rules current? accounts locked; posting + entries + balances + split + lines.
+    assert len(sql) == 1, sql
     split.refresh_from_db()
     assert (split.base, split.owners_total, split.operator_part) == (D("5.00"), D("2.50"), D("2.50"))
     posting = Posting.objects.get(key="order:Q1:split")
@@ -76,19 +75,25 @@ def test_a_new_rule_version_applies_to_the_next_order_despite_the_cache(funded, 
     assert _settle(funded, connector, "Q5")[0].rule_id == third.pk
 
 
-def test_a_rule_from_another_process_is_seen_through_the_shared_generation(funded, connector, owner, owner2):
+def test_a_rule_from_another_process_is_seen_through_the_database(funded, connector, owner, owner2):
     station = connector.pile.station
     _rule(station, (owner, P, "40"))
     _settle(funded, connector, "Q6")
-    # Another process writes a version: this process's copy is stale until the shared token
-    # moves (which split_rule_create does) — here it is written behind the cache's back.
+    # Another process writes a version: this process's copy stays as it was (nothing tells
+    # it), and the writing statement finds the station's stamp moved: nothing written, the
+    # rules read again, the split computed with the newer version.
     stale = splits._RULES[(connection.schema_name, station.pk)]
     newer = _rule(station, (owner2, P, "30"), at=timezone.now() - timedelta(seconds=1))
-    splits._RULES[(connection.schema_name, station.pk)] = stale
-    assert _settle(funded, connector, "Q7")[0].rule_id == newer.pk  # the token had moved
-    # Redis lost everything: a fresh token, one re-read, the same answer.
-    cache.delete(splits._GENERATION_KEY)
-    assert _settle(funded, connector, "Q8")[0].rule_id == newer.pk
+    assert splits._RULES[(connection.schema_name, station.pk)] is stale
+    split, sql = _settle(funded, connector, "Q7")
+    assert split.rule_id == newer.pk and split.owners_total == D("1.50")
+    assert Posting.objects.filter(key="order:Q7:split").count() == 1
+    assert ledger.owner_account(owner2.pk).balance == D("1.50")
+    assert ledger.owner_account(owner.pk).balance == D("2.00")  # Q6 only
+    assert ledger_check().ok
+    # The cache now holds the newer version: the next order is one statement again.
+    split, sql = _settle(funded, connector, "Q8")
+    assert split.rule_id == newer.pk and len(sql) == 1, sql
 
 
 def test_commission_only_and_free_orders(funded, connector, tenant):
