@@ -7,10 +7,11 @@ HTTP is served by one of three handlers (``ASGI_HTTP``), measured by
   request runs in one thread of a fixed pool (``ASGI_HTTP_THREADS``), as under a threaded
   WSGI server: the request is built once from the WSGI environ, Django's request signals
   and the middleware chain run synchronously in that thread (so its database connection is
-  taken and returned there), and the event loop only moves bytes. On a quiet machine this
-  halves the server CPU of a driver-API request against ``sync_chain`` (the API floor
-  1.8 → 0.9 ms). Streaming and file responses are sent chunk by chunk; request bodies
-  are read from the loop as the view reads them.
+  taken and returned there), and the event loop only moves bytes. Measured in one run
+  (README, *Station search*): a driver-API request with no query costs ×0.65 the server
+  CPU of ``sync_chain`` (1.14 vs 1.75 ms) and one process serves ×1.8 the requests.
+  Streaming and file responses are sent chunk by chunk; request bodies are read from the
+  loop as the view reads them.
 - ``sync_chain``: Django's ASGI handler with the middleware chain and the view called as
   ONE synchronous function (``SyncChainASGIHandler``). Still an ASGIRequest per request,
   request_started/finished sent through ``sync_to_async``, and a new thread per request

@@ -8,9 +8,9 @@ import asyncio
 import threading
 
 import pytest
+from a2wsgi import WSGIMiddleware
 from asgiref.testing import ApplicationCommunicator
 from django.core.handlers.asgi import ASGIHandler
-from a2wsgi import WSGIMiddleware
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
