@@ -567,11 +567,27 @@ def partner_stations_near(*, lat: float | None, lng: float | None, radius_m: flo
 def partner_map_pins(*, min_lng: float, min_lat: float, max_lng: float, max_lat: float,
                      limit: int = MAP_MAX_PINS) -> list[dict]:
     """Partner stations' pins inside the box (as :func:`station_map_pins`, ``partner``
-    true)."""
-    stations = PartnerStation.objects.prefetch_related("connectors").filter(
-        latitude__range=(min_lat, max_lat), longitude__range=(min_lng, max_lng)).order_by("pk")
-    return [{k: row[k] for k in ("id", "lat", "lng", "free", "total", "status", "partner")}
-            for row in map(partner_station_row, stations[:limit])]
+    true; ``free``/``total`` as :func:`partner_station_row` counts them), at most
+    ``limit``, by id. One SQL statement: the map asks on every request, mostly of
+    operators with no partner at all, and a queryset with its prefetch cost the map
+    request a fifth of its CPU to compile."""
+    quote = connection.ops.quote_name
+    sql = f"""
+        SELECT s.id, s.latitude::float8, s.longitude::float8,
+               count(c.id) FILTER (WHERE c.status = %(idle)s), count(c.id), s.status
+        FROM {quote(PartnerStation._meta.db_table)} s
+             LEFT JOIN {quote(PartnerConnector._meta.db_table)} c ON c.station_id = s.id
+        WHERE s.latitude BETWEEN %(min_lat)s AND %(max_lat)s
+          AND s.longitude BETWEEN %(min_lng)s AND %(max_lng)s
+        GROUP BY s.id ORDER BY s.id LIMIT %(limit)s
+    """
+    args = {"idle": str(Connector.Status.IDLE), "min_lat": min_lat, "max_lat": max_lat,
+            "min_lng": min_lng, "max_lng": max_lng, "limit": limit}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        rows = cursor.fetchall()
+    return [{"id": r[0], "lat": r[1], "lng": r[2], "free": r[3], "total": r[4], "status": r[5],
+             "partner": True} for r in rows]
 
 
 def partner_station_get(*, station_id: int) -> PartnerStation | None:
