@@ -7,9 +7,10 @@ HTTP is served by one of three handlers (``ASGI_HTTP``), measured by
   request runs in one thread of a fixed pool (``ASGI_HTTP_THREADS``), as under a threaded
   WSGI server: the request is built once from the WSGI environ, Django's request signals
   and the middleware chain run synchronously in that thread (so its database connection is
-  taken and returned there), and the event loop only moves bytes. Measured in one run
-  (README, *Station search*): a driver-API request with no query costs ×0.65 the server
-  CPU of ``sync_chain`` (1.14 vs 1.75 ms) and one process serves ×1.8 the requests.
+  taken and returned there), and the event loop only moves bytes. Measured in two runs
+  (README, *Station search*): a driver-API request with no query costs ×0.53–0.65 the
+  server CPU of ``sync_chain`` (1.04 vs 1.97 ms, 1.14 vs 1.75 ms) and one process serves
+  ×1.8–2.0 the requests.
   Streaming and file responses are sent chunk by chunk; request bodies are read from the
   loop as the view reads them.
 - ``sync_chain``: Django's ASGI handler with the middleware chain and the view called as
