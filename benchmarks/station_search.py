@@ -24,13 +24,17 @@ Method (what the figures mean):
 
 Servers (``--servers``, all by default), each a single worker process on CPU 0:
 
-- ``uvicorn-pool``: uvicorn, ASGI, psycopg 3 pool (``DB_POOL=1``), Django's middleware and
-  view as one sync call per request (``ASGI_SYNC_CHAIN=1``) — the Procfile's ``web``
-- ``uvicorn-stock``: the same with Django's stock ASGI handler (``ASGI_SYNC_CHAIN=0``: a
+- ``uvicorn-pool``: uvicorn, psycopg 3 pool (``DB_POOL=1``), HTTP through Django's WSGI
+  handler in a pool of threads behind a2wsgi (``ASGI_HTTP=wsgi``) — the Procfile's ``web``
+- ``uvicorn-persistent``: the same with a persistent connection per thread instead of the
+  pool (``DB_POOL=0``, ``DB_CONN_MAX_AGE=600``)
+- ``uvicorn-syncchain``: uvicorn, pool, Django's ASGI handler with the middleware and view
+  as one sync call per request (``ASGI_HTTP=sync_chain``; the ``web`` before a2wsgi)
+- ``uvicorn-stock``: the same with Django's stock ASGI handler (``ASGI_HTTP=stock``: a
   thread hop per middleware)
 - ``uvicorn-nopool``: uvicorn, stock ASGI handler, a new connection per request (the
   Procfile before the pool)
-- ``gunicorn-uvicorn``: gunicorn with one uvicorn worker, ASGI, pool
+- ``gunicorn-uvicorn``: gunicorn with one uvicorn worker, pool, the project's HTTP handler
 - ``gunicorn-wsgi``: gunicorn gthread (WSGI, 8 threads), persistent connections
 
 Run: ``--servers uvicorn-pool --seconds 5`` for a quick look at the Procfile's server.
@@ -71,7 +75,8 @@ CITIES = [  # GCJ-02 centres
     ("武汉市", 30.5928, 114.3055), ("西安市", 34.3416, 108.9398), ("南京市", 32.0603, 118.7969),
     ("重庆市", 29.5630, 106.5516),
 ]
-SERVERS = ("uvicorn-pool", "uvicorn-stock", "uvicorn-nopool", "gunicorn-uvicorn", "gunicorn-wsgi")
+SERVERS = ("uvicorn-pool", "uvicorn-persistent", "uvicorn-syncchain", "uvicorn-stock", "uvicorn-nopool",
+           "gunicorn-uvicorn", "gunicorn-wsgi")
 PORTS = range(int(os.environ.get("BENCH_PORT_FROM", "18610")), int(os.environ.get("BENCH_PORT_TO", "18640")))
 
 WRK_SCRIPT = """
@@ -230,16 +235,23 @@ def start_server(kind: str, port: int) -> subprocess.Popen:
            "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING", "DB_NAME": BENCH_DB}
     bind = f"127.0.0.1:{port}"
     py = sys.executable
-    if kind == "uvicorn-pool":
-        env.update(DB_POOL="1")
-        cmd = [py, "-m", "uvicorn", "benchmarks.support.bench_asgi:asgi", "--host", "127.0.0.1",
+    uvicorn = [py, "-m", "uvicorn", "benchmarks.support.bench_asgi:asgi", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    if kind == "uvicorn-pool":
+        env.update(DB_POOL="1", ASGI_HTTP="wsgi")
+        cmd = uvicorn
+    elif kind == "uvicorn-persistent":
+        env.update(DB_POOL="0", DB_CONN_MAX_AGE="600", ASGI_HTTP="wsgi")
+        cmd = uvicorn
+    elif kind == "uvicorn-syncchain":
+        env.update(DB_POOL="1", ASGI_HTTP="sync_chain")
+        cmd = uvicorn
     elif kind == "uvicorn-stock":
-        env.update(DB_POOL="1", ASGI_SYNC_CHAIN="0")
+        env.update(DB_POOL="1", ASGI_HTTP="stock")
         cmd = [py, "-m", "uvicorn", "benchmarks.support.bench_asgi:asgi", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log"]
     elif kind == "uvicorn-nopool":
-        env.update(DB_POOL="0", DB_CONN_MAX_AGE="0", ASGI_SYNC_CHAIN="0")
+        env.update(DB_POOL="0", DB_CONN_MAX_AGE="0", ASGI_HTTP="stock")
         cmd = [py, "-m", "uvicorn", "benchmarks.support.bench_asgi:asgi", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning", "--no-access-log"]
     elif kind == "gunicorn-uvicorn":

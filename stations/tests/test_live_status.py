@@ -182,3 +182,23 @@ def test_beat_schedule_fans_out_the_offline_check(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["stations-piles-offline"]
     assert entry["task"] == "evplatform.fan_out"
     assert entry["args"] == ["stations.piles_check_offline"]
+
+
+def test_connectors_status_answers_each_id_in_order_in_one_command(tenant):
+    """Known, unknown and status-only hashes, in the order asked (one script call: the
+    ids travel as one argument, the answer as one string)."""
+    import pytest
+
+    schema = connection.schema_name
+    live.connector_update(schema, "32010600000001", 1, status="charging")
+    live.connector_update(schema, "32010600000001", 2, power_kw="7.0")  # no status
+    live.client().hset(live.connector_key(schema, "32010600000002", 1), "status", "idle")  # no time
+    ids = ["32010600000002:1", "32010600000009:1", "32010600000001:1", "32010600000001:2"]
+    got = live.connectors_status(schema, ids)
+    assert [s for s, _ in got] == ["idle", None, "charging", None]
+    assert got[0][1] is None and got[1] == (None, None)
+    assert live.updated_epoch(got[2][1]) is not None
+    assert live.connectors_status(schema, []) == []
+    assert live.connectors_status(schema, ids[1:2]) == [(None, None)]
+    with pytest.raises(ValueError):
+        live.connectors_status(schema, ["32010600000001:1", ""])

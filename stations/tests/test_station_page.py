@@ -180,3 +180,37 @@ def test_the_api_pages_like_before(api, tenant):
     assert (r.status_code, r.json()["code"]) == (404, "not_found")
     r = api.get(URL, {"lat": LAT, "lng": LNG, "page": "99999999999999999999"})
     assert r.status_code == 404
+
+
+def test_partner_pins_count_as_the_partner_station_row_does(tenant):
+    """``partner_map_pins`` (one SQL statement) gives each pin inside the box the id,
+    coordinates, free/total and status that ``partner_station_row`` gives the station, by
+    id, at most ``limit``; stations outside the box or without coordinates are left out."""
+    from stations.models import PartnerConnector, PartnerStation
+
+    now = datetime.now(UTC)
+
+    def partner_station(n: int, lat, lng, statuses: list[str]) -> PartnerStation:
+        station = PartnerStation.objects.create(
+            partner="MA1AGGR01", partner_name="伙伴", our_operator_id="MA59TEST1", station_id=f"S{n}",
+            name=f"伙伴站{n}", latitude=lat, longitude=lng, status=50 if n % 2 else 6, pulled_at=now)
+        for i, status in enumerate(statuses):
+            PartnerConnector.objects.create(station=station, partner="MA1AGGR01", connector_id=f"S{n}C{i}",
+                                            status=status)
+        return station
+
+    inside = [
+        partner_station(1, Decimal("31.250001"), Decimal("121.450002"), ["idle", "charging", "idle"]),
+        partner_station(2, Decimal("31.2"), Decimal("121.4"), []),  # on the box's corner
+        partner_station(3, Decimal("31.299999"), Decimal("121.499999"), ["fault", "offline"]),
+    ]
+    partner_station(4, Decimal("31.35"), Decimal("121.45"), ["idle"])  # north of the box
+    partner_station(5, None, None, ["idle"])
+    box = {"min_lng": 121.4, "min_lat": 31.2, "max_lng": 121.5, "max_lat": 31.3}
+
+    expected = [{k: selectors.partner_station_row(s)[k]
+                 for k in ("id", "lat", "lng", "free", "total", "status")} | {"partner": True}
+                for s in inside]
+    assert selectors.partner_map_pins(**box) == expected
+    assert [p["free"] for p in expected] == [2, 0, 0] and [p["total"] for p in expected] == [3, 0, 2]
+    assert selectors.partner_map_pins(**box, limit=2) == expected[:2]
