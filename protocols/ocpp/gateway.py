@@ -19,7 +19,10 @@ domain (StatusNotification, MeterValues: empty confirmations) is answered at onc
 events queued as the pile's ordered jobs (``OcppSession.job``, as YKC's per-pile jobs); the
 pile's next call (bar Heartbeat) is handled once they are dispatched, so a StopTransaction
 reaches the domain after the MeterValues before it, and a PileOffline after the pile's last
-status. Live state goes to Redis through YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
+status. The jobs of a lane go to the database in batches, and the MeterValues of a batch
+as one call (``transactions.meter_values_batch``: one ``port.ProgressBatch``, a fixed
+number of statements whatever the number of readings). Live state goes to Redis through
+YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
 and the connection stays usable: malformed JSON or a message that is not an OCPP array →
 FormationViolation; a wrong message-type id → ProtocolError; schema violations → the
 library's FormationViolation / PropertyConstraintViolation / TypeConstraintViolation /
