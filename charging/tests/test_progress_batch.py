@@ -193,3 +193,28 @@ def test_a_start_is_confirmed_and_a_stop_waiting_is_confirmed_in_a_batch(piles):
     assert charging.stop_confirmed_at == later and charging.stop_result == "idle"
     assert starting.state == OrderState.CHARGING and starting.started_at == later
     assert starting.progress["energy_kwh"] == "0.5000"
+
+
+def test_each_order_is_pushed_once_per_batch_with_its_last_reading(piles):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from charging.realtime import order_group
+
+    orders = _charging_orders(piles, 2)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    for order in orders:
+        async_to_sync(layer.group_add)(order_group(connection.schema_name, order.pk), channel)
+    now = timezone.now()
+    readings = [_reading(o, now + timedelta(seconds=s), kwh) for o in orders
+                for s, kwh in ((0, "1.0000"), (10, "1.5000"))]
+
+    services.order_progress_batch(events=readings)
+
+    async def receive_all():
+        return [await layer.receive(channel) for _ in orders]
+
+    got = async_to_sync(receive_all)()
+    assert sorted((m["order"]["id"], m["order"]["progress"]["energy_kwh"]) for m in got) == [
+        (o.pk, "1.5000") for o in sorted(orders, key=lambda o: o.pk)]
