@@ -212,7 +212,7 @@ def _orders_progress_write(updates: dict[int, tuple[dict, datetime, int | None]]
     table = connection.ops.quote_name(ChargingOrder._meta.db_table)
     values = ", ".join(["(%s::bigint, %s::jsonb, %s::timestamptz, %s::integer)"] * len(updates))
     params: list = []
-    for order_id, (progress, at, soc) in updates.items():
+    for order_id, (progress, at, soc) in sorted(updates.items()):  # rows locked in id order
         params += [order_id, json.dumps(progress), at, soc]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -190,7 +190,7 @@ def _last_meter_write(table: str, moved: dict[int, datetime]) -> None:
     from django.db import connection
 
     values = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(moved))
-    params = [value for pair in moved.items() for value in pair]
+    params = [value for pair in sorted(moved.items()) for value in pair]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {connection.ops.quote_name(table)} AS t SET last_meter_at = v.at "
