@@ -202,6 +202,13 @@ def _progress(event: port.Progress) -> None:
     services.order_progress(event)
 
 
+def _progress_batch(event: port.ProgressBatch) -> int:
+    from . import services
+
+    orders = services.order_progress_batch(events=event.readings)
+    return sum(order is not None for order in orders)
+
+
 def _samples(event: port.ReadingsSampled) -> None:
     from . import samples
 
@@ -333,6 +340,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.VisiblePilesQuery: _visible_piles,
     port.OperatorQuery: _operator,
     port.Progress: _progress,
+    port.ProgressBatch: _progress_batch,
     port.ReadingsSampled: _samples,
     port.StartResult: _start_result,
     port.StopResult: _stop_result,

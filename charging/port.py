@@ -443,6 +443,18 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class ProgressBatch:
+    """Many connectors' live readings at once (the batch form of :class:`Progress`, for a
+    gateway that queued several piles' readings): the domain applies each as it applies a
+    :class:`Progress`, in the order given (a connector's readings in time order), in a
+    fixed number of statements whatever their number. A reading naming no order, or one
+    the database refuses, is skipped without losing the others. Answered with the number
+    of readings applied to an order (int)."""
+
+    readings: tuple[Progress, ...]
+
+
+@dataclass(frozen=True)
 class ReadingsSampled:
     """Readings a gateway chose to keep (each connector at its interval and on every status
     change), batched: the domain stores them as meter samples."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
@@ -26,6 +27,29 @@ def order_payload(order) -> dict:
         "energy_kwh": str(order.energy_kwh),
         "stop_reason": order.stop_reason,
     }
+
+
+def order_push_many(orders) -> None:
+    """Send each order's state and progress to its watchers, all in one trip to the
+    channel layer (the sends run concurrently); never fails the caller."""
+    layer = get_channel_layer()
+    if layer is None or not orders:
+        return
+    schema = connection.schema_name
+
+    async def send_all() -> None:
+        results = await asyncio.gather(*(
+            layer.group_send(order_group(schema, order.pk),
+                             {"type": "order.update", "order": order_payload(order)})
+            for order in orders), return_exceptions=True)
+        for order, result in zip(orders, results, strict=True):
+            if isinstance(result, Exception):
+                logger.warning("order %s push failed", order.pk, exc_info=result)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:  # a push is best effort: the REST endpoint has the same data
+        logger.warning("%d order pushes failed", len(orders), exc_info=True)
 
 
 def order_push(order) -> None:

@@ -55,11 +55,17 @@ def sample_for_order(order: ChargingOrder, event: port.Progress, *, energy_kwh,
     last = order.samples.order_by("-at").values_list("at", flat=True).first()
     if last is not None and (event.at - last).total_seconds() < interval_s:
         return False
+    order_sample(order, event, energy_kwh=energy_kwh).save()
+    return True
+
+
+def order_sample(order: ChargingOrder, event: port.Progress, *, energy_kwh) -> MeterSample:
+    """``event`` as an unsaved sample of ``order`` (energy ``energy_kwh``, the order's
+    running kWh; the order's trade number), for a caller that inserts many at once."""
     row = _row(event, order.pk)
     row.energy_kwh = energy_kwh
     row.trade_no = order.trade_no
-    row.save()
-    return True
+    return row
 
 
 def samples_prune(*, now: datetime) -> int:

@@ -56,6 +56,7 @@ from .progress import (  # noqa: F401
     estimate_amount,
     order_ask_readings,
     order_progress,
+    order_progress_batch,
 )
 from .queue import (  # noqa: F401
     QueueStatus,

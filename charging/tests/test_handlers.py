@@ -9,7 +9,8 @@ from charging import handlers, port
 GATEWAY_MESSAGES = (
     port.PileTakeoverRefused, port.FaultsReported, port.FirmwareStatus,
     port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
-    port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
+    port.PileTariffQuery, port.Progress, port.ProgressBatch, port.ReadingsSampled,
+    port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,
     port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery, port.CredentialQuery,
     port.RecordReviewQuery,

@@ -19,7 +19,10 @@ domain (StatusNotification, MeterValues: empty confirmations) is answered at onc
 events queued as the pile's ordered jobs (``OcppSession.job``, as YKC's per-pile jobs); the
 pile's next call (bar Heartbeat) is handled once they are dispatched, so a StopTransaction
 reaches the domain after the MeterValues before it, and a PileOffline after the pile's last
-status. Live state goes to Redis through YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
+status. The jobs of a lane go to the database in batches, and the MeterValues of a batch
+as one call (``transactions.meter_values_batch``: one ``port.ProgressBatch``, a fixed
+number of statements whatever the number of readings). Live state goes to Redis through
+YKC's batched ``LiveWriter``. Bad input is answered with a CALLERROR
 and the connection stays usable: malformed JSON or a message that is not an OCPP array →
 FormationViolation; a wrong message-type id → ProtocolError; schema violations → the
 library's FormationViolation / PropertyConstraintViolation / TypeConstraintViolation /
@@ -575,20 +578,56 @@ class JobLane:
             self.task = None
 
 
+# Jobs whose batch form takes many calls at once: ``batch(schema, [args, ...])`` returns
+# the result of each, in a fixed number of statements (MeterValues: ``transactions``).
+BATCHED = {transactions.meter_values: transactions.meter_values_batch}
+
+
 def _run_batch(calls: list[tuple], together: bool) -> list[tuple[bool, object]]:
     """Run ``fn(schema, *args)`` for each call, in order: (ok, result) each. ``together``:
-    in one transaction, a savepoint per call (a failing call is rolled back alone); a
-    broken connection fails the whole batch (run again, not together). Alone, a call that
-    meets a broken connection is tried once more on a new one."""
+    in one transaction, a savepoint per call (a failing call is rolled back alone), and
+    the calls of a job with a batch form (``BATCHED``) of one schema as one call of it, in
+    the place of the first (a pile's next call waits for its job, so a batch holds at most
+    one job of each pile and regrouping keeps every pile's order); a group that fails is
+    run again call by call. A broken connection fails the whole batch (run again, not
+    together). Alone, a call that meets a broken connection is tried once more on a new
+    one."""
     from django.db import InterfaceError, OperationalError, connection, transaction
 
+    out: list[tuple[bool, object] | None] = [None] * len(calls)
+    groups: dict[tuple, list[int]] = {}
+    if together:
+        for i, (schema, fn, _) in enumerate(calls):
+            if fn in BATCHED:
+                groups.setdefault((BATCHED[fn], schema), []).append(i)
+        groups = {key: members for key, members in groups.items() if len(members) > 1}
+
+    def grouped(first: int) -> bool:
+        for (batch, schema), members in groups.items():
+            if members[0] != first:
+                continue
+            try:
+                with transaction.atomic():
+                    results = batch(schema, [calls[i][2] for i in members])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                logger.exception("%s failed; its calls run one by one",
+                                 getattr(batch, "__name__", batch))
+                return False
+            for i, result in zip(members, results, strict=True):
+                out[i] = (True, result)
+            return True
+        return False
+
     def each() -> list[tuple[bool, object]]:
-        out = []
-        for schema, fn, args in calls:
+        for position, (schema, fn, args) in enumerate(calls):
+            if out[position] is not None or (groups and grouped(position)):
+                continue
             for attempt in (1, 2):
                 try:
                     with transaction.atomic():
-                        out.append((True, fn(schema, *args)))
+                        out[position] = (True, fn(schema, *args))
                     break
                 except (OperationalError, InterfaceError):
                     if together:
@@ -596,10 +635,10 @@ def _run_batch(calls: list[tuple], together: bool) -> list[tuple[bool, object]]:
                     connection.close()
                     if attempt == 2:
                         logger.exception("%s failed", getattr(fn, "__name__", fn))
-                        out.append((False, None))
+                        out[position] = (False, None)
                 except Exception:
                     logger.exception("%s failed", getattr(fn, "__name__", fn))
-                    out.append((False, None))
+                    out[position] = (False, None)
                     break
         return out
 

@@ -141,30 +141,60 @@ def meter_values(schema: str, pile_code: str, connector_no: int, transaction_id:
                  ) -> list[port.Progress]:
     """MeterValues.req → live progress for each reading newer than the transaction's last
     (a replayed or late reading is dropped); returns the progress events sent."""
+    return meter_values_batch(schema, [(pile_code, connector_no, transaction_id, readings,
+                                        status)])[0]
+
+
+def meter_values_batch(schema: str, calls: list[tuple]) -> list[list[port.Progress]]:
+    """Many MeterValues.req at once (``calls``: the arguments of :func:`meter_values` after
+    ``schema``, one tuple per call, in arrival order), in a fixed number of statements:
+    the transactions they name read (row-locked) at once, each one's ``last_meter_at``
+    moved to its newest reading in one statement, and every reading to the domain as one
+    :class:`port.ProgressBatch`. A reading not newer than its transaction's last (a replay,
+    or one a call before it in the batch carried) or of a stopped transaction is dropped;
+    one of a transaction that is not the pile's goes as a reading without one. Returns the
+    progress events sent, per call."""
     from protocols.models import OcppTransaction
 
-    row = None
-    if transaction_id is not None:
-        with schema_context(schema):
-            row = OcppTransaction.objects.filter(pk=transaction_id, pile_code=pile_code).first()
-    sent = []
-    for r in sorted(readings, key=lambda x: x.at):
-        if row is not None:
-            if row.last_meter_at is not None and r.at <= row.last_meter_at:
-                continue
-            if row.stopped_at is not None:
-                continue
-            with schema_context(schema):
-                updated = OcppTransaction.objects.filter(pk=row.pk).exclude(
-                    last_meter_at__gte=r.at).update(last_meter_at=r.at)
-            if not updated:
-                continue
-            row.last_meter_at = r.at
-        event = _progress(row, pile_code, connector_no,
-                          port.ConnectorStatus.CHARGING if row is not None else status, r, True)
-        handlers.dispatch(schema, event)
-        sent.append(event)
+    ids = {call[2] for call in calls if call[2] is not None}
+    with schema_context(schema), transaction.atomic():
+        rows = ({row.pk: row for row in OcppTransaction.objects.select_for_update()
+                 .filter(pk__in=ids).order_by("pk")} if ids else {})
+        sent: list[list[port.Progress]] = []
+        moved: dict[int, datetime] = {}
+        for pile_code, connector_no, transaction_id, readings, status in calls:
+            row = rows.get(transaction_id) if transaction_id is not None else None
+            if row is not None and row.pile_code != pile_code:
+                row = None
+            events = []
+            for r in sorted(readings, key=lambda x: x.at):
+                if row is not None:
+                    if row.stopped_at is not None or (
+                            row.last_meter_at is not None and r.at <= row.last_meter_at):
+                        continue
+                    row.last_meter_at = moved[row.pk] = r.at
+                events.append(_progress(
+                    row, pile_code, connector_no,
+                    port.ConnectorStatus.CHARGING if row is not None else status, r, True))
+            sent.append(events)
+        if moved:
+            _last_meter_write(OcppTransaction._meta.db_table, moved)
+        events = tuple(event for events in sent for event in events)
+        if events:
+            handlers.dispatch(schema, port.ProgressBatch(readings=events))
     return sent
+
+
+def _last_meter_write(table: str, moved: dict[int, datetime]) -> None:
+    """One statement: each transaction's ``last_meter_at`` (id → aware datetime)."""
+    from django.db import connection
+
+    values = ", ".join(["(%s::bigint, %s::timestamptz)"] * len(moved))
+    params = [value for pair in sorted(moved.items()) for value in pair]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(table)} AS t SET last_meter_at = v.at "
+            f"FROM (VALUES {values}) AS v (id, at) WHERE t.id = v.id", params)
 
 
 def stop_transaction(schema: str, pile_code: str, transaction_id: int, meter_stop_wh: int,
