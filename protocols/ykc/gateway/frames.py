@@ -17,12 +17,12 @@ from ..enums import StartMode
 from ..fields import PILE_TZ
 from ..frame import Frame, encode_frame
 from .common import (
+    CODES,
     HEARTBEAT_TYPES,
     PERIODS,
     SESSION_TYPES,
     ZERO_CARD,
     ZERO_TRADE,
-    _code,
     _jsonable,
     _utc,
     adapters_call,
@@ -66,6 +66,8 @@ class FrameHandlers:
 
     def log_frame(self, conn: PileConnection, direction: str, frame_type: int, name: str,
                   trade_no: str, data) -> None:
+        """Queue one frame log row (written in batches by :class:`Batcher`); ``data`` is
+        the bytes sent or the :class:`Frame` received (its bytes kept as they came)."""
         if not conn.schema:
             return  # before login there is no operator to log it for
         if frame_type in HEARTBEAT_TYPES:
@@ -79,7 +81,7 @@ class FrameHandlers:
         """Handle one frame; returns an awaitable when the reply needs the database."""
         message = frame.message
         frame_type = message.frame_type
-        code = _code(frame_type)
+        code = CODES[frame_type]
         self.metrics.frames_in.inc(code)
         if frame.encrypted:
             self.metrics.error("encrypted")
@@ -101,9 +103,10 @@ class FrameHandlers:
             return None
         if frame_type == 0x03:
             conn.heartbeats += 1
+        now = time.time()
         self.log_frame(conn, "in", frame_type, type(message).__name__,
                        getattr(message, "trade_no", ""), frame)
-        self.live.pile_seen(conn.schema, conn.pile_code, time.time())
+        self.live.pile_seen(conn.schema, conn.pile_code, now)
         self.still_online(conn)
         handler = self.HANDLERS.get(frame_type)
         if handler is None:
