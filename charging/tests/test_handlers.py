@@ -8,7 +8,8 @@ from charging import handlers, port
 
 GATEWAY_MESSAGES = (
     port.PileTakeoverRefused, port.FaultsReported, port.FirmwareStatus,
-    port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
+    port.PileLogin, port.PileLogins, port.PileOnline, port.PileOffline,
+    port.ConnectorStatusChanged,
     port.PileTariffQuery, port.Progress, port.ReadingsSampled, port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,
     port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery, port.CredentialQuery,

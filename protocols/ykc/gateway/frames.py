@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django_tenants.utils import get_public_schema_name
+
 from charging import bus, handlers, port
 from evplatform import money
 from protocols import adapters
@@ -58,6 +60,15 @@ def record_event(pile_code: str, record: m.TransactionRecord, raw_hex: str, now:
         vin=record.vin, card_no="" if record.physical_card_no == ZERO_CARD
         else record.physical_card_no, raw_hex=raw_hex,
         pile_tariff_version=held[0], pile_tariff_since=held[1])
+
+
+def logins_decide(claims: dict[tuple[str, str], port.PileLogin]
+                  ) -> dict[tuple[str, str], port.LoginDecision]:
+    """The batch function of the gateway's login :class:`BatchedQuery`: the logins
+    gathered in one window, keyed by (pile code, connection id), decided with one
+    :class:`port.PileLogins`."""
+    decisions = handlers.dispatch(None, port.PileLogins(tuple(claims.values())))
+    return dict(zip(claims, decisions, strict=True))
 
 
 class FrameHandlers:
@@ -125,9 +136,20 @@ class FrameHandlers:
                 self.metrics.error("pile_mismatch")
             return
         at = datetime.now(UTC)
-        outcome = await self.run_db(handlers.dispatch, None, port.PileLogin(
-            pile_code=login.pile_code, peer=conn.peer, at=at,
-            firmware_version=login.firmware_version, iccid=login.sim, protocol="ykc"))
+        event = port.PileLogin(pile_code=login.pile_code, peer=conn.peer, at=at,
+                               firmware_version=login.firmware_version, iccid=login.sim,
+                               protocol="ykc")
+        try:
+            # Decided with the other logins of the moment (a storm: one batch per window).
+            outcome = await self.logins.ask(get_public_schema_name(), (login.pile_code, conn.id),
+                                             event)
+        except Exception:
+            # The batch failed (say, the database dropped its connection): this pile is
+            # decided on its own, so no pile of the batch is lost with it.
+            self.metrics.error("login_batch_failed")
+            logger.warning("%s: login batch failed, deciding alone", login.pile_code,
+                           exc_info=True)
+            outcome = await self.run_db(handlers.dispatch, None, event)
         if conn.closed:
             return
         if not outcome.accepted:

@@ -23,7 +23,7 @@ from .batches import BatchedQuery
 from .commands import CommandRunner
 from .common import LAST_SEEN_DB_EVERY_S, logger
 from .connection import PileConnection
-from .frames import FrameHandlers
+from .frames import FrameHandlers, logins_decide
 from .writers import Batcher, LiveWriter
 
 
@@ -98,6 +98,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.metrics = GatewayMetrics(self)
         self.batcher = Batcher(self)
         self.verifier = BatchedQuery(self, adapters.billing_models_verified)
+        self.logins = BatchedQuery(self, logins_decide)
         self._tasks: list[asyncio.Task] = []
         self._offline_tasks: set[asyncio.Task] = set()
         self.server: asyncio.Server | None = None
