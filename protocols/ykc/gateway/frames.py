@@ -185,7 +185,15 @@ class FrameHandlers:
         self.log_frame(conn, "in", 0x01, "Login", "", frame)
         conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
         conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
-        await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
+        try:
+            await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
+        except Exception:
+            # Redis away or its pool busy past its timeout (a storm's burst of logins): the
+            # pile is logged in all the same; its route is written from its next frame.
+            conn.relink = True
+            self.metrics.error("route_not_registered")
+            logger.warning("%s: route not registered, again from its next frame",
+                           conn.pile_code, exc_info=True)
         conn.marked_online_at = self.loop.time()
         conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
 
