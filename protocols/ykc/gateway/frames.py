@@ -164,7 +164,11 @@ class FrameHandlers:
             self.takeover_refuse(conn, previous.peer, frame, received, outcome.schema, at)
             return
         if previous is None:  # held by another gateway process? the same rule
-            holder = await self.bus.holder(outcome.schema, login.pile_code)
+            # At most LOGIN_REDIS_AT_ONCE logins ask at a time: a batch releases up to 500
+            # decided logins together, more than the Redis pool holds (a wait past its
+            # timeout failed the login); the others wait their turn here instead.
+            async with self.login_redis:
+                holder = await self.bus.holder(outcome.schema, login.pile_code)
             if conn.closed:
                 return
             if holder is not None and not self.may_take_over_remote(

@@ -65,6 +65,9 @@ class GatewayMetrics:
 
 
 REDIS_CONNECTIONS = 64  # the gateway's Redis pool, at most
+# Logins checking their pile's holder in Redis at once (room left for the live writer,
+# the bus and the routes).
+LOGIN_REDIS_AT_ONCE = 32
 
 
 class YkcGateway(FrameHandlers, CommandRunner):
@@ -99,6 +102,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.batcher = Batcher(self)
         self.verifier = BatchedQuery(self, adapters.billing_models_verified)
         self.logins = BatchedQuery(self, logins_decide)
+        self.login_redis = asyncio.Semaphore(LOGIN_REDIS_AT_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._offline_tasks: set[asyncio.Task] = set()
         self.server: asyncio.Server | None = None
