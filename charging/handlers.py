@@ -30,6 +30,21 @@ def _login(event: port.PileLogin) -> port.LoginDecision:
                               connectors=outcome.connectors)
 
 
+def _logins(event: port.PileLogins) -> tuple[port.LoginDecision, ...]:
+    from stations import login
+
+    outcomes = login.piles_login(attempts=[login.LoginAttempt(
+        pile_code=one.pile_code, peer=one.peer, firmware_version=one.firmware_version,
+        iccid=one.iccid, at=one.at, protocol=one.protocol, password=one.password)
+        for one in event.logins])
+    return tuple(
+        port.LoginDecision(accepted=True, schema=outcome.schema,
+                           heartbeat_interval_s=outcome.heartbeat_interval_s,
+                           connectors=outcome.connectors) if outcome.accepted
+        else port.LoginDecision(accepted=False, refusal=port.LoginRefusal(outcome.reason))
+        for outcome in outcomes)
+
+
 def _takeover_refused(event: port.PileTakeoverRefused) -> None:
     from stations import login
 
@@ -328,6 +343,7 @@ def _partner_balance(query: port.PartnerBalanceQuery):
 
 HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileLogin: _login,
+    port.PileLogins: _logins,
     port.PileOnline: _online,
     port.PileTakeoverRefused: _takeover_refused,
     port.FirmwareStatus: _firmware_status,

@@ -156,6 +156,15 @@ class LoginDecision:
 
 
 @dataclass(frozen=True)
+class PileLogins:
+    """Many piles log in at once (a login storm): the :class:`PileLogin` of each, decided
+    together (a fixed number of statements for all of them). Dispatched without a schema;
+    answered with a tuple of :class:`LoginDecision`, one per login in ``logins``' order."""
+
+    logins: tuple[PileLogin, ...]
+
+
+@dataclass(frozen=True)
 class PileTakeoverRefused:
     """The gateway refused a login for ``pile_code`` from ``peer`` (host:port) because a
     live connection from ``holder_peer`` holds the pile. Dispatched with the operator's

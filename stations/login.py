@@ -40,6 +40,19 @@ class LoginOutcome:
     connectors: dict[int, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One pile logging in, as :func:`pile_login` takes it (one of :func:`piles_login`'s)."""
+
+    pile_code: str
+    peer: str
+    firmware_version: str
+    iccid: str | None
+    at: datetime
+    protocol: str = ""
+    password: str | None = None
+
+
 def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str | None,
                at: datetime, protocol: str = "", password: str | None = None) -> LoginOutcome:
     """Route a logging-in pile through the public registry to its operator and pile.
@@ -55,28 +68,63 @@ def pile_login(*, pile_code: str, peer: str, firmware_version: str, iccid: str |
     ICCID yet is bound to the one it reports (an all-zero ICCID is none).
 
     Two SQL statements (registry + operator; pile + connectors with schema-qualified
-    tables): a gateway restart makes every pile log in at once, so this is the hot path.
+    tables): a gateway restart makes every pile log in at once, so this is the hot path
+    (and :func:`piles_login` its batch).
+    """
+    return piles_login(attempts=[LoginAttempt(
+        pile_code=pile_code, peer=peer, firmware_version=firmware_version, iccid=iccid, at=at,
+        protocol=protocol, password=password)])[0]
+
+
+def piles_login(*, attempts: list[LoginAttempt]) -> list[LoginOutcome]:
+    """:func:`pile_login` for many piles at once (a login storm: every pile of a gateway
+    reconnecting), one outcome per attempt in their order, each decided by the same rules.
+
+    One SQL statement for the registry and operators of all of them and one per operator
+    for its piles and connectors, whatever their number; then only what an outcome writes
+    (a changed firmware or a first ICCID, a refusal, an alarm), pile by pile. The same pile
+    twice gets two outcomes of the same rows. Database errors propagate (nothing is
+    written for the attempts after the failing one).
     """
     Reason = RefusedPileLogin.Reason
     quote = connection.ops.quote_name
+    codes = list(dict.fromkeys(a.pile_code for a in attempts))
+    piles: dict[str, tuple] = {}
     with schema_context(get_public_schema_name()), connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT o.id, o.schema_name, o.status FROM {quote(PileRegistration._meta.db_table)} r"
-            f" JOIN {quote(Operator._meta.db_table)} o ON o.id = r.operator_id WHERE r.code = %s",
-            [pile_code])
-        row = cursor.fetchone()
-        pile = None
-        if row is not None and row[2] == Operator.Status.ACTIVE:
-            schema = quote(row[1])
+            f"SELECT r.code, o.id, o.schema_name, o.status"
+            f" FROM {quote(PileRegistration._meta.db_table)} r"
+            f" JOIN {quote(Operator._meta.db_table)} o ON o.id = r.operator_id"
+            " WHERE r.code = ANY(%s)", [codes])
+        routes = {code: (pk, schema_name, status) for code, pk, schema_name, status
+                  in cursor.fetchall()}
+        by_schema: dict[str, list[str]] = {}
+        for code, (_pk, schema_name, status) in routes.items():
+            if status == Operator.Status.ACTIVE:
+                by_schema.setdefault(schema_name, []).append(code)
+        for schema_name, some in by_schema.items():
+            schema = quote(schema_name)
             cursor.execute(
-                "SELECT p.id, p.enabled, p.heartbeat_interval_s, p.firmware_version, p.iccid,"
-                " p.protocol, p.ocpp_password,"
+                "SELECT p.code, p.id, p.enabled, p.heartbeat_interval_s, p.firmware_version,"
+                " p.iccid, p.protocol, p.ocpp_password,"
                 " coalesce(json_object_agg(c.number, c.status) FILTER (WHERE c.id IS NOT NULL),"
                 f" '{{}}'), s.pile_networks FROM {schema}.{quote(Pile._meta.db_table)} p"
                 f" JOIN {schema}.{quote(Station._meta.db_table)} s ON s.id = p.station_id"
                 f" LEFT JOIN {schema}.{quote(Connector._meta.db_table)} c ON c.pile_id = p.id"
-                " WHERE p.code = %s GROUP BY p.id, s.pile_networks", [pile_code])
-            pile = cursor.fetchone()
+                " WHERE p.code = ANY(%s) GROUP BY p.id, s.pile_networks", [some])
+            for found in cursor.fetchall():
+                piles[found[0]] = found[1:]
+    return [_login_decide(a, routes.get(a.pile_code), piles.get(a.pile_code), Reason)
+            for a in attempts]
+
+
+def _login_decide(attempt: LoginAttempt, row: tuple | None, pile: tuple | None,
+                  Reason) -> LoginOutcome:
+    """One attempt's outcome from its registry ``row`` (operator id, schema, status) and
+    its ``pile`` row (None: not in the estate); writes what the outcome needs."""
+    pile_code, peer, at = attempt.pile_code, attempt.peer, attempt.at
+    firmware_version, iccid = attempt.firmware_version, attempt.iccid
+    password, protocol = attempt.password, attempt.protocol
     if row is None:
         reason = Reason.UNKNOWN
     elif row[2] != Operator.Status.ACTIVE:

@@ -8,9 +8,9 @@ from charging import handlers, port
 
 GATEWAY_MESSAGES = (
     port.PileTakeoverRefused, port.FaultsReported, port.FirmwareStatus,
-    port.PileLogin, port.PileOnline, port.PileOffline, port.ConnectorStatusChanged,
-    port.PileTariffQuery, port.Progress, port.ProgressBatch, port.ReadingsSampled,
-    port.StartResult,
+    port.PileLogin, port.PileLogins, port.PileOnline, port.PileOffline,
+    port.ConnectorStatusChanged, port.PileTariffQuery, port.Progress, port.ProgressBatch,
+    port.ReadingsSampled, port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,
     port.PilesQuery, port.VisiblePilesQuery, port.OperatorQuery, port.CredentialQuery,
     port.RecordReviewQuery,

@@ -96,6 +96,41 @@ def test_a_reconnecting_piles_login_stays_within_its_statements(registered_pile)
     assert PileBillingModel.objects.get(pile=registered_pile).held_since == state.held_since
 
 
+# A storm's login decisions (port.PileLogins): the registry and operators of all the piles
+# in one statement, each operator's piles and connectors in one more, whatever their number.
+LOGINS_MAX = 4
+
+
+def test_a_storms_logins_cost_a_fixed_number_of_statements(registered_pile, station):
+    from stations.models import Pile
+
+    others = [Pile.objects.create(station=station, code=f"4401060000{n:04d}", rated_power_kw=60,
+                                  connector_count=1) for n in range(1, 6)]
+    from tenants.models import PileRegistration
+
+    tenant_schema = connection.schema_name
+    with schema_context(get_public_schema_name()):
+        operator = PileRegistration.objects.get(code=registered_pile.code).operator
+        for pile in others:
+            PileRegistration.objects.create(code=pile.code, operator=operator)
+    now = timezone.now()
+    codes = [registered_pile.code, *(p.code for p in others), "99999999999999"]
+    logins = tuple(port.PileLogin(pile_code=code, peer="10.0.0.5:4001", at=now,
+                                  firmware_version="", iccid="", protocol="ykc")
+                   for code in codes[:-1])
+
+    decisions, sent = _count(_domain, None, port.PileLogins(logins))
+
+    assert len(sent) <= LOGINS_MAX, "\n".join(sent)
+    assert [d.accepted for d in decisions] == [True] * 6
+    assert {d.schema for d in decisions} == {tenant_schema}
+    # An unknown pile among them is refused (and listed) while the others log in.
+    decisions = _domain(None, port.PileLogins((logins[0], port.PileLogin(
+        pile_code=codes[-1], peer="10.0.0.5:4001", at=now, protocol="ykc"), logins[1])))
+    assert [(d.accepted, d.refusal) for d in decisions] == [
+        (True, None), (False, port.LoginRefusal.UNKNOWN), (True, None)]
+
+
 def _settle_record(member, connector, at):
     order = services.order_start(member=member, connector=connector)
     services.order_start_result(port.StartResult(order.pile.code, connector.number,

@@ -149,3 +149,70 @@ def test_disconnect_marks_pile_and_connectors_offline(gateway, make_pile, pile_c
     with schema_context(SCHEMA):
         wait_for(lambda: Pile.objects.filter(code=code, online=False).exists())
         assert Connector.objects.get(pile__code=code).status == "offline"
+
+
+# --- a login storm: the logins of a window decided in one batch (port.PileLogins) ----------
+
+
+def _login_together(gateway, pile_client, codes: list[str], window: float = 0.5):
+    """Send every code's 0x01 on its own connection within one batch window; returns the
+    clients and their 0x02 replies."""
+    gateway.gateway.logins.window = window
+    clients = [pile_client() for _ in codes]
+    for client, code in zip(clients, codes, strict=True):
+        client.send(login_message(code))
+    return clients, [client.recv(0x02) for client in clients]
+
+
+def test_piles_logging_in_within_a_window_are_decided_in_one_batch(gateway, make_pile,
+                                                                   pile_client):
+    codes = [make_pile() for _ in range(4)]
+    calls = gateway.gateway.logins.calls
+
+    _clients, replies = _login_together(gateway, pile_client, codes)
+
+    assert [r.message for r in replies] == [m.LoginReply(code, True) for code in codes]
+    assert gateway.gateway.logins.calls == calls + 1
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code__in=codes, online=True).count() == 4)
+
+
+def test_an_unknown_pile_in_the_batch_is_refused_while_the_others_log_in(gateway, make_pile,
+                                                                         pile_client):
+    good = [make_pile(), make_pile()]
+    unknown = make_pile(register=False, in_estate=False)
+    codes = [good[0], unknown, good[1]]
+
+    clients, replies = _login_together(gateway, pile_client, codes)
+
+    assert [r.message.success for r in replies] == [True, False, True]
+    assert clients[1].closed()
+    with schema_context(get_public_schema_name()):
+        assert RefusedPileLogin.objects.get(pile_code=unknown).reason == "unknown"
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code__in=good, online=True).count() == 2)
+
+
+def test_a_failed_batch_loses_no_pile(gateway, make_pile, pile_client):
+    codes = [make_pile() for _ in range(3)]
+    batches = gateway.gateway.logins
+    real = batches.fn
+    failed = []
+
+    def fails_once(claims):
+        if not failed:
+            failed.append(len(claims))
+            raise RuntimeError("connection lost")  # as a dropped database connection
+        return real(claims)
+
+    batches.fn = fails_once
+    try:
+        _clients, replies = _login_together(gateway, pile_client, codes)
+    finally:
+        batches.fn = real
+
+    assert failed == [3]  # all three were in the failed batch ...
+    assert [r.message for r in replies] == [m.LoginReply(code, True) for code in codes]
+    assert gateway.gateway.metrics.errors.get("login_batch_failed") == 3  # ... decided alone
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code__in=codes, online=True).count() == 3)

@@ -87,3 +87,31 @@ def test_a_pile_marked_offline_while_connected_comes_back_with_its_frames(
     client.recv(0x04)
     with schema_context(SCHEMA):
         wait_for(lambda: Pile.objects.filter(code=code, online=True).exists(), timeout=5)
+
+
+def test_a_route_not_registered_at_login_is_written_from_the_next_frame(gateway, make_pile,
+                                                                       pile_client):
+    code = make_pile()
+    real = gateway.gateway.bus.register
+    failed = []
+
+    async def busy(*args):
+        if not failed:
+            failed.append(args[1])
+            raise redis.exceptions.ConnectionError("No connection available.")
+        return await real(*args)
+
+    gateway.gateway.bus.register = busy
+    client = pile_client()
+    try:
+        client.send(m.Login(code, 0, 1, 0x10, "T1.0.0", 0, "0" * 20, 4))
+        assert client.recv(0x02).message.success  # logged in all the same
+        # The route is written just after the reply: wait for its failure to be counted.
+        wait_for(lambda: gateway.gateway.metrics.errors.get("route_not_registered") == 1)
+        assert failed == [code]
+        assert not bus._redis().get(bus.route_key(SCHEMA, code))
+        client.send(m.Heartbeat(code, 1, False))
+        client.recv(0x04)
+        wait_for(lambda: bus._redis().get(bus.route_key(SCHEMA, code)))
+    finally:
+        gateway.gateway.bus.register = real

@@ -8,7 +8,7 @@ Layout: ``68 | L | seq(2) | encrypt flag | frame type | body (L−4) | CRC lo | 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .crc import crc16_modbus
 from .errors import BadCRC, BadField, BadLength, BadStartByte, EncodeError, FrameError, Truncated
@@ -33,12 +33,14 @@ class Frame:
     it unchanged in replies via ``encode_frame(reply, sequence=frame.sequence)``.
     ``encrypted`` is the encryption flag (then ``message`` is an :class:`EncryptedMessage`).
     ``crc_swapped`` is True when the CRC arrived high byte first (accepted vendor quirk).
+    ``raw`` is the frame's bytes as received (empty for a frame built in code); not compared.
     """
 
     sequence: bytes
     encrypted: bool
     message: AnyMessage
     crc_swapped: bool = False
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def frame_type(self) -> int:
@@ -90,16 +92,16 @@ def _decode_checked(data: bytes, length: int) -> Frame:
     if flag == 0:
         cls = MESSAGE_TYPES.get(frame_type)
         if cls is None:
-            return Frame(sequence, False, UnknownMessage(frame_type, body), swapped)
+            return Frame(sequence, False, UnknownMessage(frame_type, body), swapped, data)
         try:
             message = cls.decode_body(body)
         except FrameError as exc:
             exc.frame_type, exc.sequence = frame_type, sequence
             exc.frame = data
             raise
-        return Frame(sequence, False, message, swapped)
+        return Frame(sequence, False, message, swapped, data)
     if flag == 1:
-        return Frame(sequence, True, EncryptedMessage(frame_type, body), swapped)
+        return Frame(sequence, True, EncryptedMessage(frame_type, body), swapped, data)
     raise BadField(f"encryption flag 0x{flag:02X} is neither 0x00 nor 0x01", data,
                    field="encrypt_flag", frame_type=frame_type, sequence=sequence)
 

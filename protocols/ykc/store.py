@@ -36,21 +36,25 @@ def _copy_text(value) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
 
 
-def batch_write(*, schema: str, frames: list[tuple], messages: list[dict]) -> None:
+def batch_write(*, schema: str, frames: list[tuple] = (), messages: list[dict] = (),
+                frame_text: str = "") -> None:
     """Write one flush of the gateway's buffers for one operator.
 
-    ``frames`` rows are ``(pile_code, at, direction, frame_type, name, trade_no, hex)`` and
-    go in with COPY (the frame log is the bulk of the writes); session messages with
+    ``frames`` rows are ``(pile_code, at, direction, frame_type, name, trade_no, hex)``
+    (escaped here) and ``frame_text`` lines of the same already in COPY's text format
+    (the YKC gateway's: :func:`protocols.ykc.gateway.writers.frame_copy_text`); both go
+    in with COPY (the frame log is the bulk of the writes); session messages with
     ``bulk_create``.
     """
     from protocols.models import FrameLog, SessionMessage
 
     with schema_context(schema), transaction.atomic():
-        if frames:
+        if frames or frame_text:
             buffer = io.StringIO()
             for row in frames:
                 buffer.write("\t".join(_copy_text(v) for v in row))
                 buffer.write("\n")
+            buffer.write(frame_text)
             buffer.seek(0)
             sql = (f'COPY "{FrameLog._meta.db_table}" (pile_code, at, direction, frame_type, '
                    "name, trade_no, hex) FROM STDIN")

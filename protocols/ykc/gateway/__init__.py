@@ -3,11 +3,15 @@
 Per connection (:class:`PileConnection`, an ``asyncio.Protocol``): the codec's
 ``FrameSplitter`` cuts the byte stream (split and joined reads, resync on the next 0x68,
 ``YKC_MAX_FRAME_SIZE``); frames are handled in order. Replies that need nothing but the
-frame — heartbeat 0x03 → 0x04 — are written synchronously inside ``data_received``;
-anything that needs PostgreSQL runs in a bounded thread pool (``YKC_DB_THREADS``) and is
-awaited only where the pile waits for an answer that depends on it (0x01, 0x05, 0x09,
-0x31, 0x3B). Redis writes (live state, last-seen) are batched every 50 ms; the frame log,
-meter samples and session messages are batched and written every 0.5 s.
+frame — heartbeat 0x03 → 0x04 — are made synchronously inside ``data_received`` and
+written once per read (all the replies of a read in one ``write``); anything that needs
+PostgreSQL runs in a bounded thread pool (``YKC_DB_THREADS``) and is awaited only where
+the pile waits for an answer that depends on it (0x01, 0x05, 0x09, 0x31, 0x3B). Logins
+(0x01) and billing-model checks (0x05) arriving within 20 ms are decided together, one
+batch per window (``batches.BatchedQuery``: a reconnect storm costs a fixed number of
+statements per window). Redis writes (live state, last-seen) are batched every 50 ms; the
+frame log (COPY of the frames' bytes as received), meter samples and session messages are
+batched and written every 0.5 s.
 
 Domain traffic goes through charging's port: its events and queries handed to
 ``charging.handlers.dispatch``, commands from ``charging.bus``, live state queued with

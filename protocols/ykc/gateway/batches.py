@@ -1,10 +1,11 @@
 """Questions many piles ask the database at once, answered in one call per operator.
 
 A login storm (every pile reconnecting after a network or gateway restart) sends one
-billing-model verification 0x05 per pile within seconds. Each on its own is a transaction
-of about ten statements; :class:`BatchedQuery` gathers what arrives within ``window``
-seconds (at most ``max_batch`` per call) for one operator and answers them with one call
-of a batch function in the database pool, so the cost per pile falls with the load.
+login 0x01 and one billing-model verification 0x05 per pile within seconds. Each on its
+own is a few (login) to about ten (0x05) statements; :class:`BatchedQuery` gathers what
+arrives within ``window`` seconds (at most ``max_batch`` per call) for one operator (for
+logins: the public schema) and answers them with one call of a batch function in the
+database pool, so the cost per pile falls with the load.
 """
 
 from __future__ import annotations

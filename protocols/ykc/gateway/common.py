@@ -46,8 +46,12 @@ ERROR_LIMIT = 32  # framing errors since the last good frame before we hang up
 LAST_SEEN_DB_EVERY_S = 30
 
 
+#: "0x03" … by frame type: the metrics' label, looked up per frame rather than formatted.
+CODES = tuple(f"0x{frame_type:02X}" for frame_type in range(256))
+
+
 def _code(frame_type: int) -> str:
-    return f"0x{frame_type:02X}"
+    return CODES[frame_type]
 
 
 def connector_status(reading: m.RealtimeData) -> port.ConnectorStatus:

@@ -15,7 +15,7 @@ from ..errors import BadCRC, BadField, BadLength, BadStartByte, FrameError
 from ..frame import Frame, encode_frame
 from ..messages import HeartbeatReply
 from ..splitter import FrameSplitter
-from .common import ERROR_LIMIT, GARBAGE_LIMIT, _code, logger
+from .common import CODES, ERROR_LIMIT, GARBAGE_LIMIT, _code, logger
 
 if TYPE_CHECKING:
     from .server import YkcGateway
@@ -62,7 +62,7 @@ class PileConnection(asyncio.Protocol):
         self.heartbeats = 0
         self.sequence = 0
         self.connectors: dict[int, ConnectorState] = {}
-        self.heartbeat_heads: dict[int, tuple[bytes, int]] = {}  # 0x04 without sequence
+        self.heartbeat_heads: dict[int, tuple[bytes, bytes]] = {}  # 0x04 without sequence
         self.pending: dict[tuple[int, int | None], asyncio.Future] = {}
         self.inbox: deque[tuple[Frame, float]] = deque()
         self.pump: asyncio.Task | None = None
@@ -72,6 +72,10 @@ class PileConnection(asyncio.Protocol):
         # and whether Redis lost its route and liveness (rebuilt from its next frame).
         self.marked_online_at = 0.0
         self.relink = False
+        # While a read is handled, what it answers is gathered here and written once at the
+        # end of data_received: one send() for all the replies of a read (a pile's frames
+        # arriving together), not one small TCP segment each. None outside a read.
+        self.out: list[bytes] | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -116,24 +120,38 @@ class PileConnection(asyncio.Protocol):
             logger.warning("%s %s: garbage flood, closing", self.peer, self.pile_code)
             self.close()
             return
-        for frame in frames:
-            self.inbox.append((frame, now))
-        if self.inbox and self.pump is None:
-            self._drain()
+        if self.pump is not None:  # a reply awaits the database: queue behind it, in order
+            self.inbox.extend((frame, now) for frame in frames)
+            return
+        self.out = []
+        try:
+            self._drain_now(frames, now)
+        finally:
+            self._flush_out()
 
     # --- frame processing in order ------------------------------------------------------
 
-    def _drain(self) -> None:
-        while self.inbox and not self.closed:
-            frame, received = self.inbox.popleft()
+    def _drain_now(self, frames: list[Frame], received: float) -> None:
+        """Handle a read's frames in order until one needs the database: that one is
+        awaited by a task (``pump``), which then handles the rest (``inbox``)."""
+        handle = self.gateway.handle
+        for index, frame in enumerate(frames):
+            if self.closed:
+                return
             try:
-                pending = self.gateway.handle(self, frame, received)
+                pending = handle(self, frame, received)
             except Exception:
                 self._handler_failed(frame)
                 continue
             if pending is not None:
+                self.inbox.extend((later, received) for later in frames[index + 1:])
                 self.pump = asyncio.create_task(self._drain_async(pending, frame))
                 return
+
+    def _flush_out(self) -> None:
+        out, self.out = self.out, None
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     async def _drain_async(self, pending, frame: Frame) -> None:
         try:
@@ -206,9 +224,9 @@ class PileConnection(asyncio.Protocol):
             self.sequence = (self.sequence + 1) & 0xFFFF
             sequence = self.sequence
         data = encode_frame(message, sequence)
-        self.transport.write(data)
+        self._write(data)
         gateway = self.gateway
-        code = _code(message.FRAME_TYPE)
+        code = CODES[message.FRAME_TYPE]
         gateway.metrics.frames_out.inc(code)
         if received is not None:
             gateway.metrics.latency.observe(self.loop.time() - received, code)
@@ -224,18 +242,29 @@ class PileConnection(asyncio.Protocol):
         head = self.heartbeat_heads.get(connector_no)
         if head is None:
             body = HeartbeatReply(pile_code, connector_no, 0).encode_body()
-            head = self.heartbeat_heads[connector_no] = (b"\x00\x04" + body, 4 + len(body))
+            head = self.heartbeat_heads[connector_no] = (b"\x00\x04" + body,
+                                                         bytes((0x68, 4 + len(body))))
         covered = sequence + head[0]
         crc = crc16_modbus(covered)
-        data = bytes((0x68, head[1])) + covered + bytes((crc & 0xFF, crc >> 8))
-        self.transport.write(data)
-        metrics = self.gateway.metrics
+        data = b"".join((head[1], covered, crc.to_bytes(2, "little")))
+        self._write(data)
+        gateway = self.gateway
+        metrics = gateway.metrics
         metrics.frames_out.inc("0x04")
         metrics.latency.observe(self.loop.time() - received, "0x04")
-        self.gateway.log_frame(self, "out", 0x04, "HeartbeatReply", "", data)
+        gateway.log_frame(self, "out", 0x04, "HeartbeatReply", "", data)
+
+    def _write(self, data: bytes) -> None:
+        if self.out is not None:
+            self.out.append(data)  # written at the end of the read being handled
+        else:
+            self.transport.write(data)
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            if self.out:  # replies of the read being handled go out before the close
+                self._flush_out()
+                self.out = []
             self.transport.close()
 
     def expect(self, frame_type: int, connector_no: int | None) -> asyncio.Future:

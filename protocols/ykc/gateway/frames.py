@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django_tenants.utils import get_public_schema_name
+
 from charging import bus, handlers, port
 from evplatform import money
 from protocols import adapters
@@ -17,12 +19,12 @@ from ..enums import StartMode
 from ..fields import PILE_TZ
 from ..frame import Frame, encode_frame
 from .common import (
+    CODES,
     HEARTBEAT_TYPES,
     PERIODS,
     SESSION_TYPES,
     ZERO_CARD,
     ZERO_TRADE,
-    _code,
     _jsonable,
     _utc,
     adapters_call,
@@ -60,12 +62,23 @@ def record_event(pile_code: str, record: m.TransactionRecord, raw_hex: str, now:
         pile_tariff_version=held[0], pile_tariff_since=held[1])
 
 
+def logins_decide(claims: dict[tuple[str, str], port.PileLogin]
+                  ) -> dict[tuple[str, str], port.LoginDecision]:
+    """The batch function of the gateway's login :class:`BatchedQuery`: the logins
+    gathered in one window, keyed by (pile code, connection id), decided with one
+    :class:`port.PileLogins`."""
+    decisions = handlers.dispatch(None, port.PileLogins(tuple(claims.values())))
+    return dict(zip(claims, decisions, strict=True))
+
+
 class FrameHandlers:
     """The gateway's frame handlers (mixed into :class:`YkcGateway`): one
     method per upstream message, ``HANDLERS`` maps the frame type to it."""
 
     def log_frame(self, conn: PileConnection, direction: str, frame_type: int, name: str,
                   trade_no: str, data) -> None:
+        """Queue one frame log row (written in batches by :class:`Batcher`); ``data`` is
+        the bytes sent or the :class:`Frame` received (its bytes kept as they came)."""
         if not conn.schema:
             return  # before login there is no operator to log it for
         if frame_type in HEARTBEAT_TYPES:
@@ -79,7 +92,7 @@ class FrameHandlers:
         """Handle one frame; returns an awaitable when the reply needs the database."""
         message = frame.message
         frame_type = message.frame_type
-        code = _code(frame_type)
+        code = CODES[frame_type]
         self.metrics.frames_in.inc(code)
         if frame.encrypted:
             self.metrics.error("encrypted")
@@ -101,9 +114,10 @@ class FrameHandlers:
             return None
         if frame_type == 0x03:
             conn.heartbeats += 1
+        now = time.time()
         self.log_frame(conn, "in", frame_type, type(message).__name__,
                        getattr(message, "trade_no", ""), frame)
-        self.live.pile_seen(conn.schema, conn.pile_code, time.time())
+        self.live.pile_seen(conn.schema, conn.pile_code, now)
         self.still_online(conn)
         handler = self.HANDLERS.get(frame_type)
         if handler is None:
@@ -122,9 +136,20 @@ class FrameHandlers:
                 self.metrics.error("pile_mismatch")
             return
         at = datetime.now(UTC)
-        outcome = await self.run_db(handlers.dispatch, None, port.PileLogin(
-            pile_code=login.pile_code, peer=conn.peer, at=at,
-            firmware_version=login.firmware_version, iccid=login.sim, protocol="ykc"))
+        event = port.PileLogin(pile_code=login.pile_code, peer=conn.peer, at=at,
+                               firmware_version=login.firmware_version, iccid=login.sim,
+                               protocol="ykc")
+        try:
+            # Decided with the other logins of the moment (a storm: one batch per window).
+            outcome = await self.logins.ask(get_public_schema_name(), (login.pile_code, conn.id),
+                                             event)
+        except Exception:
+            # The batch failed (say, the database dropped its connection): this pile is
+            # decided on its own, so no pile of the batch is lost with it.
+            self.metrics.error("login_batch_failed")
+            logger.warning("%s: login batch failed, deciding alone", login.pile_code,
+                           exc_info=True)
+            outcome = await self.run_db(handlers.dispatch, None, event)
         if conn.closed:
             return
         if not outcome.accepted:
@@ -139,7 +164,11 @@ class FrameHandlers:
             self.takeover_refuse(conn, previous.peer, frame, received, outcome.schema, at)
             return
         if previous is None:  # held by another gateway process? the same rule
-            holder = await self.bus.holder(outcome.schema, login.pile_code)
+            # At most LOGIN_REDIS_AT_ONCE logins ask at a time: a batch releases up to 500
+            # decided logins together, more than the Redis pool holds (a wait past its
+            # timeout failed the login); the others wait their turn here instead.
+            async with self.login_redis:
+                holder = await self.bus.holder(outcome.schema, login.pile_code)
             if conn.closed:
                 return
             if holder is not None and not self.may_take_over_remote(
@@ -160,7 +189,15 @@ class FrameHandlers:
         self.log_frame(conn, "in", 0x01, "Login", "", frame)
         conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
         conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
-        await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
+        try:
+            await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
+        except Exception:
+            # Redis away or its pool busy past its timeout (a storm's burst of logins): the
+            # pile is logged in all the same; its route is written from its next frame.
+            conn.relink = True
+            self.metrics.error("route_not_registered")
+            logger.warning("%s: route not registered, again from its next frame",
+                           conn.pile_code, exc_info=True)
         conn.marked_online_at = self.loop.time()
         conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
 

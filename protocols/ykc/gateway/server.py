@@ -23,7 +23,7 @@ from .batches import BatchedQuery
 from .commands import CommandRunner
 from .common import LAST_SEEN_DB_EVERY_S, logger
 from .connection import PileConnection
-from .frames import FrameHandlers
+from .frames import FrameHandlers, logins_decide
 from .writers import Batcher, LiveWriter
 
 
@@ -65,6 +65,9 @@ class GatewayMetrics:
 
 
 REDIS_CONNECTIONS = 64  # the gateway's Redis pool, at most
+# Logins checking their pile's holder in Redis at once (room left for the live writer,
+# the bus and the routes).
+LOGIN_REDIS_AT_ONCE = 32
 
 
 class YkcGateway(FrameHandlers, CommandRunner):
@@ -98,6 +101,8 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.metrics = GatewayMetrics(self)
         self.batcher = Batcher(self)
         self.verifier = BatchedQuery(self, adapters.billing_models_verified)
+        self.logins = BatchedQuery(self, logins_decide)
+        self.login_redis = asyncio.Semaphore(LOGIN_REDIS_AT_ONCE)
         self._tasks: list[asyncio.Task] = []
         self._offline_tasks: set[asyncio.Task] = set()
         self.server: asyncio.Server | None = None

@@ -99,22 +99,41 @@ class Batcher:
 
 def _write_batch(*, schema: str, frames: list[tuple], samples: list[dict],
                  messages: list[dict]) -> None:
-    store.batch_write(schema=schema, frames=[_frame_row(r) for r in frames], messages=messages)
+    store.batch_write(schema=schema, frame_text=frame_copy_text(frames), messages=messages)
     if samples:
         handlers.dispatch(schema, port.ReadingsSampled(tuple(samples)))
 
 
-def _frame_row(row: tuple) -> tuple:
-    """(pile, epoch, direction, frame_type, name, trade_no, bytes | Frame) → COPY row; the
-    hex of a received frame is rebuilt here, off the hot path, from the decoded frame."""
-    pile_code, at, direction, frame_type, name, trade_no, data = row
-    if isinstance(data, Frame):
-        raw = encode_frame(data.message, data.sequence)
-        if data.crc_swapped:
-            raw = raw[:-2] + raw[-1:] + raw[-2:-1]
-        data = raw
-    return (pile_code, datetime.fromtimestamp(at, UTC).isoformat(), direction, frame_type,
-            name, trade_no, data.hex().upper())
+def frame_copy_text(rows: list[tuple]) -> str:
+    """Frame log rows ``(pile, epoch, direction, frame_type, name, trade_no, bytes |
+    Frame)`` → the COPY text of ``FrameLog``'s (pile_code, at, direction, frame_type, name,
+    trade_no, hex): a received frame as its bytes came (a frame built in code, without
+    them, is encoded), times in UTC to the microsecond.
+
+    One formatted line per row, since the frame log is most of what the gateway writes (two
+    rows per heartbeat): nothing in these rows needs COPY's escaping (pile codes and
+    transaction numbers are BCD, i.e. hex digits, or the frame would not have been decoded
+    or encoded; names are message class names), and each second's text is formatted once.
+    """
+    seconds: dict[int, str] = {}
+    lines = []
+    for pile_code, at, direction, frame_type, name, trade_no, data in rows:
+        if isinstance(data, Frame):
+            if data.raw:
+                data = data.raw
+            else:
+                raw = encode_frame(data.message, data.sequence)
+                if data.crc_swapped:
+                    raw = raw[:-2] + raw[-1:] + raw[-2:-1]
+                data = raw
+        second = int(at)
+        stamp = seconds.get(second)
+        if stamp is None:
+            stamp = seconds[second] = datetime.fromtimestamp(second, UTC).strftime(
+                "%Y-%m-%d %H:%M:%S")
+        lines.append(f"{pile_code}\t{stamp}.{int((at - second) * 1e6):06d}+00\t{direction}\t"
+                     f"{frame_type}\t{name}\t{trade_no}\t{data.hex().upper()}\n")
+    return "".join(lines)
 
 
 class LiveWriter:
