@@ -13,8 +13,9 @@ the reply round trip p50/p99 measured by the piles (all calls, then Heartbeat an
 MeterValues apart) and the gateway's receive → reply histogram, the gateway's CPU and RSS,
 the domain events still queued behind answered calls (``ocpp_jobs_backlog``: whether the
 database keeps up), the gateway's event-loop lag (``ocpp_event_loop_lag_seconds``: how
-late a 50 ms timer wakes, so how long a message waits before it is read), and each figure beside its target as a ratio (target: 10,000 piles with
-p99 < 50 ms), with the machine's load average at the time.
+late a 50 ms timer wakes, so how long a message waits before it is read), and each figure
+beside its target as a ratio (target: 10,000 piles with p99 < 50 ms), with the machine's
+load average at the time.
 
 ``--time-scale K`` compresses the cadence: heartbeat and MeterValues intervals are divided
 by K, so N piles send what N × K piles send at protocol cadence (the message rate, hence
