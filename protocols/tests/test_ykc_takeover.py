@@ -198,7 +198,9 @@ def test_a_pile_held_by_another_gateway_process_obeys_the_same_rule(gateway, mak
         assert "127.0.0.2" in alarm.description and "127.0.0.1" in alarm.description
         assert other.sync(lambda: other.gateway.metrics.errors.get("login_takeover")) == 1
 
-        # A stale session at A (nothing heard past the idle limit) may be taken at B.
+        # A stale session at A (nothing heard past the idle limit) may be taken at B. A's
+        # last-seen writes are batched: flushed first, so none lands after the stale time.
+        gateway.flush()
         stale = time.time() - settings.YKC_IDLE_HEARTBEATS * 10 - 1
         live.client().zadd(live.seen_key(SCHEMA), {code: stale})
         newcomer = PileFrom(other.port, "127.0.0.2")
