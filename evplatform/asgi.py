@@ -27,9 +27,7 @@ Every view of the project is synchronous, so nothing is lost by not running Djan
 async mode; the WebSockets (Channels consumers) stay on the event loop.
 """
 
-import contextvars
 import os
-import threading
 
 import django
 from asgiref.sync import sync_to_async
@@ -51,54 +49,6 @@ class SyncChainASGIHandler(ASGIHandler):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
-class ThreadContextWSGI:
-    """Django's WSGI handler run, in each of a2wsgi's worker threads, in a context of that
-    thread's own, kept from request to request — as under a threaded WSGI server.
-
-    a2wsgi runs each call in a copy of the event loop's context. Django keeps its database
-    connections (and the active language, the urlconf) in asgiref ``Local`` storage, which
-    lives in one mutable dict inside a context variable: once that dict exists in the loop's
-    context, every copy shares it, and a connection opened in one worker thread is then
-    seen by the others ("DatabaseWrapper objects created in a thread can only be used in
-    that same thread"). The response's iteration and ``close()`` (where Django sends
-    ``request_finished`` and returns the connection to the pool) run in the same context."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self._local = threading.local()
-
-    def _context(self) -> contextvars.Context:
-        context = getattr(self._local, "context", None)
-        if context is None:
-            context = self._local.context = contextvars.Context()
-        return context
-
-    def __call__(self, environ, start_response):
-        context = self._context()
-        return _InContext(context, context.run(self.app, environ, start_response))
-
-
-class _InContext:
-    """A WSGI response iterated and closed in ``context``."""
-
-    def __init__(self, context: contextvars.Context, response) -> None:
-        self.context, self.response = context, response
-
-    def __iter__(self):
-        chunks = self.context.run(iter, self.response)
-        while True:
-            try:
-                chunk = self.context.run(next, chunks)
-            except StopIteration:
-                return
-            yield chunk
-
-    def close(self) -> None:
-        close = getattr(self.response, "close", None)
-        if close is not None:
-            self.context.run(close)
-
-
 def http_application(kind: str):
     """The ASGI app serving HTTP with handler ``kind`` (one of HTTP_HANDLERS, see above).
     Raises ValueError for another name."""
@@ -108,7 +58,7 @@ def http_application(kind: str):
         from a2wsgi import WSGIMiddleware
         from django.core.handlers.wsgi import WSGIHandler
 
-        return WSGIMiddleware(ThreadContextWSGI(WSGIHandler()), workers=settings.ASGI_HTTP_THREADS)
+        return WSGIMiddleware(WSGIHandler(), workers=settings.ASGI_HTTP_THREADS)
     if kind == "sync_chain":
         return SyncChainASGIHandler()
     if kind == "stock":
