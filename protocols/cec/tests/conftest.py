@@ -122,29 +122,32 @@ class Live:
 
 @pytest.fixture
 def live(tenant, monkeypatch):
-    """The platform on a real socket for the duration of a test. The server runs Django's
-    sync code in asgiref's one thread-sensitive thread; there it uses the test's own database
-    connection (as Django's live server does for shared connections), so it sees the
-    test's uncommitted rows and its writes roll back with the test. The request signals'
-    ``close_old_connections`` must not close that connection mid-transaction (Django's test
-    client holds it off for its own requests only), so for the test it leaves it open."""
-    from django.core.signals import request_started
+    """The platform on a real socket for the duration of a test. Whatever thread the server
+    runs Django's sync code in (asgiref's thread-sensitive thread, or a pool of WSGI threads
+    with ``ASGI_HTTP=wsgi``), it uses the test's own database connection (as Django's live
+    server does for shared connections), so it sees the test's uncommitted rows and its
+    writes roll back with the test. The connection is handed out by the connection handler
+    itself while the fixture lasts, not stored in the threads' own storage, so no server
+    thread keeps it after the test (the WSGI pool's threads outlive the test). The request
+    signals' ``close_old_connections`` must not close it mid-transaction (Django's test client
+    holds it off for its own requests only), so for the test it leaves it open."""
     from django.db import DEFAULT_DB_ALIAS, connections
 
     shared = connections[DEFAULT_DB_ALIAS]
+    handler_type = type(connections)
+    own = handler_type.__getitem__
 
-    def share(**_kwargs):
-        connections[DEFAULT_DB_ALIAS] = shared
+    def getitem(self, alias):
+        return shared if self is connections and alias == DEFAULT_DB_ALIAS else own(self, alias)
 
     monkeypatch.setattr(shared, "close_if_unusable_or_obsolete", lambda: None)
+    monkeypatch.setattr(handler_type, "__getitem__", getitem)
     shared.inc_thread_sharing()
-    request_started.connect(share, dispatch_uid="cec-live-share")
     web = Uvicorn()
     try:
         yield Live(web, f"{tenant.slug}.testserver")
     finally:
         web.stop()
-        request_started.disconnect(dispatch_uid="cec-live-share")
         shared.dec_thread_sharing()
 
 
