@@ -25,11 +25,11 @@ Method (what the figures mean):
 Servers (``--servers``, all by default), each a single worker process on CPU 0:
 
 - ``uvicorn-pool``: uvicorn, psycopg 3 pool (``DB_POOL=1``), HTTP through Django's WSGI
-  handler in a pool of threads behind a2wsgi (``ASGI_HTTP=wsgi``; an option, see README)
+  handler in a pool of threads behind a2wsgi (``ASGI_HTTP=wsgi``: the Procfile's ``web``)
 - ``uvicorn-persistent``: the same with a persistent connection per thread instead of the
   pool (``DB_POOL=0``, ``DB_CONN_MAX_AGE=600``)
 - ``uvicorn-syncchain``: uvicorn, pool, Django's ASGI handler with the middleware and view
-  as one sync call per request (``ASGI_HTTP=sync_chain``: the Procfile's ``web``)
+  as one sync call per request (``ASGI_HTTP=sync_chain``: ``web`` before)
 - ``uvicorn-stock``: the same with Django's stock ASGI handler (``ASGI_HTTP=stock``: a
   thread hop per middleware)
 - ``uvicorn-nopool``: uvicorn, stock ASGI handler, a new connection per request (the

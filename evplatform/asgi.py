@@ -3,19 +3,19 @@
 HTTP is served by one of three handlers (``ASGI_HTTP``), measured by
 ``benchmarks/station_search.py`` (see README, *Station search*):
 
-- ``wsgi`` (an option, not yet the default: in the whole test suite the admin pages served
-  through it answered 500, a database connection used by two threads, after earlier tests
-  in the same process; see README): Django's WSGI handler behind ``a2wsgi.WSGIMiddleware``. Each
+- ``wsgi`` (the default): Django's WSGI handler behind ``a2wsgi.WSGIMiddleware``. Each
   request runs in one thread of a fixed pool (``ASGI_HTTP_THREADS``), as under a threaded
   WSGI server: the request is built once from the WSGI environ, Django's request signals
   and the middleware chain run synchronously in that thread (so its database connection is
   taken and returned there), and the event loop only moves bytes. Measured in two runs
   (README, *Station search*): a driver-API request with no query costs ×0.53–0.65 the
   server CPU of ``sync_chain`` (1.04 vs 1.97 ms, 1.14 vs 1.75 ms) and one process serves
-  ×1.8–2.0 the requests.
+  ×1.8–2.0 the requests. The pool's threads live as long as the process, so nothing may
+  leave a database connection in a thread's own storage for another thread to find (the
+  test suite's CEC live server once did, and every later admin page answered 500).
   Streaming and file responses are sent chunk by chunk; request bodies are read from the
   loop as the view reads them.
-- ``sync_chain`` (the default): Django's ASGI handler with the middleware chain and the view called as
+- ``sync_chain`` (the default before ``wsgi``): Django's ASGI handler with the middleware chain and the view called as
   ONE synchronous function (``SyncChainASGIHandler``). Still an ASGIRequest per request,
   request_started/finished sent through ``sync_to_async``, and a new thread per request
   (asgiref's per-request thread-sensitive context).

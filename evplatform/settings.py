@@ -139,7 +139,7 @@ ASGI_APPLICATION = "evplatform.asgi.application"
 # HTTP under ASGI (evplatform/asgi.py): "wsgi" (Django's WSGI handler in a pool of
 # ASGI_HTTP_THREADS threads, through a2wsgi), "sync_chain" (Django's ASGI handler, the
 # middleware and view as one sync call) or "stock" (a thread hop per middleware).
-ASGI_HTTP = env_str("ASGI_HTTP", "sync_chain")
+ASGI_HTTP = env_str("ASGI_HTTP", "wsgi")
 ASGI_HTTP_THREADS = env_int("ASGI_HTTP_THREADS", 10)
 
 # DB_POOL=1 (the `web` process): a psycopg 3 connection pool per process (Django's native

@@ -87,8 +87,8 @@ def platform(operators, django_db_blocker, tmp_path_factory):
 
     key_dir = tmp_path_factory.mktemp("fake_wechatpay")
     saved = (settings.WECHAT_API_BASE_URL, settings.WECHATPAY_API_BASE_URL)
-    # As the Procfile's web process does: under ASGI each request may run in a new thread,
-    # so connections are closed after each request instead of kept per thread.
+    # The server's request threads close their connections after each request (the tests
+    # run without the Procfile's pool), so none is left open between tests.
     db_settings = connections.settings["default"]
     saved_max_age, db_settings["CONN_MAX_AGE"] = db_settings["CONN_MAX_AGE"], 0
     with django_db_blocker.unblock():
@@ -97,6 +97,7 @@ def platform(operators, django_db_blocker, tmp_path_factory):
         settings.WECHAT_API_BASE_URL = wechat.url + "/"
         settings.WECHATPAY_API_BASE_URL = pay.url
         web = Uvicorn()
+        connection.set_schema_to_public()  # whatever schema an earlier test left set
         info = seed_demo_operator(key_dir=key_dir, notify_base_url=web.url)
         merchant = wechatpay.load_or_create_demo_merchant(key_dir, DEMO_MCHID, DEMO_APPID)
         pay.register_merchant(

@@ -110,12 +110,8 @@ def _names_lowered(headers) -> list[tuple[bytes, bytes]]:
     return sorted((name.lower(), value) for name, value in headers)
 
 
-def test_the_project_serves_http_with_the_sync_chain_by_default():
-    # The a2wsgi path is an option until its thread-shared connection is explained (README).
-    from evplatform.asgi import SyncChainASGIHandler
-
-    assert isinstance(django_asgi_app, SyncChainASGIHandler)
-    assert not isinstance(django_asgi_app, WSGIMiddleware)
+def test_the_project_serves_http_through_the_wsgi_handler_by_default():
+    assert isinstance(django_asgi_app, WSGIMiddleware)
 
 
 def test_an_unknown_handler_is_refused():
