@@ -146,6 +146,7 @@ ASGI_HTTP_THREADS = env_int("ASGI_HTTP_THREADS", 10)
 # pool); connections go back to it after each request, so ASGI's thread per request no
 # longer connects per request. Needs psycopg 3; CONN_MAX_AGE is then 0 by definition.
 DB_POOL = env_bool("DB_POOL", False)
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1  # executions before psycopg would prepare on its own
 DATABASES = {
     "default": {
         "ENGINE": "django_tenants.postgresql_backend",
@@ -157,12 +158,18 @@ DATABASES = {
         "CONN_MAX_AGE": 0 if DB_POOL else env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
-            "pool": {
-                "min_size": env_int("DB_POOL_MIN", 2),
-                "max_size": env_int("DB_POOL_MAX", 16),
-                "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
-            }
-        } if DB_POOL else {},
+            # psycopg prepares a statement only when asked (evplatform.prepared, one hot
+            # statement per order); never on its own after N runs (Django's default of None
+            # would refuse even the asked ones).
+            "prepare_threshold": PREPARE_ONLY_WHEN_ASKED,
+            **({
+                "pool": {
+                    "min_size": env_int("DB_POOL_MIN", 2),
+                    "max_size": env_int("DB_POOL_MAX", 16),
+                    "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
+                }
+            } if DB_POOL else {}),
+        },
         "TEST": {"NAME": env_str("DB_TEST_NAME", "test_" + env_str("DB_NAME", "evplatform"))},
     }
 }
