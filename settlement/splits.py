@@ -41,6 +41,7 @@ from django.utils.translation import gettext as _
 from accounts import audit
 from evplatform.errors import DomainError
 from evplatform.money import ZERO, yuan
+from evplatform.prepared import execute_prepared_one
 
 from . import services as ledger
 from .allocation import OPERATOR, Party, allocate, proportional_part
@@ -174,9 +175,20 @@ RulesStamp = tuple[int, int]
 _RULES: dict[tuple[str, int], tuple[RulesStamp, list[RuleTerms]]] = {}
 
 
+# Process-local: {(schema, account code): account id} for the accounts a split posts to
+# (operator revenue, platform commission, each owner's payable). Accounts are never deleted
+# and their codes never change, so the writing statement finds them by primary key (cheap
+# even while the hot revenue row carries many dead versions) and confirms the code: an id
+# that no longer names that code (a rolled-back test database) finds nothing, and the ids
+# are read again.
+_ACCOUNT_IDS: dict[tuple[str, str], int] = {}
+
+
 def rule_cache_clear() -> None:
-    """Forget every cached rule in this process (tests roll the database back under it)."""
+    """Forget every cached rule and account id in this process (tests roll the database
+    back under it)."""
     _RULES.clear()
+    _ACCOUNT_IDS.clear()
 
 
 def _rules_stamp(station_id: int) -> RulesStamp:
@@ -367,15 +379,20 @@ def order_split_settle(
             if split is not None:
                 split.save()
             return split
-        written = _split_write(split, owners=owners, stamp=stamp)
+        debits = _split_debits(split, owners)
+        schema = connection.schema_name
+        if any((schema, code) not in _ACCOUNT_IDS for code in debits):
+            _account_ids_read(owners)  # an owner's first order (here): the accounts made
+        written = _split_write(
+            split, owners=owners, stamp=stamp, debits=debits,
+            account_ids=[_ACCOUNT_IDS.get((schema, code)) for code in debits],
+        )
         if written.existing is not None:
             return written.existing
         if not written.rules_current:
             stamp, rules = _station_rules_read(station_id)
-        elif not written.accounts_found:  # an owner's first order: make the accounts
-            ledger.accounts_locked(
-                kinds=[Account.Kind.REVENUE, Account.Kind.COMMISSION], owner_ids=list(owners)
-            )
+        elif not written.accounts_found:  # a stale id: read them again
+            _account_ids_read(owners)
         elif not written.covered:
             raise ledger.InsufficientFunds(_("Not enough funds."))
         elif written.posting_id is None:  # the same order split by a concurrent transaction
@@ -411,8 +428,8 @@ def _split_write_sql() -> str:
         ), acc AS (
             SELECT a.id, a.allow_negative, a.balance, v.amount, v.delta, v.n
             FROM {Account._meta.db_table} AS a
-            JOIN unnest(%s::varchar[], %s::numeric[], %s::numeric[])
-                WITH ORDINALITY AS v(code, amount, delta, n) ON a.code = v.code
+            JOIN unnest(%s::bigint[], %s::varchar[], %s::numeric[], %s::numeric[])
+                WITH ORDINALITY AS v(id, code, amount, delta, n) ON a.id = v.id AND a.code = v.code
             ORDER BY a.id FOR UPDATE OF a
         ), ok AS (
             SELECT NOT EXISTS (SELECT FROM old) AS fresh,
@@ -451,27 +468,43 @@ def _split_write_sql() -> str:
     """.split())
 
 
-def _split_write(
-    split: OrderSplit, *, owners: dict[int, Decimal], stamp: RulesStamp
-) -> _Written:
-    """Post ``split`` (key ``order:<no>:split``) in one statement: lock the accounts (revenue,
-    commission, each owner's payable; primary-key order as the ledger's ``_lock``), then, only
-    if the order has no split yet, the station's rules still have ``stamp``, every account
-    exists and none that may not go negative would: insert the posting, its entries, the
-    balances, the :class:`OrderSplit` and one SHARE line per owner (``owners``: {user id:
-    yuan}). The ledger's deferred trigger still checks at commit that the entries balance."""
+def _split_debits(split: OrderSplit, owners: dict[int, Decimal]) -> dict[str, Decimal]:
+    """The split posting's lines, {account code: yuan, debit positive}, zero lines left out."""
     debits = {
         str(Account.Kind.REVENUE): split.owners_total + split.commission,
         str(Account.Kind.COMMISSION): -split.commission,
         **{f"{Account.Kind.OWNER_PAYABLE}:{oid}": -amount for oid, amount in owners.items()},
     }
-    debits = {code: amount for code, amount in debits.items() if amount}
+    return {code: amount for code, amount in debits.items() if amount}
+
+
+def _account_ids_read(owners: dict[int, Decimal]) -> None:
+    """Make (when missing) and lock the split's accounts, and cache their ids (one query once
+    they exist)."""
+    found = ledger.accounts_locked(
+        kinds=[Account.Kind.REVENUE, Account.Kind.COMMISSION], owner_ids=list(owners)
+    )
+    schema = connection.schema_name
+    _ACCOUNT_IDS.update(((schema, code), account.pk) for code, account in found.items())
+
+
+def _split_write(
+    split: OrderSplit, *, owners: dict[int, Decimal], stamp: RulesStamp,
+    debits: dict[str, Decimal], account_ids: list[int | None],
+) -> _Written:
+    """Post ``split`` (key ``order:<no>:split``) in one prepared statement: lock the accounts
+    (``debits``: {code: yuan}, found by their ``account_ids`` in the same order and confirmed
+    by code; primary-key order as the ledger's ``_lock``), then, only if the order has no
+    split yet, the station's rules still have ``stamp``, every account was found and none
+    that may not go negative would: insert the posting, its entries, the balances, the
+    :class:`OrderSplit` and one SHARE line per owner (``owners``: {user id: yuan}). The
+    ledger's deferred trigger still checks at commit that the entries balance."""
     debit_normal = {str(kind) for kind in Account.DEBIT_NORMAL}
     deltas = [a if code.partition(":")[0] in debit_normal else -a for code, a in debits.items()]
     ref = split.order_ref
     params = [
         ref,
-        list(debits), list(debits.values()), deltas,
+        account_ids, list(debits), list(debits.values()), deltas,
         stamp[0], stamp[1], split.station_id, len(debits),
         f"order:{ref}:split", Posting.Kind.ORDER_SPLIT, ref[:64], f"split of order {ref}"[:200],
         timezone.now(),
@@ -481,9 +514,8 @@ def _split_write(
         split.operator_part, split.refunded, split.settled_at,
         SplitLine.Kind.SHARE, split.settled_at, list(owners), list(owners.values()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_split_write_sql(), params)
-        rules_current, accounts_found, covered, posting_id, split_id, *old = cursor.fetchone()
+    rules_current, accounts_found, covered, posting_id, split_id, *old = execute_prepared_one(
+        _split_write_sql(), params)
     return _Written(
         existing=_split_from_row(old) if old[0] is not None else None,
         rules_current=rules_current, accounts_found=accounts_found, covered=covered,

@@ -108,3 +108,50 @@ def test_commission_only_and_free_orders(funded, connector, tenant):
         assert ledger.system_account(Account.Kind.COMMISSION).balance == D("1.50")
     finally:
         tenant.commission_percent = before
+
+
+def test_splits_of_two_operators_interleaved_on_one_connection_stay_in_their_schemas(
+    funded, connector, owner, other_tenant, django_user_model
+):
+    """The split's statement is prepared once per connection; django-tenants switches
+    ``search_path`` between operators on that connection, and each split must land in its
+    own operator's tables (PostgreSQL re-plans the statement on a new search path)."""
+    from django_tenants.utils import tenant_context
+
+    from accounts.models import Member
+    from stations.models import Station
+
+    _rule(connector.pile.station, (owner, P, "40"))
+    with tenant_context(other_tenant):
+        station_b = Station.objects.create(
+            name="B站", code="B0001", address="-", area_code="440106",
+            latitude=D("23.1"), longitude=D("113.3"))
+        owner_b = django_user_model.objects.create_user("owner-b", password="owner-pass-123")
+        _rule(station_b, (owner_b, P, "10"))
+        member_b = Member.objects.create(openid="openid-b")
+        ledger.wallet_top_up(member=member_b, amount=D("100"), key="wx:txn:b")
+
+    def settle_b(no):
+        with tenant_context(other_tenant), transaction.atomic():
+            ledger.order_charge(member=member_b, amount=D("15.00"), key=f"order:{no}:charge", ref=no)
+            return splits.order_split_settle(
+                order_ref=no, station_id=station_b.pk, pile_id=None, started_at=timezone.now(),
+                paid=D("15.00"), electricity=D("10.00"), service=D("5.00"), discount=D("0"),
+                energy_kwh=D("10"))
+
+    # The same order numbers in both schemas: each operator's idempotency is its own.
+    for i in range(7):
+        split_a, _sql = _settle(funded, connector, f"T{i}")
+        split_b = settle_b(f"T{i}")
+        assert split_a.owners_total == D("2.00") and split_b.owners_total == D("0.50")
+    assert OrderSplit.objects.filter(order_ref__startswith="T").count() == 7
+    assert ledger.owner_account(owner.pk).balance == D("14.00")
+    with tenant_context(other_tenant):
+        assert OrderSplit.objects.filter(order_ref__startswith="T").count() == 7
+        assert ledger.owner_account(owner_b.pk).balance == D("3.50")
+        assert Posting.objects.filter(kind=Posting.Kind.ORDER_SPLIT).count() == 7
+        assert ledger_check().ok
+    with connection.cursor() as cursor:  # it was one prepared statement, reused
+        cursor.execute("SELECT sum(generic_plans + custom_plans) FROM pg_prepared_statements "
+                       "WHERE statement LIKE %s", ["%INSERT INTO settlement_splitline%"])
+        assert cursor.fetchone()[0] >= 12
