@@ -1,10 +1,12 @@
 """The ledger: balanced, append-only, idempotent; holds, charges, arrears, reversals."""
 
+from contextlib import nullcontext
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django_tenants.utils import tenant_context
 
 from settlement import services
 from settlement.models import Account, Entry, Hold, MoneyPolicy, Posting
@@ -162,6 +164,48 @@ def test_database_refuses_an_unbalanced_posting_at_commit(funded):
         Entry.objects.create(posting=posting, account=clearing, amount=D("1"))
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _balance_function(schema: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_functiondef(%s::regproc)", [f"{schema}.settlement_posting_balanced"])
+        return cursor.fetchone()[0]
+
+
+def _unbalanced_refused(key: str, *, commit_in=None) -> None:
+    """An entry of 1.00 alone on a new posting is refused when the deferred check runs
+    (``SET CONSTRAINTS ALL IMMEDIATE`` stands for the commit), run under ``commit_in``'s
+    search path when given."""
+    clearing = services.system_account(Account.Kind.CLEARING)
+    posting = Posting.objects.create(key=key, kind="adjustment")
+    with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
+        Entry.objects.create(posting=posting, account=clearing, amount=D("1"))
+        with tenant_context(commit_in) if commit_in else nullcontext(), connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_the_balance_check_is_static_sql_on_each_operators_own_entries(funded, tenant, other_tenant):
+    """Migration 0010: the trigger function of every schema (operators cloned from the
+    template too) reads its own schema's entries with static SQL, whatever the search path
+    when the check runs."""
+    for operator in (tenant, other_tenant):
+        assert f"FROM {operator.schema_name}.settlement_entry" in _balance_function(operator.schema_name)
+    # The check runs with the other operator's search path: still this operator's entries.
+    _unbalanced_refused("raw-a", commit_in=other_tenant)
+    with tenant_context(other_tenant):
+        _unbalanced_refused("raw-b", commit_in=tenant)
+
+
+def test_a_balance_function_naming_another_schema_falls_back_to_its_tables_schema(tenant, other_tenant):
+    """A copy of the function whose body still names another schema (a clone not rewritten)
+    must not check against that schema's entries: it takes the dynamic query."""
+    body = _balance_function(tenant.schema_name)
+    copied = body.replace(f"FUNCTION {tenant.schema_name}.", f"FUNCTION {other_tenant.schema_name}.", 1)
+    assert copied != body and f"FROM {tenant.schema_name}.settlement_entry" in copied
+    with tenant_context(other_tenant):
+        with connection.cursor() as cursor:
+            cursor.execute(copied)
+        _unbalanced_refused("raw-copy")
 
 
 def test_wallet_cannot_go_negative_in_the_database(funded):
