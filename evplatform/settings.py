@@ -190,6 +190,9 @@ CACHES = {
 # REDIS_BLOCKING_READ_MAX_S for a gateway's answer.
 REDIS_SOCKET_TIMEOUT_S = env_int("REDIS_SOCKET_TIMEOUT_S", 5)
 REDIS_BLOCKING_READ_MAX_S = 60
+# Stations the driver's list/map snapshots (stations/snapshot.py) hold per web process, over
+# all operators, least recently used dropped first (~1–2 KB each with their connectors).
+STATION_SNAPSHOT_MAX_STATIONS = env_int("STATION_SNAPSHOT_MAX_STATIONS", 100_000)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -179,16 +179,8 @@ def station_map(request):
     """Map pins inside a box: ``{count, truncated, results: [{id, lat, lng, free, total,
     status}]}``, at most MAP_MAX_PINS (then ``truncated`` is true: zoom in)."""
     min_lng, min_lat, max_lng, max_lat = _bbox(request.query_params.get("bbox"))
-    pins, truncated = selectors.station_map_pins(
-        min_lng=min_lng, min_lat=min_lat, max_lng=max_lng, max_lat=max_lat
-    )
     # Interconnection partners' stations too, marked ``partner: true`` (within the cap).
-    room = selectors.MAP_MAX_PINS - len(pins)
-    if room > 0:
-        partner_pins = selectors.partner_map_pins(min_lng=min_lng, min_lat=min_lat, max_lng=max_lng,
-                                                  max_lat=max_lat, limit=room + 1)
-        truncated = truncated or len(partner_pins) > room
-        pins += partner_pins[:room]
+    pins, truncated = selectors.map_pins(min_lng=min_lng, min_lat=min_lat, max_lng=max_lng, max_lat=max_lat)
     return Response({"count": len(pins), "truncated": truncated, "results": pins})
 
 

@@ -1,0 +1,346 @@
+"""In-process snapshot of an operator's stations for the driver's list and map.
+
+The list and map are asked for far more often than the estate changes, and a request that
+queries PostgreSQL cannot be cheap enough (see README, *Station search*). So each web
+process keeps, per tenant schema, what those two need — every station's position, name,
+address, city, status, time zone and today's price slots, and every connector's live-merge
+id, database status, status time, kind and whether its pile is online and enabled — read in
+ONE query, with a coarse grid over the coordinates. The page is then computed in Python
+(``stations.selectors``); only the live statuses come from Redis on each request.
+
+**Invalidation.** Every write to stations, piles, connectors or partner stations through
+Django (``save``/``delete`` signals, and the ``update``/``bulk_create``/``bulk_update`` of
+their querysets, see :class:`TrackedQuerySet`) calls :func:`changed`, which sets the
+schema's *generation* in Redis (``{prefix}:{schema}:stations:gen``) to a fresh random token
+at once and again when the transaction commits. Tariff changes reach the list through
+``Station.price_today`` (rewritten with ``update``). A snapshot is tagged with the token
+read BEFORE its query, and each request reads the current token in the same Redis round
+trip as the live statuses (``live.connectors_status_and_generation``): when it differs the
+snapshot is rebuilt and the page computed again. So a committed write is visible on the
+next request, whatever process served it; a token lost with Redis is replaced by a fresh
+one (never reused, unlike a counter), which rebuilds every snapshot.
+
+A snapshot is never kept when built on a connection whose open transaction has written
+these tables (its data may still roll back); such a request builds one for itself.
+
+**Memory.** Snapshots are kept least-recently-used first up to
+``STATION_SNAPSHOT_MAX_STATIONS`` stations over all schemas (a station with its
+connectors is ~1–2 KB); an operator past the bound alone is served, never kept.
+
+Writes that bypass Django (raw SQL) must call :func:`changed` themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, connections, models
+
+from . import live
+
+GRID_DEG = 0.1  # grid cell, degrees of latitude and longitude (~11 km × ≤11 km)
+_PRICE_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def generation_key(schema: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:{schema}:stations:gen"
+
+
+def _cell(lat: float, lng: float) -> tuple[int, int]:
+    return math.floor(lat / GRID_DEG), math.floor(lng / GRID_DEG)
+
+
+class SnapStation:
+    """One station as the list and map need it. ``lat``/``lng`` float degrees; ``price_date``
+    ISO date of ``price_slots`` (48 half-hour prices, Decimal yuan/kWh or None where
+    malformed) or None; ``connectors`` tuples ``(live_id, db_status, changed_epoch | None,
+    is_dc, usable)`` by pile id then number (``usable``: pile online and enabled);
+    ``total``/``free``/``dc_total``/``dc_free`` counted from the database's statuses;
+    ``rank`` the position by (name, id) (PostgreSQL's C collation: code points)."""
+
+    __slots__ = ("id", "name", "name_upper", "address", "address_upper", "city", "status", "lat",
+                 "lng", "time_zone", "price_date", "price_slots", "connectors", "total", "free",
+                 "dc_total", "dc_free", "rank")
+
+
+@dataclass
+class Snapshot:
+    """Every station of one schema: ``stations`` by id order, ``by_rank`` by (name, id),
+    ``grid`` cell → stations (by id); ``token`` the generation it was built at (None: not
+    to be kept); ``has_partners`` whether any partner station exists."""
+
+    token: str | None
+    stations: list[SnapStation]
+    by_rank: list[SnapStation]
+    grid: dict[tuple[int, int], list[SnapStation]]
+    has_partners: bool
+    size: int = field(init=False)
+
+    def __post_init__(self):
+        self.size = len(self.stations)
+
+    def in_box(self, min_lat: float, max_lat: float, min_lng: float, max_lng: float) -> list[SnapStation]:
+        """Stations with ``min_lat <= lat <= max_lat`` and ``min_lng <= lng <= max_lng``, by id."""
+        lo_lat, lo_lng = _cell(min_lat, min_lng)
+        hi_lat, hi_lng = _cell(max_lat, max_lng)
+        if (hi_lat - lo_lat + 1) * (hi_lng - lo_lng + 1) > len(self.grid):
+            candidates = self.stations  # a box wider than the estate: scan it all
+        else:
+            candidates = []
+            for i in range(lo_lat, hi_lat + 1):
+                for j in range(lo_lng, hi_lng + 1):
+                    candidates.extend(self.grid.get((i, j), ()))
+            candidates.sort(key=_by_id)
+        return [s for s in candidates
+                if min_lat <= s.lat <= max_lat and min_lng <= s.lng <= max_lng]
+
+
+def _by_id(s: SnapStation) -> int:
+    return s.id
+
+
+# One statement: the stations by (name, id), each with its connectors as one string (per
+# connector "pile_code:number", status, epoch of the status change or empty, 1 if DC, 1 if
+# the pile is online and enabled; US between fields, RS between connectors), and whether
+# any partner station exists.
+_SNAPSHOT_SQL = """
+    SELECT s.id, s.name, s.address, s.city, s.status, s.latitude::float8, s.longitude::float8,
+           s.time_zone, s.price_today::text,
+           (SELECT string_agg(concat_ws(chr(31), p.code || ':' || c.number, c.status,
+                                        coalesce(extract(epoch FROM c.status_changed_at)::float8::text, ''),
+                                        (c.connector_type = ANY(%(dc_types)s))::int,
+                                        (p.online AND p.enabled)::int),
+                              chr(30) ORDER BY p.id, c.number)
+            FROM {pile} p JOIN {connector} c ON c.pile_id = p.id WHERE p.station_id = s.id),
+           EXISTS (SELECT 1 FROM {partner})
+    FROM {station} s
+    ORDER BY s.name, s.id
+"""
+
+
+def _price_slots(raw: str | None) -> tuple[str | None, tuple | None]:
+    """(date, slots) of a ``price_today`` JSON text; a slot is Decimal when its text is a
+    plain non-negative decimal (what the SQL accepted), else None."""
+    if not raw:
+        return None, None
+    data = json.loads(raw, parse_float=str, parse_int=str)
+    if not isinstance(data, dict) or not isinstance(data.get("date"), str):
+        return None, None
+    slots = data.get("slots")
+    if not isinstance(slots, list):
+        return data["date"], ()
+    return data["date"], tuple(
+        Decimal(v) if isinstance(v, str) and _PRICE_TEXT.fullmatch(v) else None for v in slots
+    )
+
+
+def build(token: str | None) -> Snapshot:
+    """Read the current schema's stations in one query (see ``_SNAPSHOT_SQL``)."""
+    from .models import Connector, PartnerStation, Pile, Station
+    from .selectors import DC_TYPES, FREE_STATUSES
+
+    quote = connection.ops.quote_name
+    sql = _SNAPSHOT_SQL.format(
+        station=quote(Station._meta.db_table), pile=quote(Pile._meta.db_table),
+        connector=quote(Connector._meta.db_table), partner=quote(PartnerStation._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"dc_types": [int(t) for t in DC_TYPES]})
+        rows = cursor.fetchall()
+    free_statuses = frozenset(str(v) for v in FREE_STATUSES)
+    by_rank = []
+    grid: dict[tuple[int, int], list[SnapStation]] = {}
+    for rank, r in enumerate(rows):
+        s = SnapStation()
+        (s.id, s.name, s.address, s.city, s.status, s.lat, s.lng, s.time_zone) = r[:8]
+        s.name_upper, s.address_upper, s.rank = s.name.upper(), s.address.upper(), rank
+        s.price_date, s.price_slots = _price_slots(r[8])
+        conns = []
+        total = free = dc_total = dc_free = 0
+        for item in r[9].split("\x1e") if r[9] else ():
+            live_id, status, changed, is_dc, usable = item.split("\x1f")
+            is_dc, usable = is_dc == "1", usable == "1"
+            conns.append((live_id, status, float(changed) if changed else None, is_dc, usable))
+            is_free = usable and status in free_statuses
+            total += 1
+            free += is_free
+            dc_total += is_dc
+            dc_free += is_dc and is_free
+        s.connectors = tuple(conns)
+        s.total, s.free, s.dc_total, s.dc_free = total, free, dc_total, dc_free
+        by_rank.append(s)
+        grid.setdefault(_cell(s.lat, s.lng), []).append(s)
+    stations = sorted(by_rank, key=_by_id)
+    for cell in grid.values():
+        cell.sort(key=_by_id)
+    return Snapshot(token=token, stations=stations, by_rank=by_rank, grid=grid,
+                    has_partners=bool(rows and rows[0][10]) or (not rows and _any_partner()))
+
+
+def _any_partner() -> bool:
+    from .models import PartnerStation
+
+    return PartnerStation.objects.exists()
+
+
+# --- the per-process cache ---------------------------------------------------------------
+
+_cache: OrderedDict[str, Snapshot] = OrderedDict()
+_cache_lock = threading.Lock()
+_build_locks: dict[str, threading.Lock] = {}
+
+
+def cached(schema: str) -> Snapshot | None:
+    with _cache_lock:
+        snap = _cache.get(schema)
+        if snap is not None:
+            _cache.move_to_end(schema)
+        return snap
+
+
+def keep(schema: str, snap: Snapshot) -> None:
+    """Cache ``snap`` for ``schema``, evicting the least recently used snapshots past
+    ``STATION_SNAPSHOT_MAX_STATIONS`` stations in all (never ``snap`` itself unless it
+    alone is past the bound: then it is not kept)."""
+    limit = settings.STATION_SNAPSHOT_MAX_STATIONS
+    with _cache_lock:
+        _cache.pop(schema, None)
+        if snap.size > limit:
+            return
+        _cache[schema] = snap
+        held = sum(s.size for s in _cache.values())
+        while held > limit:
+            _, evicted = _cache.popitem(last=False)
+            held -= evicted.size
+
+
+def clear() -> None:
+    """Forget every snapshot of this process."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _build_lock(schema: str) -> threading.Lock:
+    with _cache_lock:
+        return _build_locks.setdefault(schema, threading.Lock())
+
+
+def read(compute):
+    """``compute(snapshot) -> (result, live_ids)`` on the current schema's fresh snapshot,
+    and the live ``(status, updated)`` of ``live_ids`` (see ``live.connectors_status``):
+    ``(result, statuses)``. One Redis round trip and no SQL when the cached snapshot is
+    current; otherwise the snapshot is rebuilt (one SQL statement) and ``compute`` run on
+    it — the token and the statuses are then read again, the token before the rebuild."""
+    schema = connection.schema_name
+    key = generation_key(schema)
+    if _writes_pending(schema):
+        # This transaction wrote the estate: build from what it sees, keep nothing.
+        result, ids = compute(build(None))
+        _token, statuses = live.connectors_status_and_generation(schema, ids, key, _fresh_token())
+        return result, statuses
+    snap = cached(schema)
+    if snap is not None:
+        result, ids = compute(snap)
+        token, statuses = live.connectors_status_and_generation(schema, ids, key, _fresh_token())
+        if token == snap.token:
+            return result, statuses
+    else:
+        token, _ = live.connectors_status_and_generation(schema, [], key, _fresh_token())
+    with _build_lock(schema):
+        snap = cached(schema)
+        if snap is None or snap.token != token:
+            snap = build(token)
+            keep(schema, snap)
+    result, ids = compute(snap)
+    _token, statuses = live.connectors_status_and_generation(schema, ids, key, _fresh_token())
+    return result, statuses
+
+
+def _fresh_token() -> str:
+    return secrets.token_hex(8)
+
+
+# --- invalidation --------------------------------------------------------------------------
+
+class _Bump:
+    """The on-commit bump of one schema (a class, so a transaction registers it once)."""
+
+    __slots__ = ("schema",)
+
+    def __init__(self, schema: str):
+        self.schema = schema
+
+    def __call__(self):
+        bump(self.schema)
+
+
+def bump(schema: str) -> None:
+    """Set ``schema``'s generation to a fresh token: every process rebuilds its snapshot."""
+    live.client().set(generation_key(schema), _fresh_token())
+
+
+def _pending(conn, schema: str) -> bool:
+    return any(isinstance(func, _Bump) and func.schema == schema for _sids, func, _robust in conn.run_on_commit)
+
+
+def _writes_pending(schema: str) -> bool:
+    return connection.in_atomic_block and _pending(connection, schema)
+
+
+def changed(using: str = "default") -> None:
+    """The estate of the connection's schema changed: bump the generation now (so this
+    transaction's own next read rebuilds) and, inside a transaction, once more on commit
+    (so other processes, which cannot see the change before, rebuild after it). Raises
+    redis errors (a write must not be hidden from the caches)."""
+    conn = connections[using]
+    schema = getattr(conn, "schema_name", None)
+    if not schema:
+        return
+    bump(schema)
+    if conn.in_atomic_block and not _pending(conn, schema):
+        conn.on_commit(_Bump(schema))
+
+
+class TrackedQuerySet(models.QuerySet):
+    """A queryset whose bulk writes (``update``, ``bulk_create``, ``bulk_update``) call
+    :func:`changed`; ``save``/``delete`` are tracked by signals (``connect_signals``)."""
+
+    def update(self, **kwargs):
+        rows = super().update(**kwargs)
+        if rows:
+            changed(self.db)
+        return rows
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        if created:
+            changed(self.db)
+        return created
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        rows = super().bulk_update(objs, fields, *args, **kwargs)
+        if rows:
+            changed(self.db)
+        return rows
+
+
+def _on_write(sender, using="default", **kwargs):
+    changed(using)
+
+
+def connect_signals() -> None:
+    """Call :func:`changed` after every save and delete of the models the snapshot reads."""
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import Connector, PartnerStation, Pile, Station
+
+    for model in (Station, Pile, Connector, PartnerStation):
+        post_save.connect(_on_write, sender=model, dispatch_uid=f"snapshot-save-{model.__name__}")
+        post_delete.connect(_on_write, sender=model, dispatch_uid=f"snapshot-delete-{model.__name__}")
