@@ -11,6 +11,7 @@ live statuses from Redis, so a request costs no SQL. No PostGIS.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,55 +149,55 @@ def station_page(
     local = _local_slots(now)
     operating = int(Station.Status.OPERATING)
     q = params.q.upper()
+    kind = params.kind
 
     def free_of(s: snapshot.SnapStation) -> int:
-        if params.kind == "dc":
+        if kind == "dc":
             return s.dc_free
-        if params.kind == "ac":
+        if kind == "ac":
             return s.free - s.dc_free
         return s.free
 
+    def wanted(s: snapshot.SnapStation) -> bool:
+        return ((not params.city or s.city == params.city)
+                and (not q or q in s.name_upper or q in s.address_upper)
+                and (kind != "dc" or s.dc_total > 0)
+                and (kind != "ac" or s.total - s.dc_total > 0)
+                and (not params.available or (s.status == operating and free_of(s) > 0)))
+
+    filtered = bool(params.city or q or kind or params.available)
+    end = offset + max(limit, 0)
+
     def compute(snap: snapshot.Snapshot):
-        if has_location:
-            min_lat, max_lat, min_lng, max_lng = bounding_box(params.lat, params.lng, params.radius_m)
-            candidates = snap.in_box(min_lat, max_lat, min_lng, max_lng)
-        else:
-            candidates = snap.by_rank
-        hits = []  # (station, distance)
-        for s in candidates:
-            if params.city and s.city != params.city:
-                continue
-            if q and q not in s.name_upper and q not in s.address_upper:
-                continue
-            if params.kind == "dc" and not s.dc_total:
-                continue
-            if params.kind == "ac" and not s.total - s.dc_total:
-                continue
-            if params.available and (s.status != operating or free_of(s) <= 0):
-                continue
-            if has_location:
-                distance = haversine_m(params.lat, params.lng, s.lat, s.lng)
-                if distance > params.radius_m:
-                    continue
-            else:
-                distance = None
-            hits.append((s, distance))
-
-        def tail(hit):
-            return (hit[1], hit[0].id) if has_location else (hit[0].rank,)
-
+        if not has_location:
+            hits = [s for s in snap.by_rank if wanted(s)] if filtered else snap.by_rank  # by name, id
+            if params.sort == "price":
+                hits = sorted(hits, key=lambda s: (*_price_key(_snap_price_now(s, local)), s.rank))
+            elif params.sort == "available":
+                hits = sorted(hits, key=lambda s: (-free_of(s), s.rank))
+            page = [(s, None) for s in hits[offset:end]]
+            return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
+        # Haversine's ``a`` (0..1) grows with the distance, so the circle is a <= a_max
+        # and nearer is smaller a: the distance itself is computed for the page only.
+        lat_r, lng_r = math.radians(params.lat), math.radians(params.lng)
+        cos_p = math.cos(lat_r)
+        a_max = math.sin(params.radius_m / (2 * EARTH_RADIUS_M)) ** 2
+        sin = math.sin
+        candidates = snap.near(*bounding_box(params.lat, params.lng, params.radius_m))
+        if filtered:
+            candidates = [s for s in candidates if wanted(s)]
+        hits = [(a, s.id, s) for s in candidates
+                if (a := sin((s.lat_r - lat_r) * 0.5) ** 2
+                    + cos_p * s.cos_lat * sin((s.lng_r - lng_r) * 0.5) ** 2) <= a_max]
         if params.sort == "price":
-            def key(hit):
-                price = _snap_price_now(hit[0], local)
-                return (price is None, price or 0, *tail(hit))
+            ranked = heapq.nsmallest(end, hits, key=lambda h: (
+                *_price_key(_snap_price_now(h[2], local)), h[0], h[1]))
         elif params.sort == "available":
-            def key(hit):
-                return (-free_of(hit[0]), *tail(hit))
+            ranked = heapq.nsmallest(end, hits, key=lambda h: (-free_of(h[2]), h[0], h[1]))
         else:
-            key = tail
-        if has_location or params.sort in ("price", "available"):
-            hits.sort(key=key)  # (without a location the candidates are in name order)
-        page = hits[offset:offset + limit] if limit > 0 else []
+            ranked = heapq.nsmallest(end, hits)  # by distance, then id
+        page = [(s, 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0))))
+                for a, _id, s in ranked[offset:end]]
         return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
 
     (total, page), statuses = snapshot.read(compute)
@@ -213,6 +214,11 @@ def station_page(
         for (s, distance), c in zip(page, counts, strict=True)
     ]
     return StationPage(total=total, rows=rows)
+
+
+def _price_key(price: Decimal | None) -> tuple[bool, Decimal | int]:
+    """Ascending price, unknown last."""
+    return (price is None, price if price is not None else 0)
 
 
 def _live_counts(stations: list[snapshot.SnapStation],

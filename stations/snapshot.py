@@ -46,7 +46,7 @@ from django.db import connection, connections, models
 
 from . import live
 
-GRID_DEG = 0.1  # grid cell, degrees of latitude and longitude (~11 km × ≤11 km)
+GRID_DEG = 0.02  # grid cell, degrees of latitude and longitude (~2.2 km × ≤2.2 km)
 _PRICE_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
@@ -64,17 +64,19 @@ class SnapStation:
     malformed) or None; ``connectors`` tuples ``(live_id, db_status, changed_epoch | None,
     is_dc, usable)`` by pile id then number (``usable``: pile online and enabled);
     ``total``/``free``/``dc_total``/``dc_free`` counted from the database's statuses;
-    ``rank`` the position by (name, id) (PostgreSQL's C collation: code points)."""
+    ``rank`` the position by (name, id) (PostgreSQL's C collation: code points);
+    ``lat_r``/``lng_r`` the coordinates in radians and ``cos_lat`` the cosine of the latitude
+    (for haversine distances)."""
 
     __slots__ = ("id", "name", "name_upper", "address", "address_upper", "city", "status", "lat",
-                 "lng", "time_zone", "price_date", "price_slots", "connectors", "total", "free",
-                 "dc_total", "dc_free", "rank")
+                 "lng", "lat_r", "lng_r", "cos_lat", "time_zone", "price_date", "price_slots",
+                 "connectors", "total", "free", "dc_total", "dc_free", "rank")
 
 
 @dataclass
 class Snapshot:
     """Every station of one schema: ``stations`` by id order, ``by_rank`` by (name, id),
-    ``grid`` cell → stations (by id); ``token`` the generation it was built at (None: not
+    ``grid`` cell → stations; ``token`` the generation it was built at (None: not
     to be kept); ``has_partners`` whether any partner station exists."""
 
     token: str | None
@@ -87,20 +89,28 @@ class Snapshot:
     def __post_init__(self):
         self.size = len(self.stations)
 
-    def in_box(self, min_lat: float, max_lat: float, min_lng: float, max_lng: float) -> list[SnapStation]:
-        """Stations with ``min_lat <= lat <= max_lat`` and ``min_lng <= lng <= max_lng``, by id."""
+    def near(self, min_lat: float, max_lat: float, min_lng: float, max_lng: float) -> list[SnapStation]:
+        """The stations of the grid cells that the box overlaps (a superset of the box's
+        stations, in no particular order)."""
         lo_lat, lo_lng = _cell(min_lat, min_lng)
         hi_lat, hi_lng = _cell(max_lat, max_lng)
         if (hi_lat - lo_lat + 1) * (hi_lng - lo_lng + 1) > len(self.grid):
-            candidates = self.stations  # a box wider than the estate: scan it all
-        else:
-            candidates = []
-            for i in range(lo_lat, hi_lat + 1):
-                for j in range(lo_lng, hi_lng + 1):
-                    candidates.extend(self.grid.get((i, j), ()))
-            candidates.sort(key=_by_id)
-        return [s for s in candidates
-                if min_lat <= s.lat <= max_lat and min_lng <= s.lng <= max_lng]
+            return self.stations  # a box wider than the estate: all of it
+        grid = self.grid
+        found = []
+        for i in range(lo_lat, hi_lat + 1):
+            for j in range(lo_lng, hi_lng + 1):
+                cell = grid.get((i, j))
+                if cell:
+                    found.extend(cell)
+        return found
+
+    def in_box(self, min_lat: float, max_lat: float, min_lng: float, max_lng: float) -> list[SnapStation]:
+        """Stations with ``min_lat <= lat <= max_lat`` and ``min_lng <= lng <= max_lng``, by id."""
+        found = [s for s in self.near(min_lat, max_lat, min_lng, max_lng)
+                 if min_lat <= s.lat <= max_lat and min_lng <= s.lng <= max_lng]
+        found.sort(key=_by_id)
+        return found
 
 
 def _by_id(s: SnapStation) -> int:
@@ -161,6 +171,8 @@ def build(token: str | None) -> Snapshot:
         s = SnapStation()
         (s.id, s.name, s.address, s.city, s.status, s.lat, s.lng, s.time_zone) = r[:8]
         s.name_upper, s.address_upper, s.rank = s.name.upper(), s.address.upper(), rank
+        s.lat_r, s.lng_r = math.radians(s.lat), math.radians(s.lng)
+        s.cos_lat = math.cos(s.lat_r)
         s.price_date, s.price_slots = _price_slots(r[8])
         conns = []
         total = free = dc_total = dc_free = 0
@@ -178,8 +190,6 @@ def build(token: str | None) -> Snapshot:
         by_rank.append(s)
         grid.setdefault(_cell(s.lat, s.lng), []).append(s)
     stations = sorted(by_rank, key=_by_id)
-    for cell in grid.values():
-        cell.sort(key=_by_id)
     return Snapshot(token=token, stations=stations, by_rank=by_rank, grid=grid,
                     has_partners=bool(rows and rows[0][10]) or (not rows and _any_partner()))
 
