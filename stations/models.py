@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from evplatform.singleton import SingletonModel
 from tenants.models import validate_time_zone
 
-from .snapshot import TrackedQuerySet
+from .generation import TrackedQuerySet
 
 pile_code_validator = RegexValidator(r"^\d{14}$", _("A pile code is 14 digits."))
 area_code_validator = RegexValidator(r"^\d{6}$", _("A GB/T 2260 area code is 6 digits."))

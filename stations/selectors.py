@@ -29,8 +29,8 @@ MAX_RADIUS_M = 50_000
 DEFAULT_RADIUS_M = 10_000
 MAP_MAX_PINS = 500
 RECOMMEND_RADIUS_M = 30_000
-FREE_STATUSES = (Connector.Status.IDLE, Connector.Status.PLUGGED)
-DC_TYPES = (Connector.Type.DC,)
+FREE_STATUSES = snapshot.FREE_STATUSES  # idle or plugged
+DC_TYPES = snapshot.DC_TYPES
 _STATUS_VALUES = frozenset(Connector.Status.values)
 SORTS = ("distance", "price", "available")
 

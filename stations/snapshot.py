@@ -10,7 +10,7 @@ ONE query, with a coarse grid over the coordinates. The page is then computed in
 
 **Invalidation.** Every write to stations, piles, connectors or partner stations through
 Django (``save``/``delete`` signals, and the ``update``/``bulk_create``/``bulk_update`` of
-their querysets, see :class:`TrackedQuerySet`) calls :func:`changed`, which sets the
+their querysets, see ``generation.TrackedQuerySet``) calls ``generation.changed``, which sets the
 schema's *generation* in Redis (``{prefix}:{schema}:stations:gen``) to a fresh random token
 at once and again when the transaction commits. Tariff changes reach the list through
 ``Station.price_today`` (rewritten with ``update``). A snapshot is tagged with the token
@@ -27,7 +27,7 @@ these tables (its data may still roll back); such a request builds one for itsel
 ``STATION_SNAPSHOT_MAX_STATIONS`` stations over all schemas (a station with its
 connectors is ~1–2 KB); an operator past the bound alone is served, never kept.
 
-Writes that bypass Django (raw SQL) must call :func:`changed` themselves.
+Writes that bypass Django (raw SQL) must call ``generation.changed`` themselves.
 """
 
 from __future__ import annotations
@@ -35,23 +35,21 @@ from __future__ import annotations
 import json
 import math
 import re
-import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, connections, models
+from django.db import connection
 
-from . import live
+from . import generation, live
+from .models import Connector, PartnerStation, Pile, Station
 
+DC_TYPES = (Connector.Type.DC,)
+FREE_STATUSES = (Connector.Status.IDLE, Connector.Status.PLUGGED)
 GRID_DEG = 0.02  # grid cell, degrees of latitude and longitude (~2.2 km × ≤2.2 km)
 _PRICE_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
-
-
-def generation_key(schema: str) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:{schema}:stations:gen"
 
 
 def _cell(lat: float, lng: float) -> tuple[int, int]:
@@ -154,9 +152,6 @@ def _price_slots(raw: str | None) -> tuple[str | None, tuple | None]:
 
 def build(token: str | None) -> Snapshot:
     """Read the current schema's stations in one query (see ``_SNAPSHOT_SQL``)."""
-    from .models import Connector, PartnerStation, Pile, Station
-    from .selectors import DC_TYPES, FREE_STATUSES
-
     quote = connection.ops.quote_name
     sql = _SNAPSHOT_SQL.format(
         station=quote(Station._meta.db_table), pile=quote(Pile._meta.db_table),
@@ -195,8 +190,6 @@ def build(token: str | None) -> Snapshot:
 
 
 def _any_partner() -> bool:
-    from .models import PartnerStation
-
     return PartnerStation.objects.exists()
 
 
@@ -249,107 +242,37 @@ def read(compute):
     current; otherwise the snapshot is rebuilt (one SQL statement) and ``compute`` run on
     it — the token and the statuses are then read again, the token before the rebuild."""
     schema = connection.schema_name
-    key = generation_key(schema)
-    if _writes_pending(schema):
+    key = generation.generation_key(schema)
+    if generation.writes_pending(schema):
         # This transaction wrote the estate: build from what it sees, keep nothing.
         result, ids = compute(build(None))
-        _token, statuses = live.connectors_status_and_generation(schema, ids, key, _fresh_token())
+        _token, statuses = live.connectors_status_and_generation(schema, ids, key, generation.fresh_token())
         return result, statuses
     snap = cached(schema)
     if snap is not None:
         result, ids = compute(snap)
-        token, statuses = live.connectors_status_and_generation(schema, ids, key, _fresh_token())
+        token, statuses = live.connectors_status_and_generation(schema, ids, key, generation.fresh_token())
         if token == snap.token:
             return result, statuses
     else:
-        token, _ = live.connectors_status_and_generation(schema, [], key, _fresh_token())
+        token, _ = live.connectors_status_and_generation(schema, [], key, generation.fresh_token())
     with _build_lock(schema):
         snap = cached(schema)
         if snap is None or snap.token != token:
             snap = build(token)
             keep(schema, snap)
     result, ids = compute(snap)
-    _token, statuses = live.connectors_status_and_generation(schema, ids, key, _fresh_token())
+    _token, statuses = live.connectors_status_and_generation(schema, ids, key, generation.fresh_token())
     return result, statuses
 
 
-def _fresh_token() -> str:
-    return secrets.token_hex(8)
-
-
-# --- invalidation --------------------------------------------------------------------------
-
-class _Bump:
-    """The on-commit bump of one schema (a class, so a transaction registers it once)."""
-
-    __slots__ = ("schema",)
-
-    def __init__(self, schema: str):
-        self.schema = schema
-
-    def __call__(self):
-        bump(self.schema)
-
-
-def bump(schema: str) -> None:
-    """Set ``schema``'s generation to a fresh token: every process rebuilds its snapshot."""
-    live.client().set(generation_key(schema), _fresh_token())
-
-
-def _pending(conn, schema: str) -> bool:
-    return any(isinstance(func, _Bump) and func.schema == schema for _sids, func, _robust in conn.run_on_commit)
-
-
-def _writes_pending(schema: str) -> bool:
-    return connection.in_atomic_block and _pending(connection, schema)
-
-
-def changed(using: str = "default") -> None:
-    """The estate of the connection's schema changed: bump the generation now (so this
-    transaction's own next read rebuilds) and, inside a transaction, once more on commit
-    (so other processes, which cannot see the change before, rebuild after it). Raises
-    redis errors (a write must not be hidden from the caches)."""
-    conn = connections[using]
-    schema = getattr(conn, "schema_name", None)
-    if not schema:
-        return
-    bump(schema)
-    if conn.in_atomic_block and not _pending(conn, schema):
-        conn.on_commit(_Bump(schema))
-
-
-class TrackedQuerySet(models.QuerySet):
-    """A queryset whose bulk writes (``update``, ``bulk_create``, ``bulk_update``) call
-    :func:`changed`; ``save``/``delete`` are tracked by signals (``connect_signals``)."""
-
-    def update(self, **kwargs):
-        rows = super().update(**kwargs)
-        if rows:
-            changed(self.db)
-        return rows
-
-    def bulk_create(self, objs, *args, **kwargs):
-        created = super().bulk_create(objs, *args, **kwargs)
-        if created:
-            changed(self.db)
-        return created
-
-    def bulk_update(self, objs, fields, *args, **kwargs):
-        rows = super().bulk_update(objs, fields, *args, **kwargs)
-        if rows:
-            changed(self.db)
-        return rows
-
-
 def _on_write(sender, using="default", **kwargs):
-    changed(using)
+    generation.changed(using)
 
 
 def connect_signals() -> None:
-    """Call :func:`changed` after every save and delete of the models the snapshot reads."""
+    """Call ``generation.changed`` after every save and delete of the models the snapshot reads."""
     from django.db.models.signals import post_delete, post_save
-
-    from .models import Connector, PartnerStation, Pile, Station
 
     for model in (Station, Pile, Connector, PartnerStation):
         post_save.connect(_on_write, sender=model, dispatch_uid=f"snapshot-save-{model.__name__}")

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from stations import live, selectors, snapshot
+from stations import generation, live, selectors, snapshot
 from stations.models import Connector, PartnerStation, Pile, Station
 
 from .conftest import make_pile, make_station
@@ -33,14 +33,14 @@ def _fresh_snapshots():
 
 
 def _commit() -> None:
-    mine = [e for e in connection.run_on_commit if isinstance(e[1], snapshot._Bump)]
+    mine = [e for e in connection.run_on_commit if isinstance(e[1], generation._Bump)]
     connection.run_on_commit = [e for e in connection.run_on_commit if e not in mine]
     for _sids, func, _robust in mine:
         func()
 
 
 def _token() -> str | None:
-    return live.client().get(snapshot.generation_key(connection.schema_name))
+    return live.client().get(generation.generation_key(connection.schema_name))
 
 
 def _kept() -> snapshot.Snapshot | None:
@@ -192,7 +192,7 @@ def test_a_write_that_rolls_back_leaves_no_snapshot_of_it(estate):
 def test_a_lost_generation_rebuilds_the_snapshot(estate):
     _page()
     kept = _kept()
-    live.client().delete(snapshot.generation_key(connection.schema_name))
+    live.client().delete(generation.generation_key(connection.schema_name))
     _page()
     assert _kept() is not kept and _kept().token == _token() != kept.token
 
