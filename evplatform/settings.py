@@ -193,6 +193,8 @@ REDIS_BLOCKING_READ_MAX_S = 60
 # Stations the driver's list/map snapshots (stations/snapshot.py) hold per web process, over
 # all operators, least recently used dropped first (~1–2 KB each with their connectors).
 STATION_SNAPSHOT_MAX_STATIONS = env_int("STATION_SNAPSHOT_MAX_STATIONS", 100_000)
+# ... and rebuilt after this long whatever its generation says (s).
+STATION_SNAPSHOT_MAX_AGE_S = env_int("STATION_SNAPSHOT_MAX_AGE_S", 300)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -7,13 +7,17 @@ Kept apart from ``stations.snapshot`` because the models use :class:`TrackedQuer
 
 from __future__ import annotations
 
+import logging
 import secrets
 
+import redis
 from django.conf import settings
 from django.db import connection, connections, models
 
 from . import live
 
+log = logging.getLogger(__name__)
+failed_bumps = 0  # bumps of this process that could not reach Redis
 
 def generation_key(schema: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{schema}:stations:gen"
@@ -36,8 +40,18 @@ class _Bump:
 
 
 def bump(schema: str) -> None:
-    """Set ``schema``'s generation to a fresh token: every process rebuilds its snapshot."""
-    live.client().set(generation_key(schema), fresh_token())
+    """Set ``schema``'s generation to a fresh token: every process rebuilds its snapshot.
+
+    Redis unreachable: logged, and the write goes on (a pile's status must not fail with
+    the cache); this process drops its snapshots, the others' are renewed at the latest
+    after ``STATION_SNAPSHOT_MAX_AGE_S`` (and the list and map need Redis anyway)."""
+    try:
+        live.client().set(generation_key(schema), fresh_token())
+    except redis.RedisError:
+        global failed_bumps
+        failed_bumps += 1  # this process's snapshots are dropped (see snapshot.cached)
+        log.warning("station snapshot generation of %s not renewed: Redis unreachable", schema,
+                    exc_info=True)
 
 
 def _pending(conn, schema: str) -> bool:
@@ -51,8 +65,7 @@ def writes_pending(schema: str) -> bool:
 def changed(using: str = "default") -> None:
     """The estate of the connection's schema changed: bump the generation now (so this
     transaction's own next read rebuilds) and, inside a transaction, once more on commit
-    (so other processes, which cannot see the change before, rebuild after it). Raises
-    redis errors (a write must not be hidden from the caches)."""
+    (so other processes, which cannot see the change before, rebuild after it)."""
     conn = connections[using]
     schema = getattr(conn, "schema_name", None)
     if not schema:

@@ -23,6 +23,9 @@ one (never reused, unlike a counter), which rebuilds every snapshot.
 A snapshot is never kept when built on a connection whose open transaction has written
 these tables (its data may still roll back); such a request builds one for itself.
 
+A kept snapshot older than ``STATION_SNAPSHOT_MAX_AGE_S`` (300 s) is rebuilt whatever
+the token says: a bound on a missed invalidation (Redis unreachable at a write).
+
 **Memory.** Snapshots are kept least-recently-used first up to
 ``STATION_SNAPSHOT_MAX_STATIONS`` stations over all schemas (a station with its
 connectors is ~1–2 KB); an operator past the bound alone is served, never kept.
@@ -36,6 +39,7 @@ import json
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -83,9 +87,13 @@ class Snapshot:
     grid: dict[tuple[int, int], list[SnapStation]]
     has_partners: bool
     size: int = field(init=False)
+    built: float = field(init=False)  # time.monotonic() when built
+    failed_bumps: int = field(init=False)  # generation.failed_bumps when built
 
     def __post_init__(self):
         self.size = len(self.stations)
+        self.built = time.monotonic()
+        self.failed_bumps = generation.failed_bumps
 
     def near(self, min_lat: float, max_lat: float, min_lng: float, max_lng: float) -> list[SnapStation]:
         """The stations of the grid cells that the box overlaps (a superset of the box's
@@ -201,9 +209,16 @@ _build_locks: dict[str, threading.Lock] = {}
 
 
 def cached(schema: str) -> Snapshot | None:
+    """The kept snapshot of ``schema``, unless older than ``STATION_SNAPSHOT_MAX_AGE_S``
+    (a bound on what a missed invalidation can cost: a raw SQL write, Redis unreachable
+    at a bump)."""
     with _cache_lock:
         snap = _cache.get(schema)
         if snap is not None:
+            if (time.monotonic() - snap.built > settings.STATION_SNAPSHOT_MAX_AGE_S
+                    or snap.failed_bumps != generation.failed_bumps):
+                del _cache[schema]
+                return None
             _cache.move_to_end(schema)
         return snap
 

@@ -244,3 +244,33 @@ def test_the_grid_finds_what_a_scan_finds(tenant):
                 (-90, 90, -180, 180)):
         scan = [s.id for s in snap.stations if box[0] <= s.lat <= box[1] and box[2] <= s.lng <= box[3]]
         assert [s.id for s in snap.in_box(*box)] == scan
+
+
+def test_a_write_goes_on_without_redis_and_this_process_drops_its_snapshots(estate, monkeypatch):
+    import redis
+
+    station, _ = estate
+    _page()
+    assert _kept() is not None
+
+    class Down:
+        def set(self, *args, **kwargs):
+            raise redis.exceptions.ConnectionError("No connection available.")
+
+    with monkeypatch.context() as m:
+        m.setattr(generation.live, "client", lambda: Down())
+        Station.objects.filter(pk=station.pk).update(name="无缓存站")  # does not raise
+    assert _kept() is None
+    _commit()
+    assert _page()[0]["name"] == "无缓存站"
+
+
+def test_a_kept_snapshot_is_rebuilt_past_its_age(estate, settings):
+    _page()
+    kept = _kept()
+    assert kept is not None
+    settings.STATION_SNAPSHOT_MAX_AGE_S = 0
+    kept.built -= 1
+    assert _kept() is None
+    _page()
+    assert _kept() is not kept
