@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -130,14 +131,16 @@ def _by_id(s: SnapStation) -> int:
 _SNAPSHOT_SQL = """
     SELECT s.id, s.name, s.address, s.city, s.status, s.latitude::float8, s.longitude::float8,
            s.time_zone, s.price_today::text,
-           (SELECT string_agg(concat_ws(chr(31), p.code || ':' || c.number, c.status,
-                                        coalesce(extract(epoch FROM c.status_changed_at)::float8::text, ''),
-                                        (c.connector_type = ANY(%(dc_types)s))::int,
-                                        (p.online AND p.enabled)::int),
-                              chr(30) ORDER BY p.id, c.number)
-            FROM {pile} p JOIN {connector} c ON c.pile_id = p.id WHERE p.station_id = s.id),
+           string_agg(concat_ws(chr(31), p.code || ':' || c.number, c.status,
+                                coalesce(extract(epoch FROM c.status_changed_at)::float8::text, ''),
+                                (c.connector_type = ANY(%(dc_types)s))::int,
+                                (p.online AND p.enabled)::int),
+                      chr(30) ORDER BY p.id, c.number) FILTER (WHERE c.id IS NOT NULL),
            EXISTS (SELECT 1 FROM {partner})
     FROM {station} s
+         LEFT JOIN {pile} p ON p.station_id = s.id
+         LEFT JOIN {connector} c ON c.pile_id = p.id
+    GROUP BY s.id
     ORDER BY s.name, s.id
 """
 
@@ -168,6 +171,8 @@ def build(token: str | None) -> Snapshot:
         cursor.execute(sql, {"dc_types": [int(t) for t in DC_TYPES]})
         rows = cursor.fetchall()
     free_statuses = frozenset(str(v) for v in FREE_STATUSES)
+    prices: dict[str | None, tuple] = {}  # price_today text → (date, slots): stations share tariffs
+    intern = sys.intern
     by_rank = []
     grid: dict[tuple[int, int], list[SnapStation]] = {}
     for rank, r in enumerate(rows):
@@ -176,12 +181,16 @@ def build(token: str | None) -> Snapshot:
         s.name_upper, s.address_upper, s.rank = s.name.upper(), s.address.upper(), rank
         s.lat_r, s.lng_r = math.radians(s.lat), math.radians(s.lng)
         s.cos_lat = math.cos(s.lat_r)
-        s.price_date, s.price_slots = _price_slots(r[8])
+        found = prices.get(r[8])
+        if found is None:
+            found = prices[r[8]] = _price_slots(r[8])
+        s.price_date, s.price_slots = found
         conns = []
         total = free = dc_total = dc_free = 0
         for item in r[9].split("\x1e") if r[9] else ():
             live_id, status, changed, is_dc, usable = item.split("\x1f")
             is_dc, usable = is_dc == "1", usable == "1"
+            status = intern(status)
             conns.append((live_id, status, float(changed) if changed else None, is_dc, usable))
             is_free = usable and status in free_statuses
             total += 1
