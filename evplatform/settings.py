@@ -195,6 +195,8 @@ REDIS_BLOCKING_READ_MAX_S = 60
 STATION_SNAPSHOT_MAX_STATIONS = env_int("STATION_SNAPSHOT_MAX_STATIONS", 100_000)
 # ... and rebuilt after this long whatever its generation says (s).
 STATION_SNAPSHOT_MAX_AGE_S = env_int("STATION_SNAPSHOT_MAX_AGE_S", 300)
+# ... and, when only the database statuses it copies moved, at most this often (ms).
+STATION_SNAPSHOT_STATUS_REFRESH_MS = env_int("STATION_SNAPSHOT_STATUS_REFRESH_MS", 1000)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -10,15 +10,23 @@ ONE query, with a coarse grid over the coordinates. The page is then computed in
 
 **Invalidation.** Every write to stations, piles, connectors or partner stations through
 Django (``save``/``delete`` signals, and the ``update``/``bulk_create``/``bulk_update`` of
-their querysets, see ``generation.TrackedQuerySet``) calls ``generation.changed``, which sets the
-schema's *generation* in Redis (``{prefix}:{schema}:stations:gen``) to a fresh random token
-at once and again when the transaction commits. Tariff changes reach the list through
-``Station.price_today`` (rewritten with ``update``). A snapshot is tagged with the token
-read BEFORE its query, and each request reads the current token in the same Redis round
-trip as the live statuses (``live.connectors_status_and_generation``): when it differs the
-snapshot is rebuilt and the page computed again. So a committed write is visible on the
-next request, whatever process served it; a token lost with Redis is replaced by a fresh
-one (never reused, unlike a counter), which rebuilds every snapshot.
+their querysets, see ``generation.TrackedQuerySet``) calls ``generation.changed``, which sets
+one of the schema's two *generations* in Redis to a fresh random token at once and again
+when the transaction commits: the estate's (``{prefix}:{schema}:stations:gen``) for what
+a station, pile or connector is, the statuses' (``…:stations:sgen``) for the database
+statuses the snapshot copies (a connector's status, a pile online); a write of fields the
+snapshot does not read renews neither (``generation.write_kind``). Tariff changes reach the
+list through ``Station.price_today`` (rewritten with ``update``). A snapshot is tagged with
+the tokens read BEFORE its query, and each request reads the current ones in the same Redis
+round trip as the live statuses (``live.connectors_status_and_generation``): when the
+estate's differs the snapshot is rebuilt and the page computed again; when only the
+statuses' differs it is rebuilt once it is ``STATION_SNAPSHOT_STATUS_REFRESH_MS`` old (1,000 ms;
+one request rebuilds, the others answer from the kept one meanwhile), because statuses
+change with every plug-in and every pile that connects, and the live statuses merged on
+every request already carry what the piles report. So a committed write is visible on the
+next request (a database status within about a second), whatever process served it; a
+token lost with Redis is replaced by a fresh one (never reused, unlike a counter), which
+rebuilds every snapshot.
 
 A snapshot is never kept when built on a connection whose open transaction has written
 these tables (its data may still roll back); such a request builds one for itself.
@@ -79,10 +87,12 @@ class SnapStation:
 @dataclass
 class Snapshot:
     """Every station of one schema: ``stations`` by id order, ``by_rank`` by (name, id),
-    ``grid`` cell → stations; ``token`` the generation it was built at (None: not
-    to be kept); ``has_partners`` whether any partner station exists."""
+    ``grid`` cell → stations; ``token`` and ``status_token`` the generations it was built at
+    (``generation``: estate and statuses; None: not to be kept); ``has_partners`` whether
+    any partner station exists."""
 
     token: str | None
+    status_token: str | None
     stations: list[SnapStation]
     by_rank: list[SnapStation]
     grid: dict[tuple[int, int], list[SnapStation]]
@@ -161,7 +171,7 @@ def _price_slots(raw: str | None) -> tuple[str | None, tuple | None]:
     )
 
 
-def build(token: str | None) -> Snapshot:
+def build(token: str | None, status_token: str | None = None) -> Snapshot:
     """Read the current schema's stations in one query (see ``_SNAPSHOT_SQL``)."""
     quote = connection.ops.quote_name
     sql = _SNAPSHOT_SQL.format(
@@ -202,7 +212,7 @@ def build(token: str | None) -> Snapshot:
         by_rank.append(s)
         grid.setdefault(_cell(s.lat, s.lng), []).append(s)
     stations = sorted(by_rank, key=_by_id)
-    return Snapshot(token=token, stations=stations, by_rank=by_rank, grid=grid,
+    return Snapshot(token=token, status_token=status_token, stations=stations, by_rank=by_rank, grid=grid,
                     has_partners=bool(rows and rows[0][10]) or (not rows and _any_partner()))
 
 
@@ -259,38 +269,59 @@ def _build_lock(schema: str) -> threading.Lock:
         return _build_locks.setdefault(schema, threading.Lock())
 
 
+def _current(snap: Snapshot, token: str, status_token: str) -> bool:
+    """Whether ``snap`` may answer: built at the estate's generation ``token``, and at the
+    statuses' ``status_token`` or less than ``STATION_SNAPSHOT_STATUS_REFRESH_MS`` ago."""
+    return token == snap.token and (
+        status_token == snap.status_token
+        or (time.monotonic() - snap.built) * 1000 < settings.STATION_SNAPSHOT_STATUS_REFRESH_MS)
+
+
 def read(compute):
     """``compute(snapshot) -> (result, live_ids)`` on the current schema's fresh snapshot,
     and the live ``(status, updated)`` of ``live_ids`` (see ``live.connectors_status``):
     ``(result, statuses)``. One Redis round trip and no SQL when the cached snapshot is
-    current; otherwise the snapshot is rebuilt (one SQL statement) and ``compute`` run on
-    it — the token and the statuses are then read again, the token before the rebuild."""
+    current (``_current``); otherwise the snapshot is rebuilt (one SQL statement) and
+    ``compute`` run on it — the tokens and the statuses are then read again, the tokens
+    before the rebuild. When only the statuses moved and another request of this process is
+    rebuilding already, the kept snapshot answers meanwhile (its database statuses a moment
+    old; the live ones are read all the same)."""
     schema = connection.schema_name
     key = generation.generation_key(schema)
+    status_key = generation.generation_key(schema, generation.STATUS)
+
+    def tokens_and_statuses(ids):
+        return live.connectors_status_and_generation(schema, ids, key, status_key,
+                                                     generation.fresh_token())
+
     if generation.writes_pending(schema):
         # This transaction wrote the estate: build from what it sees, keep nothing.
         result, ids = compute(build(None))
-        _token, statuses = live.connectors_status_and_generation(schema, ids, key, generation.fresh_token())
-        return result, statuses
+        return result, tokens_and_statuses(ids)[2]
     snap = cached(schema)
     if snap is not None:
         result, ids = compute(snap)
-        token, statuses = live.connectors_status_and_generation(schema, ids, key, generation.fresh_token())
-        if token == snap.token:
+        token, status_token, statuses = tokens_and_statuses(ids)
+        if _current(snap, token, status_token):
             return result, statuses
+        if token == snap.token and _build_lock(schema).locked():
+            return result, statuses  # only statuses moved, and they are being read again
     else:
-        token, _ = live.connectors_status_and_generation(schema, [], key, generation.fresh_token())
+        token, status_token, _ = tokens_and_statuses([])
     with _build_lock(schema):
         snap = cached(schema)
-        if snap is None or snap.token != token:
-            snap = build(token)
+        if snap is None or not _current(snap, token, status_token):
+            snap = build(token, status_token)
             keep(schema, snap)
     result, ids = compute(snap)
-    _token, statuses = live.connectors_status_and_generation(schema, ids, key, generation.fresh_token())
-    return result, statuses
+    return result, tokens_and_statuses(ids)[2]
 
 
-def _on_write(sender, using="default", **kwargs):
+def _on_save(sender, using="default", update_fields=None, **kwargs):
+    generation.changed(using, generation.write_kind(sender, update_fields))
+
+
+def _on_delete(sender, using="default", **kwargs):
     generation.changed(using)
 
 
@@ -299,5 +330,5 @@ def connect_signals() -> None:
     from django.db.models.signals import post_delete, post_save
 
     for model in (Station, Pile, Connector, PartnerStation):
-        post_save.connect(_on_write, sender=model, dispatch_uid=f"snapshot-save-{model.__name__}")
-        post_delete.connect(_on_write, sender=model, dispatch_uid=f"snapshot-delete-{model.__name__}")
+        post_save.connect(_on_save, sender=model, dispatch_uid=f"snapshot-save-{model.__name__}")
+        post_delete.connect(_on_delete, sender=model, dispatch_uid=f"snapshot-delete-{model.__name__}")

@@ -39,8 +39,8 @@ def _commit() -> None:
         func()
 
 
-def _token() -> str | None:
-    return live.client().get(generation.generation_key(connection.schema_name))
+def _token(kind: str = generation.ESTATE) -> str | None:
+    return live.client().get(generation.generation_key(connection.schema_name, kind))
 
 
 def _kept() -> snapshot.Snapshot | None:
@@ -156,8 +156,8 @@ def _partner_station_added(station, pile):
 
 
 @pytest.mark.parametrize("write", [
-    _rename, _reprice, _pile_offline, _pile_disabled, _connector_status, _connector_bulk_update,
-    _connector_added, _connector_deleted, _station_added, _station_deleted, _partner_station_added,
+    _rename, _reprice, _pile_disabled, _connector_bulk_update, _connector_added,
+    _connector_deleted, _station_added, _station_deleted, _partner_station_added,
 ])
 def test_every_kind_of_write_renews_the_snapshot(estate, write):
     station, pile = estate
@@ -174,6 +174,66 @@ def test_every_kind_of_write_renews_the_snapshot(estate, write):
     assert _token() not in (before, written)  # and on commit: every process rebuilds
     assert shows_the_change()
     assert _kept() is not kept and _kept().token == _token()
+
+
+@pytest.mark.parametrize("write", [_pile_offline, _connector_status])
+def test_a_status_write_renews_the_snapshot_within_the_refresh_interval(estate, write, settings):
+    station, pile = estate
+    _page()
+    estate_token, before, kept = _token(), _token(generation.STATUS), _kept()
+    assert kept.status_token == before
+    shows_the_change = write(station, pile)
+    assert _token() == estate_token  # not the estate: statuses
+    written = _token(generation.STATUS)
+    assert written != before
+    assert shows_the_change()  # this transaction's own read: built for it, not kept
+    assert _kept() is kept
+    _commit()
+    assert _token(generation.STATUS) not in (before, written)
+    # Within the interval the kept snapshot answers (its database statuses a moment old;
+    # the live ones from Redis are merged all the same) ...
+    settings.STATION_SNAPSHOT_STATUS_REFRESH_MS = 60_000
+    assert not shows_the_change() and _kept() is kept
+    # ... and past it, the next request rebuilds.
+    settings.STATION_SNAPSHOT_STATUS_REFRESH_MS = 0
+    assert shows_the_change()
+    assert _kept() is not kept and _kept().status_token == _token(generation.STATUS)
+
+
+def test_while_a_status_rebuild_runs_the_kept_snapshot_answers(estate, settings):
+    _, pile = estate
+    _page()
+    kept = _kept()
+    _connector_status(*estate)
+    _commit()
+    settings.STATION_SNAPSHOT_STATUS_REFRESH_MS = 0
+    with snapshot._build_lock(connection.schema_name):  # another request is rebuilding
+        assert _dc_free() == 2 and _kept() is kept
+    assert _dc_free() == 1 and _kept() is not kept
+
+
+def test_a_write_of_what_the_snapshot_does_not_read_renews_nothing(estate):
+    station, pile = estate
+    _page()
+    tokens, kept = (_token(), _token(generation.STATUS)), _kept()
+    Pile.objects.filter(pk=pile.pk).update(last_seen_at=datetime.now(UTC))
+    pile.firmware_version = "V2.0"
+    pile.save(update_fields=["firmware_version"])
+    Station.objects.filter(pk=station.pk).update(phone="020-1234567")
+    _commit()
+    assert (_token(), _token(generation.STATUS)) == tokens
+    _page()
+    assert _kept() is kept
+
+
+def test_what_a_write_renews():
+    assert generation.write_kind(Connector, ["status", "status_changed_at"]) == generation.STATUS
+    assert generation.write_kind(Pile, {"online", "last_seen_at"}) == generation.STATUS
+    assert generation.write_kind(Pile, ["online", "enabled"]) == generation.ESTATE
+    assert generation.write_kind(Pile, ["station_id"]) == generation.ESTATE  # attname
+    assert generation.write_kind(Pile, ["last_seen_at", "updated_at"]) is None
+    assert generation.write_kind(Station, None) == generation.ESTATE  # a whole row
+    assert generation.write_kind(PartnerStation, ["pulled_at"]) == generation.ESTATE
 
 
 def test_a_write_that_rolls_back_leaves_no_snapshot_of_it(estate):
@@ -217,7 +277,7 @@ def test_two_operators_never_see_each_others_snapshot(estate, other_tenant, oper
 
 
 def _fake(size: int) -> snapshot.Snapshot:
-    return snapshot.Snapshot(token="t", stations=[snapshot.SnapStation() for _ in range(size)],
+    return snapshot.Snapshot(token="t", status_token="s", stations=[snapshot.SnapStation() for _ in range(size)],
                              by_rank=[], grid={}, has_partners=False)
 
 
