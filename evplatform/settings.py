@@ -197,6 +197,13 @@ CACHES = {
 # REDIS_BLOCKING_READ_MAX_S for a gateway's answer.
 REDIS_SOCKET_TIMEOUT_S = env_int("REDIS_SOCKET_TIMEOUT_S", 5)
 REDIS_BLOCKING_READ_MAX_S = 60
+# Stations the driver's list/map snapshots (stations/snapshot.py) hold per web process, over
+# all operators, least recently used dropped first (~1–2 KB each with their connectors).
+STATION_SNAPSHOT_MAX_STATIONS = env_int("STATION_SNAPSHOT_MAX_STATIONS", 100_000)
+# ... and rebuilt after this long whatever its generation says (s).
+STATION_SNAPSHOT_MAX_AGE_S = env_int("STATION_SNAPSHOT_MAX_AGE_S", 300)
+# ... and, when only the database statuses it copies moved, at most this often (ms).
+STATION_SNAPSHOT_STATUS_REFRESH_MS = env_int("STATION_SNAPSHOT_STATUS_REFRESH_MS", 1000)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

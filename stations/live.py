@@ -150,6 +150,59 @@ def connectors_status(schema: str, ids: Iterable[str]) -> list[tuple[str | None,
     return out
 
 
+# The same, after the schema's station-snapshot generations (see ``stations.snapshot``): read
+# in the same round trip so a request knows whether its snapshot is current; a missing
+# generation (Redis lost it) is set to the fresh token the caller passes.
+_STATUS_GENERATION_SCRIPT = """
+local g = redis.call('GET', ARGV[3])
+if not g then
+  g = ARGV[4]
+  redis.call('SET', ARGV[3], g)
+end
+local sg = redis.call('GET', ARGV[5])
+if not sg then
+  sg = ARGV[4]
+  redis.call('SET', ARGV[5], sg)
+end
+local out = {g .. '\\31' .. sg}
+local prefix = ARGV[1]
+for id in string.gmatch(ARGV[2], '[^\\30]+') do
+  local v = redis.call('HMGET', prefix .. id, 'status', 'updated')
+  if v[1] then out[#out + 1] = v[1] .. '\\31' .. (v[2] or '') else out[#out + 1] = '' end
+end
+return table.concat(out, '\\30')
+"""
+
+
+@lru_cache(maxsize=4)
+def _status_generation_script(url: str):
+    return _client_for(url, float(settings.REDIS_SOCKET_TIMEOUT_S)).register_script(
+        _STATUS_GENERATION_SCRIPT)
+
+
+def connectors_status_and_generation(
+    schema: str, ids: Iterable[str], generation_key: str, status_key: str, fresh: str
+) -> tuple[str, str, list[tuple[str | None, str | None]]]:
+    """The values of ``generation_key`` and ``status_key`` (each set to ``fresh`` when
+    missing) and ``connectors_status(schema, ids)``, in ONE round trip (one script call,
+    also for no ids): ``(generation, status generation, statuses)``."""
+    ids = list(ids)
+    prefix = connector_keys(schema, [""])[0]
+    raw = _status_generation_script(settings.REDIS_URL)(
+        args=[prefix, "\x1e".join(ids), generation_key, fresh, status_key])
+    tokens, *values = raw.split("\x1e")
+    generation, _, status_generation = tokens.partition("\x1f")
+    if not ids:
+        return generation, status_generation, []
+    out = []
+    for value in values:
+        status, _, updated = value.partition("\x1f")
+        out.append((status or None, updated or None))
+    if len(out) != len(ids):
+        raise ValueError("connector ids must be non-empty and contain no RS (0x1e)")
+    return generation, status_generation, out
+
+
 def updated_epoch(updated: str | None) -> float | None:
     """An ``updated`` value as epoch seconds, None if absent or unparsable."""
     if not updated:

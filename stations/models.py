@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from evplatform.singleton import SingletonModel
 from tenants.models import validate_time_zone
 
+from .generation import TrackedQuerySet
+
 pile_code_validator = RegexValidator(r"^\d{14}$", _("A pile code is 14 digits."))
 area_code_validator = RegexValidator(r"^\d{6}$", _("A GB/T 2260 area code is 6 digits."))
 
@@ -133,6 +135,8 @@ class Station(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    objects = TrackedQuerySet.as_manager()  # bulk writes invalidate the search snapshot
+
     class Meta:
         verbose_name = _("station")
         verbose_name_plural = _("stations")
@@ -196,6 +200,8 @@ class Pile(models.Model):
     power_cap_at = models.DateTimeField(_("power cap set"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = TrackedQuerySet.as_manager()  # bulk writes invalidate the search snapshot
 
     class Meta:
         verbose_name = _("pile")
@@ -265,6 +271,8 @@ class Connector(models.Model):
         _("status"), max_length=12, choices=Status.choices, default=Status.OFFLINE, db_index=True
     )
     status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+
+    objects = TrackedQuerySet.as_manager()  # bulk writes invalidate the search snapshot
 
     class Meta:
         verbose_name = _("connector")
@@ -403,6 +411,8 @@ class PartnerStation(models.Model):
     opening_hours = models.CharField(_("opening hours"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=30, blank=True)
     pulled_at = models.DateTimeField(_("pulled"))
+
+    objects = TrackedQuerySet.as_manager()  # bulk writes invalidate the search snapshot
 
     class Meta:
         verbose_name = _("partner station")

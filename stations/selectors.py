@@ -2,14 +2,16 @@
 details with live state merged from Redis, QR code lookup.
 
 Units: coordinates GCJ-02 degrees, distances metres (int in results), prices yuan/kWh
-(Decimal, electricity + service, null without today's tariff). Distance and today's price
-are computed in SQL so sorting, filtering and paging work on the database at 10,000+
-stations: a bounding box on the (latitude, longitude) index narrows the rows, haversine
-orders them. No PostGIS.
+(Decimal, electricity + service, null without today's tariff). The driver's list and map
+(``station_page``, ``station_map_pins``) are computed in Python from an in-process
+snapshot of the operator's stations (``stations.snapshot``: one query when it is
+rebuilt, a coarse grid over the coordinates, haversine distances) and the connectors'
+live statuses from Redis, so a request costs no SQL. No PostGIS.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from . import live
+from . import live, snapshot
 from .models import Connector, Fault, PartnerConnector, PartnerStation, Pile, Station
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
@@ -27,8 +29,8 @@ MAX_RADIUS_M = 50_000
 DEFAULT_RADIUS_M = 10_000
 MAP_MAX_PINS = 500
 RECOMMEND_RADIUS_M = 30_000
-FREE_STATUSES = (Connector.Status.IDLE, Connector.Status.PLUGGED)
-DC_TYPES = (Connector.Type.DC,)
+FREE_STATUSES = snapshot.FREE_STATUSES  # idle or plugged
+DC_TYPES = snapshot.DC_TYPES
 _STATUS_VALUES = frozenset(Connector.Status.values)
 SORTS = ("distance", "price", "available")
 
@@ -89,84 +91,54 @@ class StationPage:
     rows: list[dict]
 
 
-# The connectors of one station as one string: per connector (ordered by pile, number)
-# "pile_code:number", status, epoch seconds of the status change (or empty), 1 if DC, 1 if
-# the pile is online and enabled — fields separated by US (0x1f), connectors by RS (0x1e).
-# What the live merge needs, aggregated by PostgreSQL so the page is one statement, and
-# cheaper to split than JSON to decode (a map has up to 2,000 connectors).
-_CONNECTORS = """
-    SELECT string_agg(concat_ws(chr(31), p.code || ':' || c.number, c.status,
-                                coalesce(extract(epoch FROM c.status_changed_at)::float8::text, ''),
-                                (c.connector_type = ANY(%(dc_types)s))::int, (p.online AND p.enabled)::int),
-                      chr(30) ORDER BY p.id, c.number)
-    FROM {pile} p JOIN {connector} c ON c.pile_id = p.id
-    WHERE p.station_id = {station_id}
-"""
+def _local_slots(now: datetime):
+    """Per time zone name: (local ISO date, half-hour slot index) of ``now``, memoized for
+    one request."""
+    from zoneinfo import ZoneInfo
 
-# Connector counts per station from the database's statuses (free = idle or plugged on an
-# online, enabled pile) — only where a filter or the sort needs them for every match.
-_COUNTS = """
-    SELECT count(*) AS total,
-           count(*) FILTER (WHERE c.status = ANY(%(free)s) AND p.online AND p.enabled) AS free,
-           count(*) FILTER (WHERE c.connector_type = ANY(%(dc_types)s)) AS dc_total,
-           count(*) FILTER (WHERE c.connector_type = ANY(%(dc_types)s)
-                            AND c.status = ANY(%(free)s) AND p.online AND p.enabled) AS dc_free
-    FROM {pile} p JOIN {connector} c ON c.pile_id = p.id
-    WHERE p.station_id = s.id
-"""
+    memo: dict[str, tuple[str, int]] = {}
 
-_DISTANCE = (
-    "(%(earth_r)s * 2 * asin(sqrt(power(sin(radians(s.latitude::float8 - %(lat)s) / 2), 2)"
-    " + cos(radians(%(lat)s)) * cos(radians(s.latitude::float8))"
-    " * power(sin(radians(s.longitude::float8 - %(lng)s) / 2), 2))))"
-)
+    def local(tz: str) -> tuple[str, int]:
+        found = memo.get(tz)
+        if found is None:
+            t = now.astimezone(ZoneInfo(tz))
+            found = memo[tz] = (t.date().isoformat(), t.hour * 2 + t.minute // 30)
+        return found
 
-# Today's price now: the current local half-hour slot of price_today when its date is
-# today in the station's own time zone, else NULL (also for a malformed value).
-_LOCAL_NOW = "(%(now)s::timestamptz AT TIME ZONE s.time_zone)"
-_SLOT = (
-    f"(s.price_today -> 'slots' ->> ((extract(hour from {_LOCAL_NOW})::int * 2)"
-    f" + (extract(minute from {_LOCAL_NOW})::int / 30)))"
-)
-_PRICE_NOW = (
-    f"CASE WHEN s.price_today ->> 'date' = to_char({_LOCAL_NOW}, 'YYYY-MM-DD')"
-    f" AND {_SLOT} ~ '^[0-9]+(\\.[0-9]+)?$' THEN ({_SLOT})::numeric END"
-)
+    return local
 
 
-def _tables() -> dict[str, str]:
-    return {
-        "station": connection.ops.quote_name(Station._meta.db_table),
-        "pile": connection.ops.quote_name(Pile._meta.db_table),
-        "connector": connection.ops.quote_name(Connector._meta.db_table),
-    }
-
-
-def _like(value: str) -> str:
-    """``%value%`` for LIKE, with LIKE's own characters escaped (as Django's icontains)."""
-    return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def _snap_price_now(s: snapshot.SnapStation, local) -> Decimal | None:
+    """Today's price now of a snapshot station (as ``station_price_now``), or None."""
+    if s.price_slots is None:
+        return None
+    date, slot = local(s.time_zone)
+    if s.price_date != date or slot >= len(s.price_slots):
+        return None
+    return s.price_slots[slot]
 
 
 def station_page(
     params: StationSearch, *, limit: int, offset: int = 0, now: datetime | None = None
 ) -> StationPage:
     """The driver's station list: one page of the stations matching ``params`` and how
-    many match, from ONE SQL statement, with live connector statuses from Redis merged in
-    ONE round trip.
+    many match, computed in Python from the operator's station snapshot
+    (``stations.snapshot``: no SQL unless it is rebuilt), with the live connector statuses
+    and the snapshot's generation read from Redis in ONE round trip.
 
-    The statement filters on the (latitude, longitude) index with the circle's bounding
-    box, computes the haversine distance and today's price now, sorts (``distance``: by
-    distance then id; ``price``: price now ascending, unknown last, then distance/id;
-    ``available``: free connectors descending, then distance/id; without a location by
-    name then id), pages, counts every match, and aggregates the page's connectors.
-    Connector counts of every match are computed only when ``kind``, ``available`` or the
-    ``available`` sort need them (from the database's statuses).
+    Matching: with a location, the stations in the circle's bounding box (the snapshot's
+    grid) within ``radius_m`` haversine metres; ``city`` exact; ``q`` in name or address,
+    case-insensitive; ``kind`` stations having such connectors; ``available`` operating
+    stations with a free connector (of ``kind`` when given). Order: ``distance`` by
+    distance then id; ``price`` price now ascending, unknown last, then distance/id;
+    ``available`` free connectors descending, then distance/id; without a location by name
+    then id (code points, as the database's C collation).
 
-    The page's counts then use each connector's live status from Redis when it is newer
-    than the database's (see ``connectors_live``; a connector of an offline or disabled
-    pile is never free), so a status change the gateway has written to Redis is visible
-    at once. Filters and the ``available`` sort use the database's status, which the
-    gateway updates on every change.
+    The page's counts use each connector's live status from Redis when it is newer than
+    the database's (see ``connectors_live``; a connector of an offline or disabled pile is
+    never free), so a status change the gateway has written to Redis is visible at once.
+    Filters and the ``available`` sort use the database's status, which the gateway
+    updates on every change (and every such write renews the snapshot).
 
     Raises ValueError for a sort by distance without a location.
     """
@@ -174,109 +146,102 @@ def station_page(
     has_location = params.lat is not None and params.lng is not None
     if params.sort == "distance" and not has_location:
         raise ValueError("sorting by distance needs a location")
-    tables = _tables()
-    args: dict = {
-        "now": now, "dc_types": [int(t) for t in DC_TYPES], "free": [str(v) for v in FREE_STATUSES],
-        "limit": limit, "offset": offset,
-    }
-    where = []
-    within = ""  # the radius, applied to the computed distance (computed once per row)
-    if has_location:
-        min_lat, max_lat, min_lng, max_lng = bounding_box(params.lat, params.lng, params.radius_m)
-        args.update(lat=params.lat, lng=params.lng, earth_r=EARTH_RADIUS_M, radius=params.radius_m,
-                    min_lat=min_lat, max_lat=max_lat, min_lng=min_lng, max_lng=max_lng)
-        where += ["s.latitude BETWEEN %(min_lat)s AND %(max_lat)s",
-                  "s.longitude BETWEEN %(min_lng)s AND %(max_lng)s"]
-        within = "WHERE distance <= %(radius)s"
-        distance = _DISTANCE
-    else:
-        distance = "NULL::float8"
-    if params.city:
-        args["city"] = params.city
-        where.append("s.city = %(city)s")
-    if params.q:
-        args["q"] = _like(params.q)
-        where.append("(UPPER(s.name::text) LIKE UPPER(%(q)s) OR UPPER(s.address::text) LIKE UPPER(%(q)s))")
-    counted = bool(params.kind or params.available or params.sort == "available")
-    free_col = {"dc": "k.dc_free", "ac": "(k.free - k.dc_free)"}.get(params.kind or "", "k.free")
-    if params.kind == "dc":
-        where.append("k.dc_total > 0")
-    elif params.kind == "ac":
-        where.append("k.total - k.dc_total > 0")
-    if params.available:
-        args["operating"] = int(Station.Status.OPERATING)
-        where += [f"{free_col} > 0", "s.status = %(operating)s"]
-    tail = "distance, id" if has_location else "name, id"
-    order = {
-        "price": f"price_now ASC NULLS LAST, {tail}",
-        "available": f"free_sort DESC, {tail}",
-    }.get(params.sort, tail)
-    # ``hits`` (materialized: read twice) holds only what filtering and sorting need, for
-    # every station in the box; the page's 20 rows then take their names, coordinates
-    # and price now from the station by primary key — computing those for every station
-    # in the box was most of the statement's time.
-    sql = f"""
-        WITH hits AS (
-            SELECT s.id, {"s.name" if not has_location else "NULL::text"} AS name,
-                   {distance} AS distance,
-                   {_PRICE_NOW if params.sort == "price" else "NULL::numeric"} AS price_now,
-                   {free_col if counted else "0"} AS free_sort
-            FROM {tables["station"]} s
-            {f"CROSS JOIN LATERAL ({_COUNTS.format(**tables)}) k" if counted else ""}
-            {"WHERE " + " AND ".join(where) if where else ""}
-        ), page AS (
-            SELECT * FROM hits {within} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
-        )
-        SELECT (SELECT count(*) FROM hits {within}), page.id, s.name, s.address, s.city,
-               s.status, s.latitude::float8, s.longitude::float8, page.distance, {_PRICE_NOW},
-               ({_CONNECTORS.format(station_id="page.id", **tables)})
-        FROM (SELECT 1) AS one LEFT JOIN page ON true
-             LEFT JOIN {tables["station"]} s ON s.id = page.id
-        ORDER BY {", ".join(f"page.{part.strip()}" for part in order.split(","))}
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        fetched = cursor.fetchall()
-    total = fetched[0][0]
-    found = [r for r in fetched if r[1] is not None]
-    counts = _live_counts([r[10] for r in found])
+    local = _local_slots(now)
+    operating = int(Station.Status.OPERATING)
+    q = params.q.upper()
+    kind = params.kind
+
+    def free_of(s: snapshot.SnapStation) -> int:
+        if kind == "dc":
+            return s.dc_free
+        if kind == "ac":
+            return s.free - s.dc_free
+        return s.free
+
+    def wanted(s: snapshot.SnapStation) -> bool:
+        return ((not params.city or s.city == params.city)
+                and (not q or q in s.name_upper or q in s.address_upper)
+                and (kind != "dc" or s.dc_total > 0)
+                and (kind != "ac" or s.total - s.dc_total > 0)
+                and (not params.available or (s.status == operating and free_of(s) > 0)))
+
+    filtered = bool(params.city or q or kind or params.available)
+    end = offset + max(limit, 0)
+
+    def compute(snap: snapshot.Snapshot):
+        if not has_location:
+            hits = [s for s in snap.by_rank if wanted(s)] if filtered else snap.by_rank  # by name, id
+            if params.sort == "price":
+                hits = sorted(hits, key=lambda s: (*_price_key(_snap_price_now(s, local)), s.rank))
+            elif params.sort == "available":
+                hits = sorted(hits, key=lambda s: (-free_of(s), s.rank))
+            page = [(s, None) for s in hits[offset:end]]
+            return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
+        # Haversine's ``a`` (0..1) grows with the distance, so the circle is a <= a_max
+        # and nearer is smaller a: the distance itself is computed for the page only.
+        lat_r, lng_r = math.radians(params.lat), math.radians(params.lng)
+        cos_p = math.cos(lat_r)
+        a_max = math.sin(params.radius_m / (2 * EARTH_RADIUS_M)) ** 2
+        sin = math.sin
+        candidates = snap.near(*bounding_box(params.lat, params.lng, params.radius_m))
+        if filtered:
+            candidates = [s for s in candidates if wanted(s)]
+        hits = [(a, s.id, s) for s in candidates
+                if (a := sin((s.lat_r - lat_r) * 0.5) ** 2
+                    + cos_p * s.cos_lat * sin((s.lng_r - lng_r) * 0.5) ** 2) <= a_max]
+        if params.sort == "price":
+            ranked = heapq.nsmallest(end, hits, key=lambda h: (
+                *_price_key(_snap_price_now(h[2], local)), h[0], h[1]))
+        elif params.sort == "available":
+            ranked = heapq.nsmallest(end, hits, key=lambda h: (-free_of(h[2]), h[0], h[1]))
+        else:
+            ranked = heapq.nsmallest(end, hits)  # by distance, then id
+        page = [(s, 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0))))
+                for a, _id, s in ranked[offset:end]]
+        return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
+
+    (total, page), statuses = snapshot.read(compute)
+    counts = _live_counts([s for s, _ in page], statuses)
     rows = [
         {
-            "id": r[1], "name": r[2], "address": r[3], "city": r[4],
-            "lat": r[6], "lng": r[7],
-            "distance": round(r[8]) if r[8] is not None else None,
-            "price_now": r[9],
+            "id": s.id, "name": s.name, "address": s.address, "city": s.city,
+            "lat": s.lat, "lng": s.lng,
+            "distance": round(distance) if distance is not None else None,
+            "price_now": _snap_price_now(s, local),
             "connectors": {"ac": {"free": c[0], "total": c[1]}, "dc": {"free": c[2], "total": c[3]}},
-            "status": r[5],
+            "status": s.status,
         }
-        for r, c in zip(found, counts, strict=True)
+        for (s, distance), c in zip(page, counts, strict=True)
     ]
     return StationPage(total=total, rows=rows)
 
 
-def _live_counts(aggregates: list[str | None]) -> list[tuple[int, int, int, int]]:
-    """(ac_free, ac_total, dc_free, dc_total) per station from its ``_CONNECTORS``
-    aggregate, with the live statuses of all of them read in one round trip."""
-    stations = [
-        [item.split("\x1f") for item in agg.split("\x1e")] if agg else [] for agg in aggregates
-    ]
-    statuses = live.connectors_status(connection.schema_name, [c[0] for conns in stations for c in conns])
+def _price_key(price: Decimal | None) -> tuple[bool, Decimal | int]:
+    """Ascending price, unknown last."""
+    return (price is None, price if price is not None else 0)
+
+
+def _live_counts(stations: list[snapshot.SnapStation],
+                 statuses: list[tuple[str | None, str | None]]) -> list[tuple[int, int, int, int]]:
+    """(ac_free, ac_total, dc_free, dc_total) per station, each connector's status the
+    newer of the database's (in the snapshot) and the live one (``statuses``, in the order
+    of the stations' connectors)."""
     out = []
     i = 0
-    for conns in stations:
+    for s in stations:
         ac_free = ac_total = dc_free = dc_total = 0
-        for _id, db_status, changed, is_dc, usable in conns:
+        for _id, db_status, changed, is_dc, usable in s.connectors:
             live_status, updated = statuses[i]
             i += 1
             status = db_status
             if live_status != db_status and live_status in _STATUS_VALUES:
                 # the newer one wins (the timestamp parsed only when they differ)
-                if not changed or (
-                    (at := live.updated_epoch(updated)) is not None and at >= float(changed)
+                if changed is None or (
+                    (at := live.updated_epoch(updated)) is not None and at >= changed
                 ):
                     status = live_status
-            free = usable == "1" and status in FREE_STATUSES
-            if is_dc == "1":
+            free = usable and status in FREE_STATUSES
+            if is_dc:
                 dc_total += 1
                 dc_free += free
             else:
@@ -286,36 +251,50 @@ def _live_counts(aggregates: list[str | None]) -> list[tuple[int, int, int, int]
     return out
 
 
+def _station_pins(*, min_lng: float, min_lat: float, max_lng: float, max_lat: float,
+                  limit: int) -> tuple[list[dict], bool, bool]:
+    """``station_map_pins``, and whether the operator has any partner station."""
+
+    def compute(snap: snapshot.Snapshot):
+        found = snap.in_box(min_lat, max_lat, min_lng, max_lng)
+        shown = found[:limit]
+        return (shown, len(found) > limit, snap.has_partners), [c[0] for s in shown for c in s.connectors]
+
+    (shown, truncated, has_partners), statuses = snapshot.read(compute)
+    counts = _live_counts(shown, statuses)
+    pins = [
+        {"id": s.id, "lat": s.lat, "lng": s.lng, "free": c[0] + c[2], "total": c[1] + c[3], "status": s.status}
+        for s, c in zip(shown, counts, strict=True)
+    ]
+    return pins, truncated, has_partners
+
+
 def station_map_pins(
     *, min_lng: float, min_lat: float, max_lng: float, max_lat: float, limit: int | None = None
 ) -> tuple[list[dict], bool]:
     """Pins inside the box: ``[{id, lat, lng, free, total, status}]`` (lat/lng floats, status
     the CEC station status code), at most ``limit`` (default MAP_MAX_PINS), by id; and
-    whether more were left out. One SQL statement; free counts use the live statuses in
-    Redis (one round trip) as ``station_page`` does."""
-    limit = limit or MAP_MAX_PINS
-    tables = _tables()
-    sql = f"""
-        SELECT s.id, s.latitude::float8, s.longitude::float8, s.status,
-               ({_CONNECTORS.format(station_id="s.id", **tables)})
-        FROM {tables["station"]} s
-        WHERE s.latitude BETWEEN %(min_lat)s AND %(max_lat)s
-          AND s.longitude BETWEEN %(min_lng)s AND %(max_lng)s
-        ORDER BY s.id LIMIT %(limit)s
-    """
-    args = {"min_lat": min_lat, "max_lat": max_lat, "min_lng": min_lng, "max_lng": max_lng,
-            "limit": limit + 1, "dc_types": [int(t) for t in DC_TYPES]}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        rows = cursor.fetchall()
-    shown = rows[:limit]
-    counts = _live_counts([r[4] for r in shown])
-    pins = [
-        {"id": r[0], "lat": r[1], "lng": r[2], "free": c[0] + c[2], "total": c[1] + c[3], "status": r[3]}
-        for r, c in zip(shown, counts, strict=True)
-    ]
-    return pins, len(rows) > limit
+    whether more were left out. From the station snapshot, free counts with the live
+    statuses (one Redis round trip) as ``station_page`` does."""
+    pins, truncated, _ = _station_pins(min_lng=min_lng, min_lat=min_lat, max_lng=max_lng,
+                                       max_lat=max_lat, limit=limit or MAP_MAX_PINS)
+    return pins, truncated
 
+
+def map_pins(
+    *, min_lng: float, min_lat: float, max_lng: float, max_lat: float
+) -> tuple[list[dict], bool]:
+    """The driver's map: ``station_map_pins`` and then, within MAP_MAX_PINS in all, the
+    interconnection partners' pins (``partner_map_pins``, marked ``partner: true``; their
+    SQL only when the operator has partner stations); and whether pins were left out."""
+    box = {"min_lng": min_lng, "min_lat": min_lat, "max_lng": max_lng, "max_lat": max_lat}
+    pins, truncated, has_partners = _station_pins(**box, limit=MAP_MAX_PINS)
+    room = MAP_MAX_PINS - len(pins)
+    if room > 0 and has_partners:
+        partner_pins = partner_map_pins(**box, limit=room + 1)
+        truncated = truncated or len(partner_pins) > room
+        pins += partner_pins[:room]
+    return pins, truncated
 
 
 def station_price_now(station: Station, *, now: datetime | None = None) -> Decimal | None:
