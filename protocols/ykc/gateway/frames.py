@@ -288,15 +288,27 @@ class FrameHandlers:
 
     # 0x09 → 0x0A
     async def on_billing_request(self, conn: PileConnection, frame: Frame, received: float):
-        model = await self.run_db(adapters_call, adapters.billing_model_for, conn.schema,
-                                  conn.pile_code)
+        try:
+            # Batched with the other piles' requests of the moment (a login storm), each
+            # model recorded as delivered in the batch's transaction.
+            model = await self.model_requests.ask(conn.schema, conn.pile_code, None)
+            recorded = True
+        except Exception:
+            # The batch failed: this pile is answered on its own, none lost with it.
+            self.metrics.error("billing_batch_failed")
+            logger.warning("%s: billing model batch failed, answering alone", conn.pile_code,
+                           exc_info=True)
+            model = await self.run_db(adapters_call, adapters.billing_model_for, conn.schema,
+                                      conn.pile_code)
+            recorded = False
         if model is None:
             self.metrics.error("no_billing_model")
             logger.info("%s asks for a billing model and has none", conn.pile_code)
             return
         conn.send(m.BillingModelReply(conn.pile_code, model), frame.sequence, received)
-        conn.job(adapters_call, adapters.billing_model_delivered, conn.schema, conn.pile_code,
-                 model)
+        if not recorded:
+            conn.job(adapters_call, adapters.billing_model_delivered, conn.schema,
+                     conn.pile_code, model)
 
     # 0x13 (unsolicited or answering 0x12)
     def on_realtime(self, conn: PileConnection, frame: Frame, received: float) -> None:

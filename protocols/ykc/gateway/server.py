@@ -101,6 +101,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.metrics = GatewayMetrics(self)
         self.batcher = Batcher(self)
         self.verifier = BatchedQuery(self, adapters.billing_models_verified)
+        self.model_requests = BatchedQuery(self, adapters.billing_models_delivered)
         self.logins = BatchedQuery(self, logins_decide)
         self.login_redis = asyncio.Semaphore(LOGIN_REDIS_AT_ONCE)
         self._tasks: list[asyncio.Task] = []
