@@ -60,10 +60,13 @@ class BatchedQuery:
         self.gateway._offline_tasks.add(task)
         task.add_done_callback(self.gateway._offline_tasks.discard)
 
+    async def _call(self, schema: str, claims: dict) -> dict:
+        return await self.gateway.run_db(adapters_call, self.fn, schema, claims)
+
     async def _answer(self, schema: str, batch: dict) -> None:
         claims = {key: value for key, (value, _waiters) in batch.items()}
         try:
-            answers = await self.gateway.run_db(adapters_call, self.fn, schema, claims)
+            answers = await self._call(schema, claims)
         except Exception as exc:  # every waiter hears of it (no reply: the pile asks again)
             for _value, waiters in batch.values():
                 for future in waiters:
@@ -74,3 +77,18 @@ class BatchedQuery:
             for future in waiters:
                 if not future.done():
                     future.set_result(answers.get(key))
+
+
+class BatchedRedis(BatchedQuery):
+    """A :class:`BatchedQuery` whose batch function is a coroutine function on the event
+    loop, ``await fn(schema, claims) -> dict[key, answer]`` (one Redis pipeline): a login
+    batch releases its decided logins together, and their holder checks and routes go to
+    Redis in one round trip each instead of one per pile. The default window (2 ms) only
+    gathers what the same moment releases."""
+
+    def __init__(self, gateway: YkcGateway, fn, *, window: float = 0.002,
+                 max_batch: int = 500) -> None:
+        super().__init__(gateway, fn, window=window, max_batch=max_batch)
+
+    async def _call(self, schema: str, claims: dict) -> dict:
+        return await self.fn(schema, claims)

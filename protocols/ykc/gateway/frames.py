@@ -164,11 +164,15 @@ class FrameHandlers:
             self.takeover_refuse(conn, previous.peer, frame, received, outcome.schema, at)
             return
         if previous is None:  # held by another gateway process? the same rule
-            # At most LOGIN_REDIS_AT_ONCE logins ask at a time: a batch releases up to 500
-            # decided logins together, more than the Redis pool holds (a wait past its
-            # timeout failed the login); the others wait their turn here instead.
-            async with self.login_redis:
-                holder = await self.bus.holder(outcome.schema, login.pile_code)
+            try:
+                # Asked with the other logins the same batch decided: one Redis pipeline.
+                holder = await self.holder_checks.ask(outcome.schema, login.pile_code, None)
+            except Exception:
+                # The batch failed: this pile asks alone. At most LOGIN_REDIS_AT_ONCE at a
+                # time, so a failed batch of 500 does not wait past the Redis pool's timeout.
+                self.metrics.error("holder_batch_failed")
+                async with self.login_redis:
+                    holder = await self.bus.holder(outcome.schema, login.pile_code)
             if conn.closed:
                 return
             if holder is not None and not self.may_take_over_remote(
@@ -190,7 +194,11 @@ class FrameHandlers:
         conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
         conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
         try:
-            await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
+            try:  # written with the other routes of the moment: one Redis pipeline
+                await self.route_writes.ask(conn.schema, conn.pile_code, (conn.id, conn.peer))
+            except Exception:
+                self.metrics.error("route_batch_failed")  # this pile's route alone
+                await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
         except Exception:
             # Redis away or its pool busy past its timeout (a storm's burst of logins): the
             # pile is logged in all the same; its route is written from its next frame.
