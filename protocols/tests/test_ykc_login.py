@@ -267,3 +267,40 @@ def test_failed_redis_batches_check_and_route_each_login_alone(gateway, make_pil
     errors = gateway.gateway.metrics.errors
     assert (errors.get("holder_batch_failed"), errors.get("route_batch_failed")) == (3, 3)
     assert not errors.get("route_not_registered")
+
+
+def test_a_batchs_piles_are_marked_online_together(gateway, make_pile, pile_client):
+    codes = [make_pile() for _ in range(3)]
+    marks = gateway.gateway.online_marks
+    marks.window = 0.5  # the three logins' marks in one window whatever the machine's pace
+    calls = marks.calls
+
+    _clients, replies = _login_together(gateway, pile_client, codes)
+
+    assert [r.message for r in replies] == [m.LoginReply(code, True) for code in codes]
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code__in=codes, online=True).count() == 3)
+    assert marks.calls == calls + 1  # one port.PilesOnline for the three
+
+
+def test_a_failed_online_batch_marks_each_pile_alone(gateway, make_pile, pile_client):
+    codes = [make_pile() for _ in range(3)]
+    marks = gateway.gateway.online_marks
+    marks.window = 0.5
+    real = marks.fn
+    failed = []
+
+    def fails(claims):
+        failed.append(len(claims))
+        raise RuntimeError("connection lost")  # as a dropped database connection
+
+    marks.fn = fails
+    try:
+        _login_together(gateway, pile_client, codes)
+        with schema_context(SCHEMA):
+            wait_for(lambda: Pile.objects.filter(code__in=codes, online=True).count() == 3)
+    finally:
+        marks.fn = real
+
+    assert failed == [3]  # all three in the failed batch, each marked alone after it
+    assert gateway.gateway.metrics.errors.get("online_batch_failed") == 3

@@ -24,14 +24,17 @@ class BatchedQuery:
     """``await ask(schema, key, value)`` → the batch function's answer for ``key``.
 
     ``fn(claims: dict[key, value]) -> dict[key, answer]`` runs inside ``schema`` in the
-    gateway's reply pool; a key missing from its answer gets ``None``; if it raises, every
+    gateway's reply pool (``background``: its pool of background writes); a key missing from its answer gets ``None``; if it raises, every
     waiter of that batch gets the exception. The same key twice in one window: the later
     value is asked, both waiters get its answer."""
 
     def __init__(self, gateway: YkcGateway, fn: Callable[[dict], dict], *,
-                 window: float = 0.02, max_batch: int = 500) -> None:
+                 window: float = 0.02, max_batch: int = 500, background: bool = False) -> None:
         self.gateway = gateway
         self.fn = fn
+        # The pool of background writes (run_background) instead of the reply pool, for
+        # batches no pile waits on.
+        self.background = background
         self.window = window
         self.max_batch = max_batch
         self.pending: dict[str, dict[Any, tuple[Any, list[asyncio.Future]]]] = {}
@@ -61,7 +64,8 @@ class BatchedQuery:
         task.add_done_callback(self.gateway._offline_tasks.discard)
 
     async def _call(self, schema: str, claims: dict) -> dict:
-        return await self.gateway.run_db(adapters_call, self.fn, schema, claims)
+        run = self.gateway.run_background if self.background else self.gateway.run_db
+        return await run(adapters_call, self.fn, schema, claims)
 
     async def _answer(self, schema: str, batch: dict) -> None:
         claims = {key: value for key, (value, _waiters) in batch.items()}

@@ -71,6 +71,17 @@ def logins_decide(claims: dict[tuple[str, str], port.PileLogin]
     return dict(zip(claims, decisions, strict=True))
 
 
+def online_marks(claims: dict[str, port.PileOnline]) -> dict[str, bool]:
+    """The batch function of the gateway's online marks: pile code → its
+    :class:`port.PileOnline`, marked with one :class:`port.PilesOnline`; pile code →
+    whether it came back online."""
+    from django.db import connection
+
+    back = set(handlers.dispatch(connection.schema_name,
+                                 port.PilesOnline(tuple(claims.values()))))
+    return {code: code in back for code in claims}
+
+
 class FrameHandlers:
     """The gateway's frame handlers (mixed into :class:`YkcGateway`): one
     method per upstream message, ``HANDLERS`` maps the frame type to it."""
@@ -207,7 +218,24 @@ class FrameHandlers:
             logger.warning("%s: route not registered, again from its next frame",
                            conn.pile_code, exc_info=True)
         conn.marked_online_at = self.loop.time()
-        conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
+        self.mark_online(conn, at)
+
+    def mark_online(self, conn: PileConnection, at: datetime) -> None:
+        """The domain hears that the pile just logged in is online, marked with the other
+        piles logged in at the moment (one :class:`port.PilesOnline` per window), in order
+        with the pile's other jobs; a failed batch marks each of its piles alone."""
+        event = port.PileOnline(conn.pile_code, at)
+
+        async def mark() -> None:
+            try:
+                await self.online_marks.ask(conn.schema, conn.pile_code, event)
+            except Exception:
+                self.metrics.error("online_batch_failed")
+                logger.warning("%s: online batch failed, marking alone", conn.pile_code,
+                               exc_info=True)
+                await self.run_background(handlers.dispatch, conn.schema, event)
+
+        conn.job_await(mark)
 
     def may_take_over(self, previous: PileConnection, conn: PileConnection) -> bool:
         """A second login for a pile replaces the live connection only from the same host

@@ -23,7 +23,7 @@ from .batches import BatchedQuery, BatchedRedis
 from .commands import CommandRunner
 from .common import LAST_SEEN_DB_EVERY_S, logger
 from .connection import PileConnection
-from .frames import FrameHandlers, logins_decide
+from .frames import FrameHandlers, logins_decide, online_marks
 from .writers import Batcher, LiveWriter
 
 
@@ -103,6 +103,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.verifier = BatchedQuery(self, adapters.billing_models_verified)
         self.model_requests = BatchedQuery(self, adapters.billing_models_delivered)
         self.logins = BatchedQuery(self, logins_decide)
+        self.online_marks = BatchedQuery(self, online_marks, background=True)
         self.login_redis = asyncio.Semaphore(LOGIN_REDIS_AT_ONCE)
         self.holder_checks = BatchedRedis(
             self, lambda schema, claims: self.bus.holders(schema, list(claims)))
