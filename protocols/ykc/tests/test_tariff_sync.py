@@ -223,3 +223,37 @@ def test_batch_verification_of_piles_without_tariff_says_differs(station, pile):
 
     assert pile_billing_models_verified({pile.code: 0}) == {pile.code: False}
     assert PileBillingModel.objects.get(pile=pile).last_result == "differs"
+
+
+def test_batch_delivery_records_as_one_by_one(station, pile, other_pile, flat_tariff):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from protocols import adapters
+    from protocols.ykc.tariff_sync import pile_billing_model_held
+
+    station_tariff_assign(stations=[station], tariff=flat_tariff)
+    number = flat_tariff.versions.get().model_number
+    # One pile already holds the model (its time kept), the other has no record yet; a
+    # third code names no pile and is left out.
+    pile_billing_model_sent(pile_code=pile.code, model_number=number)
+    pile_billing_model_acked(pile_code=pile.code, model_number=number, success=True)
+    held = pile_billing_model_held(pile.code)
+
+    models = adapters.billing_models_delivered(
+        {pile.code: None, other_pile.code: None, "00000000000000": None})
+
+    assert set(models) == {pile.code, other_pile.code}
+    assert models[pile.code] == adapters.billing_model_for(pile.code)
+    assert models[other_pile.code].model_no == f"{number:04d}"
+    assert pile_billing_model_held(pile.code) == held
+    assert pile_billing_model_held(other_pile.code)[0] == number
+    for code in (pile.code, other_pile.code):
+        assert pile_billing_model_verified(pile_code=code, model_number=number) is True
+    # The cost does not grow with the number of piles.
+    more = [make_pile(station, f"44010600002{i:03d}") for i in range(20)]
+    with CaptureQueriesContext(connection) as two:
+        adapters.billing_models_delivered({pile.code: None, other_pile.code: None})
+    with CaptureQueriesContext(connection) as many:
+        adapters.billing_models_delivered({p.code: None for p in [pile, other_pile, *more]})
+    assert len(many.captured_queries) == len(two.captured_queries)
