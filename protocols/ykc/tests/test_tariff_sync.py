@@ -229,31 +229,35 @@ def test_batch_delivery_records_as_one_by_one(station, pile, other_pile, flat_ta
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from protocols import adapters
-    from protocols.ykc.tariff_sync import pile_billing_model_held
+    from protocols.ykc.tariff_sync import (
+        pile_billing_model_held,
+        pile_billing_models_delivered,
+        slots_code,
+    )
 
     station_tariff_assign(stations=[station], tariff=flat_tariff)
-    number = flat_tariff.versions.get().model_number
-    # One pile already holds the model (its time kept), the other has no record yet; a
-    # third code names no pile and is left out.
+    model = pile_billing_model(pile.code)
+    number, slots = model["model_number"], slots_code(model)
+    # One pile already holds the model (its time kept), the other has no record yet.
     pile_billing_model_sent(pile_code=pile.code, model_number=number)
     pile_billing_model_acked(pile_code=pile.code, model_number=number, success=True)
     held = pile_billing_model_held(pile.code)
 
-    models = adapters.billing_models_delivered(
-        {pile.code: None, other_pile.code: None, "00000000000000": None})
+    pile_billing_models_delivered({pile.pk: (number, slots), other_pile.pk: (number, slots)})
 
-    assert set(models) == {pile.code, other_pile.code}
-    assert models[pile.code] == adapters.billing_model_for(pile.code)
-    assert models[other_pile.code].model_no == f"{number:04d}"
     assert pile_billing_model_held(pile.code) == held
     assert pile_billing_model_held(other_pile.code)[0] == number
-    for code in (pile.code, other_pile.code):
-        assert pile_billing_model_verified(pile_code=code, model_number=number) is True
+    for p in (pile, other_pile):
+        state = PileBillingModel.objects.get(pile=p)
+        assert (state.model_number_sent, state.slots_sent, state.slots_acked,
+                state.last_result) == (number, slots, slots, "ok")
+        assert pile_billing_model_verified(pile_code=p.code, model_number=number) is True
+    pile_billing_models_delivered({})
     # The cost does not grow with the number of piles.
     more = [make_pile(station, f"44010600002{i:03d}") for i in range(20)]
     with CaptureQueriesContext(connection) as two:
-        adapters.billing_models_delivered({pile.code: None, other_pile.code: None})
+        pile_billing_models_delivered({p.pk: (number, slots) for p in [pile, other_pile]})
     with CaptureQueriesContext(connection) as many:
-        adapters.billing_models_delivered({p.code: None for p in [pile, other_pile, *more]})
+        pile_billing_models_delivered({p.pk: (number, slots)
+                                       for p in [pile, other_pile, *more]})
     assert len(many.captured_queries) == len(two.captured_queries)
