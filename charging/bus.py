@@ -232,37 +232,76 @@ class GatewayBus:
                        peer: str = "") -> None:
         """The pile's commands come here from now on; a gateway that held it is told to
         close its (older) connection. ``peer``: the connection's address (host:port)."""
-        value = self.route_value(connection_id)
-        self.routes[(schema, pile_code)] = value
-        self.peers[(schema, pile_code)] = peer
+        await self.register_many(schema, {pile_code: (connection_id, peer)})
+
+    async def register_many(self, schema: str, routes: dict[str, tuple[str, str]]) -> None:
+        """:meth:`register` for many piles of operator ``schema`` at once (a login storm:
+        the logins of a window), pile code → (connection id, peer): one pipeline of the
+        routes, and one more only when other gateways must be told to close theirs."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(route_key(schema, pile_code), value, ex=ROUTE_TTL_S, get=True)
-        pipe.set(peer_key(schema, pile_code), f"{value} {peer}", ex=ROUTE_TTL_S)
-        previous = (await pipe.execute())[0]
-        if previous and previous != value:
-            other = previous.split(" ", 1)[0]
-            if other != self.gateway_id:
-                message = {"kick": pile_code, "schema": schema, "route": previous}
-                await self.redis.rpush(inbox_key(other), json.dumps(message))
+        values = []
+        for pile_code, (connection_id, peer) in routes.items():
+            value = self.route_value(connection_id)
+            values.append((pile_code, value))
+            self.routes[(schema, pile_code)] = value
+            self.peers[(schema, pile_code)] = peer
+            pipe.set(route_key(schema, pile_code), value, ex=ROUTE_TTL_S, get=True)
+            pipe.set(peer_key(schema, pile_code), f"{value} {peer}", ex=ROUTE_TTL_S)
+        results = await pipe.execute()
+        kicks = []
+        for (pile_code, value), previous in zip(values, results[::2], strict=True):
+            if previous and previous != value:
+                other = previous.split(" ", 1)[0]
+                if other != self.gateway_id:
+                    message = {"kick": pile_code, "schema": schema, "route": previous}
+                    kicks.append((other, json.dumps(message)))
+        if kicks:
+            pipe = self.redis.pipeline(transaction=False)
+            for other, message in kicks:
+                pipe.rpush(inbox_key(other), message)
+            await pipe.execute()
 
     async def holder(self, schema: str, pile_code: str) -> Holder | None:
         """The connection another live gateway holds for ``pile_code`` (None when no
         route, the route is this gateway's, or its gateway is gone)."""
+        return (await self.holders(schema, [pile_code]))[pile_code]
+
+    async def holders(self, schema: str, pile_codes) -> dict[str, Holder | None]:
+        """:meth:`holder` of many piles of operator ``schema`` at once (a login storm):
+        one pipeline of their routes, addresses and last-seen times, and one more of the
+        other gateways' alive keys only when some route is another gateway's."""
         from stations import live
 
+        codes = list(dict.fromkeys(pile_codes))
         pipe = self.redis.pipeline(transaction=False)
-        pipe.get(route_key(schema, pile_code))
-        pipe.get(peer_key(schema, pile_code))
-        pipe.zscore(live.seen_key(schema), pile_code)
-        route, peer, seen = await pipe.execute()
-        if not route:
-            return None
-        gateway_id = route.split(" ", 1)[0]
-        if gateway_id == self.gateway_id or not await self.redis.exists(alive_key(gateway_id)):
-            return None
-        known = peer.removeprefix(route + " ") if peer and peer.startswith(route + " ") else ""
-        return Holder(gateway_id=gateway_id, peer=known,
-                      last_seen=float(seen) if seen is not None else None)
+        seen = live.seen_key(schema)
+        for pile_code in codes:
+            pipe.get(route_key(schema, pile_code))
+            pipe.get(peer_key(schema, pile_code))
+            pipe.zscore(seen, pile_code)
+        results = await pipe.execute()
+        found = {}
+        for index, pile_code in enumerate(codes):
+            route, peer, score = results[3 * index:3 * index + 3]
+            if route and route.split(" ", 1)[0] != self.gateway_id:
+                found[pile_code] = (route, peer, score)
+        alive = set()
+        if found:
+            others = sorted({route.split(" ", 1)[0] for route, _peer, _seen in found.values()})
+            pipe = self.redis.pipeline(transaction=False)
+            for gateway_id in others:
+                pipe.exists(alive_key(gateway_id))
+            alive = {g for g, up in zip(others, await pipe.execute(), strict=True) if up}
+        answers: dict[str, Holder | None] = dict.fromkeys(codes)
+        for pile_code, (route, peer, score) in found.items():
+            gateway_id = route.split(" ", 1)[0]
+            if gateway_id not in alive:
+                continue
+            known = (peer.removeprefix(route + " ")
+                     if peer and peer.startswith(route + " ") else "")
+            answers[pile_code] = Holder(gateway_id=gateway_id, peer=known,
+                                        last_seen=float(score) if score is not None else None)
+        return answers
 
     async def unregister(self, schema: str, pile_code: str, connection_id: str) -> None:
         value = self.route_value(connection_id)

@@ -65,6 +65,13 @@ def _online(event: port.PileOnline) -> None:
     services.pile_mark_online(pile_code=event.pile_code, at=event.at)
 
 
+def _online_many(event: port.PilesOnline) -> tuple[str, ...]:
+    from stations import services
+
+    return tuple(services.piles_mark_online(marks=[(mark.pile_code, mark.at)
+                                                   for mark in event.marks]))
+
+
 def _offline(event: port.PileOffline) -> None:
     from stations import services
 
@@ -345,6 +352,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileLogin: _login,
     port.PileLogins: _logins,
     port.PileOnline: _online,
+    port.PilesOnline: _online_many,
     port.PileTakeoverRefused: _takeover_refused,
     port.FirmwareStatus: _firmware_status,
     port.PileOffline: _offline,

@@ -185,6 +185,15 @@ class PileOnline:
 
 
 @dataclass(frozen=True)
+class PilesOnline:
+    """Many logged-in piles are online (a login storm: the piles a gateway logged in
+    within a moment), the :class:`PileOnline` of each, marked together in a fixed number
+    of statements. Answered with the codes that came back online (they were offline)."""
+
+    marks: tuple[PileOnline, ...]
+
+
+@dataclass(frozen=True)
 class PileOffline:
     """The pile's connection closed at ``at`` (no newer connection holds it)."""
 

@@ -37,6 +37,25 @@ def billing_model_for(pile_code: str) -> BillingModel | None:
     return None if day is None else billing_model(day)
 
 
+def billing_models_delivered(claims: dict[str, object]) -> dict[str, BillingModel | None]:
+    """YKC 0x09 of many piles at once (the gateway's batch of a window; ``claims``' keys are
+    the pile codes, its values unused): pile code → the pile's billing model for its local
+    today (as :func:`billing_model_for`), None when it has no tariff; piles not found are
+    left out. Each model is recorded as delivered (:func:`billing_model_delivered`) before
+    the gateway writes its 0x0A, in a fixed number of statements for the batch: a 0x0A lost
+    on the way shows in the pile's next 0x05, whose number then resets the record."""
+    answer = handlers.handle(port.PileTariffsQuery(pile_codes=tuple(claims)))
+    models: dict[str, BillingModel | None] = {}
+    delivered: dict[int, tuple[int, str]] = {}
+    for code, entry in answer.piles.items():
+        model = models[code] = None if entry.day is None else billing_model(entry.day)
+        if model is not None:
+            delivered[entry.pile_id] = (int(model.model_no),
+                                        "".join(str(int(period)) for period in model.slots))
+    tariff_sync.pile_billing_models_delivered(delivered)
+    return models
+
+
 def billing_model_verified(pile_code: str, model_no: str) -> bool:
     """YKC 0x05: does the pile hold its current model? (False → 0x06 "differs")."""
     if not model_no.isdigit():

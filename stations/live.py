@@ -219,6 +219,12 @@ def pile_seen(schema: str, pile_code: str, at: datetime | None = None) -> None:
     client().zadd(seen_key(schema), {pile_code: ts})
 
 
+def piles_seen(schema: str, seen: dict[str, datetime]) -> None:
+    """:func:`pile_seen` for many piles (pile code → time of its frame) in one write."""
+    if seen:
+        client().zadd(seen_key(schema), {code: at.timestamp() for code, at in seen.items()})
+
+
 def piles_seen_before(schema: str, epoch_s: float) -> list[str]:
     """Pile codes whose last frame is older than ``epoch_s``."""
     return client().zrangebyscore(seen_key(schema), "-inf", f"({epoch_s}")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext as _
 
@@ -145,6 +145,53 @@ def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:
         ).update(cleared_at=at)
     logger.info("pile %s is back online", pile_code)
     return True
+
+
+def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
+    """:func:`pile_mark_online` for many piles at once (a login storm: the piles a gateway
+    logged in within a moment), each ``(pile code, at)`` (UTC; a code given twice counts
+    with its latest time). Returns the codes that came back online, sorted.
+
+    The same writes as one call per pile, in a fixed number of statements whatever the
+    number of piles: one Redis write, the offline ones among them read (locked, in code
+    order), and four UPDATEs (piles back, last-seen times moved, the connectors of those
+    back offline → idle, their offline faults cleared).
+    """
+    latest: dict[str, datetime] = {}
+    for code, at in marks:
+        latest[code] = max(at, latest.get(code, at))
+    if not latest:
+        return []
+    codes = sorted(latest)
+    live.piles_seen(connection.schema_name, latest)
+    at_of = Case(*(When(code=code, then=Value(at)) for code, at in latest.items()),
+                 output_field=DateTimeField())
+    seen = Greatest(Coalesce(F("last_seen_at"), at_of), at_of)
+    piles = Pile.objects.filter(code__in=codes)
+    now = datetime.now(UTC)
+    with transaction.atomic():
+        rows = list(piles.filter(online=False).select_for_update().order_by("code")
+                    .values_list("pk", "code"))
+        back = [code for _pk, code in rows]
+        piles.filter(code__in=back).update(online=True, last_seen_at=seen, updated_at=now)
+        stale = Q(last_seen_at__isnull=True)
+        for code, at in latest.items():
+            if code not in back:
+                stale |= Q(code=code, last_seen_at__lte=at - timedelta(
+                    seconds=LAST_SEEN_DB_EVERY_S))
+        piles.filter(online=True).exclude(code__in=back).filter(stale).update(
+            last_seen_at=seen, updated_at=now)
+        if rows:
+            ids = [pk for pk, _code in rows]
+            at_of_pile = Case(*(When(pile_id=pk, then=Value(latest[code])) for pk, code in rows),
+                              output_field=DateTimeField())
+            Connector.objects.filter(pile_id__in=ids, status=Connector.Status.OFFLINE).update(
+                status=Connector.Status.IDLE, status_changed_at=at_of_pile)
+            Fault.objects.filter(pile_id__in=ids, source=Fault.Source.OFFLINE,
+                                 cleared_at__isnull=True).update(cleared_at=at_of_pile)
+    for code in back:
+        logger.info("pile %s is back online", code)
+    return back
 
 
 def piles_mark_offline(*, now: datetime | None = None) -> list[str]:

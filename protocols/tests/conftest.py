@@ -148,8 +148,8 @@ def gateway(unblocked, make_pile):
     gw.stop()
 
 
-PASS_THROUGH = (port.PileLogin, port.PileLogins, port.PileOnline, port.PileOffline,
-                port.ConnectorStatusChanged, port.ReadingsSampled)
+PASS_THROUGH = (port.PileLogin, port.PileLogins, port.PileOnline, port.PilesOnline,
+                port.PileOffline, port.ConnectorStatusChanged, port.ReadingsSampled)
 
 
 @dataclass

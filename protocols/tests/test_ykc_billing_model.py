@@ -106,3 +106,91 @@ def test_pile_without_tariff_is_told_differs_and_gets_no_model(gateway, make_pil
     with pytest.raises(TimeoutError):
         client.recv(0x0A, timeout=0.5)
     assert gateway.sync(lambda: gateway.gateway.metrics.errors.get("no_billing_model")) == 1
+
+
+# --- a login storm: the 0x09 requests of a window answered in one batch --------------------
+
+
+@pytest.fixture
+def tariffed_piles(make_pile):
+    """Three piles on one tariff (request before ``gateway``, as ``tariffed_pile``)."""
+    from billing.tariffs.services import pile_tariff_assign
+    from demo.tariffs import tariff_create_guangdong_demo
+    from stations.models import Pile
+
+    codes = [make_pile() for _ in range(3)]
+
+    def given():
+        with schema_context(SCHEMA):
+            tariff = tariff_create_guangdong_demo(name=TARIFF)
+            for code in codes:
+                pile_tariff_assign(pile=Pile.objects.get(code=code), tariff=tariff)
+
+    def cleanup():
+        with schema_context(SCHEMA):
+            Pile.objects.filter(code__in=codes).delete()
+            TariffVersion.objects.filter(tariff__name=TARIFF).delete()
+            Tariff.objects.filter(name=TARIFF).delete()
+
+    committed(given)
+    yield codes
+    committed(cleanup)
+
+
+def _request_together(gateway, pile_client, codes: list[str]):
+    """Log each pile in on its own connection, then send every 0x09 within one batch
+    window; returns the 0x0A replies."""
+    clients = [pile_client() for _ in codes]
+    for client, code in zip(clients, codes, strict=True):
+        login(client, code)
+    gateway.gateway.model_requests.window = 0.5
+    for client, code in zip(clients, codes, strict=True):
+        client.send(m.BillingModelRequest(code))
+    return [client.recv(0x0A) for client in clients]
+
+
+def _delivered(codes: list[str], model_no: str) -> int:
+    with schema_context(SCHEMA):
+        return PileBillingModel.objects.filter(
+            pile__code__in=codes, model_number_sent=int(model_no),
+            model_number_acked=int(model_no), last_result="ok",
+            held_since__isnull=False).exclude(slots_acked="").count()
+
+
+def test_model_requests_within_a_window_are_answered_in_one_batch(tariffed_piles, gateway,
+                                                                  pile_client):
+    codes = tariffed_piles
+    calls = gateway.gateway.model_requests.calls
+
+    replies = _request_together(gateway, pile_client, codes)
+
+    assert [r.message.pile_code for r in replies] == codes
+    model_no = replies[0].message.billing_model.model_no
+    assert {r.message.billing_model for r in replies} == {replies[0].message.billing_model}
+    assert gateway.gateway.model_requests.calls == calls + 1
+    assert _delivered(codes, model_no) == 3  # recorded in the batch, before the 0x0A
+
+
+def test_a_failed_model_batch_answers_each_pile_alone(tariffed_piles, gateway, pile_client):
+    codes = tariffed_piles
+    batches = gateway.gateway.model_requests
+    real = batches.fn
+    failed = []
+
+    def fails_once(claims):
+        if not failed:
+            failed.append(len(claims))
+            raise RuntimeError("connection lost")  # as a dropped database connection
+        return real(claims)
+
+    batches.fn = fails_once
+    try:
+        replies = _request_together(gateway, pile_client, codes)
+    finally:
+        batches.fn = real
+
+    assert failed == [3]  # all three were in the failed batch ...
+    assert [r.message.pile_code for r in replies] == codes  # ... and each got its 0x0A
+    assert gateway.gateway.metrics.errors.get("billing_batch_failed") == 3
+    model_no = replies[0].message.billing_model.model_no
+    wait_for(lambda: _delivered(codes, model_no) == 3)

@@ -216,3 +216,91 @@ def test_a_failed_batch_loses_no_pile(gateway, make_pile, pile_client):
     assert gateway.gateway.metrics.errors.get("login_batch_failed") == 3  # ... decided alone
     with schema_context(SCHEMA):
         wait_for(lambda: Pile.objects.filter(code__in=codes, online=True).count() == 3)
+
+
+def _routes(codes: list[str]) -> list[str | None]:
+    from charging import bus
+
+    return [bus._redis().get(bus.route_key(SCHEMA, code)) for code in codes]
+
+
+def test_a_batchs_holder_checks_and_routes_go_to_redis_together(gateway, make_pile,
+                                                                pile_client):
+    codes = [make_pile() for _ in range(4)]
+    holders, routes = gateway.gateway.holder_checks, gateway.gateway.route_writes
+    calls = holders.calls, routes.calls
+
+    _clients, replies = _login_together(gateway, pile_client, codes)
+
+    assert [r.message for r in replies] == [m.LoginReply(code, True) for code in codes]
+    wait_for(lambda: all(_routes(codes)))  # written just after the replies
+    assert (holders.calls, routes.calls) == (calls[0] + 1, calls[1] + 1)  # one pipeline each
+    ids = {gateway.gateway.sessions[code].id for code in codes}
+    assert {route.split(" ", 1)[1] for route in _routes(codes)} == ids
+
+
+def test_failed_redis_batches_check_and_route_each_login_alone(gateway, make_pile,
+                                                               pile_client):
+    codes = [make_pile() for _ in range(3)]
+    batches = (gateway.gateway.holder_checks, gateway.gateway.route_writes)
+    reals = [b.fn for b in batches]
+    failed: dict[int, list[int]] = {0: [], 1: []}
+
+    def failing(index):
+        async def fails(schema, claims):
+            failed[index].append(len(claims))
+            raise ConnectionError("pipeline lost")  # as Redis dropping the connection
+        return fails
+
+    for index, batch in enumerate(batches):
+        batch.fn = failing(index)
+    try:
+        _clients, replies = _login_together(gateway, pile_client, codes)
+        wait_for(lambda: all(_routes(codes)))  # each pile's route written alone ...
+    finally:
+        for batch, real in zip(batches, reals, strict=True):
+            batch.fn = real
+
+    assert [r.message for r in replies] == [m.LoginReply(code, True) for code in codes]
+    assert failed[0] == [3]  # ... after the holder checks of all three failed together
+    assert sum(failed[1]) == 3  # and their route batches
+    errors = gateway.gateway.metrics.errors
+    assert (errors.get("holder_batch_failed"), errors.get("route_batch_failed")) == (3, 3)
+    assert not errors.get("route_not_registered")
+
+
+def test_a_batchs_piles_are_marked_online_together(gateway, make_pile, pile_client):
+    codes = [make_pile() for _ in range(3)]
+    marks = gateway.gateway.online_marks
+    marks.window = 0.5  # the three logins' marks in one window whatever the machine's pace
+    calls = marks.calls
+
+    _clients, replies = _login_together(gateway, pile_client, codes)
+
+    assert [r.message for r in replies] == [m.LoginReply(code, True) for code in codes]
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code__in=codes, online=True).count() == 3)
+    assert marks.calls == calls + 1  # one port.PilesOnline for the three
+
+
+def test_a_failed_online_batch_marks_each_pile_alone(gateway, make_pile, pile_client):
+    codes = [make_pile() for _ in range(3)]
+    marks = gateway.gateway.online_marks
+    marks.window = 0.5
+    real = marks.fn
+    failed = []
+
+    def fails(claims):
+        failed.append(len(claims))
+        raise RuntimeError("connection lost")  # as a dropped database connection
+
+    marks.fn = fails
+    try:
+        _login_together(gateway, pile_client, codes)
+        with schema_context(SCHEMA):
+            wait_for(lambda: Pile.objects.filter(code__in=codes, online=True).count() == 3)
+    finally:
+        marks.fn = real
+
+    assert failed == [3]  # all three in the failed batch, each marked alone after it
+    assert gateway.gateway.metrics.errors.get("online_batch_failed") == 3

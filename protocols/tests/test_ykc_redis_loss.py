@@ -92,26 +92,27 @@ def test_a_pile_marked_offline_while_connected_comes_back_with_its_frames(
 def test_a_route_not_registered_at_login_is_written_from_the_next_frame(gateway, make_pile,
                                                                        pile_client):
     code = make_pile()
-    real = gateway.gateway.bus.register
+    real = gateway.gateway.bus.register_many
     failed = []
 
-    async def busy(*args):
-        if not failed:
-            failed.append(args[1])
+    async def busy(schema, routes):
+        if len(failed) < 2:  # the login batch's pipeline, then the pile's route alone
+            failed.extend(routes)
             raise redis.exceptions.ConnectionError("No connection available.")
-        return await real(*args)
+        return await real(schema, routes)
 
-    gateway.gateway.bus.register = busy
+    gateway.gateway.bus.register_many = busy
     client = pile_client()
     try:
         client.send(m.Login(code, 0, 1, 0x10, "T1.0.0", 0, "0" * 20, 4))
         assert client.recv(0x02).message.success  # logged in all the same
         # The route is written just after the reply: wait for its failure to be counted.
         wait_for(lambda: gateway.gateway.metrics.errors.get("route_not_registered") == 1)
-        assert failed == [code]
+        assert failed == [code, code]
+        assert gateway.gateway.metrics.errors.get("route_batch_failed") == 1
         assert not bus._redis().get(bus.route_key(SCHEMA, code))
         client.send(m.Heartbeat(code, 1, False))
         client.recv(0x04)
         wait_for(lambda: bus._redis().get(bus.route_key(SCHEMA, code)))
     finally:
-        gateway.gateway.bus.register = real
+        gateway.gateway.bus.register_many = real

@@ -42,6 +42,7 @@ __all__ = [
     "pile_billing_model_sent",
     "pile_billing_model_states",
     "pile_billing_model_verified",
+    "pile_billing_models_delivered",
     "pile_billing_models_verified",
     "pile_billing_models_refresh",
     "piles_due_billing_model",
@@ -232,6 +233,34 @@ def pile_billing_model_delivered(*, pile_code: str, model_number: int, slots: st
     if not delivered:  # its first model: the record is made (or the pile is unknown)
         pile_billing_model_sent(pile_code=pile_code, model_number=model_number)
         pile_billing_model_acked(pile_code=pile_code, model_number=model_number, success=True)
+
+
+@transaction.atomic
+def pile_billing_models_delivered(models: dict[int, tuple[int, str]]) -> None:
+    """0x0A replies to many piles at once (a gateway batches the 0x09 requests of a login
+    storm): ``models`` maps each pile's id (``port.PileTariff.pile_id``) to the (model
+    number, slot map) delivered. Each record ends as :func:`pile_billing_model_delivered`
+    leaves it, in a fixed number of statements whatever the number of piles: missing
+    records created in one statement, the records locked in pile order, one UPDATE per
+    distinct model (a storm: the handful of tariff versions in force)."""
+    if not models:
+        return
+    ids = sorted(models)
+    PileBillingModel.objects.bulk_create([PileBillingModel(pile_id=pile_id) for pile_id in ids],
+                                         ignore_conflicts=True)
+    list(PileBillingModel.objects.select_for_update().filter(pile_id__in=ids)
+         .order_by("pile_id").values_list("pk", flat=True))
+    by_model: dict[tuple[int, str], list[int]] = {}
+    for pile_id in ids:
+        by_model.setdefault(models[pile_id], []).append(pile_id)
+    now = timezone.now()
+    for (number, slots), pile_ids in by_model.items():
+        PileBillingModel.objects.filter(pile_id__in=pile_ids).update(
+            model_number_sent=number, slots_sent=slots, sent_at=now,
+            model_number_acked=number, slots_acked=slots, acked_at=now,
+            last_result=PileBillingModel.Result.OK,
+            held_since=Case(When(Q(model_number_acked=number, held_since__isnull=False),
+                                 then=F("held_since")), default=Value(now)))
 
 
 @transaction.atomic

@@ -202,3 +202,38 @@ def test_connectors_status_answers_each_id_in_order_in_one_command(tenant):
     assert live.connectors_status(schema, ids[1:2]) == [(None, None)]
     with pytest.raises(ValueError):
         live.connectors_status(schema, ["32010600000001:1", ""])
+
+
+def test_many_piles_marked_online_at_once_as_one_by_one_in_fixed_statements(tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    offline = [_pile() for _ in range(3)]
+    for pile in offline:
+        live.pile_seen(connection.schema_name, pile.code, NOW - timedelta(minutes=5))
+    services.piles_mark_offline(now=NOW)
+    fresh, stale = _pile(), _pile()  # online: last seen 33 s and 2 min before their mark
+    Pile.objects.filter(pk=fresh.pk).update(last_seen_at=NOW + timedelta(seconds=30))
+    Pile.objects.filter(pk=stale.pk).update(last_seen_at=NOW - timedelta(minutes=1))
+    at = {pile.code: NOW + timedelta(minutes=1, seconds=i) for i, pile in
+          enumerate([*offline, fresh, stale])}
+    marks = [(code, when) for code, when in at.items()]
+    marks.append((offline[0].code, at[offline[0].code] - timedelta(seconds=30)))  # older
+
+    with CaptureQueriesContext(connection) as queries:
+        back = services.piles_mark_online(marks=marks)
+
+    assert back == sorted(p.code for p in offline)
+    for pile in offline:
+        pile.refresh_from_db()
+        assert (pile.online, pile.last_seen_at) == (True, at[pile.code])
+        assert set(pile.connectors.values_list("status_changed_at", flat=True)) == {at[pile.code]}
+        assert set(pile.connectors.values_list("status", flat=True)) == {Connector.Status.IDLE}
+        assert Fault.objects.get(pile=pile).cleared_at == at[pile.code]
+        assert live.pile_last_seen(connection.schema_name, pile.code) == at[pile.code]
+    fresh.refresh_from_db()
+    stale.refresh_from_db()
+    assert fresh.last_seen_at == NOW + timedelta(seconds=30)  # under a minute: Redis only
+    assert stale.last_seen_at == at[stale.code]
+    assert services.piles_mark_online(marks=[]) == []
+    # SAVEPOINT, SELECT … FOR UPDATE, four UPDATEs, RELEASE (whatever the number of piles)
+    assert len(queries) <= 7

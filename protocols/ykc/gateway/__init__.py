@@ -7,9 +7,11 @@ frame — heartbeat 0x03 → 0x04 — are made synchronously inside ``data_recei
 written once per read (all the replies of a read in one ``write``); anything that needs
 PostgreSQL runs in a bounded thread pool (``YKC_DB_THREADS``) and is awaited only where
 the pile waits for an answer that depends on it (0x01, 0x05, 0x09, 0x31, 0x3B). Logins
-(0x01) and billing-model checks (0x05) arriving within 20 ms are decided together, one
-batch per window (``batches.BatchedQuery``: a reconnect storm costs a fixed number of
-statements per window). Redis writes (live state, last-seen) are batched every 50 ms; the
+(0x01), billing-model checks (0x05) and requests (0x09) arriving within 20 ms are decided
+together, one batch per window (``batches.BatchedQuery``: a reconnect storm costs a fixed
+number of statements per window), and so are the online marks of the piles logged in; the
+holder checks and routes of a batch's logins go to Redis in one pipeline each
+(``batches.BatchedRedis``). A batch that fails is redone pile by pile. Redis writes (live state, last-seen) are batched every 50 ms; the
 frame log (COPY of the frames' bytes as received), meter samples and session messages are
 batched and written every 0.5 s.
 

@@ -197,6 +197,13 @@ class PileConnection(asyncio.Protocol):
         if self.job_runner is None:
             self.job_runner = asyncio.create_task(self._run_jobs())
 
+    def job_await(self, fn) -> None:
+        """Await ``fn()`` (a coroutine function: a batch shared with other piles) after this
+        pile's earlier jobs and before its later ones; failures are logged."""
+        self.jobs.append((fn, None, None))
+        if self.job_runner is None:
+            self.job_runner = asyncio.create_task(self._run_jobs())
+
     async def settle(self) -> None:
         """Wait for this pile's queued jobs, so a domain event awaited next (0x3B, 0x31)
         reaches the domain after the events of the frames before it."""
@@ -207,7 +214,10 @@ class PileConnection(asyncio.Protocol):
         while self.jobs:
             fn, args, kwargs = self.jobs.popleft()
             try:
-                await self.gateway.run_background(fn, *args, **kwargs)
+                if args is None:
+                    await fn()
+                else:
+                    await self.gateway.run_background(fn, *args, **kwargs)
             except Exception:
                 self.gateway.metrics.error("job_failed")
                 logger.exception("%s: %s failed", self.pile_code, getattr(fn, "__name__", fn))

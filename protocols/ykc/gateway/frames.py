@@ -71,6 +71,17 @@ def logins_decide(claims: dict[tuple[str, str], port.PileLogin]
     return dict(zip(claims, decisions, strict=True))
 
 
+def online_marks(claims: dict[str, port.PileOnline]) -> dict[str, bool]:
+    """The batch function of the gateway's online marks: pile code → its
+    :class:`port.PileOnline`, marked with one :class:`port.PilesOnline`; pile code →
+    whether it came back online."""
+    from django.db import connection
+
+    back = set(handlers.dispatch(connection.schema_name,
+                                 port.PilesOnline(tuple(claims.values()))))
+    return {code: code in back for code in claims}
+
+
 class FrameHandlers:
     """The gateway's frame handlers (mixed into :class:`YkcGateway`): one
     method per upstream message, ``HANDLERS`` maps the frame type to it."""
@@ -164,11 +175,15 @@ class FrameHandlers:
             self.takeover_refuse(conn, previous.peer, frame, received, outcome.schema, at)
             return
         if previous is None:  # held by another gateway process? the same rule
-            # At most LOGIN_REDIS_AT_ONCE logins ask at a time: a batch releases up to 500
-            # decided logins together, more than the Redis pool holds (a wait past its
-            # timeout failed the login); the others wait their turn here instead.
-            async with self.login_redis:
-                holder = await self.bus.holder(outcome.schema, login.pile_code)
+            try:
+                # Asked with the other logins the same batch decided: one Redis pipeline.
+                holder = await self.holder_checks.ask(outcome.schema, login.pile_code, None)
+            except Exception:
+                # The batch failed: this pile asks alone. At most LOGIN_REDIS_AT_ONCE at a
+                # time, so a failed batch of 500 does not wait past the Redis pool's timeout.
+                self.metrics.error("holder_batch_failed")
+                async with self.login_redis:
+                    holder = await self.bus.holder(outcome.schema, login.pile_code)
             if conn.closed:
                 return
             if holder is not None and not self.may_take_over_remote(
@@ -190,7 +205,11 @@ class FrameHandlers:
         conn.send(m.LoginReply(login.pile_code, True), frame.sequence, received)
         conn.send(m.TimeSync(login.pile_code, datetime.now(PILE_TZ)))
         try:
-            await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
+            try:  # written with the other routes of the moment: one Redis pipeline
+                await self.route_writes.ask(conn.schema, conn.pile_code, (conn.id, conn.peer))
+            except Exception:
+                self.metrics.error("route_batch_failed")  # this pile's route alone
+                await self.bus.register(conn.schema, conn.pile_code, conn.id, conn.peer)
         except Exception:
             # Redis away or its pool busy past its timeout (a storm's burst of logins): the
             # pile is logged in all the same; its route is written from its next frame.
@@ -199,7 +218,24 @@ class FrameHandlers:
             logger.warning("%s: route not registered, again from its next frame",
                            conn.pile_code, exc_info=True)
         conn.marked_online_at = self.loop.time()
-        conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code, at))
+        self.mark_online(conn, at)
+
+    def mark_online(self, conn: PileConnection, at: datetime) -> None:
+        """The domain hears that the pile just logged in is online, marked with the other
+        piles logged in at the moment (one :class:`port.PilesOnline` per window), in order
+        with the pile's other jobs; a failed batch marks each of its piles alone."""
+        event = port.PileOnline(conn.pile_code, at)
+
+        async def mark() -> None:
+            try:
+                await self.online_marks.ask(conn.schema, conn.pile_code, event)
+            except Exception:
+                self.metrics.error("online_batch_failed")
+                logger.warning("%s: online batch failed, marking alone", conn.pile_code,
+                               exc_info=True)
+                await self.run_background(handlers.dispatch, conn.schema, event)
+
+        conn.job_await(mark)
 
     def may_take_over(self, previous: PileConnection, conn: PileConnection) -> bool:
         """A second login for a pile replaces the live connection only from the same host
@@ -288,15 +324,27 @@ class FrameHandlers:
 
     # 0x09 → 0x0A
     async def on_billing_request(self, conn: PileConnection, frame: Frame, received: float):
-        model = await self.run_db(adapters_call, adapters.billing_model_for, conn.schema,
-                                  conn.pile_code)
+        try:
+            # Batched with the other piles' requests of the moment (a login storm), each
+            # model recorded as delivered in the batch's transaction.
+            model = await self.model_requests.ask(conn.schema, conn.pile_code, None)
+            recorded = True
+        except Exception:
+            # The batch failed: this pile is answered on its own, none lost with it.
+            self.metrics.error("billing_batch_failed")
+            logger.warning("%s: billing model batch failed, answering alone", conn.pile_code,
+                           exc_info=True)
+            model = await self.run_db(adapters_call, adapters.billing_model_for, conn.schema,
+                                      conn.pile_code)
+            recorded = False
         if model is None:
             self.metrics.error("no_billing_model")
             logger.info("%s asks for a billing model and has none", conn.pile_code)
             return
         conn.send(m.BillingModelReply(conn.pile_code, model), frame.sequence, received)
-        conn.job(adapters_call, adapters.billing_model_delivered, conn.schema, conn.pile_code,
-                 model)
+        if not recorded:
+            conn.job(adapters_call, adapters.billing_model_delivered, conn.schema,
+                     conn.pile_code, model)
 
     # 0x13 (unsolicited or answering 0x12)
     def on_realtime(self, conn: PileConnection, frame: Frame, received: float) -> None:

@@ -19,11 +19,11 @@ from charging import bus, handlers, port
 from protocols import adapters, limits, metrics
 
 from .. import store
-from .batches import BatchedQuery
+from .batches import BatchedQuery, BatchedRedis
 from .commands import CommandRunner
 from .common import LAST_SEEN_DB_EVERY_S, logger
 from .connection import PileConnection
-from .frames import FrameHandlers, logins_decide
+from .frames import FrameHandlers, logins_decide, online_marks
 from .writers import Batcher, LiveWriter
 
 
@@ -65,8 +65,8 @@ class GatewayMetrics:
 
 
 REDIS_CONNECTIONS = 64  # the gateway's Redis pool, at most
-# Logins checking their pile's holder in Redis at once (room left for the live writer,
-# the bus and the routes).
+# Logins checking their pile's holder in Redis one by one at once, when their batch's
+# pipeline failed (room left for the live writer, the bus and the routes).
 LOGIN_REDIS_AT_ONCE = 32
 
 
@@ -101,8 +101,14 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.metrics = GatewayMetrics(self)
         self.batcher = Batcher(self)
         self.verifier = BatchedQuery(self, adapters.billing_models_verified)
+        self.model_requests = BatchedQuery(self, adapters.billing_models_delivered)
         self.logins = BatchedQuery(self, logins_decide)
+        self.online_marks = BatchedQuery(self, online_marks, background=True)
         self.login_redis = asyncio.Semaphore(LOGIN_REDIS_AT_ONCE)
+        self.holder_checks = BatchedRedis(
+            self, lambda schema, claims: self.bus.holders(schema, list(claims)))
+        self.route_writes = BatchedRedis(self, lambda schema, routes: self._routes_write(
+            schema, routes))
         self._tasks: list[asyncio.Task] = []
         self._offline_tasks: set[asyncio.Task] = set()
         self.server: asyncio.Server | None = None
@@ -243,6 +249,17 @@ class YkcGateway(FrameHandlers, CommandRunner):
         conn.marked_online_at = now
         conn.job(handlers.dispatch, conn.schema, port.PileOnline(conn.pile_code,
                                                                  datetime.now(UTC)))
+
+    async def _routes_write(self, schema: str, routes: dict[str, tuple[str, str]]
+                            ) -> dict[str, bool]:
+        """The batch function of ``route_writes``: pile code → (connection id, peer) of the
+        logins of a moment, registered in one pipeline (:meth:`bus.GatewayBus.register_many`);
+        a pile whose connection closed or was replaced meanwhile is left out."""
+        live = {code: route for code, route in routes.items()
+                if (conn := self.sessions.get(code)) is not None and conn.id == route[0]}
+        if live:
+            await self.bus.register_many(schema, live)
+        return dict.fromkeys(routes, True)
 
     async def _relink(self, conn: PileConnection) -> None:
         try:

@@ -223,3 +223,41 @@ def test_batch_verification_of_piles_without_tariff_says_differs(station, pile):
 
     assert pile_billing_models_verified({pile.code: 0}) == {pile.code: False}
     assert PileBillingModel.objects.get(pile=pile).last_result == "differs"
+
+
+def test_batch_delivery_records_as_one_by_one(station, pile, other_pile, flat_tariff):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from protocols.ykc.tariff_sync import (
+        pile_billing_model_held,
+        pile_billing_models_delivered,
+        slots_code,
+    )
+
+    station_tariff_assign(stations=[station], tariff=flat_tariff)
+    model = pile_billing_model(pile.code)
+    number, slots = model["model_number"], slots_code(model)
+    # One pile already holds the model (its time kept), the other has no record yet.
+    pile_billing_model_sent(pile_code=pile.code, model_number=number)
+    pile_billing_model_acked(pile_code=pile.code, model_number=number, success=True)
+    held = pile_billing_model_held(pile.code)
+
+    pile_billing_models_delivered({pile.pk: (number, slots), other_pile.pk: (number, slots)})
+
+    assert pile_billing_model_held(pile.code) == held
+    assert pile_billing_model_held(other_pile.code)[0] == number
+    for p in (pile, other_pile):
+        state = PileBillingModel.objects.get(pile=p)
+        assert (state.model_number_sent, state.slots_sent, state.slots_acked,
+                state.last_result) == (number, slots, slots, "ok")
+        assert pile_billing_model_verified(pile_code=p.code, model_number=number) is True
+    pile_billing_models_delivered({})
+    # The cost does not grow with the number of piles.
+    more = [make_pile(station, f"44010600002{i:03d}") for i in range(20)]
+    with CaptureQueriesContext(connection) as two:
+        pile_billing_models_delivered({p.pk: (number, slots) for p in [pile, other_pile]})
+    with CaptureQueriesContext(connection) as many:
+        pile_billing_models_delivered({p.pk: (number, slots)
+                                       for p in [pile, other_pile, *more]})
+    assert len(many.captured_queries) == len(two.captured_queries)
