@@ -65,6 +65,7 @@ from http import HTTPStatus
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from django_tenants.utils import get_public_schema_name
 from ocpp import messages as ocpp_messages
 from ocpp.exceptions import FormatViolationError, OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, unpack
@@ -76,6 +77,9 @@ from websockets.exceptions import ConnectionClosed
 
 from charging import bus, handlers, port
 from protocols import limits, metrics
+from protocols.ykc.gateway.batches import BatchedQuery
+from protocols.ykc.gateway.frames import logins_decide
+from protocols.ykc.gateway.server import LOGIN_REDIS_AT_ONCE
 
 from . import mapping, transactions
 from .commands import OCPP_COMMANDS
@@ -374,10 +378,10 @@ class OcppSession(ChargePoint):
     @on(Action.boot_notification)
     async def on_boot(self, charge_point_vendor: str, charge_point_model: str,
                       firmware_version: str = "", iccid: str = "", **_):
-        decision = await self.gateway.run_db(handlers.dispatch, None, port.PileLogin(
+        decision = await self.gateway.login(port.PileLogin(
             pile_code=self.pile_code, peer=self.peer, at=datetime.now(UTC),
             firmware_version=firmware_version or "", iccid=iccid or "", protocol="ocpp",
-            password=self.password))
+            password=self.password), self.cid)
         now = datetime.now(UTC).isoformat()
         if not decision.accepted:
             # OCPP 1.6 §4.2: a rejected pile sends nothing until ``interval`` has passed and
@@ -692,6 +696,8 @@ class OcppGateway:
         self.metrics = GatewayMetrics(self)
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
+        # YKC's ``BatchedQuery`` keeps its batch tasks here (the same set: awaited at stop).
+        self._offline_tasks = self._background
         self.server = None
         self.metrics_server = None
 
@@ -701,6 +707,11 @@ class OcppGateway:
         from protocols.ykc.gateway.writers import LiveWriter
 
         self.loop = asyncio.get_running_loop()
+        # Logins (handshake and BootNotification) decided with the others of the moment:
+        # one ``port.PileLogins`` per 20 ms window, as YKC's 0x01 (a connect storm of
+        # thousands of piles is tens of database calls a second, not one per pile).
+        self.logins = BatchedQuery(self, logins_decide)
+        self.login_redis = asyncio.Semaphore(LOGIN_REDIS_AT_ONCE)
         # The library validates each message against its JSON schema in the default
         # thread pool (two thread hops per call, the event loop waiting on the GIL):
         # validating inline costs less than the hops.
@@ -802,9 +813,9 @@ class OcppGateway:
         password = _basic_password(request.headers.get("Authorization", ""), code)
         peer = connection.remote_address
         peer_text = f"{peer[0]}:{peer[1]}" if peer else ""
-        decision = await self.run_db(handlers.dispatch, None, port.PileLogin(
+        decision = await self.login(port.PileLogin(
             pile_code=code, peer=peer_text, at=datetime.now(UTC), protocol="ocpp",
-            password=password, iccid=None))  # the SIM is checked at BootNotification
+            password=password, iccid=None), id(connection))  # the SIM: at BootNotification
         if not decision.accepted:
             self.metrics.error(f"login_{decision.refusal}")
             logger.warning("OCPP login of %s from %s refused: %s", code, peer_text,
@@ -820,6 +831,21 @@ class OcppGateway:
             return connection.respond(HTTPStatus.CONFLICT, "charge point connected\n")
         connection.evp_login = (code, decision, peer_text, password)
         return None
+
+    async def login(self, event: port.PileLogin, key) -> port.LoginDecision:
+        """Decide ``event`` with the other logins of the moment (``self.logins``: one
+        ``port.PileLogins`` per window); ``key`` tells this attempt from another of the same
+        pile in the window (a connection or session id). When the batch fails (say, the
+        database dropped its connection), this login is decided on its own, so no pile of
+        the batch is lost with it; a second failure propagates."""
+        try:
+            return await self.logins.ask(get_public_schema_name(), (event.pile_code, key),
+                                         event)
+        except Exception:
+            self.metrics.error("login_batch_failed")
+            logger.warning("%s: login batch failed, deciding alone", event.pile_code,
+                           exc_info=True)
+            return await self.run_db(handlers.dispatch, None, event)
 
     async def takeover_holder(self, code: str, decision: port.LoginDecision,
                               peer: str) -> str | None:
@@ -837,7 +863,10 @@ class OcppGateway:
             if _host(session.peer) == host or now - last > limit * session.heartbeat_interval:
                 return None
             return session.peer
-        held = await self.bus.holder(decision.schema, code)
+        # At most LOGIN_REDIS_AT_ONCE handshakes ask Redis at a time: a login batch
+        # releases hundreds together, more than the Redis pool holds.
+        async with self.login_redis:
+            held = await self.bus.holder(decision.schema, code)
         if held is None:
             return None
         stale = held.last_seen is None or \
@@ -875,8 +904,10 @@ class OcppGateway:
                 await previous.settle()  # its events before the new connection's
         await self.bus.register(session.schema, code, session.cid, peer)
         session.marked_online_at = self.loop.time()
-        await self.run_db(handlers.dispatch, session.schema,
-                          port.PileOnline(code, datetime.now(UTC)))
+        # The online mark is the pile's first job (batched with the other piles' jobs, off
+        # the path to its BootNotification): before its later events, and its PileOffline
+        # waits for it (``_gone`` settles the jobs first).
+        session.job(handlers.dispatch, port.PileOnline(code, datetime.now(UTC)))
         try:
             await session.start()
         except ConnectionClosed:
