@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -201,9 +202,14 @@ class Pile:
 
     ids = itertools.count(1)
 
-    def __init__(self, code: str, url: str, charging: bool, args, latencies: dict) -> None:
+    def __init__(self, code: str, url: str, charging: bool, args, latencies: dict,
+                 failures: collections.Counter | None = None) -> None:
         self.code, self.url, self.charging, self.args = code, url, charging, args
         self.latencies = latencies  # action → round trips (s) while measuring
+        # "stage: reason" → piles whose run ended so (connect, BootNotification, …)
+        self.failures = failures if failures is not None else collections.Counter()
+        self.stage = "connect"
+        self.failed = False
         self.pending: dict[str, tuple[float, asyncio.Future]] = {}
         self.ready = asyncio.Event()
         self.measure = False
@@ -229,23 +235,42 @@ class Pile:
                 await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
 
     async def run(self) -> None:
+        """Connect, boot and send at cadence until cancelled; a run that ends otherwise
+        is counted in ``failures`` by the stage it reached and why (printed by
+        :func:`population`), not lost silently."""
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self.failed = True
+            self.failures_reason = f"{self.stage}: {_reason(error)}"
+            self.failures[self.failures_reason] += 1
+
+    async def _run(self) -> None:
         from websockets.asyncio.client import connect
 
         async with connect(f"{self.url}/{self.code}", subprotocols=["ocpp1.6"],
                            open_timeout=120, ping_interval=None) as ws:
             self.ws = ws
             reader = asyncio.create_task(self._reader())
-            await self.call("BootNotification", {"chargePointVendor": "Bench",
-                                                 "chargePointModel": "B1"})
+            self.stage = "BootNotification"
+            reply = await self.call("BootNotification", {"chargePointVendor": "Bench",
+                                                         "chargePointModel": "B1"})
+            if reply.get("status") != "Accepted":
+                raise RuntimeError(f"BootNotification {reply.get('status') or reply}")
+            self.stage = "StatusNotification"
             await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
                                                    "status": "Available"})
             tx = None
             if self.charging:
+                self.stage = "StartTransaction"
                 reply = await self.call("StartTransaction", {
                     "connectorId": 1, "idTag": "BENCHTAG", "meterStart": 0,
                     "timestamp": _now()})
                 tx = reply.get("transactionId")
             self.ready.set()
+            self.stage = "running"
             scale = self.args.time_scale
             loops = [self._every(self.args.heartbeat / scale, "Heartbeat", lambda: {})]
             if tx is not None:
@@ -266,6 +291,16 @@ class Pile:
         while True:
             await self.call(action, payload())
             await asyncio.sleep(period)
+
+
+def _reason(error: BaseException) -> str:
+    """A failed pile's reason as counted: the error's type and its first line (an HTTP
+    refusal by status)."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status is not None:
+        return f"{type(error).__name__} HTTP {status}"
+    text = str(error).splitlines()[0][:80] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _now() -> str:
@@ -347,6 +382,10 @@ async def run(args, gateway_pid: int) -> None:
     print(f"message rate of            {equivalent:.0f} piles at protocol cadence   (target "
           f"{TARGET_PILES}: ratio {equivalent / TARGET_PILES:.2f})")
     print(f"gateway messages in/s      {total_in / elapsed:.0f}")
+    dropped = collections.Counter(p.failures_reason for p in piles
+                                  if p.failed and p.ready.is_set())
+    print(f"piles dropped while running {sum(dropped.values())}"
+          + "".join(f"; {reason}: {n}" for reason, n in dropped.most_common(5)))
     all_gw = [x for values in latencies.values() for x in values]
     all_bare = [x for values in bare.values() for x in values]
     for name, gw_values, bare_values in [("all calls", all_gw, all_bare)] + [
@@ -385,9 +424,12 @@ async def run(args, gateway_pid: int) -> None:
 
 async def population(url: str, codes: list[str], charging: list[bool], args,
                      latencies: dict) -> tuple[list[Pile], list[asyncio.Task]]:
-    """Connect and boot the piles over ``--ramp`` seconds, wait ``--settle``."""
-    piles = [Pile(code, url, tx, args, latencies) for code, tx in zip(codes, charging,
-                                                                             strict=True)]
+    """Connect and boot the piles over ``--ramp`` seconds, wait ``--settle``; prints how
+    many booted and, of the others, why each failed (by stage and reason) or that it was
+    still booting."""
+    failures: collections.Counter = collections.Counter()
+    piles = [Pile(code, url, tx, args, latencies, failures)
+             for code, tx in zip(codes, charging, strict=True)]
     started = time.monotonic()
     tasks = []
     for pile in piles:
@@ -399,6 +441,15 @@ async def population(url: str, codes: list[str], charging: list[bool], args,
     ready = sum(p.ready.is_set() for p in piles)
     print(f"  {ready} piles booted {time.monotonic() - started:.0f} s after the first connect "
           f"({load()})", flush=True)
+    if ready < len(piles):
+        failed = [p for p in piles if p.failed]
+        print(f"  not booted: {len(piles) - ready} — failed {len(failed)}, still under way "
+              f"{len(piles) - ready - len(failed)}", flush=True)
+        for stage, n in collections.Counter(p.stage for p in piles if not p.failed and
+                                            not p.ready.is_set()).most_common():
+            print(f"    still waiting for {stage}: {n}")
+        for reason, n in failures.most_common(10):
+            print(f"    failed at {reason}: {n}", flush=True)
     await asyncio.sleep(args.settle)
     return piles, tasks
 
