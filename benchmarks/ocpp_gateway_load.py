@@ -409,6 +409,7 @@ async def run(args, gateway_pid: int) -> None:
         print(f"gateway event-loop lag     p50 ≤ {lag50 * 1000:g} ms, p99 ≤ {lag99 * 1000:g} ms "
               f"(bucket bounds), max {lag_max * 1000:.0f} ms (a 50 ms timer, woken late by "
               f"this much: how long a message waits before it is read)")
+    _print_gc(before, after)
     for action in ("Heartbeat", "MeterValues", "StatusNotification"):
         q99 = _hist(before, after, action)
         if q99 is not None:
@@ -422,6 +423,20 @@ async def run(args, gateway_pid: int) -> None:
     print(f"gateway errors             {errors or 'none'}")
 
 
+def _print_gc(before: dict, after: dict, indent: str = "") -> None:
+    """The gateway's garbage collections between two scrapes, by generation."""
+    for generation in ("0", "1", "2"):
+        name = f'ocpp_gc_pause_seconds_count{{generation="{generation}"}}'
+        count = after.get(name, 0) - before.get(name, 0)
+        if count:
+            total = after.get(name.replace("_count", "_sum"), 0) - \
+                before.get(name.replace("_count", "_sum"), 0)
+            worst = _hist(before, after, None, 1.0, f"ocpp_gc_pause_seconds_bucket"
+                                                    f'{{generation="{generation}",le="')
+            print(f"{indent}gateway GC generation {generation}   {count:.0f} collections, "
+                  f"{total * 1000:.0f} ms in all, longest ≤ {worst * 1000:g} ms (bucket bound)")
+
+
 async def population(url: str, codes: list[str], charging: list[bool], args,
                      latencies: dict) -> tuple[list[Pile], list[asyncio.Task]]:
     """Connect and boot the piles over ``--ramp`` seconds, wait ``--settle``; prints how
@@ -431,13 +446,24 @@ async def population(url: str, codes: list[str], charging: list[bool], args,
     piles = [Pile(code, url, tx, args, latencies, failures)
              for code, tx in zip(codes, charging, strict=True)]
     started = time.monotonic()
+    gateway = url.endswith(f":{args.port}/ocpp")
+    before = scrape(args.metrics_port) if gateway else {}
+    lag_max = 0.0
     tasks = []
-    for pile in piles:
+    for i, pile in enumerate(piles):
+        if gateway and i % 500 == 0:
+            with contextlib.suppress(OSError):
+                lag_max = max(lag_max, scrape(args.metrics_port).get(
+                    "ocpp_event_loop_lag_max_seconds", 0))
         tasks.append(asyncio.create_task(pile.run()))
         await asyncio.sleep(args.ramp / len(piles))
     while sum(p.ready.is_set() for p in piles) < len(piles) and \
             time.monotonic() - started < args.ramp + 300:
         await asyncio.sleep(1)
+        if gateway:
+            with contextlib.suppress(OSError):
+                lag_max = max(lag_max, scrape(args.metrics_port).get(
+                    "ocpp_event_loop_lag_max_seconds", 0))
     ready = sum(p.ready.is_set() for p in piles)
     print(f"  {ready} piles booted {time.monotonic() - started:.0f} s after the first connect "
           f"({load()})", flush=True)
@@ -450,6 +476,11 @@ async def population(url: str, codes: list[str], charging: list[bool], args,
             print(f"    still waiting for {stage}: {n}")
         for reason, n in failures.most_common(10):
             print(f"    failed at {reason}: {n}", flush=True)
+    if gateway:
+        after = scrape(args.metrics_port)
+        print(f"  ramp: gateway event-loop lag p99 ≤ {(_hist(before, after, None) or 0) * 1000:g}"
+              f" ms, max {lag_max * 1000:.0f} ms", flush=True)
+        _print_gc(before, after, "  ")
     await asyncio.sleep(args.settle)
     return piles, tasks
 
@@ -460,11 +491,13 @@ async def stop(tasks: list[asyncio.Task]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _hist(before: dict, after: dict, action: str | None, q: float = 0.99) -> float | None:
+def _hist(before: dict, after: dict, action: str | None, q: float = 0.99,
+          prefix: str | None = None) -> float | None:
     """Quantile ``q`` (bucket bound) of the gateway's receive → reply histogram for
-    ``action``, or (None) of its event-loop lag histogram."""
-    prefix = (f'ocpp_reply_latency_seconds_bucket{{action="{action}",le="' if action else
-              'ocpp_event_loop_lag_seconds_bucket{le="')
+    ``action``, or (None) of its event-loop lag histogram, or of the histogram whose
+    bucket samples start with ``prefix``."""
+    prefix = prefix or (f'ocpp_reply_latency_seconds_bucket{{action="{action}",le="' if action
+                        else 'ocpp_event_loop_lag_seconds_bucket{le="')
     buckets = sorted((float("inf") if n[len(prefix):-2] == "+Inf" else float(n[len(prefix):-2]),
                       v - before.get(n, 0)) for n, v in after.items() if n.startswith(prefix))
     if not buckets or buckets[-1][1] == 0:

@@ -154,12 +154,30 @@ class GatewayMetrics:
         r.add(metrics.Gauge("ocpp_event_loop_lag_max_seconds",
                             f"The largest event-loop lag of the last {LAG_WINDOW_S} s.",
                             read=lambda: max(self.loop_lag_recent, default=0.0)))
+        self.gc_pause = r.add(metrics.Histogram(
+            "ocpp_gc_pause_seconds", "Garbage collections (any thread) and how long each "
+            "stopped the process, by generation.", ("generation",), buckets=LAG_BUCKETS))
         r.add(metrics.Gauge("ocpp_jobs_backlog",
                             "Domain events of answered calls not yet dispatched (all piles).",
                             read=lambda: gateway.jobs_backlog))
 
     def error(self, kind: str) -> None:
         self.errors.inc(kind)
+
+    def gc_timed(self, phase: str, info: dict) -> None:
+        """A ``gc.callbacks`` hook: each collection's pause into ``ocpp_gc_pause_seconds``
+        (a pause of the whole process: the event loop reads no socket meanwhile)."""
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started is not None:
+            self.gc_pause.observe(time.perf_counter() - self._gc_started,
+                                  GC_GENERATIONS[info.get("generation", 2)])
+            self._gc_started = None
+
+    _gc_started: float | None = None
+
+
+GC_GENERATIONS = ("0", "1", "2")
 
 
 class _Wire:
@@ -725,6 +743,7 @@ class OcppGateway:
                                   on_lost=self.redis_lost)
         await self.bus.start()
         self.live.start()
+        gc.callbacks.append(self.metrics.gc_timed)
         self.server = await serve(self.connection, self.host, self.port,
                                   subprotocols=[SUBPROTOCOL], process_request=self.handshake,
                                   ping_interval=60, ping_timeout=60, max_size=2**20,
@@ -743,6 +762,8 @@ class OcppGateway:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self.metrics.gc_timed)
         if self.metrics_server is not None:
             self.metrics_server.close()
         if self.server is not None:
