@@ -223,16 +223,28 @@ class Pile:
         return await future
 
     async def _reader(self) -> None:
-        async for text in self.ws:
-            msg = json.loads(text)
-            if msg[0] in (3, 4) and msg[1] in self.pending:
-                sent, future, action = self.pending.pop(msg[1])
-                if self.measure:
-                    self.latencies.setdefault(action, []).append(time.perf_counter() - sent)
+        """Match replies to calls; when the connection ends, the calls waiting fail with
+        its error (counted as the pile's failure)."""
+        error: BaseException = ConnectionError("connection closed")
+        try:
+            async for text in self.ws:
+                msg = json.loads(text)
+                if msg[0] in (3, 4) and msg[1] in self.pending:
+                    sent, future, action = self.pending.pop(msg[1])
+                    if self.measure:
+                        self.latencies.setdefault(action, []).append(time.perf_counter() - sent)
+                    if not future.done():
+                        future.set_result(msg[2] if msg[0] == 3 else {"error": msg[2]})
+                elif msg[0] == 2:  # answer any call from the gateway
+                    await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
+        except Exception as closed:
+            error = closed
+            raise
+        finally:
+            for _sent, future, _action in self.pending.values():
                 if not future.done():
-                    future.set_result(msg[2] if msg[0] == 3 else {"error": msg[2]})
-            elif msg[0] == 2:  # answer any call from the gateway
-                await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
+                    future.set_exception(error)
+            self.pending.clear()
 
     async def run(self) -> None:
         """Connect, boot and send at cadence until cancelled; a run that ends otherwise
@@ -254,10 +266,13 @@ class Pile:
                            open_timeout=120, ping_interval=None) as ws:
             self.ws = ws
             reader = asyncio.create_task(self._reader())
+            # Its end is the connection's: counted by the call that waited on it.
+            reader.add_done_callback(lambda task: task.cancelled() or task.exception())
             self.stage = "BootNotification"
             reply = await self.call("BootNotification", {"chargePointVendor": "Bench",
                                                          "chargePointModel": "B1"})
-            if reply.get("status") != "Accepted":
+            if "error" in reply or reply.get("status", "Accepted") != "Accepted":
+                # (the bare server's reply has no status)
                 raise RuntimeError(f"BootNotification {reply.get('status') or reply}")
             self.stage = "StatusNotification"
             await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
