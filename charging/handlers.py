@@ -65,6 +65,15 @@ def _online(event: port.PileOnline) -> None:
     services.pile_mark_online(pile_code=event.pile_code, at=event.at)
 
 
+def _onlines(event: port.PilesOnline) -> list[str]:
+    from stations import services
+
+    seen: dict = {}
+    for mark in event.marks:
+        seen[mark.pile_code] = max(mark.at, seen.get(mark.pile_code, mark.at))
+    return services.piles_mark_online(seen=seen)
+
+
 def _offline(event: port.PileOffline) -> None:
     from stations import services
 
@@ -347,6 +356,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileOnline: _online,
     port.PileTakeoverRefused: _takeover_refused,
     port.FirmwareStatus: _firmware_status,
+    port.PilesOnline: _onlines,
     port.PileOffline: _offline,
     port.ConnectorStatusChanged: _connector_status,
     port.FaultsReported: _faults,

@@ -185,6 +185,17 @@ class PileOnline:
 
 
 @dataclass(frozen=True)
+class PilesOnline:
+    """Many logged-in piles of one operator were heard from, each at its ``at`` (the
+    gateway's periodic "still online" marks of all its piles, gathered for a moment):
+    recorded as each :class:`PileOnline`, together (a fixed number of statements).
+    Dispatched with the operator's schema; answered with the codes of the piles that came
+    back online."""
+
+    marks: tuple[PileOnline, ...]
+
+
+@dataclass(frozen=True)
 class PileOffline:
     """The pile's connection closed at ``at`` (no newer connection holds it)."""
 

@@ -147,6 +147,57 @@ def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:
     return True
 
 
+def piles_mark_online(*, seen: dict[str, datetime]) -> list[str]:
+    """:func:`pile_mark_online` for many piles of the current operator at once: ``seen``
+    maps a pile code to the time (UTC) it was heard from. Returns the codes of the piles
+    that came back online (their connectors offline → idle, their open offline faults
+    cleared, at their own times).
+
+    A fixed number of statements whatever the number of piles (a gateway's periodic marks
+    of thousands of piles): one Redis call, one UPDATE of the piles that were offline, one
+    of the last-seen times older than LAST_SEEN_DB_EVERY_S, and for the piles back one of
+    their connectors and one of their faults. Unknown codes are ignored."""
+    if not seen:
+        return []
+    codes = list(seen)
+    ats = [seen[code] for code in codes]
+    live.client().zadd(live.seen_key(connection.schema_name),
+                       {code: at.timestamp() for code, at in seen.items()})
+    quote = connection.ops.quote_name
+    piles = quote(Pile._meta.db_table)
+    marks = "unnest(%s::text[], %s::timestamptz[]) AS v(code, at)"
+    now = datetime.now(UTC)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {piles} p SET online = true, updated_at = %s,"
+            " last_seen_at = greatest(coalesce(p.last_seen_at, v.at), v.at)"
+            f" FROM {marks} WHERE p.code = v.code AND NOT p.online RETURNING p.id, p.code, v.at",
+            [now, codes, ats])
+        back = cursor.fetchall()
+        cursor.execute(
+            f"UPDATE {piles} p SET updated_at = %s,"
+            " last_seen_at = greatest(coalesce(p.last_seen_at, v.at), v.at)"
+            f" FROM {marks} WHERE p.code = v.code AND p.online AND NOT p.id = ANY(%s)"
+            " AND (p.last_seen_at IS NULL OR p.last_seen_at <= v.at - %s)",
+            [now, codes, ats, [row[0] for row in back],
+             timedelta(seconds=LAST_SEEN_DB_EVERY_S)])
+        if back:
+            ids, times = [row[0] for row in back], [row[2] for row in back]
+            cursor.execute(
+                f"UPDATE {quote(Connector._meta.db_table)} c SET status = %s,"
+                " status_changed_at = v.at FROM unnest(%s::bigint[], %s::timestamptz[])"
+                " AS v(pile_id, at) WHERE c.pile_id = v.pile_id AND c.status = %s",
+                [Connector.Status.IDLE, ids, times, Connector.Status.OFFLINE])
+            cursor.execute(
+                f"UPDATE {quote(Fault._meta.db_table)} f SET cleared_at = v.at"
+                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
+                " WHERE f.pile_id = v.pile_id AND f.source = %s AND f.cleared_at IS NULL",
+                [ids, times, Fault.Source.OFFLINE])
+    for _pk, code, _at in back:
+        logger.info("pile %s is back online", code)
+    return [code for _pk, code, _at in back]
+
+
 def piles_mark_offline(*, now: datetime | None = None) -> list[str]:
     """Mark offline every online pile that sent no frame within 3 heartbeat intervals.
 
