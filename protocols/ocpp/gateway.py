@@ -1003,15 +1003,25 @@ class OcppGateway:
                 await self.online_flushing
 
     async def flush_online(self) -> None:
-        """Write the queued online marks (``mark_online``)."""
+        """Write the queued online marks (``mark_online``). Marks whose write fails (say,
+        the batch lost a deadlock with a job batch updating the same connectors) are
+        queued again for the next flush, but for piles no longer connected here."""
         marks, self.online_marks = self.online_marks, {}
         for schema, seen in marks.items():
             try:
                 await self.run_background(handlers.dispatch, schema, port.PilesOnline(
                     tuple(port.PileOnline(code, at) for code, at in seen.items())))
-            except Exception:
+            except Exception as error:
                 self.metrics.error("online_marks_failed")
-                logger.exception("%d online marks not written", len(seen))
+                logger.warning("%d online marks not written, again at the next flush: %s",
+                               len(seen), str(error).splitlines()[0][:200] if str(error)
+                               else type(error).__name__)
+                queued = self.online_marks.setdefault(schema, {})
+                for code, at in seen.items():
+                    session = self.sessions.get(code)
+                    if session is not None and session.schema == schema and \
+                            not session.closed:
+                        queued.setdefault(code, at)
 
     def redis_lost(self, just_seen=None) -> None:
         self.metrics.error("redis_lost")
