@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -201,9 +202,14 @@ class Pile:
 
     ids = itertools.count(1)
 
-    def __init__(self, code: str, url: str, charging: bool, args, latencies: dict) -> None:
+    def __init__(self, code: str, url: str, charging: bool, args, latencies: dict,
+                 failures: collections.Counter | None = None) -> None:
         self.code, self.url, self.charging, self.args = code, url, charging, args
         self.latencies = latencies  # action → round trips (s) while measuring
+        # "stage: reason" → piles whose run ended so (connect, BootNotification, …)
+        self.failures = failures if failures is not None else collections.Counter()
+        self.stage = "connect"
+        self.failed = False
         self.pending: dict[str, tuple[float, asyncio.Future]] = {}
         self.ready = asyncio.Event()
         self.measure = False
@@ -217,35 +223,69 @@ class Pile:
         return await future
 
     async def _reader(self) -> None:
-        async for text in self.ws:
-            msg = json.loads(text)
-            if msg[0] in (3, 4) and msg[1] in self.pending:
-                sent, future, action = self.pending.pop(msg[1])
-                if self.measure:
-                    self.latencies.setdefault(action, []).append(time.perf_counter() - sent)
+        """Match replies to calls; when the connection ends, the calls waiting fail with
+        its error (counted as the pile's failure)."""
+        error: BaseException = ConnectionError("connection closed")
+        try:
+            async for text in self.ws:
+                msg = json.loads(text)
+                if msg[0] in (3, 4) and msg[1] in self.pending:
+                    sent, future, action = self.pending.pop(msg[1])
+                    if self.measure:
+                        self.latencies.setdefault(action, []).append(time.perf_counter() - sent)
+                    if not future.done():
+                        future.set_result(msg[2] if msg[0] == 3 else {"error": msg[2]})
+                elif msg[0] == 2:  # answer any call from the gateway
+                    await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
+        except Exception as closed:
+            error = closed
+            raise
+        finally:
+            for _sent, future, _action in self.pending.values():
                 if not future.done():
-                    future.set_result(msg[2] if msg[0] == 3 else {"error": msg[2]})
-            elif msg[0] == 2:  # answer any call from the gateway
-                await self.ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
+                    future.set_exception(error)
+            self.pending.clear()
 
     async def run(self) -> None:
+        """Connect, boot and send at cadence until cancelled; a run that ends otherwise
+        is counted in ``failures`` by the stage it reached and why (printed by
+        :func:`population`), not lost silently."""
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self.failed = True
+            self.failures_reason = f"{self.stage}: {_reason(error)}"
+            self.failures[self.failures_reason] += 1
+
+    async def _run(self) -> None:
         from websockets.asyncio.client import connect
 
         async with connect(f"{self.url}/{self.code}", subprotocols=["ocpp1.6"],
                            open_timeout=120, ping_interval=None) as ws:
             self.ws = ws
             reader = asyncio.create_task(self._reader())
-            await self.call("BootNotification", {"chargePointVendor": "Bench",
-                                                 "chargePointModel": "B1"})
+            # Its end is the connection's: counted by the call that waited on it.
+            reader.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self.stage = "BootNotification"
+            reply = await self.call("BootNotification", {"chargePointVendor": "Bench",
+                                                         "chargePointModel": "B1"})
+            if "error" in reply or reply.get("status", "Accepted") != "Accepted":
+                # (the bare server's reply has no status)
+                raise RuntimeError(f"BootNotification {reply.get('status') or reply}")
+            self.stage = "StatusNotification"
             await self.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
                                                    "status": "Available"})
             tx = None
             if self.charging:
+                self.stage = "StartTransaction"
                 reply = await self.call("StartTransaction", {
                     "connectorId": 1, "idTag": "BENCHTAG", "meterStart": 0,
                     "timestamp": _now()})
                 tx = reply.get("transactionId")
             self.ready.set()
+            self.stage = "running"
             scale = self.args.time_scale
             loops = [self._every(self.args.heartbeat / scale, "Heartbeat", lambda: {})]
             if tx is not None:
@@ -266,6 +306,16 @@ class Pile:
         while True:
             await self.call(action, payload())
             await asyncio.sleep(period)
+
+
+def _reason(error: BaseException) -> str:
+    """A failed pile's reason as counted: the error's type and its first line (an HTTP
+    refusal by status)."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status is not None:
+        return f"{type(error).__name__} HTTP {status}"
+    text = str(error).splitlines()[0][:80] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _now() -> str:
@@ -347,6 +397,10 @@ async def run(args, gateway_pid: int) -> None:
     print(f"message rate of            {equivalent:.0f} piles at protocol cadence   (target "
           f"{TARGET_PILES}: ratio {equivalent / TARGET_PILES:.2f})")
     print(f"gateway messages in/s      {total_in / elapsed:.0f}")
+    dropped = collections.Counter(p.failures_reason for p in piles
+                                  if p.failed and p.ready.is_set())
+    print(f"piles dropped while running {sum(dropped.values())}"
+          + "".join(f"; {reason}: {n}" for reason, n in dropped.most_common(5)))
     all_gw = [x for values in latencies.values() for x in values]
     all_bare = [x for values in bare.values() for x in values]
     for name, gw_values, bare_values in [("all calls", all_gw, all_bare)] + [
@@ -370,6 +424,7 @@ async def run(args, gateway_pid: int) -> None:
         print(f"gateway event-loop lag     p50 ≤ {lag50 * 1000:g} ms, p99 ≤ {lag99 * 1000:g} ms "
               f"(bucket bounds), max {lag_max * 1000:.0f} ms (a 50 ms timer, woken late by "
               f"this much: how long a message waits before it is read)")
+    _print_gc(before, after)
     for action in ("Heartbeat", "MeterValues", "StatusNotification"):
         q99 = _hist(before, after, action)
         if q99 is not None:
@@ -383,22 +438,64 @@ async def run(args, gateway_pid: int) -> None:
     print(f"gateway errors             {errors or 'none'}")
 
 
+def _print_gc(before: dict, after: dict, indent: str = "") -> None:
+    """The gateway's garbage collections between two scrapes, by generation."""
+    for generation in ("0", "1", "2"):
+        name = f'ocpp_gc_pause_seconds_count{{generation="{generation}"}}'
+        count = after.get(name, 0) - before.get(name, 0)
+        if count:
+            total = after.get(name.replace("_count", "_sum"), 0) - \
+                before.get(name.replace("_count", "_sum"), 0)
+            worst = _hist(before, after, None, 1.0, f"ocpp_gc_pause_seconds_bucket"
+                                                    f'{{generation="{generation}",le="')
+            print(f"{indent}gateway GC generation {generation}   {count:.0f} collections, "
+                  f"{total * 1000:.0f} ms in all, longest ≤ {worst * 1000:g} ms (bucket bound)")
+
+
 async def population(url: str, codes: list[str], charging: list[bool], args,
                      latencies: dict) -> tuple[list[Pile], list[asyncio.Task]]:
-    """Connect and boot the piles over ``--ramp`` seconds, wait ``--settle``."""
-    piles = [Pile(code, url, tx, args, latencies) for code, tx in zip(codes, charging,
-                                                                             strict=True)]
+    """Connect and boot the piles over ``--ramp`` seconds, wait ``--settle``; prints how
+    many booted and, of the others, why each failed (by stage and reason) or that it was
+    still booting."""
+    failures: collections.Counter = collections.Counter()
+    piles = [Pile(code, url, tx, args, latencies, failures)
+             for code, tx in zip(codes, charging, strict=True)]
     started = time.monotonic()
+    gateway = url.endswith(f":{args.port}/ocpp")
+    before = scrape(args.metrics_port) if gateway else {}
+    lag_max = 0.0
     tasks = []
-    for pile in piles:
+    for i, pile in enumerate(piles):
+        if gateway and i % 500 == 0:
+            with contextlib.suppress(OSError):
+                lag_max = max(lag_max, scrape(args.metrics_port).get(
+                    "ocpp_event_loop_lag_max_seconds", 0))
         tasks.append(asyncio.create_task(pile.run()))
         await asyncio.sleep(args.ramp / len(piles))
     while sum(p.ready.is_set() for p in piles) < len(piles) and \
             time.monotonic() - started < args.ramp + 300:
         await asyncio.sleep(1)
+        if gateway:
+            with contextlib.suppress(OSError):
+                lag_max = max(lag_max, scrape(args.metrics_port).get(
+                    "ocpp_event_loop_lag_max_seconds", 0))
     ready = sum(p.ready.is_set() for p in piles)
     print(f"  {ready} piles booted {time.monotonic() - started:.0f} s after the first connect "
           f"({load()})", flush=True)
+    if ready < len(piles):
+        failed = [p for p in piles if p.failed]
+        print(f"  not booted: {len(piles) - ready} — failed {len(failed)}, still under way "
+              f"{len(piles) - ready - len(failed)}", flush=True)
+        for stage, n in collections.Counter(p.stage for p in piles if not p.failed and
+                                            not p.ready.is_set()).most_common():
+            print(f"    still waiting for {stage}: {n}")
+        for reason, n in failures.most_common(10):
+            print(f"    failed at {reason}: {n}", flush=True)
+    if gateway:
+        after = scrape(args.metrics_port)
+        print(f"  ramp: gateway event-loop lag p99 ≤ {(_hist(before, after, None) or 0) * 1000:g}"
+              f" ms, max {lag_max * 1000:.0f} ms", flush=True)
+        _print_gc(before, after, "  ")
     await asyncio.sleep(args.settle)
     return piles, tasks
 
@@ -409,11 +506,13 @@ async def stop(tasks: list[asyncio.Task]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _hist(before: dict, after: dict, action: str | None, q: float = 0.99) -> float | None:
+def _hist(before: dict, after: dict, action: str | None, q: float = 0.99,
+          prefix: str | None = None) -> float | None:
     """Quantile ``q`` (bucket bound) of the gateway's receive → reply histogram for
-    ``action``, or (None) of its event-loop lag histogram."""
-    prefix = (f'ocpp_reply_latency_seconds_bucket{{action="{action}",le="' if action else
-              'ocpp_event_loop_lag_seconds_bucket{le="')
+    ``action``, or (None) of its event-loop lag histogram, or of the histogram whose
+    bucket samples start with ``prefix``."""
+    prefix = prefix or (f'ocpp_reply_latency_seconds_bucket{{action="{action}",le="' if action
+                        else 'ocpp_event_loop_lag_seconds_bucket{le="')
     buckets = sorted((float("inf") if n[len(prefix):-2] == "+Inf" else float(n[len(prefix):-2]),
                       v - before.get(n, 0)) for n, v in after.items() if n.startswith(prefix))
     if not buckets or buckets[-1][1] == 0:

@@ -186,9 +186,11 @@ class PileOnline:
 
 @dataclass(frozen=True)
 class PilesOnline:
-    """Many logged-in piles are online (a login storm: the piles a gateway logged in
-    within a moment), the :class:`PileOnline` of each, marked together in a fixed number
-    of statements. Answered with the codes that came back online (they were offline)."""
+    """Many logged-in piles of one operator are online, each heard from at its ``at`` (a
+    login storm: the piles a gateway logged in within a moment; or the gateway's periodic
+    "still online" marks of all its piles, gathered for a moment): the :class:`PileOnline`
+    of each, marked together in a fixed number of statements. Dispatched with the
+    operator's schema; answered with the codes that came back online (they were offline)."""
 
     marks: tuple[PileOnline, ...]
 

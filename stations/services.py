@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext as _
 
 from evplatform.queue import task_queue_on_commit
 
-from . import live
+from . import generation, live
 from .models import Connector, Fault, PartnerConnector, PartnerStation, Pile, Station
 from .registry import registry_claim, registry_release
 
@@ -148,50 +148,64 @@ def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:
 
 
 def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
-    """:func:`pile_mark_online` for many piles at once (a login storm: the piles a gateway
-    logged in within a moment), each ``(pile code, at)`` (UTC; a code given twice counts
-    with its latest time). Returns the codes that came back online, sorted.
+    """:func:`pile_mark_online` for many piles of the current operator at once (a login
+    storm: the piles a gateway logged in within a moment; a gateway's periodic marks of all
+    its piles, gathered), each ``(pile code, at)`` (UTC; a code given twice counts with its
+    latest time; unknown codes are ignored). Returns the codes that came back online (their
+    connectors offline → idle and their open offline faults cleared, at their own times),
+    sorted.
 
     The same writes as one call per pile, in a fixed number of statements whatever the
-    number of piles: one Redis write, the offline ones among them read (locked, in code
-    order), and four UPDATEs (piles back, last-seen times moved, the connectors of those
-    back offline → idle, their offline faults cleared).
-    """
+    number of piles: one Redis write, the offline ones among them read and locked in code
+    order (as every writer of several piles, so two batches cannot deadlock on them), and
+    at most four UPDATEs: the piles back, the last-seen times older than
+    LAST_SEEN_DB_EVERY_S, the connectors of the piles back and their faults."""
     latest: dict[str, datetime] = {}
     for code, at in marks:
         latest[code] = max(at, latest.get(code, at))
     if not latest:
         return []
     codes = sorted(latest)
+    ats = [latest[code] for code in codes]
     live.piles_seen(connection.schema_name, latest)
-    at_of = Case(*(When(code=code, then=Value(at)) for code, at in latest.items()),
-                 output_field=DateTimeField())
-    seen = Greatest(Coalesce(F("last_seen_at"), at_of), at_of)
-    piles = Pile.objects.filter(code__in=codes)
+    quote = connection.ops.quote_name
+    piles = quote(Pile._meta.db_table)
+    given = "unnest(%s::text[], %s::timestamptz[]) AS v(code, at)"
     now = datetime.now(UTC)
-    with transaction.atomic():
-        rows = list(piles.filter(online=False).select_for_update().order_by("code")
-                    .values_list("pk", "code"))
-        back = [code for _pk, code in rows]
-        piles.filter(code__in=back).update(online=True, last_seen_at=seen, updated_at=now)
-        stale = Q(last_seen_at__isnull=True)
-        for code, at in latest.items():
-            if code not in back:
-                stale |= Q(code=code, last_seen_at__lte=at - timedelta(
-                    seconds=LAST_SEEN_DB_EVERY_S))
-        piles.filter(online=True).exclude(code__in=back).filter(stale).update(
-            last_seen_at=seen, updated_at=now)
-        if rows:
-            ids = [pk for pk, _code in rows]
-            at_of_pile = Case(*(When(pile_id=pk, then=Value(latest[code])) for pk, code in rows),
-                              output_field=DateTimeField())
-            Connector.objects.filter(pile_id__in=ids, status=Connector.Status.OFFLINE).update(
-                status=Connector.Status.IDLE, status_changed_at=at_of_pile)
-            Fault.objects.filter(pile_id__in=ids, source=Fault.Source.OFFLINE,
-                                 cleared_at__isnull=True).update(cleared_at=at_of_pile)
-    for code in back:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, p.code, v.at FROM {piles} p JOIN {given} ON p.code = v.code"
+            " WHERE NOT p.online ORDER BY p.code FOR UPDATE OF p", [codes, ats])
+        back = cursor.fetchall()
+        ids, times = [row[0] for row in back], [row[2] for row in back]
+        if back:
+            cursor.execute(
+                f"UPDATE {piles} p SET online = true, updated_at = %s,"
+                " last_seen_at = greatest(coalesce(p.last_seen_at, v.at), v.at)"
+                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at) WHERE p.id = v.id",
+                [now, ids, times])
+        cursor.execute(
+            f"UPDATE {piles} p SET updated_at = %s,"
+            " last_seen_at = greatest(coalesce(p.last_seen_at, v.at), v.at)"
+            f" FROM {given} WHERE p.code = v.code AND p.online AND NOT p.id = ANY(%s)"
+            " AND (p.last_seen_at IS NULL OR p.last_seen_at <= v.at - %s)",
+            [now, codes, ats, ids, timedelta(seconds=LAST_SEEN_DB_EVERY_S)])
+        if back:
+            cursor.execute(
+                f"UPDATE {quote(Connector._meta.db_table)} c SET status = %s,"
+                " status_changed_at = v.at FROM unnest(%s::bigint[], %s::timestamptz[])"
+                " AS v(pile_id, at) WHERE c.pile_id = v.pile_id AND c.status = %s",
+                [Connector.Status.IDLE, ids, times, Connector.Status.OFFLINE])
+            cursor.execute(
+                f"UPDATE {quote(Fault._meta.db_table)} f SET cleared_at = v.at"
+                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
+                " WHERE f.pile_id = v.pile_id AND f.source = %s AND f.cleared_at IS NULL",
+                [ids, times, Fault.Source.OFFLINE])
+            generation.changed(kind=generation.STATUS)  # the station search's snapshots
+    back_codes = sorted(code for _pk, code, _at in back)
+    for code in back_codes:
         logger.info("pile %s is back online", code)
-    return back
+    return back_codes
 
 
 def piles_mark_offline(*, now: datetime | None = None) -> list[str]:

@@ -42,6 +42,7 @@ class OcppGatewayThread:
     def flush(self) -> None:
         self.call(self.gateway.live.flush())
         self.call(self.gateway.flush_frames())
+        self.call(self.gateway.flush_online())
 
     def stop(self) -> None:
         if self.loop.is_running():

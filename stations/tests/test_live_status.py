@@ -237,3 +237,33 @@ def test_many_piles_marked_online_at_once_as_one_by_one_in_fixed_statements(tena
     assert services.piles_mark_online(marks=[]) == []
     # SAVEPOINT, SELECT … FOR UPDATE, four UPDATEs, RELEASE (whatever the number of piles)
     assert len(queries) <= 7
+
+
+def test_many_online_marks_at_once_as_each_alone(tenant, django_assert_max_num_queries):
+    """``piles_mark_online`` (a gateway's marks of all its piles, gathered): a pile back
+    comes back as with ``pile_mark_online``, a stale last-seen time moves, a recent one does
+    not, an unknown code is ignored; in a fixed number of statements."""
+    back, stale, recent = _pile(), _pile(), _pile()
+    live.pile_seen(connection.schema_name, back.code, NOW - timedelta(minutes=5))
+    services.piles_mark_offline(now=NOW)  # all three offline …
+    Pile.objects.filter(pk__in=[stale.pk, recent.pk]).update(online=True)  # … two back
+    Pile.objects.filter(pk=stale.pk).update(last_seen_at=NOW - timedelta(minutes=5))
+    at = NOW + timedelta(minutes=1)
+    Pile.objects.filter(pk=recent.pk).update(last_seen_at=at - timedelta(seconds=10))
+    with django_assert_max_num_queries(7):  # SAVEPOINT, SELECT … FOR UPDATE, 4 UPDATEs, RELEASE
+        came_back = services.piles_mark_online(marks=[
+            (back.code, at), (stale.code, at), (recent.code, at), ("NOSUCHPILE0001", at)])
+    assert came_back == [back.code]
+    for pile in (back, stale, recent):
+        pile.refresh_from_db()
+        assert pile.online is True
+        assert live.pile_last_seen(connection.schema_name, pile.code) == at
+    assert back.last_seen_at == at and stale.last_seen_at == at
+    assert recent.last_seen_at == at - timedelta(seconds=10)
+    assert set(back.connectors.values_list("status", flat=True)) == {Connector.Status.IDLE}
+    assert Fault.objects.get(pile=back).cleared_at == at
+    # Connectors of the piles already online are not touched.
+    assert Connector.objects.filter(pile__in=[stale, recent],
+                                    status=Connector.Status.OFFLINE).count() == \
+        Connector.objects.filter(pile__in=[stale, recent]).count()
+    assert services.piles_mark_online(marks=[]) == []
