@@ -159,7 +159,10 @@ def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
     number of piles: one Redis write, the offline ones among them read and locked in code
     order (as every writer of several piles, so two batches cannot deadlock on them), and
     at most four UPDATEs: the piles back, the last-seen times older than
-    LAST_SEEN_DB_EVERY_S, the connectors of the piles back and their faults."""
+    LAST_SEEN_DB_EVERY_S, their offline faults cleared, and their offline connectors made
+    idle — those not held by another transaction at that moment (it is writing them: the
+    pile's own status report), so that this batch never waits on a connector while holding
+    others."""
     latest: dict[str, datetime] = {}
     for code, at in marks:
         latest[code] = max(at, latest.get(code, at))
@@ -192,15 +195,23 @@ def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
             [now, codes, ats, ids, timedelta(seconds=LAST_SEEN_DB_EVERY_S)])
         if back:
             cursor.execute(
-                f"UPDATE {quote(Connector._meta.db_table)} c SET status = %s,"
-                " status_changed_at = v.at FROM unnest(%s::bigint[], %s::timestamptz[])"
-                " AS v(pile_id, at) WHERE c.pile_id = v.pile_id AND c.status = %s",
-                [Connector.Status.IDLE, ids, times, Connector.Status.OFFLINE])
-            cursor.execute(
                 f"UPDATE {quote(Fault._meta.db_table)} f SET cleared_at = v.at"
                 " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
                 " WHERE f.pile_id = v.pile_id AND f.source = %s AND f.cleared_at IS NULL",
                 [ids, times, Fault.Source.OFFLINE])
+            # Last, and without waiting: a connector another transaction holds is being
+            # written by it (its status from the pile's own report, in a gateway's job
+            # batch that locks connectors in the order the events came), so it is left to
+            # it. Waiting would deadlock: two transactions locking connectors in two orders.
+            connectors = quote(Connector._meta.db_table)
+            cursor.execute(
+                f"UPDATE {connectors} c SET status = %s, status_changed_at = v.at"
+                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
+                " WHERE c.pile_id = v.pile_id AND c.status = %s AND c.id IN ("
+                f"  SELECT id FROM {connectors} WHERE pile_id = ANY(%s) AND status = %s"
+                "   ORDER BY id FOR UPDATE SKIP LOCKED)",
+                [Connector.Status.IDLE, ids, times, Connector.Status.OFFLINE, ids,
+                 Connector.Status.OFFLINE])
             generation.changed(kind=generation.STATUS)  # the station search's snapshots
     back_codes = sorted(code for _pk, code, _at in back)
     for code in back_codes:
