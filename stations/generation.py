@@ -1,6 +1,6 @@
 """The generations of an operator's station snapshots (``stations.snapshot``): random tokens
-in Redis renewed by the writes to the tables the snapshots read — at once, and again when
-the writing transaction commits. Two of them, because the estate changes in two ways:
+in Redis renewed by the writes to the tables the snapshots read, when the writing
+transaction commits (at once outside one). Two of them, because the estate changes in two ways:
 
 - ``{prefix}:{schema}:stations:gen``, the **estate**: a station, pile, connector or partner
   station added, removed or edited (name, position, price, connector type, a pile enabled
@@ -118,17 +118,19 @@ def writes_pending(schema: str) -> bool:
 
 def changed(using: str = "default", kind: str | None = ESTATE) -> None:
     """The estate (or only statuses: ``kind`` STATUS) of the connection's schema changed:
-    bump the generation now (so this transaction's own next read rebuilds) and, inside a
-    transaction, once more on commit (so other processes, which cannot see the change
-    before, rebuild after it). ``kind`` None: nothing the snapshot reads, nothing done."""
+    bump the generation when the transaction commits (other processes cannot see the change
+    before), once per transaction and kind; at once outside a transaction. The transaction's
+    own reads meanwhile build a snapshot of their own (``writes_pending``). ``kind`` None:
+    nothing the snapshot reads, nothing done."""
     if kind is None:
         return
     conn = connections[using]
     schema = getattr(conn, "schema_name", None)
     if not schema:
         return
-    bump(schema, kind)
-    if conn.in_atomic_block and not _pending_kind(conn, schema, kind):
+    if not conn.in_atomic_block:
+        bump(schema, kind)
+    elif not _pending_kind(conn, schema, kind):
         conn.on_commit(_Bump(schema, kind))
 
 

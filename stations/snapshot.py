@@ -11,8 +11,9 @@ ONE query, with a coarse grid over the coordinates. The page is then computed in
 **Invalidation.** Every write to stations, piles, connectors or partner stations through
 Django (``save``/``delete`` signals, and the ``update``/``bulk_create``/``bulk_update`` of
 their querysets, see ``generation.TrackedQuerySet``) calls ``generation.changed``, which sets
-one of the schema's two *generations* in Redis to a fresh random token at once and again
-when the transaction commits: the estate's (``{prefix}:{schema}:stations:gen``) for what
+one of the schema's two *generations* in Redis to a fresh random token when the
+transaction commits (at once outside one; the transaction's own reads meanwhile build a
+snapshot of their own, never kept): the estate's (``{prefix}:{schema}:stations:gen``) for what
 a station, pile or connector is, the statuses' (``…:stations:sgen``) for the database
 statuses the snapshot copies (a connector's status, a pile online); a write of fields the
 snapshot does not read renews neither (``generation.write_kind``). Tariff changes reach the
