@@ -35,6 +35,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from tenants.models import MiniProgram, ServiceProvider
@@ -56,6 +58,28 @@ class PayError(Exception):
     def __init__(self, code: str, message: str, *, status: int = 0, unclear: bool = False):
         super().__init__(f"{status} {code}: {message}")
         self.code, self.message, self.status, self.unclear = code, message, status, unclear
+
+    @property
+    def text(self) -> str:
+        """What a person reads of this error (the admin's error fields: a bill check, a
+        payment's or a refund's last error), in the platform's language whatever the
+        caller's (a worker has none): no exception class name, no bare HTTP body. WeChat's
+        own ``message`` (Chinese) is kept, with its code for support. The technical form
+        stays ``str(error)``, for the logs."""
+        with translation.override(settings.LANGUAGE_CODE):
+            if self.code == "NETWORK":
+                return _("WeChat Pay could not be reached (network error)")
+            if self.code == "BAD_REPLY":
+                return _("WeChat Pay's answer could not be read or its signature did not verify")
+            if self.code == "BILL_HASH_MISMATCH":
+                return _("The downloaded bill does not match its checksum")
+            if self.code.startswith("HTTP_"):
+                return _("WeChat Pay answered with HTTP status %(status)s") % {
+                    "status": self.code[5:]}
+            if self.message:
+                return _("WeChat Pay refused: %(message)s (%(code)s)") % {
+                    "message": self.message, "code": self.code}
+            return _("WeChat Pay refused (%(code)s)") % {"code": self.code}
 
 
 class NotifyRejected(Exception):

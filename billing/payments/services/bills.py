@@ -107,7 +107,7 @@ def bill_reconcile(*, day: date) -> BillCheck:
         text = _gateway().trade_bill(day.isoformat())
     except PayError as exc:
         check, _created = BillCheck.objects.update_or_create(
-            bill_date=day, bill_type=BillCheck.BillType.TRADE, defaults={"status": BillCheck.Status.FAILED, "error": str(exc)[:200]},
+            bill_date=day, bill_type=BillCheck.BillType.TRADE, defaults={"status": BillCheck.Status.FAILED, "error": exc.text[:200]},
         )
         return check
     return _match(day, parse_trade_bill(text) if text is not None else None)

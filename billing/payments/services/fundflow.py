@@ -146,7 +146,7 @@ def fundflow_reconcile(*, day: date) -> BillCheck:
     except PayError as exc:
         check, _created = BillCheck.objects.update_or_create(
             bill_date=day, bill_type=BillCheck.BillType.FUNDFLOW,
-            defaults={"status": BillCheck.Status.FAILED, "error": str(exc)[:200]},
+            defaults={"status": BillCheck.Status.FAILED, "error": exc.text[:200]},
         )
         return check
     return _match(day, parse_fundflow_bill(text) if text is not None else [])

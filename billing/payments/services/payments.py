@@ -175,7 +175,7 @@ def _payment_prepay(
             profit_sharing=payment.profit_sharing,
         )
     except PayError as exc:
-        payment.last_error = str(exc)[:200]
+        payment.last_error = exc.text[:200]
         if not exc.unclear:
             payment.status = Payment.Status.FAILED
         payment.save(update_fields=["last_error", "status", "updated_at"])
@@ -269,7 +269,7 @@ def payment_sync(*, payment: Payment) -> Payment:
                     return payment_apply_transaction(txn=gateway.query(payment.out_trade_no) or {})
                 raise
     except PayError as exc:
-        Payment.objects.filter(pk=payment.pk).update(last_error=str(exc)[:200])
+        Payment.objects.filter(pk=payment.pk).update(last_error=exc.text[:200])
         return payment
     final = Payment.Status.FAILED if txn and txn.get("trade_state") == "PAYERROR" else Payment.Status.CLOSED
     with transaction.atomic():

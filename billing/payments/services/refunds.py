@@ -190,7 +190,7 @@ def payment_refund_submit(*, refund_id: int) -> PaymentRefund:
             reason=_refund_reason(refund),
         )
     except PayError as exc:
-        PaymentRefund.objects.filter(pk=refund.pk).update(last_error=str(exc)[:200])
+        PaymentRefund.objects.filter(pk=refund.pk).update(last_error=exc.text[:200])
         if exc.unclear:
             return refund
         logger.error("refund %s refused: %s", refund.out_refund_no, exc)

@@ -5,7 +5,8 @@ matches; a day without trade has no bill; a corrupt download is recorded, not ra
 from datetime import timedelta
 from decimal import Decimal
 
-from django.utils import timezone
+import pytest
+from django.utils import timezone, translation
 
 from billing.payments import services
 from billing.payments.models import BillCheck, BillMismatch, Payment
@@ -65,6 +66,25 @@ def test_no_trade_no_bill_and_a_corrupt_download_is_recorded(clean_fake, member)
     check = services.bill_reconcile(day=operator_today())
     assert check.status == BillCheck.Status.FAILED and check.error
     assert services.bill_reconcile(day=operator_today()).status == BillCheck.Status.MATCHED
+
+
+@pytest.mark.parametrize(("mode", "text"), [
+    ("reset", "无法连接微信支付（网络错误）"),
+    ("bad_signature", "微信支付的应答无法读取或签名验证未通过"),
+    ("error", "微信支付拒绝："),
+])
+def test_a_failed_download_reads_in_chinese_for_the_operator(clean_fake, member, mode, text):
+    """The check's error is what the admin shows: the platform's language even from a worker
+    running in English, no exception class, WeChat's own message and code kept."""
+    top_up_paid(clean_fake, member, "10.00")
+    clean_fake.server.inject_failure(path="/v3/bill/tradebill", mode=mode, count=1)
+    with translation.override("en"):
+        check = services.bill_reconcile(day=operator_today())
+    assert check.status == BillCheck.Status.FAILED
+    assert check.error.startswith(text), check.error
+    assert "Error" not in check.error and "HTTP_" not in check.error
+    if mode == "error":
+        assert "SYSTEM_ERROR" in check.error  # WeChat's code, for support
 
 
 def test_the_daily_job_checks_yesterday_once(clean_fake, member):
