@@ -129,6 +129,9 @@ def books():
 
 @pytest.fixture
 def worker(operators, django_db_blocker):
+    """An in-process worker on the suite's own broker queue, emptied first: messages that
+    earlier tests queued and no worker took would otherwise all run before this test's."""
+    app.control.purge()
     with django_db_blocker.unblock():
         with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
             yield
@@ -138,7 +141,7 @@ def test_health_fails_when_the_worker_discards_an_unregistered_task(books, worke
     assert client.get("/healthz").status_code == 200
     connection.set_schema_to_public()
     app.send_task("charging.no_such_job")
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s on a loaded machine; a few ms when quiet
         if books.hexists(f"{settings.REDIS_KEY_PREFIX}:{DISCARDED_KEY}", "charging.no_such_job"):
             break
         time.sleep(0.05)
