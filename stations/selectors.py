@@ -176,7 +176,7 @@ def station_page(
             elif params.sort == "available":
                 hits = sorted(hits, key=lambda s: (-free_of(s), s.rank))
             page = [(s, None) for s in hits[offset:end]]
-            return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
+            return (len(hits), page), [s for s, _ in page]
         # Haversine's ``a`` (0..1) grows with the distance, so the circle is a <= a_max
         # and nearer is smaller a: the distance itself is computed for the page only.
         lat_r, lng_r = math.radians(params.lat), math.radians(params.lng)
@@ -198,10 +198,10 @@ def station_page(
             ranked = heapq.nsmallest(end, hits)  # by distance, then id
         page = [(s, 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0))))
                 for a, _id, s in ranked[offset:end]]
-        return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
+        return (len(hits), page), [s for s, _ in page]
 
-    (total, page), statuses = snapshot.read(compute)
-    counts = _live_counts([s for s, _ in page], statuses)
+    (total, page), live_status = snapshot.read(compute)
+    counts = _live_counts([s for s, _ in page], live_status)
     rows = [
         {
             "id": s.id, "name": s.name, "address": s.address, "city": s.city,
@@ -222,24 +222,20 @@ def _price_key(price: Decimal | None) -> tuple[bool, Decimal | int]:
 
 
 def _live_counts(stations: list[snapshot.SnapStation],
-                 statuses: list[tuple[str | None, str | None]]) -> list[tuple[int, int, int, int]]:
+                 live_status: snapshot.LiveStatus) -> list[tuple[int, int, int, int]]:
     """(ac_free, ac_total, dc_free, dc_total) per station, each connector's status the
-    newer of the database's (in the snapshot) and the live one (``statuses``, in the order
-    of the stations' connectors)."""
+    newer of the database's (in the snapshot) and the live one (``live_status(live id)``:
+    ``(status, updated epoch seconds)``, see ``snapshot.read``)."""
     out = []
-    i = 0
     for s in stations:
         ac_free = ac_total = dc_free = dc_total = 0
-        for _id, db_status, changed, is_dc, usable in s.connectors:
-            live_status, updated = statuses[i]
-            i += 1
+        for live_id, db_status, changed, is_dc, usable in s.connectors:
+            live_status_, at = live_status(live_id)
             status = db_status
-            if live_status != db_status and live_status in _STATUS_VALUES:
-                # the newer one wins (the timestamp parsed only when they differ)
-                if changed is None or (
-                    (at := live.updated_epoch(updated)) is not None and at >= changed
-                ):
-                    status = live_status
+            if live_status_ is not None and live_status_ != db_status and live_status_ in _STATUS_VALUES:
+                # the newer one wins
+                if changed is None or (at is not None and at >= changed):
+                    status = live_status_
             free = usable and status in FREE_STATUSES
             if is_dc:
                 dc_total += 1
@@ -258,10 +254,10 @@ def _station_pins(*, min_lng: float, min_lat: float, max_lng: float, max_lat: fl
     def compute(snap: snapshot.Snapshot):
         found = snap.in_box(min_lat, max_lat, min_lng, max_lng)
         shown = found[:limit]
-        return (shown, len(found) > limit, snap.has_partners), [c[0] for s in shown for c in s.connectors]
+        return (shown, len(found) > limit, snap.has_partners), shown
 
-    (shown, truncated, has_partners), statuses = snapshot.read(compute)
-    counts = _live_counts(shown, statuses)
+    (shown, truncated, has_partners), live_status = snapshot.read(compute)
+    counts = _live_counts(shown, live_status)
     pins = [
         {"id": s.id, "lat": s.lat, "lng": s.lng, "free": c[0] + c[2], "total": c[1] + c[3], "status": s.status}
         for s, c in zip(shown, counts, strict=True)
