@@ -430,7 +430,9 @@ MEDIA_ROOT = BASE_DIR / "var" / "media"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.MemberTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.authentication.IsMember"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSON and content negotiation, cheaper (evplatform/api/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["evplatform.api.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "evplatform.api.renderers.ContentNegotiation",
     "DEFAULT_PARSER_CLASSES": ["evplatform.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "evplatform.api.pagination.Pagination",
     "PAGE_SIZE": 20,
