@@ -32,6 +32,7 @@ RECOMMEND_RADIUS_M = 30_000
 FREE_STATUSES = snapshot.FREE_STATUSES  # idle or plugged
 DC_TYPES = snapshot.DC_TYPES
 _STATUS_VALUES = frozenset(Connector.Status.values)
+_FREE_VALUES = frozenset(str(v) for v in FREE_STATUSES)
 SORTS = ("distance", "price", "available")
 
 
@@ -225,25 +226,24 @@ def _live_counts(stations: list[snapshot.SnapStation],
                  live_status: snapshot.LiveStatus) -> list[tuple[int, int, int, int]]:
     """(ac_free, ac_total, dc_free, dc_total) per station, each connector's status the
     newer of the database's (in the snapshot) and the live one (``live_status(live id)``:
-    ``(status, updated epoch seconds)``, see ``snapshot.read``)."""
+    ``(status, updated epoch seconds)`` or None, see ``snapshot.read``). The snapshot's
+    counts (by the database's statuses) are corrected where a live status wins."""
     out = []
     for s in stations:
-        ac_free = ac_total = dc_free = dc_total = 0
+        free, dc_free = s.free, s.dc_free
         for live_id, db_status, changed, is_dc, usable in s.connectors:
-            live_status_, at = live_status(live_id)
-            status = db_status
-            if live_status_ is not None and live_status_ != db_status and live_status_ in _STATUS_VALUES:
-                # the newer one wins
-                if changed is None or (at is not None and at >= changed):
-                    status = live_status_
-            free = usable and status in FREE_STATUSES
-            if is_dc:
-                dc_total += 1
-                dc_free += free
-            else:
-                ac_total += 1
-                ac_free += free
-        out.append((ac_free, ac_total, dc_free, dc_total))
+            found = live_status(live_id)
+            if found is None or not usable:
+                continue
+            status, at = found
+            if (status == db_status or status not in _STATUS_VALUES
+                    or not (changed is None or (at is not None and at >= changed))):
+                continue  # the database's status stands (the newer one wins)
+            delta = (status in _FREE_VALUES) - (db_status in _FREE_VALUES)
+            if delta:
+                free += delta
+                dc_free += delta if is_dc else 0
+        out.append((free - dc_free, s.total - s.dc_total, dc_free, s.dc_total))
     return out
 
 

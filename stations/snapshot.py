@@ -302,16 +302,15 @@ def _new_feed(schema: str, snap: Snapshot) -> statusfeed.StatusFeed:
 
 
 # What ``read`` answers the live statuses with: a connector's live id → ``(status, updated
-# epoch seconds)``, ``(None, None)`` when unknown.
-LiveStatus = Callable[[str], tuple[str | None, float | None]]
-_UNKNOWN = (None, None)
+# epoch seconds | None)``, None when it has none.
+LiveStatus = Callable[[str], tuple[str, float | None] | None]
 
 
 def _lookup(ids: list[str], statuses) -> LiveStatus:
     """``live.connectors_status``'s answer for ``ids`` as a :data:`LiveStatus`."""
     found = {i: (status, live.updated_epoch(updated))
              for i, (status, updated) in zip(ids, statuses, strict=True) if status}
-    return lambda live_id: found.get(live_id, _UNKNOWN)
+    return found.get
 
 
 def _ids(stations: list[SnapStation]) -> list[str]:
@@ -357,7 +356,7 @@ def read(compute) -> tuple[object, LiveStatus]:
         if _current(snap, token, status_token) or (
                 token == snap.token and _build_lock(schema).locked()):
             # (the second: only statuses moved, and they are being read again)
-            return result, feed.status
+            return result, feed.lookup()
     else:
         token, status_token, _ = tokens_and_statuses([])
     with _build_lock(schema):
@@ -371,7 +370,7 @@ def read(compute) -> tuple[object, LiveStatus]:
         feed = _feed(schema, snap) or _new_feed(schema, snap)
         (feed.refresh if feed.loaded else feed.load)(key, status_key, generation.fresh_token())
     result, _ = compute(snap)
-    return result, feed.status
+    return result, feed.lookup()
 
 
 def _on_save(sender, using="default", update_fields=None, **kwargs):

@@ -148,9 +148,10 @@ class StatusFeed:
         self._lock = threading.Lock()
         self.loaded = False  # whether :meth:`load` has run once
 
-    def status(self, live_id: str) -> tuple[str | None, float | None]:
-        """``(status, updated epoch)`` of one connector, ``(None, None)`` when unknown."""
-        return self._statuses.get(live_id, _NONE)
+    def lookup(self):
+        """A function: a connector's live id → its ``(status, updated epoch)``, or None when
+        it has no live status (what the feed holds now; a reload later replaces it)."""
+        return self._statuses.get
 
     def statuses(self, ids: Iterable[str]) -> list[tuple[str | None, float | None]]:
         """``(status, updated epoch)`` of ``ids`` in order, ``(None, None)`` where unknown."""
