@@ -6,7 +6,8 @@ Units: coordinates GCJ-02 degrees, distances metres (int in results), prices yua
 (``station_page``, ``station_map_pins``) are computed in Python from an in-process
 snapshot of the operator's stations (``stations.snapshot``: one query when it is
 rebuilt, a coarse grid over the coordinates, haversine distances) and the connectors'
-live statuses from Redis, so a request costs no SQL. No PostGIS.
+live statuses (mirrored in process from Redis, ``stations.statusfeed``), so a request
+costs no SQL and one Redis round trip. No PostGIS.
 """
 
 from __future__ import annotations
