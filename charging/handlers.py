@@ -457,8 +457,11 @@ def live_queue(pipe, *, seen: dict[str, dict[str, float]],
 
     for schema, scores in seen.items():
         pipe.zadd(live.seen_key(schema), scores)
+    written: dict[str, list[tuple[str, int]]] = {}
     for (schema, pile_code, no), values in connectors.items():
         key = live.connector_key(schema, pile_code, no)
         pipe.hset(key, mapping=live.live_values(values))
         pipe.expire(key, live.CONNECTOR_TTL_S)
-        live.log_queue(pipe, schema, pile_code, no)
+        written.setdefault(schema, []).append((pile_code, no))
+    for schema, written_connectors in written.items():
+        live.log_queue(pipe, schema, written_connectors)

@@ -12,7 +12,9 @@ tenant's schema:
 - ``{prefix}:{schema}:live:log`` — stream, the **status change log**: one entry
   ``{c: "{pile_code}:{connector_no}"}`` per write of a connector's hash (``connector_update``,
   ``connector_clear`` of its status, the gateways' ``charging.handlers.live_queue``), capped
-  at about ``STATUS_LOG_MAXLEN`` entries. It names what changed, not the values: a reader
+  at about ``STATUS_LOG_MAXLEN`` entries and gone after ``STATUS_LOG_TTL_S`` without a
+  write (Redis memory: an idle operator's log takes none). It names what changed, not the
+  values: a reader
   reads the hashes themselves (``stations.statusfeed`` keeps the list's and map's copy of
   an operator's statuses in process and asks it only for what changed since it last looked).
   Every writer of a connector hash must add its entry (``log_queue``), after the write.
@@ -42,9 +44,11 @@ LIVE_FIELDS = (
     "updated",
 )
 CONNECTOR_TTL_S = 7 * 86400  # a connector silent for a week has no live state
-# Entries the status change log keeps per operator (approximately: Redis trims whole nodes).
-# A reader further behind than that reloads every status it mirrors (``stations.statusfeed``).
-STATUS_LOG_MAXLEN = 20_000
+# Entries the status change log keeps per operator (approximately: Redis trims whole nodes;
+# ~25 bytes each), and how long it lives without a write. A reader further behind than that,
+# or whose log expired, reloads every status it mirrors (``stations.statusfeed``).
+STATUS_LOG_MAXLEN = 10_000
+STATUS_LOG_TTL_S = 3600
 
 
 def connector_key(schema: str, pile_code: str, connector_no: int) -> str:
@@ -66,11 +70,15 @@ def log_key(schema: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:log"
 
 
-def log_queue(pipe, schema: str, pile_code: str, connector_no: int) -> None:
-    """Queue on ``pipe`` (sync or asyncio) the change log entry of a write of this
-    connector's hash; queue it after the write itself, in the same pipeline."""
-    pipe.xadd(log_key(schema), {"c": f"{pile_code}:{connector_no}"},
-              maxlen=STATUS_LOG_MAXLEN, approximate=True)
+def log_queue(pipe, schema: str, connectors: Iterable[tuple[str, int]]) -> None:
+    """Queue on ``pipe`` (sync or asyncio) the change log entries of writes of these
+    connectors' hashes (``(pile_code, connector_no)``), and renew the log's expiry; queue
+    them after the writes themselves, in the same pipeline."""
+    key = log_key(schema)
+    for pile_code, connector_no in connectors:
+        pipe.xadd(key, {"c": f"{pile_code}:{connector_no}"}, maxlen=STATUS_LOG_MAXLEN,
+                  approximate=True)
+    pipe.expire(key, STATUS_LOG_TTL_S)
 
 
 @lru_cache(maxsize=4)
@@ -112,7 +120,7 @@ def connector_update(schema: str, pile_code: str, connector_no: int, **values) -
     pipe = client().pipeline(transaction=False)
     pipe.hset(key, mapping=live_values(values))
     pipe.expire(key, CONNECTOR_TTL_S)
-    log_queue(pipe, schema, pile_code, connector_no)
+    log_queue(pipe, schema, [(pile_code, connector_no)])
     pipe.execute()
 
 
@@ -125,7 +133,7 @@ def connector_clear(schema: str, pile_code: str, connector_no: int, *fields: str
     if "status" in fields or "updated" in fields:
         pipe = client().pipeline(transaction=False)
         pipe.hdel(key, *fields)
-        log_queue(pipe, schema, pile_code, connector_no)
+        log_queue(pipe, schema, [(pile_code, connector_no)])
         pipe.execute()
     else:
         client().hdel(key, *fields)

@@ -17,7 +17,8 @@ the log's position and every hash of the snapshot's connectors atomically):
 - the log holds fewer entries after the last one applied than were added to it since
   (``XINFO STREAM``'s ``entries-added``): it was trimmed past the feed's position (the feed
   is further behind than ``live.STATUS_LOG_MAXLEN`` entries), or lost and made anew;
-- the log is gone while entries had been added to it;
+- the log is gone (expired after ``live.STATUS_LOG_TTL_S`` without a write, or lost)
+  while entries had been added to it;
 - more than ``MAX_ENTRIES`` entries wait;
 - the estate changed (the snapshot was rebuilt at another estate generation: connectors
   may have been added, whose earlier hashes the feed never read) — the caller

@@ -193,3 +193,15 @@ def test_an_answer_read_earlier_never_overwrites_a_later_one(pile):
     # The older answer ("charging"), offered at its earlier position, is not applied.
     feed._apply(stale._last, stale._added, [(f"{pile.code}:1", ("charging", None))])
     assert feed.statuses([f"{pile.code}:1"])[0][0] == "fault"
+
+
+def test_the_log_is_bounded_and_expires_without_writes(pile):
+    schema = connection.schema_name
+    live.connector_update(schema, pile.code, 1, status="charging")
+    key = live.log_key(schema)
+    assert 0 < live.client().ttl(key) <= live.STATUS_LOG_TTL_S
+    assert live.client().xinfo_stream(key)["length"] == 1
+    assert _free() == 1
+    live.client().delete(key)  # as expired after an hour without a write
+    _hash_only(pile, 2, "charging")
+    assert _free() == 0  # the feed had applied entries of it: it reloads
