@@ -347,7 +347,7 @@ def read(compute) -> tuple[object, LiveStatus]:
     A warm request (the kept snapshot current, ``_current``) costs no SQL and ONE Redis
     script call: the snapshot's generations and what the status change log says changed,
     applied to the snapshot's status feed (``stations.statusfeed``), which then answers for
-    ``live_ids`` in process. Otherwise the snapshot is rebuilt (one SQL statement, the
+    every connector in process. Otherwise the snapshot is rebuilt (one SQL statement, the
     tokens read before it) and ``compute`` run on it, and its feed is loaded (one script
     call: every connector's status). When only the statuses moved and another request of
     this process is rebuilding already, the kept snapshot answers meanwhile (its database
