@@ -450,14 +450,18 @@ def live_queue(pipe, *, seen: dict[str, dict[str, float]],
 
     ``seen``: schema → {pile code: epoch seconds last heard}; ``connectors``: (schema, pile
     code, connector no) → readings (status, trade_no, energy_kwh, amount_yuan, power_kw,
-    voltage_v, current_a, soc_percent, remaining_min). Key layout and expiry are
-    ``stations.live``'s.
+    voltage_v, current_a, soc_percent, remaining_min). Key layout, expiry and the status
+    change log entry of each connector written are ``stations.live``'s.
     """
     from stations import live
 
     for schema, scores in seen.items():
         pipe.zadd(live.seen_key(schema), scores)
+    written: dict[str, list[tuple[str, int]]] = {}
     for (schema, pile_code, no), values in connectors.items():
         key = live.connector_key(schema, pile_code, no)
         pipe.hset(key, mapping=live.live_values(values))
         pipe.expire(key, live.CONNECTOR_TTL_S)
+        written.setdefault(schema, []).append((pile_code, no))
+    for schema, written_connectors in written.items():
+        live.log_queue(pipe, schema, written_connectors)

@@ -4,8 +4,9 @@ HTTP is served by one of three handlers (``ASGI_HTTP``), measured by
 ``benchmarks/station_search.py`` (see README, *Station search*):
 
 - ``wsgi`` (the default): Django's WSGI handler behind ``a2wsgi.WSGIMiddleware``. Each
-  request runs in one thread of a fixed pool (``ASGI_HTTP_THREADS``), as under a threaded
-  WSGI server: the request is built once from the WSGI environ, Django's request signals
+  request runs in one thread of a fixed pool (``ASGI_HTTP_THREADS``, 2: a2wsgi queues the
+  others first come, first served, so they do not share the GIL ten at a time), as under a
+  threaded WSGI server: the request is built once from the WSGI environ, Django's request signals
   and the middleware chain run synchronously in that thread (so its database connection is
   taken and returned there), and the event loop only moves bytes. Measured in two runs
   (README, *Station search*): a driver-API request with no query costs ×0.53–0.65 the

@@ -140,7 +140,11 @@ ASGI_APPLICATION = "evplatform.asgi.application"
 # ASGI_HTTP_THREADS threads, through a2wsgi), "sync_chain" (Django's ASGI handler, the
 # middleware and view as one sync call) or "stock" (a thread hop per middleware).
 ASGI_HTTP = env_str("ASGI_HTTP", "wsgi")
-ASGI_HTTP_THREADS = env_int("ASGI_HTTP_THREADS", 10)
+# Two: the requests of one process then run nearly first come, first served, and a short
+# request's latency stays near its queue's; with ten, ten requests shared the GIL at once and
+# the driver's list and map had a p95 twice their median (README, *Station search*). A slow
+# request holds one of the two: serve more at once with more `web` processes.
+ASGI_HTTP_THREADS = env_int("ASGI_HTTP_THREADS", 2)
 
 # DB_POOL=1 (the `web` process): a psycopg 3 connection pool per process (Django's native
 # pool); connections go back to it after each request, so ASGI's thread per request no
@@ -430,7 +434,9 @@ MEDIA_ROOT = BASE_DIR / "var" / "media"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.MemberTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.authentication.IsMember"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSON and content negotiation, cheaper (evplatform/api/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["evplatform.api.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "evplatform.api.renderers.ContentNegotiation",
     "DEFAULT_PARSER_CLASSES": ["evplatform.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "evplatform.api.pagination.Pagination",
     "PAGE_SIZE": 20,

@@ -9,6 +9,15 @@ tenant's schema:
   ``voltage_v``, ``current_a``, ``soc_percent``, ``remaining_min``, ``updated``
   (ISO-8601 UTC); values are strings.
 - ``{prefix}:{schema}:live:seen`` — sorted set, pile code → epoch seconds of its last frame.
+- ``{prefix}:{schema}:live:log`` — stream, the **status change log**: one entry
+  ``{c: "{pile_code}:{connector_no}"}`` per write of a connector's hash (``connector_update``,
+  ``connector_clear`` of its status, the gateways' ``charging.handlers.live_queue``), capped
+  at about ``STATUS_LOG_MAXLEN`` entries and gone after ``STATUS_LOG_TTL_S`` without a
+  write (Redis memory: an idle operator's log takes none). It names what changed, not the
+  values: a reader
+  reads the hashes themselves (``stations.statusfeed`` keeps the list's and map's copy of
+  an operator's statuses in process and asks it only for what changed since it last looked).
+  Every writer of a connector hash must add its entry (``log_queue``), after the write.
 
 Gateways (asyncio) use the same key functions with ``redis.asyncio``.
 """
@@ -35,6 +44,11 @@ LIVE_FIELDS = (
     "updated",
 )
 CONNECTOR_TTL_S = 7 * 86400  # a connector silent for a week has no live state
+# Entries the status change log keeps per operator (approximately: Redis trims whole nodes;
+# ~25 bytes each), and how long it lives without a write. A reader further behind than that,
+# or whose log expired, reloads every status it mirrors (``stations.statusfeed``).
+STATUS_LOG_MAXLEN = 10_000
+STATUS_LOG_TTL_S = 3600
 
 
 def connector_key(schema: str, pile_code: str, connector_no: int) -> str:
@@ -49,6 +63,22 @@ def connector_keys(schema: str, ids: Iterable[str]) -> list[str]:
 
 def seen_key(schema: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:seen"
+
+
+def log_key(schema: str) -> str:
+    """The schema's status change log (see the module's docstring)."""
+    return f"{settings.REDIS_KEY_PREFIX}:{schema}:live:log"
+
+
+def log_queue(pipe, schema: str, connectors: Iterable[tuple[str, int]]) -> None:
+    """Queue on ``pipe`` (sync or asyncio) the change log entries of writes of these
+    connectors' hashes (``(pile_code, connector_no)``), and renew the log's expiry; queue
+    them after the writes themselves, in the same pipeline."""
+    key = log_key(schema)
+    for pile_code, connector_no in connectors:
+        pipe.xadd(key, {"c": f"{pile_code}:{connector_no}"}, maxlen=STATUS_LOG_MAXLEN,
+                  approximate=True)
+    pipe.expire(key, STATUS_LOG_TTL_S)
 
 
 @lru_cache(maxsize=4)
@@ -90,13 +120,23 @@ def connector_update(schema: str, pile_code: str, connector_no: int, **values) -
     pipe = client().pipeline(transaction=False)
     pipe.hset(key, mapping=live_values(values))
     pipe.expire(key, CONNECTOR_TTL_S)
+    log_queue(pipe, schema, [(pile_code, connector_no)])
     pipe.execute()
 
 
 def connector_clear(schema: str, pile_code: str, connector_no: int, *fields: str) -> None:
-    """Forget some readings (e.g. the session's once it has ended)."""
-    if fields:
-        client().hdel(connector_key(schema, pile_code, connector_no), *fields)
+    """Forget some readings (e.g. the session's once it has ended); logged as a change
+    when ``status`` or ``updated`` is among them."""
+    if not fields:
+        return
+    key = connector_key(schema, pile_code, connector_no)
+    if "status" in fields or "updated" in fields:
+        pipe = client().pipeline(transaction=False)
+        pipe.hdel(key, *fields)
+        log_queue(pipe, schema, [(pile_code, connector_no)])
+        pipe.execute()
+    else:
+        client().hdel(key, *fields)
 
 
 def connectors_get(schema: str, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict]:

@@ -6,7 +6,8 @@ Units: coordinates GCJ-02 degrees, distances metres (int in results), prices yua
 (``station_page``, ``station_map_pins``) are computed in Python from an in-process
 snapshot of the operator's stations (``stations.snapshot``: one query when it is
 rebuilt, a coarse grid over the coordinates, haversine distances) and the connectors'
-live statuses from Redis, so a request costs no SQL. No PostGIS.
+live statuses (mirrored in process from Redis, ``stations.statusfeed``), so a request
+costs no SQL and one Redis round trip. No PostGIS.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ RECOMMEND_RADIUS_M = 30_000
 FREE_STATUSES = snapshot.FREE_STATUSES  # idle or plugged
 DC_TYPES = snapshot.DC_TYPES
 _STATUS_VALUES = frozenset(Connector.Status.values)
+_FREE_VALUES = frozenset(str(v) for v in FREE_STATUSES)
 SORTS = ("distance", "price", "available")
 
 
@@ -176,7 +178,7 @@ def station_page(
             elif params.sort == "available":
                 hits = sorted(hits, key=lambda s: (-free_of(s), s.rank))
             page = [(s, None) for s in hits[offset:end]]
-            return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
+            return (len(hits), page), [s for s, _ in page]
         # Haversine's ``a`` (0..1) grows with the distance, so the circle is a <= a_max
         # and nearer is smaller a: the distance itself is computed for the page only.
         lat_r, lng_r = math.radians(params.lat), math.radians(params.lng)
@@ -198,10 +200,10 @@ def station_page(
             ranked = heapq.nsmallest(end, hits)  # by distance, then id
         page = [(s, 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0))))
                 for a, _id, s in ranked[offset:end]]
-        return (len(hits), page), [c[0] for s, _ in page for c in s.connectors]
+        return (len(hits), page), [s for s, _ in page]
 
-    (total, page), statuses = snapshot.read(compute)
-    counts = _live_counts([s for s, _ in page], statuses)
+    (total, page), live_status = snapshot.read(compute)
+    counts = _live_counts([s for s, _ in page], live_status)
     rows = [
         {
             "id": s.id, "name": s.name, "address": s.address, "city": s.city,
@@ -222,32 +224,27 @@ def _price_key(price: Decimal | None) -> tuple[bool, Decimal | int]:
 
 
 def _live_counts(stations: list[snapshot.SnapStation],
-                 statuses: list[tuple[str | None, str | None]]) -> list[tuple[int, int, int, int]]:
+                 live_status: snapshot.LiveStatus) -> list[tuple[int, int, int, int]]:
     """(ac_free, ac_total, dc_free, dc_total) per station, each connector's status the
-    newer of the database's (in the snapshot) and the live one (``statuses``, in the order
-    of the stations' connectors)."""
+    newer of the database's (in the snapshot) and the live one (``live_status(live id)``:
+    ``(status, updated epoch seconds)`` or None, see ``snapshot.read``). The snapshot's
+    counts (by the database's statuses) are corrected where a live status wins."""
     out = []
-    i = 0
     for s in stations:
-        ac_free = ac_total = dc_free = dc_total = 0
-        for _id, db_status, changed, is_dc, usable in s.connectors:
-            live_status, updated = statuses[i]
-            i += 1
-            status = db_status
-            if live_status != db_status and live_status in _STATUS_VALUES:
-                # the newer one wins (the timestamp parsed only when they differ)
-                if changed is None or (
-                    (at := live.updated_epoch(updated)) is not None and at >= changed
-                ):
-                    status = live_status
-            free = usable and status in FREE_STATUSES
-            if is_dc:
-                dc_total += 1
-                dc_free += free
-            else:
-                ac_total += 1
-                ac_free += free
-        out.append((ac_free, ac_total, dc_free, dc_total))
+        free, dc_free = s.free, s.dc_free
+        for live_id, db_status, changed, is_dc, usable in s.connectors:
+            found = live_status(live_id)
+            if found is None or not usable:
+                continue
+            status, at = found
+            if (status == db_status or status not in _STATUS_VALUES
+                    or not (changed is None or (at is not None and at >= changed))):
+                continue  # the database's status stands (the newer one wins)
+            delta = (status in _FREE_VALUES) - (db_status in _FREE_VALUES)
+            if delta:
+                free += delta
+                dc_free += delta if is_dc else 0
+        out.append((free - dc_free, s.total - s.dc_total, dc_free, s.dc_total))
     return out
 
 
@@ -258,10 +255,10 @@ def _station_pins(*, min_lng: float, min_lat: float, max_lng: float, max_lat: fl
     def compute(snap: snapshot.Snapshot):
         found = snap.in_box(min_lat, max_lat, min_lng, max_lng)
         shown = found[:limit]
-        return (shown, len(found) > limit, snap.has_partners), [c[0] for s in shown for c in s.connectors]
+        return (shown, len(found) > limit, snap.has_partners), shown
 
-    (shown, truncated, has_partners), statuses = snapshot.read(compute)
-    counts = _live_counts(shown, statuses)
+    (shown, truncated, has_partners), live_status = snapshot.read(compute)
+    counts = _live_counts(shown, live_status)
     pins = [
         {"id": s.id, "lat": s.lat, "lng": s.lng, "free": c[0] + c[2], "total": c[1] + c[3], "status": s.status}
         for s, c in zip(shown, counts, strict=True)

@@ -6,7 +6,8 @@ process keeps, per tenant schema, what those two need — every station's positi
 address, city, status, time zone and today's price slots, and every connector's live-merge
 id, database status, status time, kind and whether its pile is online and enabled — read in
 ONE query, with a coarse grid over the coordinates. The page is then computed in Python
-(``stations.selectors``); only the live statuses come from Redis on each request.
+(``stations.selectors``); the connectors' live statuses are mirrored in process too
+(``stations.statusfeed``), and each request asks Redis only what changed since.
 
 **Invalidation.** Every write to stations, piles, connectors or partner stations through
 Django (``save``/``delete`` signals, and the ``update``/``bulk_create``/``bulk_update`` of
@@ -44,6 +45,7 @@ Writes that bypass Django (raw SQL) must call ``generation.changed`` themselves.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
@@ -51,13 +53,14 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
 
-from . import generation, live
+from . import generation, live, statusfeed
 from .models import Connector, PartnerStation, Pile, Station
 
 DC_TYPES = (Connector.Type.DC,)
@@ -224,6 +227,7 @@ def _any_partner() -> bool:
 # --- the per-process cache ---------------------------------------------------------------
 
 _cache: OrderedDict[str, Snapshot] = OrderedDict()
+_feeds: dict[str, statusfeed.StatusFeed] = {}  # schema → live statuses of its kept snapshot
 _cache_lock = threading.Lock()
 _build_locks: dict[str, threading.Lock] = {}
 
@@ -238,31 +242,56 @@ def cached(schema: str) -> Snapshot | None:
             if (time.monotonic() - snap.built > settings.STATION_SNAPSHOT_MAX_AGE_S
                     or snap.failed_bumps != generation.failed_bumps):
                 del _cache[schema]
+                _feeds.pop(schema, None)
                 return None
             _cache.move_to_end(schema)
         return snap
 
 
-def keep(schema: str, snap: Snapshot) -> None:
-    """Cache ``snap`` for ``schema``, evicting the least recently used snapshots past
-    ``STATION_SNAPSHOT_MAX_STATIONS`` stations in all (never ``snap`` itself unless it
-    alone is past the bound: then it is not kept)."""
+def keep(schema: str, snap: Snapshot) -> bool:
+    """Cache ``snap`` for ``schema``, evicting the least recently used snapshots (and their
+    status feeds) past ``STATION_SNAPSHOT_MAX_STATIONS`` stations in all (never ``snap``
+    itself unless it alone is past the bound: then it is not kept). Whether it was kept."""
     limit = settings.STATION_SNAPSHOT_MAX_STATIONS
     with _cache_lock:
         _cache.pop(schema, None)
         if snap.size > limit:
-            return
+            _feeds.pop(schema, None)
+            return False
         _cache[schema] = snap
         held = sum(s.size for s in _cache.values())
         while held > limit:
-            _, evicted = _cache.popitem(last=False)
+            evicted_schema, evicted = _cache.popitem(last=False)
+            _feeds.pop(evicted_schema, None)
             held -= evicted.size
+        return True
+
+
+GC_THAW_EVERY_S = 3600  # what was frozen with the snapshots is collected once this often
+_thawed = time.monotonic()
+
+
+def _freeze_survivors() -> None:
+    """Move what lives now, the snapshot just kept among it, into the collector's permanent
+    generation (``gc.freeze``): a snapshot lives for minutes, and with 10,000 stations
+    tracked each full collection of the web process walked it (~70 ms, four in 3,000 map
+    requests: a pause for every request in flight, the list's and map's p99). Objects
+    frozen are still freed when their last reference goes (a replaced snapshot holds no
+    cycle); cycles frozen with it (of requests in flight at that moment) wait for the thaw:
+    at most every ``GC_THAW_EVERY_S`` everything is collected once, at a rebuild."""
+    global _thawed
+    if time.monotonic() - _thawed > GC_THAW_EVERY_S:
+        _thawed = time.monotonic()
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
 
 
 def clear() -> None:
-    """Forget every snapshot of this process."""
+    """Forget every snapshot of this process, and their status feeds."""
     with _cache_lock:
         _cache.clear()
+        _feeds.clear()
 
 
 def _build_lock(schema: str) -> threading.Lock:
@@ -278,15 +307,53 @@ def _current(snap: Snapshot, token: str, status_token: str) -> bool:
         or (time.monotonic() - snap.built) * 1000 < settings.STATION_SNAPSHOT_STATUS_REFRESH_MS)
 
 
-def read(compute):
-    """``compute(snapshot) -> (result, live_ids)`` on the current schema's fresh snapshot,
-    and the live ``(status, updated)`` of ``live_ids`` (see ``live.connectors_status``):
-    ``(result, statuses)``. One Redis round trip and no SQL when the cached snapshot is
-    current (``_current``); otherwise the snapshot is rebuilt (one SQL statement) and
-    ``compute`` run on it — the tokens and the statuses are then read again, the tokens
-    before the rebuild. When only the statuses moved and another request of this process is
-    rebuilding already, the kept snapshot answers meanwhile (its database statuses a moment
-    old; the live ones are read all the same)."""
+def _feed(schema: str, snap: Snapshot) -> statusfeed.StatusFeed | None:
+    """The status feed kept for ``snap`` (same schema and estate generation), or None."""
+    feed = _feeds.get(schema)
+    return feed if feed is not None and feed.token == snap.token else None
+
+
+def _new_feed(schema: str, snap: Snapshot) -> statusfeed.StatusFeed:
+    """A status feed (not yet loaded) for every connector of ``snap``, kept while ``snap``
+    is (a feed is per estate generation: a connector added since has its status read)."""
+    feed = statusfeed.StatusFeed(schema, snap.token, (c[0] for s in snap.stations for c in s.connectors))
+    with _cache_lock:
+        if _cache.get(schema) is snap:
+            _feeds[schema] = feed
+    return feed
+
+
+# What ``read`` answers the live statuses with: a connector's live id → ``(status, updated
+# epoch seconds | None)``, None when it has none.
+LiveStatus = Callable[[str], tuple[str, float | None] | None]
+
+
+def _lookup(ids: list[str], statuses) -> LiveStatus:
+    """``live.connectors_status``'s answer for ``ids`` as a :data:`LiveStatus`."""
+    found = {i: (status, live.updated_epoch(updated))
+             for i, (status, updated) in zip(ids, statuses, strict=True) if status}
+    return found.get
+
+
+def _ids(stations: list[SnapStation]) -> list[str]:
+    return [c[0] for s in stations for c in s.connectors]
+
+
+def read(compute) -> tuple[object, LiveStatus]:
+    """``compute(snapshot) -> (result, stations)`` on the current schema's fresh snapshot,
+    and the live statuses of (at least) those stations' connectors: ``(result,
+    live_status)``, ``live_status`` a :data:`LiveStatus`.
+
+    A warm request (the kept snapshot current, ``_current``) costs no SQL and ONE Redis
+    script call: the snapshot's generations and what the status change log says changed,
+    applied to the snapshot's status feed (``stations.statusfeed``), which then answers for
+    every connector in process. Otherwise the snapshot is rebuilt (one SQL statement, the
+    tokens read before it) and ``compute`` run on it, and its feed is loaded (one script
+    call: every connector's status). When only the statuses moved and another request of
+    this process is rebuilding already, the kept snapshot answers meanwhile (its database
+    statuses a moment old; the live ones are current all the same). A snapshot that is not
+    kept (built inside a transaction that wrote the estate, or an operator past the memory
+    bound alone) reads the live statuses of ``stations`` from their hashes (``live``)."""
     schema = connection.schema_name
     key = generation.generation_key(schema)
     status_key = generation.generation_key(schema, generation.STATUS)
@@ -297,25 +364,36 @@ def read(compute):
 
     if generation.writes_pending(schema):
         # This transaction wrote the estate: build from what it sees, keep nothing.
-        result, ids = compute(build(None))
-        return result, tokens_and_statuses(ids)[2]
+        result, stations = compute(build(None))
+        ids = _ids(stations)
+        return result, _lookup(ids, tokens_and_statuses(ids)[2])
     snap = cached(schema)
     if snap is not None:
-        result, ids = compute(snap)
-        token, status_token, statuses = tokens_and_statuses(ids)
-        if _current(snap, token, status_token):
-            return result, statuses
-        if token == snap.token and _build_lock(schema).locked():
-            return result, statuses  # only statuses moved, and they are being read again
+        result, _ = compute(snap)
+        feed = _feed(schema, snap) or _new_feed(schema, snap)
+        if feed.loaded:
+            token, status_token = feed.refresh(key, status_key, generation.fresh_token())
+        else:
+            token, status_token = feed.load(key, status_key, generation.fresh_token())
+        if _current(snap, token, status_token) or (
+                token == snap.token and _build_lock(schema).locked()):
+            # (the second: only statuses moved, and they are being read again)
+            return result, feed.lookup()
     else:
         token, status_token, _ = tokens_and_statuses([])
     with _build_lock(schema):
         snap = cached(schema)
         if snap is None or not _current(snap, token, status_token):
             snap = build(token, status_token)
-            keep(schema, snap)
-    result, ids = compute(snap)
-    return result, tokens_and_statuses(ids)[2]
+            if not keep(schema, snap):
+                result, stations = compute(snap)
+                ids = _ids(stations)
+                return result, _lookup(ids, tokens_and_statuses(ids)[2])
+            _freeze_survivors()
+        feed = _feed(schema, snap) or _new_feed(schema, snap)
+        (feed.refresh if feed.loaded else feed.load)(key, status_key, generation.fresh_token())
+    result, _ = compute(snap)
+    return result, feed.lookup()
 
 
 def _on_save(sender, using="default", update_fields=None, **kwargs):

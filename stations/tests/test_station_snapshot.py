@@ -332,3 +332,14 @@ def test_a_kept_snapshot_is_rebuilt_past_its_age(estate, settings):
     assert _kept() is None
     _page()
     assert _kept() is not kept
+
+
+def test_a_kept_snapshot_is_out_of_the_collectors_generations(estate):
+    import gc
+
+    _page()
+    station = _kept().stations[0]
+    assert gc.is_tracked(station)
+    young = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+    assert id(station) not in young  # frozen: full collections do not walk it
+    assert gc.get_freeze_count() > 0
