@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import os
 import socket
 import threading
@@ -23,7 +24,13 @@ from .batches import BatchedQuery, BatchedRedis
 from .commands import CommandRunner
 from .common import LAST_SEEN_DB_EVERY_S, logger
 from .connection import PileConnection
-from .frames import FrameHandlers, logins_decide, online_marks
+from .frames import (
+    FrameHandlers,
+    connector_reports,
+    logins_decide,
+    offline_marks,
+    online_marks,
+)
 from .writers import Batcher, LiveWriter
 
 
@@ -104,6 +111,9 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.model_requests = BatchedQuery(self, adapters.billing_models_delivered)
         self.logins = BatchedQuery(self, logins_decide)
         self.online_marks = BatchedQuery(self, online_marks, background=True)
+        self.offline_marks = BatchedQuery(self, offline_marks, background=True)
+        self.connector_reports = BatchedQuery(self, connector_reports, background=True)
+        self.report_keys = itertools.count()  # keys of connector_reports, one per 0x13
         self.login_redis = asyncio.Semaphore(LOGIN_REDIS_AT_ONCE)
         self.holder_checks = BatchedRedis(
             self, lambda schema, claims: self.bus.holders(schema, list(claims)))
