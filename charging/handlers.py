@@ -73,42 +73,59 @@ def _online_many(event: port.PilesOnline) -> tuple[str, ...]:
 
 
 def _offline(event: port.PileOffline) -> None:
+    _offline_many(port.PilesOffline((event,)))
+
+
+def _offline_many(event: port.PilesOffline) -> tuple[str, ...]:
     from stations import services
 
-    services.pile_mark_offline(pile_code=event.pile_code, at=event.at)
+    marks = [(mark.pile_code, mark.at) for mark in event.marks]
+    marked = services.piles_mark_disconnected(marks=marks)
     # A car left after its session is charged occupancy up to here (see services.occupancy).
     from .services import occupancy
 
-    occupancy.occupancy_pile_offline(pile_code=event.pile_code, at=event.at)
+    occupancy.occupancy_piles_offline(marks=marks)
+    return tuple(marked)
 
 
 def _connector_status(event: port.ConnectorStatusChanged) -> None:
+    _connector_statuses((event,))
+
+
+def _connector_statuses(events: tuple[port.ConnectorStatusChanged, ...]) -> None:
+    """The status changes of :class:`port.ConnectorStatusChanged` (one or a batch): the
+    connectors' statuses in one write, partners told of each that changed, and for each
+    connector reported idle its session's occupancy stopped and its station's queue
+    offered it."""
+    from django.db import transaction
+
     from evplatform.queue import task_queue_on_commit
     from stations import services
 
-    changed = services.connector_status_save(pile_code=event.pile_code,
-                                             connector_no=event.connector_no,
-                                             status=str(event.status), at=event.at)
-    if changed:  # partners and regulators hear of it (notification_stationStatus)
-        task_queue_on_commit("cec.connector_status", event.pile_code, event.connector_no)
-    if event.status == port.ConnectorStatus.IDLE:
-        # The car left: its session's occupancy fee stops here (charged if settled) ...
-        from .services import occupancy
+    if not events:
+        return
+    changed = services.connector_statuses_save(changes=[
+        (e.pile_code, e.connector_no, str(e.status), e.at) for e in events])
+    for pile_code, connector_no in sorted(changed):
+        # Partners and regulators hear of it (notification_stationStatus).
+        task_queue_on_commit("cec.connector_status", pile_code, connector_no)
+    idle = [e for e in events if e.status == port.ConnectorStatus.IDLE]
+    if not idle:
+        return
+    # The car left: its session's occupancy fee stops here (charged if settled) ...
+    from .services import occupancy
 
-        occupancy.occupancy_unplugged(pile_code=event.pile_code,
-                                      connector_no=event.connector_no, at=event.at)
-        # ... and the next driver in the station's queue is offered the connector.
-        from django.db import transaction
+    occupancy.occupancy_connectors_unplugged(
+        reports=[(e.pile_code, e.connector_no, e.at) for e in idle])
+    # ... and the next driver in the station's queue is offered the connector.
+    from .models import QueueEntry
 
-        from stations.models import Pile
-
-        station_id = Pile.objects.filter(code=event.pile_code).values_list("station_id", flat=True).first()
-        if station_id is not None:
-            from .models import QueueEntry
-
-            if QueueEntry.objects.filter(station_id=station_id, state="waiting").exists():
-                with transaction.atomic():
-                    task_queue_on_commit("charging.station_schedule", station_id, "connector idle")
+    stations = sorted(set(QueueEntry.objects.filter(
+        state="waiting", station__piles__code__in={e.pile_code for e in idle},
+    ).values_list("station_id", flat=True)))
+    for station_id in stations:
+        with transaction.atomic():
+            task_queue_on_commit("charging.station_schedule", station_id, "connector idle")
 
 
 def tariff_day(snapshot, day) -> port.TariffDay:
@@ -123,12 +140,16 @@ def tariff_day(snapshot, day) -> port.TariffDay:
 
 
 def _faults(event: port.FaultsReported) -> None:
+    _faults_many((event,))
+
+
+def _faults_many(events: tuple[port.FaultsReported, ...]) -> None:
     from stations import faults
 
-    faults.faults_report(
-        pile_code=event.pile_code, connector_no=event.connector_no, at=event.at,
-        faults=[faults.ReportedFault(str(f.code), str(f.severity), f.protocol_code)
-                for f in event.faults])
+    faults.faults_report_many(reports=[faults.FaultsReport(
+        pile_code=e.pile_code, connector_no=e.connector_no, at=e.at,
+        faults=tuple(faults.ReportedFault(str(f.code), str(f.severity), f.protocol_code)
+                     for f in e.faults)) for e in events])
 
 
 def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
@@ -227,6 +248,18 @@ def _progress(event: port.Progress) -> None:
 def _progress_batch(event: port.ProgressBatch) -> int:
     from . import services
 
+    orders = services.order_progress_batch(events=event.readings)
+    return sum(order is not None for order in orders)
+
+
+def _connector_reports(event: port.ConnectorReports) -> int:
+    from . import services
+
+    _connector_statuses(event.statuses)
+    if event.faults:
+        _faults_many(event.faults)
+    if not event.readings:
+        return 0
     orders = services.order_progress_batch(events=event.readings)
     return sum(order is not None for order in orders)
 
@@ -356,6 +389,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.PileTakeoverRefused: _takeover_refused,
     port.FirmwareStatus: _firmware_status,
     port.PileOffline: _offline,
+    port.PilesOffline: _offline_many,
     port.ConnectorStatusChanged: _connector_status,
     port.FaultsReported: _faults,
     port.PileTariffQuery: _pile_tariff,
@@ -365,6 +399,7 @@ HANDLERS: dict[type, Callable[[Any], Any]] = {
     port.OperatorQuery: _operator,
     port.Progress: _progress,
     port.ProgressBatch: _progress_batch,
+    port.ConnectorReports: _connector_reports,
     port.ReadingsSampled: _samples,
     port.StartResult: _start_result,
     port.StopResult: _stop_result,

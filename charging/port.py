@@ -204,6 +204,16 @@ class PileOffline:
 
 
 @dataclass(frozen=True)
+class PilesOffline:
+    """Many piles' connections of one operator closed (a storm: the links a gateway saw
+    close within a moment): the :class:`PileOffline` of each, marked together in a fixed
+    number of statements, each as alone. Dispatched with the operator's schema; answered
+    with the codes marked offline (sorted; a pile a newer frame shows back is not)."""
+
+    marks: tuple[PileOffline, ...]
+
+
+@dataclass(frozen=True)
 class ConnectorStatusChanged:
     """A connector's status changed (YKC 0x13, OCPP StatusNotification)."""
 
@@ -472,6 +482,21 @@ class ProgressBatch:
     of readings applied to an order (int)."""
 
     readings: tuple[Progress, ...]
+
+
+@dataclass(frozen=True)
+class ConnectorReports:
+    """What many connectors of one operator report at once (a storm: the first real-time
+    data of the piles logged in within a moment; YKC 0x13): their status changes, fault
+    sets and live readings, each applied as its own event would be — the statuses first,
+    then the fault sets, then the readings, each kind in the order given (a connector's in
+    time order) — in a fixed number of statements whatever their number. Dispatched with
+    the operator's schema; answered with the number of readings applied to an order
+    (int)."""
+
+    statuses: tuple[ConnectorStatusChanged, ...] = ()
+    faults: tuple[FaultsReported, ...] = ()
+    readings: tuple[Progress, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from evplatform.queue import task_queue_on_commit
@@ -64,51 +64,129 @@ class FaultChanges:
     cleared: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class FaultsReport:
+    """One connector's whole fault set at ``at`` (UTC) in a batch (:func:`faults_report_many`):
+    ``connector_no`` 0 is the pile as a whole."""
+
+    pile_code: str
+    connector_no: int
+    faults: tuple[ReportedFault, ...]
+    at: datetime
+
+
 def faults_report(*, pile_code: str, connector_no: int, faults: list[ReportedFault],
                   at: datetime) -> FaultChanges:
     """Bring the open pile-reported faults of connector ``connector_no`` (0: the pile as a
     whole) in line with ``faults``, the whole set it reports at ``at`` (UTC). Returns the ids
-    opened and cleared; an unknown pile or connector changes nothing."""
-    pile = Pile.objects.filter(code=pile_code).first()
-    if pile is None:
-        return FaultChanges((), ())
-    connector = None
-    if connector_no:
-        connector = Connector.objects.filter(pile=pile, number=connector_no).first()
-        if connector is None:
-            return FaultChanges((), ())
-    wanted = {f.code: f for f in faults}
-    opened: list[int] = []
-    cleared: list[int] = []
+    opened and cleared; an unknown pile or connector changes nothing. The batch of one of
+    :func:`faults_report_many`."""
+    return faults_report_many(reports=[FaultsReport(pile_code, connector_no, tuple(faults),
+                                                    at)])[0]
+
+
+def faults_report_many(*, reports: list[FaultsReport]) -> list[FaultChanges]:
+    """:func:`faults_report` for many connectors of the current operator (a storm: the first
+    real-time reports of the piles logged in within a moment), each applied as alone, in the
+    order given. One transaction and a fixed number of statements whatever their number:
+    the piles (with their connectors) read and locked in code order (FOR NO KEY UPDATE:
+    rows that merely reference a pile do not block it; as every writer of several piles),
+    then per round — a connector reported n times in the batch takes n rounds, one report
+    each — one read of the open faults and at most one UPDATE of last-seen times, one of
+    clearings and one insert of the new ones. Returns the changes of each report, in order.
+    """
+    if not reports:
+        return []
+    changes: list[FaultChanges] = [FaultChanges((), ())] * len(reports)
+    codes = sorted({r.pile_code for r in reports})
+    quote = connection.ops.quote_name
+    piles, connectors = quote(Pile._meta.db_table), quote(Connector._meta.db_table)
     with transaction.atomic():
-        # Serialise reports of one pile (two gateways, a resend racing a change).
-        # FOR NO KEY UPDATE: rows that merely reference the pile do not block it.
-        Pile.objects.select_for_update(no_key=True).filter(pk=pile.pk).values_list("pk").first()
-        open_now = {f.code: f for f in Fault.objects.filter(
-            pile=pile, connector=connector, source=Fault.Source.PILE, cleared_at__isnull=True)}
-        for code, fault in open_now.items():
-            if code in wanted:
-                if fault.last_seen_at is None or fault.last_seen_at < at:
-                    Fault.objects.filter(pk=fault.pk).update(last_seen_at=at)
-            else:
-                Fault.objects.filter(pk=fault.pk).update(cleared_at=max(at, fault.started_at))
-                cleared.append(fault.pk)
-        for code, reported in wanted.items():
-            if code in open_now:
+        with connection.cursor() as cursor:
+            # Serialise reports of one pile (two gateways, a resend racing a change).
+            cursor.execute(
+                f"SELECT p.id, p.code, c.id, c.number FROM {piles} p"
+                f" LEFT JOIN {connectors} c ON c.pile_id = p.id WHERE p.code = ANY(%s)"
+                " ORDER BY p.code FOR NO KEY UPDATE OF p", [codes])
+            rows = cursor.fetchall()
+        pile_ids = {code: pk for pk, code, _c, _n in rows}
+        connector_ids = {(code, no): pk for _p, code, pk, no in rows if pk is not None}
+        # Rounds: the i-th report of each connector goes in round i (their order kept).
+        rounds: list[list[tuple[int, int, int | None]]] = []
+        taken: dict[tuple[int, int | None], int] = {}
+        for index, report in enumerate(reports):
+            pile_id = pile_ids.get(report.pile_code)
+            connector_id = None
+            if report.connector_no:
+                connector_id = connector_ids.get((report.pile_code, report.connector_no))
+                if connector_id is None:
+                    continue
+            if pile_id is None:
                 continue
-            fault = Fault.objects.create(
-                pile=pile, connector=connector, source=Fault.Source.PILE, code=code,
+            key = (pile_id, connector_id)
+            n = taken[key] = taken.get(key, -1) + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append((index, pile_id, connector_id))
+        for batch in rounds:
+            _faults_round(batch, reports, changes)
+        for change in changes:
+            for pk in change.opened:
+                task_queue_on_commit("operations.fault_opened", pk)
+            for pk in change.cleared:
+                task_queue_on_commit("operations.fault_cleared", pk)
+    for report, change in zip(reports, changes, strict=True):
+        if change.opened or change.cleared:
+            logger.info("pile %s connector %s: faults opened %s cleared %s", report.pile_code,
+                        report.connector_no, list(change.opened), list(change.cleared))
+    return changes
+
+
+def _faults_round(batch: list[tuple[int, int, int | None]], reports: list[FaultsReport],
+                  changes: list[FaultChanges]) -> None:
+    """One round of :func:`faults_report_many`: ``batch`` holds (report index, pile id,
+    connector id or None), each connector once; ``changes`` is filled in at the indexes."""
+    open_now: dict[tuple[int, int | None], dict[str, Fault]] = {}
+    for fault in Fault.objects.filter(
+            pile_id__in={pile_id for _i, pile_id, _c in batch}, source=Fault.Source.PILE,
+            cleared_at__isnull=True):
+        open_now.setdefault((fault.pile_id, fault.connector_id), {})[fault.code] = fault
+    seen: list[tuple[int, datetime]] = []
+    cleared: list[tuple[int, datetime]] = []
+    new: list[tuple[int, Fault]] = []
+    for index, pile_id, connector_id in batch:
+        report = reports[index]
+        wanted = {f.code: f for f in report.faults}
+        now_open = open_now.get((pile_id, connector_id), {})
+        gone = []
+        for code, fault in now_open.items():
+            if code in wanted:
+                if fault.last_seen_at is None or fault.last_seen_at < report.at:
+                    seen.append((fault.pk, report.at))
+            else:
+                cleared.append((fault.pk, max(report.at, fault.started_at)))
+                gone.append(fault.pk)
+        changes[index] = FaultChanges((), tuple(gone))
+        for code, reported in wanted.items():
+            if code in now_open:
+                continue
+            new.append((index, Fault(
+                pile_id=pile_id, connector_id=connector_id, source=Fault.Source.PILE, code=code,
                 severity=reported.severity if reported.severity in Fault.Severity.values
                 else Fault.Severity.MAJOR,
                 protocol_code=reported.protocol_code[:40],
                 description=str(DESCRIPTIONS.get(code, DESCRIPTIONS["other"])),
-                started_at=at, last_seen_at=at)
-            opened.append(fault.pk)
-        for pk in opened:
-            task_queue_on_commit("operations.fault_opened", pk)
-        for pk in cleared:
-            task_queue_on_commit("operations.fault_cleared", pk)
-    if opened or cleared:
-        logger.info("pile %s connector %s: faults opened %s cleared %s", pile_code,
-                    connector_no, opened, cleared)
-    return FaultChanges(tuple(opened), tuple(cleared))
+                started_at=report.at, last_seen_at=report.at)))
+    table = connection.ops.quote_name(Fault._meta.db_table)
+    with connection.cursor() as cursor:
+        for column, rows in (("last_seen_at", seen), ("cleared_at", cleared)):
+            if rows:
+                cursor.execute(
+                    f"UPDATE {table} f SET {column} = v.at"
+                    " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at)"
+                    " WHERE f.id = v.id", [[pk for pk, _at in rows], [at for _pk, at in rows]])
+    if new:
+        made = Fault.objects.bulk_create([fault for _index, fault in new])
+        for (index, _fault), fault in zip(new, made, strict=True):
+            changes[index] = FaultChanges(changes[index].opened + (fault.pk,),
+                                          changes[index].cleared)

@@ -263,6 +263,16 @@ def piles_seen_before(schema: str, epoch_s: float) -> list[str]:
     return client().zrangebyscore(seen_key(schema), "-inf", f"({epoch_s}")
 
 
+def piles_last_seen(schema: str, pile_codes: list[str]) -> dict[str, datetime | None]:
+    """:func:`pile_last_seen` of many piles in one read: pile code → time of its last frame
+    (UTC), None when Redis has none."""
+    if not pile_codes:
+        return {}
+    scores = client().zmscore(seen_key(schema), pile_codes)
+    return {code: None if score is None else datetime.fromtimestamp(score, UTC)
+            for code, score in zip(pile_codes, scores, strict=True)}
+
+
 def pile_last_seen(schema: str, pile_code: str) -> datetime | None:
     score = client().zscore(seen_key(schema), pile_code)
     return datetime.fromtimestamp(score, UTC) if score is not None else None

@@ -107,9 +107,47 @@ def connector_save(*, connector: Connector) -> Connector:
 def connector_status_save(*, pile_code: str, connector_no: int, status: str,
                           at: datetime) -> bool:
     """``Connector.status`` after a change the pile reported (no-op if already so).
-    Returns whether it changed."""
-    return bool(Connector.objects.filter(pile__code=pile_code, number=connector_no)
-                .exclude(status=status).update(status=status, status_changed_at=at))
+    Returns whether it changed. The batch of one of :func:`connector_statuses_save`."""
+    return bool(connector_statuses_save(changes=[(pile_code, connector_no, status, at)]))
+
+
+def connector_statuses_save(*, changes: Iterable[tuple[str, int, str, datetime]]
+                            ) -> set[tuple[str, int]]:
+    """:func:`connector_status_save` for many ``(pile code, connector no, status, at)`` of
+    the current operator (a storm: the first real-time reports of the piles logged in
+    within a moment) in one UPDATE; a connector given twice ends with its last change (in
+    the order given). Unknown piles and connectors are ignored. Returns the (pile code,
+    connector no) whose status changed.
+
+    The connectors are locked in id order (as the offline marks take them), so two
+    batches writing the same connectors cannot deadlock."""
+    last: dict[tuple[str, int], tuple[str, datetime]] = {}
+    for code, no, status, at in changes:
+        last[(code, no)] = (str(status), at)
+    if not last:
+        return set()
+    keys = sorted(last)
+    codes, nos = [code for code, _no in keys], [no for _code, no in keys]
+    statuses, ats = [last[key][0] for key in keys], [last[key][1] for key in keys]
+    quote = connection.ops.quote_name
+    piles, connectors = quote(Pile._meta.db_table), quote(Connector._meta.db_table)
+    given = "unnest(%s::text[], %s::int[], %s::text[], %s::timestamptz[]) AS v(code, no, status, at)"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connectors} c SET status = v.status, status_changed_at = v.at"
+            f" FROM {piles} p, {given}"
+            " WHERE p.code = v.code AND c.pile_id = p.id AND c.number = v.no"
+            " AND c.status <> v.status AND c.id IN ("
+            f"  SELECT c2.id FROM {connectors} c2 JOIN {piles} p2 ON p2.id = c2.pile_id"
+            "   JOIN unnest(%s::text[], %s::int[]) AS w(code, no)"
+            "    ON p2.code = w.code AND c2.number = w.no"
+            "   ORDER BY c2.id FOR UPDATE OF c2)"
+            " RETURNING p.code, c.number",
+            [codes, nos, statuses, ats, codes, nos])
+        changed = {(code, no) for code, no in cursor.fetchall()}
+        if changed:
+            generation.changed(kind=generation.STATUS)  # raw SQL: the snapshots are told here
+    return changed
 
 
 def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:
@@ -245,10 +283,7 @@ def piles_mark_offline(*, now: datetime | None = None) -> list[str]:
             window += timedelta(seconds=LAST_SEEN_DB_EVERY_S)
         if last is None or last < now - window:
             stale.append((code, last))
-    marked = []
-    for code, last in stale:
-        if _pile_mark_offline(code=code, last_seen=last, now=now):
-            marked.append(code)
+    marked = _piles_mark_offline([(code, last, now, last) for code, last in stale])
     if marked:
         logger.info("%d piles went offline: %s", len(marked), ", ".join(marked[:20]))
     return marked
@@ -259,47 +294,93 @@ def pile_mark_offline(*, pile_code: str, at: datetime | None = None) -> bool:
     ``offline``, an offline Fault opened — unless a frame after ``at`` shows it is back
     (e.g. on another gateway). Frames before ``at`` came on the closed connection, even if
     the gateway's batched last-seen write reaches Redis only now. Returns True when it was
-    marked."""
+    marked. The batch of one of :func:`piles_mark_disconnected`."""
     at = at or datetime.now(UTC)
-    last = live.pile_last_seen(connection.schema_name, pile_code) or at
-    return _pile_mark_offline(code=pile_code, last_seen=last, now=at, back_after=max(last, at))
+    return bool(piles_mark_disconnected(marks=[(pile_code, at)]))
 
 
-def _pile_mark_offline(*, code: str, last_seen: datetime | None, now: datetime,
-                       back_after: datetime | None = None) -> bool:
-    """Mark ``code`` offline unless Redis holds a frame after ``back_after`` (default
-    ``last_seen``, the time the decision was taken on)."""
-    back_after = back_after or last_seen
-    with transaction.atomic():
-        pile = Pile.objects.select_for_update().filter(code=code, online=True).first()
-        if pile is None:
-            return False
-        # A frame may have arrived between the scan and the lock: look again.
-        seen = live.pile_last_seen(connection.schema_name, code)
-        if seen is not None and back_after is not None and seen > back_after:
-            return False
-        pile.online = False
-        if last_seen is not None and (pile.last_seen_at is None or pile.last_seen_at < last_seen):
-            pile.last_seen_at = last_seen
-        # An UPDATE, not save(): presence is not a change the model history records (its
-        # pre-save read would be one more statement per reconnecting pile).
-        Pile.objects.filter(pk=pile.pk).update(online=False, last_seen_at=pile.last_seen_at,
-                                               updated_at=datetime.now(UTC))
-        pile.connectors.filter(~Q(status=Connector.Status.OFFLINE)).update(
-            status=Connector.Status.OFFLINE, status_changed_at=now
-        )
-        if not Fault.objects.filter(
-            pile=pile, source=Fault.Source.OFFLINE, cleared_at__isnull=True
-        ).exists():
-            Fault.objects.create(
-                pile=pile,
-                source=Fault.Source.OFFLINE,
-                code=OFFLINE_FAULT_CODE,
-                description=_("No frame for %(n)d heartbeat intervals.")
-                % {"n": OFFLINE_AFTER_HEARTBEATS},
-                started_at=last_seen or now,
-            )
-    return True
+def piles_mark_disconnected(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
+    """:func:`pile_mark_offline` for many piles of the current operator at once (a storm:
+    the links a gateway saw close within a moment), each ``(pile code, at)`` (UTC; a code
+    given twice counts with its latest time; unknown codes and piles already offline are
+    ignored). Returns the codes marked offline, sorted. The same rules as one call per
+    pile in a fixed number of statements (see :func:`_piles_mark_offline`)."""
+    latest: dict[str, datetime] = {}
+    for code, at in marks:
+        latest[code] = max(at, latest.get(code, at))
+    if not latest:
+        return []
+    seen = live.piles_last_seen(connection.schema_name, sorted(latest))
+    entries = []
+    for code, at in latest.items():
+        last = seen[code] or at
+        entries.append((code, last, at, max(last, at)))
+    return _piles_mark_offline(entries)
+
+
+def _piles_mark_offline(entries: list[tuple[str, datetime | None, datetime, datetime | None]]
+                        ) -> list[str]:
+    """Mark each ``(code, last seen, now, back after)`` offline unless Redis holds a frame of
+    it after ``back after`` (None: ``last seen``, the time the decision was taken on): the
+    pile offline with ``last_seen_at`` moved up to ``last seen``, its connectors ``offline``
+    at ``now``, an offline Fault opened from ``last seen`` (``now`` when unknown) unless one
+    is open. One transaction and a fixed number of statements whatever the number of piles:
+    the online ones locked in code order (as every writer of several piles), one Redis read
+    (a frame may have arrived between the decision and the lock), one UPDATE of the piles,
+    their connectors locked in id order and updated in one more, one read of their open
+    offline faults and one insert of the missing ones. Returns the codes marked, sorted."""
+    if not entries:
+        return []
+    by_code = {code: (last, now, back_after or last) for code, last, now, back_after in entries}
+    codes = sorted(by_code)
+    quote = connection.ops.quote_name
+    piles, connectors = quote(Pile._meta.db_table), quote(Connector._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, code, last_seen_at FROM {piles} WHERE code = ANY(%s)"
+                       " AND online ORDER BY code FOR UPDATE", [codes])
+        locked = cursor.fetchall()
+        if not locked:
+            return []
+        # A frame may have arrived between the decision and the lock: look again.
+        seen = live.piles_last_seen(connection.schema_name, [code for _pk, code, _s in locked])
+        marked = []
+        for pk, code, _stored in locked:
+            _last, _now, back_after = by_code[code]
+            if seen[code] is not None and back_after is not None and seen[code] > back_after:
+                continue
+            marked.append((pk, code))
+        if not marked:
+            return []
+        ids = [pk for pk, _code in marked]
+        lasts = [by_code[code][0] for _pk, code in marked]
+        nows = [by_code[code][1] for _pk, code in marked]
+        # An UPDATE, not save(): presence is not a change the model history records.
+        cursor.execute(
+            f"UPDATE {piles} p SET online = false, updated_at = %s,"
+            " last_seen_at = greatest(p.last_seen_at, v.last)"
+            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, last) WHERE p.id = v.id",
+            [datetime.now(UTC), ids, lasts])
+        cursor.execute(
+            f"UPDATE {connectors} c SET status = %s, status_changed_at = v.at"
+            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
+            " WHERE c.pile_id = v.pile_id AND c.id IN ("
+            f"  SELECT id FROM {connectors} WHERE pile_id = ANY(%s) AND status <> %s"
+            "   ORDER BY id FOR UPDATE)",
+            [Connector.Status.OFFLINE, ids, nows, ids, Connector.Status.OFFLINE])
+        # Raw SQL: the station snapshots are told here (what the ORM's updates would say).
+        generation.changed(kind=generation.write_kind(Pile, ["online", "last_seen_at"]))
+        generation.changed(kind=generation.STATUS)
+        open_already = set(Fault.objects.filter(
+            pile_id__in=ids, source=Fault.Source.OFFLINE, cleared_at__isnull=True,
+        ).values_list("pile_id", flat=True))
+        description = _("No frame for %(n)d heartbeat intervals.") % {
+            "n": OFFLINE_AFTER_HEARTBEATS}
+        Fault.objects.bulk_create([
+            Fault(pile_id=pk, source=Fault.Source.OFFLINE, code=OFFLINE_FAULT_CODE,
+                  description=description, started_at=last or now)
+            for (pk, _code), last, now in zip(marked, lasts, nows, strict=True)
+            if pk not in open_already])
+    return sorted(code for _pk, code in marked)
 
 
 @dataclass(frozen=True)

@@ -66,39 +66,74 @@ def occupancy_minutes(order: ChargingOrder) -> int | None:
     return max(0, int((order.unplugged_at - order.stopped_at).total_seconds() // 60))
 
 
-def _latest_open(pile_code: str, connector_no: int | None, at: datetime) -> list[int]:
-    """The latest order on each of the pile's connectors (or connector ``connector_no``),
-    when its car is not known gone yet (an unplug before its start is ignored later)."""
-    # One statement for all the connectors (the latest order of each: DISTINCT ON).
-    orders = ChargingOrder.objects.filter(connector__pile__code=pile_code)
-    if connector_no is not None:
-        orders = orders.filter(connector__number=connector_no)
-    latest = (orders.order_by("connector_id", "-created_at", "-pk").distinct("connector_id")
-              .values_list("pk", "state", "unplugged_at", "occupancy_state"))
-    return [pk for pk, state, unplugged_at, occupancy in latest
-            if state in _AFTER_START and unplugged_at is None and not occupancy]
+def _latest_open_of(pile_codes: list[str], *, numbered: bool = False) -> dict[str, list]:
+    """The latest order on each connector of the piles ``pile_codes``, when its car is not
+    known gone yet (an unplug before its start is ignored later), in one statement
+    (DISTINCT ON): pile code → order ids (``numbered``: (order id, connector number)),
+    piles without any left out."""
+    latest = (ChargingOrder.objects.filter(connector__pile__code__in=pile_codes)
+              .order_by("connector_id", "-created_at", "-pk").distinct("connector_id")
+              .values_list("pk", "state", "unplugged_at", "occupancy_state",
+                           "connector__pile__code", "connector__number"))
+    found: dict[str, list] = {}
+    for pk, state, unplugged_at, occupancy, code, number in latest:
+        if state in _AFTER_START and unplugged_at is None and not occupancy:
+            found.setdefault(code, []).append((pk, number) if numbered else pk)
+    return found
 
 
 def occupancy_unplugged(*, pile_code: str, connector_no: int, at: datetime) -> ChargingOrder | None:
     """The pile reports connector ``connector_no`` idle (no car) at ``at``: the latest
     session on it gets its unplug time and, if settled, its fee is charged now. Returns the
     order touched, or None (no session waiting for its car to leave). Idempotent: the first
-    report counts."""
-    ids = _latest_open(pile_code, connector_no, at)
-    if not ids:
-        return None
-    return _unplugged(ids[0], at, basis="unplugged")
+    report counts. The batch of one of :func:`occupancy_connectors_unplugged`."""
+    return occupancy_connectors_unplugged(reports=[(pile_code, connector_no, at)])[0]
+
+
+def occupancy_connectors_unplugged(*, reports: list[tuple[str, int, datetime]]
+                                   ) -> list[ChargingOrder | None]:
+    """:func:`occupancy_unplugged` for many ``(pile code, connector no, at)`` (a storm: the
+    first real-time reports of the piles logged in within a moment), in the order given:
+    the connectors' latest orders read in one statement; only an order waiting for its car
+    costs more (its own locked transaction, as alone). Returns the order each report
+    touched, or None."""
+    if not reports:
+        return []
+    latest: dict[tuple[str, int], int] = {}
+    found = _latest_open_of(sorted({code for code, _no, _at in reports}), numbered=True)
+    for code, orders in found.items():
+        for pk, number in orders:
+            latest[(code, number)] = pk
+    touched: list[ChargingOrder | None] = []
+    for code, no, at in reports:
+        pk = latest.get((code, no))
+        touched.append(None if pk is None else _unplugged(pk, at, basis="unplugged"))
+    return touched
 
 
 def occupancy_pile_offline(*, pile_code: str, at: datetime) -> list[ChargingOrder]:
     """The pile went offline at ``at``: sessions it had stopped whose car had not left
     are charged up to ``at`` (the last moment the car was known plugged). Sessions still
-    running are left alone (their record and unplug come after the reconnection)."""
+    running are left alone (their record and unplug come after the reconnection). The
+    batch of one of :func:`occupancy_piles_offline`."""
+    return occupancy_piles_offline(marks=[(pile_code, at)])
+
+
+def occupancy_piles_offline(*, marks: list[tuple[str, datetime]]) -> list[ChargingOrder]:
+    """:func:`occupancy_pile_offline` for many ``(pile code, at)`` (a code given twice
+    counts with its latest time): the piles' latest orders read in one statement; only an
+    order waiting for its car costs more (its own locked transaction, as alone)."""
+    latest: dict[str, datetime] = {}
+    for code, at in marks:
+        latest[code] = max(at, latest.get(code, at))
+    if not latest:
+        return []
     touched = []
-    for pk in _latest_open(pile_code, None, at):
-        order = _unplugged(pk, at, basis="pile_offline", stopped_only=True)
-        if order is not None:
-            touched.append(order)
+    for code, ids in sorted(_latest_open_of(sorted(latest)).items()):
+        for pk in ids:
+            order = _unplugged(pk, latest[code], basis="pile_offline", stopped_only=True)
+            if order is not None:
+                touched.append(order)
     return touched
 
 

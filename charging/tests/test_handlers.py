@@ -9,6 +9,7 @@ from charging import handlers, port
 GATEWAY_MESSAGES = (
     port.PileTakeoverRefused, port.FaultsReported, port.FirmwareStatus,
     port.PileLogin, port.PileLogins, port.PileOnline, port.PilesOnline, port.PileOffline,
+    port.PilesOffline, port.ConnectorReports,
     port.ConnectorStatusChanged, port.PileTariffQuery, port.Progress, port.ProgressBatch,
     port.ReadingsSampled, port.StartResult,
     port.StopResult, port.TransactionRecord, port.CardStartRequest, port.PileTariffsQuery,

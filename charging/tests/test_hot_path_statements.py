@@ -171,3 +171,134 @@ def test_a_settlement_stays_within_its_statements_and_adds_up(funded_member, con
     again, resent = _count(services.record_settle, record_id=record.pk)
     assert again.state == OrderState.SETTLED and len(resent) <= 5
     assert balance(funded_member).available == Decimal("70.00")
+
+
+# --- a storm's dropped links and first real-time reports, one batch per window ------------
+
+
+def _storm_piles(station, count: int, first: int, *, status: str = "idle") -> list[str]:
+    """``count`` online piles of two connectors each (``status``), codes from ``first``."""
+    from stations.models import Connector, Pile
+
+    codes = []
+    for n in range(first, first + count):
+        pile = Pile.objects.create(station=station, code=f"4401070000{n:04d}",
+                                   rated_power_kw=Decimal("120.0"), online=True,
+                                   connector_count=2)
+        Connector.objects.bulk_create([
+            Connector(pile=pile, number=no, rated_power_kw=Decimal("60.0"),
+                      qr_code=f"qr-{n}-{no}", status=status) for no in (1, 2)])
+        codes.append(pile.code)
+    return codes
+
+
+# The offline marks of a window's dropped links (port.PilesOffline): the piles locked, one
+# Redis read, the piles, their connectors, their open offline faults read and the missing
+# ones inserted, and the latest orders for occupancy — whatever the number of piles.
+OFFLINES_MAX = 10
+
+
+def test_a_storms_offline_marks_cost_a_fixed_number_of_statements(tenant, station,
+                                                                  monkeypatch):
+    from stations import live
+    from stations.models import Connector, Fault, Pile
+
+    schema = connection.schema_name
+    two, six = _storm_piles(station, 2, 1), _storm_piles(station, 6, 10)
+    now = timezone.now()
+    live.piles_seen(schema, dict.fromkeys(two + six, now - timedelta(seconds=3)))
+    # One of the six sends a frame between the decision and the lock (it is back, on
+    # another gateway): Redis's second read sees it.
+    reads, read = [], live.piles_last_seen
+
+    def last_seen(schema_, codes):
+        reads.append(codes)
+        if six[-1] in codes and len(reads) % 2 == 0:
+            live.pile_seen(schema, six[-1], now + timedelta(seconds=1))
+        return read(schema_, codes)
+
+    monkeypatch.setattr(live, "piles_last_seen", last_seen)
+
+    def offline(codes):
+        return _domain(schema, port.PilesOffline(tuple(port.PileOffline(code, now)
+                                                       for code in codes)))
+
+    marked_two, sent_two = _count(offline, two)
+    marked_six, sent_six = _count(offline, six)
+
+    assert len(sent_two) == len(sent_six) <= OFFLINES_MAX, "\n".join(sent_six)
+    assert marked_two == tuple(two) and marked_six == tuple(six[:-1])
+    gone = two + six[:-1]
+    assert not Pile.objects.filter(code__in=gone, online=True).exists()
+    assert set(Connector.objects.filter(pile__code__in=gone).values_list("status", flat=True)) \
+        == {Connector.Status.OFFLINE}
+    assert Pile.objects.get(code=six[-1]).online
+    assert Connector.objects.filter(pile__code=six[-1], status="idle").count() == 2
+    opened = Fault.objects.filter(source=Fault.Source.OFFLINE, cleared_at__isnull=True)
+    assert sorted(opened.values_list("pile__code", flat=True)) == sorted(gone)
+    # The last frame before the close is the pile's last-seen time and its outage's start.
+    assert {f.started_at for f in opened} == {now - timedelta(seconds=3)}
+    # Marked again (a second gateway's close): nothing changes, no second fault.
+    assert offline(two) == ()
+    assert opened.count() == len(gone)
+
+
+# The first 0x13 of a window's piles (port.ConnectorReports): the statuses in one UPDATE,
+# the idle connectors' latest orders and their stations' queues in one read each, the fault
+# sets (piles locked, open faults read), the readings' orders — whatever their number.
+REPORTS_MAX = 13
+
+
+def test_a_storms_first_realtime_reports_cost_a_fixed_number_of_statements(tenant, station):
+    from stations.models import Connector, Fault
+
+    schema = connection.schema_name
+    two = _storm_piles(station, 2, 1, status="offline")
+    six = _storm_piles(station, 6, 10, status="offline")
+    now = timezone.now()
+
+    def reports(codes):
+        pairs = [(code, no) for code in codes for no in (1, 2)]
+        return _domain(schema, port.ConnectorReports(
+            statuses=tuple(port.ConnectorStatusChanged(code, no, port.ConnectorStatus.IDLE, now)
+                           for code, no in pairs),
+            faults=tuple(port.FaultsReported(code, no, (), now) for code, no in pairs),
+            readings=tuple(port.Progress(code, no, port.ConnectorStatus.IDLE, now,
+                                         trade_no="0" * 32) for code, no in pairs)))
+
+    applied_two, sent_two = _count(reports, two)
+    applied_six, sent_six = _count(reports, six)
+
+    assert len(sent_two) == len(sent_six) <= REPORTS_MAX, "\n".join(sent_six)
+    assert applied_two == applied_six == 0  # no session runs on them
+    assert set(Connector.objects.filter(pile__code__in=two + six)
+               .values_list("status", flat=True)) == {Connector.Status.IDLE}
+    assert not Fault.objects.exists()
+
+
+def test_a_connectors_fault_sets_in_one_batch_apply_in_order(tenant, station):
+    from stations.models import Fault
+
+    schema = connection.schema_name
+    code, other = _storm_piles(station, 2, 1)
+    now = timezone.now()
+    ground = port.ActiveFault(port.FaultCode.GROUND, port.FaultSeverity.CRITICAL, "bit 3")
+    fan = port.ActiveFault(port.FaultCode.FAN, port.FaultSeverity.MINOR, "bit 7")
+
+    _domain(schema, port.ConnectorReports(faults=(
+        port.FaultsReported(code, 1, (ground,), now),
+        port.FaultsReported(other, 2, (fan,), now),
+        port.FaultsReported(code, 1, (fan,), now + timedelta(seconds=15)),  # ground cleared
+        port.FaultsReported(code, 1, (fan,), now + timedelta(seconds=30)),  # fan seen again
+        port.FaultsReported(code, 9, (fan,), now),  # no such connector: nothing
+        port.FaultsReported("99999999999999", 1, (fan,), now),  # no such pile: nothing
+    )))
+
+    rows = {(f.pile.code, f.connector.number, f.code): (f.started_at, f.last_seen_at,
+                                                         f.cleared_at)
+            for f in Fault.objects.select_related("pile", "connector")}
+    assert rows == {
+        (code, 1, "ground"): (now, now, now + timedelta(seconds=15)),
+        (code, 1, "fan"): (now + timedelta(seconds=15), now + timedelta(seconds=30), None),
+        (other, 2, "fan"): (now, now, None),
+    }

@@ -149,7 +149,8 @@ def gateway(unblocked, make_pile):
 
 
 PASS_THROUGH = (port.PileLogin, port.PileLogins, port.PileOnline, port.PilesOnline,
-                port.PileOffline, port.ConnectorStatusChanged, port.ReadingsSampled)
+                port.PileOffline, port.PilesOffline, port.ConnectorStatusChanged,
+                port.ReadingsSampled)
 
 
 @dataclass
@@ -174,6 +175,12 @@ class Recorder:
             return self.real(event)
         self.events.append(event)
         if isinstance(event, port.ProgressBatch):  # each reading as the domain sees it
+            self.events.extend(event.readings)
+            return len(event.readings)
+        if isinstance(event, port.ConnectorReports):  # each event as the domain sees it
+            if event.statuses:  # statuses go on to the real handlers, as alone
+                self.real(port.ConnectorReports(statuses=event.statuses))
+            self.events.extend(event.faults)
             self.events.extend(event.readings)
             return len(event.readings)
         if isinstance(event, port.TransactionRecord):

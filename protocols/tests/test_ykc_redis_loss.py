@@ -68,7 +68,7 @@ def test_a_pile_marked_offline_while_connected_comes_back_with_its_frames(
     gateway, make_pile, pile_client, recorder
 ):
     from stations.models import Pile
-    from stations.services import _pile_mark_offline
+    from stations.services import _piles_mark_offline
 
     code = make_pile()
     client = pile_client()
@@ -78,7 +78,7 @@ def test_a_pile_marked_offline_while_connected_comes_back_with_its_frames(
 
     def mark_offline():
         with schema_context(SCHEMA):
-            return _pile_mark_offline(code=code, last_seen=None, now=live.datetime.now(live.UTC))
+            return _piles_mark_offline([(code, None, live.datetime.now(live.UTC), None)])
 
     assert committed(mark_offline)
     _flush_ours()  # as after a flush: the gateway notices and re-reports its piles

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -323,9 +323,19 @@ def pile_billing_models_verified(claims: dict[str, int], *, at: datetime | None 
             state.last_result = (PileBillingModel.Result.VERIFIED_SAME if same
                                  else PileBillingModel.Result.VERIFIED_DIFFERS)
             answers[code] = same
-        PileBillingModel.objects.bulk_update(
-            [states[pile_id] for pile_id in ids],
-            ["model_number_acked", "slots_acked", "acked_at", "last_result", "held_since"])
+        # One UPDATE from arrays: bulk_update's CASE WHEN per row and field, built in Python,
+        # took 44 % of the reply threads' samples in a storm of 18,000 piles (py-spy).
+        rows = [states[pile_id] for pile_id in ids]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {connection.ops.quote_name(PileBillingModel._meta.db_table)} b"
+                " SET model_number_acked = v.number, slots_acked = v.slots, acked_at = %s,"
+                " last_result = v.result, held_since = v.held"
+                " FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[],"
+                " %s::timestamptz[]) AS v(pile_id, number, slots, result, held)"
+                " WHERE b.pile_id = v.pile_id",
+                [now, ids, [s.model_number_acked for s in rows], [s.slots_acked for s in rows],
+                 [str(s.last_result) for s in rows], [s.held_since for s in rows]])
     return answers
 
 

@@ -94,7 +94,9 @@ def test_a_closed_connection_goes_offline_though_its_last_frames_reach_redis_lat
     pile = _pile()
     live.pile_seen(connection.schema_name, pile.code, NOW - timedelta(seconds=20))
     reads = iter([NOW - timedelta(seconds=20), NOW - timedelta(seconds=1)])
-    monkeypatch.setattr(live, "pile_last_seen", lambda schema, code: next(reads))
+    # The offline mark's two reads of Redis (before its decision, after its lock).
+    monkeypatch.setattr(live, "piles_last_seen",
+                        lambda schema, codes: {code: next(reads) for code in codes})
     assert services.pile_mark_offline(pile_code=pile.code, at=NOW) is True
     pile.refresh_from_db()
     assert pile.online is False

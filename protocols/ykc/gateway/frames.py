@@ -82,6 +82,35 @@ def online_marks(claims: dict[str, port.PileOnline]) -> dict[str, bool]:
     return {code: code in back for code in claims}
 
 
+def offline_marks(claims: dict[str, port.PileOffline]) -> dict[str, bool]:
+    """The batch function of the gateway's offline marks: pile code → the
+    :class:`port.PileOffline` of its dropped link, marked with one
+    :class:`port.PilesOffline`; pile code → whether it was marked offline."""
+    from django.db import connection
+
+    marked = set(handlers.dispatch(connection.schema_name,
+                                   port.PilesOffline(tuple(claims.values()))))
+    return {code: code in marked for code in claims}
+
+
+RealtimeEvents = tuple[port.ConnectorStatusChanged | None, port.FaultsReported | None,
+                       port.Progress]
+
+
+def connector_reports(claims: dict[int, RealtimeEvents]) -> dict[int, bool]:
+    """The batch function of the gateway's real-time reports: a number (the order the
+    0x13 frames came in) → the (status change or None, fault set or None, reading) of one
+    0x13, applied with one :class:`port.ConnectorReports`; every key → True."""
+    from django.db import connection
+
+    events = list(claims.values())
+    handlers.dispatch(connection.schema_name, port.ConnectorReports(
+        statuses=tuple(status for status, _faults, _reading in events if status is not None),
+        faults=tuple(faults for _status, faults, _reading in events if faults is not None),
+        readings=tuple(reading for _status, _faults, reading in events)))
+    return dict.fromkeys(claims, True)
+
+
 class FrameHandlers:
     """The gateway's frame handlers (mixed into :class:`YkcGateway`): one
     method per upstream message, ``HANDLERS`` maps the frame type to it."""
@@ -287,9 +316,16 @@ class FrameHandlers:
                 with contextlib.suppress(Exception):
                     await conn.job_runner
             if self.sessions.get(conn.pile_code) is None:
+                event = port.PileOffline(conn.pile_code, datetime.now(UTC))
                 try:
-                    await self.run_background(handlers.dispatch, conn.schema, port.PileOffline(
-                        conn.pile_code, datetime.now(UTC)))
+                    try:  # with the other links closed at the moment: one batch per window
+                        await self.offline_marks.ask(conn.schema, conn.pile_code, event)
+                    except Exception:
+                        # The batch failed: this pile is marked alone, none lost with it.
+                        self.metrics.error("offline_batch_failed")
+                        logger.warning("%s: offline batch failed, marking alone",
+                                       conn.pile_code, exc_info=True)
+                        await self.run_background(handlers.dispatch, conn.schema, event)
                 except Exception:
                     logger.exception("%s: marking offline failed", conn.pile_code)
         task = self.loop.create_task(offline())
@@ -366,16 +402,15 @@ class FrameHandlers:
             state = conn.connectors[no] = ConnectorState(None)
         state.trade_no = trade_no
         changed = state.status != status
+        status_event = faults_event = None
         if changed:
             state.status = status
-            conn.job(handlers.dispatch, conn.schema, port.ConnectorStatusChanged(
-                conn.pile_code, no, status, at))
+            status_event = port.ConnectorStatusChanged(conn.pile_code, no, status, at)
         faults = int(data.hardware_faults)
         active = codes.active_faults(faults, status_fault=status == port.ConnectorStatus.FAULT)
         if active != state.faults or (active and now - state.faults_sent_at >= FAULTS_RESEND_S):
             state.faults, state.faults_sent_at = active, now
-            conn.job(handlers.dispatch, conn.schema, port.FaultsReported(
-                conn.pile_code, no, active, at))
+            faults_event = port.FaultsReported(conn.pile_code, no, active, at)
         progress = port.Progress(
             pile_code=conn.pile_code, connector_no=no, status=status, at=at,
             trade_no=trade_no or None, plugged=data.plugged, energy_kwh=data.energy,
@@ -387,7 +422,33 @@ class FrameHandlers:
         if changed or now - state.sampled_at >= self.sample_interval:
             state.sampled_at = now
             self.batcher.sample(conn.schema, progress)
-        conn.job(handlers.dispatch, conn.schema, progress)
+        self.report_realtime(conn, (status_event, faults_event, progress))
+
+    def report_realtime(self, conn: PileConnection, events: RealtimeEvents) -> None:
+        """The domain hears what one 0x13 says (status change, fault set, reading) with
+        the other piles' reports of the moment (one :class:`port.ConnectorReports` per
+        window), in order with the pile's other jobs; a failed batch applies each of its
+        0x13s alone, event by event."""
+        key = next(self.report_keys)
+
+        async def report() -> None:
+            try:
+                await self.connector_reports.ask(conn.schema, key, events)
+            except Exception:
+                self.metrics.error("realtime_batch_failed")
+                logger.warning("%s: real-time batch failed, reporting alone", conn.pile_code,
+                               exc_info=True)
+                for event in events:
+                    if event is None:
+                        continue
+                    try:  # each on its own, as one job each: one failing loses no other
+                        await self.run_background(handlers.dispatch, conn.schema, event)
+                    except Exception:
+                        self.metrics.error("job_failed")
+                        logger.exception("%s: %s failed", conn.pile_code,
+                                         type(event).__name__)
+
+        conn.job_await(report)
 
     # 0x15 … 0x25: kept with their session
     def on_session_message(self, conn: PileConnection, frame: Frame, received: float) -> None:
