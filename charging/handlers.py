@@ -83,14 +83,16 @@ def _offline(event: port.PileOffline) -> None:
 
 
 def _connector_status(event: port.ConnectorStatusChanged) -> None:
-    from evplatform.queue import task_queue_on_commit
+    from evplatform.queue import task_queue_on_commit, task_queue_on_commit_batched
     from stations import services
 
     changed = services.connector_status_save(pile_code=event.pile_code,
                                              connector_no=event.connector_no,
                                              status=str(event.status), at=event.at)
-    if changed:  # partners and regulators hear of it (notification_stationStatus)
-        task_queue_on_commit("cec.connector_status", event.pile_code, event.connector_no)
+    if changed:  # partners and regulators hear of it (notification_stationStatus); a
+        # gateway's batch of jobs sends the changes of the batch as one task
+        task_queue_on_commit_batched("cec.connector_statuses",
+                                     [event.pile_code, event.connector_no])
     if event.status == port.ConnectorStatus.IDLE:
         # The car left: its session's occupancy fee stops here (charged if settled) ...
         from .services import occupancy
