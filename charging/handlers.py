@@ -99,7 +99,7 @@ def _connector_statuses(events: tuple[port.ConnectorStatusChanged, ...]) -> None
     offered it."""
     from django.db import transaction
 
-    from evplatform.queue import task_queue_on_commit
+    from evplatform.queue import task_queue_on_commit, task_queue_on_commit_batched
     from stations import services
 
     if not events:
@@ -107,8 +107,9 @@ def _connector_statuses(events: tuple[port.ConnectorStatusChanged, ...]) -> None
     changed = services.connector_statuses_save(changes=[
         (e.pile_code, e.connector_no, str(e.status), e.at) for e in events])
     for pile_code, connector_no in sorted(changed):
-        # Partners and regulators hear of it (notification_stationStatus).
-        task_queue_on_commit("cec.connector_status", pile_code, connector_no)
+        # Partners and regulators hear of it (notification_stationStatus); a gateway's
+        # batch of jobs sends the changes of the batch as one task.
+        task_queue_on_commit_batched("cec.connector_statuses", [pile_code, connector_no])
     idle = [e for e in events if e.status == port.ConnectorStatus.IDLE]
     if not idle:
         return

@@ -286,28 +286,41 @@ def _visible(partner: Partner, station_id: int) -> bool:
 def connector_status(*, pile_code: str, connector_no: int) -> list[Push]:
     """A connector's status changed: every partner and regulator that sees its station gets
     ``notification_stationStatus`` (one message per change)."""
+    return connector_statuses(connectors=[(pile_code, connector_no)])
+
+
+def connector_statuses(*, connectors: list[tuple[str, int]]) -> list[Push]:
+    """Connectors' statuses changed, ``[(pile_code, connector_no), ...]``: as
+    :func:`connector_status` for each, the partners and the stations read once for all.
+    A connector not found (its pile gone) is skipped; the same change twice is one push
+    (keyed by the connector and the time its status changed)."""
     partners = list(Partner.objects.filter(enabled=True).exclude(base_url="").filter(
         Q(is_customer_operator=True) | Q(is_regulator=True)))
-    if not partners:
+    if not partners or not connectors:
         return []
+    wanted = {(code, int(no)) for code, no in connectors}
+    found: dict[tuple[str, int], tuple] = {}
     for station in _ask(port.StationsQuery()):
         for pile in station.piles:
-            if pile.code != pile_code:
-                continue
             for c in pile.connectors:
-                if c.connector_no != connector_no:
-                    continue
-                at = (c.status_changed_at or timezone.now()).isoformat()
-                return [
-                    push_enqueue(
-                        partner=p, interface="notification_stationStatus",
-                        key=f"status:{pile_code}:{connector_no}:{at}",
-                        payload={"ConnectorStatusInfo": convert.connector_status_info(
-                            p.our_operator_id, pile_code, c)},
-                    )
-                    for p in partners if _visible(p, station.id)
-                ]
-    return []
+                if (pile.code, c.connector_no) in wanted:
+                    found[(pile.code, c.connector_no)] = (station, c)
+    made = []
+    for code, no in connectors:
+        if (code, int(no)) not in found:
+            continue
+        station, c = found[(code, int(no))]
+        at = (c.status_changed_at or timezone.now()).isoformat()
+        made += [
+            push_enqueue(
+                partner=p, interface="notification_stationStatus",
+                key=f"status:{code}:{no}:{at}",
+                payload={"ConnectorStatusInfo": convert.connector_status_info(
+                    p.our_operator_id, code, c)},
+            )
+            for p in partners if _visible(p, station.id)
+        ]
+    return made
 
 
 def _last_status(partner: Partner, pile_code: str, connector_no: int) -> int | None:

@@ -21,8 +21,18 @@ def order_changed(order_id: int, state: str) -> int:
 
 @app.task(name="cec.connector_status")
 def connector_status(pile_code: str, connector_no: int) -> int:
-    """A connector's status changed: queue notification_stationStatus to who sees it."""
+    """A connector's status changed: queue notification_stationStatus to who sees it (the
+    one-connector form, kept for the messages queued before ``cec.connector_statuses``)."""
     return len(pushes.connector_status(pile_code=pile_code, connector_no=connector_no))
+
+
+@app.task(name="cec.connector_statuses")
+def connector_statuses(connectors: list[list]) -> int:
+    """Connectors' statuses changed, ``[[pile_code, connector_no], ...]`` in the order they
+    changed (``evplatform.queue.tasks_batched``: a gateway's batch of jobs, one task):
+    queue notification_stationStatus for each to who sees it. Returns the pushes queued."""
+    return len(pushes.connector_statuses(
+        connectors=[(pile_code, connector_no) for pile_code, connector_no in connectors]))
 
 
 @app.task(name="cec.push_send")

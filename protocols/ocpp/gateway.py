@@ -100,6 +100,9 @@ LAG_PROBE_S = 0.05  # the event-loop lag probe sleeps this long and records how 
 LAG_WINDOW_S = 60  # ``ocpp_event_loop_lag_max_seconds``: the largest lag of this window
 GC_FREEZE_EVERY_S = 5  # the gateway process (``run``) freezes its survivors this often …
 GC_THAW_EVERY_S = 3600  # … and collects everything once this often
+STOP_CLOSE_S = 30  # at stop, the connections' handlers and job lanes get this long to end
+STOP_OFFLINE_S = 15  # … then the closed piles' offline marks are written for this long
+STOP_OFFLINE_BATCH = 500  # piles marked offline per thread call and transaction at stop
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 RATE_UNIT_KEY = "ChargingScheduleAllowedChargingRateUnit"
 MAX_PROFILE_ID = 1  # our ChargePointMaxProfile: each cap replaces the previous one
@@ -627,8 +630,11 @@ def _run_batch(calls: list[tuple], together: bool) -> list[tuple[bool, object]]:
     one job of each pile and regrouping keeps every pile's order); a group that fails is
     run again call by call. A broken connection fails the whole batch (run again, not
     together). Alone, a call that meets a broken connection is tried once more on a new
-    one."""
+    one. Celery tasks the calls queue in batch form (``evplatform.queue.tasks_batched``,
+    e.g. CEC status pushes) go as one per kind once the batch has committed."""
     from django.db import InterfaceError, OperationalError, connection, transaction
+
+    from evplatform.queue import tasks_batched
 
     out: list[tuple[bool, object] | None] = [None] * len(calls)
     groups: dict[tuple, list[int]] = {}
@@ -678,10 +684,12 @@ def _run_batch(calls: list[tuple], together: bool) -> list[tuple[bool, object]]:
                     break
         return out
 
-    if not together:
-        return each()
-    with transaction.atomic():
-        return each()
+    # The batch's CEC status pushes (``cec.connector_statuses``) go as one task at its end.
+    with tasks_batched():
+        if not together:
+            return each()
+        with transaction.atomic():
+            return each()
 
 
 class OcppGateway:
@@ -713,6 +721,12 @@ class OcppGateway:
         # Online marks queued (``mark_online``): schema → pile code → when heard.
         self.online_marks: dict[str, dict[str, datetime]] = {}
         self.online_flushing: asyncio.Task | None = None
+        # At stop: the piles whose connections it closed, schema → [(code, when)], marked
+        # offline together (``_mark_offline_at_stop``); None once that began (the piles
+        # gone after it are left to the reconciler and counted in ``offline_left``).
+        self.stopping = False
+        self.offline_at_stop: dict[str, list[tuple[str, datetime]]] | None = {}
+        self.offline_left = 0
         # The piles' domain jobs: a pile always on the same lane (its order kept), lanes in
         # parallel on the background pool.
         self.lanes = [JobLane(self) for _ in range(JOB_LANES)]
@@ -767,6 +781,12 @@ class OcppGateway:
                     self.gateway_id, self.host, self.port, PATH_PREFIX)
 
     async def stop(self) -> None:
+        """Stop accepting, close every connection (each pile's queued jobs run first), mark
+        the closed piles offline in batches for up to ``STOP_OFFLINE_S`` s (the rest are
+        left to the reconciler, ``stations.services.piles_mark_offline``: offline once
+        silent for 3 heartbeat intervals), flush the buffers and close the thread pools
+        after the last work given to them."""
+        self.stopping = True
         for task in self._tasks:
             task.cancel()
         with contextlib.suppress(ValueError):
@@ -776,15 +796,55 @@ class OcppGateway:
         if self.server is not None:
             self.server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 10)
+                await asyncio.wait_for(self.server.wait_closed(), STOP_CLOSE_S)
+        lanes = [lane.task for lane in self.lanes if lane.task is not None]
+        if lanes:
+            await asyncio.wait(lanes, timeout=STOP_CLOSE_S)
         if self._background:
             await asyncio.wait(list(self._background), timeout=10)
+        await self._mark_offline_at_stop()
         self.live.sentinel = ""
         await self.bus.stop()
         await self.live.stop()
         await self.flush_frames()
         await self.redis.aclose(close_connection_pool=True)
         await self.loop.run_in_executor(None, self._close_db_threads)
+        if self.offline_left:
+            logger.info("%d piles closed late in the stop: offline marks left to the "
+                        "reconciler", self.offline_left)
+
+    async def _mark_offline_at_stop(self) -> None:
+        """Mark offline the piles whose connections the stop closed (``offline_at_stop``):
+        ``STOP_OFFLINE_BATCH`` at a time, each batch one thread call and one transaction
+        with a savepoint per pile (``_run_batch``), one after another until
+        ``STOP_OFFLINE_S`` s have passed; the piles not written then (or whose batch
+        failed) are left to the reconciler. One log line says how many of each. At
+        10,000 piles one by one this was 10,000 thread calls still being queued when the
+        pools shut down ("cannot schedule new futures after shutdown")."""
+        marks, self.offline_at_stop = self.offline_at_stop or {}, None
+        deadline = self.loop.time() + STOP_OFFLINE_S
+        written = left = 0
+        for schema, gone in marks.items():
+            for start in range(0, len(gone), STOP_OFFLINE_BATCH):
+                chunk = gone[start:start + STOP_OFFLINE_BATCH]
+                if self.loop.time() > deadline:
+                    left += len(chunk)
+                    continue
+                calls = [(schema, handlers.dispatch, (port.PileOffline(code, at),))
+                         for code, at in chunk]
+                try:
+                    results = await self.run_background(_run_batch, calls, True)
+                except Exception as error:
+                    logger.warning("stop: %d offline marks not written: %s", len(chunk),
+                                   str(error).splitlines()[0][:200] if str(error)
+                                   else type(error).__name__)
+                    left += len(chunk)
+                    continue
+                done = sum(1 for ok, _ in results if ok)
+                written, left = written + done, left + len(chunk) - done
+        if written or left:
+            logger.info("stop: %d piles marked offline, %d left to the reconciler",
+                        written, left)
 
     def _close_db_threads(self) -> None:
         from protocols.ykc.gateway.server import YkcGateway
@@ -965,6 +1025,13 @@ class OcppGateway:
             with contextlib.suppress(Exception):
                 await asyncio.shield(flushing)
         if session.pile_code not in self.sessions:
+            if self.stopping:  # written with the others by ``stop``, or left (see there)
+                if self.offline_at_stop is None:
+                    self.offline_left += 1
+                else:
+                    self.offline_at_stop.setdefault(session.schema, []).append(
+                        (session.pile_code, datetime.now(UTC)))
+                return
             try:
                 await self.run_db(handlers.dispatch, session.schema, port.PileOffline(
                     session.pile_code, datetime.now(UTC)))

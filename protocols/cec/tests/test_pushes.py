@@ -110,6 +110,38 @@ def test_connector_status_change_is_pushed_to_who_sees_it(partner, peer, regulat
     assert Push.objects.count() == 2  # the same messages, not new ones
 
 
+def test_status_changes_of_a_job_batch_go_as_one_task_that_pushes_each(
+        partner, peer, regulator, regulator_peer, pile, monkeypatch,
+        django_capture_on_commit_callbacks):
+    from django.db import connection
+
+    from charging import handlers, port
+    from evplatform.queue import app, tasks_batched
+    from protocols.cec import tasks
+
+    queued = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=(), headers=None, **kw:
+                        queued.append((name, args, headers["_schema_name"])))
+    now = timezone.now()
+    with tasks_batched():  # as a gateway's batch of jobs
+        with django_capture_on_commit_callbacks(execute=True):
+            for no in (1, 2, 2):  # the third is no change: no push
+                handlers.handle(port.ConnectorStatusChanged(pile.code, no,
+                                                            port.ConnectorStatus.FAULT, now))
+        assert not [q for q in queued if q[0].startswith("cec.")]
+    [(name, (connectors,), schema)] = [q for q in queued if q[0].startswith("cec.")]
+    assert name == "cec.connector_statuses" and schema == connection.schema_name
+    assert connectors == [[pile.code, 1], [pile.code, 2]]
+    assert tasks.connector_statuses(connectors) == 4  # the worker: 2 connectors × 2 partners
+    pushes.pushes_send_due()
+    assert sorted(m["ConnectorStatusInfo"]["ConnectorID"]
+                  for m in peer.messages("notification_stationStatus")) == [
+        "4401060000010101", "4401060000010102"]
+    assert len(regulator_peer.messages("notification_stationStatus")) == 2
+    assert tasks.connector_statuses(connectors + [["NOSUCHPILE", 1]]) == 4  # same changes
+    assert Push.objects.count() == 4  # the same messages, not new ones; an unknown pile skipped
+
+
 def test_daily_check_goes_to_regulators_even_without_orders(regulator, regulator_peer, partner):
     day = timezone.localdate() - timedelta(days=1)
     made = pushes.check_orders(day=day)
