@@ -102,6 +102,32 @@ def test_first_realtime_reports_of_a_window_go_to_the_domain_in_one_batch(
     assert batch.readings[1].power_kw == Decimal("3.80")
 
 
+def test_the_status_pushes_of_a_window_go_to_partners_as_one_task(gateway, make_pile,
+                                                                  pile_client, monkeypatch):
+    """The CEC status pushes (notification_stationStatus) of a window's reports: one
+    ``cec.connector_statuses`` task carrying every connector that changed, not a Celery
+    publish per connector in the gateway's thread."""
+    from evplatform import queue
+
+    sent = []
+    monkeypatch.setattr(queue.app, "send_task", lambda name, args=(), headers=None, **kw:
+                        sent.append((name, args)))
+    codes = [make_pile() for _ in range(3)]
+    clients = _logged_in(gateway, pile_client, codes)
+    reports = gateway.gateway.connector_reports
+    reports.window = 0.5
+    del sent[:]
+
+    for client, code in zip(clients, codes, strict=True):
+        client.send(realtime(code, status=2, plugged=True))
+    wait_for(lambda: set(_statuses(codes).values()) == {Connector.Status.PLUGGED})
+
+    pushes = [args[0] for name, args in sent if name == "cec.connector_statuses"
+              and {code for code, _no in args[0]} & set(codes)]
+    assert len(pushes) == 1, sent
+    assert sorted(pushes[0]) == sorted([code, 1] for code in codes)
+
+
 def test_a_failed_realtime_batch_reports_each_pile_alone(gateway, make_pile, pile_client,
                                                          recorder):
     codes = [make_pile() for _ in range(3)]

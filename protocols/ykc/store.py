@@ -28,13 +28,18 @@ def db_call(fn, *args, **kwargs):
     """Run ``fn`` on this thread's connection and drop the connection if it broke, so the
     next call on this thread reconnects (what Django's request cycle does per request).
     The connection is health-checked before the call unless it served one without error
-    within ``HEALTHY_FOR_S`` seconds."""
+    within ``HEALTHY_FOR_S`` seconds. Celery tasks ``fn`` queues in batch form
+    (``evplatform.queue.tasks_batched``: the CEC status pushes of a window's 0x13 reports)
+    go as one task per kind when it returns."""
+    from evplatform.queue import tasks_batched
+
     if (connection.connection is not None
             and time.monotonic() - getattr(_last_ok, "at", float("-inf")) < HEALTHY_FOR_S):
         connection.health_check_done = True
     ok = False
     try:
-        result = fn(*args, **kwargs)
+        with tasks_batched():
+            result = fn(*args, **kwargs)
         ok = True
         return result
     finally:
