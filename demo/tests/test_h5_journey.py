@@ -63,7 +63,9 @@ def phone(browser):
     # (The API's refusals are 4xx responses the app shows in words: not problems.)
     page.on("console", lambda m: m.type == "error" and "status of 4" not in m.text
             and problems.append(f"console: {m.text}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    # (A request the page's own navigation or reload cancels is ERR_ABORTED: not a problem.)
+    page.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED"
+            and problems.append(f"request failed: {r.url} ({r.failure})"))
     page.problems = problems
     yield page
     shot(page, "last")  # where the last test stopped (look here when one fails)
