@@ -199,18 +199,26 @@ def _statuses(values: list[str], ids: list[str]) -> list[tuple[str | None, str |
 # The same, after the schema's station-snapshot generations (see ``stations.snapshot``): read
 # in the same round trip so a request knows whether its snapshot is current; a missing
 # generation (Redis lost it) is set to the fresh token the caller passes.
-_STATUS_GENERATION_SCRIPT = """
-local g = redis.call('GET', ARGV[3])
+def generations_lua(generation: int, status: int, fresh: int) -> str:
+    """Lua that reads the snapshot's generation (``ARGV[generation]`` names its key) and
+    status generation (``ARGV[status]``), each set to the fresh token ``ARGV[fresh]`` when
+    missing, and starts the script's answer ``out`` with "generation US status generation".
+    Shared by the scripts that read the generations with the statuses."""
+    return f"""
+local g = redis.call('GET', ARGV[{generation}])
 if not g then
-  g = ARGV[4]
-  redis.call('SET', ARGV[3], g)
+  g = ARGV[{fresh}]
+  redis.call('SET', ARGV[{generation}], g)
 end
-local sg = redis.call('GET', ARGV[5])
+local sg = redis.call('GET', ARGV[{status}])
 if not sg then
-  sg = ARGV[4]
-  redis.call('SET', ARGV[5], sg)
+  sg = ARGV[{fresh}]
+  redis.call('SET', ARGV[{status}], sg)
 end
-local out = {g .. '\\31' .. sg}""" + _STATUS_LOOP
+local out = {{g .. '\\31' .. sg}}"""
+
+
+_STATUS_GENERATION_SCRIPT = generations_lua(3, 5, 4) + _STATUS_LOOP
 
 
 @lru_cache(maxsize=4)

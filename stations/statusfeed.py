@@ -48,18 +48,7 @@ _NONE = (None, None)
 
 # Shared by both scripts: the generations (set to the fresh token ARGV[3] when missing, as
 # ``live.connectors_status_and_generation`` does) and helpers. ``out[1]`` is "gen US sgen".
-_HEAD = """
-local g = redis.call('GET', ARGV[1])
-if not g then
-  g = ARGV[3]
-  redis.call('SET', ARGV[1], g)
-end
-local sg = redis.call('GET', ARGV[2])
-if not sg then
-  sg = ARGV[3]
-  redis.call('SET', ARGV[2], sg)
-end
-local out = {g .. '\\31' .. sg}
+_HEAD = live.generations_lua(1, 2, 3) + """
 local function xinfo(key)
   local found = {}
   if redis.call('EXISTS', key) == 0 then return nil end
