@@ -292,9 +292,9 @@ def _piles_mark_offline(entries: list[tuple[str, datetime | None, datetime, date
     at ``now``, an offline Fault opened from ``last seen`` (``now`` when unknown) unless one
     is open. One transaction and a fixed number of statements whatever the number of piles:
     the online ones locked in code order (as every writer of several piles), one Redis read
-    (a frame may have arrived between the decision and the lock), one UPDATE of the piles,
-    their connectors locked in id order and updated in one more, one read of their open
-    offline faults and one insert of the missing ones. Returns the codes marked, sorted."""
+    (a frame may have arrived between the decision and the lock), one statement that
+    updates the piles and their connectors (locked in id order) and reads their open offline
+    faults, and one insert of the missing ones. Returns the codes marked, sorted."""
     if not entries:
         return []
     by_code = {code: (last, now, back_after or last) for code, last, now, back_after in entries}
@@ -320,25 +320,29 @@ def _piles_mark_offline(entries: list[tuple[str, datetime | None, datetime, date
         ids = [pk for pk, _code in marked]
         lasts = [by_code[code][0] for _pk, code in marked]
         nows = [by_code[code][1] for _pk, code in marked]
-        # An UPDATE, not save(): presence is not a change the model history records.
+        # UPDATEs, not save(): presence is not a change the model history records. The
+        # piles, their connectors (locked in id order, as every writer of several) and the
+        # read of their open offline faults in one statement (data-modifying CTEs, each run
+        # once whether read or not).
         cursor.execute(
-            f"UPDATE {piles} p SET online = false, updated_at = %s,"
-            " last_seen_at = greatest(p.last_seen_at, v.last)"
-            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, last) WHERE p.id = v.id",
-            [datetime.now(UTC), ids, lasts])
-        cursor.execute(
-            f"UPDATE {connectors} c SET status = %s, status_changed_at = v.at"
-            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
-            " WHERE c.pile_id = v.pile_id AND c.id IN ("
-            f"  SELECT id FROM {connectors} WHERE pile_id = ANY(%s) AND status <> %s"
-            "   ORDER BY id FOR UPDATE)",
-            [Connector.Status.OFFLINE, ids, nows, ids, Connector.Status.OFFLINE])
+            f"WITH gone AS (UPDATE {piles} p SET online = false, updated_at = %s,"
+            "   last_seen_at = greatest(p.last_seen_at, v.last)"
+            "   FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, last) WHERE p.id = v.id"
+            "   RETURNING p.id),"
+            f" offline AS (UPDATE {connectors} c SET status = %s, status_changed_at = v.at"
+            "   FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
+            "   WHERE c.pile_id = v.pile_id AND c.id IN ("
+            f"    SELECT id FROM {connectors} WHERE pile_id = ANY(%s) AND status <> %s"
+            "     ORDER BY id FOR UPDATE)"
+            "   RETURNING c.id)"
+            f" SELECT DISTINCT pile_id FROM {quote(Fault._meta.db_table)}"
+            "  WHERE pile_id = ANY(%s) AND source = %s AND cleared_at IS NULL",
+            [datetime.now(UTC), ids, lasts, Connector.Status.OFFLINE, ids, nows, ids,
+             Connector.Status.OFFLINE, ids, Fault.Source.OFFLINE])
+        open_already = {row[0] for row in cursor.fetchall()}
         # Raw SQL: the station snapshots are told here (what the ORM's updates would say).
         generation.changed(kind=generation.write_kind(Pile, ["online", "last_seen_at"]))
         generation.changed(kind=generation.STATUS)
-        open_already = set(Fault.objects.filter(
-            pile_id__in=ids, source=Fault.Source.OFFLINE, cleared_at__isnull=True,
-        ).values_list("pile_id", flat=True))
         description = _("No frame for %(n)d heartbeat intervals.") % {
             "n": OFFLINE_AFTER_HEARTBEATS}
         Fault.objects.bulk_create([

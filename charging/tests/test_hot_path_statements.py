@@ -194,9 +194,10 @@ def _storm_piles(station, count: int, first: int, *, status: str = "idle") -> li
 
 
 # The offline marks of a window's dropped links (port.PilesOffline): the piles locked, one
-# Redis read, the piles, their connectors, their open offline faults read and the missing
-# ones inserted, and the latest orders for occupancy — whatever the number of piles.
-OFFLINES_MAX = 10
+# Redis read, the piles and their connectors written and their open offline faults read in
+# one statement, the missing faults inserted, and the latest orders for occupancy —
+# whatever the number of piles (10 before the one statement).
+OFFLINES_MAX = 7
 
 
 def test_a_storms_offline_marks_cost_a_fixed_number_of_statements(tenant, station,
