@@ -209,8 +209,11 @@ def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
             # order); waiting here, holding piles, could deadlock with an offline mark.
             f" idle AS (UPDATE {connectors} c SET status = %s, status_changed_at = back.at"
             "   FROM back WHERE c.pile_id = back.id AND c.id IN ("
+            # coalesce(): the status is never null, but so written no plan reaches the
+            # connectors through the status index (a BitmapAnd of every offline connector
+            # of the operator with each pile's: 3.5 ms per pile in a storm, when most are).
             f"    SELECT c2.id FROM {connectors} c2 JOIN back b2 ON c2.pile_id = b2.id"
-            "     WHERE c2.status = %s ORDER BY c2.id FOR UPDATE OF c2 SKIP LOCKED)"
+            "     WHERE coalesce(c2.status, '') = %s ORDER BY c2.id FOR UPDATE OF c2 SKIP LOCKED)"
             "   RETURNING c.id)"
             " SELECT code FROM back ORDER BY code",
             [codes, ats, codes, timedelta(seconds=LAST_SEEN_DB_EVERY_S), datetime.now(UTC),
