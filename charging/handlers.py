@@ -176,6 +176,7 @@ def _pile_tariff(query: port.PileTariffQuery) -> port.TariffDay | None:
 
 
 def _pile_tariffs(query: port.PileTariffsQuery) -> port.PileTariffs:
+    from datetime import date
     from zoneinfo import ZoneInfo
 
     from django.utils import timezone
@@ -190,12 +191,17 @@ def _pile_tariffs(query: port.PileTariffsQuery) -> port.PileTariffs:
     if query.protocol:
         piles = piles.filter(protocol=query.protocol)
     out: dict[str, port.PileTariff] = {}
-    for pile, snapshot in tariffs.pile_snapshots(piles.order_by("code"), at):
-        day = at.astimezone(ZoneInfo(pile.station.time_zone)).date()
-        out[pile.code] = port.PileTariff(
-            pile_code=pile.code, pile_id=pile.pk, on_date=day,
-            day=None if snapshot is None else tariff_day(snapshot, day),
-            missing=port.TariffMissing.NO_TARIFF if snapshot is None else None,
+    # Each snapshot's day once per call (every pile of a station shares one; billing keeps
+    # the snapshot object per version and zone): keyed by identity, the rows hold them alive.
+    days: dict[tuple[int, date], port.TariffDay] = {}
+    for row in tariffs.pile_snapshots(piles.order_by("code"), at):
+        day = at.astimezone(ZoneInfo(row.time_zone)).date()
+        if row.snapshot is not None and (id(row.snapshot), day) not in days:
+            days[(id(row.snapshot), day)] = tariff_day(row.snapshot, day)
+        out[row.code] = port.PileTariff(
+            pile_code=row.code, pile_id=row.pile_id, on_date=day,
+            day=None if row.snapshot is None else days[(id(row.snapshot), day)],
+            missing=port.TariffMissing.NO_TARIFF if row.snapshot is None else None,
         )
     unknown = ()
     missing = set(query.pile_codes or ()) - out.keys()

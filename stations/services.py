@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext as _
 
 from evplatform.queue import task_queue_on_commit
@@ -153,36 +151,10 @@ def connector_statuses_save(*, changes: Iterable[tuple[str, int, str, datetime]]
 def pile_mark_online(*, pile_code: str, at: datetime | None = None) -> bool:
     """Record a frame from ``pile_code`` at ``at`` (UTC, default now): gateways call this on
     login and on frames. Returns True when the pile came back online (its connectors
-    offline → idle, its open offline fault cleared).
-
-    Cheap on the hot path: a Redis write and two UPDATEs (three more statements when the
-    pile comes back); ``last_seen_at`` is written only when the pile was offline or its
-    stored time is over a minute old.
-    """
+    offline → idle, its open offline fault cleared). The batch of one of
+    :func:`piles_mark_online` (the same rules, one code path)."""
     at = at or datetime.now(UTC)
-    live.pile_seen(connection.schema_name, pile_code, at)
-    # Two or three UPDATEs and no read (issue #22: a reconnect storm is thousands of these):
-    # an offline pile comes back; an online one has its last-seen time moved only when the
-    # database's is over LAST_SEEN_DB_EVERY_S old. A concurrent offline mark between the two
-    # sees this frame in Redis (written above) and leaves the pile online.
-    seen = Greatest(Coalesce(F("last_seen_at"), Value(at)), Value(at))
-    piles = Pile.objects.filter(code=pile_code)
-    with transaction.atomic():
-        came_back = bool(piles.filter(online=False).update(
-            online=True, last_seen_at=seen, updated_at=datetime.now(UTC)))
-        if not came_back:
-            piles.filter(Q(last_seen_at__isnull=True)
-                         | Q(last_seen_at__lte=at - timedelta(seconds=LAST_SEEN_DB_EVERY_S))
-                         ).update(last_seen_at=seen, updated_at=datetime.now(UTC))
-            return False
-        Connector.objects.filter(pile__code=pile_code, status=Connector.Status.OFFLINE).update(
-            status=Connector.Status.IDLE, status_changed_at=at
-        )
-        Fault.objects.filter(
-            pile__code=pile_code, source=Fault.Source.OFFLINE, cleared_at__isnull=True
-        ).update(cleared_at=at)
-    logger.info("pile %s is back online", pile_code)
-    return True
+    return bool(piles_mark_online(marks=[(pile_code, at)]))
 
 
 def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
@@ -193,14 +165,17 @@ def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
     connectors offline → idle and their open offline faults cleared, at their own times),
     sorted.
 
-    The same writes as one call per pile, in a fixed number of statements whatever the
-    number of piles: one Redis write, the offline ones among them read and locked in code
-    order (as every writer of several piles, so two batches cannot deadlock on them), and
-    at most four UPDATEs: the piles back, the last-seen times older than
-    LAST_SEEN_DB_EVERY_S, their offline faults cleared, and their offline connectors made
-    idle — those not held by another transaction at that moment (it is writing them: the
-    pile's own status report), so that this batch never waits on a connector while holding
-    others."""
+    One Redis write (the exact time of every frame) and one SQL statement whatever the
+    number of piles (issue #22: a reconnect storm is thousands of these, and a statement's
+    round trip through the gateway's busy threads cost more than its work): the piles to
+    write — offline ones, and online ones whose ``last_seen_at`` is over
+    LAST_SEEN_DB_EVERY_S old (Redis has the exact time; the database copy only has to
+    survive a Redis loss) — locked in code order (as every writer of several piles, so two
+    batches cannot deadlock on them) and updated; for those that were offline, their open
+    offline faults cleared and their offline connectors made idle — those not held by
+    another transaction at that moment (it is writing them: the pile's own status report),
+    so that this batch never waits on a connector while holding piles. An online pile with
+    a recent ``last_seen_at`` is neither locked nor written."""
     latest: dict[str, datetime] = {}
     for code, at in marks:
         latest[code] = max(at, latest.get(code, at))
@@ -210,48 +185,42 @@ def piles_mark_online(*, marks: Iterable[tuple[str, datetime]]) -> list[str]:
     ats = [latest[code] for code in codes]
     live.piles_seen(connection.schema_name, latest)
     quote = connection.ops.quote_name
-    piles = quote(Pile._meta.db_table)
-    given = "unnest(%s::text[], %s::timestamptz[]) AS v(code, at)"
-    now = datetime.now(UTC)
+    piles, connectors = quote(Pile._meta.db_table), quote(Connector._meta.db_table)
+    faults = quote(Fault._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
+        # Data-modifying CTEs: each runs once, to completion, whether read or not, all on one
+        # snapshot; ``s`` reads each locked pile as it was before this statement's write.
         cursor.execute(
-            f"SELECT p.id, p.code, v.at FROM {piles} p JOIN {given} ON p.code = v.code"
-            " WHERE NOT p.online ORDER BY p.code FOR UPDATE OF p", [codes, ats])
-        back = cursor.fetchall()
-        ids, times = [row[0] for row in back], [row[2] for row in back]
-        if back:
-            cursor.execute(
-                f"UPDATE {piles} p SET online = true, updated_at = %s,"
-                " last_seen_at = greatest(coalesce(p.last_seen_at, v.at), v.at)"
-                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at) WHERE p.id = v.id",
-                [now, ids, times])
-        cursor.execute(
-            f"UPDATE {piles} p SET updated_at = %s,"
-            " last_seen_at = greatest(coalesce(p.last_seen_at, v.at), v.at)"
-            f" FROM {given} WHERE p.code = v.code AND p.online AND NOT p.id = ANY(%s)"
-            " AND (p.last_seen_at IS NULL OR p.last_seen_at <= v.at - %s)",
-            [now, codes, ats, ids, timedelta(seconds=LAST_SEEN_DB_EVERY_S)])
-        if back:
-            cursor.execute(
-                f"UPDATE {quote(Fault._meta.db_table)} f SET cleared_at = v.at"
-                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
-                " WHERE f.pile_id = v.pile_id AND f.source = %s AND f.cleared_at IS NULL",
-                [ids, times, Fault.Source.OFFLINE])
-            # Last, and without waiting: a connector another transaction holds is being
-            # written by it (its status from the pile's own report, in a gateway's job
-            # batch that locks connectors in the order the events came), so it is left to
-            # it. Waiting would deadlock: two transactions locking connectors in two orders.
-            connectors = quote(Connector._meta.db_table)
-            cursor.execute(
-                f"UPDATE {connectors} c SET status = %s, status_changed_at = v.at"
-                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
-                " WHERE c.pile_id = v.pile_id AND c.status = %s AND c.id IN ("
-                f"  SELECT id FROM {connectors} WHERE pile_id = ANY(%s) AND status = %s"
-                "   ORDER BY id FOR UPDATE SKIP LOCKED)",
-                [Connector.Status.IDLE, ids, times, Connector.Status.OFFLINE, ids,
-                 Connector.Status.OFFLINE])
+            "WITH s AS ("
+            f"  SELECT p.id, p.code, p.online AS was_online, v.at FROM {piles} p"
+            "   JOIN unnest(%s::text[], %s::timestamptz[]) AS v(code, at) ON p.code = v.code"
+            "   WHERE p.code = ANY(%s) AND (NOT p.online OR p.last_seen_at IS NULL"
+            "    OR p.last_seen_at <= v.at - %s)"
+            "   ORDER BY p.code FOR UPDATE OF p),"
+            f" marked AS (UPDATE {piles} p SET updated_at = %s,"
+            "   online = true, last_seen_at = greatest(coalesce(p.last_seen_at, s.at), s.at)"
+            "   FROM s WHERE p.id = s.id RETURNING p.id),"
+            " back AS (SELECT id, code, at FROM s WHERE NOT was_online),"
+            f" cleared AS (UPDATE {faults} f SET cleared_at = back.at FROM back"
+            "   WHERE f.pile_id = back.id AND f.source = %s AND f.cleared_at IS NULL"
+            "   RETURNING f.id),"
+            # Without waiting: a connector another transaction holds is being written by it
+            # (its status from the pile's own report, in a batch that locks connectors in id
+            # order); waiting here, holding piles, could deadlock with an offline mark.
+            f" idle AS (UPDATE {connectors} c SET status = %s, status_changed_at = back.at"
+            "   FROM back WHERE c.pile_id = back.id AND c.id IN ("
+            # coalesce(): the status is never null, but so written no plan reaches the
+            # connectors through the status index (a BitmapAnd of every offline connector
+            # of the operator with each pile's: 3.5 ms per pile in a storm, when most are).
+            f"    SELECT c2.id FROM {connectors} c2 JOIN back b2 ON c2.pile_id = b2.id"
+            "     WHERE coalesce(c2.status, '') = %s ORDER BY c2.id FOR UPDATE OF c2 SKIP LOCKED)"
+            "   RETURNING c.id)"
+            " SELECT code FROM back ORDER BY code",
+            [codes, ats, codes, timedelta(seconds=LAST_SEEN_DB_EVERY_S), datetime.now(UTC),
+             Fault.Source.OFFLINE, Connector.Status.IDLE, Connector.Status.OFFLINE])
+        back_codes = [row[0] for row in cursor.fetchall()]
+        if back_codes:
             generation.changed(kind=generation.STATUS)  # the station search's snapshots
-    back_codes = sorted(code for _pk, code, _at in back)
     for code in back_codes:
         logger.info("pile %s is back online", code)
     return back_codes
@@ -326,9 +295,9 @@ def _piles_mark_offline(entries: list[tuple[str, datetime | None, datetime, date
     at ``now``, an offline Fault opened from ``last seen`` (``now`` when unknown) unless one
     is open. One transaction and a fixed number of statements whatever the number of piles:
     the online ones locked in code order (as every writer of several piles), one Redis read
-    (a frame may have arrived between the decision and the lock), one UPDATE of the piles,
-    their connectors locked in id order and updated in one more, one read of their open
-    offline faults and one insert of the missing ones. Returns the codes marked, sorted."""
+    (a frame may have arrived between the decision and the lock), one statement that
+    updates the piles and their connectors (locked in id order) and reads their open offline
+    faults, and one insert of the missing ones. Returns the codes marked, sorted."""
     if not entries:
         return []
     by_code = {code: (last, now, back_after or last) for code, last, now, back_after in entries}
@@ -354,25 +323,29 @@ def _piles_mark_offline(entries: list[tuple[str, datetime | None, datetime, date
         ids = [pk for pk, _code in marked]
         lasts = [by_code[code][0] for _pk, code in marked]
         nows = [by_code[code][1] for _pk, code in marked]
-        # An UPDATE, not save(): presence is not a change the model history records.
+        # UPDATEs, not save(): presence is not a change the model history records. The
+        # piles, their connectors (locked in id order, as every writer of several) and the
+        # read of their open offline faults in one statement (data-modifying CTEs, each run
+        # once whether read or not).
         cursor.execute(
-            f"UPDATE {piles} p SET online = false, updated_at = %s,"
-            " last_seen_at = greatest(p.last_seen_at, v.last)"
-            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, last) WHERE p.id = v.id",
-            [datetime.now(UTC), ids, lasts])
-        cursor.execute(
-            f"UPDATE {connectors} c SET status = %s, status_changed_at = v.at"
-            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
-            " WHERE c.pile_id = v.pile_id AND c.id IN ("
-            f"  SELECT id FROM {connectors} WHERE pile_id = ANY(%s) AND status <> %s"
-            "   ORDER BY id FOR UPDATE)",
-            [Connector.Status.OFFLINE, ids, nows, ids, Connector.Status.OFFLINE])
+            f"WITH gone AS (UPDATE {piles} p SET online = false, updated_at = %s,"
+            "   last_seen_at = greatest(p.last_seen_at, v.last)"
+            "   FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, last) WHERE p.id = v.id"
+            "   RETURNING p.id),"
+            f" offline AS (UPDATE {connectors} c SET status = %s, status_changed_at = v.at"
+            "   FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(pile_id, at)"
+            "   WHERE c.pile_id = v.pile_id AND c.id IN ("
+            f"    SELECT id FROM {connectors} WHERE pile_id = ANY(%s) AND status <> %s"
+            "     ORDER BY id FOR UPDATE)"
+            "   RETURNING c.id)"
+            f" SELECT DISTINCT pile_id FROM {quote(Fault._meta.db_table)}"
+            "  WHERE pile_id = ANY(%s) AND source = %s AND cleared_at IS NULL",
+            [datetime.now(UTC), ids, lasts, Connector.Status.OFFLINE, ids, nows, ids,
+             Connector.Status.OFFLINE, ids, Fault.Source.OFFLINE])
+        open_already = {row[0] for row in cursor.fetchall()}
         # Raw SQL: the station snapshots are told here (what the ORM's updates would say).
         generation.changed(kind=generation.write_kind(Pile, ["online", "last_seen_at"]))
         generation.changed(kind=generation.STATUS)
-        open_already = set(Fault.objects.filter(
-            pile_id__in=ids, source=Fault.Source.OFFLINE, cleared_at__isnull=True,
-        ).values_list("pile_id", flat=True))
         description = _("No frame for %(n)d heartbeat intervals.") % {
             "n": OFFLINE_AFTER_HEARTBEATS}
         Fault.objects.bulk_create([

@@ -11,11 +11,13 @@ For protocols that keep a tariff on the pile: :func:`pile_snapshot`, :func:`pile
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from stations.models import Connector, Pile, Station
@@ -24,6 +26,7 @@ from . import pricing
 from .models import Tariff, TariffVersion
 
 __all__ = [
+    "PileSnapshot",
     "local_date",
     "pile_snapshot",
     "pile_snapshots",
@@ -68,8 +71,10 @@ def tariff_version_effective(tariff: Tariff | int, at: datetime) -> TariffVersio
     )
 
 
-def _effective_versions(tariff_ids: Iterable[int], at: datetime) -> dict[int, TariffVersion]:
-    """{tariff id: version in force at ``at``} in one query (PostgreSQL DISTINCT ON)."""
+def _effective_versions(tariff_ids: Iterable[int], at: datetime, *, with_snapshot: bool = True
+                        ) -> dict[int, TariffVersion]:
+    """{tariff id: version in force at ``at``} in one query (PostgreSQL DISTINCT ON); the
+    versions' snapshots deferred unless ``with_snapshot``."""
     ids = {i for i in tariff_ids if i is not None}
     if not ids:
         return {}
@@ -78,6 +83,8 @@ def _effective_versions(tariff_ids: Iterable[int], at: datetime) -> dict[int, Ta
         .order_by("tariff_id", "-effective_from")
         .distinct("tariff_id")
     )
+    if not with_snapshot:
+        rows = rows.defer("snapshot")
     return {v.tariff_id: v for v in rows}
 
 
@@ -210,26 +217,51 @@ def pile_snapshot(pile: Pile, at: datetime) -> pricing.TariffSnapshot | None:
     return None if version is None else version_snapshot(version, time_zone=pile.station.time_zone)
 
 
-def pile_snapshots(
-    piles: QuerySet[Pile], at: datetime
-) -> list[tuple[Pile, pricing.TariffSnapshot | None]]:
-    """Each of ``piles`` (station and assignments loaded) with :func:`pile_snapshot` at ``at``,
-    in a fixed number of queries."""
-    piles = list(_with_assignments(piles))
-    versions = _effective_versions((_pile_tariff_id(p) for p in piles), at)
-    cache: dict[tuple[int, str], pricing.TariffSnapshot] = {}
+class PileSnapshot(NamedTuple):
+    """A pile's tariff at an instant, as :func:`pile_snapshots` gives it: its ``code`` and
+    ``pile_id``, its station's IANA ``time_zone``, and the ``snapshot`` in force (read on
+    that zone, carrying the version's model number; None without tariff)."""
+
+    code: str
+    pile_id: int
+    time_zone: str
+    snapshot: pricing.TariffSnapshot | None
+
+
+def pile_snapshots(piles: QuerySet[Pile], at: datetime) -> list[PileSnapshot]:
+    """Each of ``piles`` with :func:`pile_snapshot` at ``at``, in the queryset's order, in two
+    queries whatever the number of piles (a login storm verifies hundreds at once): the
+    piles' codes, zones and tariff ids in one, the versions in force in one more, their
+    snapshots not read. A version's snapshot is immutable, so it is parsed once per
+    process, schema, version and zone (:func:`_version_snapshot_cached`) and read from
+    the database only the first time (one query per such version)."""
+    rows = list(piles.values_list(
+        "code", "pk", "station__time_zone", "tariff_assignment__tariff_id",
+        "station__tariff_assignment__tariff_id"))
+    tariff_ids = [own if own is not None else default for *_r, own, default in rows]
+    versions = _effective_versions(tariff_ids, at, with_snapshot=False)
     out = []
-    for pile in piles:
-        tariff_id = _pile_tariff_id(pile)
+    for (code, pk, time_zone, _own, _default), tariff_id in zip(rows, tariff_ids, strict=True):
         version = versions.get(tariff_id) if tariff_id is not None else None
-        if version is None:
-            out.append((pile, None))
-            continue
-        key = (version.pk, pile.station.time_zone)
-        if key not in cache:
-            cache[key] = version_snapshot(version, time_zone=pile.station.time_zone)
-        out.append((pile, cache[key]))
+        snapshot = None if version is None else _version_snapshot_cached(
+            connection.schema_name, version.pk, version.model_number, version.created_at,
+            time_zone)
+        out.append(PileSnapshot(code, pk, time_zone, snapshot))
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _version_snapshot_cached(schema: str, version_id: int, model_number: int,
+                             created_at: datetime, time_zone: str) -> pricing.TariffSnapshot:
+    """:func:`version_snapshot` of version ``version_id`` of ``schema`` read on ``time_zone``.
+    Cached: a version's snapshot and model number never change once written (a change of
+    tariff is a new version; the model number is in the key all the same, and its creation
+    time, so that a schema made again with the same name cannot hit an old entry), so no
+    invalidation is needed — a deleted version is simply no longer in force. Bounded
+    (1,024 entries: versions × zones in use). Raises ``TariffVersion.DoesNotExist`` when the
+    version was deleted between the read of the versions in force and this one."""
+    version = TariffVersion.objects.only("snapshot", "model_number").get(pk=version_id)
+    return version_snapshot(version, time_zone=time_zone)
 
 
 def tariff_list_visible(user) -> QuerySet[Tariff]:

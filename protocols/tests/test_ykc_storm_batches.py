@@ -4,6 +4,7 @@ change, fault set, reading (``port.ConnectorReports``); a failed batch loses no 
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -122,10 +123,17 @@ def test_the_status_pushes_of_a_window_go_to_partners_as_one_task(gateway, make_
         client.send(realtime(code, status=2, plugged=True))
     wait_for(lambda: set(_statuses(codes).values()) == {Connector.Status.PLUGGED})
 
-    pushes = [args[0] for name, args in sent if name == "cec.connector_statuses"
-              and {code for code, _no in args[0]} & set(codes)]
-    assert len(pushes) == 1, sent
-    assert sorted(pushes[0]) == sorted([code, 1] for code in codes)
+    def pushes():
+        return [args[0] for name, args in sent if name == "cec.connector_statuses"
+                and {code for code, _no in args[0]} & set(codes)]
+
+    # Sent when the batch's database call has returned, a moment after its commit (which
+    # the statuses above show): wait for it, then for any stray second one.
+    wait_for(pushes)
+    time.sleep(0.3)
+    found = pushes()
+    assert len(found) == 1, sent
+    assert sorted(found[0]) == sorted([code, 1] for code in codes)
 
 
 def test_a_failed_realtime_batch_reports_each_pile_alone(gateway, make_pile, pile_client,
@@ -222,3 +230,44 @@ def test_two_operators_in_one_window_get_one_batch_each(gateway, make_pile, pile
         assert Fault.objects.filter(pile__code=code_b, source=Fault.Source.OFFLINE).count() == 1
     assert marks.calls == calls[1] + 2
     assert _statuses([code_b], schema_b) == {code_b: Connector.Status.OFFLINE}
+
+
+def test_a_window_ending_while_its_batch_runs_gathers_until_that_batch_returns(
+        gateway, make_pile, pile_client):
+    """One offline-mark call per operator at a time: links that drop while one runs wait for
+    it and go together (a storm's batches grow with the database's pace, not one per 20 ms
+    window); none is lost."""
+    import threading
+
+    codes = [make_pile() for _ in range(3)]
+    clients = _logged_in(gateway, pile_client, codes)
+    marks = gateway.gateway.offline_marks
+    marks.window = 0.01
+    real = marks.fn
+    sizes: list[int] = []
+    running, release = threading.Event(), threading.Event()
+
+    def slow_first(claims):
+        sizes.append(len(claims))
+        if len(sizes) == 1:
+            running.set()
+            release.wait(10)
+        return real(claims)
+
+    marks.fn = slow_first
+    try:
+        clients[0].close()
+        assert running.wait(10)
+        for client in clients[1:]:  # each in a window of its own, both while the first runs
+            client.close()
+            time.sleep(0.1)
+        assert sizes == [1]
+        release.set()
+        with schema_context(SCHEMA):
+            wait_for(lambda: Pile.objects.filter(code__in=codes, online=False).count() == 3)
+    finally:
+        release.set()
+        marks.fn = real
+
+    assert sizes == [1, 2]
+    assert set(_statuses(codes).values()) == {Connector.Status.OFFLINE}

@@ -297,45 +297,63 @@ def pile_billing_models_verified(claims: dict[str, int], *, at: datetime | None 
     ``claims`` maps each pile code to the model number it says it holds. Each answer and
     each record is what :func:`pile_billing_model_verified` gives and writes for that pile,
     in a fixed number of statements whatever the number of piles: the tariffs through the
-    port's batch query (each tariff version's snapshot read once), the records locked in
-    pile order, new ones created and all changed in two bulk statements. Piles not found
-    are left out of the answer (as that function's :class:`PileNotFound`)."""
+    port's batch query (two reads; each tariff version's snapshot parsed once per process),
+    then one statement that locks the existing records in pile order, rewrites them from
+    what they held (no read into Python and back) and creates the missing ones. A record
+    created meanwhile by another transaction (the same pile verifying twice at once) is
+    done by a second such statement. Piles not found are left out of the answer (as that
+    function's :class:`PileNotFound`)."""
     at = at or timezone.now()
+    table = connection.ops.quote_name(PileBillingModel._meta.db_table)
+    same, differs = PileBillingModel.Result.VERIFIED_SAME, PileBillingModel.Result.VERIFIED_DIFFERS
     with transaction.atomic():
         dues = _dues(claims, at)
-        ids = sorted(pile_id for pile_id, _due in dues.values())
-        if not ids:
-            return {}
-        PileBillingModel.objects.bulk_create(
-            [PileBillingModel(pile_id=pile_id) for pile_id in ids], ignore_conflicts=True)
-        states = {s.pile_id: s for s in PileBillingModel.objects.select_for_update()
-                  .filter(pile_id__in=ids).order_by("pile_id")}
         now = timezone.now()
+        todo = sorted((pile_id, code) for code, (pile_id, _due) in dues.items())
         answers: dict[str, bool] = {}
-        for code, (pile_id, due) in dues.items():
-            state, number = states[pile_id], claims[code]
-            if state.model_number_acked != number:
-                state.model_number_acked = number
-                state.slots_acked = ""
-                state.held_since = None  # a claimed number is no confirmation (see above)
-            same = due is not None and due == (number, state.slots_acked)
-            state.acked_at = now
-            state.last_result = (PileBillingModel.Result.VERIFIED_SAME if same
-                                 else PileBillingModel.Result.VERIFIED_DIFFERS)
-            answers[code] = same
-        # One UPDATE from arrays: bulk_update's CASE WHEN per row and field, built in Python,
-        # took 44 % of the reply threads' samples in a storm of 18,000 piles (py-spy).
-        rows = [states[pile_id] for pile_id in ids]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {connection.ops.quote_name(PileBillingModel._meta.db_table)} b"
-                " SET model_number_acked = v.number, slots_acked = v.slots, acked_at = %s,"
-                " last_result = v.result, held_since = v.held"
-                " FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[],"
-                " %s::timestamptz[]) AS v(pile_id, number, slots, result, held)"
-                " WHERE b.pile_id = v.pile_id",
-                [now, ids, [s.model_number_acked for s in rows], [s.slots_acked for s in rows],
-                 [str(s.last_result) for s in rows], [s.held_since for s in rows]])
+        for _round in range(2):
+            if not todo:
+                break
+            ids = [pile_id for pile_id, _code in todo]
+            numbers = [claims[code] for _pile_id, code in todo]
+            due = [dues[code][1] for _pile_id, code in todo]
+            # The slot map kept is the one acknowledged when the number is the same; a
+            # number the pile merely claims (a pile from another platform may hold one with
+            # the same number) is no confirmation: slots unknown, held_since cleared.
+            kept = "coalesce(s.model_number_acked = s.number, false)"
+            slots = f"CASE WHEN {kept} THEN s.slots_acked ELSE '' END"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::int[], %s::int[],"
+                    "  %s::text[]) AS v(pile_id, number, due_number, due_slots)),"
+                    " s AS (SELECT b.id, b.pile_id, b.model_number_acked, b.slots_acked,"
+                    "  b.held_since, v.number, v.due_number, v.due_slots"
+                    f"  FROM {table} b JOIN v ON b.pile_id = v.pile_id"
+                    "  ORDER BY b.pile_id FOR UPDATE OF b),"
+                    f" changed AS (UPDATE {table} b SET model_number_acked = s.number,"
+                    f"  slots_acked = {slots}, acked_at = %s,"
+                    f"  held_since = CASE WHEN {kept} THEN s.held_since END,"
+                    "  last_result = CASE WHEN s.due_number = s.number"
+                    f"   AND s.due_slots = {slots} THEN %s ELSE %s END"
+                    "  FROM s WHERE b.id = s.id RETURNING b.pile_id, b.last_result),"
+                    f" created AS (INSERT INTO {table} (pile_id, model_number_due, slots_due,"
+                    "  due_since, model_number_sent, slots_sent, sent_at, model_number_acked,"
+                    "  slots_acked, acked_at, held_since, last_result)"
+                    "  SELECT v.pile_id, NULL, '', NULL, NULL, '', NULL, v.number, '', %s, NULL,"
+                    "   CASE WHEN v.due_number = v.number AND v.due_slots = '' THEN %s ELSE %s END"
+                    "  FROM v WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.pile_id = v.pile_id)"
+                    "  ORDER BY v.pile_id ON CONFLICT (pile_id) DO NOTHING"
+                    "  RETURNING pile_id, last_result)"
+                    " SELECT pile_id, last_result FROM changed"
+                    " UNION ALL SELECT pile_id, last_result FROM created",
+                    [ids, numbers, [None if d is None else d[0] for d in due],
+                     [None if d is None else d[1] for d in due],
+                     now, same, differs, now, same, differs])
+                results = dict(cursor.fetchall())
+            for pile_id, code in todo:
+                if pile_id in results:
+                    answers[code] = results[pile_id] == same
+            todo = [(pile_id, code) for pile_id, code in todo if pile_id not in results]
     return answers
 
 

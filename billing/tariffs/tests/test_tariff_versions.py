@@ -121,3 +121,34 @@ def test_snapshot_for_connector_reads_the_station_clock(station, pile, gd_tariff
 
 def test_snapshot_for_connector_without_tariff_is_none(pile):
     assert snapshot_for_connector(pile.connectors.get(), SPRING_MORNING) is None
+
+
+def test_pile_snapshots_read_each_version_once_and_follow_a_new_one(station, pile, other_pile,
+                                                                   flat_tariff):
+    """The batch read of a login storm: every pile's tariff in two statements once a version
+    is known (its snapshot parsed once and shared), the station's zone on it, and a newly
+    published version in force at once (versions are immutable: no stale entry to drop)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.tariffs.selectors import pile_snapshots
+    from stations.models import Pile
+
+    station_tariff_assign(stations=[station], tariff=flat_tariff)
+    first = flat_tariff.versions.get()
+    piles = Pile.objects.filter(pk__in=[pile.pk, other_pile.pk]).order_by("code")
+    assert [(row.code, row.pile_id) for row in pile_snapshots(piles, SPRING_MORNING)] == \
+        sorted([(pile.code, pile.pk), (other_pile.code, other_pile.pk)])
+    with CaptureQueriesContext(connection) as sent:
+        rows = pile_snapshots(piles, SPRING_MORNING)
+    assert len(sent.captured_queries) == 2  # the piles, the versions in force; no snapshot
+    assert rows[0].snapshot is rows[1].snapshot
+    assert rows[0].snapshot.model_number == first.model_number
+    assert rows[0].time_zone == station.time_zone == rows[0].snapshot.timezone
+
+    tariff_update(tariff=flat_tariff, draft=pricing.flat_tariff(Decimal("1.2"), Decimal("0.5")))
+    second = tariff_version_publish(tariff=flat_tariff, effective_from=T0)
+    later = pile_snapshots(piles, T0)
+    assert {row.snapshot.model_number for row in later} == {second.model_number}
+    assert later[0].snapshot.price_of(later[0].snapshot.slots[0]).electricity == Decimal("1.2")
+    assert pile_snapshots(piles, T0 - timedelta(microseconds=1))[0].snapshot is rows[0].snapshot
