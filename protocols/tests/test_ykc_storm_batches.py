@@ -4,6 +4,7 @@ change, fault set, reading (``port.ConnectorReports``); a failed batch loses no 
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -122,8 +123,14 @@ def test_the_status_pushes_of_a_window_go_to_partners_as_one_task(gateway, make_
         client.send(realtime(code, status=2, plugged=True))
     wait_for(lambda: set(_statuses(codes).values()) == {Connector.Status.PLUGGED})
 
-    pushes = [args[0] for name, args in sent if name == "cec.connector_statuses"
-              and {code for code, _no in args[0]} & set(codes)]
+    def pushed():
+        return [args[0] for name, args in sent if name == "cec.connector_statuses"
+                and {code for code, _no in args[0]} & set(codes)]
+
+    # Sent when the batch's tasks_batched block ends, just after the commit seen above.
+    wait_for(pushed)
+    time.sleep(reports.window)  # a second push, were there one, would be sent by now
+    pushes = pushed()
     assert len(pushes) == 1, sent
     assert sorted(pushes[0]) == sorted([code, 1] for code in codes)
 
