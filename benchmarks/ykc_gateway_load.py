@@ -10,7 +10,9 @@ gateway as a subprocess (``manage.py ykc_gateway``) and then, in one run:
    gateway answers (``--tp-window`` in flight each) for ``--tp-seconds``; then the same
    frames to a bare asyncio echo server (uvloop, another process) — replies/s of each and
    the ratio (goal ≥ 0.5: the gateway's protocol work costs at most as much as the bytes).
-2. **Ramp** of the N piles (login, billing model check, connector reports), then
+2. **Ramp** of the N piles (login, billing model check, connector reports), simulated
+   over ``--clients`` spawned processes (``benchmarks/support/clients.py``; pile i in
+   client i % K, each freezing what its ramp built out of its collector), then
    ``--duration`` seconds measured while every connector heartbeats every 10 s and the
    ``--charging`` share of piles sends real-time data every 15 s: heartbeat round trip
    p99 as the piles see it (target 50 ms).
@@ -19,7 +21,10 @@ gateway as a subprocess (``manage.py ykc_gateway``) and then, in one run:
 
 Each figure is printed beside its target, as a ratio, with the machine's load average at
 the time (the machine is shared: a figure means little without it). Also: connections
-held, frames/s, the gateway's own receive → reply histogram, its CPU and RSS, and refused
+held, frames/s, the gateway's own receive → reply histogram, its event-loop lag and
+garbage-collection pauses (``ykc_gc_pause_seconds``), this process's own loop lag and
+collections while measuring (the client's part of each round trip: it freezes what its
+ramp built out of its collector), the gateway's CPU and RSS, and refused
 connections (the gateway holds at most its open-files limit less a reserve). Exits 1 when
 the ramp or the storm leaves piles out. Needs PostgreSQL and Redis (``make setup`` first).
 """
@@ -40,6 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from protocols.gc_pauses import GENERATIONS, PauseTimer  # noqa: E402 (after the path)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -135,9 +142,11 @@ def scrape(port: int) -> dict[str, float]:
 
 
 def histogram_quantile(before: dict, after: dict, reply: str | None, q: float,
-                       metric: str = "ykc_reply_latency_seconds") -> float | None:
-    """Upper bucket bound holding quantile ``q`` of the observations between two scrapes."""
-    labels = f'type="{reply}",' if reply else ""
+                       metric: str = "ykc_reply_latency_seconds",
+                       label: str = "type") -> float | None:
+    """Upper bucket bound holding quantile ``q`` of the observations between two scrapes
+    (those whose ``label`` is ``reply``, or all when it is None)."""
+    labels = f'{label}="{reply}",' if reply else ""
     prefix = f'{metric}_bucket{{{labels}le="'
     buckets = []
     for name, value in after.items():
@@ -153,6 +162,32 @@ def histogram_quantile(before: dict, after: dict, reply: str | None, q: float,
         if cumulative >= rank:
             return bound
     return None
+
+
+def gc_print(who: str, before: dict, after: dict) -> None:
+    """The gateway's collections between two scrapes (``ykc_gc_pause_seconds``): count by
+    generation and the bucket bound of the longest."""
+    parts = []
+    for generation in GENERATIONS:
+        name = f'ykc_gc_pause_seconds_count{{generation="{generation}"}}'
+        count = after.get(name, 0) - before.get(name, 0)
+        if count:
+            worst = histogram_quantile(before, after, generation, 1.0,
+                                       "ykc_gc_pause_seconds", "generation")
+            parts.append(f"gen {generation}: {count:.0f} (longest ≤ {worst * 1000:g} ms)"
+                         if worst is not None else f"gen {generation}: {count:.0f}")
+    print(f"{who + ' GC pauses':<27}{', '.join(parts) or 'none'}")
+
+
+class GcPauses:
+    """This process's collections while measuring: seconds each (a
+    :class:`protocols.gc_pauses.PauseTimer` histogram)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+
+    def observe(self, seconds: float, generation: str) -> None:
+        self.pauses.append(seconds)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -249,21 +284,109 @@ async def throughput(port: int, codes: list[str], window: int, seconds: float,
     return rate
 
 
-async def drive(args, stats) -> None:
-    from protocols.ykc.simulator import SimulatedPile, scenario
+async def _client(index: int, codes: list[str], charging: list[bool], args, commands,
+                  results) -> None:
+    """One client process (:func:`client_main`): its piles, driven phase by phase."""
+    from protocols.ykc.simulator import SimulatedPile, Stats, scenario
 
-    prefix = args.prefix
-    tasks = []
-    piles = []
-    for i in range(args.piles):
-        code = f"{prefix}{i:0{14 - len(prefix)}d}"
-        pile = SimulatedPile(code, "127.0.0.1", args.port, connectors=1 + i % 2, stats=stats)
-        piles.append(pile)
-        tasks.append(asyncio.create_task(pile.run()))
-        name = "load" if random.random() < args.charging else "idle"
-        tasks.append(asyncio.create_task(scenario(pile, name)))
-        await asyncio.sleep(args.ramp / args.piles)
-    return tasks, piles
+    loop = asyncio.get_running_loop()
+    stats = Stats(keep_latencies=False)
+    pauses = GcPauses()
+    timer = PauseTimer(pauses)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    lags: list[float] = []
+    measuring = False
+
+    async def watch(period: float = 0.05) -> None:
+        while True:
+            start = loop.time()
+            await asyncio.sleep(period)
+            if measuring:
+                lags.append(loop.time() - start - period)
+
+    watcher = asyncio.create_task(watch())
+    piles: list = []
+    tasks: list[asyncio.Task] = []
+    online = 0
+    results.put(("started", index))
+    while True:
+        command, *_ = await loop.run_in_executor(None, commands.get)
+        if command == "connect":
+            started = time.monotonic()
+            for code, charging_ in zip(codes, charging, strict=True):
+                pile = SimulatedPile(code, "127.0.0.1", args.port,
+                                     connectors=1 + int(code) % 2, stats=stats)
+                piles.append(pile)
+                tasks.append(asyncio.create_task(pile.run()))
+                tasks.append(asyncio.create_task(scenario(pile, "load" if charging_
+                                                          else "idle")))
+                await asyncio.sleep(args.ramp / len(codes))
+            while sum(p.logged_in.is_set() for p in piles) < len(piles) and \
+                    time.monotonic() - started < args.ramp + 300:
+                await asyncio.sleep(1)
+            online = sum(p.logged_in.is_set() for p in piles)
+            # What the ramp built lives until the end: out of this process's full
+            # collections, which otherwise stop its loop (and every pile's clock).
+            gc.collect()
+            gc.freeze()
+            results.put(("ready", index, online, stats.logins, stats.login_refused))
+        elif command == "measure":
+            stats.latencies.clear()
+            stats.keep_latencies = measuring = True
+            lags.clear()
+            pauses.pauses.clear()
+            timer.install()
+            counted = (stats.frames_out, stats.frames_in)
+        elif command == "measured":
+            stats.keep_latencies = measuring = False
+            timer.remove()
+            results.put(("measured", index, list(stats.latencies), list(lags),
+                         list(pauses.pauses), stats.frames_out - counted[0],
+                         stats.frames_in - counted[1]))
+        elif command == "storm":
+            logins0 = stats.logins
+            start = time.monotonic()
+            for pile in piles:
+                pile.drop_connection()
+            await asyncio.sleep(0.5)
+            stormed = 0
+            while time.monotonic() - start < TARGET_STORM_S * 5:
+                # Logged in *again*: uvloop runs a due timer before the callbacks of the
+                # aborts, so a pile counts once it is logged in and has logged in since.
+                stormed = min(sum(p.logged_in.is_set() for p in piles),
+                              stats.logins - logins0)
+                if stormed >= online:
+                    break
+                await asyncio.sleep(0.2)
+            results.put(("stormed", index, stormed, time.monotonic() - start,
+                         stats.logins - logins0))
+        elif command == "exit":
+            watcher.cancel()
+            for pile in piles:
+                pile.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return
+
+
+def client_main(index: int, codes: list[str], charging: list[bool], options: dict,
+                commands, results) -> None:
+    """A client process (``--clients``): piles ``codes`` (``charging``: each runs the
+    charging scenario) driven by the commands ``connect``, ``measure``, ``measured``,
+    ``storm``, ``exit``; any error goes back as ``("error", index, traceback)``."""
+    import traceback
+
+    import uvloop
+
+    raise_nofile()
+    try:
+        uvloop.run(_client(index, codes, charging, argparse.Namespace(**options), commands,
+                           results))
+    except Exception:
+        results.put(("error", index, traceback.format_exc()))
 
 
 def main() -> None:
@@ -286,6 +409,9 @@ def main() -> None:
     parser.add_argument("--tp-window", type=int, default=8, help="frames in flight each")
     parser.add_argument("--tp-seconds", type=float, default=10.0)
     parser.add_argument("--no-storm", action="store_true", help="skip the reconnect storm")
+    parser.add_argument("--clients", type=int, default=4,
+                        help="client processes simulating the piles between them (pile i "
+                             "in client i %% K)")
     args = parser.parse_args()
     limit = raise_nofile()
     print(f"estate: {args.piles} piles …", flush=True)
@@ -333,8 +459,8 @@ def figure(name: str, value: str, target: str, ratio: float, note: str = "") -> 
 
 
 async def run(args, gateway_pid: int) -> bool:
-    from protocols.ykc.simulator import Stats
-
+    """The throughput phase (in this process), then ramp, measurement and storm with the
+    piles spread over ``--clients`` processes; whether every pile logged in, twice."""
     codes = [f"{args.prefix}{i:0{14 - len(args.prefix)}d}" for i in range(args.piles)]
     if args.tp_conns:
         print(f"throughput: {args.tp_conns} connections × {args.tp_window} heartbeats in "
@@ -351,52 +477,49 @@ async def run(args, gateway_pid: int) -> bool:
                ratio / TARGET_RATIO)
         await asyncio.sleep(2)  # the throughput connections are gone before the ramp
 
-    stats = Stats(keep_latencies=False)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-    lags: list[float] = []
-    measuring = False
+    from benchmarks.support.clients import ClientProcesses
 
-    async def watch(period: float = 0.05) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            start = loop.time()
-            await asyncio.sleep(period)
-            if measuring:
-                lags.append(loop.time() - start - period)
+    count = max(1, min(args.clients, args.piles))
+    charging = [random.random() < args.charging for _ in codes]
+    clients = ClientProcesses(client_main, [
+        (codes[i::count], charging[i::count], vars(args)) for i in range(count)],
+        "ykc-bench-client")
+    try:
+        return _run(args, gateway_pid, clients)
+    finally:
+        clients.close()
 
-    watcher = asyncio.create_task(watch())
-    print(f"ramp: {args.piles} piles over {args.ramp:.0f} s …", flush=True)
+
+def _run(args, gateway_pid: int, clients) -> bool:
+    """Ramp, measure and storm with the piles in ``clients`` (blocking: this process's
+    loop has nothing else to do)."""
+    print(f"ramp: {args.piles} piles over {args.ramp:.0f} s in {clients.count} client "
+          "processes …", flush=True)
     ramp_start = time.monotonic()
-    tasks, piles = await drive(args, stats)
-    while sum(p.logged_in.is_set() for p in piles) < args.piles:
-        if time.monotonic() - ramp_start > args.ramp + 300:
-            break
-        await asyncio.sleep(1)
-    online = sum(p.logged_in.is_set() for p in piles)
+    clients.send("connect")
+    ready = clients.gather("ready", timeout=args.ramp + 600)
+    online = sum(r[2] for r in ready)
     print(f"  {online} piles logged in {time.monotonic() - ramp_start:.0f} s after the first "
-          f"connect ({stats.logins} logins, {stats.login_refused} refused; {load()})",
-          flush=True)
-    await asyncio.sleep(args.settle)
+          f"connect ({sum(r[3] for r in ready)} logins, {sum(r[4] for r in ready)} refused; "
+          f"{load()})", flush=True)
+    time.sleep(args.settle)
 
     before = scrape(args.metrics_port)
     cpu0, _ = proc_stats(gateway_pid)
-    out0, in0 = stats.frames_out, stats.frames_in
     t0 = time.monotonic()
-    stats.latencies.clear()
-    stats.keep_latencies = True
-    measuring = True
+    clients.send("measure")
     rss_peak = 0
     while time.monotonic() - t0 < args.duration:
-        await asyncio.sleep(1)
+        time.sleep(1)
         rss_peak = max(rss_peak, proc_stats(gateway_pid)[1])
-    stats.keep_latencies = False
-    measuring = False
+    clients.send("measured")
     elapsed = time.monotonic() - t0
     cpu1, rss = proc_stats(gateway_pid)
     after = scrape(args.metrics_port)
-    latencies = stats.latencies
+    measured = clients.gather("measured")
+    latencies = [x for m in measured for x in m[2]]
+    lags = [x for m in measured for x in m[3]]
+    client_gc = [x for m in measured for x in m[4]]
 
     held = after.get("ykc_piles_connected", 0)
     frames_in = (after.get('ykc_frames_in_total{type="0x03"}', 0)
@@ -408,14 +531,15 @@ async def run(args, gateway_pid: int) -> bool:
     errors = {k: v - before.get(k, 0) for k, v in after.items()
               if k.startswith("ykc_errors_total") and v - before.get(k, 0)}
     print()
-    print(f"piles simulated            {args.piles} ({args.charging:.0%} charging)")
+    print(f"piles simulated            {args.piles} ({args.charging:.0%} charging, "
+          f"{clients.count} client processes)")
     figure("connections held", f"{held:.0f}", f"{TARGET_PILES}", held / TARGET_PILES,
            f"; the gateway holds at most {after.get('ykc_connections_max', 0):.0f}")
     print(f"gateway frames in/s        {total_in / elapsed:.0f} "
           f"(heartbeats {frames_in / elapsed:.0f}/s)")
     print(f"gateway frames out/s       {total_out / elapsed:.0f}")
-    print(f"client frames sent/recv/s  {(stats.frames_out - out0) / elapsed:.0f} / "
-          f"{(stats.frames_in - in0) / elapsed:.0f}")
+    print(f"client frames sent/recv/s  {sum(m[5] for m in measured) / elapsed:.0f} / "
+          f"{sum(m[6] for m in measured) / elapsed:.0f}")
     if latencies:
         p99 = percentile(latencies, 0.99)
         figure("heartbeat round trip p99", f"{p99 * 1000:.1f} ms",
@@ -430,8 +554,11 @@ async def run(args, gateway_pid: int) -> bool:
     lag99 = histogram_quantile(before, after, None, 0.99, "ykc_event_loop_lag_seconds")
     if lag99 is not None:
         print(f"gateway event-loop lag     p99 ≤ {lag99 * 1000:g} ms (histogram bucket bound)")
+    gc_print("gateway", before, after)
+    print(f"clients' GC pauses         {len(client_gc)}"
+          + (f", longest {max(client_gc) * 1000:.1f} ms" if client_gc else ""))
     if lags:
-        print(f"client event-loop lag      p50 {percentile(lags, 0.5) * 1000:.1f} ms, "
+        print(f"clients' event-loop lag    p50 {percentile(lags, 0.5) * 1000:.1f} ms, "
               f"p99 {percentile(lags, 0.99) * 1000:.1f} ms, max {max(lags) * 1000:.1f} ms")
     print(f"gateway CPU                {(cpu1 - cpu0) / elapsed * 100:.0f} % of one core")
     print(f"gateway RSS                {rss / 2**20:.0f} MiB (peak {rss_peak / 2**20:.0f} MiB)")
@@ -442,33 +569,17 @@ async def run(args, gateway_pid: int) -> bool:
     stormed = online
     if not args.no_storm and online:
         print(f"\nreconnect storm: {online} links drop at once …", flush=True)
-        logins0 = stats.logins
-        start = time.monotonic()
-        for pile in piles:
-            pile.drop_connection()
-        await asyncio.sleep(0.5)
-        while time.monotonic() - start < TARGET_STORM_S * 5:
-            # Logged in *again*: with 18,000 piles this process sees its own aborts only after
-            # the first look (uvloop runs a due timer before the callbacks of the aborts), so
-            # a pile counts once it is logged in and has logged in since the drop.
-            stormed = min(sum(p.logged_in.is_set() for p in piles), stats.logins - logins0)
-            if stormed >= online:
-                break
-            await asyncio.sleep(0.2)
-        took = time.monotonic() - start
+        clients.send("storm")
+        storms = clients.gather("stormed", timeout=TARGET_STORM_S * 5 + 120)
+        stormed = sum(s[2] for s in storms)
+        took = max(s[3] for s in storms)
         figure("reconnect storm", f"{stormed} logged in again in {took:.1f} s",
                f"{TARGET_STORM_S:.0f} s", took / TARGET_STORM_S,
-               f"; {stats.logins - logins0} logins")
+               f"; {sum(s[4] for s in storms)} logins")
         after = scrape(args.metrics_port)
         errors = {k: v - before.get(k, 0) for k, v in after.items()
                   if k.startswith("ykc_errors_total") and v - before.get(k, 0)}
         print(f"gateway errors since       {errors or 'none'}")
-    watcher.cancel()
-    for pile in piles:
-        pile.stop()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
     return online == args.piles and stormed >= online
 
 
