@@ -76,7 +76,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from charging import bus, handlers, port
-from protocols import limits, metrics
+from protocols import gc_pauses, limits, metrics
 from protocols.ykc.gateway.batches import BatchedQuery
 from protocols.ykc.gateway.frames import logins_decide
 from protocols.ykc.gateway.server import LOGIN_REDIS_AT_ONCE
@@ -169,21 +169,6 @@ class GatewayMetrics:
 
     def error(self, kind: str) -> None:
         self.errors.inc(kind)
-
-    def gc_timed(self, phase: str, info: dict) -> None:
-        """A ``gc.callbacks`` hook: each collection's pause into ``ocpp_gc_pause_seconds``
-        (a pause of the whole process: the event loop reads no socket meanwhile)."""
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-        elif self._gc_started is not None:
-            self.gc_pause.observe(time.perf_counter() - self._gc_started,
-                                  GC_GENERATIONS[info.get("generation", 2)])
-            self._gc_started = None
-
-    _gc_started: float | None = None
-
-
-GC_GENERATIONS = ("0", "1", "2")
 
 
 class _Wire:
@@ -737,6 +722,7 @@ class OcppGateway:
         self._offline_tasks = self._background
         self.server = None
         self.metrics_server = None
+        self.gc_timer: gc_pauses.PauseTimer | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -763,7 +749,9 @@ class OcppGateway:
                                   on_lost=self.redis_lost)
         await self.bus.start()
         self.live.start()
-        gc.callbacks.append(self.metrics.gc_timed)
+        # Each collection's pause into ``ocpp_gc_pause_seconds`` (the whole process stops).
+        self.gc_timer = gc_pauses.PauseTimer(self.metrics.gc_pause)
+        self.gc_timer.install()
         self.server = await serve(self.connection, self.host, self.port,
                                   subprotocols=[SUBPROTOCOL], process_request=self.handshake,
                                   ping_interval=60, ping_timeout=60, max_size=2**20,
@@ -789,8 +777,8 @@ class OcppGateway:
         self.stopping = True
         for task in self._tasks:
             task.cancel()
-        with contextlib.suppress(ValueError):
-            gc.callbacks.remove(self.metrics.gc_timed)
+        if self.gc_timer is not None:
+            self.gc_timer.remove()
         if self.metrics_server is not None:
             self.metrics_server.close()
         if self.server is not None:

@@ -317,6 +317,12 @@ def test_commands_reach_the_pile_and_its_replies_are_correlated(ocpp, make_pile,
     metrics = ocpp.gateway.metrics
     assert metrics.messages_out.get("GetConfiguration") == 1
     assert metrics.messages_in.get("BootNotification") >= 2
+    # Each collection's pause is timed into ocpp_gc_pause_seconds (gc_pauses.PauseTimer).
+    import gc
+
+    before = metrics.gc_pause.series.get(("2",), [None, 0.0, 0])[2]
+    gc.collect()
+    assert metrics.gc_pause.series[("2",)][2] == before + 1
 
 
 # --- offline and retries ----------------------------------------------------------------
