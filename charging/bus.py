@@ -304,11 +304,24 @@ class GatewayBus:
         return answers
 
     async def unregister(self, schema: str, pile_code: str, connection_id: str) -> None:
-        value = self.route_value(connection_id)
-        if self.routes.get((schema, pile_code)) == value:
-            del self.routes[(schema, pile_code)]
-            self.peers.pop((schema, pile_code), None)
-        await self._delete_if_ours(keys=[route_key(schema, pile_code)], args=[value])
+        """The pile's connection ``connection_id`` closed: its route goes, unless a newer
+        connection (here or on another gateway) holds the pile meanwhile."""
+        await self.unregister_many(schema, [(pile_code, connection_id)])
+
+    async def unregister_many(self, schema: str, closed) -> None:
+        """:meth:`unregister` for many closed connections of operator ``schema`` at once
+        (a storm: every link dropped together), ``closed`` an iterable of (pile code,
+        connection id): one pipeline of compare-and-delete scripts instead of one round
+        trip each."""
+        pipe = self.redis.pipeline(transaction=False)
+        for pile_code, connection_id in closed:
+            value = self.route_value(connection_id)
+            if self.routes.get((schema, pile_code)) == value:
+                del self.routes[(schema, pile_code)]
+                self.peers.pop((schema, pile_code), None)
+            await self._delete_if_ours(keys=[route_key(schema, pile_code)], args=[value],
+                                       client=pipe)
+        await pipe.execute()
 
     async def _keep_alive(self) -> None:
         while True:

@@ -239,6 +239,27 @@ def test_a_batchs_holder_checks_and_routes_go_to_redis_together(gateway, make_pi
     assert {route.split(" ", 1)[1] for route in _routes(codes)} == ids
 
 
+def test_links_closed_together_lose_their_routes_in_one_pipeline(gateway, make_pile,
+                                                                 pile_client):
+    codes = [make_pile() for _ in range(4)]
+    clients, replies = _login_together(gateway, pile_client, codes)
+    assert [r.message for r in replies] == [m.LoginReply(code, True) for code in codes]
+    wait_for(lambda: all(_routes(codes)))
+    deletes = gateway.gateway.route_deletes
+    window, deletes.window = deletes.window, 0.5  # the four closes in one window
+    calls = deletes.calls
+    try:
+        for client in clients:
+            client.close()  # a storm's beginning: every link drops at once
+
+        wait_for(lambda: not any(_routes(codes)))
+    finally:
+        deletes.window = window
+    assert deletes.calls == calls + 1  # one pipeline of compare-and-delete scripts
+    with schema_context(SCHEMA):
+        wait_for(lambda: Pile.objects.filter(code__in=codes, online=False).count() == 4)
+
+
 def test_failed_redis_batches_check_and_route_each_login_alone(gateway, make_pile,
                                                                pile_client):
     codes = [make_pile() for _ in range(3)]

@@ -311,7 +311,8 @@ class FrameHandlers:
         """A logged-in pile's connection closed and no newer one holds the pile."""
         async def offline():
             with contextlib.suppress(Exception):
-                await self.bus.unregister(conn.schema, conn.pile_code, conn.id)
+                # With the other links closed at the moment: one Redis pipeline.
+                await self.route_deletes.ask(conn.schema, (conn.pile_code, conn.id), None)
             if conn.job_runner is not None:
                 with contextlib.suppress(Exception):
                     await conn.job_runner

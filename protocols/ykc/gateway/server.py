@@ -126,6 +126,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
             self, lambda schema, claims: self.bus.holders(schema, list(claims)))
         self.route_writes = BatchedRedis(self, lambda schema, routes: self._routes_write(
             schema, routes))
+        self.route_deletes = BatchedRedis(self, self._routes_delete)
         self._tasks: list[asyncio.Task] = []
         self._offline_tasks: set[asyncio.Task] = set()
         self._alive_set_at = -1e9  # loop time of the last alive-key SET of a relink
@@ -286,6 +287,14 @@ class YkcGateway(FrameHandlers, CommandRunner):
         if live:
             await self.bus.register_many(schema, live)
         return dict.fromkeys(routes, True)
+
+    async def _routes_delete(self, schema: str, closed: dict[tuple[str, str], None]
+                             ) -> dict[tuple[str, str], bool]:
+        """The batch function of ``route_deletes``: the (pile code, connection id) of the
+        links closed at the moment, their routes deleted in one pipeline
+        (:meth:`bus.GatewayBus.unregister_many`)."""
+        await self.bus.unregister_many(schema, list(closed))
+        return dict.fromkeys(closed, True)
 
     async def _relink(self, conn: PileConnection) -> None:
         """The alive key (once per ``ALIVE_RESET_EVERY_S`` for a wave of relinks) and the
