@@ -25,6 +25,13 @@ OWN_RESERVE = 128
 # backlog. Part of the reserve, so a burst of refused piles never reaches the limit.
 LISTEN_BACKLOG = 1024
 
+# The listen backlog of a gateway that accepts its connections itself (the YKC gateway:
+# every waiting connection per wake-up, a refused one reset at once, those being attached
+# counted as held — so no descriptor reserve for it): a storm's connections wait in the
+# kernel's queue instead of their SYNs being dropped. The kernel caps it at
+# net.core.somaxconn (4096 by default since Linux 5.4).
+ACCEPT_BACKLOG = 4096
+
 
 def open_files_limit() -> int:
     """The process's soft RLIMIT_NOFILE (``2**20`` when unlimited)."""

@@ -4,6 +4,9 @@ further one on arrival, counts it in the metrics, and keeps serving the piles it
 
 from __future__ import annotations
 
+import errno
+import socket
+import threading
 import urllib.request
 
 import pytest
@@ -29,8 +32,9 @@ def test_capacity_is_the_open_files_limit_less_the_gateways_own():
     assert limits.pile_capacity(own_connections=76, limit=500) == 0
     gateway = YkcGateway(db_threads=8)
     try:
+        # Its accept loop resets what it refuses at once: no reserve for a burst of accepts.
         assert gateway.max_piles == limits.pile_capacity(
-            own_connections=8 + 4 + REDIS_CONNECTIONS)
+            own_connections=8 + 4 + REDIS_CONNECTIONS, backlog=0)
         assert 0 < gateway.max_piles < limits.open_files_limit()
     finally:
         gateway.executor.shutdown()
@@ -39,7 +43,7 @@ def test_capacity_is_the_open_files_limit_less_the_gateways_own():
     gateway = YkcGateway(db_threads=8, max_piles=10**9)
     try:
         assert gateway.max_piles == limits.pile_capacity(
-            own_connections=8 + 4 + REDIS_CONNECTIONS)
+            own_connections=8 + 4 + REDIS_CONNECTIONS, backlog=0)
     finally:
         gateway.executor.shutdown()
         gateway.background.shutdown()
@@ -81,3 +85,59 @@ def test_piles_past_the_limit_are_refused_and_the_held_ones_served(gateway, make
     finally:
         for client in refused + [c for c, _ in held[1:]]:
             client.close()
+
+
+def test_connections_waiting_together_are_accepted_in_one_wake_up(gateway):
+    """A storm's burst: the kernel's queue is emptied at once, not one connection per loop
+    turn (libuv's way under uvloop, which let the queue overflow and the piles' SYNs drop)."""
+    gw = gateway.gateway
+    wake_ups = []
+
+    def counting():
+        wake_ups.append(len(gw.connections))
+        gw._accept_waiting()
+
+    fd = gw.listener.fileno()
+    gateway.sync(lambda: (gw.loop.remove_reader(fd), gw.loop.add_reader(fd, counting)))
+    clients = []
+    connected = threading.Event()
+    try:
+        # The loop busy (as in a storm) until all twenty wait in the kernel's queue.
+        gateway.loop.call_soon_threadsafe(connected.wait, 30)
+        clients = [socket.create_connection(("127.0.0.1", gateway.port)) for _ in range(20)]
+        connected.set()
+
+        wait_for(lambda: len(gw.connections) == 20, timeout=10)
+        assert wake_ups == [0]  # all twenty in the first wake-up after the busy turn
+    finally:
+        connected.set()
+        for client in clients:
+            client.close()
+
+
+class _FailingListener:
+    """The gateway's listening socket whose next accept() fails with ``error``."""
+
+    def __init__(self, sock, error: OSError) -> None:
+        self.sock, self.error = sock, error
+
+    def accept(self):
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return self.sock.accept()
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+def test_accepting_resumes_after_descriptors_ran_out(gateway, make_pile):
+    gw = gateway.gateway
+    gw.listener = _FailingListener(gw.listener, OSError(errno.EMFILE, "Too many open files"))
+
+    client = PileClient(gateway.port)  # waits in the kernel's queue meanwhile ...
+    code = make_pile()
+
+    assert login(client, code).message.success  # ... and is accepted on the retry
+    assert gw.metrics.errors.get("accept_failed") == 1
+    client.close()

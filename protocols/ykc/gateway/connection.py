@@ -80,13 +80,9 @@ class PileConnection(asyncio.Protocol):
     # --- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport) -> None:
+        # Admitted when accepted (YkcGateway._accept_waiting: at the open-files cap a
+        # connection is reset there, never made a transport).
         self.transport = transport
-        if not self.gateway.admit():
-            # At the open-files cap: close at once (RST, the descriptor freed now), never
-            # counted as a connection; the pile retries later, as after any failed connect.
-            self.closed = True
-            transport.abort()
-            return
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else ""
         self.host = peer[0] if peer else ""  # the source address, without the port

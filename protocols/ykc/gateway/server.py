@@ -8,6 +8,7 @@ import gc
 import itertools
 import os
 import socket
+import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,17 @@ GC_THAW_EVERY_S = 3600  # … and everything is collected once this often
 # pipeline failed (room left for the live writer, the bus and the routes).
 LOGIN_REDIS_AT_ONCE = 32
 ALIVE_RESET_EVERY_S = 1.0  # relinks after a Redis loss set the alive key at most this often
+ACCEPT_RETRY_S = 0.1  # after accept() failed for want of descriptors or memory
+LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, frees at once
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket listening on ``host:port`` (an IPv4 or IPv6 address or a
+    name; port 0: any free one), SO_REUSEADDR, backlog :data:`limits.ACCEPT_BACKLOG`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=limits.ACCEPT_BACKLOG)
+    sock.setblocking(False)
+    return sock
 
 
 class YkcGateway(FrameHandlers, CommandRunner):
@@ -88,7 +100,14 @@ class YkcGateway(FrameHandlers, CommandRunner):
     consumes the command bus as ``gateway_id``; holds ``max_piles`` connections at most
     (default :func:`protocols.limits.pile_capacity`: the open-files limit less the
     gateway's own descriptors) and closes any further one on arrival, counted in
-    ``ykc_connections_refused_total{reason="pile_limit"}``."""
+    ``ykc_connections_refused_total{reason="pile_limit"}``.
+
+    It accepts connections itself (:meth:`_accept_waiting`): every one waiting, up to the
+    listen backlog, each time the listening socket is readable. A server of the event loop
+    would not keep up with a reconnect storm under uvloop, whose libuv accepts one
+    connection per loop turn (libuv/libuv#3696): with thousands of logins read in each
+    turn, the listen queue overflowed for seconds and the kernel dropped the piles' SYNs
+    (each pile back only after its retransmission back-off of 1, 3, 7, 15, 31, 63 s)."""
 
     def __init__(self, *, host: str = "0.0.0.0", port: int = 8768,
                  metrics_host: str = "0.0.0.0", metrics_port: int | None = None,
@@ -105,7 +124,10 @@ class YkcGateway(FrameHandlers, CommandRunner):
         db_threads = db_threads or settings.YKC_DB_THREADS
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="ykc-db")
         self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ykc-bg")
-        capacity = limits.pile_capacity(own_connections=db_threads + 4 + REDIS_CONNECTIONS)
+        # No reserve for a burst of accepts: _accept_waiting resets a refused connection at
+        # once and counts those being attached as held.
+        capacity = limits.pile_capacity(own_connections=db_threads + 4 + REDIS_CONNECTIONS,
+                                        backlog=0)
         self.max_piles = capacity if max_piles is None else min(max_piles, capacity)
         self._refused_logged_at = -1e9
         self.redis_url = redis_url or settings.REDIS_URL
@@ -130,7 +152,8 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self._tasks: list[asyncio.Task] = []
         self._offline_tasks: set[asyncio.Task] = set()
         self._alive_set_at = -1e9  # loop time of the last alive-key SET of a relink
-        self.server: asyncio.Server | None = None
+        self.listener: socket.socket | None = None
+        self.attaching = 0  # connections accepted, their transport not yet made
         self.metrics_server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -147,10 +170,9 @@ class YkcGateway(FrameHandlers, CommandRunner):
         await self.bus.start()
         self.live.start()
         self.batcher.start()
-        self.server = await self.loop.create_server(
-            lambda: PileConnection(self), self.host, self.port, backlog=limits.LISTEN_BACKLOG,
-            reuse_address=True)
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.listener = listening_socket(self.host, self.port)
+        self.port = self.listener.getsockname()[1]
+        self.loop.add_reader(self.listener.fileno(), self._accept_waiting)
         if self.metrics_port is not None:
             self.metrics_server = await metrics.serve(self.metrics.registry, self.metrics_host,
                                                       self.metrics_port)
@@ -177,8 +199,10 @@ class YkcGateway(FrameHandlers, CommandRunner):
         for task in self._tasks:
             task.cancel()
         self.gc_timer.remove()
-        if self.server is not None:
-            self.server.close()
+        if self.listener is not None:
+            self.loop.remove_reader(self.listener.fileno())
+            self.listener.close()
+            self.listener = None
         if self.metrics_server is not None:
             self.metrics_server.close()
         for conn in list(self.connections):
@@ -246,10 +270,58 @@ class YkcGateway(FrameHandlers, CommandRunner):
                                 now - conn.last_rx)
                     conn.close()
 
+    def _accept_waiting(self) -> None:
+        """The listening socket is readable: accept every connection waiting, up to
+        ``ACCEPT_BACKLOG`` at once; each one :meth:`admit` refuses is reset at once (its
+        descriptor freed), each other one becomes a :class:`PileConnection` on the loop.
+        Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS), the connections wait in
+        the kernel's queue and accepting resumes ``ACCEPT_RETRY_S`` later (counted as
+        ``accept_failed``; the readable socket would otherwise spin the loop)."""
+        listener = self.listener
+        for _ in range(limits.ACCEPT_BACKLOG):
+            try:
+                sock, _address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                self.metrics.error("accept_failed")
+                logger.warning("accepting pile connections failed (%s): again in %.1f s",
+                               exc, ACCEPT_RETRY_S)
+                self.loop.remove_reader(listener.fileno())
+                self.loop.call_later(ACCEPT_RETRY_S, self._resume_accepting, listener)
+                return
+            if not self.admit():
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            self.attaching += 1
+            task = self.loop.create_task(self._attach(sock))
+            self._offline_tasks.add(task)
+            task.add_done_callback(self._offline_tasks.discard)
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if self.listener is listener:  # not stopped meanwhile
+            self.loop.add_reader(listener.fileno(), self._accept_waiting)
+
+    async def _attach(self, sock: socket.socket) -> None:
+        """The accepted ``sock`` as a :class:`PileConnection` (the loop's transport)."""
+        try:
+            await self.loop.connect_accepted_socket(lambda: PileConnection(self), sock)
+        except Exception:
+            logger.info("an accepted connection closed before it was attached",
+                        exc_info=True)
+            sock.close()
+        finally:
+            self.attaching -= 1
+
     def admit(self) -> bool:
-        """Whether a connection just accepted may stay (called with it not yet counted):
-        False at ``max_piles``, counted and logged (at most once a minute)."""
-        if len(self.connections) < self.max_piles:
+        """Whether a connection just accepted may stay (with those held and those being
+        attached): False at ``max_piles``, counted and logged (at most once a minute)."""
+        if len(self.connections) + self.attaching < self.max_piles:
             return True
         self.metrics.refused.inc("pile_limit")
         now = time.monotonic()
