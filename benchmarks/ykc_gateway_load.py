@@ -19,6 +19,9 @@ gateway as a subprocess (``manage.py ykc_gateway``) and then, in one run:
 3. **Reconnect storm**: every pile's link drops at once; the time until all are logged in
    again (target 60 s).
 
+``--gateway-arg`` passes an option on to the gateway, e.g. ``--gateway-arg=--event-loop=uvloop``
+to compare event loops (the storm of 18,000 piles: see README).
+
 Each figure is printed beside its target, as a ratio, with the machine's load average at
 the time (the machine is shared: a figure means little without it). Also: connections
 held, frames/s, the gateway's own receive → reply histogram, its event-loop lag and
@@ -409,6 +412,9 @@ def main() -> None:
     parser.add_argument("--tp-window", type=int, default=8, help="frames in flight each")
     parser.add_argument("--tp-seconds", type=float, default=10.0)
     parser.add_argument("--no-storm", action="store_true", help="skip the reconnect storm")
+    parser.add_argument("--gateway-arg", action="append", default=[],
+                        help="an extra option of manage.py ykc_gateway (repeatable), "
+                             "e.g. --gateway-arg=--no-uvloop")
     parser.add_argument("--clients", type=int, default=4,
                         help="client processes simulating the piles between them (pile i "
                              "in client i %% K)")
@@ -426,7 +432,8 @@ def main() -> None:
     gateway = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "ykc_gateway", "--host", "127.0.0.1",
          "--port", str(args.port), "--metrics-host", "127.0.0.1",
-         "--metrics-port", str(args.metrics_port), "--gateway-id", "bench"], env=env)
+         "--metrics-port", str(args.metrics_port), "--gateway-id", "bench",
+         *args.gateway_arg], env=env)
     echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(args.echo_port)],
                             stdout=subprocess.PIPE, text=True)
     try:

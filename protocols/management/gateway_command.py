@@ -3,9 +3,12 @@ their options, the open-files limit, the signals that stop them and the event lo
 
 A gateway command names its protocol and builds its gateway object; the base parses the
 common options (``--host``, ``--port``, ``--metrics-host``, ``--metrics-port``,
-``--gateway-id``, ``--db-threads``, ``--max-piles``, ``--no-uvloop``), raises
+``--gateway-id``, ``--db-threads``, ``--max-piles``, ``--event-loop``), raises
 RLIMIT_NOFILE to its hard limit (one descriptor per pile), runs the gateway until SIGINT
 or SIGTERM and then stops it (connections closed, buffers flushed).
+
+The event loop is uvloop unless ``--event-loop asyncio`` (``--no-uvloop``) asks for
+asyncio's own: the benchmarks compare the two with it (``--gateway-arg``).
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ class GatewayCommand(BaseCommand):
         parser.add_argument("--max-piles", type=int, default=None,
                             help="pile connections held at most (default: the open-files "
                                  "limit less the gateway's own reserve); more are refused")
-        parser.add_argument("--no-uvloop", action="store_true")
+        parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="uvloop",
+                            help="the event loop (default uvloop)")
+        parser.add_argument("--no-uvloop", dest="event_loop", action="store_const",
+                            const="asyncio", help="the same as --event-loop asyncio")
 
     def build(self, options: dict[str, Any]):
         raise NotImplementedError
@@ -74,7 +80,7 @@ class GatewayCommand(BaseCommand):
             await run(gateway, stop)
 
         self.stdout.write(self.banner(options, gateway, limit))
-        if options["no_uvloop"]:
+        if options["event_loop"] == "asyncio":
             asyncio.run(main())
         else:
             import uvloop

@@ -4,6 +4,7 @@ each builds its own gateway from the same options and runs it until stopped."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import resource
 
@@ -41,6 +42,26 @@ def test_each_command_builds_its_gateway_from_the_shared_options(monkeypatch, mo
     assert f"open files limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}" in text
     gateway.executor.shutdown()
     gateway.background.shutdown()
+
+
+@pytest.mark.parametrize("module", [ykc_gateway, ocpp_gateway])
+@pytest.mark.parametrize(("options", "loop"), [
+    ([], "uvloop"),
+    (["--event-loop", "asyncio"], "asyncio"),
+    (["--no-uvloop"], "asyncio"),
+])
+def test_each_command_runs_uvloop_unless_told_otherwise(monkeypatch, module, options, loop):
+    ran = []
+
+    async def fake_run(gateway, stop):
+        ran.append(type(asyncio.get_running_loop()).__module__.split(".")[0])
+        gateway.executor.shutdown()
+        gateway.background.shutdown()
+
+    monkeypatch.setattr(module.Command, "runner", lambda self: fake_run)
+    call_command(module.Command(), "--host", "127.0.0.1", "--port", "0", "--db-threads", "1",
+                 *options, stdout=io.StringIO())
+    assert ran == [loop]
 
 
 def test_the_open_files_limit_is_raised_to_the_hard_limit():
