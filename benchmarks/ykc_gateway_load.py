@@ -587,6 +587,10 @@ def _run(args, gateway_pid: int, clients) -> bool:
         errors = {k: v - before.get(k, 0) for k, v in after.items()
                   if k.startswith("ykc_errors_total") and v - before.get(k, 0)}
         print(f"gateway errors since       {errors or 'none'}")
+        stormed_refused = after.get('ykc_connections_refused_total{reason="pile_limit"}',
+                                    0) - refused
+        print(f"connections refused since  {stormed_refused:.0f} (at the open-files cap: "
+              "the dropped links' descriptors count until their close is read)")
     return online == args.piles and stormed >= online
 
 
