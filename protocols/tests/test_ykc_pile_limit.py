@@ -61,9 +61,11 @@ def test_piles_past_the_limit_are_refused_and_the_held_ones_served(gateway, make
     refused = []
     try:
         for _ in range(3):
-            extra = PileClient(gateway.port)
-            refused.append(extra)
+            # Reset on arrival: seen by connect() itself when the reset comes before it
+            # returns (loopback), else by the first send or read.
             with pytest.raises(ConnectionError):
+                extra = PileClient(gateway.port)
+                refused.append(extra)
                 extra.send(m.Login(extra_code, 0, 1, 0x10, "T1.0.0", 0, "0" * 20, 4))
                 extra.recv(0x02)
         assert gateway.gateway.metrics.refused.get("pile_limit") == 3
