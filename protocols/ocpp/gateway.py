@@ -1415,30 +1415,15 @@ async def run(gateway: OcppGateway, stop: asyncio.Event | None = None) -> None:
     # What start-up built (Django, the library's schemas) lives as long as the process:
     # out of the collector's generations, so its full collections walk only the piles'.
     gc.freeze()
-    keeper = asyncio.create_task(_keep_gc_young(), name="ocpp-gc")
+    # Survivors frozen every GC_FREEZE_EVERY_S (after the young are collected, so their
+    # cycles are not frozen as garbage), everything collected once per GC_THAW_EVERY_S.
+    keeper = asyncio.create_task(gc_pauses.keep_young(GC_FREEZE_EVERY_S, GC_THAW_EVERY_S),
+                                 name="ocpp-gc")
     try:
         await (stop.wait() if stop is not None else asyncio.Future())
     finally:
         keeper.cancel()
         await gateway.stop()
-
-
-async def _keep_gc_young() -> None:
-    """Every ``GC_FREEZE_EVERY_S`` move what survived into the collector's permanent
-    generation (``gc.freeze``), so its full collections walk only the last seconds'
-    objects. Without it a full collection walks every connection's objects: at 10,000
-    piles 19 of them stopped the process for 15 s in all during the ramp, up to ~1 s each
-    (``ocpp_gc_pause_seconds``), every socket unread meanwhile. Cycles of a connection
-    closed after it was frozen wait for the thaw: every ``GC_THAW_EVERY_S`` everything is
-    collected once (one such pause an hour)."""
-    thawed = time.monotonic()
-    while True:
-        await asyncio.sleep(GC_FREEZE_EVERY_S)
-        if time.monotonic() - thawed > GC_THAW_EVERY_S:
-            gc.unfreeze()
-            gc.collect()
-            thawed = time.monotonic()
-        gc.freeze()
 
 
 __all__ = ["Call", "CallError", "CallResult", "OcppGateway", "OcppSession", "run"]

@@ -1,6 +1,7 @@
-"""The OCPP gateway process keeps the collector's full collections short: what survived
-is frozen every few seconds (out of the generations a collection walks) and, once an
-hour, thawed and collected (the cycles of connections closed meanwhile)."""
+"""The OCPP gateway process keeps the collector's full collections short: what start-up
+built is frozen at once, and while it serves ``protocols.gc_pauses.keep_young`` freezes the
+survivors every few seconds and collects everything once an hour (tested in
+``test_gc_pauses``); here, that the process runs it with its own periods until stopped."""
 
 from __future__ import annotations
 
@@ -16,29 +17,43 @@ class _Collector:
     def freeze(self) -> None:
         self.calls.append("freeze")
 
-    def unfreeze(self) -> None:
-        self.calls.append("unfreeze")
 
-    def collect(self) -> int:
-        self.calls.append("collect")
-        return 0
+class _Gateway:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    async def start(self) -> None:
+        self.events.append("start")
+
+    async def stop(self) -> None:
+        await asyncio.sleep(0.01)  # the keeper's cancellation is delivered meanwhile
+        self.events.append("stop")
 
 
-def test_survivors_are_frozen_often_and_everything_collected_at_each_thaw(monkeypatch):
+def test_the_process_keeps_its_collector_young_until_stopped(monkeypatch):
+    kept: list = []
+
+    async def keep_young(freeze_every_s: float, thaw_every_s: float) -> None:
+        kept.append((freeze_every_s, thaw_every_s))
+        try:
+            await asyncio.Future()
+        except asyncio.CancelledError:
+            kept.append("cancelled")
+            raise
+
     collector = _Collector()
+    monkeypatch.setattr(module.gc_pauses, "keep_young", keep_young)
     monkeypatch.setattr(module, "gc", collector)
-    monkeypatch.setattr(module, "GC_FREEZE_EVERY_S", 0.01)
-    monkeypatch.setattr(module, "GC_THAW_EVERY_S", 0.1)
+    gateway = _Gateway()
 
     async def main() -> None:
-        keeper = asyncio.create_task(module._keep_gc_young())
-        await asyncio.sleep(0.35)
-        keeper.cancel()
+        stop = asyncio.Event()
+        runner = asyncio.create_task(module.run(gateway, stop))
+        await asyncio.sleep(0.05)
+        stop.set()
+        await runner
 
     asyncio.run(main())
-    calls = collector.calls
-    assert calls[:3] == ["freeze"] * 3  # every GC_FREEZE_EVERY_S, no thaw before its time
-    thaws = [i for i, call in enumerate(calls) if call == "unfreeze"]
-    assert 1 <= len(thaws) <= 3 and calls.count("freeze") > 3 * len(thaws)
-    for i in thaws:  # each thaw collects everything, then freezes the survivors again
-        assert calls[i + 1:i + 3] == ["collect", "freeze"]
+    assert collector.calls == ["freeze"]  # what start-up built, at once
+    assert kept == [(module.GC_FREEZE_EVERY_S, module.GC_THAW_EVERY_S), "cancelled"]
+    assert gateway.events == ["start", "stop"]
