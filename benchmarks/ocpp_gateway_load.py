@@ -60,12 +60,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
 
+from benchmarks.support.clients import ClientProcesses, client_run  # noqa: E402
 from benchmarks.ykc_gateway_load import (  # noqa: E402
     percentile,
     proc_stats,
-    raise_nofile,
     scrape,
 )
+from protocols.management.gateway_command import raise_nofile_limit  # noqa: E402
 
 TARGET_PILES = 10_000
 TARGET_P99_S = 0.050
@@ -361,70 +362,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-class Clients:
-    """``--clients`` processes (spawned, each its own interpreter and event loop) that
-    simulate the piles between them, pile ``i`` in client ``i % K``: one process's loop,
-    JSON and GC would otherwise be the floor of every round trip it measures (at 10,000
-    piles one process measured a bare server's p99 at 78 ms). Each phase is a command
-    on the client's queue and an answer on the shared one: ``connect`` (ramp, boot,
-    answer when all are ready or given up), ``measure``, ``stop`` (answer: round trips,
-    drops, the client's own lag and GC), ``exit``."""
-
-    def __init__(self, args, codes: list[str], charging: list[bool]) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")  # not a fork of a running loop
-        self.count = max(1, min(args.clients, len(codes)))
-        self.results = context.Queue()
-        self.commands = [context.Queue() for _ in range(self.count)]
-        self.processes = [
-            context.Process(target=client_main, name=f"ocpp-bench-client-{i}", daemon=True,
-                            args=(i, codes[i::self.count], charging[i::self.count], vars(args),
-                                  self.commands[i], self.results))
-            for i in range(self.count)]
-        for process in self.processes:
-            process.start()
-        self.gather("started")
-
-    def send(self, *command) -> None:
-        for queue in self.commands:
-            queue.put(command)
-
-    def gather(self, kind: str, timeout: float = 900.0, every=None) -> list[tuple]:
-        """The answers ``kind`` of all clients, by client; ``every()`` called about once a
-        second meanwhile (the coordinator's scrapes). A client that died or did not
-        answer within ``timeout`` s ends the run."""
-        import queue as queues
-
-        answers: dict[int, tuple] = {}
-        deadline = time.monotonic() + timeout
-        while len(answers) < self.count:
-            if every is not None:
-                every()
-            try:
-                answer = self.results.get(timeout=1.0)
-            except queues.Empty:
-                dead = [p.name for p in self.processes if not p.is_alive()]
-                if dead or time.monotonic() > deadline:
-                    raise SystemExit(f"clients {dead or 'silent'} while waiting for {kind}") from None
-                continue
-            if answer[0] == "error":
-                raise SystemExit(f"client {answer[1]} failed:\n{answer[2]}")
-            if answer[0] != kind:
-                raise SystemExit(f"client {answer[1]} answered {answer[0]}, not {kind}")
-            answers[answer[1]] = answer
-        return [answers[i] for i in range(self.count)]
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.send("exit")
-        for process in self.processes:
-            process.join(10)
-            if process.is_alive():
-                process.terminate()
-
-
-def population(clients: Clients, url: str, args, gateway: bool) -> None:
+def population(clients: ClientProcesses, url: str, args, gateway: bool) -> None:
     """Connect and boot the piles over ``--ramp`` seconds in all clients at once, wait
     ``--settle``; prints how many booted and, of the others, why each failed (by stage
     and reason) or that it was still booting; for the gateway, its loop lag and GC of the
@@ -461,7 +399,7 @@ def population(clients: Clients, url: str, args, gateway: bool) -> None:
     time.sleep(args.settle)
 
 
-def measured(clients: Clients) -> tuple[dict[str, list[float]], collections.Counter, list]:
+def measured(clients: ClientProcesses) -> tuple[dict[str, list[float]], collections.Counter, list]:
     """Stop measuring and the piles: round trips by action over all clients, the piles
     dropped while running (by reason), and each client's (lags, GC counter)."""
     answers = clients.gather("stopped")
@@ -509,14 +447,20 @@ def run(args, gateway_pid: int) -> None:
     piles_rng = random.Random(12)
     charging = [piles_rng.random() < args.charging for _ in range(args.piles)]
     codes = [f"{args.prefix}{i:0{14 - len(args.prefix)}d}" for i in range(args.piles)]
-    clients = Clients(args, codes, charging)
+    # Pile i in client i % K: one process's loop, JSON and GC would otherwise be the floor
+    # of every round trip it measures (at 10,000 piles one process measured a bare
+    # server's p99 at 78 ms). Phases: connect, measure, stop, exit.
+    count = max(1, min(args.clients, len(codes)))
+    clients = ClientProcesses(client_main, [
+        (codes[i::count], charging[i::count], vars(args)) for i in range(count)],
+        "ocpp-bench-client")
     try:
         _run(args, gateway_pid, url, clients)
     finally:
         clients.close()
 
 
-def _run(args, gateway_pid: int, url: str, clients: Clients) -> None:
+def _run(args, gateway_pid: int, url: str, clients: ClientProcesses) -> None:
     bare: dict[str, list[float]] = {}
     bare_own: list = []
     if args.baseline_seconds > 0:
@@ -626,18 +570,10 @@ def _print_gc(before: dict, after: dict, indent: str = "") -> None:
 
 def client_main(index: int, codes: list[str], charging: list[bool], options: dict,
                 commands, results) -> None:
-    """One client process (``Clients``): its piles, driven by the commands on its queue;
-    any error is sent back as ``("error", index, traceback)``."""
-    import traceback
-
-    import uvloop
-
-    raise_nofile()
-    try:
-        uvloop.run(_client(index, codes, charging, argparse.Namespace(**options), commands,
-                           results))
-    except Exception:
-        results.put(("error", index, traceback.format_exc()))
+    """One client process (``ClientProcesses``): its piles, driven by the commands on its
+    queue; any error is sent back as ``("error", index, traceback)``."""
+    client_run(_client, index, codes, charging, argparse.Namespace(**options), commands,
+               results)
 
 
 async def _client(index: int, codes: list[str], charging: list[bool], args, commands,
@@ -735,7 +671,7 @@ def main() -> None:
                         help="freeze: each client freezes what its ramp built (gc.freeze), "
                              "as the gateway does; default: the collector left as it is")
     args = parser.parse_args()
-    limit = raise_nofile()
+    limit = raise_nofile_limit()
     print(f"estate: {args.piles} OCPP piles …", flush=True)
     started = time.monotonic()
     ensure_estate(args.piles, args.prefix)

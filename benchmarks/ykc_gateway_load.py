@@ -39,7 +39,6 @@ import asyncio
 import gc
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -49,17 +48,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from protocols.gc_pauses import GENERATIONS, PauseTimer  # noqa: E402 (after the path)
+from protocols.management.gateway_command import raise_nofile_limit  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evplatform.settings")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 TARGET_PILES = 18_000
@@ -399,16 +393,10 @@ def client_main(index: int, codes: list[str], charging: list[bool], options: dic
     """A client process (``--clients``): piles ``codes`` (``charging``: each runs the
     charging scenario) driven by the commands ``connect``, ``measure``, ``measured``,
     ``storm``, ``exit``; any error goes back as ``("error", index, traceback)``."""
-    import traceback
+    from benchmarks.support.clients import client_run
 
-    import uvloop
-
-    raise_nofile()
-    try:
-        uvloop.run(_client(index, codes, charging, argparse.Namespace(**options), commands,
-                           results))
-    except Exception:
-        results.put(("error", index, traceback.format_exc()))
+    client_run(_client, index, codes, charging, argparse.Namespace(**options), commands,
+               results)
 
 
 def main() -> None:
@@ -438,7 +426,7 @@ def main() -> None:
                         help="client processes simulating the piles between them (pile i "
                              "in client i %% K)")
     args = parser.parse_args()
-    limit = raise_nofile()
+    limit = raise_nofile_limit()
     print(f"estate: {args.piles} piles …", flush=True)
     started = time.monotonic()
     ensure_estate(args.piles, args.prefix)

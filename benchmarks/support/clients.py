@@ -15,6 +15,24 @@ import queue as queues
 import time
 
 
+def client_run(client, index: int, *args) -> None:
+    """The body of client process ``index``: its open-files limit raised to the hard limit
+    (one descriptor per pile), then ``client(index, *args)`` (a coroutine function; ``args``
+    end with its commands queue and the shared results queue) run on uvloop; an exception
+    goes back as ``("error", index, traceback)`` on the results queue."""
+    import traceback
+
+    import uvloop
+
+    from protocols.management.gateway_command import raise_nofile_limit
+
+    raise_nofile_limit()
+    try:
+        uvloop.run(client(index, *args))
+    except Exception:
+        args[-1].put(("error", index, traceback.format_exc()))
+
+
 class ClientProcesses:
     """``len(per_client)`` processes (``spawn``: not a fork of a running loop), process
     ``i`` running ``target(i, *per_client[i], commands_i, results)``; each must answer
