@@ -12,7 +12,7 @@ export DB_NAME DB_HOST DB_PORT DB_USER
 SIMULATE ?= 1
 PROCESSES = web worker beat ykc ocpp fake_wechat fake_wechatpay fake_fapiao fake_sms fake_cec $(if $(filter 1,$(SIMULATE)),sim ocpp_sim,)
 
-.PHONY: run test setup services db venv lint bench faults messages clean-db miniprogram h5 browser static-vendor
+.PHONY: run test setup services db venv compiled lint bench faults messages clean-db miniprogram h5 browser static-vendor
 
 run: setup h5
 	$(PY) manage.py seed_demo
@@ -26,7 +26,13 @@ setup: venv services db static-vendor
 	$(PY) manage.py platform_setup -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
 
-venv: .venv/.installed
+venv: .venv/.installed compiled
+
+# The YKC gateway's compiled heartbeat loop (Cython; protocols/ykc/heartbeats.py falls back
+# to the same loop in Python without it): rebuilt when its .pyx changed.
+compiled: .venv/.installed
+	.venv/bin/cythonize -i -q protocols/ykc/_heartbeats.pyx
+	rm -rf build
 
 # Apache ECharts from npm (package-lock.json pins it), copied into the app's static files;
 # no page loads anything from a CDN.

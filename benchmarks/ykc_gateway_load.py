@@ -412,8 +412,9 @@ def main() -> None:
     parser.add_argument("--metrics-port", type=int, default=19768)
     parser.add_argument("--echo-port", type=int, default=19767)
     parser.add_argument("--prefix", default="3299")
-    parser.add_argument("--heartbeat-log-every", type=int, default=None,
-                        help="YKC_FRAME_LOG_HEARTBEAT_EVERY for the gateway")
+    parser.add_argument("--heartbeat-log-seconds", type=int, default=None,
+                        help="YKC_FRAME_LOG_HEARTBEAT_SECONDS for the gateway (0: log every "
+                             "heartbeat)")
     parser.add_argument("--tp-conns", type=int, default=50,
                         help="connections of the throughput phase (0: skip it)")
     parser.add_argument("--tp-window", type=int, default=8, help="frames in flight each")
@@ -433,8 +434,8 @@ def main() -> None:
     print(f"  ready in {time.monotonic() - started:.1f} s; open files limit {limit}", flush=True)
 
     env = dict(os.environ)
-    if args.heartbeat_log_every is not None:
-        env["YKC_FRAME_LOG_HEARTBEAT_EVERY"] = str(args.heartbeat_log_every)
+    if args.heartbeat_log_seconds is not None:
+        env["YKC_FRAME_LOG_HEARTBEAT_SECONDS"] = str(args.heartbeat_log_seconds)
     env.setdefault("LOG_LEVEL", "WARNING")
     gateway = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "ykc_gateway", "--host", "127.0.0.1",

@@ -484,8 +484,9 @@ YKC_SAMPLE_DAYS = env_int("YKC_SAMPLE_DAYS", 90)  # session messages (0x15 … 0
 # Meter samples that belong to no order (idle connectors, status changes); an order's own
 # samples stay with it.
 METER_SAMPLE_DAYS = env_int("METER_SAMPLE_DAYS", YKC_SAMPLE_DAYS)
-# Log 1 in N heartbeats (0x03/0x04) in the frame log; 0 logs none. Other frames: all.
-YKC_FRAME_LOG_HEARTBEAT_EVERY = env_int("YKC_FRAME_LOG_HEARTBEAT_EVERY", 1)
+# Heartbeats (0x03 and its 0x04) in the frame log: at most one per pile link every N seconds
+# (the first after login always; 0: every one; -1: none). Other frames: all of them.
+YKC_FRAME_LOG_HEARTBEAT_SECONDS = env_int("YKC_FRAME_LOG_HEARTBEAT_SECONDS", 60)
 YKC_DB_THREADS = env_int("YKC_DB_THREADS", 8)  # thread pool for PostgreSQL work
 YKC_COMMAND_TIMEOUT_S = env_int("YKC_COMMAND_TIMEOUT_S", 10)
 # YKC 0x94 remote update downloads over FTP: ftp://user:password@host:port/ of an FTP server

@@ -66,13 +66,15 @@ class Histogram:
         self.name, self.help, self.label_names, self.buckets = name, help_text, labels, buckets
         self.series: dict[tuple[str, ...], list] = {}  # labels → [bucket counts, sum, count]
 
-    def observe(self, value: float, *labels: str) -> None:
+    def observe(self, value: float, *labels: str, times: int = 1) -> None:
+        """Record ``value`` (``times`` observations of it, e.g. a read's frames answered
+        together)."""
         series = self.series.get(labels)
         if series is None:
             series = self.series[labels] = [[0] * (len(self.buckets) + 1), 0.0, 0]
-        series[0][bisect.bisect_left(self.buckets, value)] += 1
-        series[1] += value
-        series[2] += 1
+        series[0][bisect.bisect_left(self.buckets, value)] += times
+        series[1] += value * times
+        series[2] += times
 
     def quantile(self, q: float, *labels: str) -> float | None:
         """Upper bound of the bucket holding quantile ``q`` (None without observations)."""

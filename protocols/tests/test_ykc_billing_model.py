@@ -11,6 +11,7 @@ from django_tenants.utils import schema_context
 
 from billing.tariffs.models import Tariff, TariffVersion
 from charging import bus
+from protocols.ykc import encode_frame
 from protocols.ykc import messages as m
 from protocols.ykc.commands import YkcPushBillingModel
 from protocols.ykc.models import PileBillingModel
@@ -194,3 +195,22 @@ def test_a_failed_model_batch_answers_each_pile_alone(tariffed_piles, gateway, p
     assert gateway.gateway.metrics.errors.get("billing_batch_failed") == 3
     model_no = replies[0].message.billing_model.model_no
     wait_for(lambda: _delivered(codes, model_no) == 3)
+
+
+def test_heartbeats_around_a_database_reply_keep_their_order(tariffed_pile, gateway,
+                                                             pile_client):
+    # The heartbeats a read starts with are answered at once, in bulk; those after a frame
+    # whose reply awaits the database (0x05) wait behind it, as does a read arriving then.
+    code = tariffed_pile
+    client = pile_client()
+    login(client, code)
+    beat = [encode_frame(m.Heartbeat(code, 1, False), n) for n in range(6)]
+
+    client.send_raw(beat[0] + beat[1] + encode_frame(m.BillingModelVerify(code, "0000"), 0x99)
+                    + beat[2] + beat[3])
+    client.send_raw(beat[4] + beat[5])
+
+    frames = [client.recv() for _ in range(7)]
+    assert [(f.frame_type, f.sequence) for f in frames] == [
+        (0x04, b"\x00\x00"), (0x04, b"\x01\x00"), (0x06, b"\x99\x00"), (0x04, b"\x02\x00"),
+        (0x04, b"\x03\x00"), (0x04, b"\x04\x00"), (0x04, b"\x05\x00")]

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from django_tenants.utils import schema_context
 
 from protocols.models import FrameLog
+from protocols.ykc import encode_frame, store
 from protocols.ykc import messages as m
-from protocols.ykc import store
 
 from .conftest import SCHEMA, committed
 from .helpers import login, wait_for
@@ -72,8 +72,8 @@ def test_every_frame_in_and_out_is_logged(gateway, make_pile, pile_client):
     assert rows[3].hex == sent.hex().upper()
 
 
-def test_heartbeats_can_be_sampled_out_of_the_log(gateway, make_pile, pile_client):
-    gateway.sync(setattr, gateway.gateway, "heartbeat_log_every", 0)
+def test_heartbeats_can_be_left_out_of_the_log(gateway, make_pile, pile_client):
+    gateway.sync(setattr, gateway.gateway, "heartbeat_log_seconds", -1)
     code = make_pile()
     client = pile_client()
     login(client, code)
@@ -85,6 +85,57 @@ def test_heartbeats_can_be_sampled_out_of_the_log(gateway, make_pile, pile_clien
     with schema_context(SCHEMA):
         assert not FrameLog.objects.filter(pile_code=code, frame_type__in=(3, 4)).exists()
         assert FrameLog.objects.filter(pile_code=code).count() == 3
+
+
+def swapped_crc(frame: bytes) -> bytes:
+    """The frame with its CRC high byte first (decoded and answered by the general path,
+    never by the bulk heartbeat loop)."""
+    return frame[:-2] + frame[-1:] + frame[-2:-1]
+
+
+def heartbeat_rows(code: str) -> list[tuple[str, str]]:
+    with schema_context(SCHEMA):
+        return list(FrameLog.objects.filter(pile_code=code, frame_type__in=(3, 4))
+                    .order_by("id").values_list("direction", "hex"))
+
+
+def test_a_links_heartbeats_are_logged_once_a_minute(gateway, make_pile, pile_client):
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+    beats = [encode_frame(m.Heartbeat(code, 1, False), n) for n in range(1, 4)]
+
+    client.send_raw(beats[0] + beats[1])  # answered in bulk
+    client.send_raw(swapped_crc(beats[2]))  # answered by the general path
+    replies = [client.recv(0x04) for _ in range(3)]
+
+    gateway.flush()
+    assert heartbeat_rows(code) == [("in", beats[0].hex().upper()),
+                                    ("out", replies[0].raw.hex().upper())]
+    # Both ways the heartbeats counted in, out and in the latency histogram.
+    text = scrape(gateway).splitlines()
+    assert 'ykc_frames_in_total{type="0x03"} 3' in text
+    assert 'ykc_frames_out_total{type="0x04"} 3' in text
+    assert 'ykc_reply_latency_seconds_count{type="0x04"} 3' in text
+
+
+def test_every_heartbeat_can_be_logged(gateway, make_pile, pile_client):
+    gateway.sync(setattr, gateway.gateway, "heartbeat_log_seconds", 0)
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+    beats = [encode_frame(m.Heartbeat(code, 1, False), n) for n in range(1, 5)]
+
+    client.send_raw(beats[0] + beats[1] + beats[2])
+    client.send_raw(swapped_crc(beats[3]))
+    replies = [client.recv(0x04) for _ in range(4)]
+
+    gateway.flush()
+    rows = heartbeat_rows(code)
+    assert [direction for direction, _ in rows] == ["in", "out"] * 4
+    assert [hex_ for _, hex_ in rows[::2]] == [b.hex().upper() for b in beats[:3]] + [
+        swapped_crc(beats[3]).hex().upper()]
+    assert [hex_ for _, hex_ in rows[1::2]] == [r.raw.hex().upper() for r in replies]
 
 
 def test_prune_deletes_old_rows_only(make_pile, settings):

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from ..crc import crc16_modbus
 from ..errors import BadCRC, BadField, BadLength, BadStartByte, FrameError
 from ..frame import Frame, encode_frame
+from ..heartbeats import SIZE as HEARTBEAT_SIZE
+from ..heartbeats import heartbeat_replies
 from ..messages import HeartbeatReply
 from ..splitter import FrameSplitter
 from .common import CODES, ERROR_LIMIT, GARBAGE_LIMIT, _code, logger
@@ -52,6 +54,7 @@ class PileConnection(asyncio.Protocol):
         self.host = ""
         self.splitter = FrameSplitter(max_frame_size=gateway.max_frame_size)
         self.pile_code = ""
+        self.pile_bcd = b""  # the pile code's 7 BCD bytes, once logged in
         self.schema = ""
         self.logged_in = False
         self.closed = False
@@ -59,7 +62,11 @@ class PileConnection(asyncio.Protocol):
         self.connected_at = self.last_rx = self.loop.time()
         self.garbage = 0
         self.errors_since_good = 0
-        self.heartbeats = 0
+        # The frame log's heartbeat sampling (FrameHandlers.heartbeat_log_due): when one
+        # of this link's heartbeats was last logged (loop time), and whether the one being
+        # handled is (its reply then too).
+        self.heartbeat_logged_at = float("-inf")
+        self.heartbeat_logged = False
         self.sequence = 0
         self.connectors: dict[int, ConnectorState] = {}
         self.heartbeat_heads: dict[int, tuple[bytes, bytes]] = {}  # 0x04 without sequence
@@ -106,6 +113,18 @@ class PileConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = self.loop.time()
         self.last_rx = now
+        answered = b""
+        if self.logged_in and self.pump is None and not self.splitter.pending:
+            # The heartbeats a read starts with (most reads are one heartbeat) are answered
+            # in bulk; whatever follows them goes through the splitter.
+            count, answered = heartbeat_replies(data, self.pile_bcd)
+            if count:
+                self.garbage = self.errors_since_good = 0
+                self.gateway.heartbeats_answered(self, data, count, answered, now)
+                data = data[count * HEARTBEAT_SIZE:]
+                if not data:
+                    self.transport.write(answered)
+                    return
         frames, errors = self.splitter.feed(data)
         for error in errors:
             self._bad_input(error)
@@ -114,12 +133,14 @@ class PileConnection(asyncio.Protocol):
         elif self.garbage > GARBAGE_LIMIT or self.errors_since_good > ERROR_LIMIT:
             self.gateway.metrics.error("garbage_flood")
             logger.warning("%s %s: garbage flood, closing", self.peer, self.pile_code)
+            if answered:
+                self.transport.write(answered)
             self.close()
             return
         if self.pump is not None:  # a reply awaits the database: queue behind it, in order
             self.inbox.extend((frame, now) for frame in frames)
             return
-        self.out = []
+        self.out = [answered] if answered else []
         try:
             self._drain_now(frames, now)
         finally:

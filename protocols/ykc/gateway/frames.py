@@ -18,6 +18,7 @@ from .. import messages as m
 from ..enums import StartMode
 from ..fields import PILE_TZ
 from ..frame import Frame, encode_frame
+from ..heartbeats import SIZE as HEARTBEAT_SIZE
 from .common import (
     CODES,
     HEARTBEAT_TYPES,
@@ -121,12 +122,24 @@ class FrameHandlers:
         the bytes sent or the :class:`Frame` received (its bytes kept as they came)."""
         if not conn.schema:
             return  # before login there is no operator to log it for
-        if frame_type in HEARTBEAT_TYPES:
-            every = self.heartbeat_log_every
-            if every <= 0 or (conn.heartbeats % every):
-                return
+        if frame_type in HEARTBEAT_TYPES and not conn.heartbeat_logged:
+            return
         self.batcher.frame(conn.schema, (conn.pile_code, time.time(), direction, frame_type,
                                          name, trade_no or "", data))
+
+    def heartbeat_log_due(self, conn: PileConnection) -> bool:
+        """Whether the heartbeat just received on ``conn`` (and its reply) goes into the
+        frame log: none of the link's was logged in the last ``YKC_FRAME_LOG_HEARTBEAT_SECONDS``
+        (0: every one; negative: none). Heartbeats are ~80 % of the frames and say only that
+        the pile is there, which its live state and last-seen time keep."""
+        seconds = self.heartbeat_log_seconds
+        if seconds < 0:
+            return False
+        now = self.loop.time()
+        if now - conn.heartbeat_logged_at < seconds:
+            return False
+        conn.heartbeat_logged_at = now
+        return True
 
     def handle(self, conn: PileConnection, frame: Frame, received: float):
         """Handle one frame; returns an awaitable when the reply needs the database."""
@@ -153,7 +166,7 @@ class FrameHandlers:
             logger.warning("%s: frame %s for pile %s dropped", conn.pile_code, code, pile_code)
             return None
         if frame_type == 0x03:
-            conn.heartbeats += 1
+            conn.heartbeat_logged = self.heartbeat_log_due(conn)
         now = time.time()
         self.log_frame(conn, "in", frame_type, type(message).__name__,
                        getattr(message, "trade_no", ""), frame)
@@ -221,6 +234,7 @@ class FrameHandlers:
                                      outcome.schema, at)
                 return
         conn.pile_code, conn.schema = login.pile_code, outcome.schema
+        conn.pile_bcd = bytes.fromhex(login.pile_code)
         conn.heartbeat_interval = float(outcome.heartbeat_interval_s)
         conn.connectors = {no: ConnectorState(s) for no, s in outcome.connectors.items()}
         if previous is not None and previous is not conn:
@@ -347,6 +361,29 @@ class FrameHandlers:
         beat: m.Heartbeat = frame.message
         conn.send_heartbeat_reply(beat.pile_code, beat.connector_no, bytes(frame.sequence),
                                   received)
+
+    def heartbeats_answered(self, conn: PileConnection, data: bytes, count: int,
+                            replies: bytes, received: float) -> None:
+        """What :meth:`handle` and :meth:`on_heartbeat` do for each heartbeat, done once
+        for the ``count`` heartbeats at the start of ``data`` that the connection answered
+        in bulk (:func:`protocols.ykc.heartbeats.heartbeat_replies`, ``replies`` their
+        0x04s, 17 bytes each): counted in and out, the receive → reply latency, the frame
+        log's sampled rows, the pile seen and still online."""
+        metrics = self.metrics
+        metrics.frames_in.inc("0x03", amount=count)
+        metrics.frames_out.inc("0x04", amount=count)
+        metrics.latency.observe(self.loop.time() - received, "0x04", times=count)
+        at = time.time()
+        for start in range(0, count * HEARTBEAT_SIZE, HEARTBEAT_SIZE):
+            if not self.heartbeat_log_due(conn):
+                break  # at most one a read, unless every heartbeat is logged
+            end = start + HEARTBEAT_SIZE
+            self.batcher.frame(conn.schema, (conn.pile_code, at, "in", 0x03, "Heartbeat", "",
+                                             data[start:end]))
+            self.batcher.frame(conn.schema, (conn.pile_code, at, "out", 0x04,
+                                             "HeartbeatReply", "", replies[start:end]))
+        self.live.pile_seen(conn.schema, conn.pile_code, at)
+        self.still_online(conn)
 
     # 0x05 → 0x06
     async def on_billing_verify(self, conn: PileConnection, frame: Frame, received: float):

@@ -120,7 +120,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
         self.login_timeout = settings.YKC_LOGIN_TIMEOUT_S
         self.idle_heartbeats = settings.YKC_IDLE_HEARTBEATS
         self.sample_interval = settings.YKC_SAMPLE_INTERVAL_S
-        self.heartbeat_log_every = settings.YKC_FRAME_LOG_HEARTBEAT_EVERY
+        self.heartbeat_log_seconds = settings.YKC_FRAME_LOG_HEARTBEAT_SECONDS
         db_threads = db_threads or settings.YKC_DB_THREADS
         self.executor = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="ykc-db")
         self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ykc-bg")
