@@ -33,8 +33,12 @@ Redis keys (``P`` = ``settings.REDIS_KEY_PREFIX``):
   pile: close the old one).
 - ``P:bus:gw:{gateway_id}:alive`` → ``"1"`` with TTL ``ALIVE_TTL_S``, refreshed while the
   gateway runs, so a command to a pile whose gateway died fails fast as ``pile_offline``.
-  Found missing while the gateway runs, it means Redis lost its data: the gateway sets
-  its routes again at once and each pile's route and liveness again from its next frame.
+- ``P:bus:gw:{gateway_id}:keys`` → ``"1"`` with TTL ``KEYS_TTL_S`` (an hour), set and
+  refreshed with the alive key: the mark that Redis still holds what the gateway wrote.
+  Found missing while the gateway runs, it means Redis lost its data (flushed, or restarted
+  empty): the gateway sets its routes again at once and each pile's route and liveness
+  again from its next frame. The alive key alone found expired only means the gateway was
+  late to refresh it (its loop held up, say by a reconnect storm): set again, nothing lost.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ ROUTE_TTL_S = 90
 ROUTE_REFRESH_S = 30
 ALIVE_TTL_S = 15
 ALIVE_REFRESH_S = 5
+KEYS_TTL_S = 3600
 REPLY_TTL_S = 60
 
 # Set the route unless another connection owns it (refresh must not steal a newer route).
@@ -106,6 +111,21 @@ def inbox_key(gateway_id: str) -> str:
 
 def alive_key(gateway_id: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:bus:gw:{gateway_id}:alive"
+
+
+def keys_key(gateway_id: str) -> str:
+    """The mark that Redis holds the gateway's keys (module docstring)."""
+    return f"{settings.REDIS_KEY_PREFIX}:bus:gw:{gateway_id}:keys"
+
+
+async def set_alive(client, gateway_id: str) -> tuple[bool, bool]:
+    """Set (or refresh) the gateway's alive key and its keys mark on ``client`` (an
+    asyncio Redis client), in one round trip; returns whether each was there before."""
+    pipe = client.pipeline(transaction=False)
+    pipe.set(alive_key(gateway_id), "1", ex=ALIVE_TTL_S, get=True)
+    pipe.set(keys_key(gateway_id), "1", ex=KEYS_TTL_S, get=True)
+    alive, marked = await pipe.execute()
+    return alive is not None, marked is not None
 
 
 def _redis():
@@ -203,7 +223,7 @@ class GatewayBus:
         self._delete_if_ours = redis.register_script(_DELETE_IF_OURS)
 
     async def start(self) -> None:
-        await self.redis.set(alive_key(self.gateway_id), "1", ex=ALIVE_TTL_S)
+        await set_alive(self.redis, self.gateway_id)
         self._tasks = [
             asyncio.create_task(self._consume(), name="bus-consume"),
             asyncio.create_task(self._keep_alive(), name="bus-alive"),
@@ -218,7 +238,7 @@ class GatewayBus:
                 await task
         with contextlib.suppress(Exception):
             pipe = self.redis.pipeline(transaction=False)
-            pipe.delete(alive_key(self.gateway_id))
+            pipe.delete(alive_key(self.gateway_id), keys_key(self.gateway_id))
             for (schema, pile_code), value in self.routes.items():
                 await self._delete_if_ours(keys=[route_key(schema, pile_code)],
                                            args=[value], client=pipe)
@@ -327,12 +347,14 @@ class GatewayBus:
         while True:
             await asyncio.sleep(ALIVE_REFRESH_S)
             try:
-                previous = await self.redis.set(alive_key(self.gateway_id), "1",
-                                                ex=ALIVE_TTL_S, get=True)
+                alive, marked = await set_alive(self.redis, self.gateway_id)
             except Exception:
                 logger.exception("bus: cannot refresh the alive key")
                 continue
-            if previous is None:  # Redis lost our keys: routes back now, not in 30 s
+            if marked and not alive:
+                logger.warning("bus: the alive key had expired (refreshed more than %d s "
+                               "apart: the event loop held up); set again", ALIVE_TTL_S)
+            if not marked:  # Redis lost our keys: routes back now, not in 30 s
                 if self.on_lost is not None:
                     self.on_lost()
                 try:

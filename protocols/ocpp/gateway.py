@@ -743,7 +743,7 @@ class OcppGateway:
             self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10,
             decode_responses=True)
         self.redis = aioredis.Redis(connection_pool=pool)
-        self.live = LiveWriter(self.redis, sentinel=bus.alive_key(self.gateway_id),
+        self.live = LiveWriter(self.redis, sentinel=bus.keys_key(self.gateway_id),
                                on_lost=self.redis_lost)
         self.bus = bus.GatewayBus(self.redis, self.gateway_id, self.execute, self.kick,
                                   on_lost=self.redis_lost)
@@ -1083,7 +1083,7 @@ class OcppGateway:
 
         async def restore():
             with contextlib.suppress(Exception):
-                await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
+                await bus.set_alive(self.redis, self.gateway_id)
                 await self.bus.refresh_routes()
                 for session in list(self.sessions.values()):
                     if session.booted:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import redis
 from django.conf import settings
 from django_tenants.utils import schema_context
@@ -116,3 +117,27 @@ def test_a_route_not_registered_at_login_is_written_from_the_next_frame(gateway,
         wait_for(lambda: bus._redis().get(bus.route_key(SCHEMA, code)))
     finally:
         gateway.gateway.bus.register_many = real
+
+
+@pytest.fixture
+def quick_keep_alive(monkeypatch):
+    monkeypatch.setattr(bus, "ALIVE_REFRESH_S", 0.2)
+
+
+def test_an_expired_alive_key_is_set_again_without_a_loss(quick_keep_alive, gateway, make_pile,
+                                                          pile_client):
+    # The alive key expires when the gateway's loop held up past its TTL (a storm): Redis
+    # lost nothing, so no route is rewritten and no pile is marked online again.
+    code = make_pile()
+    client = pile_client()
+    login(client, code)
+    alive = bus.alive_key(gateway.gateway.gateway_id)
+
+    live.client().delete(alive)
+
+    wait_for(lambda: live.client().exists(alive), timeout=3)
+    client.send(m.Heartbeat(code, 1, False))
+    client.recv(0x04)
+    time.sleep(0.5)  # a keep-alive and live-state flushes later
+    assert gateway.gateway.metrics.errors.get("redis_lost") == 0
+    assert live.client().exists(bus.keys_key(gateway.gateway.gateway_id))

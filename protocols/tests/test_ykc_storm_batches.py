@@ -271,3 +271,27 @@ def test_a_window_ending_while_its_batch_runs_gathers_until_that_batch_returns(
 
     assert sizes == [1, 2]
     assert set(_statuses(codes).values()) == {Connector.Status.OFFLINE}
+
+
+def test_a_login_being_decided_is_not_timed_out(gateway, make_pile, pile_client):
+    # YKC_LOGIN_TIMEOUT_S runs from the connect to the login frame: a login that came in
+    # time but waits for its batch (a storm's queue) is answered, not closed unanswered.
+    code = make_pile()
+    gateway.sync(setattr, gateway.gateway, "login_timeout", 1)
+    logins = gateway.gateway.logins
+    real = logins.fn
+
+    def slow(claims):
+        time.sleep(2.5)  # past the login timeout, swept every second
+        return real(claims)
+
+    logins.fn = slow
+    try:
+        client = pile_client()
+        assert login(client, code).message.success
+    finally:
+        logins.fn = real
+    assert gateway.gateway.metrics.errors.get("login_timeout") == 0
+    silent = pile_client()  # one that sends nothing is still closed
+    assert silent.closed(timeout=4)
+    assert gateway.gateway.metrics.errors.get("login_timeout") == 1

@@ -41,6 +41,13 @@ GARBAGE_LIMIT = 1024  # bytes of garbage since the last good frame before we han
 ERROR_LIMIT = 32  # framing errors since the last good frame before we hang up
 
 
+# A connection whose login 0x01 came within YKC_LOGIN_TIMEOUT_S but is still being decided
+# (in a reconnect storm the logins of a moment wait for their batch) is closed only when the
+# decision took longer than this: closing it sooner throws away the work queued for it and
+# brings the pile back to queue again.
+LOGIN_DECISION_LIMIT_S = 120
+
+
 # The database hears of a connected pile at least this often (stations' offline check
 # falls back on it when Redis lost the last-seen scores).
 LAST_SEEN_DB_EVERY_S = 30

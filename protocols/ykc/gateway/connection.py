@@ -60,6 +60,7 @@ class PileConnection(asyncio.Protocol):
         self.closed = False
         self.heartbeat_interval = 10.0
         self.connected_at = self.last_rx = self.loop.time()
+        self.login_at: float | None = None  # when its first login 0x01 came (loop time)
         self.garbage = 0
         self.errors_since_good = 0
         # The frame log's heartbeat sampling (FrameHandlers.heartbeat_log_due): when one

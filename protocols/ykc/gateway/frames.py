@@ -155,6 +155,8 @@ class FrameHandlers:
             logger.info("%s: unknown frame type %s ignored", conn.pile_code or conn.peer, code)
             return None
         if frame_type == 0x01:
+            if conn.login_at is None:
+                conn.login_at = received
             return self.on_login(conn, frame, received)
         if not conn.logged_in:
             self.metrics.error("before_login")

@@ -23,7 +23,7 @@ from protocols import adapters, gc_pauses, limits, metrics
 from .. import store
 from .batches import BatchedQuery, BatchedRedis
 from .commands import CommandRunner
-from .common import LAST_SEEN_DB_EVERY_S, logger
+from .common import LAST_SEEN_DB_EVERY_S, LOGIN_DECISION_LIMIT_S, logger
 from .connection import PileConnection
 from .frames import (
     FrameHandlers,
@@ -163,7 +163,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
             self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10,
             decode_responses=True)
         self.redis = aioredis.Redis(connection_pool=pool)
-        self.live = LiveWriter(self.redis, sentinel=bus.alive_key(self.gateway_id),
+        self.live = LiveWriter(self.redis, sentinel=bus.keys_key(self.gateway_id),
                                on_lost=self.redis_lost)
         self.bus = bus.GatewayBus(self.redis, self.gateway_id, self.execute, self.kick,
                                   on_lost=self.redis_lost)
@@ -212,7 +212,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
         pending += [t for t in self._offline_tasks if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=5)
-        self.live.sentinel = ""  # the alive key goes with the bus: no loss to detect
+        self.live.sentinel = ""  # the keys mark goes with the bus: no loss to detect
         await self.bus.stop()
         await self.live.stop()
         await self.batcher.stop()
@@ -254,14 +254,16 @@ class YkcGateway(FrameHandlers, CommandRunner):
             self.metrics.loop_lag.observe(self.loop.time() - start - period)
 
     async def _sweep(self) -> None:
-        """Close connections that never logged in (``YKC_LOGIN_TIMEOUT_S``) or went silent
-        for ``YKC_IDLE_HEARTBEATS`` heartbeat intervals (half-open TCP)."""
+        """Close connections that sent no login within ``YKC_LOGIN_TIMEOUT_S`` (or whose
+        login was not decided within ``LOGIN_DECISION_LIMIT_S``) or went silent for
+        ``YKC_IDLE_HEARTBEATS`` heartbeat intervals (half-open TCP)."""
         while True:
             await asyncio.sleep(1)
             now = self.loop.time()
             for conn in list(self.connections):
                 if not conn.logged_in:
-                    if now - conn.connected_at > self.login_timeout:
+                    if (now - conn.connected_at > self.login_timeout if conn.login_at is None
+                            else now - conn.login_at > LOGIN_DECISION_LIMIT_S):
                         self.metrics.error("login_timeout")
                         conn.close()
                 elif now - conn.last_rx > self.idle_heartbeats * conn.heartbeat_interval:
@@ -379,8 +381,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
             if now - self._alive_set_at >= ALIVE_RESET_EVERY_S:
                 self._alive_set_at = now
                 try:
-                    await self.redis.set(bus.alive_key(self.gateway_id), "1",
-                                         ex=bus.ALIVE_TTL_S)
+                    await bus.set_alive(self.redis, self.gateway_id)
                 except Exception:
                     self._alive_set_at = -1e9  # the next relink tries again
                     raise
@@ -392,7 +393,7 @@ class YkcGateway(FrameHandlers, CommandRunner):
 
     async def _restore(self) -> None:
         try:
-            await self.redis.set(bus.alive_key(self.gateway_id), "1", ex=bus.ALIVE_TTL_S)
+            await bus.set_alive(self.redis, self.gateway_id)
             await self.bus.refresh_routes()
         except Exception:
             logger.warning("routes not restored yet (Redis away)", exc_info=True)

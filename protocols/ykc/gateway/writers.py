@@ -148,8 +148,8 @@ class LiveWriter:
         self.seen: dict[str, dict[str, float]] = {}
         self.connectors: dict[tuple[str, str, int], dict[str, str]] = {}
         self._task: asyncio.Task | None = None
-        # A key that always exists while this gateway runs (its alive key): gone means
-        # Redis lost its data, and ``on_lost()`` is called.
+        # A key that always exists while this gateway runs (its keys mark, charging.bus):
+        # gone means Redis lost its data, and ``on_lost()`` is called.
         self.sentinel = sentinel
         self.on_lost = on_lost
 
