@@ -65,16 +65,22 @@ ROUTE_REFRESH_S = 30
 ALIVE_TTL_S = 15
 ALIVE_REFRESH_S = 5
 KEYS_TTL_S = 3600
+REFRESH_CHUNK = 200  # piles whose routes one script call refreshes (~5 ms of Redis's time)
 REPLY_TTL_S = 60
 
 # Set the route unless another connection owns it (refresh must not steal a newer route).
-_SET_IF_OURS = """
-local v = redis.call('GET', KEYS[1])
-if (not v) or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-  return 1
+# KEYS[i] gets ARGV[i + 1] for ARGV[1] seconds unless another value holds it (a newer
+# connection's route); returns how many were set.
+_REFRESH_IF_OURS = """
+local n = 0
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if (not v) or v == ARGV[i + 1] then
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+    n = n + 1
+  end
 end
-return 0
+return n
 """
 _DELETE_IF_OURS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -219,8 +225,8 @@ class GatewayBus:
         self.peers: dict[tuple[str, str], str] = {}
         self._tasks: list[asyncio.Task] = []
         self._running: set[asyncio.Task] = set()
-        self._set_if_ours = redis.register_script(_SET_IF_OURS)
         self._delete_if_ours = redis.register_script(_DELETE_IF_OURS)
+        self._refresh_if_ours = redis.register_script(_REFRESH_IF_OURS)
 
     async def start(self) -> None:
         await set_alive(self.redis, self.gateway_id)
@@ -363,17 +369,20 @@ class GatewayBus:
                     logger.exception("bus: cannot restore routes")
 
     async def refresh_routes(self) -> None:
-        """Set every route this gateway holds again (unless a newer connection owns it)."""
+        """Set every route this gateway holds again (unless a newer connection owns it):
+        one script call per ``REFRESH_CHUNK`` piles, their route and address keys together
+        (18,000 piles: 90 calls; as one call per key the loop spent ~1 s a refresh packing
+        36,000 of them, in stretches of 20 ms and more that held every pile's reply).
+        """
         items = list(self.routes.items())
-        for start in range(0, len(items), 1000):
-            pipe = self.redis.pipeline(transaction=False)
-            for (schema, pile_code), value in items[start:start + 1000]:
-                await self._set_if_ours(keys=[route_key(schema, pile_code)],
-                                        args=[value, ROUTE_TTL_S], client=pipe)
-                peer = f"{value} {self.peers.get((schema, pile_code), '')}"
-                await self._set_if_ours(keys=[peer_key(schema, pile_code)],
-                                        args=[peer, ROUTE_TTL_S], client=pipe)
-            await pipe.execute()
+        for start in range(0, len(items), REFRESH_CHUNK):
+            keys, args = [], [ROUTE_TTL_S]
+            for (schema, pile_code), value in items[start:start + REFRESH_CHUNK]:
+                keys.append(route_key(schema, pile_code))
+                keys.append(peer_key(schema, pile_code))
+                args.append(value)
+                args.append(f"{value} {self.peers.get((schema, pile_code), '')}")
+            await self._refresh_if_ours(keys=keys, args=args)
 
     async def _refresh_routes(self) -> None:
         while True:
