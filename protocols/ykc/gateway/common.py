@@ -48,6 +48,11 @@ ERROR_LIMIT = 32  # framing errors since the last good frame before we hang up
 LOGIN_DECISION_LIMIT_S = 120
 
 
+# Connections the once-a-second sweep (login and idle timeouts) checks between two turns of
+# the event loop (~2 µs each).
+SWEEP_SLICE = 1000
+
+
 # The database hears of a connected pile at least this often (stations' offline check
 # falls back on it when Redis lost the last-seen scores).
 LAST_SEEN_DB_EVERY_S = 30

@@ -23,7 +23,7 @@ from protocols import adapters, gc_pauses, limits, metrics
 from .. import store
 from .batches import BatchedQuery, BatchedRedis
 from .commands import CommandRunner
-from .common import LAST_SEEN_DB_EVERY_S, LOGIN_DECISION_LIMIT_S, logger
+from .common import LAST_SEEN_DB_EVERY_S, LOGIN_DECISION_LIMIT_S, SWEEP_SLICE, logger
 from .connection import PileConnection
 from .frames import (
     FrameHandlers,
@@ -256,21 +256,33 @@ class YkcGateway(FrameHandlers, CommandRunner):
     async def _sweep(self) -> None:
         """Close connections that sent no login within ``YKC_LOGIN_TIMEOUT_S`` (or whose
         login was not decided within ``LOGIN_DECISION_LIMIT_S``) or went silent for
-        ``YKC_IDLE_HEARTBEATS`` heartbeat intervals (half-open TCP)."""
+        ``YKC_IDLE_HEARTBEATS`` heartbeat intervals (half-open TCP). Every second, in
+        slices of ``SWEEP_SLICE`` with the loop's other work between them: in one pass the
+        18,000 connections of a full gateway were one stretch a second of 3 ms on a quiet
+        machine and, under the 18,000-pile benchmark, 6 % of the loop's time (py-spy), the
+        replies of every pile waiting behind it."""
         while True:
             await asyncio.sleep(1)
-            now = self.loop.time()
-            for conn in list(self.connections):
-                if not conn.logged_in:
-                    if (now - conn.connected_at > self.login_timeout if conn.login_at is None
-                            else now - conn.login_at > LOGIN_DECISION_LIMIT_S):
-                        self.metrics.error("login_timeout")
-                        conn.close()
-                elif now - conn.last_rx > self.idle_heartbeats * conn.heartbeat_interval:
-                    self.metrics.error("idle_timeout")
-                    logger.info("%s: silent for %.0f s, closing", conn.pile_code,
-                                now - conn.last_rx)
+            connections = list(self.connections)
+            for start in range(0, len(connections), SWEEP_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                self._sweep_slice(connections[start:start + SWEEP_SLICE], self.loop.time())
+
+    def _sweep_slice(self, connections: list[PileConnection], now: float) -> None:
+        for conn in connections:
+            if conn.closed:
+                continue
+            if not conn.logged_in:
+                if (now - conn.connected_at > self.login_timeout if conn.login_at is None
+                        else now - conn.login_at > LOGIN_DECISION_LIMIT_S):
+                    self.metrics.error("login_timeout")
                     conn.close()
+            elif now - conn.last_rx > self.idle_heartbeats * conn.heartbeat_interval:
+                self.metrics.error("idle_timeout")
+                logger.info("%s: silent for %.0f s, closing", conn.pile_code,
+                            now - conn.last_rx)
+                conn.close()
 
     def _accept_waiting(self) -> None:
         """The listening socket is readable: accept every connection waiting, up to
