@@ -21,6 +21,11 @@ gateway as a subprocess (``manage.py ykc_gateway``) and then, in one run:
 3. **Reconnect storm**: every pile's link drops at once; the time until all are logged in
    again (target 60 s).
 
+``--baseline`` first runs the same piles (ramp, settle, measurement) against a bare YKC
+responder (``benchmarks/support/bare_ykc.py``: logins, heartbeats and billing-model checks
+answered, nothing else): the round trip's floor on this machine, printed beside the
+gateway's p99 as a ratio.
+
 ``--gateway-arg`` passes an option on to the gateway, e.g. ``--gateway-arg=--event-loop=uvloop``
 to compare event loops (the storm of 18,000 piles: see README).
 
@@ -350,11 +355,13 @@ async def _client(index: int, codes: list[str], charging: list[bool], args, comm
     online = 0
     results.put(("started", index))
     while True:
-        command, *_ = await loop.run_in_executor(None, commands.get)
-        if command == "connect":
+        command, *rest = await loop.run_in_executor(None, commands.get)
+        if command == "connect":  # to the gateway, or to the port given
+            port = rest[0] if rest else args.port
             started = time.monotonic()
+            logins0, refused0 = stats.logins, stats.login_refused
             for code, charging_ in zip(codes, charging, strict=True):
-                pile = SimulatedPile(code, "127.0.0.1", args.port,
+                pile = SimulatedPile(code, "127.0.0.1", port,
                                      connectors=1 + int(code) % 2, stats=stats)
                 piles.append(pile)
                 tasks.append(asyncio.create_task(pile.run()))
@@ -369,7 +376,8 @@ async def _client(index: int, codes: list[str], charging: list[bool], args, comm
             # collections, which otherwise stop its loop (and every pile's clock).
             gc.collect()
             gc.freeze()
-            results.put(("ready", index, online, stats.logins, stats.login_refused))
+            results.put(("ready", index, online, stats.logins - logins0,
+                         stats.login_refused - refused0))
         elif command == "measure":
             stats.latencies.clear()
             stats.keep_latencies = measuring = True
@@ -400,21 +408,29 @@ async def _client(index: int, codes: list[str], charging: list[bool], args, comm
                 await asyncio.sleep(0.2)
             results.put(("stormed", index, stormed, time.monotonic() - start,
                          stats.logins - logins0))
-        elif command == "exit":
-            watcher.cancel()
+        elif command in ("disconnect", "exit"):
             for pile in piles:
                 pile.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            return
+            piles.clear()
+            tasks.clear()
+            gc.unfreeze()  # what the ramp built goes with its piles
+            gc.collect()
+            gc.freeze()
+            if command == "exit":
+                watcher.cancel()
+                return
+            results.put(("disconnected", index))
 
 
 def client_main(index: int, codes: list[str], charging: list[bool], options: dict,
                 commands, results) -> None:
     """A client process (``--clients``): piles ``codes`` (``charging``: each runs the
     charging scenario) driven by the commands ``connect``, ``measure``, ``measured``,
-    ``storm``, ``exit``; any error goes back as ``("error", index, traceback)``."""
+    ``storm``, ``disconnect`` (after the baseline), ``exit``; any error goes back as
+    ``("error", index, traceback)``."""
     from benchmarks.support.clients import client_run
 
     client_run(_client, index, codes, charging, argparse.Namespace(**options), commands,
@@ -442,6 +458,10 @@ def main() -> None:
     parser.add_argument("--tp-window", type=int, default=8, help="frames in flight each")
     parser.add_argument("--tp-seconds", type=float, default=10.0)
     parser.add_argument("--no-storm", action="store_true", help="skip the reconnect storm")
+    parser.add_argument("--baseline", action="store_true",
+                        help="first the same piles against a bare YKC responder "
+                             "(benchmarks/support/bare_ykc.py): the round trip's floor")
+    parser.add_argument("--bare-port", type=int, default=19769)
     parser.add_argument("--gateway-arg", action="append", default=[],
                         help="an extra option of manage.py ykc_gateway (repeatable), "
                              "e.g. --gateway-arg=--no-uvloop")
@@ -525,9 +545,44 @@ async def run(args, gateway_pid: int) -> bool:
         clients.close()
 
 
+def _baseline(args, clients) -> float | None:
+    """Ramp and measure the same piles against the bare responder; its heartbeat round
+    trip p99 (s), printed with the clients' own loop lag. The piles leave it after."""
+    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.support.bare_ykc",
+                             str(args.bare_port)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        bare.stdout.readline()
+        print(f"baseline: {args.piles} piles against a bare YKC responder over "
+              f"{args.ramp:.0f} s …", flush=True)
+        clients.send("connect", args.bare_port)
+        ready = clients.gather("ready", timeout=args.ramp + 600)
+        print(f"  {sum(r[2] for r in ready)} piles logged in ({load()})", flush=True)
+        time.sleep(args.settle)
+        clients.send("measure")
+        time.sleep(args.duration)
+        clients.send("measured")
+        measured = clients.gather("measured")
+        latencies = [x for m in measured for x in m[2]]
+        lags = [x for m in measured for x in m[3]]
+        p99 = percentile(latencies, 0.99) if latencies else None
+        if p99 is not None:
+            lag = f"; the clients' loop lag p99 {percentile(lags, 0.99) * 1000:.1f} ms" \
+                if lags else ""
+            print(f"bare heartbeat round trip  p99 {p99 * 1000:.1f} ms ({load()}); p50 "
+                  f"{percentile(latencies, 0.5) * 1000:.1f} ms, max "
+                  f"{max(latencies) * 1000:.1f} ms, n={len(latencies)}{lag}", flush=True)
+        clients.send("disconnect")
+        clients.gather("disconnected")
+        return p99
+    finally:
+        bare.terminate()
+        bare.wait(30)
+
+
 def _run(args, gateway_pid: int, clients) -> bool:
     """Ramp, measure and storm with the piles in ``clients`` (blocking: this process's
-    loop has nothing else to do)."""
+    loop has nothing else to do); first against the bare responder with ``--baseline``."""
+    bare_p99 = _baseline(args, clients) if args.baseline else None
     print(f"ramp: {args.piles} piles over {args.ramp:.0f} s in {clients.count} client "
           "processes …", flush=True)
     ramp_start = time.monotonic()
@@ -581,6 +636,9 @@ def _run(args, gateway_pid: int, clients) -> bool:
                f"< {TARGET_P99_S * 1000:.0f} ms", p99 / TARGET_P99_S,
                f"; p50 {percentile(latencies, 0.5) * 1000:.1f} ms, max "
                f"{max(latencies) * 1000:.1f} ms, n={len(latencies)}")
+        if bare_p99:
+            print(f"  against the bare responder: p99 {bare_p99 * 1000:.1f} ms, gateway / bare "
+                  f"{p99 / bare_p99:.2f}")
     p50 = histogram_quantile(before, after, "0x04", 0.5)
     p99 = histogram_quantile(before, after, "0x04", 0.99)
     if p50 is not None:
