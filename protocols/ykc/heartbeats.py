@@ -15,7 +15,7 @@ each other), and ``COMPILED`` is False.
 
 from __future__ import annotations
 
-from fastcrc.crc16 import modbus
+from .crc import crc16_modbus
 
 try:
     from ._heartbeats import heartbeat_replies as _compiled
@@ -53,12 +53,12 @@ def python_heartbeat_replies(data: bytes | bytearray | memoryview,
         if gun & 0x0F > 9 or gun >> 4 > 9:
             break  # not BCD: the general path answers in its own encoding
         end = pos + 15
-        if modbus(data[pos + 2:end]) != data[end] | data[end + 1] << 8:
+        if crc16_modbus(data, pos + 2, end) != data[end] | data[end + 1] << 8:
             break
         covered = b"".join((data[pos + 2:pos + 4], b"\x00\x04", pile, bytes((gun, 0))))
         replies.append(_HEAD)
         replies.append(covered)
-        replies.append(modbus(covered).to_bytes(2, "little"))
+        replies.append(crc16_modbus(covered).to_bytes(2, "little"))
         pos += SIZE
     return pos // SIZE, b"".join(replies)
 
